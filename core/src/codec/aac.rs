@@ -1,0 +1,1 @@
+//! AAC: AudioSpecificConfig and ADTS headers.

@@ -1,0 +1,110 @@
+//! Demuxers: container bytes in, [`TrackInfo`]s and [`Sample`]s out.
+//!
+//! Every demuxer is sans-I/O: the caller pushes bytes in any chunking with
+//! [`Demuxer::push`], calls [`Demuxer::finish`] at end of input, and drains
+//! [`Demuxer::poll`] after each call until it returns `None`.
+
+use alloc::string::String;
+use core::fmt;
+
+use crate::media::{Sample, TrackInfo};
+
+pub mod flv;
+pub mod mp4;
+pub mod ts;
+
+/// What a demuxer produces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DemuxEvent {
+    /// A new track. Always announced before its first sample.
+    Track(TrackInfo),
+    /// A track's configuration changed mid-stream (new SPS/PPS or AudioSpecificConfig).
+    TrackChanged(TrackInfo),
+    Sample(Sample),
+    /// The caller should continue pushing bytes from this absolute input offset
+    /// (only from demuxers created as seekable, e.g. an MP4 whose `moov` follows `mdat`).
+    Seek(u64),
+}
+
+/// Why demuxing failed. The message names the problem; the host adds the file name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemuxError {
+    pub kind: DemuxErrorKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DemuxErrorKind {
+    /// The bytes are not this container, or the container is malformed.
+    Malformed,
+    /// The input ended before a structure it had started was complete.
+    Truncated,
+    /// A well-formed input with a codec or feature the core does not package.
+    Unsupported,
+}
+
+impl DemuxError {
+    pub fn malformed(message: impl Into<String>) -> Self {
+        Self { kind: DemuxErrorKind::Malformed, message: message.into() }
+    }
+    pub fn truncated(message: impl Into<String>) -> Self {
+        Self { kind: DemuxErrorKind::Truncated, message: message.into() }
+    }
+    pub fn unsupported(message: impl Into<String>) -> Self {
+        Self { kind: DemuxErrorKind::Unsupported, message: message.into() }
+    }
+}
+
+impl fmt::Display for DemuxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for DemuxError {}
+
+/// The common interface of the container demuxers.
+pub trait Demuxer {
+    /// Feeds the next bytes of the input.
+    fn push(&mut self, data: &[u8]) -> Result<(), DemuxError>;
+    /// Declares the end of the input; reports truncation of anything started.
+    fn finish(&mut self) -> Result<(), DemuxError>;
+    /// The next event, or `None` when more input is needed.
+    fn poll(&mut self) -> Option<DemuxEvent>;
+}
+
+/// Containers the core can demux.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Container {
+    Mp4,
+    MpegTs,
+    Flv,
+}
+
+/// Guesses the container from the first bytes of an input (at least 16 are best).
+pub fn sniff(head: &[u8]) -> Option<Container> {
+    if head.len() >= 8 {
+        let typ = &head[4..8];
+        if matches!(typ, b"ftyp" | b"moov" | b"mdat" | b"free" | b"wide" | b"skip" | b"moof" | b"styp" | b"uuid" | b"sidx") {
+            return Some(Container::Mp4);
+        }
+    }
+    if head.starts_with(b"FLV") {
+        return Some(Container::Flv);
+    }
+    if !head.is_empty() && head[0] == 0x47 && (head.len() < 189 || head[188] == 0x47) {
+        return Some(Container::MpegTs);
+    }
+    None
+}
+
+/// Creates the demuxer for a container. `seekable` says whether the caller can honour
+/// [`DemuxEvent::Seek`] (a file) or not (a live socket, a one-way stream).
+pub fn for_container(container: Container, seekable: bool) -> alloc::boxed::Box<dyn Demuxer + Send> {
+    match container {
+        Container::Mp4 => alloc::boxed::Box::new(mp4::Mp4Demuxer::new(seekable)),
+        Container::MpegTs => alloc::boxed::Box::new(ts::TsDemuxer::new()),
+        Container::Flv => alloc::boxed::Box::new(flv::FlvDemuxer::new()),
+    }
+}

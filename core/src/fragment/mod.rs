@@ -1,0 +1,1 @@
+//! Fragment boxes (moof + mdat) as Smooth Streaming players expect them.

@@ -1,0 +1,1 @@
+//! EMS and IIS naming rules.

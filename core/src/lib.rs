@@ -1,0 +1,27 @@
+//! # smoothcast-core
+//!
+//! The sans-I/O heart of Smoothcast: it turns container bytes (MP4, fragmented MP4, MPEG-TS,
+//! FLV) into Microsoft Smooth Streaming fragments and manifests. It never touches files,
+//! sockets or clocks: hosts push bytes and times in and act on the outputs they poll.
+//!
+//! The crate is `#![no_std]` with `alloc`; the `std` feature adds the quick-xml manifest
+//! parser and `std::error::Error` impls.
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod bytes_util;
+pub mod codec;
+pub mod demux;
+pub mod fragment;
+pub mod layout;
+pub mod manifest;
+pub mod media;
+pub mod presentation;
+pub mod time;
+
+pub use media::{CodecConfig, Sample, TrackInfo, TrackKind};
+pub use presentation::{Output, Presentation, PresentationOptions};

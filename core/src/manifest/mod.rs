@@ -1,0 +1,1 @@
+//! The Smooth Streaming client manifest.

@@ -1,0 +1,4 @@
+//! The presentation state machine.
+pub struct Presentation;
+pub struct PresentationOptions;
+pub enum Output {}

@@ -1,0 +1,1 @@
+//! The browser host: filled by the browser package issue.

@@ -1,0 +1,1 @@
+//! The WASI host: filled by the WASI component issue.
