@@ -39,10 +39,12 @@ impl<'a> Reader<'a> {
         self.bytes(2).map(|b| u16::from_be_bytes([b[0], b[1]]))
     }
     pub fn u24(&mut self) -> Option<u32> {
-        self.bytes(3).map(|b| u32::from_be_bytes([0, b[0], b[1], b[2]]))
+        self.bytes(3)
+            .map(|b| u32::from_be_bytes([0, b[0], b[1], b[2]]))
     }
     pub fn u32(&mut self) -> Option<u32> {
-        self.bytes(4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        self.bytes(4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
     pub fn u64(&mut self) -> Option<u64> {
         self.bytes(8).map(|b| {

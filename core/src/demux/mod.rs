@@ -45,13 +45,22 @@ pub enum DemuxErrorKind {
 
 impl DemuxError {
     pub fn malformed(message: impl Into<String>) -> Self {
-        Self { kind: DemuxErrorKind::Malformed, message: message.into() }
+        Self {
+            kind: DemuxErrorKind::Malformed,
+            message: message.into(),
+        }
     }
     pub fn truncated(message: impl Into<String>) -> Self {
-        Self { kind: DemuxErrorKind::Truncated, message: message.into() }
+        Self {
+            kind: DemuxErrorKind::Truncated,
+            message: message.into(),
+        }
     }
     pub fn unsupported(message: impl Into<String>) -> Self {
-        Self { kind: DemuxErrorKind::Unsupported, message: message.into() }
+        Self {
+            kind: DemuxErrorKind::Unsupported,
+            message: message.into(),
+        }
     }
 }
 
@@ -86,7 +95,19 @@ pub enum Container {
 pub fn sniff(head: &[u8]) -> Option<Container> {
     if head.len() >= 8 {
         let typ = &head[4..8];
-        if matches!(typ, b"ftyp" | b"moov" | b"mdat" | b"free" | b"wide" | b"skip" | b"moof" | b"styp" | b"uuid" | b"sidx") {
+        if matches!(
+            typ,
+            b"ftyp"
+                | b"moov"
+                | b"mdat"
+                | b"free"
+                | b"wide"
+                | b"skip"
+                | b"moof"
+                | b"styp"
+                | b"uuid"
+                | b"sidx"
+        ) {
             return Some(Container::Mp4);
         }
     }
@@ -101,7 +122,10 @@ pub fn sniff(head: &[u8]) -> Option<Container> {
 
 /// Creates the demuxer for a container. `seekable` says whether the caller can honour
 /// [`DemuxEvent::Seek`] (a file) or not (a live socket, a one-way stream).
-pub fn for_container(container: Container, seekable: bool) -> alloc::boxed::Box<dyn Demuxer + Send> {
+pub fn for_container(
+    container: Container,
+    seekable: bool,
+) -> alloc::boxed::Box<dyn Demuxer + Send> {
     match container {
         Container::Mp4 => alloc::boxed::Box::new(mp4::Mp4Demuxer::new(seekable)),
         Container::MpegTs => alloc::boxed::Box::new(ts::TsDemuxer::new()),
