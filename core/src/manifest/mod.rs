@@ -1,1 +1,14 @@
-//! The Smooth Streaming client manifest.
+//! The Smooth Streaming client manifest (`SmoothStreamingMedia`, [MS-SSTR] 2.2.2).
+//!
+//! [`model`] is the data, [`write`] renders it with `core::fmt` (no_std), and `parse`
+//! (feature `std`, quick-xml) reads it back so tests compare structure, not strings.
+
+pub mod model;
+#[cfg(feature = "std")]
+pub mod parse;
+pub mod write;
+
+pub use model::{Chunk, Manifest, QualityLevel, StreamIndex};
+#[cfg(feature = "std")]
+pub use parse::parse;
+pub use write::write;
