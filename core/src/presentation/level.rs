@@ -1,0 +1,248 @@
+//! One quality level (one input stream): its tracks, its timeline origin, and the rule that
+//! audio fragments end where video fragments end.
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+
+use super::track::{Accepted, ClosedFragment, TimedSample, TrackFragmenter};
+use crate::media::{Sample, TrackInfo, TrackKind};
+use crate::time::to_mss;
+
+/// Cut tolerance: a fragment may close this much short of `chunk_length`, so 29.97 fps
+/// content with 2 s GOPs does not miss every other boundary to rounding.
+const CUT_TOLERANCE: i64 = 10_000;
+
+/// Samples held before the origin is known, at most: enough for any sane interleave.
+const ORIGIN_GATE_SAMPLES: usize = 2_000;
+/// Time span held before the origin is fixed without a silent track.
+const ORIGIN_GATE_SPAN: i64 = 50_000_000;
+/// How far audio may run ahead of video before it is fragmented on its own grid.
+const AUDIO_AHEAD_LIMIT: i64 = 200_000_000;
+
+#[derive(Debug)]
+pub(crate) struct Track {
+    pub info: TrackInfo,
+    pub fragmenter: TrackFragmenter,
+    /// Every fragment this track produced: (start, duration). The manifest's timeline.
+    pub chunks: Vec<(u64, u64)>,
+    pub seen_sample: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct Level {
+    pub bitrate: u32,
+    pub video: Option<Track>,
+    pub audio: Option<Track>,
+    /// 10 MHz time subtracted from every sample so the level's earliest sample is at 0.
+    origin: Option<i64>,
+    gate: Vec<(TrackKind, Sample)>,
+    /// Audio waiting until video has shown where the fragment boundaries fall.
+    audio_pending: VecDeque<TimedSample>,
+    /// Video fragment boundaries not yet applied to audio.
+    boundaries: VecDeque<i64>,
+    /// Decode time of the newest video sample: every boundary at or before it is known.
+    video_watermark: Option<i64>,
+    pub finished: bool,
+}
+
+/// Warnings the level reports upward (the presentation turns them into events).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum LevelNote {
+    Dropped(TrackKind, Accepted),
+}
+
+pub(crate) struct CutRule {
+    pub chunk_length: i64,
+    pub chunk_on_idr: bool,
+}
+
+impl Level {
+    pub fn new(bitrate: u32) -> Self {
+        Self {
+            bitrate,
+            video: None,
+            audio: None,
+            origin: None,
+            gate: Vec::new(),
+            audio_pending: VecDeque::new(),
+            boundaries: VecDeque::new(),
+            video_watermark: None,
+            finished: false,
+        }
+    }
+
+    pub fn track_mut(&mut self, kind: TrackKind) -> &mut Option<Track> {
+        match kind {
+            TrackKind::Video => &mut self.video,
+            TrackKind::Audio => &mut self.audio,
+        }
+    }
+
+    pub fn track(&self, kind: TrackKind) -> Option<&Track> {
+        match kind {
+            TrackKind::Video => self.video.as_ref(),
+            TrackKind::Audio => self.audio.as_ref(),
+        }
+    }
+
+    pub fn kind_of(&self, track_id: u32) -> Option<TrackKind> {
+        [&self.video, &self.audio].into_iter().flatten().find(|t| t.info.id == track_id).map(|t| t.info.kind())
+    }
+
+    pub fn add_track(&mut self, info: TrackInfo) {
+        let kind = info.kind();
+        let default_duration = match &info.codec {
+            crate::CodecConfig::Aac(a) => to_mss(1024, a.sample_rate),
+            crate::CodecConfig::H264(_) => 400_000,
+        };
+        *self.track_mut(kind) =
+            Some(Track { info, fragmenter: TrackFragmenter::new(kind, default_duration), chunks: Vec::new(), seen_sample: false });
+    }
+
+    /// Accepts a sample; returns fragments that closed and notes.
+    pub fn push(&mut self, kind: TrackKind, sample: Sample, rule: &CutRule, out: &mut Vec<ClosedFragment>, notes: &mut Vec<LevelNote>) {
+        if let Some(t) = self.track_mut(kind).as_mut() {
+            t.seen_sample = true;
+        }
+        if self.origin.is_none() {
+            self.gate.push((kind, sample));
+            if self.gate_is_open() {
+                self.open_gate(rule, out, notes);
+            }
+            return;
+        }
+        self.route(kind, sample, rule, out, notes);
+    }
+
+    /// The origin is the earliest sample over all tracks, which needs a sample from each
+    /// track, or enough held that a silent track must not stall the others.
+    fn gate_is_open(&self) -> bool {
+        let all_seen = [&self.video, &self.audio].into_iter().flatten().all(|t| t.seen_sample);
+        let span = {
+            let ts = self.gate.iter().filter_map(|(k, s)| self.timeline_time(*k, s));
+            let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+            for t in ts {
+                lo = lo.min(t);
+                hi = hi.max(t);
+            }
+            hi.saturating_sub(lo)
+        };
+        all_seen || self.gate.len() >= ORIGIN_GATE_SAMPLES || span >= ORIGIN_GATE_SPAN
+    }
+
+    fn open_gate(&mut self, rule: &CutRule, out: &mut Vec<ClosedFragment>, notes: &mut Vec<LevelNote>) {
+        let origin = self.gate.iter().filter_map(|(k, s)| self.timeline_time(*k, s)).min().unwrap_or(0);
+        self.origin = Some(origin);
+        for (kind, sample) in core::mem::take(&mut self.gate) {
+            self.route(kind, sample, rule, out, notes);
+        }
+    }
+
+    /// Presentation-aligned decode time before the origin shift (10 MHz).
+    fn timeline_time(&self, kind: TrackKind, s: &Sample) -> Option<i64> {
+        let t = self.track(kind)?;
+        Some(to_mss(s.dts.saturating_sub(t.info.edit_offset), t.info.timescale))
+    }
+
+    fn route(&mut self, kind: TrackKind, s: Sample, rule: &CutRule, out: &mut Vec<ClosedFragment>, notes: &mut Vec<LevelNote>) {
+        let Some(track) = self.track(kind) else { return };
+        let (ts, edit) = (track.info.timescale, track.info.edit_offset);
+        let origin = self.origin.unwrap_or(0);
+        let dts = s.dts.saturating_sub(edit);
+        let t = to_mss(dts, ts) - origin;
+        let timed = TimedSample {
+            t,
+            cts_offset: to_mss(dts.saturating_add(s.cts_offset), ts) - origin - t,
+            duration_hint: s.duration.map(|d| to_mss(dts.saturating_add(i64::from(d)), ts) - origin - t),
+            keyframe: s.keyframe,
+            data: s.data,
+        };
+        match kind {
+            TrackKind::Video => self.push_video(timed, rule, out, notes),
+            TrackKind::Audio => {
+                self.audio_pending.push_back(timed);
+                self.drain_audio(rule, out, notes, false);
+            }
+        }
+    }
+
+    fn push_video(&mut self, s: TimedSample, rule: &CutRule, out: &mut Vec<ClosedFragment>, notes: &mut Vec<LevelNote>) {
+        let Some(video) = self.video.as_mut() else { return };
+        let t = s.t;
+        let chunk_length = rule.chunk_length;
+        let on_idr = rule.chunk_on_idr;
+        let (accepted, closed) = video.fragmenter.push(s, on_idr, |start, s| {
+            s.t - start >= chunk_length - CUT_TOLERANCE && (!on_idr || s.keyframe)
+        });
+        if accepted != Accepted::Yes {
+            notes.push(LevelNote::Dropped(TrackKind::Video, accepted));
+            return;
+        }
+        self.video_watermark = Some(t);
+        if let Some(c) = closed {
+            video.chunks.push((c.start, c.duration));
+            self.boundaries.push_back(t);
+            out.push(c);
+        }
+        self.drain_audio(rule, out, notes, false);
+    }
+
+    /// Moves audio into fragments as far as video boundaries are known (all of it at the end).
+    fn drain_audio(&mut self, rule: &CutRule, out: &mut Vec<ClosedFragment>, notes: &mut Vec<LevelNote>, all: bool) {
+        let has_video = self.video.is_some();
+        while let Some(front) = self.audio_pending.front() {
+            let ahead = self.video_watermark.map_or(front.t, |w| front.t - w);
+            let known = !has_video || all || self.video_watermark.is_some_and(|w| front.t <= w) || ahead > AUDIO_AHEAD_LIMIT;
+            if !known {
+                break;
+            }
+            let Some(s) = self.audio_pending.pop_front() else { break };
+            let Some(audio) = self.audio.as_mut() else { return };
+            let boundaries = &mut self.boundaries;
+            let chunk_length = rule.chunk_length;
+            let audio_only = !has_video;
+            let (accepted, closed) = audio.fragmenter.push(s, false, |start, s| {
+                if audio_only {
+                    return s.t - start >= chunk_length - CUT_TOLERANCE;
+                }
+                let mut cut = false;
+                // Boundaries at or before this fragment's start belong to fragments that
+                // had no audio; only one inside the fragment ends it.
+                while let Some(b) = boundaries.front().copied().filter(|b| s.t >= *b) {
+                    boundaries.pop_front();
+                    cut |= b > start;
+                }
+                cut
+            });
+            if accepted != Accepted::Yes {
+                notes.push(LevelNote::Dropped(TrackKind::Audio, accepted));
+            }
+            if let Some(c) = closed {
+                audio.chunks.push((c.start, c.duration));
+                out.push(c);
+            }
+        }
+    }
+
+    /// Flushes everything: the input ended.
+    pub fn finish(&mut self, rule: &CutRule, out: &mut Vec<ClosedFragment>, notes: &mut Vec<LevelNote>) {
+        if self.origin.is_none() && !self.gate.is_empty() {
+            self.open_gate(rule, out, notes);
+        }
+        if let Some(video) = self.video.as_mut() {
+            if let Some(c) = video.fragmenter.finish() {
+                video.chunks.push((c.start, c.duration));
+                self.boundaries.push_back((c.start + c.duration) as i64);
+                out.push(c);
+            }
+        }
+        self.drain_audio(rule, out, notes, true);
+        if let Some(audio) = self.audio.as_mut() {
+            if let Some(c) = audio.fragmenter.finish() {
+                audio.chunks.push((c.start, c.duration));
+                out.push(c);
+            }
+        }
+        self.finished = true;
+    }
+}

@@ -1,0 +1,533 @@
+//! The presentation state machine: samples in, fragment files, manifests and events out.
+//!
+//! In the style of str0m and quinn-proto it does no I/O and keeps no clock. The host feeds it
+//! ([`Presentation::handle_demux_event`], [`Presentation::push_sample`],
+//! [`Presentation::finish`]) and drains [`Presentation::poll_output`] until `None`, acting on
+//! each [`Output`]: writing files (manifests atomically), rewriting, removing.
+//!
+//! ```
+//! use smoothcast_core::layout::Layout;
+//! use smoothcast_core::presentation::{Presentation, PresentationOptions};
+//!
+//! let mut p = Presentation::new(PresentationOptions::vod(Layout::Multi));
+//! let level = p.add_quality_level("in.mp4", 1_000_000).unwrap();
+//! // for each demuxer event: p.handle_demux_event(level, event)?;
+//! p.finish().unwrap_err(); // nothing was pushed: "no samples"
+//! while let Some(output) = p.poll_output() {
+//!     // write output to disk, a socket, memory...
+//!     let _ = output;
+//! }
+//! # let _ = level;
+//! ```
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+mod level;
+mod track;
+
+use level::{CutRule, Level, LevelNote};
+use track::{Accepted, ClosedFragment};
+
+use crate::demux::DemuxEvent;
+use crate::fragment::{Fragment, Mfhd, Moof, Tfhd, Tfrf, TfrfEntry, Tfxd, Traf, Trun};
+use crate::layout::Layout;
+use crate::manifest::{self, Chunk, Manifest, QualityLevel, StreamIndex};
+use crate::media::{Sample, TrackInfo, TrackKind};
+use crate::time::MSS_TIMESCALE;
+
+/// How a live manifest keeps its fragments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Playlist {
+    /// Every fragment stays listed and on disk (EMS `playlistType=appending`).
+    Appending,
+    /// The manifest lists the newest `length` fragments; files older than that plus
+    /// `stale_retention` more are removed (EMS `playlistType=rolling`).
+    Rolling { length: usize, stale_retention: usize },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresentationOptions {
+    pub layout: Layout,
+    /// The manifest file name (EMS `manifestName`), ignored by the autoMSS layout.
+    pub manifest_name: String,
+    /// Target fragment duration in 10 MHz ticks (EMS `chunkLength` seconds × 10⁷).
+    pub chunk_length: u64,
+    /// Cut only where a video sync sample starts (EMS `chunkOnIDR`).
+    pub chunk_on_idr: bool,
+    /// Live: fragments carry tfrf and are rewritten as later ones complete; the manifest is
+    /// rewritten as fragments are published.
+    pub live: bool,
+    /// Fragments each live fragment's tfrf announces, and by which the manifest lags.
+    pub lookahead: u8,
+    pub playlist: Playlist,
+    /// Added to every time (e.g. a live start in wall-clock 10 MHz ticks); 0 for VOD.
+    pub time_offset: u64,
+}
+
+impl PresentationOptions {
+    /// On-demand packaging with 2 s fragments cut on IDR frames.
+    pub fn vod(layout: Layout) -> Self {
+        Self {
+            layout,
+            manifest_name: String::from("manifest.ismc"),
+            chunk_length: 2 * MSS_TIMESCALE,
+            chunk_on_idr: true,
+            live: false,
+            lookahead: 2,
+            playlist: Playlist::Appending,
+            time_offset: 0,
+        }
+    }
+}
+
+/// What the host should do. Paths are relative to the group folder and use `/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// A new fragment file.
+    WriteFragment { path: String, data: Vec<u8> },
+    /// An earlier live fragment, now announcing more following fragments in its tfrf.
+    RewriteFragment { path: String, data: Vec<u8> },
+    /// The manifest changed; replace it atomically (readers may fetch it at any moment).
+    WriteManifest { path: String, xml: String },
+    /// A fragment left the rolling window and its stale allowance.
+    Remove { path: String },
+    Event(Event),
+}
+
+/// Things worth telling an operator or an event sink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A fragment is complete (EMS `mssChunkClosed`).
+    FragmentClosed { path: String, kind: TrackKind, bitrate: u32, start: u64, duration: u64, samples: usize },
+    /// The manifest was rewritten (EMS `mssPlaylistUpdated`).
+    ManifestUpdated { path: String },
+    /// A sample was not packaged.
+    SampleDropped { level: String, kind: TrackKind, reason: &'static str },
+    /// A track's codec configuration changed mid-stream; the manifest shows the newest one.
+    CodecChanged { level: String, kind: TrackKind },
+}
+
+/// Identifies a quality level (an input) inside a presentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LevelId(usize);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresentationError {
+    pub kind: PresentationErrorKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresentationErrorKind {
+    /// A caller mistake: an unknown level, a bitrate used twice, a push after finish.
+    Usage,
+    /// The inputs cannot form one presentation: different track sets, unaligned fragments.
+    Mismatch,
+    /// Nothing to package.
+    Empty,
+}
+
+impl fmt::Display for PresentationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for PresentationError {}
+
+fn error(kind: PresentationErrorKind, message: String) -> PresentationError {
+    PresentationError { kind, message }
+}
+
+/// A live fragment kept so its tfrf can be rewritten as later fragments complete.
+#[derive(Debug)]
+struct KeptFragment {
+    path: String,
+    fragment: Fragment,
+}
+
+#[derive(Debug)]
+pub struct Presentation {
+    options: PresentationOptions,
+    levels: Vec<Level>,
+    names: Vec<String>,
+    outputs: VecDeque<Output>,
+    sequence: BTreeMap<(usize, TrackKind), u32>,
+    kept: BTreeMap<(usize, TrackKind), VecDeque<KeptFragment>>,
+    /// Per stream kind: how many leading fragments have been removed from disk.
+    removed: BTreeMap<TrackKind, usize>,
+    last_manifest: Option<String>,
+    finished: bool,
+}
+
+impl Presentation {
+    pub fn new(options: PresentationOptions) -> Self {
+        Self {
+            options,
+            levels: Vec::new(),
+            names: Vec::new(),
+            outputs: VecDeque::new(),
+            sequence: BTreeMap::new(),
+            kept: BTreeMap::new(),
+            removed: BTreeMap::new(),
+            last_manifest: None,
+            finished: false,
+        }
+    }
+
+    pub fn options(&self) -> &PresentationOptions {
+        &self.options
+    }
+
+    /// Adds an input as a quality level. `name` is used in messages; bitrates must differ
+    /// because players tell quality levels apart by bitrate and URLs contain it.
+    pub fn add_quality_level(&mut self, name: &str, bitrate: u32) -> Result<LevelId, PresentationError> {
+        if bitrate == 0 {
+            return Err(error(PresentationErrorKind::Usage, format!("{name}: bitrate must be above 0")));
+        }
+        if let Some(i) = self.levels.iter().position(|l| l.bitrate == bitrate) {
+            return Err(error(
+                PresentationErrorKind::Usage,
+                format!("{name} and {} both have bitrate {bitrate}; each quality level needs its own", self.names[i]),
+            ));
+        }
+        self.levels.push(Level::new(bitrate));
+        self.names.push(String::from(name));
+        Ok(LevelId(self.levels.len() - 1))
+    }
+
+    fn level_mut(&mut self, id: LevelId) -> Result<&mut Level, PresentationError> {
+        if self.finished {
+            return Err(error(PresentationErrorKind::Usage, String::from("presentation already finished")));
+        }
+        self.levels.get_mut(id.0).ok_or_else(|| error(PresentationErrorKind::Usage, String::from("unknown quality level")))
+    }
+
+    /// Feeds one demuxer event for a level (tracks, codec changes, samples; seeks are the
+    /// host's business and ignored here).
+    pub fn handle_demux_event(&mut self, id: LevelId, event: DemuxEvent) -> Result<(), PresentationError> {
+        match event {
+            DemuxEvent::Track(info) => self.add_track(id, info),
+            DemuxEvent::TrackChanged(info) => self.change_track(id, info),
+            DemuxEvent::Sample(s) => self.push_sample(id, s),
+            DemuxEvent::Seek(_) => Ok(()),
+        }
+    }
+
+    /// Announces a track. Only the first video and the first audio track of an input are
+    /// packaged; later ones of the same kind are ignored.
+    pub fn add_track(&mut self, id: LevelId, info: TrackInfo) -> Result<(), PresentationError> {
+        let level = self.level_mut(id)?;
+        if level.track(info.kind()).is_none() {
+            level.add_track(info);
+        }
+        Ok(())
+    }
+
+    fn change_track(&mut self, id: LevelId, info: TrackInfo) -> Result<(), PresentationError> {
+        let name = self.names.get(id.0).cloned().unwrap_or_default();
+        let level = self.level_mut(id)?;
+        let kind = info.kind();
+        match level.track_mut(kind).as_mut() {
+            Some(t) if t.info.id == info.id => {
+                if t.info.codec != info.codec {
+                    t.info.codec = info.codec;
+                    self.outputs.push_back(Output::Event(Event::CodecChanged { level: name, kind }));
+                }
+                Ok(())
+            }
+            Some(_) => Ok(()),
+            None => {
+                level.add_track(info);
+                Ok(())
+            }
+        }
+    }
+
+    /// Pushes a sample of an announced track (samples of ignored tracks are dropped).
+    pub fn push_sample(&mut self, id: LevelId, sample: Sample) -> Result<(), PresentationError> {
+        let rule = self.cut_rule();
+        let level = self.level_mut(id)?;
+        let Some(kind) = level.kind_of(sample.track) else { return Ok(()) };
+        let mut closed = Vec::new();
+        let mut notes = Vec::new();
+        level.push(kind, sample, &rule, &mut closed, &mut notes);
+        self.after_push(id.0, closed, notes)
+    }
+
+    /// Ends one input (a live source went away, or a file ended) without ending the others.
+    pub fn finish_level(&mut self, id: LevelId) -> Result<(), PresentationError> {
+        let rule = self.cut_rule();
+        let level = self.level_mut(id)?;
+        if level.finished {
+            return Ok(());
+        }
+        let mut closed = Vec::new();
+        let mut notes = Vec::new();
+        level.finish(&rule, &mut closed, &mut notes);
+        self.after_push(id.0, closed, notes)
+    }
+
+    /// Ends the presentation: flushes every input and writes the final manifest (VOD, or a
+    /// live presentation closed as VOD).
+    pub fn finish(&mut self) -> Result<(), PresentationError> {
+        for i in 0..self.levels.len() {
+            self.finish_level(LevelId(i))?;
+        }
+        self.finished = true;
+        self.check_tracks_match()?;
+        if self.levels.iter().all(|l| l.video.as_ref().map_or(true, |t| t.chunks.is_empty()) && l.audio.as_ref().map_or(true, |t| t.chunks.is_empty())) {
+            return Err(error(PresentationErrorKind::Empty, String::from("no samples to package")));
+        }
+        let manifest = self.build_manifest(true)?;
+        self.emit_manifest(manifest);
+        Ok(())
+    }
+
+    /// The next thing for the host to do.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// The manifest as it would be written now (for inspection and for hosts that serve it
+    /// from memory).
+    pub fn manifest(&self) -> Result<Manifest, PresentationError> {
+        self.build_manifest(self.finished)
+    }
+
+    fn cut_rule(&self) -> CutRule {
+        CutRule { chunk_length: self.options.chunk_length.min(i64::MAX as u64) as i64, chunk_on_idr: self.options.chunk_on_idr }
+    }
+
+    fn after_push(&mut self, level: usize, closed: Vec<ClosedFragment>, notes: Vec<LevelNote>) -> Result<(), PresentationError> {
+        for LevelNote::Dropped(kind, why) in notes {
+            let reason = match why {
+                Accepted::NotMonotonic => "decode time does not advance",
+                Accepted::WaitingForKeyframe => "waiting for the first keyframe",
+                Accepted::Yes => continue,
+            };
+            let level = self.names[level].clone();
+            self.outputs.push_back(Output::Event(Event::SampleDropped { level, kind, reason }));
+        }
+        let any = !closed.is_empty();
+        for c in closed {
+            self.emit_fragment(level, c);
+        }
+        if any && self.options.live {
+            self.publish_live()?;
+        }
+        Ok(())
+    }
+
+    fn emit_fragment(&mut self, level: usize, c: ClosedFragment) {
+        let bitrate = self.levels[level].bitrate;
+        let start = c.start + self.options.time_offset;
+        let path = self.options.layout.fragment_path(c.kind, bitrate, start);
+        let seq = self.sequence.entry((level, c.kind)).or_insert(0);
+        *seq += 1;
+        let (tfhd, trun) = match c.kind {
+            TrackKind::Video => (Tfhd::video(1), Trun::video(c.samples)),
+            TrackKind::Audio => (Tfhd::audio(2), Trun::audio(c.samples)),
+        };
+        let samples = trun.samples.len();
+        let fragment = Fragment {
+            moof: Moof {
+                mfhd: Mfhd { sequence_number: *seq },
+                traf: Traf {
+                    tfhd,
+                    trun,
+                    tfxd: Tfxd { time: start, duration: c.duration },
+                    tfrf: self.options.live.then(Tfrf::default),
+                },
+            },
+            mdat: c.mdat,
+        };
+        self.outputs.push_back(Output::WriteFragment { path: path.clone(), data: fragment.encode() });
+        self.outputs.push_back(Output::Event(Event::FragmentClosed {
+            path: path.clone(),
+            kind: c.kind,
+            bitrate,
+            start,
+            duration: c.duration,
+            samples,
+        }));
+        if self.options.live {
+            let lookahead = usize::from(self.options.lookahead);
+            let kept = self.kept.entry((level, c.kind)).or_default();
+            let entry = TfrfEntry { time: start, duration: c.duration };
+            for k in kept.iter_mut() {
+                if let Some(tfrf) = k.fragment.moof.traf.tfrf.as_mut() {
+                    tfrf.entries.push(entry);
+                }
+                self.outputs.push_back(Output::RewriteFragment { path: k.path.clone(), data: k.fragment.encode() });
+            }
+            kept.push_back(KeptFragment { path, fragment });
+            while kept.len() > lookahead {
+                kept.pop_front();
+            }
+        }
+    }
+
+    /// Every input must bring the same kinds of track: a manifest has one StreamIndex per kind
+    /// and every QualityLevel must exist in it.
+    fn check_tracks_match(&self) -> Result<(), PresentationError> {
+        let Some(first) = self.levels.first() else {
+            return Err(error(PresentationErrorKind::Empty, String::from("no inputs")));
+        };
+        for (i, l) in self.levels.iter().enumerate().skip(1) {
+            for kind in [TrackKind::Video, TrackKind::Audio] {
+                let (a, b) = (first.track(kind).is_some(), l.track(kind).is_some());
+                if a != b {
+                    let (with, without) = if a { (0, i) } else { (i, 0) };
+                    return Err(error(
+                        PresentationErrorKind::Mismatch,
+                        format!(
+                            "{} has no {} track but {} has one; every input of a presentation needs the same tracks",
+                            self.names[without],
+                            kind.as_str(),
+                            self.names[with]
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The chunk timeline of one stream kind, common to every quality level.
+    fn timeline(&self, kind: TrackKind, complete: bool) -> Result<Vec<Chunk>, PresentationError> {
+        let lists: Vec<(usize, &Vec<(u64, u64)>)> =
+            self.levels.iter().enumerate().filter_map(|(i, l)| l.track(kind).map(|t| (i, &t.chunks))).collect();
+        let Some((first_level, first)) = lists.first().copied() else { return Ok(Vec::new()) };
+        let mut n = lists.iter().map(|(_, c)| c.len()).min().unwrap_or(0);
+        for (i, list) in &lists[1..] {
+            if complete && list.len() != first.len() {
+                return Err(self.misaligned(kind, first_level, *i, n));
+            }
+            if let Some(j) = (0..n).find(|j| list[*j] != first[*j]) {
+                return Err(self.misaligned(kind, first_level, *i, j));
+            }
+        }
+        if self.options.live && !complete {
+            n = n.saturating_sub(usize::from(self.options.lookahead));
+        }
+        let offset = self.options.time_offset;
+        Ok(first[..n].iter().map(|&(t, d)| Chunk { t: t + offset, d }).collect())
+    }
+
+    fn misaligned(&self, kind: TrackKind, a: usize, b: usize, j: usize) -> PresentationError {
+        let at = |l: usize| {
+            self.levels[l]
+                .track(kind)
+                .and_then(|t| t.chunks.get(j))
+                .map_or(String::from("nothing"), |(t, d)| format!("{:.3} s (+{:.3} s)", *t as f64 / 1e7, *d as f64 / 1e7))
+        };
+        error(
+            PresentationErrorKind::Mismatch,
+            format!(
+                "{} fragment {} of {} is at {} but at {} in {}; encode every input with the same keyframe positions",
+                kind.as_str(),
+                j + 1,
+                self.names[b],
+                at(b),
+                at(a),
+                self.names[a]
+            ),
+        )
+    }
+
+    fn build_manifest(&self, complete: bool) -> Result<Manifest, PresentationError> {
+        let live_manifest = self.options.live && !complete;
+        let mut stream_indexes = Vec::new();
+        let mut duration = 0u64;
+        for kind in [TrackKind::Video, TrackKind::Audio] {
+            let levels: Vec<(&Level, &TrackInfo)> =
+                self.levels.iter().filter_map(|l| l.track(kind).map(|t| (l, &t.info))).collect();
+            if levels.is_empty() {
+                continue;
+            }
+            let mut chunks = self.timeline(kind, complete)?;
+            if let (true, Playlist::Rolling { length, .. }) = (live_manifest, self.options.playlist) {
+                let drop = chunks.len().saturating_sub(length);
+                chunks.drain(..drop);
+            }
+            if let Some(last) = chunks.last() {
+                duration = duration.max(last.t + last.d - self.options.time_offset);
+            }
+            let quality_levels: Vec<QualityLevel> = levels
+                .iter()
+                .enumerate()
+                .map(|(i, (l, info))| QualityLevel::for_codec(i as u32, l.bitrate, &info.codec))
+                .collect();
+            let max_width = quality_levels.iter().filter_map(|q| q.max_width).max();
+            let max_height = quality_levels.iter().filter_map(|q| q.max_height).max();
+            stream_indexes.push(StreamIndex {
+                kind,
+                name: String::from(kind.as_str()),
+                url: self.options.layout.url_template(kind),
+                timescale: MSS_TIMESCALE,
+                max_width,
+                max_height,
+                quality_levels,
+                chunks,
+            });
+        }
+        let dvr = match self.options.playlist {
+            Playlist::Appending => 0,
+            Playlist::Rolling { length, .. } => length as u64 * self.options.chunk_length,
+        };
+        Ok(Manifest {
+            major_version: 2,
+            minor_version: 0,
+            timescale: MSS_TIMESCALE,
+            duration: if live_manifest { 0 } else { duration },
+            is_live: live_manifest,
+            lookahead_count: live_manifest.then_some(u32::from(self.options.lookahead)),
+            dvr_window_length: live_manifest.then_some(dvr),
+            stream_indexes,
+        })
+    }
+
+    fn emit_manifest(&mut self, m: Manifest) {
+        let xml = manifest::write(&m);
+        if self.last_manifest.as_deref() == Some(xml.as_str()) {
+            return;
+        }
+        let path = self.options.layout.manifest_path(&self.options.manifest_name);
+        self.last_manifest = Some(xml.clone());
+        self.outputs.push_back(Output::WriteManifest { path: path.clone(), xml });
+        self.outputs.push_back(Output::Event(Event::ManifestUpdated { path }));
+    }
+
+    /// Rewrites the live manifest when fragments became publishable, and removes files that
+    /// left a rolling window.
+    fn publish_live(&mut self) -> Result<(), PresentationError> {
+        let m = self.build_manifest(false)?;
+        if m.stream_indexes.iter().all(|s| s.chunks.is_empty()) {
+            return Ok(());
+        }
+        self.emit_manifest(m);
+        if let Playlist::Rolling { length, stale_retention } = self.options.playlist {
+            for kind in [TrackKind::Video, TrackKind::Audio] {
+                let published = self.timeline(kind, false)?.len();
+                let keep_from = published.saturating_sub(length + stale_retention);
+                let removed = self.removed.entry(kind).or_insert(0);
+                while *removed < keep_from {
+                    for level in &self.levels {
+                        if let Some(&(t, _)) = level.track(kind).and_then(|t| t.chunks.get(*removed)) {
+                            let path = self.options.layout.fragment_path(kind, level.bitrate, t + self.options.time_offset);
+                            self.outputs.push_back(Output::Remove { path });
+                        }
+                    }
+                    *removed += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+}
