@@ -48,9 +48,13 @@ impl Layout {
     pub fn url_template(&self, kind: TrackKind) -> String {
         let k = kind.as_str();
         match self {
-            Layout::Single { stream } => format!("{stream}/{k}/{BITRATE_TOKEN}/{START_TIME_TOKEN}.{FRAGMENT_EXTENSION}"),
+            Layout::Single { stream } => {
+                format!("{stream}/{k}/{BITRATE_TOKEN}/{START_TIME_TOKEN}.{FRAGMENT_EXTENSION}")
+            }
             Layout::Multi => format!("{BITRATE_TOKEN}/{k}/{START_TIME_TOKEN}.{FRAGMENT_EXTENSION}"),
-            Layout::Auto { .. } => format!("{k}/{BITRATE_TOKEN}/{START_TIME_TOKEN}.{FRAGMENT_EXTENSION}"),
+            Layout::Auto { .. } => {
+                format!("{k}/{BITRATE_TOKEN}/{START_TIME_TOKEN}.{FRAGMENT_EXTENSION}")
+            }
         }
     }
 
@@ -58,7 +62,9 @@ impl Layout {
     /// `Url` template filled in.
     pub fn fragment_path(&self, kind: TrackKind, bitrate: u32, t: u64) -> String {
         let url = self.url_template(kind);
-        let filled = url.replace(BITRATE_TOKEN, &format!("{bitrate}")).replace(START_TIME_TOKEN, &format!("{t}"));
+        let filled = url
+            .replace(BITRATE_TOKEN, &format!("{bitrate}"))
+            .replace(START_TIME_TOKEN, &format!("{t}"));
         format!("{}{filled}", self.manifest_dir())
     }
 }
@@ -70,9 +76,14 @@ pub fn validate_component(what: &str, name: &str) -> Result<(), String> {
         || name == "."
         || name == ".."
         || name.len() > 200
-        || name.chars().any(|c| c == '/' || c == '\\' || c == ':' || c.is_control());
+        || name
+            .chars()
+            .any(|c| c == '/' || c == '\\' || c == ':' || c.is_control());
     if bad {
-        Err(format!("invalid {what} \"{}\": use letters, digits, '-', '_' or '.' without path separators", name.escape_debug()))
+        Err(format!(
+            "invalid {what} \"{}\": use letters, digits, '-', '_' or '.' without path separators",
+            name.escape_debug()
+        ))
     } else {
         Ok(())
     }
@@ -84,14 +95,30 @@ mod tests {
 
     #[test]
     fn ems_layouts() {
-        let single = Layout::Single { stream: "cam1".into() };
+        let single = Layout::Single {
+            stream: "cam1".into(),
+        };
         assert_eq!(single.manifest_path("manifest.ismc"), "manifest.ismc");
-        assert_eq!(single.fragment_path(TrackKind::Video, 2_000_000, 20_000_000), "cam1/video/2000000/20000000.fmp4");
-        assert_eq!(single.url_template(TrackKind::Audio), "cam1/audio/{bitrate}/{start time}.fmp4");
-        assert_eq!(Layout::Multi.fragment_path(TrackKind::Audio, 600_000, 0), "600000/audio/0.fmp4");
-        let auto = Layout::Auto { stream: "cam1".into() };
+        assert_eq!(
+            single.fragment_path(TrackKind::Video, 2_000_000, 20_000_000),
+            "cam1/video/2000000/20000000.fmp4"
+        );
+        assert_eq!(
+            single.url_template(TrackKind::Audio),
+            "cam1/audio/{bitrate}/{start time}.fmp4"
+        );
+        assert_eq!(
+            Layout::Multi.fragment_path(TrackKind::Audio, 600_000, 0),
+            "600000/audio/0.fmp4"
+        );
+        let auto = Layout::Auto {
+            stream: "cam1".into(),
+        };
         assert_eq!(auto.manifest_path("ignored"), "cam1/cam1.ismc");
-        assert_eq!(auto.fragment_path(TrackKind::Video, 1, 2), "cam1/video/1/2.fmp4");
+        assert_eq!(
+            auto.fragment_path(TrackKind::Video, 1, 2),
+            "cam1/video/1/2.fmp4"
+        );
     }
 
     #[test]

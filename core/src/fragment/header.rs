@@ -43,11 +43,18 @@ impl BoxHeader {
             None
         };
         let header_len = r.pos();
-        let Ok(size) = usize::try_from(size) else { return err("box too large") };
+        let Ok(size) = usize::try_from(size) else {
+            return err("box too large");
+        };
         if size < header_len {
             return err("box size smaller than its header");
         }
-        Ok(Self { size, typ, uuid, header_len })
+        Ok(Self {
+            size,
+            typ,
+            uuid,
+            header_len,
+        })
     }
 }
 

@@ -36,7 +36,9 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let m = Mfhd { sequence_number: 42 };
+        let m = Mfhd {
+            sequence_number: 42,
+        };
         let mut out = Vec::new();
         m.encode(&mut out);
         assert_eq!(out.len(), Mfhd::ENCODED_LEN);

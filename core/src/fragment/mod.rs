@@ -92,7 +92,9 @@ impl Fragment {
         while pos < data.len() {
             let h = BoxHeader::parse(&data[pos..])?;
             let end = pos.checked_add(h.size).filter(|e| *e <= data.len());
-            let Some(end) = end else { return err("box runs past the end of the fragment") };
+            let Some(end) = end else {
+                return err("box runs past the end of the fragment");
+            };
             let body = &data[pos + h.header_len..end];
             match &h.typ {
                 b"moof" => moof = Some(Moof::decode(body)?),
@@ -121,11 +123,29 @@ mod tests {
                 traf: Traf {
                     tfhd: Tfhd::video(1),
                     trun: Trun::video(vec![
-                        TrunSample { duration: 400_000, size: 5, flags: trun::SYNC_SAMPLE_FLAGS, cts_offset: 800_000 },
-                        TrunSample { duration: 400_000, size: 3, flags: trun::NON_SYNC_SAMPLE_FLAGS, cts_offset: 0 },
+                        TrunSample {
+                            duration: 400_000,
+                            size: 5,
+                            flags: trun::SYNC_SAMPLE_FLAGS,
+                            cts_offset: 800_000,
+                        },
+                        TrunSample {
+                            duration: 400_000,
+                            size: 3,
+                            flags: trun::NON_SYNC_SAMPLE_FLAGS,
+                            cts_offset: 0,
+                        },
                     ]),
-                    tfxd: Tfxd { time: 20_000_000, duration: 800_000 },
-                    tfrf: live.then(|| Tfrf { entries: vec![TfrfEntry { time: 20_800_000, duration: 800_000 }] }),
+                    tfxd: Tfxd {
+                        time: 20_000_000,
+                        duration: 800_000,
+                    },
+                    tfrf: live.then(|| Tfrf {
+                        entries: vec![TfrfEntry {
+                            time: 20_800_000,
+                            duration: 800_000,
+                        }],
+                    }),
                 },
             },
             mdat: vec![1, 2, 3, 4, 5, 6, 7, 8],

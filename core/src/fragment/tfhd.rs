@@ -35,29 +35,62 @@ pub struct Tfhd {
 
 impl Tfhd {
     pub fn video(track_id: u32) -> Self {
-        Self { track_id, default_sample_flags: Some(VIDEO_DEFAULT_FLAGS), ..Self::default() }
+        Self {
+            track_id,
+            default_sample_flags: Some(VIDEO_DEFAULT_FLAGS),
+            ..Self::default()
+        }
     }
 
     pub fn audio(track_id: u32) -> Self {
-        Self { track_id, default_sample_flags: Some(AUDIO_DEFAULT_FLAGS), ..Self::default() }
+        Self {
+            track_id,
+            default_sample_flags: Some(AUDIO_DEFAULT_FLAGS),
+            ..Self::default()
+        }
     }
 
     fn flags(&self) -> u32 {
         let mut f = self.other_flags & !0x3b;
-        f |= if self.base_data_offset.is_some() { BASE_DATA_OFFSET } else { 0 };
-        f |= if self.sample_description_index.is_some() { SAMPLE_DESCRIPTION_INDEX } else { 0 };
-        f |= if self.default_sample_duration.is_some() { DEFAULT_SAMPLE_DURATION } else { 0 };
-        f |= if self.default_sample_size.is_some() { DEFAULT_SAMPLE_SIZE } else { 0 };
-        f |= if self.default_sample_flags.is_some() { DEFAULT_SAMPLE_FLAGS } else { 0 };
+        f |= if self.base_data_offset.is_some() {
+            BASE_DATA_OFFSET
+        } else {
+            0
+        };
+        f |= if self.sample_description_index.is_some() {
+            SAMPLE_DESCRIPTION_INDEX
+        } else {
+            0
+        };
+        f |= if self.default_sample_duration.is_some() {
+            DEFAULT_SAMPLE_DURATION
+        } else {
+            0
+        };
+        f |= if self.default_sample_size.is_some() {
+            DEFAULT_SAMPLE_SIZE
+        } else {
+            0
+        };
+        f |= if self.default_sample_flags.is_some() {
+            DEFAULT_SAMPLE_FLAGS
+        } else {
+            0
+        };
         f
     }
 
     pub fn encoded_len(&self) -> usize {
         16 + self.base_data_offset.map_or(0, |_| 8)
-            + [self.sample_description_index, self.default_sample_duration, self.default_sample_size, self.default_sample_flags]
-                .iter()
-                .filter(|v| v.is_some())
-                .count()
+            + [
+                self.sample_description_index,
+                self.default_sample_duration,
+                self.default_sample_size,
+                self.default_sample_flags,
+            ]
+            .iter()
+            .filter(|v| v.is_some())
+            .count()
                 * 4
     }
 
@@ -68,9 +101,14 @@ impl Tfhd {
             if let Some(v) = self.base_data_offset {
                 out.extend_from_slice(&v.to_be_bytes());
             }
-            for v in [self.sample_description_index, self.default_sample_duration, self.default_sample_size, self.default_sample_flags]
-                .into_iter()
-                .flatten()
+            for v in [
+                self.sample_description_index,
+                self.default_sample_duration,
+                self.default_sample_size,
+                self.default_sample_flags,
+            ]
+            .into_iter()
+            .flatten()
             {
                 out.extend_from_slice(&v.to_be_bytes());
             }
@@ -82,7 +120,11 @@ impl Tfhd {
         let parsed = (|| {
             let flags = r.u32()? & 0x00ff_ffff;
             let track_id = r.u32()?;
-            let base_data_offset = if flags & BASE_DATA_OFFSET != 0 { Some(r.u64()?) } else { None };
+            let base_data_offset = if flags & BASE_DATA_OFFSET != 0 {
+                Some(r.u64()?)
+            } else {
+                None
+            };
             let mut next = |bit: u32| -> Option<Option<u32>> {
                 if flags & bit != 0 {
                     r.u32().map(Some)
@@ -138,6 +180,9 @@ mod tests {
     fn smooth_video_tfhd_bytes() {
         let mut out = Vec::new();
         Tfhd::video(1).encode(&mut out);
-        assert_eq!(out, [0, 0, 0, 20, b't', b'f', b'h', b'd', 0, 0, 0, 0x20, 0, 0, 0, 1, 1, 1, 0, 0]);
+        assert_eq!(
+            out,
+            [0, 0, 0, 20, b't', b'f', b'h', b'd', 0, 0, 0, 0x20, 0, 0, 0, 1, 1, 1, 0, 0]
+        );
     }
 }

@@ -9,8 +9,9 @@ use alloc::vec::Vec;
 use super::{err, ParseError};
 use crate::bytes_util::{put_version_flags, write_box, Reader};
 
-pub const TFRF_UUID: [u8; 16] =
-    [0xd4, 0x80, 0x7e, 0xf2, 0xca, 0x39, 0x46, 0x95, 0x8e, 0x54, 0x26, 0xcb, 0x9e, 0x46, 0xa7, 0x9f];
+pub const TFRF_UUID: [u8; 16] = [
+    0xd4, 0x80, 0x7e, 0xf2, 0xca, 0x39, 0x46, 0x95, 0x8e, 0x54, 0x26, 0xcb, 0x9e, 0x46, 0xa7, 0x9f,
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TfrfEntry {
@@ -52,9 +53,15 @@ impl Tfrf {
             let mut entries = Vec::with_capacity(usize::from(count));
             for _ in 0..count {
                 entries.push(if version == 1 {
-                    TfrfEntry { time: r.u64()?, duration: r.u64()? }
+                    TfrfEntry {
+                        time: r.u64()?,
+                        duration: r.u64()?,
+                    }
                 } else {
-                    TfrfEntry { time: u64::from(r.u32()?), duration: u64::from(r.u32()?) }
+                    TfrfEntry {
+                        time: u64::from(r.u32()?),
+                        duration: u64::from(r.u32()?),
+                    }
                 });
             }
             Some(Self { entries })
@@ -74,7 +81,16 @@ mod tests {
     #[test]
     fn round_trip_and_layout() {
         let t = Tfrf {
-            entries: vec![TfrfEntry { time: 10, duration: 20 }, TfrfEntry { time: 30, duration: 20 }],
+            entries: vec![
+                TfrfEntry {
+                    time: 10,
+                    duration: 20,
+                },
+                TfrfEntry {
+                    time: 30,
+                    duration: 20,
+                },
+            ],
         };
         let mut out = Vec::new();
         t.encode(&mut out);

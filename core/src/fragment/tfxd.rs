@@ -8,8 +8,9 @@ use alloc::vec::Vec;
 use super::{err, ParseError};
 use crate::bytes_util::{put_version_flags, write_box, Reader};
 
-pub const TFXD_UUID: [u8; 16] =
-    [0x6d, 0x1d, 0x9b, 0x05, 0x42, 0xd5, 0x44, 0xe6, 0x80, 0xe2, 0x14, 0x1d, 0xaf, 0xf7, 0x57, 0xb2];
+pub const TFXD_UUID: [u8; 16] = [
+    0x6d, 0x1d, 0x9b, 0x05, 0x42, 0xd5, 0x44, 0xe6, 0x80, 0xe2, 0x14, 0x1d, 0xaf, 0xf7, 0x57, 0xb2,
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tfxd {
@@ -38,9 +39,15 @@ impl Tfxd {
             let version = r.u8()?;
             r.skip(3)?;
             if version == 1 {
-                Some(Self { time: r.u64()?, duration: r.u64()? })
+                Some(Self {
+                    time: r.u64()?,
+                    duration: r.u64()?,
+                })
             } else {
-                Some(Self { time: u64::from(r.u32()?), duration: u64::from(r.u32()?) })
+                Some(Self {
+                    time: u64::from(r.u32()?),
+                    duration: u64::from(r.u32()?),
+                })
             }
         })();
         match parsed {
@@ -56,14 +63,23 @@ mod tests {
 
     #[test]
     fn round_trip_and_layout() {
-        let t = Tfxd { time: 1 << 40, duration: 20_000_000 };
+        let t = Tfxd {
+            time: 1 << 40,
+            duration: 20_000_000,
+        };
         let mut out = Vec::new();
         t.encode(&mut out);
         assert_eq!(out.len(), Tfxd::ENCODED_LEN);
         assert_eq!(&out[..8], &[0, 0, 0, 0x2c, b'u', b'u', b'i', b'd']);
         assert_eq!(&out[8..24], &TFXD_UUID);
         assert_eq!(Tfxd::decode(&out[24..]), Ok(t));
-        assert_eq!(Tfxd::decode(&[0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 6]), Ok(Tfxd { time: 5, duration: 6 }));
+        assert_eq!(
+            Tfxd::decode(&[0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 6]),
+            Ok(Tfxd {
+                time: 5,
+                duration: 6
+            })
+        );
         assert!(Tfxd::decode(&out[24..40]).is_err());
     }
 }

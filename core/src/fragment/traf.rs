@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use super::header::children;
 use super::tfrf::TFRF_UUID;
 use super::tfxd::TFXD_UUID;
-use super::{err, ParseError, Tfhd, Tfrf, Trun, Tfxd};
+use super::{err, ParseError, Tfhd, Tfrf, Tfxd, Trun};
 use crate::bytes_util::write_box;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +54,12 @@ impl Traf {
             }
         }
         match (tfhd, trun, tfxd) {
-            (Some(tfhd), Some(trun), Some(tfxd)) => Ok(Self { tfhd, trun, tfxd, tfrf }),
+            (Some(tfhd), Some(trun), Some(tfxd)) => Ok(Self {
+                tfhd,
+                trun,
+                tfxd,
+                tfrf,
+            }),
             (None, _, _) => err("traf has no tfhd"),
             (_, None, _) => err("traf has no trun"),
             (_, _, None) => err("traf has no tfxd"),
@@ -72,15 +77,30 @@ mod tests {
     fn round_trip_keeps_child_order() {
         let t = Traf {
             tfhd: Tfhd::audio(2),
-            trun: Trun::audio(vec![TrunSample { duration: 213_333, size: 300, ..Default::default() }]),
-            tfxd: Tfxd { time: 0, duration: 213_333 },
-            tfrf: Some(Tfrf { entries: vec![TfrfEntry { time: 213_333, duration: 213_334 }] }),
+            trun: Trun::audio(vec![TrunSample {
+                duration: 213_333,
+                size: 300,
+                ..Default::default()
+            }]),
+            tfxd: Tfxd {
+                time: 0,
+                duration: 213_333,
+            },
+            tfrf: Some(Tfrf {
+                entries: vec![TfrfEntry {
+                    time: 213_333,
+                    duration: 213_334,
+                }],
+            }),
         };
         let mut out = Vec::new();
         t.encode(&mut out);
         assert_eq!(out.len(), t.encoded_len());
         assert_eq!(Traf::decode(&out[8..]).as_ref(), Ok(&t));
-        let order: Vec<[u8; 4]> = children(&out[8..]).map(|c| c.map(|(h, _)| h.typ)).collect::<Result<_, _>>().expect("children");
+        let order: Vec<[u8; 4]> = children(&out[8..])
+            .map(|c| c.map(|(h, _)| h.typ))
+            .collect::<Result<_, _>>()
+            .expect("children");
         assert_eq!(order, vec![*b"tfhd", *b"trun", *b"uuid", *b"uuid"]);
         assert!(Traf::decode(&out[8..60]).is_err());
     }

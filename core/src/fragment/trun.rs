@@ -56,17 +56,33 @@ impl Trun {
 
     /// An audio run: duration and size per sample (`0x301`).
     pub fn audio(samples: Vec<TrunSample>) -> Self {
-        Self { version: 0, fields: SAMPLE_DURATION | SAMPLE_SIZE, data_offset: Some(0), first_sample_flags: None, samples }
+        Self {
+            version: 0,
+            fields: SAMPLE_DURATION | SAMPLE_SIZE,
+            data_offset: Some(0),
+            first_sample_flags: None,
+            samples,
+        }
     }
 
     fn flags(&self) -> u32 {
         (self.fields & (SAMPLE_DURATION | SAMPLE_SIZE | SAMPLE_FLAGS | SAMPLE_CTS))
-            | if self.data_offset.is_some() { DATA_OFFSET } else { 0 }
-            | if self.first_sample_flags.is_some() { FIRST_SAMPLE_FLAGS } else { 0 }
+            | if self.data_offset.is_some() {
+                DATA_OFFSET
+            } else {
+                0
+            }
+            | if self.first_sample_flags.is_some() {
+                FIRST_SAMPLE_FLAGS
+            } else {
+                0
+            }
     }
 
     fn per_sample_len(&self) -> usize {
-        (self.fields & (SAMPLE_DURATION | SAMPLE_SIZE | SAMPLE_FLAGS | SAMPLE_CTS)).count_ones() as usize * 4
+        (self.fields & (SAMPLE_DURATION | SAMPLE_SIZE | SAMPLE_FLAGS | SAMPLE_CTS)).count_ones()
+            as usize
+            * 4
     }
 
     pub fn encoded_len(&self) -> usize {
@@ -108,7 +124,11 @@ impl Trun {
         let Some((version, flags, count)) = (|| Some((r.u8()?, r.u24()?, r.u32()?)))() else {
             return err("truncated trun header");
         };
-        let mut t = Trun { version, fields: flags & !(DATA_OFFSET | FIRST_SAMPLE_FLAGS), ..Trun::default() };
+        let mut t = Trun {
+            version,
+            fields: flags & !(DATA_OFFSET | FIRST_SAMPLE_FLAGS),
+            ..Trun::default()
+        };
         if flags & DATA_OFFSET != 0 {
             t.data_offset = r.u32().map(|v| v as i32);
             if t.data_offset.is_none() {
@@ -123,13 +143,18 @@ impl Trun {
         }
         let per = t.per_sample_len();
         // Check the count against the bytes present before allocating for it.
-        if per > 0 && (count as usize).checked_mul(per).is_none_or(|n| n > r.remaining()) {
+        if per > 0
+            && (count as usize)
+                .checked_mul(per)
+                .is_none_or(|n| n > r.remaining())
+        {
             return err("trun sample count exceeds the box");
         }
         t.samples.reserve(if per > 0 { count as usize } else { 0 });
         for _ in 0..count {
             let mut s = TrunSample::default();
-            let field = |r: &mut Reader<'_>, bit: u32| if flags & bit != 0 { r.u32() } else { Some(0) };
+            let field =
+                |r: &mut Reader<'_>, bit: u32| if flags & bit != 0 { r.u32() } else { Some(0) };
             let parsed = (|| {
                 s.duration = field(&mut r, SAMPLE_DURATION)?;
                 s.size = field(&mut r, SAMPLE_SIZE)?;
@@ -153,14 +178,31 @@ mod tests {
 
     fn samples() -> Vec<TrunSample> {
         vec![
-            TrunSample { duration: 333_667, size: 1000, flags: SYNC_SAMPLE_FLAGS, cts_offset: 667_334 },
-            TrunSample { duration: 333_666, size: 20, flags: NON_SYNC_SAMPLE_FLAGS, cts_offset: 0 },
+            TrunSample {
+                duration: 333_667,
+                size: 1000,
+                flags: SYNC_SAMPLE_FLAGS,
+                cts_offset: 667_334,
+            },
+            TrunSample {
+                duration: 333_666,
+                size: 20,
+                flags: NON_SYNC_SAMPLE_FLAGS,
+                cts_offset: 0,
+            },
         ]
     }
 
     #[test]
     fn round_trip_video_and_audio() {
-        for t in [Trun::video(samples()), Trun::audio(vec![TrunSample { duration: 213_333, size: 371, ..Default::default() }])] {
+        for t in [
+            Trun::video(samples()),
+            Trun::audio(vec![TrunSample {
+                duration: 213_333,
+                size: 371,
+                ..Default::default()
+            }]),
+        ] {
             let mut out = Vec::new();
             t.encode(&mut out);
             assert_eq!(out.len(), t.encoded_len());
@@ -179,7 +221,10 @@ mod tests {
         assert_eq!(t.version, 1);
         let mut out = Vec::new();
         t.encode(&mut out);
-        assert_eq!(Trun::decode(&out[8..]).map(|t| t.samples[1].cts_offset), Ok(-5));
+        assert_eq!(
+            Trun::decode(&out[8..]).map(|t| t.samples[1].cts_offset),
+            Ok(-5)
+        );
         let mut out = Vec::new();
         Trun::audio(Vec::new()).encode(&mut out);
         assert_eq!(&out[8..12], &[0, 0, 0x03, 0x01]);

@@ -127,12 +127,25 @@ mod tests {
 
     #[test]
     fn codec_private_data_is_annexb_and_asc() {
-        let avc = CodecConfig::H264(AvcConfig { sps: vec![vec![0x67, 0x64]], pps: vec![vec![0x68, 0xeb]], width: 640, height: 360 });
+        let avc = CodecConfig::H264(AvcConfig {
+            sps: vec![vec![0x67, 0x64]],
+            pps: vec![vec![0x68, 0xeb]],
+            width: 640,
+            height: 360,
+        });
         let q = QualityLevel::for_codec(0, 1_000_000, &avc);
         assert_eq!(q.codec_private_data, "0000000167640000000168EB");
         assert_eq!(q.fourcc, "H264");
-        let aac = CodecConfig::Aac(AacConfig { asc: vec![0x11, 0x90], object_type: 2, sample_rate: 48000, channels: 2 });
+        let aac = CodecConfig::Aac(AacConfig {
+            asc: vec![0x11, 0x90],
+            object_type: 2,
+            sample_rate: 48000,
+            channels: 2,
+        });
         let q = QualityLevel::for_codec(0, 128_000, &aac);
-        assert_eq!((q.fourcc.as_str(), q.codec_private_data.as_str()), ("AACL", "1190"));
+        assert_eq!(
+            (q.fourcc.as_str(), q.codec_private_data.as_str()),
+            ("AACL", "1190")
+        );
     }
 }

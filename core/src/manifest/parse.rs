@@ -18,14 +18,18 @@ pub fn parse(xml: &str) -> Result<Manifest, String> {
     let mut reader = Reader::from_str(xml);
     let mut manifest: Option<Manifest> = None;
     loop {
-        let event = reader.read_event().map_err(|e| format!("manifest XML: {e}"))?;
+        let event = reader
+            .read_event()
+            .map_err(|e| format!("manifest XML: {e}"))?;
         match event {
             Event::Start(e) | Event::Empty(e) => {
                 let a = attributes(&e)?;
                 match e.local_name().into_inner() {
                     "SmoothStreamingMedia" => manifest = Some(root(&a)?),
                     "StreamIndex" => {
-                        let m = manifest.as_mut().ok_or("StreamIndex outside SmoothStreamingMedia")?;
+                        let m = manifest
+                            .as_mut()
+                            .ok_or("StreamIndex outside SmoothStreamingMedia")?;
                         let s = stream_index(&a, m.timescale)?;
                         m.stream_indexes.push(s);
                     }
@@ -54,20 +58,29 @@ fn attributes(e: &BytesStart<'_>) -> Result<Attrs, String> {
     for attr in e.attributes() {
         let attr = attr.map_err(|err| format!("manifest attribute: {err}"))?;
         let key = attr.key.into_inner().to_string();
-        let value = attr.normalized_value(quick_xml::XmlVersion::Implicit1_0).map_err(|err| format!("manifest attribute {key}: {err}"))?.into_owned();
+        let value = attr
+            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+            .map_err(|err| format!("manifest attribute {key}: {err}"))?
+            .into_owned();
         out.push((key, value));
     }
     Ok(out)
 }
 
 fn get<'a>(a: &'a Attrs, name: &str) -> Option<&'a str> {
-    a.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    a.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 fn num<T: core::str::FromStr>(a: &Attrs, name: &str) -> Result<Option<T>, String> {
     match get(a, name) {
         None => Ok(None),
-        Some(v) => v.trim().parse().map(Some).map_err(|_| format!("attribute {name}=\"{v}\" is not a number")),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("attribute {name}=\"{v}\" is not a number")),
     }
 }
 
@@ -179,7 +192,16 @@ mod tests {
                     audio_tag: None,
                     nal_unit_length_field: Some(4),
                 }],
-                chunks: vec![Chunk { t: 0, d: 20_000_000 }, Chunk { t: 20_000_000, d: 20_000_000 }],
+                chunks: vec![
+                    Chunk {
+                        t: 0,
+                        d: 20_000_000,
+                    },
+                    Chunk {
+                        t: 20_000_000,
+                        d: 20_000_000,
+                    },
+                ],
             }],
         }
     }

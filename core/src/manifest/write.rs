@@ -8,7 +8,13 @@ use super::{Manifest, QualityLevel, StreamIndex};
 
 /// The manifest as an XML document (UTF-8, CRLF-free, one element per line).
 pub fn write(m: &Manifest) -> String {
-    let mut out = String::with_capacity(512 + m.stream_indexes.iter().map(|s| s.chunks.len() * 48).sum::<usize>());
+    let mut out = String::with_capacity(
+        512 + m
+            .stream_indexes
+            .iter()
+            .map(|s| s.chunks.len() * 48)
+            .sum::<usize>(),
+    );
     // Writing into a String cannot fail; the Result is only fmt's signature.
     let _ = write_into(m, &mut out);
     out
@@ -44,11 +50,19 @@ fn write_into(m: &Manifest, out: &mut String) -> core::fmt::Result {
 fn write_stream_index(s: &StreamIndex, out: &mut String) -> core::fmt::Result {
     write!(out, "  <StreamIndex Type=\"{}\" Name=\"", s.kind.as_str())?;
     escape(&s.name, out);
-    write!(out, "\" Chunks=\"{}\" QualityLevels=\"{}\" Url=\"", s.chunks.len(), s.quality_levels.len())?;
+    write!(
+        out,
+        "\" Chunks=\"{}\" QualityLevels=\"{}\" Url=\"",
+        s.chunks.len(),
+        s.quality_levels.len()
+    )?;
     escape(&s.url, out);
     write!(out, "\" TimeScale=\"{}\"", s.timescale)?;
     if let (Some(w), Some(h)) = (s.max_width, s.max_height) {
-        write!(out, " MaxWidth=\"{w}\" MaxHeight=\"{h}\" DisplayWidth=\"{w}\" DisplayHeight=\"{h}\"")?;
+        write!(
+            out,
+            " MaxWidth=\"{w}\" MaxHeight=\"{h}\" DisplayWidth=\"{w}\" DisplayHeight=\"{h}\""
+        )?;
     }
     out.push_str(">\n");
     for q in &s.quality_levels {
@@ -62,7 +76,11 @@ fn write_stream_index(s: &StreamIndex, out: &mut String) -> core::fmt::Result {
 }
 
 fn write_quality_level(q: &QualityLevel, out: &mut String) -> core::fmt::Result {
-    write!(out, "    <QualityLevel Index=\"{}\" Bitrate=\"{}\" FourCC=\"", q.index, q.bitrate)?;
+    write!(
+        out,
+        "    <QualityLevel Index=\"{}\" Bitrate=\"{}\" FourCC=\"",
+        q.index, q.bitrate
+    )?;
     escape(&q.fourcc, out);
     out.push('"');
     let attrs = [

@@ -86,7 +86,11 @@ impl Level {
     }
 
     pub fn kind_of(&self, track_id: u32) -> Option<TrackKind> {
-        [&self.video, &self.audio].into_iter().flatten().find(|t| t.info.id == track_id).map(|t| t.info.kind())
+        [&self.video, &self.audio]
+            .into_iter()
+            .flatten()
+            .find(|t| t.info.id == track_id)
+            .map(|t| t.info.kind())
     }
 
     pub fn add_track(&mut self, info: TrackInfo) {
@@ -95,12 +99,23 @@ impl Level {
             crate::CodecConfig::Aac(a) => to_mss(1024, a.sample_rate),
             crate::CodecConfig::H264(_) => 400_000,
         };
-        *self.track_mut(kind) =
-            Some(Track { info, fragmenter: TrackFragmenter::new(kind, default_duration), chunks: Vec::new(), seen_sample: false });
+        *self.track_mut(kind) = Some(Track {
+            info,
+            fragmenter: TrackFragmenter::new(kind, default_duration),
+            chunks: Vec::new(),
+            seen_sample: false,
+        });
     }
 
     /// Accepts a sample; returns fragments that closed and notes.
-    pub fn push(&mut self, kind: TrackKind, sample: Sample, rule: &CutRule, out: &mut Vec<ClosedFragment>, notes: &mut Vec<LevelNote>) {
+    pub fn push(
+        &mut self,
+        kind: TrackKind,
+        sample: Sample,
+        rule: &CutRule,
+        out: &mut Vec<ClosedFragment>,
+        notes: &mut Vec<LevelNote>,
+    ) {
         if let Some(t) = self.track_mut(kind).as_mut() {
             t.seen_sample = true;
         }
@@ -117,9 +132,15 @@ impl Level {
     /// The origin is the earliest sample over all tracks, which needs a sample from each
     /// track, or enough held that a silent track must not stall the others.
     fn gate_is_open(&self) -> bool {
-        let all_seen = [&self.video, &self.audio].into_iter().flatten().all(|t| t.seen_sample);
+        let all_seen = [&self.video, &self.audio]
+            .into_iter()
+            .flatten()
+            .all(|t| t.seen_sample);
         let span = {
-            let ts = self.gate.iter().filter_map(|(k, s)| self.timeline_time(*k, s));
+            let ts = self
+                .gate
+                .iter()
+                .filter_map(|(k, s)| self.timeline_time(*k, s));
             let (mut lo, mut hi) = (i64::MAX, i64::MIN);
             for t in ts {
                 lo = lo.min(t);
@@ -130,8 +151,18 @@ impl Level {
         all_seen || self.gate.len() >= ORIGIN_GATE_SAMPLES || span >= ORIGIN_GATE_SPAN
     }
 
-    fn open_gate(&mut self, rule: &CutRule, out: &mut Vec<ClosedFragment>, notes: &mut Vec<LevelNote>) {
-        let origin = self.gate.iter().filter_map(|(k, s)| self.timeline_time(*k, s)).min().unwrap_or(0);
+    fn open_gate(
+        &mut self,
+        rule: &CutRule,
+        out: &mut Vec<ClosedFragment>,
+        notes: &mut Vec<LevelNote>,
+    ) {
+        let origin = self
+            .gate
+            .iter()
+            .filter_map(|(k, s)| self.timeline_time(*k, s))
+            .min()
+            .unwrap_or(0);
         self.origin = Some(origin);
         for (kind, sample) in core::mem::take(&mut self.gate) {
             self.route(kind, sample, rule, out, notes);
@@ -141,11 +172,23 @@ impl Level {
     /// Presentation-aligned decode time before the origin shift (10 MHz).
     fn timeline_time(&self, kind: TrackKind, s: &Sample) -> Option<i64> {
         let t = self.track(kind)?;
-        Some(to_mss(s.dts.saturating_sub(t.info.edit_offset), t.info.timescale))
+        Some(to_mss(
+            s.dts.saturating_sub(t.info.edit_offset),
+            t.info.timescale,
+        ))
     }
 
-    fn route(&mut self, kind: TrackKind, s: Sample, rule: &CutRule, out: &mut Vec<ClosedFragment>, notes: &mut Vec<LevelNote>) {
-        let Some(track) = self.track(kind) else { return };
+    fn route(
+        &mut self,
+        kind: TrackKind,
+        s: Sample,
+        rule: &CutRule,
+        out: &mut Vec<ClosedFragment>,
+        notes: &mut Vec<LevelNote>,
+    ) {
+        let Some(track) = self.track(kind) else {
+            return;
+        };
         let (ts, edit) = (track.info.timescale, track.info.edit_offset);
         let origin = self.origin.unwrap_or(0);
         let dts = s.dts.saturating_sub(edit);
@@ -153,7 +196,9 @@ impl Level {
         let timed = TimedSample {
             t,
             cts_offset: to_mss(dts.saturating_add(s.cts_offset), ts) - origin - t,
-            duration_hint: s.duration.map(|d| to_mss(dts.saturating_add(i64::from(d)), ts) - origin - t),
+            duration_hint: s
+                .duration
+                .map(|d| to_mss(dts.saturating_add(i64::from(d)), ts) - origin - t),
             keyframe: s.keyframe,
             data: s.data,
         };
@@ -166,8 +211,16 @@ impl Level {
         }
     }
 
-    fn push_video(&mut self, s: TimedSample, rule: &CutRule, out: &mut Vec<ClosedFragment>, notes: &mut Vec<LevelNote>) {
-        let Some(video) = self.video.as_mut() else { return };
+    fn push_video(
+        &mut self,
+        s: TimedSample,
+        rule: &CutRule,
+        out: &mut Vec<ClosedFragment>,
+        notes: &mut Vec<LevelNote>,
+    ) {
+        let Some(video) = self.video.as_mut() else {
+            return;
+        };
         let t = s.t;
         let chunk_length = rule.chunk_length;
         let on_idr = rule.chunk_on_idr;
@@ -188,16 +241,29 @@ impl Level {
     }
 
     /// Moves audio into fragments as far as video boundaries are known (all of it at the end).
-    fn drain_audio(&mut self, rule: &CutRule, out: &mut Vec<ClosedFragment>, notes: &mut Vec<LevelNote>, all: bool) {
+    fn drain_audio(
+        &mut self,
+        rule: &CutRule,
+        out: &mut Vec<ClosedFragment>,
+        notes: &mut Vec<LevelNote>,
+        all: bool,
+    ) {
         let has_video = self.video.is_some();
         while let Some(front) = self.audio_pending.front() {
             let ahead = self.video_watermark.map_or(front.t, |w| front.t - w);
-            let known = !has_video || all || self.video_watermark.is_some_and(|w| front.t <= w) || ahead > AUDIO_AHEAD_LIMIT;
+            let known = !has_video
+                || all
+                || self.video_watermark.is_some_and(|w| front.t <= w)
+                || ahead > AUDIO_AHEAD_LIMIT;
             if !known {
                 break;
             }
-            let Some(s) = self.audio_pending.pop_front() else { break };
-            let Some(audio) = self.audio.as_mut() else { return };
+            let Some(s) = self.audio_pending.pop_front() else {
+                break;
+            };
+            let Some(audio) = self.audio.as_mut() else {
+                return;
+            };
             let boundaries = &mut self.boundaries;
             let chunk_length = rule.chunk_length;
             let audio_only = !has_video;
@@ -225,7 +291,12 @@ impl Level {
     }
 
     /// Flushes everything: the input ended.
-    pub fn finish(&mut self, rule: &CutRule, out: &mut Vec<ClosedFragment>, notes: &mut Vec<LevelNote>) {
+    pub fn finish(
+        &mut self,
+        rule: &CutRule,
+        out: &mut Vec<ClosedFragment>,
+        notes: &mut Vec<LevelNote>,
+    ) {
         if self.origin.is_none() && !self.gate.is_empty() {
             self.open_gate(rule, out, notes);
         }

@@ -46,7 +46,10 @@ pub enum Playlist {
     Appending,
     /// The manifest lists the newest `length` fragments; files older than that plus
     /// `stale_retention` more are removed (EMS `playlistType=rolling`).
-    Rolling { length: usize, stale_retention: usize },
+    Rolling {
+        length: usize,
+        stale_retention: usize,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,13 +91,24 @@ impl PresentationOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
     /// A new fragment file.
-    WriteFragment { path: String, data: Vec<u8> },
+    WriteFragment {
+        path: String,
+        data: Vec<u8>,
+    },
     /// An earlier live fragment, now announcing more following fragments in its tfrf.
-    RewriteFragment { path: String, data: Vec<u8> },
+    RewriteFragment {
+        path: String,
+        data: Vec<u8>,
+    },
     /// The manifest changed; replace it atomically (readers may fetch it at any moment).
-    WriteManifest { path: String, xml: String },
+    WriteManifest {
+        path: String,
+        xml: String,
+    },
     /// A fragment left the rolling window and its stale allowance.
-    Remove { path: String },
+    Remove {
+        path: String,
+    },
     Event(Event),
 }
 
@@ -102,11 +116,22 @@ pub enum Output {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// A fragment is complete (EMS `mssChunkClosed`).
-    FragmentClosed { path: String, kind: TrackKind, bitrate: u32, start: u64, duration: u64, samples: usize },
+    FragmentClosed {
+        path: String,
+        kind: TrackKind,
+        bitrate: u32,
+        start: u64,
+        duration: u64,
+        samples: usize,
+    },
     /// The manifest was rewritten (EMS `mssPlaylistUpdated`).
     ManifestUpdated { path: String },
     /// A sample was not packaged.
-    SampleDropped { level: String, kind: TrackKind, reason: &'static str },
+    SampleDropped {
+        level: String,
+        kind: TrackKind,
+        reason: &'static str,
+    },
     /// A track's codec configuration changed mid-stream; the manifest shows the newest one.
     CodecChanged { level: String, kind: TrackKind },
 }
@@ -186,14 +211,24 @@ impl Presentation {
 
     /// Adds an input as a quality level. `name` is used in messages; bitrates must differ
     /// because players tell quality levels apart by bitrate and URLs contain it.
-    pub fn add_quality_level(&mut self, name: &str, bitrate: u32) -> Result<LevelId, PresentationError> {
+    pub fn add_quality_level(
+        &mut self,
+        name: &str,
+        bitrate: u32,
+    ) -> Result<LevelId, PresentationError> {
         if bitrate == 0 {
-            return Err(error(PresentationErrorKind::Usage, format!("{name}: bitrate must be above 0")));
+            return Err(error(
+                PresentationErrorKind::Usage,
+                format!("{name}: bitrate must be above 0"),
+            ));
         }
         if let Some(i) = self.levels.iter().position(|l| l.bitrate == bitrate) {
             return Err(error(
                 PresentationErrorKind::Usage,
-                format!("{name} and {} both have bitrate {bitrate}; each quality level needs its own", self.names[i]),
+                format!(
+                    "{name} and {} both have bitrate {bitrate}; each quality level needs its own",
+                    self.names[i]
+                ),
             ));
         }
         self.levels.push(Level::new(bitrate));
@@ -203,14 +238,26 @@ impl Presentation {
 
     fn level_mut(&mut self, id: LevelId) -> Result<&mut Level, PresentationError> {
         if self.finished {
-            return Err(error(PresentationErrorKind::Usage, String::from("presentation already finished")));
+            return Err(error(
+                PresentationErrorKind::Usage,
+                String::from("presentation already finished"),
+            ));
         }
-        self.levels.get_mut(id.0).ok_or_else(|| error(PresentationErrorKind::Usage, String::from("unknown quality level")))
+        self.levels.get_mut(id.0).ok_or_else(|| {
+            error(
+                PresentationErrorKind::Usage,
+                String::from("unknown quality level"),
+            )
+        })
     }
 
     /// Feeds one demuxer event for a level (tracks, codec changes, samples; seeks are the
     /// host's business and ignored here).
-    pub fn handle_demux_event(&mut self, id: LevelId, event: DemuxEvent) -> Result<(), PresentationError> {
+    pub fn handle_demux_event(
+        &mut self,
+        id: LevelId,
+        event: DemuxEvent,
+    ) -> Result<(), PresentationError> {
         match event {
             DemuxEvent::Track(info) => self.add_track(id, info),
             DemuxEvent::TrackChanged(info) => self.change_track(id, info),
@@ -237,7 +284,8 @@ impl Presentation {
             Some(t) if t.info.id == info.id => {
                 if t.info.codec != info.codec {
                     t.info.codec = info.codec;
-                    self.outputs.push_back(Output::Event(Event::CodecChanged { level: name, kind }));
+                    self.outputs
+                        .push_back(Output::Event(Event::CodecChanged { level: name, kind }));
                 }
                 Ok(())
             }
@@ -253,7 +301,9 @@ impl Presentation {
     pub fn push_sample(&mut self, id: LevelId, sample: Sample) -> Result<(), PresentationError> {
         let rule = self.cut_rule();
         let level = self.level_mut(id)?;
-        let Some(kind) = level.kind_of(sample.track) else { return Ok(()) };
+        let Some(kind) = level.kind_of(sample.track) else {
+            return Ok(());
+        };
         let mut closed = Vec::new();
         let mut notes = Vec::new();
         level.push(kind, sample, &rule, &mut closed, &mut notes);
@@ -281,8 +331,14 @@ impl Presentation {
         }
         self.finished = true;
         self.check_tracks_match()?;
-        if self.levels.iter().all(|l| l.video.as_ref().map_or(true, |t| t.chunks.is_empty()) && l.audio.as_ref().map_or(true, |t| t.chunks.is_empty())) {
-            return Err(error(PresentationErrorKind::Empty, String::from("no samples to package")));
+        if self.levels.iter().all(|l| {
+            l.video.as_ref().map_or(true, |t| t.chunks.is_empty())
+                && l.audio.as_ref().map_or(true, |t| t.chunks.is_empty())
+        }) {
+            return Err(error(
+                PresentationErrorKind::Empty,
+                String::from("no samples to package"),
+            ));
         }
         let manifest = self.build_manifest(true)?;
         self.emit_manifest(manifest);
@@ -301,10 +357,18 @@ impl Presentation {
     }
 
     fn cut_rule(&self) -> CutRule {
-        CutRule { chunk_length: self.options.chunk_length.min(i64::MAX as u64) as i64, chunk_on_idr: self.options.chunk_on_idr }
+        CutRule {
+            chunk_length: self.options.chunk_length.min(i64::MAX as u64) as i64,
+            chunk_on_idr: self.options.chunk_on_idr,
+        }
     }
 
-    fn after_push(&mut self, level: usize, closed: Vec<ClosedFragment>, notes: Vec<LevelNote>) -> Result<(), PresentationError> {
+    fn after_push(
+        &mut self,
+        level: usize,
+        closed: Vec<ClosedFragment>,
+        notes: Vec<LevelNote>,
+    ) -> Result<(), PresentationError> {
         for LevelNote::Dropped(kind, why) in notes {
             let reason = match why {
                 Accepted::NotMonotonic => "decode time does not advance",
@@ -312,7 +376,11 @@ impl Presentation {
                 Accepted::Yes => continue,
             };
             let level = self.names[level].clone();
-            self.outputs.push_back(Output::Event(Event::SampleDropped { level, kind, reason }));
+            self.outputs.push_back(Output::Event(Event::SampleDropped {
+                level,
+                kind,
+                reason,
+            }));
         }
         let any = !closed.is_empty();
         for c in closed {
@@ -337,17 +405,25 @@ impl Presentation {
         let samples = trun.samples.len();
         let fragment = Fragment {
             moof: Moof {
-                mfhd: Mfhd { sequence_number: *seq },
+                mfhd: Mfhd {
+                    sequence_number: *seq,
+                },
                 traf: Traf {
                     tfhd,
                     trun,
-                    tfxd: Tfxd { time: start, duration: c.duration },
+                    tfxd: Tfxd {
+                        time: start,
+                        duration: c.duration,
+                    },
                     tfrf: self.options.live.then(Tfrf::default),
                 },
             },
             mdat: c.mdat,
         };
-        self.outputs.push_back(Output::WriteFragment { path: path.clone(), data: fragment.encode() });
+        self.outputs.push_back(Output::WriteFragment {
+            path: path.clone(),
+            data: fragment.encode(),
+        });
         self.outputs.push_back(Output::Event(Event::FragmentClosed {
             path: path.clone(),
             kind: c.kind,
@@ -359,12 +435,18 @@ impl Presentation {
         if self.options.live {
             let lookahead = usize::from(self.options.lookahead);
             let kept = self.kept.entry((level, c.kind)).or_default();
-            let entry = TfrfEntry { time: start, duration: c.duration };
+            let entry = TfrfEntry {
+                time: start,
+                duration: c.duration,
+            };
             for k in kept.iter_mut() {
                 if let Some(tfrf) = k.fragment.moof.traf.tfrf.as_mut() {
                     tfrf.entries.push(entry);
                 }
-                self.outputs.push_back(Output::RewriteFragment { path: k.path.clone(), data: k.fragment.encode() });
+                self.outputs.push_back(Output::RewriteFragment {
+                    path: k.path.clone(),
+                    data: k.fragment.encode(),
+                });
             }
             kept.push_back(KeptFragment { path, fragment });
             while kept.len() > lookahead {
@@ -377,7 +459,10 @@ impl Presentation {
     /// and every QualityLevel must exist in it.
     fn check_tracks_match(&self) -> Result<(), PresentationError> {
         let Some(first) = self.levels.first() else {
-            return Err(error(PresentationErrorKind::Empty, String::from("no inputs")));
+            return Err(error(
+                PresentationErrorKind::Empty,
+                String::from("no inputs"),
+            ));
         };
         for (i, l) in self.levels.iter().enumerate().skip(1) {
             for kind in [TrackKind::Video, TrackKind::Audio] {
@@ -401,9 +486,15 @@ impl Presentation {
 
     /// The chunk timeline of one stream kind, common to every quality level.
     fn timeline(&self, kind: TrackKind, complete: bool) -> Result<Vec<Chunk>, PresentationError> {
-        let lists: Vec<(usize, &Vec<(u64, u64)>)> =
-            self.levels.iter().enumerate().filter_map(|(i, l)| l.track(kind).map(|t| (i, &t.chunks))).collect();
-        let Some((first_level, first)) = lists.first().copied() else { return Ok(Vec::new()) };
+        let lists: Vec<(usize, &Vec<(u64, u64)>)> = self
+            .levels
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| l.track(kind).map(|t| (i, &t.chunks)))
+            .collect();
+        let Some((first_level, first)) = lists.first().copied() else {
+            return Ok(Vec::new());
+        };
         let mut n = lists.iter().map(|(_, c)| c.len()).min().unwrap_or(0);
         for (i, list) in &lists[1..] {
             if complete && list.len() != first.len() {
@@ -417,7 +508,10 @@ impl Presentation {
             n = n.saturating_sub(usize::from(self.options.lookahead));
         }
         let offset = self.options.time_offset;
-        Ok(first[..n].iter().map(|&(t, d)| Chunk { t: t + offset, d }).collect())
+        Ok(first[..n]
+            .iter()
+            .map(|&(t, d)| Chunk { t: t + offset, d })
+            .collect())
     }
 
     fn misaligned(&self, kind: TrackKind, a: usize, b: usize, j: usize) -> PresentationError {
@@ -425,7 +519,9 @@ impl Presentation {
             self.levels[l]
                 .track(kind)
                 .and_then(|t| t.chunks.get(j))
-                .map_or(String::from("nothing"), |(t, d)| format!("{:.3} s (+{:.3} s)", *t as f64 / 1e7, *d as f64 / 1e7))
+                .map_or(String::from("nothing"), |(t, d)| {
+                    format!("{:.3} s (+{:.3} s)", *t as f64 / 1e7, *d as f64 / 1e7)
+                })
         };
         error(
             PresentationErrorKind::Mismatch,
@@ -446,13 +542,17 @@ impl Presentation {
         let mut stream_indexes = Vec::new();
         let mut duration = 0u64;
         for kind in [TrackKind::Video, TrackKind::Audio] {
-            let levels: Vec<(&Level, &TrackInfo)> =
-                self.levels.iter().filter_map(|l| l.track(kind).map(|t| (l, &t.info))).collect();
+            let levels: Vec<(&Level, &TrackInfo)> = self
+                .levels
+                .iter()
+                .filter_map(|l| l.track(kind).map(|t| (l, &t.info)))
+                .collect();
             if levels.is_empty() {
                 continue;
             }
             let mut chunks = self.timeline(kind, complete)?;
-            if let (true, Playlist::Rolling { length, .. }) = (live_manifest, self.options.playlist) {
+            if let (true, Playlist::Rolling { length, .. }) = (live_manifest, self.options.playlist)
+            {
                 let drop = chunks.len().saturating_sub(length);
                 chunks.drain(..drop);
             }
@@ -498,10 +598,17 @@ impl Presentation {
         if self.last_manifest.as_deref() == Some(xml.as_str()) {
             return;
         }
-        let path = self.options.layout.manifest_path(&self.options.manifest_name);
+        let path = self
+            .options
+            .layout
+            .manifest_path(&self.options.manifest_name);
         self.last_manifest = Some(xml.clone());
-        self.outputs.push_back(Output::WriteManifest { path: path.clone(), xml });
-        self.outputs.push_back(Output::Event(Event::ManifestUpdated { path }));
+        self.outputs.push_back(Output::WriteManifest {
+            path: path.clone(),
+            xml,
+        });
+        self.outputs
+            .push_back(Output::Event(Event::ManifestUpdated { path }));
     }
 
     /// Rewrites the live manifest when fragments became publishable, and removes files that
@@ -512,15 +619,25 @@ impl Presentation {
             return Ok(());
         }
         self.emit_manifest(m);
-        if let Playlist::Rolling { length, stale_retention } = self.options.playlist {
+        if let Playlist::Rolling {
+            length,
+            stale_retention,
+        } = self.options.playlist
+        {
             for kind in [TrackKind::Video, TrackKind::Audio] {
                 let published = self.timeline(kind, false)?.len();
                 let keep_from = published.saturating_sub(length + stale_retention);
                 let removed = self.removed.entry(kind).or_insert(0);
                 while *removed < keep_from {
                     for level in &self.levels {
-                        if let Some(&(t, _)) = level.track(kind).and_then(|t| t.chunks.get(*removed)) {
-                            let path = self.options.layout.fragment_path(kind, level.bitrate, t + self.options.time_offset);
+                        if let Some(&(t, _)) =
+                            level.track(kind).and_then(|t| t.chunks.get(*removed))
+                        {
+                            let path = self.options.layout.fragment_path(
+                                kind,
+                                level.bitrate,
+                                t + self.options.time_offset,
+                            );
                             self.outputs.push_back(Output::Remove { path });
                         }
                     }
@@ -531,3 +648,6 @@ impl Presentation {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

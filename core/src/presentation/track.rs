@@ -108,7 +108,10 @@ impl TrackFragmenter {
     /// Ends the track: the held sample gets its stated or last known duration.
     pub fn finish(&mut self) -> Option<ClosedFragment> {
         let held = self.held.take()?;
-        let duration = held.duration_hint.filter(|d| *d > 0).unwrap_or(self.last_duration);
+        let duration = held
+            .duration_hint
+            .filter(|d| *d > 0)
+            .unwrap_or(self.last_duration);
         let end = held.t + duration;
         self.append(held, duration);
         let closed = self.close(end);
@@ -151,21 +154,33 @@ mod tests {
     use super::*;
 
     fn s(t: i64, key: bool) -> TimedSample {
-        TimedSample { t, cts_offset: 0, duration_hint: None, keyframe: key, data: Bytes::from_static(&[1, 2]) }
+        TimedSample {
+            t,
+            cts_offset: 0,
+            duration_hint: None,
+            keyframe: key,
+            data: Bytes::from_static(&[1, 2]),
+        }
     }
 
     #[test]
     fn cuts_on_the_sample_that_starts_the_next_fragment() {
         let mut f = TrackFragmenter::new(TrackKind::Video, 10);
         let cut = |start: i64, s: &TimedSample| s.keyframe && s.t - start >= 30;
-        assert_eq!(f.push(s(0, false), true, cut).0, Accepted::WaitingForKeyframe);
+        assert_eq!(
+            f.push(s(0, false), true, cut).0,
+            Accepted::WaitingForKeyframe
+        );
         assert_eq!(f.push(s(0, true), true, cut), (Accepted::Yes, None));
         assert_eq!(f.push(s(10, false), true, cut), (Accepted::Yes, None));
         assert_eq!(f.push(s(10, false), true, cut).0, Accepted::NotMonotonic);
         assert_eq!(f.push(s(20, false), true, cut), (Accepted::Yes, None));
         let (_, closed) = f.push(s(30, true), true, cut);
         let closed = closed.expect("closed at 30");
-        assert_eq!((closed.start, closed.duration, closed.samples.len()), (0, 30, 3));
+        assert_eq!(
+            (closed.start, closed.duration, closed.samples.len()),
+            (0, 30, 3)
+        );
         assert_eq!(closed.samples[0].flags, SYNC_SAMPLE_FLAGS);
         let last = f.finish().expect("final fragment");
         assert_eq!((last.start, last.duration), (30, 10));

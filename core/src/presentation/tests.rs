@@ -1,0 +1,294 @@
+//! Behaviour of the state machine on synthetic inputs: timelines, alignment, live rewrites.
+
+use alloc::string::ToString;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use bytes::Bytes;
+
+use super::*;
+use crate::fragment::Fragment;
+use crate::media::{AacConfig, AvcConfig, CodecConfig};
+
+const SPS: [u8; 25] = [
+    0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb, 0x01, 0x6a, 0x02, 0x02, 0x02, 0x80,
+    0x00, 0x00, 0x03, 0x00, 0x80, 0x00, 0x00, 0x1e, 0x07,
+];
+
+fn video_track(edit_offset: i64) -> TrackInfo {
+    TrackInfo {
+        id: 1,
+        timescale: 12_800,
+        codec: CodecConfig::H264(AvcConfig {
+            sps: vec![SPS.to_vec()],
+            pps: vec![vec![0x68, 0xeb]],
+            width: 1280,
+            height: 720,
+        }),
+        edit_offset,
+        avg_bitrate: None,
+    }
+}
+
+fn audio_track() -> TrackInfo {
+    TrackInfo {
+        id: 2,
+        timescale: 48_000,
+        codec: CodecConfig::Aac(AacConfig {
+            asc: vec![0x11, 0x90],
+            object_type: 2,
+            sample_rate: 48_000,
+            channels: 2,
+        }),
+        edit_offset: 0,
+        avg_bitrate: None,
+    }
+}
+
+/// `secs` of 25 fps video (GOP of `gop` frames) and 48 kHz AAC, interleaved roughly as a
+/// muxer would, with the given video cts offset for B-frame-like reordering.
+fn push_av(p: &mut Presentation, level: LevelId, secs: i64, gop: i64, cts: i64) {
+    let frames = secs * 25;
+    let mut next_audio = 0i64;
+    for f in 0..frames {
+        let dts = f * 512;
+        p.push_sample(
+            level,
+            Sample {
+                track: 1,
+                dts,
+                cts_offset: cts,
+                duration: None,
+                keyframe: f % gop == 0,
+                data: Bytes::from_static(&[0, 0, 0, 1, 0x65]),
+            },
+        )
+        .expect("video");
+        // Audio up to this video time.
+        while next_audio * 1024 * 12_800 <= dts * 48_000 {
+            p.push_sample(
+                level,
+                Sample {
+                    track: 2,
+                    dts: next_audio * 1024,
+                    cts_offset: 0,
+                    duration: None,
+                    keyframe: true,
+                    data: Bytes::from_static(&[0x21, 0x10]),
+                },
+            )
+            .expect("audio");
+            next_audio += 1;
+        }
+    }
+}
+
+fn drain(p: &mut Presentation) -> Vec<Output> {
+    core::iter::from_fn(|| p.poll_output()).collect()
+}
+
+fn written(outputs: &[Output]) -> Vec<(&str, &[u8])> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::WriteFragment { path, data } => Some((path.as_str(), data.as_slice())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn final_manifest(outputs: &[Output]) -> Manifest {
+    let xml = outputs
+        .iter()
+        .rev()
+        .find_map(|o| match o {
+            Output::WriteManifest { xml, .. } => Some(xml.clone()),
+            _ => None,
+        })
+        .expect("a manifest");
+    crate::manifest::parse(&xml).expect("manifest parses")
+}
+
+#[test]
+fn vod_timeline_is_contiguous_and_matches_fragments() {
+    let mut p = Presentation::new(PresentationOptions::vod(Layout::Single {
+        stream: "cam".to_string(),
+    }));
+    let l = p.add_quality_level("cam.mp4", 1_000_000).expect("level");
+    p.add_track(l, video_track(0)).expect("video");
+    p.add_track(l, audio_track()).expect("audio");
+    push_av(&mut p, l, 10, 50, 0);
+    p.finish().expect("finish");
+    let out = drain(&mut p);
+    let m = final_manifest(&out);
+    assert!(!m.is_live);
+    let video = &m.stream_indexes[0];
+    assert_eq!(video.kind, TrackKind::Video);
+    assert_eq!(video.chunks.len(), 5);
+    assert!(video.chunks.iter().all(|c| c.d == 20_000_000));
+    let audio = &m.stream_indexes[1];
+    for w in audio.chunks.windows(2) {
+        assert_eq!(w[0].t + w[0].d, w[1].t, "audio contiguous");
+    }
+    // Audio fragments end at the first audio frame at or after each video boundary.
+    for (a, v) in audio.chunks.iter().zip(video.chunks.iter()).skip(1) {
+        assert!(
+            a.t >= v.t && a.t - v.t < 213_334,
+            "audio {} video {}",
+            a.t,
+            v.t
+        );
+    }
+    assert_eq!(m.duration, 100_000_000);
+    // Every c@t has a fragment at the URL path, whose tfxd and trun agree with the manifest.
+    let files = written(&out);
+    for c in &video.chunks {
+        let path = p
+            .options()
+            .layout
+            .fragment_path(TrackKind::Video, 1_000_000, c.t);
+        let (_, data) = files
+            .iter()
+            .find(|(pth, _)| *pth == path)
+            .expect("fragment for c@t");
+        let f = Fragment::decode(data).expect("fragment decodes");
+        assert_eq!(
+            (f.moof.traf.tfxd.time, f.moof.traf.tfxd.duration),
+            (c.t, c.d)
+        );
+        let sum: u64 = f
+            .moof
+            .traf
+            .trun
+            .samples
+            .iter()
+            .map(|s| u64::from(s.duration))
+            .sum();
+        assert_eq!(sum, c.d);
+        assert_eq!(
+            f.moof.traf.trun.samples[0].flags,
+            crate::fragment::trun::SYNC_SAMPLE_FLAGS
+        );
+        assert!(f.moof.traf.tfrf.is_none());
+    }
+}
+
+#[test]
+fn edit_list_shift_keeps_times_non_negative_and_in_sync() {
+    let mut p = Presentation::new(PresentationOptions::vod(Layout::Multi));
+    let l = p.add_quality_level("b.mp4", 500_000).expect("level");
+    // B-frames: two frames of composition delay, cancelled by the edit list.
+    p.add_track(l, video_track(1024)).expect("video");
+    p.add_track(l, audio_track()).expect("audio");
+    push_av(&mut p, l, 4, 50, 1024);
+    p.finish().expect("finish");
+    let m = final_manifest(&drain(&mut p));
+    assert_eq!(
+        m.stream_indexes[0].chunks[0].t, 0,
+        "video decode starts the timeline"
+    );
+    // Audio is 2 frames (0.08 s) later on the shifted timeline, as its PTS was 0 like video's.
+    assert_eq!(m.stream_indexes[1].chunks[0].t, 800_000);
+}
+
+#[test]
+fn quality_levels_share_the_timeline_or_fail_clearly() {
+    let mut p = Presentation::new(PresentationOptions::vod(Layout::Multi));
+    let hi = p.add_quality_level("hi.mp4", 2_000_000).expect("hi");
+    let lo = p.add_quality_level("lo.mp4", 600_000).expect("lo");
+    assert!(p.add_quality_level("dup.mp4", 600_000).is_err());
+    for l in [hi, lo] {
+        p.add_track(l, video_track(0)).expect("video");
+        p.add_track(l, audio_track()).expect("audio");
+        push_av(&mut p, l, 6, 50, 0);
+    }
+    p.finish().expect("finish");
+    let out = drain(&mut p);
+    let m = final_manifest(&out);
+    assert_eq!(m.stream_indexes[0].quality_levels.len(), 2);
+    assert!(written(&out)
+        .iter()
+        .any(|(p, _)| *p == "600000/video/20000000.fmp4"));
+
+    let mut p = Presentation::new(PresentationOptions::vod(Layout::Multi));
+    let a = p.add_quality_level("a.mp4", 2).expect("a");
+    let b = p.add_quality_level("b.mp4", 1).expect("b");
+    p.add_track(a, video_track(0)).expect("video");
+    p.add_track(a, audio_track()).expect("audio");
+    p.add_track(b, video_track(0)).expect("video");
+    p.add_track(b, audio_track()).expect("audio");
+    push_av(&mut p, a, 6, 50, 0);
+    push_av(&mut p, b, 6, 75, 0);
+    let e = p.finish().expect_err("misaligned");
+    assert_eq!(e.kind, PresentationErrorKind::Mismatch);
+    assert!(e.message.contains("b.mp4"), "{}", e.message);
+}
+
+#[test]
+fn inputs_need_the_same_tracks() {
+    let mut p = Presentation::new(PresentationOptions::vod(Layout::Multi));
+    let a = p.add_quality_level("av.mp4", 2).expect("a");
+    let b = p.add_quality_level("v.mp4", 1).expect("b");
+    p.add_track(a, video_track(0)).expect("video");
+    p.add_track(a, audio_track()).expect("audio");
+    p.add_track(b, video_track(0)).expect("video");
+    push_av(&mut p, a, 2, 50, 0);
+    let e = p.finish().expect_err("mismatch");
+    assert_eq!(e.message, "v.mp4 has no audio track but av.mp4 has one; every input of a presentation needs the same tracks");
+}
+
+#[test]
+fn live_fragments_gain_tfrf_and_the_manifest_lags_by_the_lookahead() {
+    let mut options = PresentationOptions::vod(Layout::Multi);
+    options.live = true;
+    options.playlist = Playlist::Rolling {
+        length: 3,
+        stale_retention: 1,
+    };
+    let mut p = Presentation::new(options);
+    let l = p.add_quality_level("live", 1_000_000).expect("level");
+    p.add_track(l, video_track(0)).expect("video");
+    p.add_track(l, audio_track()).expect("audio");
+    push_av(&mut p, l, 20, 50, 0);
+    let out = drain(&mut p);
+    // Every rewrite of a fragment announces the fragments after it, at most two.
+    let first = "1000000/video/0.fmp4";
+    let versions: Vec<usize> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::WriteFragment { path, data } | Output::RewriteFragment { path, data }
+                if path == first =>
+            {
+                Fragment::decode(data)
+                    .ok()
+                    .and_then(|f| f.moof.traf.tfrf)
+                    .map(|t| t.entries.len())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(versions, vec![0, 1, 2]);
+    let m = final_manifest(&out);
+    assert!(m.is_live);
+    assert_eq!(m.lookahead_count, Some(2));
+    let video = &m.stream_indexes[0];
+    assert_eq!(video.chunks.len(), 3, "rolling window");
+    // 9 closed video fragments (the 10th is still open): 7 published, last 3 listed.
+    assert_eq!(video.chunks.last().map(|c| c.t), Some(120_000_000));
+    // Published 7, window 3, stale 1: the first 3 files are gone.
+    let removed: Vec<&str> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Remove { path } if path.contains("/video/") => Some(path.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        removed,
+        vec![
+            "1000000/video/0.fmp4",
+            "1000000/video/20000000.fmp4",
+            "1000000/video/40000000.fmp4"
+        ]
+    );
+}

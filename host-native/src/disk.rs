@@ -1,0 +1,100 @@
+//! Applying the core's outputs to a folder: confined paths, atomic manifest writes.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use smoothcast_core::presentation::Output;
+
+/// A folder that outputs are written into. Every path must stay inside it.
+pub struct OutputDir {
+    root: PathBuf,
+}
+
+impl OutputDir {
+    pub fn new(root: PathBuf) -> Self {
+        Self { root }
+    }
+
+    /// Resolves a relative output path, refusing anything that could leave the root.
+    pub fn resolve(&self, rel: &str) -> Result<PathBuf> {
+        let p = Path::new(rel);
+        if rel.is_empty() || !p.components().all(|c| matches!(c, Component::Normal(_))) {
+            bail!("refusing output path {rel:?}: it would leave the output folder");
+        }
+        Ok(self.root.join(p))
+    }
+
+    /// Carries out one output; events are returned for the caller to log or forward.
+    pub fn apply(&self, output: Output) -> Result<()> {
+        match output {
+            Output::WriteFragment { path, data } => write_file(&self.resolve(&path)?, &data),
+            // A rewritten fragment may be read mid-write by a player: replace it atomically.
+            Output::RewriteFragment { path, data } => write_atomic(&self.resolve(&path)?, &data),
+            Output::WriteManifest { path, xml } => {
+                write_atomic(&self.resolve(&path)?, xml.as_bytes())
+            }
+            Output::Remove { path } => {
+                let p = self.resolve(&path)?;
+                match fs::remove_file(&p) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        Err(e).with_context(|| format!("removing {}", p.display()))
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Output::Event(_) => Ok(()),
+        }
+    }
+}
+
+fn ensure_parent(path: &Path) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    Ok(())
+}
+
+fn write_file(path: &Path, data: &[u8]) -> Result<()> {
+    ensure_parent(path)?;
+    fs::write(path, data).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Writes to a temporary file beside the target, then renames it over the target, so a
+/// reader sees either the old or the new file, never a partial one.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    ensure_parent(path)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_data()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_escaping_paths() {
+        let d = OutputDir::new(PathBuf::from("/tmp/x"));
+        for bad in ["../a", "a/../../b", "/etc/passwd", "", "./a"] {
+            assert!(d.resolve(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            d.resolve("v/1/2.fmp4").ok(),
+            Some(PathBuf::from("/tmp/x/v/1/2.fmp4"))
+        );
+    }
+}
