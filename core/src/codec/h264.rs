@@ -78,6 +78,10 @@ pub fn annexb_to_length_prefixed(data: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// A NAL unit length ran past the end of its access unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NalLengthOverrun;
+
 /// Iterates over length-prefixed NAL units (`length_size` of 1, 2 or 4 bytes). Yields `Err` once
 /// if a length runs past the end, so callers can reject the sample instead of guessing.
 pub fn length_prefixed_nal_units(data: &[u8], length_size: u8) -> LengthPrefixedNalUnits<'_> {
@@ -95,7 +99,7 @@ pub struct LengthPrefixedNalUnits<'a> {
 }
 
 impl<'a> Iterator for LengthPrefixedNalUnits<'a> {
-    type Item = Result<&'a [u8], ()>;
+    type Item = Result<&'a [u8], NalLengthOverrun>;
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed || self.data.is_empty() {
             return None;
@@ -103,14 +107,14 @@ impl<'a> Iterator for LengthPrefixedNalUnits<'a> {
         let n = self.length_size;
         if !(1..=4).contains(&n) || self.data.len() < n {
             self.failed = true;
-            return Some(Err(()));
+            return Some(Err(NalLengthOverrun));
         }
         let len = self.data[..n]
             .iter()
             .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
         let Some(nal) = self.data.get(n..n + len) else {
             self.failed = true;
-            return Some(Err(()));
+            return Some(Err(NalLengthOverrun));
         };
         self.data = &self.data[n + len..];
         Some(Ok(nal))
@@ -118,7 +122,7 @@ impl<'a> Iterator for LengthPrefixedNalUnits<'a> {
 }
 
 /// Rewrites length-prefixed NAL units to 4-byte lengths (Smooth Streaming players assume 4).
-pub fn to_4_byte_lengths(data: &[u8], length_size: u8, out: &mut Vec<u8>) -> Result<(), ()> {
+pub fn to_4_byte_lengths(data: &[u8], length_size: u8, out: &mut Vec<u8>) -> Result<(), NalLengthOverrun> {
     for nal in length_prefixed_nal_units(data, length_size) {
         let nal = nal?;
         out.extend_from_slice(&(nal.len() as u32).to_be_bytes());
@@ -397,7 +401,7 @@ mod tests {
     fn length_prefixed_rejects_overrun() {
         let data = [0, 5, 0x65, 1];
         let r: Vec<_> = length_prefixed_nal_units(&data, 2).collect();
-        assert_eq!(r, vec![Err(())]);
+        assert_eq!(r, vec![Err(NalLengthOverrun)]);
         let mut out = Vec::new();
         assert!(to_4_byte_lengths(&[0, 2, 0x65, 1], 2, &mut out).is_ok());
         assert_eq!(out, vec![0, 0, 0, 2, 0x65, 1]);

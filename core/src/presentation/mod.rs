@@ -332,8 +332,8 @@ impl Presentation {
         self.finished = true;
         self.check_tracks_match()?;
         if self.levels.iter().all(|l| {
-            l.video.as_ref().map_or(true, |t| t.chunks.is_empty())
-                && l.audio.as_ref().map_or(true, |t| t.chunks.is_empty())
+            l.video.as_ref().is_none_or(|t| t.chunks.is_empty())
+                && l.audio.as_ref().is_none_or(|t| t.chunks.is_empty())
         }) {
             return Err(error(
                 PresentationErrorKind::Empty,
