@@ -13,6 +13,7 @@ use smoothcast_core::demux::{self, DemuxEvent, Demuxer};
 use smoothcast_core::layout::{self, Layout};
 use smoothcast_core::presentation::{Presentation, PresentationOptions};
 use smoothcast_core::time::secs_to_mss;
+use smoothcast_core::TrackKind;
 
 use crate::disk::OutputDir;
 use crate::progress::Progress;
@@ -126,6 +127,11 @@ fn package_into(inputs: &[Input], options: PresentationOptions, dir: &Path) -> R
         })
         .with_context(|| name.clone())?;
         progress.done();
+        // A Smooth presentation without video is legal, but from `package` it is almost
+        // always the wrong file; EMS's MSS output needs video too.
+        if !presentation.has_track(level, TrackKind::Video) {
+            bail!("{name}: no H.264 video track");
+        }
     }
     presentation.finish().map_err(|e| anyhow!(e))?;
     while let Some(output) = presentation.poll_output() {

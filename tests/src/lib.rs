@@ -15,3 +15,31 @@ pub fn repo_root() -> PathBuf {
         .map(Path::to_path_buf)
         .unwrap_or_else(|| here.to_path_buf())
 }
+
+/// A fresh, empty folder under `target/test-tmp/` that is removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// `name` should be unique per test; the process id keeps parallel runs apart.
+    pub fn new(name: &str) -> Self {
+        let dir = repo_root()
+            .join("target")
+            .join("test-tmp")
+            .join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            panic!("cannot create {}: {e}", dir.display());
+        }
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -9,28 +9,7 @@ use std::process::Command;
 
 use smoothcast_tests::media::{self, ClipSpec};
 use smoothcast_tests::player::{self, PlayRequest};
-
-/// A fresh, empty folder under target/ that is removed when dropped.
-struct TempDir(std::path::PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = media::cache_dir()
-            .parent()
-            .expect("cache dir has a parent")
-            .join("test-tmp")
-            .join(format!("{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use smoothcast_tests::TempDir;
 
 fn ffmpeg_dash(input: &Path, out_dir: &Path) {
     let status = Command::new("ffmpeg")
@@ -63,12 +42,12 @@ fn plays_ffmpeg_dash() {
     })
     .expect("generate clip");
     let dir = TempDir::new("harness-dash");
-    ffmpeg_dash(&clip, &dir.0);
+    ffmpeg_dash(&clip, dir.path());
 
     let result = player::play(&PlayRequest {
         min_time: 8.0,
         expect_levels: Some(1),
-        ..PlayRequest::dir(&dir.0, "manifest.mpd")
+        ..PlayRequest::dir(dir.path(), "manifest.mpd")
     })
     .expect("harness ran");
     println!("{result}");
@@ -90,7 +69,7 @@ fn bogus_manifest_fails_with_reason() {
     }
     let dir = TempDir::new("harness-bogus");
     std::fs::write(
-        dir.0.join("manifest.ismc"),
+        dir.path().join("manifest.ismc"),
         "<SmoothStreamingMedia>this is not a manifest",
     )
     .expect("write manifest");
@@ -98,7 +77,7 @@ fn bogus_manifest_fails_with_reason() {
     let result = player::play(&PlayRequest {
         seconds: 8.0,
         min_time: 2.0,
-        ..PlayRequest::dir(&dir.0, "manifest.ismc")
+        ..PlayRequest::dir(dir.path(), "manifest.ismc")
     })
     .expect("harness ran");
     println!("{result}");

@@ -122,7 +122,11 @@ impl<'a> Iterator for LengthPrefixedNalUnits<'a> {
 }
 
 /// Rewrites length-prefixed NAL units to 4-byte lengths (Smooth Streaming players assume 4).
-pub fn to_4_byte_lengths(data: &[u8], length_size: u8, out: &mut Vec<u8>) -> Result<(), NalLengthOverrun> {
+pub fn to_4_byte_lengths(
+    data: &[u8],
+    length_size: u8,
+    out: &mut Vec<u8>,
+) -> Result<(), NalLengthOverrun> {
     for nal in length_prefixed_nal_units(data, length_size) {
         let nal = nal?;
         out.extend_from_slice(&(nal.len() as u32).to_be_bytes());

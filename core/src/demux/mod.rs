@@ -66,7 +66,12 @@ impl DemuxError {
 
 impl fmt::Display for DemuxError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        let kind = match self.kind {
+            DemuxErrorKind::Malformed => "malformed input",
+            DemuxErrorKind::Truncated => "truncated input",
+            DemuxErrorKind::Unsupported => "unsupported input",
+        };
+        write!(f, "{kind}: {}", self.message)
     }
 }
 

@@ -297,6 +297,13 @@ impl Presentation {
         }
     }
 
+    /// Whether a level has a track of this kind (announced so far).
+    pub fn has_track(&self, id: LevelId, kind: TrackKind) -> bool {
+        self.levels
+            .get(id.0)
+            .is_some_and(|l| l.track(kind).is_some())
+    }
+
     /// Pushes a sample of an announced track (samples of ignored tracks are dropped).
     pub fn push_sample(&mut self, id: LevelId, sample: Sample) -> Result<(), PresentationError> {
         let rule = self.cut_rule();

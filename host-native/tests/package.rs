@@ -1,0 +1,352 @@
+//! `smoothcast package` end to end: ffmpeg-made inputs, the real binary, and dash.js in
+//! headless Chromium deciding whether the output plays.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use smoothcast_core::fragment::Fragment;
+use smoothcast_core::manifest::{self, Manifest};
+use smoothcast_core::TrackKind;
+use smoothcast_tests::media::{self, ClipSpec, Container};
+use smoothcast_tests::player::{self, PlayRequest};
+use smoothcast_tests::TempDir;
+
+fn package(target: &Path, group: &str, inputs: &[String]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_smoothcast"))
+        .arg("package")
+        .arg("--target-folder")
+        .arg(target)
+        .args(["--group-name", group])
+        .args(inputs)
+        .output()
+        .expect("run smoothcast")
+}
+
+fn package_ok(target: &Path, group: &str, inputs: &[String]) {
+    let out = package(target, group, inputs);
+    assert!(
+        out.status.success(),
+        "package failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn arg(p: &Path) -> String {
+    p.display().to_string()
+}
+
+fn read_manifest(path: &Path) -> Manifest {
+    let xml = std::fs::read_to_string(path).expect("manifest exists");
+    manifest::parse(&xml).expect("manifest parses")
+}
+
+/// Every `c` of every quality level resolves to a fragment file whose tfxd and trun agree.
+fn check_fragments(group_dir: &Path, manifest_dir: &Path, m: &Manifest) {
+    for s in &m.stream_indexes {
+        for q in &s.quality_levels {
+            for c in &s.chunks {
+                let rel = s
+                    .url
+                    .replace("{bitrate}", &q.bitrate.to_string())
+                    .replace("{start time}", &c.t.to_string());
+                let path = manifest_dir.join(&rel);
+                let data =
+                    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                let f = Fragment::decode(&data).expect("fragment parses");
+                assert_eq!(f.moof.traf.tfxd.time, c.t);
+                assert_eq!(f.moof.traf.tfxd.duration, c.d);
+                let sum: u64 = f
+                    .moof
+                    .traf
+                    .trun
+                    .samples
+                    .iter()
+                    .map(|s| u64::from(s.duration))
+                    .sum();
+                assert_eq!(sum, c.d, "{rel}: trun durations add up to c@d");
+                let bytes: u64 = f
+                    .moof
+                    .traf
+                    .trun
+                    .samples
+                    .iter()
+                    .map(|s| u64::from(s.size))
+                    .sum();
+                assert_eq!(bytes, f.mdat.len() as u64);
+                if s.kind == TrackKind::Video {
+                    // 4-byte NAL lengths that tile each sample exactly.
+                    let first = f.moof.traf.trun.samples[0].size as usize;
+                    let mut pos = 0;
+                    while pos < first {
+                        let n =
+                            u32::from_be_bytes(f.mdat[pos..pos + 4].try_into().expect("4 bytes"))
+                                as usize;
+                        pos += 4 + n;
+                    }
+                    assert_eq!(pos, first, "{rel}: NAL lengths tile the first sample");
+                }
+            }
+        }
+    }
+    assert!(group_dir.is_dir());
+}
+
+fn clip(spec: ClipSpec) -> PathBuf {
+    media::clip(&spec).expect("generate clip")
+}
+
+#[test]
+fn two_bitrates_play_in_dashjs() {
+    let hi = clip(ClipSpec {
+        seconds: 20.0,
+        width: 640,
+        height: 360,
+        video_bitrate_kbps: 900,
+        ..ClipSpec::default()
+    });
+    let lo = clip(ClipSpec {
+        seconds: 20.0,
+        width: 480,
+        height: 270,
+        video_bitrate_kbps: 300,
+        ..ClipSpec::default()
+    });
+    let dir = TempDir::new("package-abr");
+    package_ok(
+        dir.path(),
+        "abr",
+        &[
+            format!("{}@1000000", arg(&hi)),
+            format!("{}@400000", arg(&lo)),
+        ],
+    );
+    let group = dir.path().join("abr");
+    let m = read_manifest(&group.join("manifest.ismc"));
+    assert!(!m.is_live);
+    assert_eq!(m.stream_indexes.len(), 2);
+    let video = &m.stream_indexes[0];
+    assert_eq!(
+        video
+            .quality_levels
+            .iter()
+            .map(|q| q.bitrate)
+            .collect::<Vec<_>>(),
+        vec![1_000_000, 400_000]
+    );
+    assert_eq!(video.chunks.len(), 10, "20 s in 2 s fragments");
+    assert!(group.join("400000/video/0.fmp4").is_file());
+    check_fragments(&group, &group, &m);
+    assert!(
+        std::fs::read_dir(dir.path()).expect("list").all(|e| !e
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .starts_with('.')),
+        "no staging left"
+    );
+
+    if !player::ready_or_skip("two_bitrates_play_in_dashjs") {
+        return;
+    }
+    let result = player::play(&PlayRequest {
+        seconds: 25.0,
+        min_time: 10.5,
+        expect_levels: Some(2),
+        ..PlayRequest::dir(dir.path(), "abr/manifest.ismc")
+    })
+    .expect("harness ran");
+    println!("{result}");
+    assert!(result.ok, "playback failed: {}", result.reason);
+    assert!(result.current_time > 10.0);
+    assert!(result.video_width > 0);
+    assert_eq!(result.video_levels.len(), 2);
+    assert!(result.errors.is_empty(), "{:?}", result.errors);
+}
+
+fn play_single(name: &str, input: &Path) {
+    let dir = TempDir::new(name);
+    package_ok(dir.path(), "g", &[arg(input)]);
+    let group = dir.path().join("g");
+    let m = read_manifest(&group.join("manifest.ismc"));
+    check_fragments(&group, &group, &m);
+    if !player::ready_or_skip(name) {
+        return;
+    }
+    let result = player::play(&PlayRequest {
+        seconds: 20.0,
+        min_time: 6.0,
+        ..PlayRequest::dir(dir.path(), "g/manifest.ismc")
+    })
+    .expect("harness ran");
+    println!("{result}");
+    assert!(result.ok, "{name}: playback failed: {}", result.reason);
+}
+
+#[test]
+fn bframes_mp4_plays() {
+    let input = clip(ClipSpec {
+        seconds: 8.0,
+        bframes: true,
+        ..ClipSpec::default()
+    });
+    play_single("package-bframes", &input);
+}
+
+#[test]
+fn mpegts_input_plays() {
+    let input = clip(ClipSpec {
+        seconds: 8.0,
+        bframes: true,
+        container: Container::Ts,
+        ..ClipSpec::default()
+    });
+    play_single("package-ts", &input);
+}
+
+#[test]
+fn flv_and_faststart_inputs_package() {
+    for (name, spec) in [
+        (
+            "package-flv",
+            ClipSpec {
+                seconds: 6.0,
+                container: Container::Flv,
+                ..ClipSpec::default()
+            },
+        ),
+        (
+            "package-faststart",
+            ClipSpec {
+                seconds: 6.0,
+                faststart: true,
+                ..ClipSpec::default()
+            },
+        ),
+    ] {
+        let input = clip(spec);
+        let dir = TempDir::new(name);
+        package_ok(dir.path(), "g", &[arg(&input)]);
+        let group = dir.path().join("g");
+        let m = read_manifest(&group.join("manifest.ismc"));
+        assert_eq!(m.stream_indexes[0].chunks.len(), 3, "{name}");
+        check_fragments(&group, &group, &m);
+    }
+}
+
+/// A failing run: non-zero exit, one line naming the file and the problem, nothing new on
+/// disk, and an earlier presentation of the same group untouched.
+fn assert_clean_failure(name: &str, inputs: &[String], names: &str, problem: &str) {
+    let dir = TempDir::new(name);
+    let group = dir.path().join("g");
+    std::fs::create_dir_all(&group).expect("mkdir");
+    std::fs::write(group.join("manifest.ismc"), "earlier").expect("write earlier");
+    let out = package(dir.path(), "g", inputs);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{name}: succeeded");
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "{name}: one line: {stderr}"
+    );
+    assert!(stderr.contains(names), "{name}: names {names}: {stderr}");
+    assert!(
+        stderr.to_lowercase().contains(problem),
+        "{name}: says {problem}: {stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(group.join("manifest.ismc")).expect("kept"),
+        "earlier"
+    );
+    let entries: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(entries.len(), 1, "{name}: nothing left behind: {entries:?}");
+}
+
+#[test]
+fn bad_inputs_fail_cleanly() {
+    let good = clip(ClipSpec {
+        seconds: 6.0,
+        ..ClipSpec::default()
+    });
+    let dir = TempDir::new("bad-inputs-src");
+    let data = std::fs::read(&good).expect("read clip");
+
+    let truncated = dir.path().join("truncated.mp4");
+    std::fs::write(&truncated, &data[..data.len() * 6 / 10]).expect("write");
+    assert_clean_failure(
+        "bad-truncated",
+        &[arg(&truncated)],
+        "truncated.mp4",
+        "truncated",
+    );
+
+    let random = dir.path().join("random.mp4");
+    let mut x = 0x2545_f491_u32;
+    let noise: Vec<u8> = (0..100_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect();
+    std::fs::write(&random, noise).expect("write");
+    assert_clean_failure(
+        "bad-random",
+        &[arg(&random)],
+        "random.mp4",
+        "not a media file",
+    );
+
+    let audio_only = dir.path().join("audio-only.mp4");
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(&good)
+        .args(["-vn", "-c", "copy"])
+        .arg(&audio_only)
+        .status()
+        .expect("ffmpeg");
+    assert!(status.success());
+    assert_clean_failure(
+        "bad-no-video",
+        &[arg(&audio_only)],
+        "audio-only.mp4",
+        "no h.264 video",
+    );
+
+    let ts = clip(ClipSpec {
+        seconds: 6.0,
+        container: Container::Ts,
+        ..ClipSpec::default()
+    });
+    let ts_data = std::fs::read(&ts).expect("read ts");
+    let cut = dir.path().join("cut.ts");
+    // Cut inside a packet in the middle: the PES there cannot be complete.
+    std::fs::write(&cut, &ts_data[..(ts_data.len() / 2 / 188) * 188 + 100]).expect("write");
+    assert_clean_failure("bad-cut-ts", &[arg(&cut)], "cut.ts", "truncated");
+
+    let video_only = dir.path().join("video-only.mp4");
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(&good)
+        .args(["-an", "-c", "copy"])
+        .arg(&video_only)
+        .status()
+        .expect("ffmpeg");
+    assert!(status.success());
+    assert_clean_failure(
+        "bad-mismatch",
+        &[
+            format!("{}@900000", arg(&good)),
+            format!("{}@300000", arg(&video_only)),
+        ],
+        "video-only.mp4",
+        "no audio track",
+    );
+
+    let out = package(dir.path(), "../escape", &[arg(&good)]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid group name"));
+}
