@@ -5,9 +5,16 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod api;
+mod config;
 mod disk;
+mod ingest;
+mod outputs;
 mod package;
 mod progress;
+mod server;
+mod streams;
+mod web;
 
 #[derive(Parser)]
 #[command(
@@ -25,6 +32,19 @@ enum Command {
     /// Package media files (MP4, MOV, fragmented MP4, MPEG-TS, FLV) as an on-demand Smooth
     /// Streaming presentation laid out as EMS's createMSSStream does.
     Package(PackageArgs),
+    /// Run the media server: RTMP ingest, the EMS API (JSON CLI, ASCII CLI, HTTP) and the
+    /// web server, on EMS's default ports and loopback unless configured otherwise.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// TOML configuration file (ports, bind address, web root).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Folder the web server serves (overrides the configuration file).
+    #[arg(long)]
+    pub webroot: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -50,6 +70,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Package(args) => package::run(&args),
+        Command::Serve(args) => serve(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -59,4 +80,30 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SMOOTHCAST_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let mut config = match &args.config {
+        Some(path) => config::ServerConfig::load(path)?,
+        None => config::ServerConfig::default(),
+    };
+    if let Some(webroot) = &args.webroot {
+        config.webroot = webroot.clone();
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let listeners = server::Listeners::bind(&config).await?;
+        println!("{}", listeners.describe());
+        server::run(config, listeners, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+    })
 }

@@ -1,0 +1,3 @@
+//! Ways media arrives; each ends in a local stream in the registry.
+
+pub mod rtmp;

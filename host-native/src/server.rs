@@ -1,0 +1,94 @@
+//! `smoothcast serve`: binds every listener, runs them until shutdown, then stops cleanly.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::ServerConfig;
+use crate::outputs::OutputManager;
+use crate::streams::StreamRegistry;
+use crate::{api, ingest, web};
+
+/// What every task shares.
+pub struct AppState {
+    pub config: ServerConfig,
+    pub streams: StreamRegistry,
+    pub outputs: OutputManager,
+    pub started: Instant,
+}
+
+/// Flips to `true` once, when the server should stop; tasks select on `changed()`.
+pub type Shutdown = watch::Receiver<bool>;
+
+/// The bound listeners; binding happens before anything runs so a taken port is an error
+/// at start, and port 0 (tests) resolves to a real port that can be printed.
+pub struct Listeners {
+    pub rtmp: TcpListener,
+    pub json_cli: TcpListener,
+    pub ascii_cli: TcpListener,
+    pub http_api: TcpListener,
+    pub web: TcpListener,
+}
+
+impl Listeners {
+    pub async fn bind(config: &ServerConfig) -> Result<Self> {
+        let bind = |port: u16, what: &'static str| {
+            let addr = SocketAddr::new(config.bind, port);
+            async move { TcpListener::bind(addr).await.with_context(|| format!("cannot listen for {what} on {addr}")) }
+        };
+        Ok(Self {
+            rtmp: bind(config.rtmp_port, "RTMP").await?,
+            json_cli: bind(config.json_cli_port, "the JSON CLI").await?,
+            ascii_cli: bind(config.ascii_cli_port, "the ASCII CLI").await?,
+            http_api: bind(config.http_api_port, "the HTTP API").await?,
+            web: bind(config.web_port, "the web server").await?,
+        })
+    }
+
+    /// One line tests and operators can read: `listening rtmp=... json=... ...`.
+    pub fn describe(&self) -> String {
+        let a = |l: &TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        format!(
+            "listening rtmp={} json_cli={} ascii_cli={} http_api={} web={}",
+            a(&self.rtmp),
+            a(&self.json_cli),
+            a(&self.ascii_cli),
+            a(&self.http_api),
+            a(&self.web)
+        )
+    }
+}
+
+/// Runs the server until `stop` resolves.
+pub async fn run(config: ServerConfig, listeners: Listeners, stop: impl std::future::Future<Output = ()>) -> Result<()> {
+    let streams = StreamRegistry::new();
+    let state = Arc::new(AppState { outputs: OutputManager::new(streams.clone()), streams, config, started: Instant::now() });
+    let (tx, rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    tasks.spawn(ingest::rtmp::serve(state.clone(), listeners.rtmp, rx.clone()));
+    tasks.spawn(api::json_cli::serve(state.clone(), listeners.json_cli, rx.clone()));
+    tasks.spawn(api::ascii_cli::serve(state.clone(), listeners.ascii_cli, rx.clone()));
+    tasks.spawn(api::http::serve(state.clone(), listeners.http_api, rx.clone()));
+    tasks.spawn(web::serve(state.clone(), listeners.web, rx.clone()));
+    tokio::select! {
+        () = stop => {}
+        Some(res) = tasks.join_next() => {
+            // A listener ending on its own is a failure: report it after stopping the rest.
+            let _ = tx.send(true);
+            while tasks.join_next().await.is_some() {}
+            return match res {
+                Ok(Ok(())) => Err(anyhow::anyhow!("a listener stopped unexpectedly")),
+                Ok(Err(e)) => Err(e),
+                Err(e) => Err(anyhow::anyhow!("a listener panicked: {e}")),
+            };
+        }
+    }
+    let _ = tx.send(true);
+    while tasks.join_next().await.is_some() {}
+    Ok(())
+}
