@@ -3,11 +3,11 @@
 //! The demuxer walks the top-level boxes as bytes arrive. `moov` and `moof` are collected
 //! whole and parsed (they are small); `mdat` is never collected when the sample tables are
 //! already known: each sample is cut out of the byte stream as it passes, so memory stays
-//! bounded by the largest sample. Samples are emitted in file-offset order (see [`sched`]),
+//! bounded by the largest sample. Samples are emitted in file-offset order (see `sched`),
 //! which interleaves tracks the way the muxer laid them out.
 //!
-//! Layout mirrors the box tree: [`moov`] (→ `trak` → `edts`, `stsd`, `stbl`; `mvex`) and
-//! [`moof`] (→ `traf`), with [`boxes`] for headers and [`sched`] for the file-order merge.
+//! Layout mirrors the box tree: `moov` (→ `trak` → `edts`, `stsd`, `stbl`; `mvex`) and
+//! `moof` (→ `traf`), with `boxes` for headers and `sched` for the file-order merge.
 
 mod boxes;
 mod moof;
