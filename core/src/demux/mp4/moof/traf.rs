@@ -1,0 +1,413 @@
+//! `traf`: `tfhd` defaults, `tfdt` base time and the `trun` sample runs of one track.
+
+use alloc::format;
+use alloc::vec::Vec;
+
+use bytes::Bytes;
+
+use crate::bytes_util::Reader;
+use crate::demux::mp4::boxes::{self, full_box, short};
+use crate::demux::mp4::moov::mvex::Trex;
+use crate::demux::mp4::sched::Meta;
+use crate::demux::DemuxError;
+
+const TFHD_BASE_DATA_OFFSET: u32 = 0x01;
+const TFHD_DESCRIPTION_INDEX: u32 = 0x02;
+const TFHD_DURATION: u32 = 0x08;
+const TFHD_SIZE: u32 = 0x10;
+const TFHD_FLAGS: u32 = 0x20;
+const TFHD_DEFAULT_BASE_IS_MOOF: u32 = 0x02_0000;
+
+const TRUN_DATA_OFFSET: u32 = 0x01;
+const TRUN_FIRST_FLAGS: u32 = 0x04;
+const TRUN_DURATION: u32 = 0x100;
+const TRUN_SIZE: u32 = 0x200;
+const TRUN_FLAGS: u32 = 0x400;
+const TRUN_CTS: u32 = 0x800;
+
+/// `sample_is_non_sync_sample` in the sample flags.
+const NON_SYNC: u32 = 0x01_0000;
+
+/// The `tfhd` fields that matter here, with `trex` defaults already applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Tfhd {
+    pub track_id: u32,
+    pub base_data_offset: Option<u64>,
+    pub default_base_is_moof: bool,
+    pub default_duration: u32,
+    pub default_size: u32,
+    pub default_flags: u32,
+}
+
+/// Reads the track_ID of a `tfhd` body, to find its `trex` before [`parse_tfhd`].
+pub(crate) fn tfhd_track_id(body: &[u8]) -> Result<u32, DemuxError> {
+    let (_, _, rest) = full_box(body, "tfhd")?;
+    Reader::new(rest).u32().ok_or_else(|| short("tfhd"))
+}
+
+pub(crate) fn parse_tfhd(body: &[u8], trex: &Trex) -> Result<Tfhd, DemuxError> {
+    let (_, flags, rest) = full_box(body, "tfhd")?;
+    let mut r = Reader::new(rest);
+    let s = || short("tfhd");
+    let track_id = r.u32().ok_or_else(s)?;
+    let base_data_offset = if flags & TFHD_BASE_DATA_OFFSET != 0 {
+        Some(r.u64().ok_or_else(s)?)
+    } else {
+        None
+    };
+    if flags & TFHD_DESCRIPTION_INDEX != 0 {
+        r.skip(4).ok_or_else(s)?;
+    }
+    let mut opt = |bit: u32, default: u32| -> Result<u32, DemuxError> {
+        if flags & bit != 0 {
+            r.u32().ok_or_else(s)
+        } else {
+            Ok(default)
+        }
+    };
+    let default_duration = opt(TFHD_DURATION, trex.default_duration)?;
+    let default_size = opt(TFHD_SIZE, trex.default_size)?;
+    let default_flags = opt(TFHD_FLAGS, trex.default_flags)?;
+    Ok(Tfhd {
+        track_id,
+        base_data_offset,
+        default_base_is_moof: flags & TFHD_DEFAULT_BASE_IS_MOOF != 0,
+        default_duration,
+        default_size,
+        default_flags,
+    })
+}
+
+/// The `baseMediaDecodeTime`.
+pub(crate) fn parse_tfdt(body: &[u8]) -> Result<i64, DemuxError> {
+    let (version, _, rest) = full_box(body, "tfdt")?;
+    let mut r = Reader::new(rest);
+    let t = if version == 1 {
+        r.u64().map(|t| i64::try_from(t).unwrap_or(i64::MAX))
+    } else {
+        r.u32().map(i64::from)
+    };
+    t.ok_or_else(|| short("tfdt"))
+}
+
+/// One `trun`, ready to walk.
+pub(crate) struct Trun {
+    pub cursor: TrunCursor,
+    /// Byte after the run's data.
+    pub end: u64,
+    /// Sum of the run's sample durations.
+    pub duration: u64,
+}
+
+/// Parses a `trun`. `trun` is the box body as shared bytes (the per-sample records are read
+/// lazily from it); `data_start` is where the run's data begins when the box gives no
+/// `data_offset` (the previous run's end); `base` is what a `data_offset` is relative to.
+pub(crate) fn parse_trun(
+    trun: &Bytes,
+    tfhd: &Tfhd,
+    base: u64,
+    data_start: u64,
+    dts: i64,
+) -> Result<Trun, DemuxError> {
+    let (_, flags, rest) = full_box(trun, "trun")?;
+    let mut r = Reader::new(rest);
+    let s = || short("trun");
+    let count = r.u32().ok_or_else(s)?;
+    let offset = if flags & TRUN_DATA_OFFSET != 0 {
+        let rel = i64::from(r.u32().ok_or_else(s)? as i32);
+        base.checked_add_signed(rel)
+            .ok_or_else(|| DemuxError::malformed("trun data_offset points before the file"))?
+    } else {
+        data_start
+    };
+    let first_flags = if flags & TRUN_FIRST_FLAGS != 0 {
+        Some(r.u32().ok_or_else(s)?)
+    } else {
+        None
+    };
+    let stride = 4 * [TRUN_DURATION, TRUN_SIZE, TRUN_FLAGS, TRUN_CTS]
+        .iter()
+        .filter(|&&f| flags & f != 0)
+        .count();
+    let need = u64::from(count) * stride as u64;
+    if need > r.remaining() as u64 {
+        return Err(DemuxError::malformed(format!(
+            "trun declares {count} samples but holds only {} bytes of them",
+            r.remaining()
+        )));
+    }
+    if count > 0 && flags & TRUN_SIZE == 0 && tfhd.default_size == 0 {
+        // Nothing would bound how many empty samples such a run makes us emit.
+        return Err(DemuxError::malformed(format!(
+            "trun of track {} declares {count} samples of size 0",
+            tfhd.track_id
+        )));
+    }
+    let records = trun.slice_ref(r.bytes(need as usize).ok_or_else(s)?);
+    let cursor = TrunCursor {
+        records,
+        flags,
+        stride,
+        count,
+        index: 0,
+        offset,
+        dts,
+        default_duration: tfhd.default_duration,
+        default_size: tfhd.default_size,
+        default_flags: tfhd.default_flags,
+        first_flags,
+    };
+    // Totals: per-sample fields are bounded by the box; defaults multiply.
+    let (mut bytes, mut duration) = (0u64, 0u64);
+    if flags & (TRUN_SIZE | TRUN_DURATION) != 0 {
+        for i in 0..count {
+            let rec = cursor.record(i);
+            bytes += u64::from(rec.size);
+            duration += u64::from(rec.duration);
+        }
+    } else {
+        bytes = u64::from(count) * u64::from(tfhd.default_size);
+        duration = u64::from(count) * u64::from(tfhd.default_duration);
+    }
+    if flags & TRUN_SIZE == 0 && flags & TRUN_DURATION != 0 {
+        bytes = u64::from(count) * u64::from(tfhd.default_size);
+    }
+    if flags & TRUN_DURATION == 0 && flags & TRUN_SIZE != 0 {
+        duration = u64::from(count) * u64::from(tfhd.default_duration);
+    }
+    let end = offset
+        .checked_add(bytes)
+        .ok_or_else(|| DemuxError::malformed("trun data runs past 2^64"))?;
+    Ok(Trun {
+        cursor,
+        end,
+        duration,
+    })
+}
+
+struct Record {
+    duration: u32,
+    size: u32,
+    flags: u32,
+    cts_offset: i64,
+}
+
+/// Walks a `trun`'s samples.
+pub(crate) struct TrunCursor {
+    records: Bytes,
+    flags: u32,
+    stride: usize,
+    count: u32,
+    index: u32,
+    offset: u64,
+    dts: i64,
+    default_duration: u32,
+    default_size: u32,
+    default_flags: u32,
+    first_flags: Option<u32>,
+}
+
+impl TrunCursor {
+    fn record(&self, i: u32) -> Record {
+        // `parse_trun` checked `records` holds `count * stride` bytes.
+        let at = i as usize * self.stride;
+        let mut r = Reader::new(self.records.get(at..).unwrap_or(&[]));
+        let mut field = |bit: u32| {
+            if self.flags & bit != 0 {
+                r.u32()
+            } else {
+                None
+            }
+        };
+        let duration = field(TRUN_DURATION).unwrap_or(self.default_duration);
+        let size = field(TRUN_SIZE).unwrap_or(self.default_size);
+        let own_flags = field(TRUN_FLAGS);
+        // Version 0 offsets are unsigned on paper; read both versions as signed, as players do.
+        let cts_offset = field(TRUN_CTS).map_or(0, |c| i64::from(c as i32));
+        let flags = match (i, self.first_flags) {
+            (0, Some(f)) => f,
+            _ => own_flags.unwrap_or(self.default_flags),
+        };
+        Record {
+            duration,
+            size,
+            flags,
+            cts_offset,
+        }
+    }
+
+    pub fn next(&mut self) -> Result<Option<Meta>, DemuxError> {
+        if self.index >= self.count {
+            return Ok(None);
+        }
+        let rec = self.record(self.index);
+        let meta = Meta {
+            offset: self.offset,
+            size: rec.size,
+            dts: self.dts,
+            cts_offset: rec.cts_offset,
+            duration: rec.duration,
+            keyframe: rec.flags & NON_SYNC == 0,
+        };
+        self.index += 1;
+        self.offset = self.offset.saturating_add(u64::from(rec.size));
+        self.dts = self.dts.saturating_add(i64::from(rec.duration));
+        Ok(Some(meta))
+    }
+}
+
+/// A parsed `traf`: its track, its runs, and where its data and time end.
+pub(crate) struct Traf {
+    pub track_id: u32,
+    pub runs: Vec<Trun>,
+    /// Byte after the last run's data (the implicit base of the next `traf`).
+    pub data_end: u64,
+    /// Decode time after the last sample.
+    pub end_dts: i64,
+}
+
+/// Parses a `traf` body. `moof` is the whole `moof` body (shared), `traf` a sub-slice of it.
+/// `implicit_base` is the base offset when `tfhd` gives none and is not default-base-is-moof:
+/// the moof start for the first traf, else the previous traf's data end.
+pub(crate) fn parse_traf(
+    moof: &Bytes,
+    traf: &[u8],
+    trex_of: impl Fn(u32) -> Trex,
+    moof_start: u64,
+    implicit_base: u64,
+    next_dts_of: impl Fn(u32) -> i64,
+) -> Result<Traf, DemuxError> {
+    let tfhd = boxes::find(traf, b"tfhd")?
+        .ok_or_else(|| DemuxError::malformed("traf box has no tfhd box"))?;
+    let track_id = tfhd_track_id(tfhd.body)?;
+    let tfhd = parse_tfhd(tfhd.body, &trex_of(track_id))?;
+    let base = match tfhd.base_data_offset {
+        Some(b) => b,
+        None if tfhd.default_base_is_moof => moof_start,
+        None => implicit_base,
+    };
+    // Without tfdt, a fragment continues where the track's previous one ended.
+    let mut dts = match boxes::find(traf, b"tfdt")? {
+        Some(tfdt) => parse_tfdt(tfdt.body)?,
+        None => next_dts_of(track_id),
+    };
+    let mut runs = Vec::new();
+    let mut data_start = base;
+    for child in boxes::children(traf) {
+        let child = child?;
+        if &child.typ != b"trun" {
+            continue;
+        }
+        let run = parse_trun(&moof.slice_ref(child.body), &tfhd, base, data_start, dts)?;
+        data_start = run.end;
+        dts = dts.saturating_add(i64::try_from(run.duration).unwrap_or(i64::MAX));
+        runs.push(run);
+    }
+    Ok(Traf {
+        track_id,
+        runs,
+        data_end: data_start,
+        end_dts: dts,
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::demux::mp4::boxes::tests::mk_full;
+    use alloc::vec;
+
+    fn trex() -> Trex {
+        Trex {
+            track_id: 1,
+            default_duration: 1000,
+            default_size: 0,
+            default_flags: NON_SYNC,
+        }
+    }
+
+    pub(crate) fn tfhd(track: u32, flags: u32, fields: &[u32]) -> Vec<u8> {
+        let mut b = track.to_be_bytes().to_vec();
+        for f in fields {
+            b.extend(f.to_be_bytes());
+        }
+        mk_full(b"tfhd", 0, flags, &b)
+    }
+
+    pub(crate) fn trun(version: u8, flags: u32, head: &[u32], records: &[&[u32]]) -> Vec<u8> {
+        let mut b = (records.len() as u32).to_be_bytes().to_vec();
+        for h in head {
+            b.extend(h.to_be_bytes());
+        }
+        for r in records {
+            for v in *r {
+                b.extend(v.to_be_bytes());
+            }
+        }
+        mk_full(b"trun", version, flags, &b)
+    }
+
+    #[test]
+    fn tfhd_overrides_trex() {
+        let t = tfhd(1, TFHD_SIZE | TFHD_DEFAULT_BASE_IS_MOOF, &[77]);
+        let h = parse_tfhd(&t[8..], &trex()).unwrap();
+        assert_eq!(h.default_size, 77);
+        assert_eq!(h.default_duration, 1000);
+        assert!(h.default_base_is_moof);
+        assert_eq!(h.base_data_offset, None);
+        let t = tfhd(1, TFHD_BASE_DATA_OFFSET | TFHD_DURATION, &[0, 5000, 20]);
+        let h = parse_tfhd(&t[8..], &trex()).unwrap();
+        assert_eq!((h.base_data_offset, h.default_duration), (Some(5000), 20));
+    }
+
+    #[test]
+    fn tfdt_versions() {
+        assert_eq!(
+            parse_tfdt(&mk_full(b"tfdt", 0, 0, &[0, 0, 1, 0])[8..]).unwrap(),
+            256
+        );
+        let v1 = mk_full(b"tfdt", 1, 0, &(1u64 << 40).to_be_bytes());
+        assert_eq!(parse_tfdt(&v1[8..]).unwrap(), 1 << 40);
+    }
+
+    #[test]
+    fn trun_samples() {
+        let t = tfhd(1, TFHD_SIZE, &[10]);
+        let h = parse_tfhd(&t[8..], &trex()).unwrap();
+        // data_offset 100, first sample sync, per-sample size and signed cts (version 1).
+        let body = trun(
+            1,
+            TRUN_DATA_OFFSET | TRUN_FIRST_FLAGS | TRUN_SIZE | TRUN_CTS,
+            &[100, 0],
+            &[&[5, 2000], &[6, (-1000i32) as u32], &[7, 0]],
+        );
+        let bytes = Bytes::from(body[8..].to_vec());
+        let mut run = parse_trun(&bytes, &h, 1000, 0, 90000).unwrap();
+        assert_eq!((run.end, run.duration), (1118, 3000));
+        let mut v = vec![];
+        while let Some(m) = run.cursor.next().unwrap() {
+            v.push(m);
+        }
+        assert_eq!(v.len(), 3);
+        assert_eq!((v[0].offset, v[0].size, v[0].keyframe), (1100, 5, true));
+        assert_eq!(
+            (v[1].offset, v[1].cts_offset, v[1].keyframe),
+            (1105, -1000, false)
+        );
+        assert_eq!((v[2].dts, v[2].duration), (92000, 1000));
+    }
+
+    #[test]
+    fn trun_bounds() {
+        let t = tfhd(1, 0, &[]);
+        let h = parse_tfhd(&t[8..], &trex()).unwrap();
+        // Claims 2^32-1 sized samples but holds none.
+        let mut b = u32::MAX.to_be_bytes().to_vec();
+        b.extend([0u8; 8]);
+        let body = mk_full(b"trun", 0, TRUN_SIZE, &b);
+        assert!(parse_trun(&Bytes::from(body[8..].to_vec()), &h, 0, 0, 0).is_err());
+        // Defaults of size 0 with a huge count.
+        let body = mk_full(b"trun", 0, 0, &u32::MAX.to_be_bytes());
+        assert!(parse_trun(&Bytes::from(body[8..].to_vec()), &h, 0, 0, 0).is_err());
+    }
+}
