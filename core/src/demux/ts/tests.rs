@@ -1,0 +1,491 @@
+//! Demuxer tests on hand-built transport streams.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use super::pes::tests::{pes, pes_packets};
+use super::psi::tests::{pat, pmt, section_packets};
+use super::*;
+use crate::demux::DemuxErrorKind;
+use crate::media::{CodecConfig, Sample, TrackInfo};
+
+const VIDEO: u16 = 0x100;
+const AUDIO: u16 = 0x101;
+const PMT_PID: u16 = 0x1000;
+
+// x264 High profile 1280x720 SPS.
+const SPS_720P: [u8; 25] = [
+    0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb, 0x01, 0x6a, 0x02, 0x02, 0x02, 0x80,
+    0x00, 0x00, 0x03, 0x00, 0x80, 0x00, 0x00, 0x1e, 0x07,
+];
+const PPS: [u8; 4] = [0x68, 0xeb, 0xe3, 0xcb];
+
+fn annexb(nals: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for nal in nals {
+        out.extend_from_slice(&[0, 0, 0, 1]);
+        out.extend_from_slice(nal);
+    }
+    out
+}
+
+fn idr_au() -> Vec<u8> {
+    annexb(&[
+        &[0x09, 0xf0],
+        &SPS_720P,
+        &PPS,
+        &[0x65, 0x88, 0x84, 0x21, 0x00, 0x7f],
+    ])
+}
+
+fn p_au(tag: u8) -> Vec<u8> {
+    annexb(&[&[0x09, 0xf0], &[0x41, 0x9a, tag, 0x42]])
+}
+
+/// An AAC LC 44.1 kHz stereo ADTS frame around `payload`.
+fn adts(payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() + 7;
+    let mut f = vec![
+        0xff,
+        0xf1,
+        0x50,
+        0x80 | ((len >> 11) & 0x3) as u8,
+        (len >> 3) as u8,
+        (((len & 0x7) << 5) as u8) | 0x1f,
+        0xfc,
+    ];
+    f.extend_from_slice(payload);
+    f
+}
+
+struct Mux {
+    out: Vec<u8>,
+    cc: [u8; 3],
+}
+
+impl Mux {
+    fn new(streams: &[(u8, u16)]) -> Self {
+        let mut m = Mux {
+            out: Vec::new(),
+            cc: [0; 3],
+        };
+        for p in section_packets(0, &pat(PMT_PID), &mut 0) {
+            m.out.extend(p);
+        }
+        // Unsupported entries push the PMT over more than one packet.
+        let mut all: Vec<(u8, u16)> = (0..40).map(|i| (0x06, 0x300 + i)).collect();
+        all.extend_from_slice(streams);
+        for p in section_packets(PMT_PID, &pmt(&all), &mut 0) {
+            m.out.extend(p);
+        }
+        m
+    }
+
+    fn video(&mut self, pts: u64, dts: Option<u64>, au: &[u8]) -> &mut Self {
+        self.raw(VIDEO, &pes(0xe0, pts, dts, au, false))
+    }
+
+    fn audio(&mut self, pts: u64, es: &[u8]) -> &mut Self {
+        self.raw(AUDIO, &pes(0xc0, pts, None, es, true))
+    }
+
+    fn raw(&mut self, pid: u16, pes: &[u8]) -> &mut Self {
+        let cc = &mut self.cc[usize::from(pid - VIDEO).min(2)];
+        for p in pes_packets(pid, pes, cc) {
+            self.out.extend(p);
+        }
+        self
+    }
+}
+
+fn av() -> Mux {
+    Mux::new(&[(STREAM_TYPE_H264, VIDEO), (STREAM_TYPE_AAC_ADTS, AUDIO)])
+}
+
+fn run_chunks(data: &[u8], chunk: usize) -> (Vec<DemuxEvent>, Result<(), DemuxError>) {
+    let mut d = TsDemuxer::new();
+    let mut events = Vec::new();
+    for c in data.chunks(chunk.max(1)) {
+        if let Err(e) = d.push(c) {
+            events.extend(core::iter::from_fn(|| d.poll()));
+            return (events, Err(e));
+        }
+        events.extend(core::iter::from_fn(|| d.poll()));
+    }
+    let r = d.finish();
+    events.extend(core::iter::from_fn(|| d.poll()));
+    (events, r)
+}
+
+fn run(data: &[u8]) -> (Vec<DemuxEvent>, Result<(), DemuxError>) {
+    run_chunks(data, data.len())
+}
+
+fn samples(events: &[DemuxEvent], track: u16) -> Vec<&Sample> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            DemuxEvent::Sample(s) if s.track == u32::from(track) => Some(s),
+            _ => None,
+        })
+        .collect()
+}
+
+fn tracks(events: &[DemuxEvent]) -> Vec<&TrackInfo> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            DemuxEvent::Track(t) => Some(t),
+            _ => None,
+        })
+        .collect()
+}
+
+fn small_stream() -> Vec<u8> {
+    let f = |n: u8| adts(&[n; 20]);
+    let mut m = av();
+    m.video(3000, Some(0), &idr_au())
+        .audio(1000, &[f(1), f(2), f(3)].concat())
+        .video(9000, Some(3000), &p_au(1))
+        .video(6000, Some(6000), &p_au(2));
+    m.out
+}
+
+#[test]
+fn video_and_audio_samples() {
+    let (events, r) = run(&small_stream());
+    r.expect("clean end");
+    let mut t = tracks(&events);
+    t.sort_by_key(|t| t.id);
+    assert_eq!(t.len(), 2);
+    assert_eq!((t[0].id, t[0].timescale), (u32::from(VIDEO), TIMESCALE));
+    match &t[0].codec {
+        CodecConfig::H264(c) => {
+            assert_eq!((c.width, c.height), (1280, 720));
+            assert_eq!(c.pps, vec![PPS.to_vec()]);
+        }
+        other => panic!("{other:?}"),
+    }
+    match &t[1].codec {
+        CodecConfig::Aac(c) => assert_eq!(
+            (c.sample_rate, c.channels, &c.asc[..]),
+            (44100, 2, &[0x12, 0x10][..])
+        ),
+        other => panic!("{other:?}"),
+    }
+    // Each track is announced before its first sample.
+    let first_audio = events
+        .iter()
+        .position(|e| matches!(e, DemuxEvent::Sample(s) if s.track == u32::from(AUDIO)));
+    let audio_track = events
+        .iter()
+        .position(|e| matches!(e, DemuxEvent::Track(t) if t.id == u32::from(AUDIO)));
+    assert!(audio_track < first_audio);
+
+    let v = samples(&events, VIDEO);
+    assert_eq!(v.len(), 3);
+    assert_eq!(
+        v.iter()
+            .map(|s| (s.dts, s.cts_offset, s.keyframe))
+            .collect::<Vec<_>>(),
+        vec![(0, 3000, true), (3000, 6000, false), (6000, 0, false)]
+    );
+    // AUD stripped, SPS/PPS kept, 4-byte lengths.
+    let mut expected = Vec::new();
+    for nal in [&SPS_720P[..], &PPS, &[0x65, 0x88, 0x84, 0x21, 0x00, 0x7f]] {
+        expected.extend_from_slice(&(nal.len() as u32).to_be_bytes());
+        expected.extend_from_slice(nal);
+    }
+    assert_eq!(&v[0].data[..], &expected[..]);
+    assert_eq!(&v[1].data[..], &[0, 0, 0, 4, 0x41, 0x9a, 1, 0x42]);
+    assert!(v.iter().all(|s| s.duration.is_none()));
+
+    let a = samples(&events, AUDIO);
+    assert_eq!(
+        a.iter().map(|s| s.dts).collect::<Vec<_>>(),
+        vec![
+            1000,
+            1000 + 1024 * 90000 / 44100,
+            1000 + 2 * 1024 * 90000 / 44100
+        ]
+    );
+    assert_eq!(&a[1].data[..], &[2; 20]);
+    assert!(a.iter().all(|s| s.keyframe && s.cts_offset == 0));
+}
+
+#[test]
+fn any_chunking_gives_the_same_events() {
+    let data = small_stream();
+    let (whole, r) = run(&data);
+    r.expect("ok");
+    let (ones, r) = run_chunks(&data, 1);
+    r.expect("ok");
+    assert_eq!(ones, whole);
+    for split in 0..=data.len() {
+        let mut d = TsDemuxer::new();
+        let mut events = Vec::new();
+        d.push(&data[..split]).expect("ok");
+        events.extend(core::iter::from_fn(|| d.poll()));
+        d.push(&data[split..]).expect("ok");
+        d.finish().expect("ok");
+        events.extend(core::iter::from_fn(|| d.poll()));
+        assert_eq!(events, whole, "split at {split}");
+    }
+}
+
+#[test]
+fn samples_before_first_idr_are_dropped_and_sps_changes_are_reported() {
+    let mut sps2 = SPS_720P;
+    sps2[3] = 0x28; // another level: a different SPS with the same size
+    let idr2 = annexb(&[&sps2, &PPS, &[0x65, 0x88, 0x84]]);
+    let mut m = av();
+    m.video(0, None, &annexb(&[&SPS_720P, &PPS, &[0x41, 1]]))
+        .video(3000, None, &p_au(2))
+        .video(6000, None, &idr_au())
+        .video(9000, None, &p_au(3))
+        .video(12000, None, &idr2)
+        .video(15000, None, &idr2);
+    let (events, r) = run(&m.out);
+    r.expect("ok");
+    let v = samples(&events, VIDEO);
+    assert_eq!(
+        v.iter().map(|s| s.dts).collect::<Vec<_>>(),
+        vec![6000, 9000, 12000, 15000]
+    );
+    let changed: Vec<_> = events
+        .iter()
+        .filter(|e| matches!(e, DemuxEvent::TrackChanged(_)))
+        .collect();
+    assert_eq!(changed.len(), 1);
+    let pos = |pred: &dyn Fn(&DemuxEvent) -> bool| events.iter().position(pred);
+    assert!(
+        pos(&|e| matches!(e, DemuxEvent::TrackChanged(_)))
+            < pos(&|e| matches!(e, DemuxEvent::Sample(s) if s.dts == 12000))
+    );
+}
+
+#[test]
+fn clock_wrap_is_unwrapped() {
+    let wrap = 1u64 << 33;
+    let mut m = av();
+    m.video(wrap - 3000 + 1500, Some(wrap - 3000), &idr_au())
+        .video(1500, Some(0), &p_au(1))
+        .video(4500, Some(3000), &p_au(2))
+        .audio(wrap - 1000, &adts(&[1; 10]))
+        .audio(
+            wrap - 1000 + 2089,
+            &[adts(&[2; 10]), adts(&[3; 10])].concat(),
+        );
+    let (events, r) = run(&m.out);
+    r.expect("ok");
+    let w = wrap as i64;
+    let v = samples(&events, VIDEO);
+    assert_eq!(
+        v.iter().map(|s| (s.dts, s.cts_offset)).collect::<Vec<_>>(),
+        vec![(w - 3000, 1500), (w, 1500), (w + 3000, 1500)]
+    );
+    let a = samples(&events, AUDIO);
+    assert_eq!(
+        a.iter().map(|s| s.dts).collect::<Vec<_>>(),
+        vec![w - 1000, w + 1089, w + 1089 + 2089]
+    );
+}
+
+#[test]
+fn tracks_starting_across_a_wrap_share_a_timeline() {
+    let wrap = 1u64 << 33;
+    let mut m = av();
+    m.audio(wrap - 900, &adts(&[1; 10]))
+        .video(600, Some(0), &idr_au());
+    let (events, r) = run(&m.out);
+    r.expect("ok");
+    let w = wrap as i64;
+    assert_eq!(samples(&events, AUDIO)[0].dts, w - 900);
+    assert_eq!(samples(&events, VIDEO)[0].dts, w);
+}
+
+#[test]
+fn continuity_error_drops_only_the_broken_pes() {
+    let mut m = av();
+    let before = m.out.len();
+    m.audio(0, &(0..8).flat_map(|i| adts(&[i; 60])).collect::<Vec<u8>>());
+    let mut packets: Vec<Vec<u8>> = m.out[before..].chunks(188).map(<[u8]>::to_vec).collect();
+    assert!(packets.len() >= 3);
+    packets.remove(1);
+    m.out.truncate(before);
+    for p in packets {
+        m.out.extend(p);
+    }
+    // The counter now skips one; the next PES is intact.
+    m.cc[1] = (m.cc[1] + 1) & 0xf;
+    m.audio(20_000, &adts(&[9; 60]));
+    let (events, r) = run(&m.out);
+    r.expect("ok");
+    let a = samples(&events, AUDIO);
+    assert_eq!(a.len(), 1);
+    assert_eq!((a[0].dts, &a[0].data[..]), (20_000, &[9; 60][..]));
+}
+
+#[test]
+fn adts_frame_spanning_pes_boundary() {
+    let frames: Vec<Vec<u8>> = (1..=4u8).map(|i| adts(&[i; 100])).collect();
+    let all = frames.concat();
+    let step = 1024 * 90000 / 44100;
+    // Cut inside frame 2's payload, then inside frame 4's header.
+    let cut1 = 107 + 50;
+    let cut2 = 3 * 107 + 3;
+    let mut m = av();
+    m.audio(10_000, &all[..cut1])
+        .audio(10_000 + 2 * step as u64 + 1, &all[cut1..cut2]) // PTS of frame 3
+        .audio(10_000 + 3 * step as u64 + 2, &all[cut2..]); // no frame starts here
+    let (events, r) = run(&m.out);
+    r.expect("ok");
+    let a = samples(&events, AUDIO);
+    assert_eq!(
+        a.iter().map(|s| (s.dts, s.data[0])).collect::<Vec<_>>(),
+        vec![
+            (10_000, 1),
+            (10_000 + step, 2),
+            (10_000 + 2 * step + 1, 3),
+            (10_000 + 2 * step + 1 + 1024 * 90000 / 44100, 4)
+        ]
+    );
+    assert!(a.iter().all(|s| s.data.len() == 100));
+}
+
+#[test]
+fn adts_resyncs_after_garbage() {
+    let mut es = adts(&[1; 30]);
+    es.extend_from_slice(&[0xff, 0xf1, 0x00, 0x12, 0x34]); // a false sync word
+    es.extend(adts(&[2; 30]));
+    es.extend_from_slice(&[0, 0x12, 0xff, 0xf1, 0x50, 0x80, 0x2e, 0x7f]); // and another
+    es.extend(adts(&[3; 30]));
+    let mut m = av();
+    m.audio(0, &es);
+    let (events, r) = run(&m.out);
+    r.expect("ok");
+    let a = samples(&events, AUDIO);
+    assert_eq!(
+        a.iter().map(|s| s.data[0]).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+}
+
+#[test]
+fn garbage_is_not_ts() {
+    let garbage: Vec<u8> = (0..50_000u32).map(|i| (i * 31 % 253) as u8).collect();
+    let (events, r) = run_chunks(&garbage, 1000);
+    assert!(events.is_empty());
+    let e = r.expect_err("garbage");
+    assert_eq!(
+        (e.kind, e.message.as_str()),
+        (DemuxErrorKind::Malformed, "not an MPEG-TS stream")
+    );
+    let e = run(b"not a transport stream").1.expect_err("short");
+    assert_eq!(e.kind, DemuxErrorKind::Malformed);
+    let e = run(b"").1.expect_err("empty");
+    assert_eq!(e.kind, DemuxErrorKind::Malformed);
+}
+
+#[test]
+fn missing_pmt_and_unsupported_streams() {
+    let mut out = Vec::new();
+    let mut cc = 0;
+    for _ in 0..10 {
+        out.extend(section_packets(0, &pat(PMT_PID), &mut cc).concat());
+    }
+    let e = run(&out).1.expect_err("no pmt");
+    assert_eq!(
+        (e.kind, e.message.as_str()),
+        (DemuxErrorKind::Malformed, "no PMT found")
+    );
+
+    let mut big = Vec::new();
+    while big.len() <= PMT_SEARCH_LIMIT as usize {
+        big.extend(section_packets(0, &pat(PMT_PID), &mut cc).concat());
+    }
+    let e = run_chunks(&big, 65536).1.expect_err("no pmt");
+    assert!(e.message.starts_with("no PMT found"));
+
+    let m = Mux::new(&[(0x02, 0x100), (0x03, 0x101)]);
+    let e = run(&m.out).1.expect_err("mpeg-2");
+    assert_eq!(e.kind, DemuxErrorKind::Unsupported);
+    assert!(e.message.contains("0x02, 0x03"), "{}", e.message);
+}
+
+#[test]
+fn truncated_pes_is_reported_after_the_complete_samples() {
+    let mut m = av();
+    m.video(0, None, &idr_au()).audio(0, &adts(&[1; 30]));
+    let keep = m.out.len();
+    m.audio(
+        2089,
+        &(0..5).flat_map(|i| adts(&[i; 100])).collect::<Vec<u8>>(),
+    );
+    // Cut on a packet boundary inside the declared-length audio PES.
+    let (events, r) = run(&m.out[..keep + 188]);
+    let e = r.expect_err("truncated");
+    assert_eq!(e.kind, DemuxErrorKind::Truncated);
+    assert!(
+        e.message
+            .starts_with("stream ends inside a PES on PID 0x101"),
+        "{}",
+        e.message
+    );
+    assert_eq!(samples(&events, VIDEO).len(), 1);
+    assert_eq!(samples(&events, AUDIO).len(), 1);
+
+    // Cut inside a video packet: the unbounded video PES is cut as well.
+    let mut m = av();
+    m.video(0, None, &idr_au())
+        .video(3000, None, &[p_au(1), vec![0x55; 400]].concat());
+    let (events, r) = run(&m.out[..m.out.len() - 100]);
+    let e = r.expect_err("truncated");
+    assert!(
+        e.message
+            .starts_with("stream ends inside a PES on PID 0x100"),
+        "{}",
+        e.message
+    );
+    assert_eq!(samples(&events, VIDEO).len(), 1);
+
+    // Cut at a packet boundary after an unbounded PES: it ends the stream normally.
+    let (events, r) = run(&m.out);
+    r.expect("ok");
+    assert_eq!(samples(&events, VIDEO).len(), 2);
+}
+
+#[test]
+fn errors_are_sticky() {
+    let mut d = TsDemuxer::new();
+    let garbage = [0u8; 20_000];
+    assert!(d.push(&garbage).is_err());
+    assert!(d.push(&small_stream()).is_err());
+    assert!(d.finish().is_err());
+}
+
+/// Corrupted input must never panic, whatever it does to the output.
+#[test]
+fn corrupted_streams_do_not_panic() {
+    let clean = small_stream();
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..300 {
+        let mut data = clean.clone();
+        for _ in 0..(1 + round % 20) {
+            let i = next() as usize % data.len();
+            data[i] = next() as u8;
+        }
+        if round % 3 == 0 {
+            let cut = next() as usize % data.len();
+            data.truncate(cut);
+        }
+        let chunk = 1 + next() as usize % 400;
+        let _ = run_chunks(&data, chunk);
+    }
+}
