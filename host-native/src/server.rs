@@ -39,7 +39,11 @@ impl Listeners {
     pub async fn bind(config: &ServerConfig) -> Result<Self> {
         let bind = |port: u16, what: &'static str| {
             let addr = SocketAddr::new(config.bind, port);
-            async move { TcpListener::bind(addr).await.with_context(|| format!("cannot listen for {what} on {addr}")) }
+            async move {
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen for {what} on {addr}"))
+            }
         };
         Ok(Self {
             rtmp: bind(config.rtmp_port, "RTMP").await?,
@@ -65,15 +69,40 @@ impl Listeners {
 }
 
 /// Runs the server until `stop` resolves.
-pub async fn run(config: ServerConfig, listeners: Listeners, stop: impl std::future::Future<Output = ()>) -> Result<()> {
+pub async fn run(
+    config: ServerConfig,
+    listeners: Listeners,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<()> {
     let streams = StreamRegistry::new();
-    let state = Arc::new(AppState { outputs: OutputManager::new(streams.clone()), streams, config, started: Instant::now() });
+    let state = Arc::new(AppState {
+        outputs: OutputManager::new(streams.clone()),
+        streams,
+        config,
+        started: Instant::now(),
+    });
     let (tx, rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    tasks.spawn(ingest::rtmp::serve(state.clone(), listeners.rtmp, rx.clone()));
-    tasks.spawn(api::json_cli::serve(state.clone(), listeners.json_cli, rx.clone()));
-    tasks.spawn(api::ascii_cli::serve(state.clone(), listeners.ascii_cli, rx.clone()));
-    tasks.spawn(api::http::serve(state.clone(), listeners.http_api, rx.clone()));
+    tasks.spawn(ingest::rtmp::serve(
+        state.clone(),
+        listeners.rtmp,
+        rx.clone(),
+    ));
+    tasks.spawn(api::json_cli::serve(
+        state.clone(),
+        listeners.json_cli,
+        rx.clone(),
+    ));
+    tasks.spawn(api::ascii_cli::serve(
+        state.clone(),
+        listeners.ascii_cli,
+        rx.clone(),
+    ));
+    tasks.spawn(api::http::serve(
+        state.clone(),
+        listeners.http_api,
+        rx.clone(),
+    ));
     tasks.spawn(web::serve(state.clone(), listeners.web, rx.clone()));
     tokio::select! {
         () = stop => {}

@@ -99,7 +99,11 @@ impl std::error::Error for NameInUse {}
 
 impl StreamRegistry {
     pub fn new() -> Self {
-        Self { inner: Arc::default(), next_id: Arc::new(AtomicU64::new(1)), notices: broadcast::channel(1024).0 }
+        Self {
+            inner: Arc::default(),
+            next_id: Arc::new(AtomicU64::new(1)),
+            notices: broadcast::channel(1024).0,
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -109,7 +113,12 @@ impl StreamRegistry {
 
     /// Claims a name for a new stream. Fails if a stream of that name exists (EMS refuses a
     /// second publisher of the same name).
-    pub fn publish(&self, name: &str, kind: StreamKind, source: &str) -> Result<Publisher, NameInUse> {
+    pub fn publish(
+        &self,
+        name: &str,
+        kind: StreamKind,
+        source: &str,
+    ) -> Result<Publisher, NameInUse> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let stop = Arc::new(tokio::sync::Notify::new());
         {
@@ -117,8 +126,10 @@ impl StreamRegistry {
             if inner.streams.contains_key(name) {
                 return Err(NameInUse(name.to_string()));
             }
-            let creation_time_ms =
-                SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+            let creation_time_ms = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0);
             inner.streams.insert(
                 name.to_string(),
                 Entry {
@@ -138,8 +149,16 @@ impl StreamRegistry {
                 },
             );
         }
-        let _ = self.notices.send(StreamNotice::Created { name: name.to_string(), id });
-        Ok(Publisher { registry: self.clone(), name: name.to_string(), id, stop })
+        let _ = self.notices.send(StreamNotice::Created {
+            name: name.to_string(),
+            id,
+        });
+        Ok(Publisher {
+            registry: self.clone(),
+            name: name.to_string(),
+            id,
+            stop,
+        })
     }
 
     /// Subscribes to a stream's media from now on; the current tracks come first.
@@ -160,7 +179,12 @@ impl StreamRegistry {
     }
 
     pub fn list(&self) -> Vec<StreamInfo> {
-        let mut v: Vec<StreamInfo> = self.lock().streams.values().map(|e| e.info.clone()).collect();
+        let mut v: Vec<StreamInfo> = self
+            .lock()
+            .streams
+            .values()
+            .map(|e| e.info.clone())
+            .collect();
         v.sort_by_key(|i| i.unique_id);
         v
     }
@@ -181,7 +205,11 @@ impl StreamRegistry {
     }
 
     pub fn by_id(&self, id: u64) -> Option<StreamInfo> {
-        self.lock().streams.values().find(|e| e.info.unique_id == id).map(|e| e.info.clone())
+        self.lock()
+            .streams
+            .values()
+            .find(|e| e.info.unique_id == id)
+            .map(|e| e.info.clone())
     }
 }
 
@@ -211,7 +239,9 @@ impl Publisher {
     /// bytes-in accounting).
     pub fn send(&self, item: StreamItem, wire_bytes: u64) {
         let mut inner = self.registry.lock();
-        let Some(entry) = inner.streams.get_mut(&self.name) else { return };
+        let Some(entry) = inner.streams.get_mut(&self.name) else {
+            return;
+        };
         entry.info.bytes_in += wire_bytes;
         if let StreamItem::Track(t) = &item {
             match t.kind() {
@@ -222,14 +252,16 @@ impl Publisher {
             entry.tracks.push(t.clone());
         }
         // Closed or hopelessly slow subscribers are dropped.
-        entry.subscribers.retain(|tx| match tx.try_send(item.clone()) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::warn!(stream = %self.name, "a subscriber fell behind and was dropped");
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        });
+        entry
+            .subscribers
+            .retain(|tx| match tx.try_send(item.clone()) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    tracing::warn!(stream = %self.name, "a subscriber fell behind and was dropped");
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            });
     }
 }
 
@@ -238,12 +270,17 @@ impl Drop for Publisher {
         let removed = {
             let mut inner = self.registry.lock();
             match inner.streams.get(&self.name) {
-                Some(e) if e.info.unique_id == self.id => inner.streams.remove(&self.name).is_some(),
+                Some(e) if e.info.unique_id == self.id => {
+                    inner.streams.remove(&self.name).is_some()
+                }
                 _ => false,
             }
         };
         if removed {
-            let _ = self.registry.notices.send(StreamNotice::Closed { name: self.name.clone(), id: self.id });
+            let _ = self.registry.notices.send(StreamNotice::Closed {
+                name: self.name.clone(),
+                id: self.id,
+            });
         }
     }
 }
@@ -255,16 +292,31 @@ mod tests {
     #[tokio::test]
     async fn names_are_exclusive_and_freed_on_drop() {
         let r = StreamRegistry::new();
-        let p = r.publish("cam1", StreamKind::RtmpInbound, "127.0.0.1:5000").expect("first");
+        let p = r
+            .publish("cam1", StreamKind::RtmpInbound, "127.0.0.1:5000")
+            .expect("first");
         assert!(r.publish("cam1", StreamKind::RtmpInbound, "x").is_err());
         let mut rx = r.subscribe("cam1").expect("subscribe");
         let mut notices = r.notices();
-        p.send(StreamItem::Sample(Sample { track: 1, dts: 0, cts_offset: 0, duration: None, keyframe: true, data: bytes::Bytes::new() }), 10);
+        p.send(
+            StreamItem::Sample(Sample {
+                track: 1,
+                dts: 0,
+                cts_offset: 0,
+                duration: None,
+                keyframe: true,
+                data: bytes::Bytes::new(),
+            }),
+            10,
+        );
         assert!(matches!(rx.recv().await, Some(StreamItem::Sample(_))));
         assert_eq!(r.get("cam1").map(|i| i.bytes_in), Some(10));
         drop(p);
         assert!(rx.recv().await.is_none(), "subscribers see the end");
-        assert!(matches!(notices.recv().await, Ok(StreamNotice::Closed { .. })));
+        assert!(matches!(
+            notices.recv().await,
+            Ok(StreamNotice::Closed { .. })
+        ));
         assert!(r.publish("cam1", StreamKind::RtmpInbound, "x").is_ok());
     }
 }

@@ -6,7 +6,11 @@ use tokio::net::TcpListener;
 
 use crate::server::{AppState, Shutdown};
 
-pub async fn serve(state: Arc<AppState>, listener: TcpListener, mut shutdown: Shutdown) -> Result<()> {
+pub async fn serve(
+    state: Arc<AppState>,
+    listener: TcpListener,
+    mut shutdown: Shutdown,
+) -> Result<()> {
     let _ = (state, listener);
     let _ = shutdown.changed().await;
     Ok(())

@@ -77,7 +77,10 @@ pub struct OutputManager {
 
 impl OutputManager {
     pub fn new(streams: StreamRegistry) -> Self {
-        Self { streams, inner: Arc::default() }
+        Self {
+            streams,
+            inner: Arc::default(),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -126,7 +129,13 @@ impl OutputManager {
 
     /// removeConfig by groupName: every config of the group. Returns the removed ids.
     pub fn remove_group(&self, group: &str, remove_files: bool) -> Result<Vec<u64>, String> {
-        let ids: Vec<u64> = self.lock().configs.values().filter(|c| c.params.group_name == group).map(|c| c.config_id).collect();
+        let ids: Vec<u64> = self
+            .lock()
+            .configs
+            .values()
+            .filter(|c| c.params.group_name == group)
+            .map(|c| c.config_id)
+            .collect();
         if ids.is_empty() {
             return Err(format!("No config for group {group}"));
         }

@@ -558,7 +558,7 @@ impl Mp4Demuxer {
         let data = match t.nal_length_size {
             Some(n) if n != 4 => {
                 let mut out = Vec::with_capacity(data.len() + data.len() / 4 + 16);
-                h264::to_4_byte_lengths(&data, n, &mut out).map_err(|()| {
+                h264::to_4_byte_lengths(&data, n, &mut out).map_err(|_| {
                     DemuxError::malformed(format!(
                         "track {}: the sample at byte {} has a NAL unit running past its end",
                         t.id, meta.offset
