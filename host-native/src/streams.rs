@@ -25,13 +25,13 @@ pub enum StreamItem {
 pub enum StreamKind {
     /// RTMP publish (EMS `INR`).
     #[serde(rename = "INR")]
-    RtmpInbound,
+    Rtmp,
     /// MPEG-TS over TCP/UDP (EMS `INT`).
     #[serde(rename = "INT")]
-    TsInbound,
+    MpegTs,
     /// A file played out as live (EMS `INF`-like).
     #[serde(rename = "INF")]
-    FileInbound,
+    File,
 }
 
 /// What listStreams reports about a stream.
@@ -293,9 +293,9 @@ mod tests {
     async fn names_are_exclusive_and_freed_on_drop() {
         let r = StreamRegistry::new();
         let p = r
-            .publish("cam1", StreamKind::RtmpInbound, "127.0.0.1:5000")
+            .publish("cam1", StreamKind::Rtmp, "127.0.0.1:5000")
             .expect("first");
-        assert!(r.publish("cam1", StreamKind::RtmpInbound, "x").is_err());
+        assert!(r.publish("cam1", StreamKind::Rtmp, "x").is_err());
         let mut rx = r.subscribe("cam1").expect("subscribe");
         let mut notices = r.notices();
         p.send(
@@ -317,6 +317,6 @@ mod tests {
             notices.recv().await,
             Ok(StreamNotice::Closed { .. })
         ));
-        assert!(r.publish("cam1", StreamKind::RtmpInbound, "x").is_ok());
+        assert!(r.publish("cam1", StreamKind::Rtmp, "x").is_ok());
     }
 }
