@@ -42,6 +42,8 @@ pub(crate) struct Level {
     boundaries: VecDeque<i64>,
     /// Decode time of the newest video sample: every boundary at or before it is known.
     video_watermark: Option<i64>,
+    /// After a restart, where the returning source's first sample lands on the timeline.
+    resume_at: Option<i64>,
     pub finished: bool,
 }
 
@@ -67,8 +69,58 @@ impl Level {
             audio_pending: VecDeque::new(),
             boundaries: VecDeque::new(),
             video_watermark: None,
+            resume_at: None,
             finished: false,
         }
+    }
+
+    pub fn origin(&self) -> Option<i64> {
+        self.origin
+    }
+
+    /// Whether this level waits to map a returning source onto its old timeline.
+    pub fn resuming(&self) -> bool {
+        self.resume_at.is_some()
+    }
+
+    /// Uses another level's origin, so inputs from one encoder share one timeline even when
+    /// they connect at different moments.
+    pub fn adopt_origin(
+        &mut self,
+        origin: i64,
+        rule: &CutRule,
+        out: &mut Vec<ClosedFragment>,
+        notes: &mut Vec<LevelNote>,
+    ) {
+        if self.origin.is_some() {
+            return;
+        }
+        self.origin = Some(origin);
+        for (kind, sample) in core::mem::take(&mut self.gate) {
+            self.route(kind, sample, rule, out, notes);
+        }
+    }
+
+    /// Prepares for a source that comes back after [`Level::finish`]: its timestamps restart
+    /// wherever its encoder pleases, so its first sample is mapped to where this level ended.
+    pub fn restart(&mut self) {
+        let end = [&self.video, &self.audio]
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.chunks.last().map(|(s, d)| (s + d) as i64))
+            .max();
+        for t in [&mut self.video, &mut self.audio].into_iter().flatten() {
+            let default = t.fragmenter.default_duration();
+            t.fragmenter = TrackFragmenter::new(t.info.kind(), default);
+            t.seen_sample = false;
+        }
+        self.origin = None;
+        self.gate.clear();
+        self.audio_pending.clear();
+        self.boundaries.clear();
+        self.video_watermark = None;
+        self.resume_at = end;
+        self.finished = false;
     }
 
     pub fn track_mut(&mut self, kind: TrackKind) -> &mut Option<Track> {
@@ -157,13 +209,13 @@ impl Level {
         out: &mut Vec<ClosedFragment>,
         notes: &mut Vec<LevelNote>,
     ) {
-        let origin = self
+        let earliest = self
             .gate
             .iter()
             .filter_map(|(k, s)| self.timeline_time(*k, s))
             .min()
             .unwrap_or(0);
-        self.origin = Some(origin);
+        self.origin = Some(earliest - self.resume_at.take().unwrap_or(0));
         for (kind, sample) in core::mem::take(&mut self.gate) {
             self.route(kind, sample, rule, out, notes);
         }
@@ -193,6 +245,12 @@ impl Level {
         let origin = self.origin.unwrap_or(0);
         let dts = s.dts.saturating_sub(edit);
         let t = to_mss(dts, ts) - origin;
+        if t < 0 {
+            // Earlier than the presentation's start (a late input of a shared timeline, or
+            // a track that starts before the others after a restart): nothing can show it.
+            notes.push(LevelNote::Dropped(kind, Accepted::BeforeStart));
+            return;
+        }
         let timed = TimedSample {
             t,
             cts_offset: to_mss(dts.saturating_add(s.cts_offset), ts) - origin - t,

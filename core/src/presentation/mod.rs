@@ -307,12 +307,21 @@ impl Presentation {
     /// Pushes a sample of an announced track (samples of ignored tracks are dropped).
     pub fn push_sample(&mut self, id: LevelId, sample: Sample) -> Result<(), PresentationError> {
         let rule = self.cut_rule();
+        // Live inputs of one presentation come from one encoder with one clock: the first
+        // input to start fixes the origin for all, so their fragments share boundaries.
+        let shared_origin = match self.options.live {
+            true => self.levels.iter().find_map(Level::origin),
+            false => None,
+        };
         let level = self.level_mut(id)?;
         let Some(kind) = level.kind_of(sample.track) else {
             return Ok(());
         };
         let mut closed = Vec::new();
         let mut notes = Vec::new();
+        if let (Some(origin), None, false) = (shared_origin, level.origin(), level.resuming()) {
+            level.adopt_origin(origin, &rule, &mut closed, &mut notes);
+        }
         level.push(kind, sample, &rule, &mut closed, &mut notes);
         self.after_push(id.0, closed, notes)
     }
@@ -328,6 +337,13 @@ impl Presentation {
         let mut notes = Vec::new();
         level.finish(&rule, &mut closed, &mut notes);
         self.after_push(id.0, closed, notes)
+    }
+
+    /// A live input whose source went away ([`Presentation::finish_level`]) came back: its
+    /// timeline continues where it stopped, without a gap or an overlap.
+    pub fn restart_level(&mut self, id: LevelId) -> Result<(), PresentationError> {
+        self.level_mut(id)?.restart();
+        Ok(())
     }
 
     /// Ends the presentation: flushes every input and writes the final manifest (VOD, or a
@@ -380,6 +396,7 @@ impl Presentation {
             let reason = match why {
                 Accepted::NotMonotonic => "decode time does not advance",
                 Accepted::WaitingForKeyframe => "waiting for the first keyframe",
+                Accepted::BeforeStart => "earlier than the presentation start",
                 Accepted::Yes => continue,
             };
             let level = self.names[level].clone();
@@ -558,7 +575,9 @@ impl Presentation {
                 continue;
             }
             let mut chunks = self.timeline(kind, complete)?;
-            if let (true, Playlist::Rolling { length, .. }) = (live_manifest, self.options.playlist)
+            // A closed rolling presentation keeps its window: older files are gone.
+            if let (true, Playlist::Rolling { length, .. }) =
+                (self.options.live, self.options.playlist)
             {
                 let drop = chunks.len().saturating_sub(length);
                 chunks.drain(..drop);

@@ -292,3 +292,69 @@ fn live_fragments_gain_tfrf_and_the_manifest_lags_by_the_lookahead() {
         ]
     );
 }
+
+#[test]
+fn a_returning_live_source_continues_the_timeline() {
+    let mut options = PresentationOptions::vod(Layout::Multi);
+    options.live = true;
+    let mut p = Presentation::new(options);
+    let l = p.add_quality_level("cam", 1_000_000).expect("level");
+    p.add_track(l, video_track(0)).expect("video");
+    p.add_track(l, audio_track()).expect("audio");
+    push_av(&mut p, l, 6, 50, 0);
+    p.finish_level(l).expect("source gone");
+    let before = p.levels[0]
+        .video
+        .as_ref()
+        .map(|t| t.chunks.clone())
+        .expect("video");
+    assert_eq!(before.last().map(|c| c.0 + c.1), Some(60_000_000));
+    // The encoder restarts its clock at 0; the timeline goes on at 6 s.
+    p.restart_level(l).expect("restart");
+    push_av(&mut p, l, 4, 50, 0);
+    p.finish().expect("finish");
+    let m = final_manifest(&drain(&mut p));
+    let video = &m.stream_indexes[0].chunks;
+    assert_eq!(video.len(), 5);
+    for w in video.windows(2) {
+        assert_eq!(w[0].t + w[0].d, w[1].t, "no gap, no overlap");
+    }
+}
+
+#[test]
+fn a_late_live_input_shares_the_first_inputs_origin() {
+    let mut options = PresentationOptions::vod(Layout::Multi);
+    options.live = true;
+    let mut p = Presentation::new(options);
+    let a = p.add_quality_level("hi", 2).expect("hi");
+    let b = p.add_quality_level("lo", 1).expect("lo");
+    for l in [a, b] {
+        p.add_track(l, video_track(0)).expect("video");
+        p.add_track(l, audio_track()).expect("audio");
+    }
+    push_av(&mut p, a, 1, 25, 0);
+    // `lo` connects one second later but carries the same encoder clock (dts from 1 s).
+    for f in 25..150i64 {
+        p.push_sample(
+            b,
+            Sample {
+                track: 1,
+                dts: f * 512,
+                cts_offset: 0,
+                duration: None,
+                keyframe: f % 25 == 0,
+                data: Bytes::from_static(&[0, 0, 0, 1, 0x65]),
+            },
+        )
+        .expect("video");
+    }
+    let first_b = p.levels[1]
+        .video
+        .as_ref()
+        .and_then(|t| t.chunks.first().copied())
+        .expect("lo fragment");
+    assert_eq!(
+        first_b.0, 10_000_000,
+        "lo starts at 1 s on the shared timeline"
+    );
+}

@@ -55,6 +55,8 @@ pub(crate) enum Accepted {
     NotMonotonic,
     /// Dropped: a fragment must start on a sync sample and this is not one.
     WaitingForKeyframe,
+    /// Dropped: its time falls before the presentation's start.
+    BeforeStart,
 }
 
 impl TrackFragmenter {
@@ -68,6 +70,10 @@ impl TrackFragmenter {
             last_duration: default_duration.max(1),
             newest_t: None,
         }
+    }
+
+    pub fn default_duration(&self) -> i64 {
+        self.last_duration
     }
 
     /// Adds a sample. `cut_before` decides, given the fragment start, whether this sample
