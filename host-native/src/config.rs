@@ -25,6 +25,9 @@ pub struct ServerConfig {
     /// Folder the web server serves; relative targetFolder values resolve against the
     /// server's working directory, as EMS's do.
     pub webroot: PathBuf,
+    /// Folders besides the web root that createMSSStream may write into (targetFolder must
+    /// resolve inside one of them).
+    pub allowed_output_roots: Vec<PathBuf>,
     /// Where API-created configs are kept across restarts.
     pub state_file: Option<PathBuf>,
 }
@@ -39,6 +42,7 @@ impl Default for ServerConfig {
             http_api_port: 7777,
             web_port: 8888,
             webroot: PathBuf::from("evo-webroot"),
+            allowed_output_roots: Vec::new(),
             state_file: None,
         }
     }

@@ -48,6 +48,10 @@ pub struct ServeArgs {
     /// Folder the web server serves (overrides the configuration file).
     #[arg(long)]
     pub webroot: Option<PathBuf>,
+    /// Publish the built-in clip as the looping live stream `demo`, package it as Smooth
+    /// Streaming into `<webroot>/demo/`, and play it at the web server's root page.
+    #[arg(long)]
+    pub demo: bool,
 }
 
 #[derive(clap::Args)]
@@ -104,7 +108,14 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let listeners = server::Listeners::bind(&config).await?;
         println!("{}", listeners.describe());
-        server::run(config, listeners, async {
+        let demo = args.demo;
+        if demo {
+            println!(
+                "demo: http://{}/?manifest=/demo/manifest.ismc",
+                listeners.web.local_addr()?
+            );
+        }
+        server::run(config, listeners, demo, async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await

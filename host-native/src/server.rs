@@ -68,10 +68,15 @@ impl Listeners {
     }
 }
 
-/// Runs the server until `stop` resolves.
+/// The demo clip, compiled in so `smoothcast serve --demo` works from anywhere.
+const DEMO_CLIP: &[u8] = include_bytes!("../../media/demo.mp4");
+
+/// Runs the server until `stop` resolves. With `demo`, the embedded clip is published as the
+/// looping live stream `demo` and packaged into `<webroot>/demo/` (rolling, 2 s fragments).
 pub async fn run(
     config: ServerConfig,
     listeners: Listeners,
+    demo: bool,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
     let streams = StreamRegistry::new();
@@ -104,6 +109,9 @@ pub async fn run(
         rx.clone(),
     ));
     tasks.spawn(web::serve(state.clone(), listeners.web, rx.clone()));
+    if demo {
+        start_demo(&state, &mut tasks, rx.clone())?;
+    }
     tokio::select! {
         () = stop => {}
         Some(res) = tasks.join_next() => {
@@ -118,6 +126,40 @@ pub async fn run(
         }
     }
     let _ = tx.send(true);
+    state.outputs.shutdown_all();
     while tasks.join_next().await.is_some() {}
+    Ok(())
+}
+
+fn start_demo(
+    state: &Arc<AppState>,
+    tasks: &mut JoinSet<Result<()>>,
+    shutdown: Shutdown,
+) -> Result<()> {
+    let source = ingest::file::Source::Embedded {
+        name: "demo.mp4",
+        data: DEMO_CLIP,
+    };
+    let streams = state.streams.clone();
+    tasks.spawn(async move {
+        ingest::file::play(streams, source, "demo".into(), true, shutdown.clone()).await?;
+        // The demo loops until shutdown; wait for it so the server does not stop early.
+        let mut shutdown = shutdown;
+        let _ = shutdown.changed().await;
+        Ok(())
+    });
+    let mut params = crate::outputs::MssParams::with_defaults(
+        vec!["demo".into()],
+        state.config.webroot.display().to_string(),
+        "demo".into(),
+    );
+    params.playlist_type = crate::outputs::PlaylistType::Rolling;
+    params.chunk_length = 2;
+    params.cleanup_destination = true;
+    params.keep_alive = true;
+    state
+        .outputs
+        .create_mss(params)
+        .map_err(|e| anyhow::anyhow!(e))?;
     Ok(())
 }

@@ -1,5 +1,7 @@
 //! Outputs made from local streams. Today: MSS presentations (createMSSStream).
 
+mod group;
 pub mod mss;
+pub mod stats;
 
-pub use mss::{MssParams, OutputManager, PlaylistType};
+pub use mss::{ConfigStatus, MssConfigEntry, MssParams, OutputManager, PlaylistType, StopMode};

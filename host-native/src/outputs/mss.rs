@@ -1,11 +1,22 @@
 //! createMSSStream configs and the live MSS outputs they run.
+//!
+//! One createMSSStream call is one group: one [`Presentation`] with a quality level per local
+//! stream, driven by one task that waits for its streams, feeds their media to the core and
+//! applies the outputs to disk. The task owns the presentation; the manager only keeps the
+//! configs (for listConfig) and a stop switch per group.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
+use smoothcast_core::layout::{self, Layout};
+use smoothcast_core::presentation::{Output, Playlist, Presentation, PresentationOptions};
+use smoothcast_core::time::MSS_TIMESCALE;
+use tokio::sync::{mpsc, watch};
 
+use super::group::{run_group, GroupContext};
 use crate::streams::StreamRegistry;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +60,94 @@ pub struct MssParams {
     pub video_bitrates: Vec<u32>,
 }
 
+impl MssParams {
+    /// EMS's defaults for everything but the streams and the folder.
+    pub fn with_defaults(
+        local_stream_names: Vec<String>,
+        target_folder: String,
+        group_name: String,
+    ) -> Self {
+        let n = local_stream_names.len();
+        Self {
+            local_stream_names,
+            target_folder,
+            bandwidths: vec![0; n],
+            group_name,
+            playlist_type: PlaylistType::Appending,
+            playlist_length: 10,
+            manifest_name: String::from("manifest.ismc"),
+            chunk_length: 10,
+            chunk_on_idr: true,
+            keep_alive: true,
+            overwrite_destination: true,
+            stale_retention_count: 10,
+            cleanup_destination: false,
+            ism_type: String::from("ismc"),
+            is_live: true,
+            publishing_point: None,
+            ingest_mode: None,
+            audio_bitrates: Vec::new(),
+            video_bitrates: Vec::new(),
+        }
+    }
+
+    /// The core's options for this config.
+    pub fn presentation_options(&self) -> PresentationOptions {
+        let layout = match self.local_stream_names.as_slice() {
+            [one] => Layout::Single {
+                stream: one.clone(),
+            },
+            _ => Layout::Multi,
+        };
+        let mut o = PresentationOptions::vod(layout);
+        o.manifest_name = self.manifest_name.clone();
+        o.chunk_length = u64::from(self.chunk_length.max(1)) * MSS_TIMESCALE;
+        o.chunk_on_idr = self.chunk_on_idr;
+        o.live = self.is_live;
+        o.playlist = match self.playlist_type {
+            PlaylistType::Appending => Playlist::Appending,
+            PlaylistType::Rolling => Playlist::Rolling {
+                length: self.playlist_length.max(1) as usize,
+                stale_retention: self.stale_retention_count as usize,
+            },
+        };
+        o
+    }
+}
+
+/// EMS's config status codes (listConfig `status.current.code`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigStatus {
+    Streaming = 0,
+    Connecting = 1,
+    WaitingForStream = 2,
+    Connected = 3,
+    Disconnected = 4,
+    ConnectionFailed = 5,
+}
+
+impl ConfigStatus {
+    pub fn description(self) -> &'static str {
+        match self {
+            ConfigStatus::Streaming => "Streaming",
+            ConfigStatus::Connecting => "Connecting",
+            ConfigStatus::WaitingForStream => "Waiting for stream",
+            ConfigStatus::Connected => "Connected",
+            ConfigStatus::Disconnected => "Disconnected",
+            ConfigStatus::ConnectionFailed => "Connection failed",
+        }
+    }
+}
+
+/// A status with when it was entered and the stream it concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusRecord {
+    pub status: ConfigStatus,
+    /// Unix time in seconds.
+    pub timestamp: u64,
+    pub unique_stream_id: u64,
+}
+
 /// One config as listConfig shows it.
 #[derive(Debug, Clone)]
 pub struct MssConfigEntry {
@@ -57,14 +156,34 @@ pub struct MssConfigEntry {
     /// The stream this config entry packages (one entry per local stream name).
     pub local_stream_name: String,
     pub bandwidth: u32,
-    /// EMS status code and description: 0 Streaming, 2 Waiting for stream, 4 Disconnected...
-    pub status: (u32, String),
+    pub current: StatusRecord,
+    pub previous: Option<StatusRecord>,
     pub group_target_folder: PathBuf,
+    /// Unique id of the group's output (listStreams shows it as an OFMSS stream).
+    pub group_id: u64,
+}
+
+/// How a group task is asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopMode {
+    Running,
+    /// removeConfig: stop; delete the group folder too when asked.
+    Remove {
+        delete_files: bool,
+    },
+    /// Server shutdown: stop and leave everything as it is.
+    Shutdown,
+}
+
+struct GroupHandle {
+    config_ids: Vec<u64>,
+    stop: watch::Sender<StopMode>,
 }
 
 #[derive(Default)]
-struct Inner {
-    configs: BTreeMap<u64, MssConfigEntry>,
+pub(super) struct Inner {
+    pub configs: BTreeMap<u64, MssConfigEntry>,
+    groups: BTreeMap<u64, GroupHandle>,
     next_id: u64,
 }
 
@@ -73,26 +192,104 @@ struct Inner {
 pub struct OutputManager {
     streams: StreamRegistry,
     inner: Arc<Mutex<Inner>>,
+    allowed_roots: Arc<Vec<PathBuf>>,
+    pub(super) stats: Arc<super::stats::WriteStats>,
 }
 
 impl OutputManager {
+    /// A manager that accepts any target folder (library and test use).
     pub fn new(streams: StreamRegistry) -> Self {
         Self {
             streams,
             inner: Arc::default(),
+            allowed_roots: Arc::default(),
+            stats: Arc::default(),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+    /// Confines targetFolder to these folders (the server passes its web root and the
+    /// configured output roots).
+    pub fn with_allowed_roots(mut self, roots: Vec<PathBuf>) -> Self {
+        self.allowed_roots = Arc::new(roots.iter().map(|r| normalize(r)).collect());
+        self
+    }
+
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn write_stats(&self) -> &super::stats::WriteStats {
+        &self.stats
     }
 
     /// Creates a config (one id per local stream name) and starts its output, which waits
     /// for its streams if they are not there yet. `Err` is the reply's description.
     pub fn create_mss(&self, params: MssParams) -> Result<Vec<u64>, String> {
-        let _ = &self.streams;
+        let fail = |why: String| format!("Unable to create MSS stream: {why}");
+        if params.local_stream_names.is_empty() {
+            return Err(fail("localStreamNames is empty".into()));
+        }
+        if params.bandwidths.len() != params.local_stream_names.len() {
+            return Err(fail(
+                "bandwidths and localStreamNames have different number of elements".into(),
+            ));
+        }
+        layout::validate_component("groupName", &params.group_name).map_err(fail)?;
+        layout::validate_component("manifestName", &params.manifest_name).map_err(fail)?;
+        for name in &params.local_stream_names {
+            layout::validate_component("localStreamName", name).map_err(fail)?;
+        }
+        let mut seen = params.bandwidths.clone();
+        seen.retain(|b| *b != 0);
+        seen.sort_unstable();
+        if seen.windows(2).any(|w| w[0] == w[1]) {
+            return Err(fail(
+                "two streams have the same bandwidth; quality levels need distinct bitrates".into(),
+            ));
+        }
+        let target = self.resolve_target(&params.target_folder).map_err(fail)?;
+        let group_dir = target.join(&params.group_name);
+        let manifest_path = group_dir.join(
+            params
+                .presentation_options()
+                .layout
+                .manifest_path(&params.manifest_name),
+        );
+
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| fail("no runtime to run the output on".into()))?;
         let mut inner = self.lock();
-        let group_target_folder = PathBuf::from(&params.target_folder).join(&params.group_name);
+        for c in inner.configs.values() {
+            if c.params.group_name == params.group_name && c.group_target_folder == group_dir {
+                if let Some(s) = params
+                    .local_stream_names
+                    .iter()
+                    .find(|s| **s == c.local_stream_name)
+                {
+                    return Err(fail(format!(
+                        "group {} already packages stream {s}",
+                        params.group_name
+                    )));
+                }
+                return Err(fail(format!(
+                    "group {} is already in use",
+                    params.group_name
+                )));
+            }
+        }
+        if params.cleanup_destination {
+            cleanup(&group_dir)
+                .map_err(|e| fail(format!("cleaning {}: {e}", group_dir.display())))?;
+        } else if !params.overwrite_destination && manifest_path.exists() {
+            return Err(fail(format!(
+                "{} exists and overwriteDestination is 0",
+                manifest_path.display()
+            )));
+        }
+
+        inner.next_id += 1;
+        let group_id = inner.next_id;
+        let now = unix_now();
         let mut ids = Vec::new();
         for (i, name) in params.local_stream_names.iter().enumerate() {
             inner.next_id += 1;
@@ -103,13 +300,38 @@ impl OutputManager {
                     config_id: id,
                     params: params.clone(),
                     local_stream_name: name.clone(),
-                    bandwidth: params.bandwidths.get(i).copied().unwrap_or(0),
-                    status: (2, String::from("Waiting for stream")),
-                    group_target_folder: group_target_folder.clone(),
+                    bandwidth: params.bandwidths[i],
+                    current: StatusRecord {
+                        status: ConfigStatus::WaitingForStream,
+                        timestamp: now,
+                        unique_stream_id: 0,
+                    },
+                    previous: None,
+                    group_target_folder: group_dir.clone(),
+                    group_id,
                 },
             );
             ids.push(id);
         }
+        let (stop_tx, stop_rx) = watch::channel(StopMode::Running);
+        inner.groups.insert(
+            group_id,
+            GroupHandle {
+                config_ids: ids.clone(),
+                stop: stop_tx,
+            },
+        );
+        drop(inner);
+
+        let ctx = GroupContext {
+            manager: self.clone(),
+            streams: self.streams.clone(),
+            params,
+            config_ids: ids.clone(),
+            group_dir,
+            stop: stop_rx,
+        };
+        runtime.spawn(run_group(ctx));
         Ok(ids)
     }
 
@@ -118,30 +340,153 @@ impl OutputManager {
         self.lock().configs.values().cloned().collect()
     }
 
-    /// removeConfig by id: stops the output; with `remove_files`, deletes the group folder.
-    pub fn remove_config(&self, id: u64, remove_files: bool) -> Result<(), String> {
-        let _ = remove_files;
-        match self.lock().configs.remove(&id) {
-            Some(_) => Ok(()),
-            None => Err(format!("Config {id} not found")),
+    /// removeConfig by id: stops the group's output (all its configs go, as one createMSSStream
+    /// made them together); with `remove_files`, deletes the group folder.
+    pub fn remove_config(&self, id: u64, remove_files: bool) -> Result<Vec<u64>, String> {
+        let mut inner = self.lock();
+        let Some(group_id) = inner.configs.get(&id).map(|c| c.group_id) else {
+            return Err(format!("Config {id} not found"));
+        };
+        let Some(group) = inner.groups.remove(&group_id) else {
+            return Err(format!("Config {id} not found"));
+        };
+        for cid in &group.config_ids {
+            inner.configs.remove(cid);
         }
+        let _ = group.stop.send(StopMode::Remove {
+            delete_files: remove_files,
+        });
+        Ok(group.config_ids)
     }
 
     /// removeConfig by groupName: every config of the group. Returns the removed ids.
     pub fn remove_group(&self, group: &str, remove_files: bool) -> Result<Vec<u64>, String> {
-        let ids: Vec<u64> = self
+        let first = self
             .lock()
             .configs
             .values()
-            .filter(|c| c.params.group_name == group)
-            .map(|c| c.config_id)
-            .collect();
-        if ids.is_empty() {
-            return Err(format!("No config for group {group}"));
+            .find(|c| c.params.group_name == group)
+            .map(|c| c.config_id);
+        match first {
+            Some(id) => self.remove_config(id, remove_files),
+            None => Err(format!("No config for group {group}")),
         }
-        for id in &ids {
-            self.remove_config(*id, remove_files)?;
-        }
-        Ok(ids)
     }
+
+    /// Stops every output, leaving files as they are (server shutdown).
+    pub fn shutdown_all(&self) {
+        for g in self.lock().groups.values() {
+            let _ = g.stop.send(StopMode::Shutdown);
+        }
+    }
+
+    /// Records a status change of one stream's config entry.
+    pub(super) fn set_status(&self, config_id: u64, status: ConfigStatus, unique_stream_id: u64) {
+        if let Some(c) = self.lock().configs.get_mut(&config_id) {
+            if c.current.status != status {
+                let previous = std::mem::replace(
+                    &mut c.current,
+                    StatusRecord {
+                        status,
+                        timestamp: unix_now(),
+                        unique_stream_id,
+                    },
+                );
+                c.previous = Some(previous);
+            }
+        }
+    }
+
+    pub(super) fn set_bandwidth(&self, config_id: u64, bandwidth: u32) {
+        if let Some(c) = self.lock().configs.get_mut(&config_id) {
+            c.bandwidth = bandwidth;
+        }
+    }
+
+    /// Resolves targetFolder against the working directory (as EMS does) and checks that it
+    /// stays inside an allowed root.
+    fn resolve_target(&self, target: &str) -> Result<PathBuf, String> {
+        if target.is_empty() || target.contains('\0') {
+            return Err("targetFolder is empty or invalid".into());
+        }
+        let resolved = normalize(Path::new(target));
+        if self.allowed_roots.is_empty()
+            || self.allowed_roots.iter().any(|r| resolved.starts_with(r))
+        {
+            Ok(resolved)
+        } else {
+            Err(format!(
+                "targetFolder {target} resolves to {}, outside the folders this server writes to ({})",
+                resolved.display(),
+                self.allowed_roots.iter().map(|r| r.display().to_string()).collect::<Vec<_>>().join(", ")
+            ))
+        }
+    }
+}
+
+/// An absolute, lexically normalized path (`..` resolved without touching the disk, so a
+/// folder that does not exist yet can still be checked).
+pub fn normalize(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = PathBuf::new();
+    for c in absolute.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// cleanupDestination: the manifest and fragment files of an earlier run go.
+fn cleanup(dir: &Path) -> std::io::Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let ty = entry.file_type()?;
+        if ty.is_dir() {
+            cleanup(&path)?;
+            let _ = std::fs::remove_dir(&path);
+        } else if path.extension().is_some_and(|e| e == "fmp4" || e == "ismc") {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Applies outputs to disk off the async threads; returns how long it took.
+pub(super) async fn apply_outputs(dir: PathBuf, outputs: Vec<Output>) -> Instant {
+    let _ = tokio::task::spawn_blocking(move || {
+        let out = crate::disk::OutputDir::new(dir);
+        for o in outputs {
+            if let Output::Event(e) = &o {
+                tracing::debug!(?e, "mss event");
+                continue;
+            }
+            if let Err(e) = out.apply(o) {
+                tracing::warn!("mss output: {e:#}");
+            }
+        }
+    })
+    .await;
+    Instant::now()
+}
+
+pub(super) type Feed = mpsc::Receiver<(usize, Option<crate::streams::StreamItem>)>;
+
+pub(super) fn presentation_for(params: &MssParams) -> Presentation {
+    Presentation::new(params.presentation_options())
 }

@@ -1,0 +1,285 @@
+//! The task behind one createMSSStream: waits for its local streams, feeds their media to one
+//! live [`Presentation`], and applies what the presentation asks for to the group folder.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use smoothcast_core::presentation::{LevelId, Output, Presentation};
+use smoothcast_core::time::to_mss;
+use tokio::sync::{broadcast, mpsc, watch};
+
+use super::mss::{
+    apply_outputs, presentation_for, ConfigStatus, MssParams, OutputManager, StopMode,
+};
+use crate::streams::{StreamItem, StreamNotice, StreamRegistry};
+
+pub(super) struct GroupContext {
+    pub manager: OutputManager,
+    pub streams: StreamRegistry,
+    pub params: MssParams,
+    pub config_ids: Vec<u64>,
+    pub group_dir: PathBuf,
+    pub stop: watch::Receiver<StopMode>,
+}
+
+/// Media measured before a level with `bandwidths=0` can be named (its bitrate is in every
+/// fragment path).
+const MEASURE_SECONDS: f64 = 2.0;
+const MEASURE_MAX_ITEMS: usize = 2_000;
+
+/// One local stream of the group.
+struct Input {
+    name: String,
+    config_id: u64,
+    bandwidth: u32,
+    level: Option<LevelId>,
+    /// Media held while measuring the bitrate.
+    held: Vec<StreamItem>,
+    subscribed: bool,
+    /// The source went away after it had started; the next item restarts the level.
+    ended: bool,
+}
+
+type Item = (usize, Option<StreamItem>);
+
+pub(super) async fn run_group(mut ctx: GroupContext) {
+    let mut presentation = presentation_for(&ctx.params);
+    let (tx, mut rx) = mpsc::channel::<Item>(1024);
+    // Notices first, then subscribe: a stream that appears in between is not missed.
+    let mut notices = ctx.streams.notices();
+    let mut inputs: Vec<Input> = ctx
+        .params
+        .local_stream_names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| Input {
+            name: name.clone(),
+            config_id: ctx.config_ids[i],
+            bandwidth: ctx.params.bandwidths.get(i).copied().unwrap_or(0),
+            level: None,
+            held: Vec::new(),
+            subscribed: false,
+            ended: false,
+        })
+        .collect();
+    for (i, input) in inputs.iter_mut().enumerate() {
+        subscribe(&ctx, input, i, &tx);
+    }
+    let mut last_error = String::new();
+    let stop = loop {
+        tokio::select! {
+            changed = ctx.stop.changed() => {
+                let mode = if changed.is_err() { StopMode::Shutdown } else { *ctx.stop.borrow() };
+                if mode != StopMode::Running {
+                    break mode;
+                }
+            }
+            notice = notices.recv() => match notice {
+                Ok(StreamNotice::Created { name, .. }) => {
+                    if let Some(i) = inputs.iter().position(|x| x.name == name && !x.subscribed) {
+                        subscribe(&ctx, &mut inputs[i], i, &tx);
+                    }
+                }
+                Ok(StreamNotice::Closed { .. }) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    for (i, input) in inputs.iter_mut().enumerate() {
+                        if !input.subscribed {
+                            subscribe(&ctx, input, i, &tx);
+                        }
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => break StopMode::Shutdown,
+            },
+            Some((i, item)) = rx.recv() => {
+                let received = Instant::now();
+                if let Err(e) = handle(&ctx, &mut presentation, &mut inputs, i, item) {
+                    if e != last_error {
+                        tracing::error!(group = %ctx.params.group_name, "{e}");
+                        last_error = e;
+                    }
+                }
+                let outputs: Vec<Output> = std::iter::from_fn(|| presentation.poll_output()).collect();
+                if !outputs.is_empty() {
+                    let fragment = outputs.iter().any(|o| matches!(o, Output::WriteFragment { .. }));
+                    let done = apply_outputs(ctx.group_dir.clone(), outputs).await;
+                    if fragment {
+                        ctx.manager.stats.record(done - received);
+                    }
+                }
+                if !ctx.params.keep_alive && inputs.iter().all(|x| !x.subscribed) && inputs.iter().any(|x| x.level.is_some()) {
+                    // Without keepAlive the presentation ends with its sources: closed as VOD.
+                    if let Err(e) = presentation.finish() {
+                        tracing::warn!(group = %ctx.params.group_name, "closing: {e}");
+                    }
+                    let outputs: Vec<Output> = std::iter::from_fn(|| presentation.poll_output()).collect();
+                    apply_outputs(ctx.group_dir.clone(), outputs).await;
+                    break StopMode::Running;
+                }
+            }
+        }
+    };
+    if let StopMode::Remove { delete_files: true } = stop {
+        let dir = ctx.group_dir.clone();
+        let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
+    }
+}
+
+/// Subscribes to an input's stream if it exists, forwarding its media into the group's feed.
+fn subscribe(ctx: &GroupContext, input: &mut Input, index: usize, tx: &mpsc::Sender<Item>) {
+    let Some(mut rx) = ctx.streams.subscribe(&input.name) else {
+        return;
+    };
+    input.subscribed = true;
+    let unique = ctx.streams.get(&input.name).map_or(0, |s| s.unique_id);
+    ctx.manager
+        .set_status(input.config_id, ConfigStatus::Streaming, unique);
+    let tx = tx.clone();
+    tokio::spawn(async move {
+        while let Some(item) = rx.recv().await {
+            if tx.send((index, Some(item))).await.is_err() {
+                return;
+            }
+        }
+        let _ = tx.send((index, None)).await;
+    });
+}
+
+fn handle(
+    ctx: &GroupContext,
+    p: &mut Presentation,
+    inputs: &mut [Input],
+    i: usize,
+    item: Option<StreamItem>,
+) -> Result<(), String> {
+    let Some(item) = item else {
+        let input = &mut inputs[i];
+        input.subscribed = false;
+        ctx.manager
+            .set_status(input.config_id, ConfigStatus::Disconnected, 0);
+        match input.level {
+            Some(level) => {
+                input.ended = true;
+                p.finish_level(level).map_err(|e| e.to_string())?;
+            }
+            // Ended while still measuring: package what there is.
+            None if !input.held.is_empty() => start_level(p, inputs, i, true)?,
+            None => {}
+        }
+        return Ok(());
+    };
+    let input = &mut inputs[i];
+    if let (Some(level), true) = (input.level, input.ended) {
+        input.ended = false;
+        p.restart_level(level).map_err(|e| e.to_string())?;
+    }
+    match input.level {
+        Some(level) => feed(p, level, item),
+        None => {
+            input.held.push(item);
+            if input.bandwidth != 0 || measured_enough(&input.held) {
+                start_level(p, inputs, i, false)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn feed(p: &mut Presentation, level: LevelId, item: StreamItem) -> Result<(), String> {
+    let r = match item {
+        StreamItem::Track(info) => {
+            if p.has_track(level, info.kind()) {
+                p.handle_demux_event(
+                    level,
+                    smoothcast_core::demux::DemuxEvent::TrackChanged(info),
+                )
+            } else {
+                p.add_track(level, info)
+            }
+        }
+        StreamItem::Sample(s) => p.push_sample(level, s),
+    };
+    r.map_err(|e| e.to_string())
+}
+
+/// Adds the input's quality level (measuring its bitrate from the held media if it has
+/// none) and replays what was held.
+fn start_level(
+    p: &mut Presentation,
+    inputs: &mut [Input],
+    i: usize,
+    force: bool,
+) -> Result<(), String> {
+    let taken: Vec<u32> = inputs
+        .iter()
+        .filter(|x| x.level.is_some())
+        .map(|x| x.bandwidth)
+        .collect();
+    let input = &mut inputs[i];
+    if input.bandwidth == 0 {
+        let mut b = measure(&input.held).unwrap_or(if force { 1_000 } else { 0 });
+        if b == 0 {
+            return Ok(());
+        }
+        while taken.contains(&b) {
+            b += 1_000;
+        }
+        input.bandwidth = b;
+    }
+    let level = p
+        .add_quality_level(&input.name, input.bandwidth)
+        .map_err(|e| e.to_string())?;
+    input.level = Some(level);
+    for item in std::mem::take(&mut input.held) {
+        feed(p, level, item)?;
+    }
+    Ok(())
+}
+
+fn measured_enough(held: &[StreamItem]) -> bool {
+    held.len() >= MEASURE_MAX_ITEMS || span_seconds(held).is_some_and(|s| s >= MEASURE_SECONDS)
+}
+
+/// The span of the held video (or, without video, audio) in seconds.
+fn span_seconds(held: &[StreamItem]) -> Option<f64> {
+    let mut timescales = std::collections::HashMap::new();
+    for item in held {
+        if let StreamItem::Track(t) = item {
+            timescales.insert(t.id, t.timescale);
+        }
+    }
+    let mut spans: std::collections::HashMap<u32, (i64, i64)> = Default::default();
+    for item in held {
+        if let StreamItem::Sample(s) = item {
+            let e = spans.entry(s.track).or_insert((s.dts, s.dts));
+            e.0 = e.0.min(s.dts);
+            e.1 = e.1.max(s.dts);
+        }
+    }
+    spans
+        .iter()
+        .filter_map(|(id, (lo, hi))| {
+            timescales
+                .get(id)
+                .map(|ts| (to_mss(hi - lo, *ts)) as f64 / 1e7)
+        })
+        .fold(None, |acc: Option<f64>, s| {
+            Some(acc.map_or(s, |a| a.max(s)))
+        })
+}
+
+/// Bits per second of the held media, rounded to 1 kbit/s.
+fn measure(held: &[StreamItem]) -> Option<u32> {
+    let secs = span_seconds(held).filter(|s| *s > 0.0)?;
+    let bytes: usize = held
+        .iter()
+        .map(|i| {
+            if let StreamItem::Sample(s) = i {
+                s.data.len()
+            } else {
+                0
+            }
+        })
+        .sum();
+    let bps = (bytes as f64 * 8.0 / secs / 1000.0).round() as u32 * 1000;
+    Some(bps.max(1000))
+}
