@@ -1,0 +1,180 @@
+//! Running the real `smoothcast serve` in a test: every port on 0, the actual ports read from
+//! its first line, killed when dropped. Plus a minimal HTTP/1.1 GET for talking to it.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+
+/// A running server; killed (SIGKILL) on drop.
+pub struct Server {
+    child: Child,
+    /// Listener addresses by name: rtmp, json_cli, ascii_cli, http_api, web.
+    pub addrs: HashMap<String, SocketAddr>,
+    pub webroot: PathBuf,
+}
+
+impl Server {
+    /// Starts `exe serve` with a config that binds every port to 0 on 127.0.0.1, serving
+    /// `webroot`; `extra_toml` is appended to the config, `args` to the command line.
+    pub fn start(exe: &Path, webroot: &Path, extra_toml: &str, args: &[&str]) -> Result<Self> {
+        std::fs::create_dir_all(webroot)?;
+        let config = webroot.with_extension("toml");
+        std::fs::write(
+            &config,
+            format!(
+                "bind = \"127.0.0.1\"\nrtmp_port = 0\njson_cli_port = 0\nascii_cli_port = 0\nhttp_api_port = 0\nweb_port = 0\nwebroot = {:?}\n{extra_toml}\n",
+                webroot.display().to_string()
+            ),
+        )?;
+        let mut child = Command::new(exe)
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting smoothcast serve")?;
+        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let Some(rest) = line.trim().strip_prefix("listening ") else {
+            let _ = child.kill();
+            bail!("unexpected first line from the server: {line:?}");
+        };
+        let mut addrs = HashMap::new();
+        for part in rest.split_whitespace() {
+            if let Some((k, v)) = part.split_once('=') {
+                addrs.insert(
+                    k.to_string(),
+                    v.parse().with_context(|| format!("address {v}"))?,
+                );
+            }
+        }
+        Ok(Self {
+            child,
+            addrs,
+            webroot: webroot.to_path_buf(),
+        })
+    }
+
+    pub fn addr(&self, name: &str) -> SocketAddr {
+        match self.addrs.get(name) {
+            Some(a) => *a,
+            None => panic!("server has no {name} listener"),
+        }
+    }
+
+    /// Sends one command to the HTTP API (`GET /<cmd>?params=<base64>`) and parses the reply.
+    pub fn api(&self, command: &str, params: &str) -> Result<serde_json::Value> {
+        let path = if params.is_empty() {
+            format!("/{command}")
+        } else {
+            format!("/{command}?params={}", base64(params.as_bytes()))
+        };
+        let reply = http_get(self.addr("http_api"), &path)?;
+        serde_json::from_slice(&reply.body)
+            .with_context(|| format!("API reply {:?}", String::from_utf8_lossy(&reply.body)))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A reply from [`http_get`].
+pub struct HttpReply {
+    pub status: u16,
+    /// Header names lower-cased.
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+/// A GET over a fresh connection with `Connection: close`, reading to the end.
+pub fn http_get(addr: SocketAddr, path: &str) -> Result<HttpReply> {
+    http_request(addr, "GET", path, &[])
+}
+
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<HttpReply> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(20)))?;
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes())?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| anyhow!("no header end in reply"))?;
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| anyhow!("bad status line"))?;
+    let headers: HashMap<String, String> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    if headers
+        .get("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
+        body = dechunk(&body)?;
+    }
+    Ok(HttpReply {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn dechunk(mut data: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or_else(|| anyhow!("bad chunk"))?;
+        let size_str = String::from_utf8_lossy(&data[..line_end]);
+        let size = usize::from_str_radix(size_str.split(';').next().unwrap_or("").trim(), 16)?;
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        if data.len() < size + 2 {
+            bail!("short chunk");
+        }
+        out.extend_from_slice(&data[..size]);
+        data = &data[size + 2..];
+    }
+}
+
+/// Standard base64 with padding (what EMS's HTTP API expects in `params`).
+pub fn base64(data: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
