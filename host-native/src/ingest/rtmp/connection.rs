@@ -113,7 +113,7 @@ pub async fn run(
         }
     };
 
-    let stream = session.publish().map(|p| p.publisher.name().to_string());
+    let stream = session.last_stream().map(str::to_string);
     // Dropping the session drops the publisher, which ends the local stream.
     drop(session);
     let _ = socket.shutdown().await;

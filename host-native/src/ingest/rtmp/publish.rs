@@ -3,6 +3,7 @@
 
 use smoothcast_core::demux::flv::{FlvDemuxer, TAG_AUDIO, TAG_VIDEO};
 use smoothcast_core::demux::{DemuxError, DemuxEvent, Demuxer};
+use smoothcast_core::media::CodecConfig;
 
 use crate::streams::{Publisher, StreamItem};
 
@@ -81,8 +82,8 @@ impl Publish {
                     tracing::info!(
                         stream = %self.publisher.name(),
                         track = info.id,
-                        codec = ?info.codec,
-                        "RTMP track"
+                        "RTMP track: {}",
+                        describe(&info.codec)
                     );
                     StreamItem::Track(info)
                 }
@@ -94,6 +95,17 @@ impl Publish {
             self.publisher.send(item, wire);
         }
         Ok(())
+    }
+}
+
+/// One line for the log, without dumping parameter sets.
+fn describe(codec: &CodecConfig) -> String {
+    match codec {
+        CodecConfig::H264(c) => format!("H.264 {}x{}", c.width, c.height),
+        CodecConfig::Aac(c) => format!(
+            "AAC (object type {}) {} Hz, {} ch",
+            c.object_type, c.sample_rate, c.channels
+        ),
     }
 }
 

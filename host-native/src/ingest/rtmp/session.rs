@@ -49,7 +49,8 @@ pub struct Session {
     peer: String,
     phase: Phase,
     publish: Option<Publish>,
-    published_once: bool,
+    /// The name of the latest accepted publish, for the connection's last log line.
+    last_stream: Option<String>,
     guard: Guard,
 }
 
@@ -60,7 +61,7 @@ impl Session {
             peer,
             phase: Phase::Handshake(Box::new(Handshake::new(PeerType::Server))),
             publish: None,
-            published_once: false,
+            last_stream: None,
             guard: Guard::new(),
         }
     }
@@ -71,7 +72,12 @@ impl Session {
 
     /// Whether a publish was ever accepted on this connection (for the setup deadline).
     pub fn has_published(&self) -> bool {
-        self.published_once
+        self.last_stream.is_some()
+    }
+
+    /// The name of the latest publish accepted on this connection, ended or not.
+    pub fn last_stream(&self) -> Option<&str> {
+        self.last_stream.as_deref()
     }
 
     /// The publish in progress, if any.
@@ -265,8 +271,8 @@ impl Session {
                     id = publisher.id(),
                     "RTMP publish started"
                 );
+                self.last_stream = Some(publisher.name().to_string());
                 self.publish = Some(Publish::new(publisher));
-                self.published_once = true;
                 self.handle_results(results, out)
             }
             Err(why) => {
