@@ -1,0 +1,127 @@
+//! The I/O task of one RTMP connection: reads with deadlines, feeds [`Session`], writes its
+//! replies, and ends on a protocol error, a timeout, shutdownStream or server shutdown.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{timeout, timeout_at, Instant};
+
+use super::session::Session;
+use crate::server::Shutdown;
+use crate::streams::StreamRegistry;
+
+/// Time limits for one connection; tests shorten them.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// From accept to a completed handshake.
+    pub handshake: Duration,
+    /// From accept to an accepted publish: a connection that does not publish is of no use
+    /// (playback is not supported) and would only hold a connection slot.
+    pub setup: Duration,
+    /// Longest silence from the peer. Encoders send media continuously.
+    pub idle: Duration,
+    /// Longest a write may wait for a peer that does not read.
+    pub write: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            handshake: Duration::from_secs(10),
+            setup: Duration::from_secs(30),
+            idle: Duration::from_secs(30),
+            write: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Read size. Each read is handed to the session at once, so this is also the most this
+/// task holds of the peer's bytes.
+const READ_BUF: usize = 64 * 1024;
+
+/// How the connection ended, for the log line.
+enum End {
+    PeerClosed,
+    Quiet(String),
+    Warn(String),
+    Info(String),
+}
+
+pub async fn run(
+    registry: StreamRegistry,
+    mut socket: TcpStream,
+    limits: Limits,
+    mut shutdown: Shutdown,
+) {
+    let peer = socket
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    // Small control replies (connect/publish results) should not wait for Nagle.
+    let _ = socket.set_nodelay(true);
+    let accepted = Instant::now();
+    let mut session = Session::new(registry, peer.clone());
+    let mut buf = vec![0u8; READ_BUF];
+    let mut out = Vec::new();
+
+    let end = loop {
+        let mut deadline = Instant::now() + limits.idle;
+        if session.is_handshaking() {
+            deadline = deadline.min(accepted + limits.handshake);
+        } else if !session.has_published() {
+            deadline = deadline.min(accepted + limits.setup);
+        }
+        let read = {
+            // Borrows the session only while waiting; it is mutated after the select.
+            let stop_requested = async {
+                match session.publish() {
+                    Some(p) => p.publisher.shutdown_requested().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                r = timeout_at(deadline, socket.read(&mut buf)) => r,
+                _ = shutdown.changed() => break End::Info("server shutting down".into()),
+                () = stop_requested => break End::Info("shutdownStream".into()),
+            }
+        };
+        let n = match read {
+            Err(_) if session.is_handshaking() => break End::Quiet("handshake timeout".into()),
+            Err(_) if !session.has_published() => {
+                break End::Quiet("no publish in time after connecting".into())
+            }
+            Err(_) => break End::Warn(format!("nothing received for {:?}", limits.idle)),
+            Ok(Ok(0)) => break End::PeerClosed,
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => break End::Quiet(format!("read error: {e}")),
+        };
+        let result = session.input(&buf[..n], &mut out);
+        if !out.is_empty() {
+            match timeout(limits.write, socket.write_all(&out)).await {
+                Ok(Ok(())) => out.clear(),
+                Ok(Err(e)) => break End::Quiet(format!("write error: {e}")),
+                Err(_) => break End::Warn("peer stopped reading (write timeout)".into()),
+            }
+        }
+        if let Err(close) = result {
+            break if close.quiet {
+                End::Quiet(close.reason)
+            } else {
+                End::Warn(close.reason)
+            };
+        }
+    };
+
+    let stream = session.last_stream().map(str::to_string);
+    // Dropping the session drops the publisher, which ends the local stream.
+    drop(session);
+    let _ = socket.shutdown().await;
+    let stream = stream.as_deref().unwrap_or("-");
+    match end {
+        End::PeerClosed => tracing::debug!(%peer, %stream, "RTMP connection closed by peer"),
+        End::Quiet(why) => tracing::debug!(%peer, %stream, "RTMP connection closed: {why}"),
+        End::Info(why) => tracing::info!(%peer, %stream, "RTMP connection closed: {why}"),
+        End::Warn(why) => tracing::warn!(%peer, %stream, "RTMP connection closed: {why}"),
+    }
+}

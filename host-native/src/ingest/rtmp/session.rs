@@ -1,0 +1,327 @@
+//! The protocol side of one RTMP connection, without I/O: bytes from the peer go in, bytes
+//! for the peer come out, and publishes become local streams. rml_rtmp does the handshake
+//! and the chunk/message layer; this decides what to accept.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
+use rml_rtmp::sessions::{
+    ServerSession, ServerSessionConfig, ServerSessionError, ServerSessionEvent, ServerSessionResult,
+};
+
+use super::guard::Guard;
+use super::publish::{stream_name, Publish, TagKind};
+use crate::streams::{StreamKind, StreamRegistry};
+
+/// Why a connection ends. `quiet` ends (peer errors that say nothing about our health, like
+/// a port scanner's garbage) are logged at debug level, the rest as warnings.
+#[derive(Debug)]
+pub struct Close {
+    pub reason: String,
+    pub quiet: bool,
+}
+
+impl Close {
+    fn quiet(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            quiet: true,
+        }
+    }
+    fn warn(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            quiet: false,
+        }
+    }
+}
+
+enum Phase {
+    Handshake(Box<Handshake>),
+    Session(Box<ServerSession>),
+    /// After a failure; nothing more is accepted.
+    Failed,
+}
+
+/// One connection's protocol state.
+pub struct Session {
+    registry: StreamRegistry,
+    peer: String,
+    phase: Phase,
+    publish: Option<Publish>,
+    /// The name of the latest accepted publish, for the connection's last log line.
+    last_stream: Option<String>,
+    guard: Guard,
+}
+
+impl Session {
+    pub fn new(registry: StreamRegistry, peer: String) -> Self {
+        Self {
+            registry,
+            peer,
+            phase: Phase::Handshake(Box::new(Handshake::new(PeerType::Server))),
+            publish: None,
+            last_stream: None,
+            guard: Guard::new(),
+        }
+    }
+
+    pub fn is_handshaking(&self) -> bool {
+        matches!(self.phase, Phase::Handshake(_))
+    }
+
+    /// Whether a publish was ever accepted on this connection (for the setup deadline).
+    pub fn has_published(&self) -> bool {
+        self.last_stream.is_some()
+    }
+
+    /// The name of the latest publish accepted on this connection, ended or not.
+    pub fn last_stream(&self) -> Option<&str> {
+        self.last_stream.as_deref()
+    }
+
+    /// The publish in progress, if any.
+    pub fn publish(&self) -> Option<&Publish> {
+        self.publish.as_ref()
+    }
+
+    /// Handles bytes from the peer; whatever must go back is appended to `out`, which the
+    /// caller sends even when this fails (a rejection must reach the peer before the close).
+    pub fn input(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), Close> {
+        if let Some(p) = &mut self.publish {
+            p.add_wire_bytes(data.len() as u64);
+        }
+        let result = self.dispatch(data, out);
+        if result.is_err() {
+            self.phase = Phase::Failed;
+            // Ends the local stream now rather than when the task gets round to dropping us.
+            self.publish = None;
+        }
+        result
+    }
+
+    fn dispatch(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), Close> {
+        match &mut self.phase {
+            Phase::Handshake(handshake) => {
+                match handshake.process_bytes(data) {
+                    Ok(HandshakeProcessResult::InProgress { response_bytes }) => {
+                        out.extend_from_slice(&response_bytes);
+                        Ok(())
+                    }
+                    Ok(HandshakeProcessResult::Completed {
+                        response_bytes,
+                        remaining_bytes,
+                    }) => {
+                        out.extend_from_slice(&response_bytes);
+                        let (session, results) = ServerSession::new(ServerSessionConfig::new())
+                            .map_err(|e| {
+                                Close::warn(format!("cannot start an RTMP session: {e}"))
+                            })?;
+                        self.phase = Phase::Session(Box::new(session));
+                        tracing::debug!(peer = %self.peer, "RTMP handshake done");
+                        self.handle_results(results, out)?;
+                        if remaining_bytes.is_empty() {
+                            Ok(())
+                        } else {
+                            self.session_input(&remaining_bytes, out)
+                        }
+                    }
+                    // Port scanners and HTTP clients on the wrong port end up here.
+                    Err(e) => Err(Close::quiet(format!("not an RTMP handshake: {e}"))),
+                }
+            }
+            Phase::Session(_) => self.session_input(data, out),
+            Phase::Failed => Err(Close::quiet("connection already failed")),
+        }
+    }
+
+    fn session_input(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), Close> {
+        self.guard.check(data).map_err(Close::warn)?;
+        let results = self.with_session(|s| s.handle_input(data))?;
+        self.handle_results(results, out)
+    }
+
+    /// Calls into rml_rtmp. It has panicking paths on malformed input (indexing in AMF data
+    /// handling, arithmetic overflow in debug builds); a panic becomes this connection's
+    /// error instead of a dead task with a half-updated session.
+    fn with_session<T>(
+        &mut self,
+        f: impl FnOnce(&mut ServerSession) -> Result<T, ServerSessionError>,
+    ) -> Result<T, Close> {
+        let Phase::Session(session) = &mut self.phase else {
+            return Err(Close::warn("no RTMP session"));
+        };
+        match catch_unwind(AssertUnwindSafe(|| f(session))) {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(Close::warn(format!("RTMP protocol error: {e}"))),
+            Err(_) => Err(Close::warn("malformed RTMP data (rml_rtmp panicked)")),
+        }
+    }
+
+    fn handle_results(
+        &mut self,
+        results: Vec<ServerSessionResult>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Close> {
+        for result in results {
+            match result {
+                ServerSessionResult::OutboundResponse(packet) => {
+                    out.extend_from_slice(&packet.bytes)
+                }
+                ServerSessionResult::RaisedEvent(event) => self.handle_event(event, out)?,
+                ServerSessionResult::UnhandleableMessageReceived(payload) => {
+                    tracing::trace!(peer = %self.peer, type_id = payload.type_id, "RTMP message ignored");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn handle_event(&mut self, event: ServerSessionEvent, out: &mut Vec<u8>) -> Result<(), Close> {
+        match event {
+            ServerSessionEvent::ConnectionRequested {
+                request_id,
+                app_name,
+            } => {
+                // Any application name: EMS setups use `live`, but encoders are configured
+                // with all sorts, and the stream name alone identifies the stream.
+                tracing::debug!(peer = %self.peer, app = %app_name, "RTMP connect");
+                let results = self.with_session(|s| s.accept_request(request_id))?;
+                self.handle_results(results, out)
+            }
+            ServerSessionEvent::PublishStreamRequested {
+                request_id,
+                app_name,
+                stream_key,
+                ..
+            } => self.publish_requested(request_id, &app_name, &stream_key, out),
+            ServerSessionEvent::PublishStreamFinished { stream_key, .. } => {
+                self.end_publish(&stream_key, "deleteStream/closeStream");
+                Ok(())
+            }
+            ServerSessionEvent::UnhandleableAmf0Command { command_name, .. }
+                if command_name == "FCUnpublish" =>
+            {
+                let key = self
+                    .publish
+                    .as_ref()
+                    .map(|p| p.publisher.name().to_string());
+                if let Some(key) = key {
+                    self.end_publish(&key, "FCUnpublish");
+                }
+                Ok(())
+            }
+            ServerSessionEvent::AudioDataReceived {
+                data, timestamp, ..
+            } => self.media(TagKind::Audio, timestamp.value, &data),
+            ServerSessionEvent::VideoDataReceived {
+                data, timestamp, ..
+            } => self.media(TagKind::Video, timestamp.value, &data),
+            ServerSessionEvent::PlayStreamRequested {
+                request_id,
+                stream_key,
+                ..
+            } => {
+                let results = self.with_session(|s| {
+                    s.reject_request(
+                        request_id,
+                        "NetStream.Play.Failed",
+                        "RTMP playback is not supported by this server",
+                    )
+                })?;
+                self.handle_results(results, out)?;
+                Err(Close::quiet(format!(
+                    "RTMP play of {stream_key:?} refused (not supported)"
+                )))
+            }
+            // Metadata (onMetaData) is not needed: the codec headers carry everything.
+            // releaseStream, FCPublish, pings and acknowledgements need no action.
+            other => {
+                tracing::trace!(peer = %self.peer, event = ?other_name(&other), "RTMP event ignored");
+                Ok(())
+            }
+        }
+    }
+
+    fn publish_requested(
+        &mut self,
+        request_id: u32,
+        app_name: &str,
+        stream_key: &str,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Close> {
+        let refusal = if self.publish.is_some() {
+            Err("this connection is already publishing".to_string())
+        } else {
+            match stream_name(stream_key) {
+                Err(why) => Err(format!("invalid stream name {stream_key:?}: {why}")),
+                Ok(name) => self
+                    .registry
+                    .publish(name, StreamKind::Rtmp, &self.peer)
+                    .map_err(|e| e.to_string()),
+            }
+        };
+        match refusal {
+            Ok(publisher) => {
+                let results = self.with_session(|s| s.accept_request(request_id))?;
+                tracing::info!(
+                    peer = %self.peer,
+                    app = %app_name,
+                    stream = %publisher.name(),
+                    id = publisher.id(),
+                    "RTMP publish started"
+                );
+                self.last_stream = Some(publisher.name().to_string());
+                self.publish = Some(Publish::new(publisher));
+                self.handle_results(results, out)
+            }
+            Err(why) => {
+                let results = self.with_session(|s| {
+                    s.reject_request(request_id, "NetStream.Publish.BadName", &why)
+                })?;
+                self.handle_results(results, out)?;
+                // The peer has nothing else to do here; it reconnects to retry.
+                Err(Close::warn(format!("RTMP publish refused: {why}")))
+            }
+        }
+    }
+
+    fn end_publish(&mut self, stream_key: &str, how: &str) {
+        let matches = self
+            .publish
+            .as_ref()
+            .is_some_and(|p| stream_name(stream_key).is_ok_and(|name| name == p.publisher.name()));
+        if matches {
+            if let Some(p) = self.publish.take() {
+                tracing::info!(peer = %self.peer, stream = %p.publisher.name(), "RTMP publish ended ({how})");
+            }
+        }
+    }
+
+    fn media(&mut self, kind: TagKind, timestamp: u32, data: &[u8]) -> Result<(), Close> {
+        let Some(p) = &mut self.publish else {
+            // After FCUnpublish some encoders still flush a packet or two.
+            return Ok(());
+        };
+        p.tag(kind, timestamp, data).map_err(|e| {
+            Close::warn(format!(
+                "stream {}: bad {kind:?} data at {timestamp} ms: {e}",
+                p.publisher.name()
+            ))
+        })
+    }
+}
+
+/// The variant name, for trace logs without dumping payloads.
+fn other_name(event: &ServerSessionEvent) -> &'static str {
+    match event {
+        ServerSessionEvent::ClientChunkSizeChanged { .. } => "ClientChunkSizeChanged",
+        ServerSessionEvent::ReleaseStreamRequested { .. } => "ReleaseStreamRequested",
+        ServerSessionEvent::StreamMetadataChanged { .. } => "StreamMetadataChanged",
+        ServerSessionEvent::UnhandleableAmf0Command { .. } => "UnhandleableAmf0Command",
+        ServerSessionEvent::PlayStreamFinished { .. } => "PlayStreamFinished",
+        ServerSessionEvent::AcknowledgementReceived { .. } => "AcknowledgementReceived",
+        ServerSessionEvent::PingResponseReceived { .. } => "PingResponseReceived",
+        _ => "other",
+    }
+}
