@@ -27,6 +27,10 @@ pub struct ServerConfig {
     pub webroot: PathBuf,
     /// Where API-created configs are kept across restarts.
     pub state_file: Option<PathBuf>,
+    /// Folder holding dash.js's `dash.all.min.js` and `dash.mss.min.js`, served under
+    /// `/_smoothcast/` for the built-in player page. Relative to the working directory; the
+    /// default is where the repository's test harness installs dash.js.
+    pub player_assets: PathBuf,
 }
 
 impl Default for ServerConfig {
@@ -40,6 +44,7 @@ impl Default for ServerConfig {
             web_port: 8888,
             webroot: PathBuf::from("evo-webroot"),
             state_file: None,
+            player_assets: PathBuf::from("tests/player/node_modules/dashjs/dist/modern/umd"),
         }
     }
 }
