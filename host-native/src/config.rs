@@ -30,6 +30,10 @@ pub struct ServerConfig {
     pub allowed_output_roots: Vec<PathBuf>,
     /// Where API-created configs are kept across restarts.
     pub state_file: Option<PathBuf>,
+    /// Folder holding dash.js's `dash.all.min.js` and `dash.mss.min.js`, served under
+    /// `/_smoothcast/` for the built-in player page. Relative to the working directory; the
+    /// default is where the repository's test harness installs dash.js.
+    pub player_assets: PathBuf,
 }
 
 impl Default for ServerConfig {
@@ -44,6 +48,7 @@ impl Default for ServerConfig {
             webroot: PathBuf::from("evo-webroot"),
             allowed_output_roots: Vec::new(),
             state_file: None,
+            player_assets: PathBuf::from("tests/player/node_modules/dashjs/dist/modern/umd"),
         }
     }
 }
