@@ -11,9 +11,13 @@ use super::reply::Reply;
 use crate::server::{AppState, Shutdown};
 
 pub async fn serve(state: Arc<AppState>, listener: TcpListener, shutdown: Shutdown) -> Result<()> {
-    connection::accept_loop("ASCII CLI", listener, shutdown, move |stream, shutdown| {
-        connection::serve_lines(state.clone(), stream, shutdown, render)
-    })
+    connection::accept_loop(
+        "ASCII CLI",
+        listener,
+        shutdown,
+        connection::MAX_CONNECTIONS,
+        move |stream, shutdown| connection::serve_lines(state.clone(), stream, shutdown, render),
+    )
     .await
 }
 

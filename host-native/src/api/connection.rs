@@ -30,13 +30,14 @@ pub async fn accept_loop<F, Fut>(
     what: &'static str,
     listener: TcpListener,
     mut shutdown: Shutdown,
+    max_connections: usize,
     handle: F,
 ) -> Result<()>
 where
     F: Fn(TcpStream, Shutdown) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let permits = Arc::new(Semaphore::new(max_connections));
     let mut tasks = JoinSet::new();
     loop {
         tokio::select! {
@@ -84,7 +85,7 @@ pub async fn serve_lines(
     loop {
         while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
             if pos > MAX_LINE {
-                let _ = send(&mut stream, &render(&too_long())).await;
+                refuse(stream, render).await;
                 return;
             }
             let line: Vec<u8> = buf.drain(..=pos).collect();
@@ -93,7 +94,7 @@ pub async fn serve_lines(
             }
         }
         if buf.len() > MAX_LINE {
-            let _ = send(&mut stream, &render(&too_long())).await;
+            refuse(stream, render).await;
             return;
         }
         tokio::select! {
@@ -127,10 +128,28 @@ async fn run_line(
     }
 }
 
-fn too_long() -> Reply {
-    Reply::fail(format!(
+/// Replies FAIL to an over-long line and closes. Closing with unread input makes the kernel
+/// send a reset, which can destroy the reply before the peer reads it; so the write side is
+/// closed first and the input drained for a moment.
+async fn refuse(mut stream: TcpStream, render: fn(&Reply) -> String) {
+    let reply = Reply::fail(format!(
         "Command line too long: the limit is {MAX_LINE} bytes. Closing the connection"
-    ))
+    ));
+    if !send(&mut stream, &render(&reply)).await {
+        return;
+    }
+    let _ = stream.shutdown().await;
+    let drain = async {
+        let mut sink = [0u8; 8192];
+        let mut total = 0usize;
+        while let Ok(n @ 1..) = stream.read(&mut sink).await {
+            total += n;
+            if total > 16 * MAX_LINE {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
 }
 
 async fn send(stream: &mut TcpStream, text: &str) -> bool {
@@ -178,6 +197,35 @@ mod tests {
         let mut rest = Vec::new();
         let _ = reader.read_to_end(&mut rest).await;
         assert!(TcpStream::connect(addr).await.is_err(), "listener closed");
+    }
+
+    #[tokio::test]
+    async fn connections_beyond_the_limit_are_closed() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (_tx, rx) = tokio::sync::watch::channel(false);
+        let state = Arc::new(test_support::state());
+        tokio::spawn(accept_loop("test", listener, rx, 1, move |s, sd| {
+            serve_lines(state.clone(), s, sd, crate::api::json_cli::render)
+        }));
+        let mut first = TcpStream::connect(addr).await.expect("first");
+        first.write_all(b"version\n").await.expect("write");
+        let mut buf = [0u8; 1];
+        first.read_exact(&mut buf).await.expect("first is served");
+        let mut second = TcpStream::connect(addr).await.expect("second connects");
+        let _ = second.write_all(b"version\n").await;
+        let mut out = Vec::new();
+        let n = tokio::time::timeout(Duration::from_secs(2), second.read_to_end(&mut out))
+            .await
+            .expect("closed promptly")
+            .unwrap_or(0);
+        assert_eq!(n, 0, "no reply beyond the limit");
+        drop(first);
+        // The slot frees once the first connection ends.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut third = TcpStream::connect(addr).await.expect("third");
+        third.write_all(b"version\n").await.expect("write");
+        third.read_exact(&mut buf).await.expect("third is served");
     }
 
     #[tokio::test]

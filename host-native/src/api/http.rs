@@ -30,9 +30,13 @@ use crate::server::{AppState, Shutdown};
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn serve(state: Arc<AppState>, listener: TcpListener, shutdown: Shutdown) -> Result<()> {
-    connection::accept_loop("HTTP API", listener, shutdown, move |stream, shutdown| {
-        serve_connection(state.clone(), stream, shutdown)
-    })
+    connection::accept_loop(
+        "HTTP API",
+        listener,
+        shutdown,
+        connection::MAX_CONNECTIONS,
+        move |stream, shutdown| serve_connection(state.clone(), stream, shutdown),
+    )
     .await
 }
 

@@ -59,6 +59,8 @@ impl fmt::Display for SyntaxError {
 /// still be read, is kept so the FAIL reply can echo it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineError {
+    /// The command name, so an unknown command is reported as such before its syntax.
+    pub command: String,
     pub response_id: Option<String>,
     pub error: SyntaxError,
 }
@@ -114,7 +116,11 @@ impl Line {
             Value::List(v) => v.join(","),
         });
         match first_error {
-            Some(error) => Err(LineError { response_id, error }),
+            Some(error) => Err(LineError {
+                command,
+                response_id,
+                error,
+            }),
             None => Ok(Line {
                 command,
                 response_id,

@@ -30,7 +30,14 @@ pub fn execute(state: &AppState, text: &str) -> Option<Reply> {
 /// Runs an already split line; every outcome, including a syntax error, is a reply.
 pub fn execute_line(state: &AppState, line: Result<Line, LineError>) -> Reply {
     match line {
-        Err(e) => Reply::fail(e.error.0).with_response_id(e.response_id.as_deref()),
+        Err(e) => {
+            let reply = if cmd::is_known(&e.command) {
+                Reply::fail(e.error.0)
+            } else {
+                cmd::unknown(&e.command)
+            };
+            reply.with_response_id(e.response_id.as_deref())
+        }
         Ok(line) => {
             let reply = match cmd::Command::parse(&line) {
                 Ok(command) => command.apply(state),
@@ -80,6 +87,8 @@ mod tests {
             r.to_json(),
             r#"{"data":null,"description":"command nope not known. Type help for list of commands","responseId":5,"status":"FAIL"}"#
         );
+        let r = execute(&s, "nope stray commandId=8").expect("reply");
+        assert!(r.description.starts_with("command nope not known"), "{r:?}");
         let r = execute(&s, "version stray commandId=6").expect("reply");
         assert!(!r.is_success());
         assert_eq!(r.response_id, Some(serde_json::json!(6)));

@@ -68,12 +68,7 @@ impl Command {
             "removeconfig" => Command::RemoveConfig(RemoveConfig::parse(line)?),
             "shutdownstream" => Command::ShutdownStream(ShutdownStream::parse(line)?),
             "version" => Command::Version(Version::parse(line)?),
-            _ => {
-                return Err(Reply::fail(format!(
-                    "command {} not known. Type help for list of commands",
-                    line.command
-                )))
-            }
+            _ => return Err(unknown(&line.command)),
         })
     }
 
@@ -90,6 +85,16 @@ impl Command {
             Command::Version(c) => c.apply(state),
         }
     }
+}
+
+pub fn is_known(name: &str) -> bool {
+    COMMANDS.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+}
+
+pub fn unknown(name: &str) -> Reply {
+    Reply::fail(format!(
+        "command {name} not known. Type help for list of commands"
+    ))
 }
 
 impl From<SyntaxError> for Reply {
