@@ -134,10 +134,6 @@ impl Line {
         self.params.get(&name.to_lowercase())
     }
 
-    pub fn has(&self, name: &str) -> bool {
-        self.value(name).is_some()
-    }
-
     /// A single-valued string parameter. A comma made it a list, which is not a single value.
     pub fn string(&self, name: &str) -> Result<Option<String>, SyntaxError> {
         match self.value(name) {
@@ -319,7 +315,7 @@ mod tests {
     fn command_id_becomes_response_id() {
         let l = parse("version commandId=42");
         assert_eq!(l.response_id.as_deref(), Some("42"));
-        assert!(!l.has("commandId"));
+        assert_eq!(l.value("commandId"), None);
     }
 
     #[test]

@@ -43,6 +43,12 @@ pub fn execute_line(state: &AppState, line: Result<Line, LineError>) -> Reply {
                 Ok(command) => command.apply(state),
                 Err(reply) => reply,
             };
+            tracing::debug!(
+                command = %line.command,
+                success = reply.is_success(),
+                "{}",
+                reply.description
+            );
             reply.with_response_id(line.response_id.as_deref())
         }
     }
