@@ -38,6 +38,24 @@ enum Command {
     /// Run the media server: RTMP ingest, the EMS API (JSON CLI, ASCII CLI, HTTP) and the
     /// web server, on EMS's default ports and loopback unless configured otherwise.
     Serve(ServeArgs),
+    /// Send one command to a running server's HTTP API (EMS syntax), print the JSON reply and
+    /// exit non-zero unless it is SUCCESS.
+    Api(ApiArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ApiArgs {
+    /// Host of the HTTP API.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port of the HTTP API (EMS inboundHttpJsonCli).
+    #[arg(long, default_value_t = 7777)]
+    pub port: u16,
+    /// EMS command, e.g. createMSSStream, listConfig, version.
+    pub command: String,
+    /// Parameters as EMS writes them: localStreamNames=a,b targetFolder=/var/www ...
+    #[arg(value_name = "KEY=VALUE", allow_hyphen_values = true)]
+    pub params: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -78,6 +96,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Package(args) => package::run(&args),
         Command::Serve(args) => serve(&args),
+        Command::Api(args) => return api::client::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,17 +1,29 @@
-//! (stub)
+//! The ASCII CLI (EMS `inboundAsciiCli`, port 1222): the JSON CLI's commands with replies
+//! written for people at a telnet prompt.
+
 use std::sync::Arc;
 
 use anyhow::Result;
 use tokio::net::TcpListener;
 
+use super::connection;
+use super::reply::Reply;
 use crate::server::{AppState, Shutdown};
 
-pub async fn serve(
-    state: Arc<AppState>,
-    listener: TcpListener,
-    mut shutdown: Shutdown,
-) -> Result<()> {
-    let _ = (state, listener);
-    let _ = shutdown.changed().await;
-    Ok(())
+pub async fn serve(state: Arc<AppState>, listener: TcpListener, shutdown: Shutdown) -> Result<()> {
+    connection::accept_loop(
+        "ASCII CLI",
+        listener,
+        shutdown,
+        connection::MAX_CONNECTIONS,
+        move |stream, shutdown| connection::serve_lines(state.clone(), stream, shutdown, render),
+    )
+    .await
+}
+
+/// The outline, then a blank line so replies stay apart on screen and for scripts.
+pub fn render(reply: &Reply) -> String {
+    let mut s = reply.to_ascii();
+    s.push_str("\r\n");
+    s
 }

@@ -1,0 +1,61 @@
+//! `version`: EMS's version reply, filled from the build.
+
+use serde_json::json;
+
+use crate::api::line::Line;
+use crate::api::reply::Reply;
+use crate::server::AppState;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version;
+
+impl Version {
+    pub fn parse(_line: &Line) -> Result<Version, Reply> {
+        Ok(Version)
+    }
+
+    pub fn apply(self, _state: &AppState) -> Reply {
+        let release = env!("CARGO_PKG_VERSION");
+        // Packagers may stamp these at build time; EMS scripts only display them.
+        let hash = option_env!("SMOOTHCAST_GIT_HASH").unwrap_or("");
+        let branch = option_env!("SMOOTHCAST_GIT_BRANCH").unwrap_or("");
+        let build_date = option_env!("SMOOTHCAST_BUILD_DATE").unwrap_or("");
+        let build_number = option_env!("SMOOTHCAST_BUILD_NUMBER").unwrap_or("0");
+        Reply::success(
+            "Version",
+            json!({
+                "banner": format!("Smoothcast version {release} (EMS-compatible API)"),
+                "branchName": branch,
+                "buildDate": build_date,
+                "buildNumber": build_number,
+                "codeName": "Smoothcast",
+                "hash": hash,
+                "releaseNumber": release,
+            }),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::test_support;
+
+    #[test]
+    fn fields() {
+        let r = Version.apply(&test_support::state());
+        assert!(r.is_success());
+        for key in [
+            "banner",
+            "branchName",
+            "buildDate",
+            "buildNumber",
+            "codeName",
+            "hash",
+            "releaseNumber",
+        ] {
+            assert!(r.data[key].is_string(), "{key}");
+        }
+        assert_eq!(r.data["releaseNumber"], env!("CARGO_PKG_VERSION"));
+    }
+}

@@ -1,0 +1,247 @@
+//! What the three API listeners share: a bounded accept loop with graceful shutdown, and the
+//! line-per-command connection both CLIs speak.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::reply::Reply;
+use crate::server::{AppState, Shutdown};
+
+/// Connections served at once per listener; more are closed at once. The API is for
+/// scripts and operators, not crowds, and this keeps a runaway script from exhausting files.
+pub const MAX_CONNECTIONS: usize = 256;
+
+/// The longest command line accepted. EMS lines are short; a longer one is garbage or abuse.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// A reply that cannot be written in this time means a peer that stopped reading.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Accepts until `shutdown` changes, running `handle` per connection, then waits for the
+/// connections (which watch `shutdown` too) to finish what they were doing.
+pub async fn accept_loop<F, Fut>(
+    what: &'static str,
+    listener: TcpListener,
+    mut shutdown: Shutdown,
+    max_connections: usize,
+    handle: F,
+) -> Result<()>
+where
+    F: Fn(TcpStream, Shutdown) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let permits = Arc::new(Semaphore::new(max_connections));
+    let mut tasks = JoinSet::new();
+    loop {
+        tokio::select! {
+            // An error means the sender is gone: the server is stopping either way.
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let Ok(permit) = permits.clone().try_acquire_owned() else {
+                        tracing::warn!(%peer, "{what}: too many connections, closing a new one");
+                        drop(stream);
+                        continue;
+                    };
+                    let conn = handle(stream, shutdown.clone());
+                    tasks.spawn(async move {
+                        conn.await;
+                        drop(permit);
+                    });
+                }
+                Err(e) => {
+                    // Usually out of file descriptors: pause instead of spinning.
+                    tracing::warn!("{what}: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            // Reap finished connections so the set does not grow.
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    }
+    drop(listener);
+    while tasks.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// One CLI connection: a command per line (`\n` or `\r\n`), a reply per command, as many
+/// commands as the peer likes. Blank lines and idle time are fine; bytes that are not a
+/// command get a FAIL reply like any unknown command. Only an over-long line closes it.
+pub async fn serve_lines(
+    state: Arc<AppState>,
+    mut stream: TcpStream,
+    mut shutdown: Shutdown,
+    render: fn(&Reply) -> String,
+) {
+    let mut buf: Vec<u8> = Vec::with_capacity(1024);
+    let mut chunk = vec![0u8; 8192];
+    loop {
+        while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
+            if pos > MAX_LINE {
+                refuse(stream, render).await;
+                return;
+            }
+            let line: Vec<u8> = buf.drain(..=pos).collect();
+            if !run_line(&state, &mut stream, &line, render).await {
+                return;
+            }
+        }
+        if buf.len() > MAX_LINE {
+            refuse(stream, render).await;
+            return;
+        }
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            read = stream.read(&mut chunk) => match read {
+                Ok(0) | Err(_) => {
+                    // A last command without a newline (`printf version | nc`) still runs.
+                    if !buf.is_empty() {
+                        run_line(&state, &mut stream, &buf, render).await;
+                    }
+                    return;
+                }
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            },
+        }
+    }
+}
+
+/// Runs one line and writes its reply; `false` when the connection is no longer usable.
+async fn run_line(
+    state: &AppState,
+    stream: &mut TcpStream,
+    line: &[u8],
+    render: fn(&Reply) -> String,
+) -> bool {
+    // Invalid UTF-8 becomes U+FFFD and then an unknown command or value, never a crash.
+    let text = String::from_utf8_lossy(line);
+    match super::execute(state, &text) {
+        Some(reply) => send(stream, &render(&reply)).await,
+        None => true,
+    }
+}
+
+/// Replies FAIL to an over-long line and closes. Closing with unread input makes the kernel
+/// send a reset, which can destroy the reply before the peer reads it; so the write side is
+/// closed first and the input drained for a moment.
+async fn refuse(mut stream: TcpStream, render: fn(&Reply) -> String) {
+    let reply = Reply::fail(format!(
+        "Command line too long: the limit is {MAX_LINE} bytes. Closing the connection"
+    ));
+    if !send(&mut stream, &render(&reply)).await {
+        return;
+    }
+    let _ = stream.shutdown().await;
+    let drain = async {
+        let mut sink = [0u8; 8192];
+        let mut total = 0usize;
+        while let Ok(n @ 1..) = stream.read(&mut sink).await {
+            total += n;
+            if total > 16 * MAX_LINE {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+}
+
+async fn send(stream: &mut TcpStream, text: &str) -> bool {
+    matches!(
+        tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(text.as_bytes())).await,
+        Ok(Ok(()))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::test_support;
+    use tokio::io::AsyncBufReadExt;
+
+    async fn start() -> (
+        std::net::SocketAddr,
+        tokio::sync::watch::Sender<bool>,
+        tokio::task::JoinHandle<Result<()>>,
+    ) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let state = Arc::new(test_support::state());
+        let task = tokio::spawn(crate::api::json_cli::serve(state, listener, rx));
+        (addr, tx, task)
+    }
+
+    #[tokio::test]
+    async fn shutdown_stops_idle_connections_and_the_listener() {
+        let (addr, tx, task) = start().await;
+        let mut c = TcpStream::connect(addr).await.expect("connect");
+        c.write_all(b"version\n").await.expect("write");
+        let mut reader = tokio::io::BufReader::new(c);
+        let mut first = String::new();
+        reader.read_line(&mut first).await.expect("read");
+        assert!(first.contains("\"SUCCESS\""), "{first}");
+        // The connection now idles; shutdown must not wait for it.
+        tx.send(true).expect("send");
+        tokio::time::timeout(Duration::from_secs(2), task)
+            .await
+            .expect("serve returns")
+            .expect("join")
+            .expect("ok");
+        let mut rest = Vec::new();
+        let _ = reader.read_to_end(&mut rest).await;
+        assert!(TcpStream::connect(addr).await.is_err(), "listener closed");
+    }
+
+    #[tokio::test]
+    async fn connections_beyond_the_limit_are_closed() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (_tx, rx) = tokio::sync::watch::channel(false);
+        let state = Arc::new(test_support::state());
+        tokio::spawn(accept_loop("test", listener, rx, 1, move |s, sd| {
+            serve_lines(state.clone(), s, sd, crate::api::json_cli::render)
+        }));
+        let mut first = TcpStream::connect(addr).await.expect("first");
+        first.write_all(b"version\n").await.expect("write");
+        let mut buf = [0u8; 1];
+        first.read_exact(&mut buf).await.expect("first is served");
+        let mut second = TcpStream::connect(addr).await.expect("second connects");
+        let _ = second.write_all(b"version\n").await;
+        let mut out = Vec::new();
+        let n = tokio::time::timeout(Duration::from_secs(2), second.read_to_end(&mut out))
+            .await
+            .expect("closed promptly")
+            .unwrap_or(0);
+        assert_eq!(n, 0, "no reply beyond the limit");
+        drop(first);
+        // The slot frees once the first connection ends.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut third = TcpStream::connect(addr).await.expect("third");
+        third.write_all(b"version\n").await.expect("write");
+        third.read_exact(&mut buf).await.expect("third is served");
+    }
+
+    #[tokio::test]
+    async fn crlf_pipelined_and_unterminated() {
+        let (addr, _tx, _task) = start().await;
+        let mut c = TcpStream::connect(addr).await.expect("connect");
+        c.write_all(b"version\r\n\r\nnope\nlistConfig")
+            .await
+            .expect("write");
+        c.shutdown().await.expect("half close");
+        let mut out = String::new();
+        c.read_to_string(&mut out).await.expect("read");
+        let replies: Vec<&str> = out.split_terminator("\r\n\r\n").collect();
+        assert_eq!(replies.len(), 3, "{out}");
+        assert!(replies[0].contains("SUCCESS"));
+        assert!(replies[1].contains("command nope not known"));
+        assert!(replies[2].contains("Run-time configuration"));
+    }
+}

@@ -1,0 +1,140 @@
+//! How streams and configs look in replies (listStreams, getStreamInfo, listConfig...), in
+//! one place so every command shows the same thing the same way.
+
+use serde_json::{json, Map, Value};
+
+use crate::outputs::mss::MssConfigEntry;
+use crate::server::AppState;
+use crate::streams::StreamInfo;
+
+/// Outbound MSS streams are not in the stream registry, so they have no registry id. They
+/// get `OUTBOUND_ID_BASE + configId`: stable for the life of the config, and far above any
+/// id the registry hands out, so one `id` namespace covers both directions.
+pub const OUTBOUND_ID_BASE: u64 = 1 << 32;
+
+/// EMS status code of an output that is writing media.
+const STATUS_STREAMING: u32 = 0;
+
+/// EMS operationType of MSS configs.
+const OPERATION_TYPE_MSS: u32 = 5;
+
+pub enum StreamRef {
+    Inbound(StreamInfo),
+    Outbound(Box<MssConfigEntry>),
+}
+
+impl StreamRef {
+    pub fn to_json(&self, state: &AppState) -> Value {
+        match self {
+            StreamRef::Inbound(info) => inbound_json(info),
+            StreamRef::Outbound(entry) => outbound_json(state, entry),
+        }
+    }
+}
+
+pub fn inbound_json(info: &StreamInfo) -> Value {
+    serde_json::to_value(info).unwrap_or(Value::Null)
+}
+
+/// Configs whose output is running show as an `OFMSS` stream, as EMS lists them.
+pub fn running_outbound(state: &AppState) -> Vec<MssConfigEntry> {
+    state
+        .outputs
+        .list_mss()
+        .into_iter()
+        .filter(|c| c.status.0 == STATUS_STREAMING)
+        .collect()
+}
+
+pub fn outbound_id(entry: &MssConfigEntry) -> u64 {
+    OUTBOUND_ID_BASE + entry.config_id
+}
+
+pub fn outbound_json(state: &AppState, entry: &MssConfigEntry) -> Value {
+    let mut settings = params_map(entry);
+    settings.insert("configId".into(), json!(entry.config_id));
+    let inbound = state.streams.get(&entry.local_stream_name);
+    json!({
+        "uniqueId": outbound_id(entry),
+        "name": entry.local_stream_name,
+        "type": "OFMSS",
+        "inboundUniqueId": inbound.map(|i| i.unique_id),
+        "mssSettings": settings,
+    })
+}
+
+/// Every stream: inbound ones from the registry, then running MSS outputs.
+pub fn all_streams(state: &AppState) -> Vec<StreamRef> {
+    let mut v: Vec<StreamRef> = state
+        .streams
+        .list()
+        .into_iter()
+        .map(StreamRef::Inbound)
+        .collect();
+    v.extend(
+        running_outbound(state)
+            .into_iter()
+            .map(|c| StreamRef::Outbound(Box::new(c))),
+    );
+    v
+}
+
+pub fn find_by_id(state: &AppState, id: u64) -> Option<StreamRef> {
+    if let Some(info) = state.streams.by_id(id) {
+        return Some(StreamRef::Inbound(info));
+    }
+    let config_id = id.checked_sub(OUTBOUND_ID_BASE)?;
+    running_outbound(state)
+        .into_iter()
+        .find(|c| c.config_id == config_id)
+        .map(|c| StreamRef::Outbound(Box::new(c)))
+}
+
+/// A listConfig `mss` entry: the create parameters plus the per-stream fields EMS adds.
+pub fn config_json(state: &AppState, entry: &MssConfigEntry) -> Value {
+    let mut map = params_map(entry);
+    let group = entry.group_target_folder.display().to_string();
+    // EMS's per-stream folder: one input writes under <group>/<stream>, several under
+    // <group>/<bitrate> (the bitrate is only known here when it was given).
+    let stream_folder = if entry.params.local_stream_names.len() == 1 {
+        entry.group_target_folder.join(&entry.local_stream_name)
+    } else if entry.bandwidth > 0 {
+        entry.group_target_folder.join(entry.bandwidth.to_string())
+    } else {
+        entry.group_target_folder.clone()
+    };
+    let unique_stream_id = state
+        .streams
+        .get(&entry.local_stream_name)
+        .map(|i| i.unique_id)
+        .unwrap_or(0);
+    // The output manager keeps the current status only, without a time: previous mirrors
+    // current and the timestamp is 0 until it records more.
+    let status = json!({
+        "code": entry.status.0,
+        "description": entry.status.1,
+        "timestamp": 0,
+        "uniqueStreamId": unique_stream_id,
+    });
+    map.insert("configId".into(), json!(entry.config_id));
+    map.insert("groupTargetFolder".into(), json!(group));
+    map.insert(
+        "targetFolder".into(),
+        json!(stream_folder.display().to_string()),
+    );
+    map.insert("localStreamName".into(), json!(entry.local_stream_name));
+    map.insert("bandwidth".into(), json!(entry.bandwidth));
+    map.insert("operationType".into(), json!(OPERATION_TYPE_MSS));
+    map.insert(
+        "status".into(),
+        json!({ "current": status.clone(), "previous": status }),
+    );
+    Value::Object(map)
+}
+
+fn params_map(entry: &MssConfigEntry) -> Map<String, Value> {
+    match serde_json::to_value(&entry.params) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    }
+}
