@@ -1,7 +1,6 @@
 //! The `smoothcast` command line.
 // TEMPORARY: the server skeleton's parts are wired up by the API, ingest and output work in
 // progress; remove once they land.
-#![allow(dead_code, unused_imports)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;

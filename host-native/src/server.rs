@@ -80,8 +80,11 @@ pub async fn run(
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
     let streams = StreamRegistry::new();
+    // createMSSStream may write under the web root and the configured output roots only.
+    let mut roots = vec![config.webroot.clone()];
+    roots.extend(config.allowed_output_roots.iter().cloned());
     let state = Arc::new(AppState {
-        outputs: OutputManager::new(streams.clone()),
+        outputs: OutputManager::new(streams.clone()).with_allowed_roots(roots),
         streams,
         config,
         started: Instant::now(),
@@ -112,6 +115,7 @@ pub async fn run(
     if demo {
         start_demo(&state, &mut tasks, rx.clone())?;
     }
+    tokio::spawn(log_stream_lifecycle(state.streams.notices()));
     tokio::select! {
         () = stop => {}
         Some(res) = tasks.join_next() => {
@@ -162,4 +166,23 @@ fn start_demo(
         .create_mss(params)
         .map_err(|e| anyhow::anyhow!(e))?;
     Ok(())
+}
+
+/// Operators see streams come and go at `info` (`SMOOTHCAST_LOG=info`).
+async fn log_stream_lifecycle(
+    mut notices: tokio::sync::broadcast::Receiver<crate::streams::StreamNotice>,
+) {
+    use crate::streams::StreamNotice;
+    loop {
+        match notices.recv().await {
+            Ok(StreamNotice::Created { name, id }) => {
+                tracing::info!(stream = %name, id, "inbound stream created")
+            }
+            Ok(StreamNotice::Closed { name, id }) => {
+                tracing::info!(stream = %name, id, "inbound stream closed")
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
 }

@@ -26,9 +26,6 @@ pub enum StreamKind {
     /// RTMP publish (EMS `INR`).
     #[serde(rename = "INR")]
     Rtmp,
-    /// MPEG-TS over TCP/UDP (EMS `INT`).
-    #[serde(rename = "INT")]
-    MpegTs,
     /// A file played out as live (EMS `INF`-like).
     #[serde(rename = "INF")]
     File,

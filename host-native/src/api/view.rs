@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::outputs::mss::MssConfigEntry;
+use crate::outputs::mss::{ConfigStatus, MssConfigEntry, StatusRecord};
 use crate::server::AppState;
 use crate::streams::StreamInfo;
 
@@ -11,9 +11,6 @@ use crate::streams::StreamInfo;
 /// get `OUTBOUND_ID_BASE + configId`: stable for the life of the config, and far above any
 /// id the registry hands out, so one `id` namespace covers both directions.
 pub const OUTBOUND_ID_BASE: u64 = 1 << 32;
-
-/// EMS status code of an output that is writing media.
-const STATUS_STREAMING: u32 = 0;
 
 /// EMS operationType of MSS configs.
 const OPERATION_TYPE_MSS: u32 = 5;
@@ -42,7 +39,7 @@ pub fn running_outbound(state: &AppState) -> Vec<MssConfigEntry> {
         .outputs
         .list_mss()
         .into_iter()
-        .filter(|c| c.status.0 == STATUS_STREAMING)
+        .filter(|c| c.current.status == ConfigStatus::Streaming)
         .collect()
 }
 
@@ -91,7 +88,7 @@ pub fn find_by_id(state: &AppState, id: u64) -> Option<StreamRef> {
 }
 
 /// A listConfig `mss` entry: the create parameters plus the per-stream fields EMS adds.
-pub fn config_json(state: &AppState, entry: &MssConfigEntry) -> Value {
+pub fn config_json(entry: &MssConfigEntry) -> Value {
     let mut map = params_map(entry);
     let group = entry.group_target_folder.display().to_string();
     // EMS's per-stream folder: one input writes under <group>/<stream>, several under
@@ -103,19 +100,19 @@ pub fn config_json(state: &AppState, entry: &MssConfigEntry) -> Value {
     } else {
         entry.group_target_folder.clone()
     };
-    let unique_stream_id = state
-        .streams
-        .get(&entry.local_stream_name)
-        .map(|i| i.unique_id)
-        .unwrap_or(0);
-    // The output manager keeps the current status only, without a time: previous mirrors
-    // current and the timestamp is 0 until it records more.
-    let status = json!({
-        "code": entry.status.0,
-        "description": entry.status.1,
-        "timestamp": 0,
-        "uniqueStreamId": unique_stream_id,
-    });
+    let record = |r: &StatusRecord| {
+        json!({
+            "code": r.status as u32,
+            "description": r.status.description(),
+            "timestamp": r.timestamp,
+            "uniqueStreamId": r.unique_stream_id,
+        })
+    };
+    let current = record(&entry.current);
+    let previous = entry
+        .previous
+        .as_ref()
+        .map_or_else(|| current.clone(), record);
     map.insert("configId".into(), json!(entry.config_id));
     map.insert("groupTargetFolder".into(), json!(group));
     map.insert(
@@ -127,7 +124,7 @@ pub fn config_json(state: &AppState, entry: &MssConfigEntry) -> Value {
     map.insert("operationType".into(), json!(OPERATION_TYPE_MSS));
     map.insert(
         "status".into(),
-        json!({ "current": status.clone(), "previous": status }),
+        json!({ "current": current, "previous": previous }),
     );
     Value::Object(map)
 }

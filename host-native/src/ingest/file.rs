@@ -4,10 +4,10 @@
 //! The file is demuxed up front (it is meant for short clips); each loop continues the
 //! timestamps where the previous one ended, so outputs see one continuous live stream.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use smoothcast_core::demux::{self, DemuxEvent};
 use smoothcast_core::media::{Sample, TrackInfo};
 use smoothcast_core::time::to_mss;
@@ -23,9 +23,8 @@ struct Clip {
     length: i64,
 }
 
-/// Where the media comes from.
+/// Where the media comes from (`pullStream uri=file://` will add files on disk).
 pub enum Source {
-    File(PathBuf),
     /// Media compiled into the binary (the demo clip).
     Embedded {
         name: &'static str,
@@ -36,7 +35,6 @@ pub enum Source {
 impl Source {
     fn describe(&self) -> String {
         match self {
-            Source::File(p) => format!("file://{}", p.display()),
             Source::Embedded { name, .. } => format!("embedded://{name}"),
         }
     }
@@ -44,11 +42,6 @@ impl Source {
 
 fn load(source: &Source) -> Result<Clip> {
     match source {
-        Source::File(path) => {
-            let data =
-                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            demux_clip(path, &data)
-        }
         Source::Embedded { name, data } => demux_clip(Path::new(name), data),
     }
 }

@@ -162,7 +162,7 @@ fn handle(
                 p.finish_level(level).map_err(|e| e.to_string())?;
             }
             // Ended while still measuring: package what there is.
-            None if !input.held.is_empty() => start_level(p, inputs, i, true)?,
+            None if !input.held.is_empty() => start_level(ctx, p, inputs, i, true)?,
             None => {}
         }
         return Ok(());
@@ -177,7 +177,7 @@ fn handle(
         None => {
             input.held.push(item);
             if input.bandwidth != 0 || measured_enough(&input.held) {
-                start_level(p, inputs, i, false)?;
+                start_level(ctx, p, inputs, i, false)?;
             }
             Ok(())
         }
@@ -204,6 +204,7 @@ fn feed(p: &mut Presentation, level: LevelId, item: StreamItem) -> Result<(), St
 /// Adds the input's quality level (measuring its bitrate from the held media if it has
 /// none) and replays what was held.
 fn start_level(
+    ctx: &GroupContext,
     p: &mut Presentation,
     inputs: &mut [Input],
     i: usize,
@@ -224,6 +225,7 @@ fn start_level(
             b += 1_000;
         }
         input.bandwidth = b;
+        ctx.manager.set_bandwidth(input.config_id, b);
     }
     let level = p
         .add_quality_level(&input.name, input.bandwidth)

@@ -4,4 +4,4 @@ mod group;
 pub mod mss;
 pub mod stats;
 
-pub use mss::{ConfigStatus, MssConfigEntry, MssParams, OutputManager, PlaylistType, StopMode};
+pub use mss::{MssParams, OutputManager, PlaylistType};

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use smoothcast_core::layout::{self, Layout};
 use smoothcast_core::presentation::{Output, Playlist, Presentation, PresentationOptions};
 use smoothcast_core::time::MSS_TIMESCALE;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use super::group::{run_group, GroupContext};
 use crate::streams::StreamRegistry;
@@ -115,26 +115,21 @@ impl MssParams {
     }
 }
 
-/// EMS's config status codes (listConfig `status.current.code`).
+/// EMS's config status codes (listConfig `status.current.code`) that an MSS output goes
+/// through. EMS also has 1 Connecting, 3 Connected and 5 Connection failed, for pulls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigStatus {
     Streaming = 0,
-    Connecting = 1,
     WaitingForStream = 2,
-    Connected = 3,
     Disconnected = 4,
-    ConnectionFailed = 5,
 }
 
 impl ConfigStatus {
     pub fn description(self) -> &'static str {
         match self {
             ConfigStatus::Streaming => "Streaming",
-            ConfigStatus::Connecting => "Connecting",
             ConfigStatus::WaitingForStream => "Waiting for stream",
-            ConfigStatus::Connected => "Connected",
             ConfigStatus::Disconnected => "Disconnected",
-            ConfigStatus::ConnectionFailed => "Connection failed",
         }
     }
 }
@@ -484,8 +479,6 @@ pub(super) async fn apply_outputs(dir: PathBuf, outputs: Vec<Output>) -> Instant
     .await;
     Instant::now()
 }
-
-pub(super) type Feed = mpsc::Receiver<(usize, Option<crate::streams::StreamItem>)>;
 
 pub(super) fn presentation_for(params: &MssParams) -> Presentation {
     Presentation::new(params.presentation_options())

@@ -5,7 +5,6 @@
 //! start with the canonical web root. The first keeps the intent clear and the errors
 //! useful; the second is what actually holds against symlinks.
 
-use std::fs::Metadata;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
@@ -86,8 +85,8 @@ fn percent_decode(input: &[u8]) -> Result<Vec<u8>, PathError> {
 /// What a checked path is on disk.
 #[derive(Debug)]
 pub enum Found {
-    /// Canonical path and its metadata.
-    File(PathBuf, Metadata),
+    /// Canonical path.
+    File(PathBuf),
     Dir(PathBuf),
     Missing,
     /// Exists, but resolves (through a symlink) outside the root: treated as absent.
@@ -109,7 +108,7 @@ pub async fn resolve(root: &Path, names: &[impl AsRef<str>]) -> Found {
         return Found::Outside;
     }
     match tokio::fs::metadata(&canon).await {
-        Ok(m) if m.is_file() => Found::File(canon, m),
+        Ok(m) if m.is_file() => Found::File(canon),
         Ok(m) if m.is_dir() => Found::Dir(canon),
         _ => Found::Missing,
     }

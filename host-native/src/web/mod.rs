@@ -153,12 +153,12 @@ async fn handle(web: &Web, req: Request<Incoming>) -> Response<Body> {
     };
     if names.is_empty() {
         return match files::resolve(&root, &["index.html"]).await {
-            Found::File(path, _) => send_file(h, head, &path, "index.html", Window::Whole).await,
+            Found::File(path) => send_file(h, head, &path, "index.html", Window::Whole).await,
             _ => player_page(head),
         };
     }
     match files::resolve(&root, &names).await {
-        Found::File(path, _) => {
+        Found::File(path) => {
             let name = names.last().map_or("", String::as_str);
             return send_file(h, head, &path, name, Window::Whole).await;
         }
@@ -191,7 +191,7 @@ async fn iis_request(
     };
     // The manifest itself may be a symlink: it is served only if it stays inside.
     let manifest = match files::resolve(&dir, &[file_name(&manifest)]).await {
-        Found::File(p, _) => p,
+        Found::File(p) => p,
         _ => return not_found("no manifest in this folder"),
     };
     let iis::Request::Fragment {
@@ -226,7 +226,7 @@ async fn iis_request(
         Err(_) => return not_found("the manifest's Url template is unusable"),
     };
     let path = match files::resolve(&dir, &rel_names).await {
-        Found::File(p, _) => p,
+        Found::File(p) => p,
         _ => return not_found("fragment not found"),
     };
     if info {
@@ -257,7 +257,7 @@ async fn assets(web: &Web, names: &[String], h: &HeaderMap, head: bool) -> Respo
                 ));
             };
             match files::resolve(&root, &[file]).await {
-                Found::File(p, _) => send_file(h, head, &p, file, Window::Whole).await,
+                Found::File(p) => send_file(h, head, &p, file, Window::Whole).await,
                 _ => not_found(&format!("{file} is not in {}", dir.display())),
             }
         }

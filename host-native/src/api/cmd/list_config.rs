@@ -21,7 +21,7 @@ impl ListConfig {
             .outputs
             .list_mss()
             .iter()
-            .map(|c| view::config_json(state, c))
+            .map(view::config_json)
             .collect();
         Reply::success(
             "Run-time configuration",

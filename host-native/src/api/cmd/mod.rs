@@ -8,6 +8,7 @@ mod list_config;
 mod list_streams;
 mod list_streams_ids;
 mod remove_config;
+mod server_stats;
 mod shutdown_stream;
 mod version;
 
@@ -18,6 +19,7 @@ pub use list_config::ListConfig;
 pub use list_streams::ListStreams;
 pub use list_streams_ids::ListStreamsIds;
 pub use remove_config::RemoveConfig;
+pub use server_stats::ServerStats;
 pub use shutdown_stream::ShutdownStream;
 pub use version::Version;
 
@@ -38,6 +40,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("listStreams", "Every active stream, inbound and outbound"),
     ("listStreamsIds", "The unique ids of every active stream"),
     ("removeConfig", "Stop and forget a config, by id or groupName; removeHlsHdsFiles=1 deletes its files"),
+    ("serverStats", "Smoothcast's own: uptime, stream counts and the MSS write delay"),
     ("shutdownStream", "Stop a stream, by id or localStreamName"),
     ("version", "Server version and build details"),
 ];
@@ -52,6 +55,7 @@ pub enum Command {
     ListStreams(ListStreams),
     ListStreamsIds(ListStreamsIds),
     RemoveConfig(RemoveConfig),
+    ServerStats(ServerStats),
     ShutdownStream(ShutdownStream),
     Version(Version),
 }
@@ -66,6 +70,7 @@ impl Command {
             "liststreams" => Command::ListStreams(ListStreams::parse(line)?),
             "liststreamsids" => Command::ListStreamsIds(ListStreamsIds::parse(line)?),
             "removeconfig" => Command::RemoveConfig(RemoveConfig::parse(line)?),
+            "serverstats" => Command::ServerStats(ServerStats::parse(line)?),
             "shutdownstream" => Command::ShutdownStream(ShutdownStream::parse(line)?),
             "version" => Command::Version(Version::parse(line)?),
             _ => return Err(unknown(&line.command)),
@@ -81,6 +86,7 @@ impl Command {
             Command::ListStreams(c) => c.apply(state),
             Command::ListStreamsIds(c) => c.apply(state),
             Command::RemoveConfig(c) => c.apply(state),
+            Command::ServerStats(c) => c.apply(state),
             Command::ShutdownStream(c) => c.apply(state),
             Command::Version(c) => c.apply(state),
         }

@@ -49,9 +49,9 @@ impl RemoveConfig {
                 let shown = before
                     .iter()
                     .find(|c| c.config_id == id)
-                    .map(|c| view::config_json(state, c));
+                    .map(view::config_json);
                 match state.outputs.remove_config(id, self.remove_files) {
-                    Ok(()) => {
+                    Ok(_) => {
                         Reply::success("Configuration terminated", shown.unwrap_or(Value::Null))
                     }
                     Err(e) => Reply::fail(e),
@@ -62,7 +62,7 @@ impl RemoveConfig {
                     let shown: Vec<Value> = before
                         .iter()
                         .filter(|c| ids.contains(&c.config_id))
-                        .map(|c| view::config_json(state, c))
+                        .map(view::config_json)
                         .collect();
                     Reply::success("Configuration terminated", Value::Array(shown))
                 }

@@ -1,0 +1,240 @@
+//! Live end to end: ffmpeg publishes two RTMP streams from one encoder (two bitrates, aligned
+//! GOPs); createMSSStream over the HTTP API makes an adaptive live presentation; dash.js plays
+//! it live; a rolling group keeps its window and deletes old files; killing the encoder
+//! mid-fragment leaves what was written playable.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use smoothcast_core::fragment::Fragment;
+use smoothcast_core::manifest::{self, Manifest};
+use smoothcast_tests::player::{self, PlayRequest};
+use smoothcast_tests::server::Server;
+use smoothcast_tests::TempDir;
+
+/// Kills the encoder if a test fails half way.
+struct Encoder(Child);
+
+impl Drop for Encoder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One ffmpeg encoding one source twice (so both outputs share timestamps and keyframe
+/// positions) and publishing both over RTMP in real time.
+fn publish_two(rtmp: std::net::SocketAddr, seconds: u32) -> Encoder {
+    let out = |size: &str, rate: &str, name: &str| -> Vec<String> {
+        [
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-s",
+            size,
+            "-b:v",
+            rate,
+            "-maxrate",
+            rate,
+            "-bufsize",
+            "1M",
+            "-g",
+            "50",
+            "-keyint_min",
+            "50",
+            "-sc_threshold",
+            "0",
+            "-bf",
+            "0",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "96k",
+            "-f",
+            "flv",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([format!("rtmp://{rtmp}/live/{name}")])
+        .collect()
+    };
+    let child = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=size=640x360:rate=25:duration={seconds}"),
+        ])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("sine=frequency=440:sample_rate=48000:duration={seconds}"),
+        ])
+        .args(out("640x360", "800k", "hi"))
+        .args(out("480x270", "300k", "lo"))
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start ffmpeg");
+    Encoder(child)
+}
+
+fn read_manifest(path: &Path) -> Option<Manifest> {
+    manifest::parse(&std::fs::read_to_string(path).ok()?).ok()
+}
+
+/// Every fragment the manifest lists exists, parses, and carries a tfrf (live).
+fn check_listed_fragments(dir: &Path, m: &Manifest) {
+    for s in &m.stream_indexes {
+        for q in &s.quality_levels {
+            for c in &s.chunks {
+                let rel = s
+                    .url
+                    .replace("{bitrate}", &q.bitrate.to_string())
+                    .replace("{start time}", &c.t.to_string());
+                let data = std::fs::read(dir.join(&rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+                let f = Fragment::decode(&data).unwrap_or_else(|e| panic!("{rel}: {e}"));
+                assert_eq!(f.moof.traf.tfxd.time, c.t, "{rel}");
+                if m.is_live {
+                    let tfrf = f
+                        .moof
+                        .traf
+                        .tfrf
+                        .as_ref()
+                        .unwrap_or_else(|| panic!("{rel}: live fragment without tfrf"));
+                    assert!(
+                        !tfrf.entries.is_empty(),
+                        "{rel}: a listed live fragment announces the next"
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn rtmp_to_live_adaptive_mss_plays_in_dashjs() {
+    let dir = TempDir::new("live-abr");
+    let webroot = dir.path().join("www");
+    let server = Server::start(
+        Path::new(env!("CARGO_BIN_EXE_smoothcast")),
+        &webroot,
+        "",
+        &[],
+    )
+    .expect("server");
+    let target = webroot.display().to_string();
+    let created = server
+        .api(
+            "createMSSStream",
+            &format!("localstreamnames=hi,lo bandwidths=900000,400000 targetfolder={target} groupname=abr chunkLength=2"),
+        )
+        .expect("api");
+    assert_eq!(created["status"], "SUCCESS", "{created}");
+    let rolling = server
+        .api(
+            "createMSSStream",
+            &format!(
+                "localstreamnames=hi bandwidths=900000 targetfolder={target} groupname=roll playlisttype=rolling playlistLength=5 staleRetentionCount=1 chunkLength=2"
+            ),
+        )
+        .expect("api");
+    assert_eq!(rolling["status"], "SUCCESS", "{rolling}");
+    // Before any stream: the configs wait.
+    let configs = server.api("listConfig", "").expect("api");
+    assert_eq!(
+        configs["data"]["mss"][0]["status"]["current"]["code"], 2,
+        "{configs}"
+    );
+
+    let mut encoder = publish_two(server.addr("rtmp"), 75);
+    let abr = webroot.join("abr");
+    wait_for("the live manifest", Duration::from_secs(30), || {
+        read_manifest(&abr.join("manifest.ismc"))
+            .is_some_and(|m| m.stream_indexes.iter().all(|s| s.chunks.len() >= 2))
+    });
+    let m = read_manifest(&abr.join("manifest.ismc")).expect("manifest");
+    assert!(m.is_live);
+    assert_eq!(
+        m.stream_indexes[0]
+            .quality_levels
+            .iter()
+            .map(|q| q.bitrate)
+            .collect::<Vec<_>>(),
+        vec![900_000, 400_000]
+    );
+    check_listed_fragments(&abr, &m);
+
+    if player::ready_or_skip("rtmp_to_live_adaptive_mss_plays_in_dashjs") {
+        let result = player::play(&PlayRequest {
+            seconds: 42.0,
+            min_time: 40.0,
+            live: true,
+            expect_levels: Some(2),
+            ..PlayRequest::dir(&webroot, "abr/manifest.ismc")
+        })
+        .expect("harness ran");
+        println!("{result}");
+        assert!(result.ok, "live playback failed: {}", result.reason);
+        assert!(result.errors.is_empty(), "{:?}", result.errors);
+    } else {
+        sleep(Duration::from_secs(40));
+    }
+
+    // The rolling group: a constant window of 5, and old files gone.
+    let roll = webroot.join("roll");
+    let mut windows = Vec::new();
+    for _ in 0..3 {
+        let m = read_manifest(&roll.join("manifest.ismc")).expect("rolling manifest");
+        windows.push(m.stream_indexes[0].chunks.len());
+        check_listed_fragments(&roll, &m);
+        sleep(Duration::from_secs(2));
+    }
+    assert_eq!(
+        windows,
+        vec![5, 5, 5],
+        "rolling window stays at playlistLength"
+    );
+    let files = std::fs::read_dir(roll.join("hi/video/900000"))
+        .expect("video folder")
+        .count();
+    assert!(files <= 5 + 2 + 1 + 1, "old files deleted: {files} left");
+    let m = read_manifest(&roll.join("manifest.ismc")).expect("manifest");
+    assert!(
+        m.stream_indexes[0].chunks[0].t > 0,
+        "the window has moved past the start"
+    );
+
+    // Kill the encoder mid-fragment: what is listed stays complete and parseable.
+    let _ = encoder.0.kill();
+    let _ = encoder.0.wait();
+    sleep(Duration::from_secs(2));
+    for group in [&abr, &roll] {
+        let m =
+            read_manifest(&group.join("manifest.ismc")).expect("manifest after the encoder died");
+        check_listed_fragments(group, &m);
+    }
+    let configs = server.api("listConfig", "").expect("api");
+    assert_eq!(
+        configs["data"]["mss"][0]["status"]["current"]["code"], 4,
+        "disconnected: {configs}"
+    );
+}
