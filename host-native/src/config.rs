@@ -28,6 +28,8 @@ pub struct ServerConfig {
     /// Folders besides the web root that createMSSStream may write into (targetFolder must
     /// resolve inside one of them).
     pub allowed_output_roots: Vec<PathBuf>,
+    /// The manifest the built-in player at `/` plays when the URL names none.
+    pub default_manifest: Option<String>,
     /// Where API-created configs are kept across restarts.
     pub state_file: Option<PathBuf>,
     /// Folder holding dash.js's `dash.all.min.js` and `dash.mss.min.js`, served under
@@ -47,6 +49,7 @@ impl Default for ServerConfig {
             web_port: 8888,
             webroot: PathBuf::from("evo-webroot"),
             allowed_output_roots: Vec::new(),
+            default_manifest: None,
             state_file: None,
             player_assets: PathBuf::from("tests/player/node_modules/dashjs/dist/modern/umd"),
         }

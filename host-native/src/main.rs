@@ -122,6 +122,9 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     if let Some(webroot) = &args.webroot {
         config.webroot = webroot.clone();
     }
+    if args.demo && config.default_manifest.is_none() {
+        config.default_manifest = Some("/demo/manifest.ismc".into());
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let listeners = server::Listeners::bind(&config).await?;
@@ -129,7 +132,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         let demo = args.demo;
         if demo {
             println!(
-                "demo: http://{}/?manifest=/demo/manifest.ismc",
+                "demo: open http://{}/ to watch the live demo (Ctrl-C stops)",
                 listeners.web.local_addr()?
             );
         }

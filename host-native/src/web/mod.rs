@@ -145,7 +145,7 @@ async fn handle(web: &Web, req: Request<Incoming>) -> Response<Body> {
     }
     let root = match files::canonical_root(&web.state.config.webroot).await {
         Ok(r) => r,
-        Err(_) if names.is_empty() => return player_page(head),
+        Err(_) if names.is_empty() => return player_page(head, &web.state.config),
         Err(e) => {
             tracing::warn!("web: web root {}: {e}", web.state.config.webroot.display());
             return not_found("the web root does not exist");
@@ -154,7 +154,7 @@ async fn handle(web: &Web, req: Request<Incoming>) -> Response<Body> {
     if names.is_empty() {
         return match files::resolve(&root, &["index.html"]).await {
             Found::File(path) => send_file(h, head, &path, "index.html", Window::Whole).await,
-            _ => player_page(head),
+            _ => player_page(head, &web.state.config),
         };
     }
     match files::resolve(&root, &names).await {
@@ -245,8 +245,8 @@ fn file_name(p: &Path) -> String {
 /// `/_smoothcast/...`: the built-in player page and the dash.js files it loads.
 async fn assets(web: &Web, names: &[String], h: &HeaderMap, head: bool) -> Response<Body> {
     match names {
-        [] => player_page(head),
-        [page] if page == "player.html" => player_page(head),
+        [] => player_page(head, &web.state.config),
+        [page] if page == "player.html" => player_page(head, &web.state.config),
         [file] => {
             let dir = &web.state.config.player_assets;
             let Ok(root) = files::canonical_root(dir).await else {
@@ -265,19 +265,25 @@ async fn assets(web: &Web, names: &[String], h: &HeaderMap, head: bool) -> Respo
     }
 }
 
-fn player_page(head: bool) -> Response<Body> {
+fn player_page(head: bool, config: &crate::config::ServerConfig) -> Response<Body> {
+    // The preset lands in an HTML attribute: keep only characters a path or URL needs.
+    let preset: String = config
+        .default_manifest
+        .as_deref()
+        .unwrap_or("")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "/._-:?=&%".contains(*c))
+        .collect();
+    let page = PLAYER_PAGE.replace("__DEFAULT_MANIFEST__", &preset);
+    let len = page.len();
     let mut r = Response::new(if head {
         Body::empty()
     } else {
-        Body::bytes(Bytes::from_static(PLAYER_PAGE.as_bytes()))
+        Body::bytes(Bytes::from(page))
     });
     set(&mut r, header::CONTENT_TYPE, "text/html; charset=utf-8");
     set(&mut r, header::CACHE_CONTROL, "no-cache");
-    set(
-        &mut r,
-        header::CONTENT_LENGTH,
-        &PLAYER_PAGE.len().to_string(),
-    );
+    set(&mut r, header::CONTENT_LENGTH, &len.to_string());
     cors(&mut r);
     r
 }
