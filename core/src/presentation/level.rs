@@ -44,6 +44,8 @@ pub(crate) struct Level {
     video_watermark: Option<i64>,
     /// After a restart, where the returning source's first sample lands on the timeline.
     resume_at: Option<i64>,
+    /// Where the timeline ended when the source was last lost.
+    lost_at: Option<i64>,
     pub finished: bool,
 }
 
@@ -70,6 +72,7 @@ impl Level {
             boundaries: VecDeque::new(),
             video_watermark: None,
             resume_at: None,
+            lost_at: None,
             finished: false,
         }
     }
@@ -101,14 +104,25 @@ impl Level {
         }
     }
 
-    /// Prepares for a source that comes back after [`Level::finish`]: its timestamps restart
-    /// wherever its encoder pleases, so its first sample is mapped to where this level ended.
-    pub fn restart(&mut self) {
-        let end = [&self.video, &self.audio]
+    /// Where a returning source of this presentation should resume, as this level sees it:
+    /// where it ended when its own source was lost, or where it is now if it never was.
+    pub fn resume_point(&self) -> Option<i64> {
+        self.lost_at.or_else(|| self.end())
+    }
+
+    /// Where this level's timeline ends (the end of its last fragment).
+    pub fn end(&self) -> Option<i64> {
+        [&self.video, &self.audio]
             .into_iter()
             .flatten()
             .filter_map(|t| t.chunks.last().map(|(s, d)| (s + d) as i64))
-            .max();
+            .max()
+    }
+
+    /// Prepares for a source that comes back after [`Level::finish`]; its first sample will
+    /// land at `resume_at` (the presentation's end).
+    pub fn restart(&mut self, resume_at: Option<i64>) {
+        let end = resume_at.or(self.end());
         for t in [&mut self.video, &mut self.audio].into_iter().flatten() {
             let default = t.fragmenter.default_duration();
             t.fragmenter = TrackFragmenter::new(t.info.kind(), default);
@@ -372,6 +386,7 @@ impl Level {
                 out.push(c);
             }
         }
+        self.lost_at = self.end();
         self.finished = true;
     }
 }

@@ -184,8 +184,8 @@ pub struct Presentation {
     outputs: VecDeque<Output>,
     sequence: BTreeMap<(usize, TrackKind), u32>,
     kept: BTreeMap<(usize, TrackKind), VecDeque<KeptFragment>>,
-    /// Per stream kind: how many leading fragments have been removed from disk.
-    removed: BTreeMap<TrackKind, usize>,
+    /// Per level and kind: how many leading fragments have been removed from disk.
+    removed: BTreeMap<(usize, TrackKind), usize>,
     last_manifest: Option<String>,
     finished: bool,
 }
@@ -342,7 +342,10 @@ impl Presentation {
     /// A live input whose source went away ([`Presentation::finish_level`]) came back: its
     /// timeline continues where it stopped, without a gap or an overlap.
     pub fn restart_level(&mut self, id: LevelId) -> Result<(), PresentationError> {
-        self.level_mut(id)?.restart();
+        // Every level resumes at the presentation's end, so levels that lost their source a
+        // frame apart still share fragment times afterwards.
+        let end = self.levels.iter().filter_map(Level::resume_point).max();
+        self.level_mut(id)?.restart(end);
         Ok(())
     }
 
@@ -519,23 +522,42 @@ impl Presentation {
         let Some((first_level, first)) = lists.first().copied() else {
             return Ok(Vec::new());
         };
-        let mut n = lists.iter().map(|(_, c)| c.len()).min().unwrap_or(0);
-        for (i, list) in &lists[1..] {
-            if complete && list.len() != first.len() {
-                return Err(self.misaligned(kind, first_level, *i, n));
-            }
-            if let Some(j) = (0..n).find(|j| list[*j] != first[*j]) {
-                return Err(self.misaligned(kind, first_level, *i, j));
-            }
-        }
-        if self.options.live && !complete {
-            n = n.saturating_sub(usize::from(self.options.lookahead));
-        }
         let offset = self.options.time_offset;
-        Ok(first[..n]
+        if complete && !self.options.live {
+            // On demand, every input was packaged whole: their timelines must be identical.
+            for (i, list) in &lists[1..] {
+                if let Some(j) =
+                    (0..first.len().max(list.len())).find(|j| list.get(*j) != first.get(*j))
+                {
+                    return Err(self.misaligned(kind, first_level, *i, j));
+                }
+            }
+            return Ok(first
+                .iter()
+                .map(|&(t, d)| Chunk { t: t + offset, d })
+                .collect());
+        }
+        // Live inputs may lose and regain their sources at slightly different moments: a chunk
+        // is listed when every quality level has that exact fragment.
+        let mut common: Vec<Chunk> = first
             .iter()
+            .filter(|c| {
+                lists[1..].iter().all(|(_, l)| {
+                    l.binary_search_by_key(&c.0, |x| x.0)
+                        .is_ok_and(|j| l[j] == **c)
+                })
+            })
             .map(|&(t, d)| Chunk { t: t + offset, d })
-            .collect())
+            .collect();
+        if !complete {
+            // The newest fragments are listed once the fragments announcing them exist.
+            common.truncate(
+                common
+                    .len()
+                    .saturating_sub(usize::from(self.options.lookahead)),
+            );
+        }
+        Ok(common)
     }
 
     fn misaligned(&self, kind: TrackKind, a: usize, b: usize, j: usize) -> PresentationError {
@@ -651,23 +673,30 @@ impl Presentation {
         } = self.options.playlist
         {
             for kind in [TrackKind::Video, TrackKind::Audio] {
-                let published = self.timeline(kind, false)?.len();
-                let keep_from = published.saturating_sub(length + stale_retention);
-                let removed = self.removed.entry(kind).or_insert(0);
-                while *removed < keep_from {
-                    for level in &self.levels {
-                        if let Some(&(t, _)) =
-                            level.track(kind).and_then(|t| t.chunks.get(*removed))
-                        {
-                            let path = self.options.layout.fragment_path(
-                                kind,
-                                level.bitrate,
-                                t + self.options.time_offset,
-                            );
-                            self.outputs.push_back(Output::Remove { path });
-                        }
+                let published = self.timeline(kind, false)?;
+                let keep_from = published.len().saturating_sub(length + stale_retention);
+                // Files older than the oldest kept chunk go, level by level (their lists may
+                // differ after a source was lost and regained).
+                let Some(cutoff) = published
+                    .get(keep_from)
+                    .map(|c| c.t - self.options.time_offset)
+                else {
+                    continue;
+                };
+                for (i, level) in self.levels.iter().enumerate() {
+                    let Some(track) = level.track(kind) else {
+                        continue;
+                    };
+                    let removed = self.removed.entry((i, kind)).or_insert(0);
+                    while let Some(&(t, _)) = track.chunks.get(*removed).filter(|c| c.0 < cutoff) {
+                        let path = self.options.layout.fragment_path(
+                            kind,
+                            level.bitrate,
+                            t + self.options.time_offset,
+                        );
+                        self.outputs.push_back(Output::Remove { path });
+                        *removed += 1;
                     }
-                    *removed += 1;
                 }
             }
         }

@@ -358,3 +358,39 @@ fn a_late_live_input_shares_the_first_inputs_origin() {
         "lo starts at 1 s on the shared timeline"
     );
 }
+
+#[test]
+fn quality_levels_that_lose_their_source_apart_stay_aligned_after_it_returns() {
+    let mut options = PresentationOptions::vod(Layout::Multi);
+    options.live = true;
+    let mut p = Presentation::new(options);
+    let hi = p.add_quality_level("hi", 2).expect("hi");
+    let lo = p.add_quality_level("lo", 1).expect("lo");
+    for l in [hi, lo] {
+        p.add_track(l, video_track(0)).expect("video");
+        p.add_track(l, audio_track()).expect("audio");
+    }
+    push_av(&mut p, hi, 7, 25, 0);
+    push_av(&mut p, lo, 6, 25, 0);
+    p.finish_level(hi).expect("hi gone");
+    p.finish_level(lo).expect("lo gone");
+    for l in [hi, lo] {
+        p.restart_level(l).expect("restart");
+        push_av(&mut p, l, 8, 25, 0);
+    }
+    let m = p.manifest().expect("no mismatch error");
+    let video = &m.stream_indexes[0].chunks;
+    assert_eq!(video.len(), 4, "3 common before the loss, 3 after, less the look-ahead: {video:?}");
+    // Fragments before the loss, then fragments after it at the same times in both levels.
+    let after: Vec<u64> = video
+        .iter()
+        .map(|c| c.t)
+        .filter(|t| *t >= 70_000_000)
+        .collect();
+    assert_eq!(
+        after.first(),
+        Some(&70_000_000),
+        "both levels resume at the presentation end"
+    );
+    drain(&mut p);
+}
