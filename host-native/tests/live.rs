@@ -158,6 +158,14 @@ fn rtmp_to_live_adaptive_mss_plays_in_dashjs() {
         )
         .expect("api");
     assert_eq!(rolling["status"], "SUCCESS", "{rolling}");
+    // Without keepAlive the presentation is closed as VOD when its source stops.
+    let closing = server
+        .api(
+            "createMSSStream",
+            &format!("localstreamnames=lo bandwidths=400000 targetfolder={target} groupname=closing keepAlive=0 chunkLength=2"),
+        )
+        .expect("api");
+    assert_eq!(closing["status"], "SUCCESS", "{closing}");
     // Before any stream: the configs wait.
     let configs = server.api("listConfig", "").expect("api");
     assert_eq!(
@@ -184,12 +192,13 @@ fn rtmp_to_live_adaptive_mss_plays_in_dashjs() {
     check_listed_fragments(&abr, &m);
 
     if player::ready_or_skip("rtmp_to_live_adaptive_mss_plays_in_dashjs") {
+        // Played from our own web server, as a viewer would.
         let result = player::play(&PlayRequest {
             seconds: 42.0,
             min_time: 40.0,
             live: true,
             expect_levels: Some(2),
-            ..PlayRequest::dir(&webroot, "abr/manifest.ismc")
+            ..PlayRequest::url(format!("http://{}/abr/manifest.ismc", server.addr("web")))
         })
         .expect("harness ran");
         println!("{result}");
@@ -237,4 +246,40 @@ fn rtmp_to_live_adaptive_mss_plays_in_dashjs() {
         configs["data"]["mss"][0]["status"]["current"]["code"], 4,
         "disconnected: {configs}"
     );
+    let closed = read_manifest(&webroot.join("closing/manifest.ismc")).expect("closed manifest");
+    assert!(
+        !closed.is_live && closed.duration > 0,
+        "keepAlive=0 closes the presentation as VOD"
+    );
+    check_listed_fragments(&webroot.join("closing"), &closed);
+
+    // The encoder comes back (its clock restarts at 0): the timeline continues after the
+    // loss, without overlap.
+    let before_end = m_end(&read_manifest(&abr.join("manifest.ismc")).expect("manifest"));
+    let _encoder = publish_two(server.addr("rtmp"), 20);
+    wait_for(
+        "fragments after the restart",
+        Duration::from_secs(40),
+        || {
+            read_manifest(&abr.join("manifest.ismc"))
+                .is_some_and(|m| m_end(&m) > before_end + 40_000_000)
+        },
+    );
+    let m = read_manifest(&abr.join("manifest.ismc")).expect("manifest");
+    for s in &m.stream_indexes {
+        for w in s.chunks.windows(2) {
+            assert!(w[0].t + w[0].d <= w[1].t, "{:?} overlaps {:?}", w[0], w[1]);
+        }
+    }
+    check_listed_fragments(&abr, &m);
+    let configs = server.api("listConfig", "").expect("api");
+    assert_eq!(
+        configs["data"]["mss"][0]["status"]["current"]["code"], 0,
+        "streaming again: {configs}"
+    );
+}
+
+/// End of the video timeline a manifest lists.
+fn m_end(m: &Manifest) -> u64 {
+    m.stream_indexes[0].chunks.last().map_or(0, |c| c.t + c.d)
 }

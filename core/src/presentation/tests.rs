@@ -380,7 +380,11 @@ fn quality_levels_that_lose_their_source_apart_stay_aligned_after_it_returns() {
     }
     let m = p.manifest().expect("no mismatch error");
     let video = &m.stream_indexes[0].chunks;
-    assert_eq!(video.len(), 4, "3 common before the loss, 3 after, less the look-ahead: {video:?}");
+    assert_eq!(
+        video.len(),
+        4,
+        "3 common before the loss, 3 after, less the look-ahead: {video:?}"
+    );
     // Fragments before the loss, then fragments after it at the same times in both levels.
     let after: Vec<u64> = video
         .iter()

@@ -62,6 +62,14 @@ pub(super) async fn run_group(mut ctx: GroupContext) {
             ended: false,
         })
         .collect();
+    // Levels with a given bandwidth exist from the start, so the manifest lists quality
+    // levels in localStreamNames order whichever stream connects first.
+    for input in inputs.iter_mut().filter(|x| x.bandwidth != 0) {
+        match presentation.add_quality_level(&input.name, input.bandwidth) {
+            Ok(level) => input.level = Some(level),
+            Err(e) => tracing::error!(group = %ctx.params.group_name, "{e}"),
+        }
+    }
     for (i, input) in inputs.iter_mut().enumerate() {
         subscribe(&ctx, input, i, &tx);
     }
