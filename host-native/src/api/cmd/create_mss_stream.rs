@@ -362,8 +362,8 @@ mod tests {
         assert!(parse(&format!("{BASE} groupName=my.group manifestName=live.ismc")).is_ok());
     }
 
-    #[test]
-    fn apply_replies_with_params_and_config_ids() {
+    #[tokio::test]
+    async fn apply_replies_with_params_and_config_ids() {
         let state = test_support::state();
         let line = Line::parse(
             "createMSSStream localStreamNames=a,b targetFolder=/w groupName=g bandwidths=1,2",

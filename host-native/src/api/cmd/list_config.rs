@@ -63,8 +63,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn shows_mss_configs_waiting_for_their_stream() {
+    #[tokio::test]
+    async fn shows_mss_configs_waiting_for_their_stream() {
         let state = test_support::state();
         let empty = ListConfig.apply(&state);
         assert_eq!(empty.data["mss"], json!([]));

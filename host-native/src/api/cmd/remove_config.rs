@@ -108,8 +108,8 @@ mod tests {
         assert!(p("removeConfig id=1 removeHlsHdsFiles=2").is_err());
     }
 
-    #[test]
-    fn by_id_and_by_group() {
+    #[tokio::test]
+    async fn by_id_and_by_group() {
         let state = test_support::state();
         let create = |t: &str| crate::api::execute(&state, t).expect("reply");
         let r = create("createMSSStream localStreamNames=a,b targetFolder=/w groupName=g1");
@@ -126,8 +126,10 @@ mod tests {
         assert_eq!(r.data.as_array().map(Vec::len), Some(1));
         assert!(!run(&state, "removeConfig groupName=g2").is_success());
 
+        // The configs of one createMSSStream share one presentation: removing one removes
+        // the group.
         let left = ListConfig.apply(&state);
-        assert_eq!(left.data["mss"].as_array().map(Vec::len), Some(1));
-        assert_eq!(left.data["mss"][0]["configId"], ids[1]);
+        assert_eq!(left.data["mss"].as_array().map(Vec::len), Some(0));
+        assert!(!run(&state, &format!("removeConfig id={}", ids[1])).is_success());
     }
 }
