@@ -6,7 +6,7 @@ input to show whether peak memory grows with input length.
 
     python3 bench/package_bench.py [--rounds 5] [--minutes 5] [--mbps 5]
 
-Needs ffmpeg and cargo. Writes to bench/out/ (ignored by git).
+Needs ffmpeg, cargo and GNU time (`apt-get install time`). Writes to bench/out/ (ignored by git).
 """
 import argparse
 import os
@@ -21,15 +21,24 @@ OUT = os.path.join(ROOT, "bench", "out")
 
 
 def run(cmd):
-    """Runs cmd, returns (wall seconds, peak RSS in MiB of the child)."""
+    """Runs cmd, returns (wall seconds, peak RSS in MiB).
+
+    Peak RSS comes from GNU time (`/usr/bin/time -f %M`): the rusage wait4 reports counts the
+    forked Python image before exec, which hides small tools' real figures.
+    """
+    rss_file = os.path.join(OUT, ".rss")
+    timed = ["/usr/bin/time", "-f", "%M", "-o", rss_file] + cmd if os.path.exists("/usr/bin/time") else cmd
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run(timed, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wall = time.perf_counter() - start
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"failed: {' '.join(cmd)}\n{err}")
-    return wall, usage.ru_maxrss / 1024.0
+    if proc.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr.decode(errors='replace')}")
+    try:
+        with open(rss_file) as f:
+            rss_mib = int(f.read().split()[-1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        rss_mib = float("nan")
+    return wall, rss_mib
 
 
 def make_input(minutes, mbps):

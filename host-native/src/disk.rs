@@ -71,9 +71,11 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
         .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
+        // No fsync: the rename is what readers and a killed process depend on, and an
+        // fsync here would make ext4 flush every fragment written before it (seconds of
+        // stall per manifest under load). Power-loss durability is the filesystem's job.
         let mut f = fs::File::create(&tmp)?;
         f.write_all(data)?;
-        f.sync_data()?;
         fs::rename(&tmp, path)
     })();
     if result.is_err() {
