@@ -2,6 +2,7 @@
 // TEMPORARY: the server skeleton's parts are wired up by the API, ingest and output work in
 // progress; remove once they land.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -128,14 +129,18 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let listeners = server::Listeners::bind(&config).await?;
-        println!("{}", listeners.describe());
+        // A closed stdout (a supervisor that stopped reading) must not take the server down.
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "{}", listeners.describe());
         let demo = args.demo;
         if demo {
-            println!(
-                "demo: open http://{}/ to watch the live demo (Ctrl-C stops)",
-                listeners.web.local_addr()?
+            let web = listeners.web.local_addr()?;
+            let _ = writeln!(
+                out,
+                "demo: open http://{web}/ to watch the live demo (Ctrl-C stops)"
             );
         }
+        let _ = out.flush();
         server::run(config, listeners, demo, async {
             let _ = tokio::signal::ctrl_c().await;
         })

@@ -41,8 +41,11 @@ impl Server {
             .spawn()
             .context("starting smoothcast serve")?;
         let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+        let mut reader = BufReader::new(stdout);
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line)?;
+        reader.read_line(&mut line)?;
+        // Keep draining what the server prints so it never writes into a closed pipe.
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
         let Some(rest) = line.trim().strip_prefix("listening ") else {
             let _ = child.kill();
             bail!("unexpected first line from the server: {line:?}");

@@ -69,6 +69,10 @@ pub struct PresentationOptions {
     pub playlist: Playlist,
     /// Added to every time (e.g. a live start in wall-clock 10 MHz ticks); 0 for VOD.
     pub time_offset: u64,
+    /// The live manifest is first written when every stream lists this many fragments:
+    /// dash.js starts four fragment durations behind the live edge, and a manifest with
+    /// fewer gives it nothing to start on (it stalls instead of waiting).
+    pub live_start_chunks: usize,
 }
 
 impl PresentationOptions {
@@ -83,6 +87,7 @@ impl PresentationOptions {
             lookahead: 2,
             playlist: Playlist::Appending,
             time_offset: 0,
+            live_start_chunks: 4,
         }
     }
 }
@@ -663,7 +668,13 @@ impl Presentation {
     /// left a rolling window.
     fn publish_live(&mut self) -> Result<(), PresentationError> {
         let m = self.build_manifest(false)?;
-        if m.stream_indexes.iter().all(|s| s.chunks.is_empty()) {
+        // A rolling window smaller than the start count would never start.
+        let window = match self.options.playlist {
+            Playlist::Appending => usize::MAX,
+            Playlist::Rolling { length, .. } => length,
+        };
+        let start = self.options.live_start_chunks.min(window).max(1);
+        if self.last_manifest.is_none() && m.stream_indexes.iter().any(|s| s.chunks.len() < start) {
             return Ok(());
         }
         self.emit_manifest(m);
