@@ -47,7 +47,9 @@ impl SessionOptions {
         let opt = |m: String| Error::new(ErrorKind::Options, m);
         layout::validate_component("manifest name", &self.manifest_name).map_err(opt)?;
         if !(self.chunk_length.is_finite() && (0.1..=3600.0).contains(&self.chunk_length)) {
-            return Err(opt("chunkLength must be between 0.1 and 3600 seconds".into()));
+            return Err(opt(
+                "chunkLength must be between 0.1 and 3600 seconds".into()
+            ));
         }
         if self.inputs.is_empty() {
             return Err(opt("no inputs".into()));
@@ -106,7 +108,10 @@ mod tests {
     #[test]
     fn stream_names_follow_the_native_host() {
         assert_eq!(stream_name("clip.mp4").as_deref(), Ok("clip"));
-        assert_eq!(stream_name("dir/my clip.v2.ts").as_deref(), Ok("my_clip.v2"));
+        assert_eq!(
+            stream_name("dir/my clip.v2.ts").as_deref(),
+            Ok("my_clip.v2")
+        );
         assert!(stream_name("").is_err());
     }
 

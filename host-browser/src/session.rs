@@ -161,7 +161,10 @@ impl Session {
     fn push_inner(&mut self, data: &[u8]) -> Result<(), Error> {
         self.seek_pending = false;
         match &mut self.pass {
-            Pass::Over => Err(Error::new(ErrorKind::Usage, "push after the last input ended")),
+            Pass::Over => Err(Error::new(
+                ErrorKind::Usage,
+                "push after the last input ended",
+            )),
             Pass::Head { buf, .. } => {
                 buf.extend_from_slice(data);
                 if buf.len() >= HEAD_LEN {
@@ -180,7 +183,10 @@ impl Session {
     fn end_inner(&mut self) -> Result<(), Error> {
         self.seek_pending = false;
         if matches!(self.pass, Pass::Over) {
-            return Err(Error::new(ErrorKind::Usage, "end after the last input ended"));
+            return Err(Error::new(
+                ErrorKind::Usage,
+                "end after the last input ended",
+            ));
         }
         if matches!(self.pass, Pass::Head { .. }) {
             self.open_demuxer()?;

@@ -55,7 +55,10 @@ fn run(data: &[u8], chunk: usize, options: SessionOptions) -> Result<Files, Erro
             }
         }
         // A pass that ended without a seek request and without Done cannot happen for one input.
-        assert!(!(at_end && !sought && s.phase() == "done"), "ended without Done");
+        assert!(
+            !(at_end && !sought && s.phase() == "done"),
+            "ended without Done"
+        );
     }
 }
 
