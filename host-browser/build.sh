@@ -8,6 +8,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
 export PATH="$here/../www/node_modules/.bin:$PATH"
+# Whole-program optimisation for the .wasm only (env, so the native workspace profile stays as is).
+export CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
 out=pkg
 rm -rf "$out"
 for target in web bundler nodejs; do

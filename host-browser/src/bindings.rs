@@ -79,9 +79,28 @@ impl Packager {
     #[wasm_bindgen(unchecked_return_type = "RawStep | undefined")]
     pub fn poll(&mut self) -> JsValue {
         match self.session.poll() {
-            Some(step) => step_to_js(step),
+            Some(step) => step_to_js(&step, |data| Uint8Array::from(data).into()),
             None => JsValue::UNDEFINED,
         }
+    }
+
+    /// Hands every pending step to `sink`, synchronously, with `data` as a view into wasm
+    /// memory instead of a copy: valid only until `sink` returns. For hosts that write the
+    /// bytes out at once (Node's `packageFiles`), it saves copying every fragment.
+    #[wasm_bindgen(js_name = drainTo)]
+    pub fn drain_to(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "(step: RawStep) => void")] sink: &js_sys::Function,
+    ) -> Result<(), JsValue> {
+        while let Some(step) = self.session.poll() {
+            // SAFETY: the view aliases `step`'s bytes, which live until the end of this
+            // iteration. Nothing runs in wasm while `sink` runs (a re-entrant call on this
+            // packager is refused by wasm-bindgen), so the memory can neither be freed nor
+            // grow (which would detach the view) before `sink` returns.
+            let obj = step_to_js(&step, |data| unsafe { Uint8Array::view(data) }.into());
+            sink.call1(&JsValue::NULL, &obj)?;
+        }
+        Ok(())
     }
 
     /// Index of the input being read.
@@ -181,11 +200,8 @@ fn object(pairs: &[(&str, JsValue)]) -> JsValue {
     obj.into()
 }
 
-fn bytes(data: &[u8]) -> JsValue {
-    Uint8Array::from(data).into()
-}
-
-fn step_to_js(step: Step) -> JsValue {
+/// `bytes` turns fragment data into a `Uint8Array` (a copy, or a view for `drainTo`).
+fn step_to_js(step: &Step, bytes: impl Fn(&[u8]) -> JsValue) -> JsValue {
     let t = |s: &str| ("type", JsValue::from_str(s));
     let s = |v: &str| JsValue::from_str(v);
     // Times and offsets as numbers: exact up to 2^53 (28 years in 10 MHz ticks, 8 PiB).
@@ -193,15 +209,15 @@ fn step_to_js(step: Step) -> JsValue {
     match step {
         Step::Output(output) => match output {
             Output::WriteFragment { path, data } => {
-                object(&[t("fragment"), ("path", s(&path)), ("data", bytes(&data))])
+                object(&[t("fragment"), ("path", s(path)), ("data", bytes(data))])
             }
             Output::RewriteFragment { path, data } => {
-                object(&[t("rewrite"), ("path", s(&path)), ("data", bytes(&data))])
+                object(&[t("rewrite"), ("path", s(path)), ("data", bytes(data))])
             }
             Output::WriteManifest { path, xml } => {
-                object(&[t("manifest"), ("path", s(&path)), ("xml", s(&xml))])
+                object(&[t("manifest"), ("path", s(path)), ("xml", s(xml))])
             }
-            Output::Remove { path } => object(&[t("remove"), ("path", s(&path))]),
+            Output::Remove { path } => object(&[t("remove"), ("path", s(path))]),
             Output::Event(event) => match event {
                 Event::FragmentClosed {
                     path,
@@ -212,15 +228,15 @@ fn step_to_js(step: Step) -> JsValue {
                     samples,
                 } => object(&[
                     t("fragment-closed"),
-                    ("path", s(&path)),
+                    ("path", s(path)),
                     ("kind", s(kind.as_str())),
-                    ("bitrate", n(u64::from(bitrate))),
-                    ("start", n(start)),
-                    ("duration", n(duration)),
-                    ("samples", n(samples as u64)),
+                    ("bitrate", n(u64::from(*bitrate))),
+                    ("start", n(*start)),
+                    ("duration", n(*duration)),
+                    ("samples", n(*samples as u64)),
                 ]),
                 Event::ManifestUpdated { path } => {
-                    object(&[t("manifest-updated"), ("path", s(&path))])
+                    object(&[t("manifest-updated"), ("path", s(path))])
                 }
                 Event::SampleDropped {
                     level,
@@ -228,19 +244,19 @@ fn step_to_js(step: Step) -> JsValue {
                     reason,
                 } => object(&[
                     t("sample-dropped"),
-                    ("level", s(&level)),
+                    ("level", s(level)),
                     ("kind", s(kind.as_str())),
                     ("reason", s(reason)),
                 ]),
                 Event::CodecChanged { level, kind } => object(&[
                     t("codec-changed"),
-                    ("level", s(&level)),
+                    ("level", s(level)),
                     ("kind", s(kind.as_str())),
                 ]),
             },
         },
-        Step::Seek(offset) => object(&[t("seek"), ("offset", n(offset))]),
-        Step::InputDone(i) => object(&[t("input-done"), ("input", n(i as u64))]),
+        Step::Seek(offset) => object(&[t("seek"), ("offset", n(*offset))]),
+        Step::InputDone(i) => object(&[t("input-done"), ("input", n(*i as u64))]),
         Step::Done => object(&[t("done")]),
     }
 }

@@ -4,7 +4,7 @@
 
 // Read size per step: large enough that the JS/wasm crossing costs nothing, small enough
 // that memory stays flat (the native host reads 1 MiB too).
-const CHUNK = 1 << 20;
+export const CHUNK = 1 << 20;
 
 /** An Error with a `kind`, like the ones the wasm side throws. */
 export function smoothcastError(kind, message) {
@@ -92,24 +92,39 @@ export function makeApi(raw, init) {
    * an MPEG-TS without a bitrate is read twice. Yields the outputs as they come.
    */
   async function* packageBlob(input, options = {}) {
+    yield* packageSources(blobInputs(input, options).map(({ blob, name, bitrate }) => ({
+      name,
+      bitrate,
+      size: blob.size,
+      read: async (offset, length) => new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer()),
+    })), options);
+  }
+
+  /**
+   * The seeking reader behind packageBlob (and Node's packageFiles): each source is
+   * {name, bitrate?, size, read(offset, length) => Promise<Uint8Array>}. The bytes read()
+   * returns are copied into the packager at once, so a reader may reuse its buffer.
+   */
+  async function* packageSources(sources, options = {}) {
     await init();
     const { onProgress, ...rest } = options;
-    const list = blobInputs(input, rest);
     const packager = new Packager({
       ...rest,
       seekable: true,
-      inputs: list.map(({ name, bitrate }) => ({ name, bitrate })),
+      inputs: sources.map(({ name, bitrate }) => ({ name, bitrate })),
     });
     try {
-      for (let i = 0; i < list.length; i++) {
-        const { blob } = list[i];
+      for (let i = 0; i < sources.length; i++) {
+        const { name, size, read } = sources[i];
         let offset = 0;
         for (let done = false; !done;) {
-          const atEnd = offset >= blob.size;
-          const outputs = atEnd
-            ? packager.end()
-            : packager.push(new Uint8Array(await blob.slice(offset, offset + CHUNK).arrayBuffer()));
-          offset = Math.min(offset + CHUNK, blob.size);
+          const atEnd = offset >= size;
+          const chunk = atEnd ? null : await read(offset, Math.min(CHUNK, size - offset));
+          if (chunk && chunk.length === 0) {
+            throw smoothcastError('truncated', `${name}: the input ended at ${offset} of ${size} bytes`);
+          }
+          const outputs = chunk ? packager.push(chunk) : packager.end();
+          offset = chunk ? offset + chunk.length : size;
           let sought = false;
           for (const out of outputs) {
             if (out.type === 'seek') { offset = out.offset; sought = true; continue; }
@@ -119,7 +134,7 @@ export function makeApi(raw, init) {
           if (atEnd && !sought && !done) {
             throw smoothcastError('usage', 'the packager neither finished the input nor asked for more');
           }
-          onProgress?.({ input: i, inputs: list.length, phase: packager.phase, offset, size: blob.size });
+          onProgress?.({ input: i, inputs: sources.length, phase: packager.phase, offset, size });
         }
       }
     } finally {
@@ -167,11 +182,11 @@ export function makeApi(raw, init) {
     return { manifest, files, fragments };
   }
 
-  return { Packager, packageBlob, packageStream, packageFile };
+  return { Packager, packageBlob, packageSources, packageStream, packageFile };
 }
 
 /** The wasm side's option names; anything unknown is dropped rather than passed through. */
-function rawOptions(o) {
+export function rawOptions(o) {
   const inputs = o.inputs ?? [{ name: o.name, bitrate: o.bitrate }];
   return {
     inputs: inputs.map(({ name, bitrate }) => ({ name, bitrate })),
