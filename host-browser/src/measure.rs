@@ -1,0 +1,73 @@
+//! The announced bitrate of an input when the caller gives none, measured exactly as
+//! `smoothcast package` measures it (the two must name folders with the same number).
+//!
+//! MP4 states per-track bitrates in its sample tables, so the answer is known at the first
+//! sample. MPEG-TS and FLV state none: every sample is counted, which takes a whole pass.
+
+use std::collections::HashMap;
+
+use smoothcast_core::demux::DemuxEvent;
+
+use crate::error::{Error, ErrorKind};
+
+#[derive(Debug, Default)]
+pub struct Measure {
+    /// One entry per announced track (and per change), as the native host keeps them.
+    stated: Vec<Option<u64>>,
+    bytes: u64,
+    /// Per track: lowest decode time, highest end time.
+    spans: HashMap<u32, (i64, i64)>,
+    timescales: HashMap<u32, u32>,
+}
+
+/// What one event told the measurement.
+pub enum Observed {
+    /// Keep going.
+    More,
+    /// The container states the bitrate: no need to read further.
+    Stated(u32),
+}
+
+impl Measure {
+    pub fn observe(&mut self, event: &DemuxEvent) -> Result<Observed, Error> {
+        match event {
+            DemuxEvent::Track(info) | DemuxEvent::TrackChanged(info) => {
+                self.stated.push(info.avg_bitrate);
+                self.timescales.insert(info.id, info.timescale);
+            }
+            DemuxEvent::Sample(s) => {
+                if !self.stated.is_empty() && self.stated.iter().all(Option::is_some) {
+                    let total: u64 = self.stated.iter().flatten().sum();
+                    return u32::try_from(total.max(1))
+                        .map(Observed::Stated)
+                        .map_err(|_| Error::new(ErrorKind::Unsupported, "bitrate too large"));
+                }
+                self.bytes += s.data.len() as u64;
+                let end = s.dts.saturating_add(i64::from(s.duration.unwrap_or(0)));
+                let e = self.spans.entry(s.track).or_insert((s.dts, s.dts));
+                e.0 = e.0.min(s.dts);
+                e.1 = e.1.max(end);
+            }
+            DemuxEvent::Seek(_) => {}
+        }
+        Ok(Observed::More)
+    }
+
+    /// The bitrate from a whole pass over the samples.
+    pub fn result(&self) -> Result<u32, Error> {
+        let secs = self
+            .spans
+            .iter()
+            .map(|(id, (lo, hi))| {
+                hi.saturating_sub(*lo) as f64 / f64::from(*self.timescales.get(id).unwrap_or(&1))
+            })
+            .fold(0.0f64, f64::max);
+        if secs <= 0.0 {
+            return Err(Error::new(
+                ErrorKind::Empty,
+                "no samples to measure the bitrate of",
+            ));
+        }
+        Ok(((self.bytes as f64 * 8.0 / secs).round() as u64).clamp(1, u64::from(u32::MAX)) as u32)
+    }
+}

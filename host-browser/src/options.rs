@@ -1,0 +1,154 @@
+//! Packager options: the same choices as `smoothcast package`, checked the same way.
+
+use std::path::Path;
+
+use smoothcast_core::layout::{self, Layout};
+use smoothcast_core::presentation::PresentationOptions;
+use smoothcast_core::time::secs_to_mss;
+
+use crate::error::{Error, ErrorKind};
+
+/// One input: a name (a file name; it names the stream folder of a single input) and the
+/// bitrate to announce, measured when absent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputSpec {
+    pub name: String,
+    pub bitrate: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionOptions {
+    pub inputs: Vec<InputSpec>,
+    /// Target fragment duration in seconds (`--chunk-length`).
+    pub chunk_length: f64,
+    /// `--manifest-name`.
+    pub manifest_name: String,
+    /// Overrides the stream folder name of a single input (default: the input's file stem).
+    pub stream_name: Option<String>,
+    /// Whether the host can honour seek requests (a `File`/`Blob`: yes; a fetch body: no).
+    pub seekable: bool,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self {
+            inputs: Vec::new(),
+            chunk_length: 2.0,
+            manifest_name: String::from("manifest.ismc"),
+            stream_name: None,
+            seekable: false,
+        }
+    }
+}
+
+impl SessionOptions {
+    /// The core's options, after the checks `smoothcast package` makes.
+    pub fn presentation_options(&self) -> Result<PresentationOptions, Error> {
+        let opt = |m: String| Error::new(ErrorKind::Options, m);
+        layout::validate_component("manifest name", &self.manifest_name).map_err(opt)?;
+        if !(self.chunk_length.is_finite() && (0.1..=3600.0).contains(&self.chunk_length)) {
+            return Err(opt(
+                "chunkLength must be between 0.1 and 3600 seconds".into()
+            ));
+        }
+        if self.inputs.is_empty() {
+            return Err(opt("no inputs".into()));
+        }
+        for input in &self.inputs {
+            if input.bitrate == Some(0) {
+                return Err(opt(format!("{}: bitrate must be above 0", input.name)));
+            }
+        }
+        let layout = match (&self.inputs[..], &self.stream_name) {
+            ([_], Some(stream)) => {
+                layout::validate_component("stream name", stream).map_err(opt)?;
+                Layout::Single {
+                    stream: stream.clone(),
+                }
+            }
+            ([one], None) => Layout::Single {
+                stream: stream_name(&one.name).map_err(opt)?,
+            },
+            _ => Layout::Multi,
+        };
+        let mut options = PresentationOptions::vod(layout);
+        options.manifest_name = self.manifest_name.clone();
+        // Exactly the native host's conversion, so fragment boundaries match to the tick.
+        options.chunk_length = secs_to_mss((self.chunk_length * 1000.0).round() as u64, 1000);
+        Ok(options)
+    }
+}
+
+/// The stream name of a single input: its file stem, cleaned as the native host cleans it
+/// (EMS names the stream folder after the stream).
+pub fn stream_name(name: &str) -> Result<String, String> {
+    let stem = Path::new(name)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let cleaned: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let cleaned = cleaned.trim_matches('.').to_string();
+    layout::validate_component("stream name", &cleaned)?;
+    Ok(cleaned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_names_follow_the_native_host() {
+        assert_eq!(stream_name("clip.mp4").as_deref(), Ok("clip"));
+        assert_eq!(
+            stream_name("dir/my clip.v2.ts").as_deref(),
+            Ok("my_clip.v2")
+        );
+        assert!(stream_name("").is_err());
+    }
+
+    #[test]
+    fn rejects_bad_options() {
+        let input = InputSpec {
+            name: "a.mp4".into(),
+            bitrate: None,
+        };
+        let base = SessionOptions {
+            inputs: vec![input.clone()],
+            ..SessionOptions::default()
+        };
+        assert!(base.presentation_options().is_ok());
+        for bad in [
+            SessionOptions {
+                chunk_length: 0.0,
+                ..base.clone()
+            },
+            SessionOptions {
+                manifest_name: "../x".into(),
+                ..base.clone()
+            },
+            SessionOptions {
+                inputs: vec![],
+                ..base.clone()
+            },
+            SessionOptions {
+                inputs: vec![InputSpec {
+                    bitrate: Some(0),
+                    ..input
+                }],
+                ..base.clone()
+            },
+        ] {
+            let e = bad.presentation_options().unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Options, "{e}");
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! The packaging session: the native host's `package` loop turned inside out, so that a
+//! JavaScript host (which owns the bytes and the event loop) can drive it.
+//!
+//! The host pushes the bytes of one input at a time, calls [`Session::end`] at the end of
+//! each, and drains [`Session::poll`]. A [`Step::Seek`] means "continue this input from that
+//! offset" (an MP4 with its `moov` at the end, or a second pass to measure a bitrate); only
+//! a session created `seekable` asks for one.
+
+use std::collections::VecDeque;
+
+use smoothcast_core::demux::{self, DemuxEvent, Demuxer};
+use smoothcast_core::presentation::{LevelId, Output, Presentation};
+use smoothcast_core::TrackKind;
+
+use crate::error::{Error, ErrorKind};
+use crate::measure::{Measure, Observed};
+use crate::options::{InputSpec, SessionOptions};
+
+/// Bytes sniffed before choosing a demuxer; the native host reads the same amount.
+const HEAD_LEN: usize = 376;
+
+/// What the host must do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Write, rewrite or remove a file, or note an event.
+    Output(Output),
+    /// Push the current input again from this byte offset; bytes already pushed after the
+    /// call that asked are ignored.
+    Seek(u64),
+    /// The input with this index is complete; the next push starts the next input.
+    InputDone(usize),
+    /// The presentation is complete: the last manifest has been polled before this.
+    Done,
+}
+
+/// Where the current pass over an input is.
+enum Pass {
+    /// Collecting the first bytes to recognise the container.
+    Head { buf: Vec<u8>, mode: Mode },
+    Demux {
+        demuxer: Box<dyn Demuxer + Send>,
+        mode: Mode,
+    },
+    /// Every input is done (or the session failed).
+    Over,
+}
+
+enum Mode {
+    /// No bitrate yet: tracks are held back until it is known.
+    Measure {
+        measure: Measure,
+        held: Vec<DemuxEvent>,
+    },
+    Package(LevelId),
+}
+
+pub struct Session {
+    presentation: Presentation,
+    inputs: Vec<InputSpec>,
+    seekable: bool,
+    current: usize,
+    pass: Pass,
+    steps: VecDeque<Step>,
+    /// Set when the last push/end queued a seek: that pass is not over yet.
+    seek_pending: bool,
+    failed: Option<Error>,
+}
+
+impl Session {
+    pub fn new(options: SessionOptions) -> Result<Self, Error> {
+        let presentation = Presentation::new(options.presentation_options()?);
+        let mut session = Self {
+            presentation,
+            inputs: options.inputs,
+            seekable: options.seekable,
+            current: 0,
+            pass: Pass::Over,
+            steps: VecDeque::new(),
+            seek_pending: false,
+            failed: None,
+        };
+        session.pass = session.start_input()?;
+        Ok(session)
+    }
+
+    /// Index of the input being read.
+    pub fn input(&self) -> usize {
+        self.current
+    }
+
+    /// `"measure"` (a pass to find the bitrate), `"package"` or `"done"`.
+    pub fn phase(&self) -> &'static str {
+        match &self.pass {
+            Pass::Head { mode, .. } | Pass::Demux { mode, .. } => match mode {
+                Mode::Measure { .. } => "measure",
+                Mode::Package(_) => "package",
+            },
+            Pass::Over => "done",
+        }
+    }
+
+    pub fn poll(&mut self) -> Option<Step> {
+        self.steps.pop_front()
+    }
+
+    /// Feeds the next bytes of the current input.
+    pub fn push(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.guard(|s| s.push_inner(data))
+    }
+
+    /// Declares the end of the current input (or of the bytes up to a requested seek's
+    /// target, when the demuxer asked for it while finishing).
+    pub fn end(&mut self) -> Result<(), Error> {
+        self.guard(Self::end_inner)
+    }
+
+    /// After a failure every call repeats it: the presentation is unusable.
+    fn guard(&mut self, f: impl FnOnce(&mut Self) -> Result<(), Error>) -> Result<(), Error> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let result = f(self);
+        if let Err(e) = &result {
+            self.failed = Some(e.clone());
+            self.pass = Pass::Over;
+        }
+        result
+    }
+
+    fn name(&self) -> &str {
+        self.inputs
+            .get(self.current)
+            .map(|i| i.name.as_str())
+            .unwrap_or("")
+    }
+
+    fn start_input(&mut self) -> Result<Pass, Error> {
+        let Some(input) = self.inputs.get(self.current) else {
+            return Ok(Pass::Over);
+        };
+        let mode = match input.bitrate {
+            Some(bitrate) => Mode::Package(self.add_level(bitrate)?),
+            None => Mode::Measure {
+                measure: Measure::default(),
+                held: Vec::new(),
+            },
+        };
+        Ok(Pass::Head {
+            buf: Vec::new(),
+            mode,
+        })
+    }
+
+    fn add_level(&mut self, bitrate: u32) -> Result<LevelId, Error> {
+        let name = self.name().to_string();
+        self.presentation
+            .add_quality_level(&name, bitrate)
+            .map_err(|e| Error::presentation(None, &e))
+    }
+
+    fn push_inner(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.seek_pending = false;
+        match &mut self.pass {
+            Pass::Over => Err(Error::new(
+                ErrorKind::Usage,
+                "push after the last input ended",
+            )),
+            Pass::Head { buf, .. } => {
+                buf.extend_from_slice(data);
+                if buf.len() >= HEAD_LEN {
+                    self.open_demuxer()?;
+                }
+                Ok(())
+            }
+            Pass::Demux { demuxer, .. } => {
+                let r = demuxer.push(data);
+                r.map_err(|e| Error::demux(self.name(), &e))?;
+                self.drain()
+            }
+        }
+    }
+
+    fn end_inner(&mut self) -> Result<(), Error> {
+        self.seek_pending = false;
+        if matches!(self.pass, Pass::Over) {
+            return Err(Error::new(
+                ErrorKind::Usage,
+                "end after the last input ended",
+            ));
+        }
+        if matches!(self.pass, Pass::Head { .. }) {
+            self.open_demuxer()?;
+            if self.seek_pending {
+                return Ok(());
+            }
+        }
+        if let Pass::Demux { demuxer, .. } = &mut self.pass {
+            let r = demuxer.finish();
+            r.map_err(|e| Error::demux(self.name(), &e))?;
+        }
+        self.drain()?;
+        if self.seek_pending {
+            return Ok(());
+        }
+        self.input_ended()
+    }
+
+    /// Recognises the container from the collected head and pushes the head through.
+    fn open_demuxer(&mut self) -> Result<(), Error> {
+        let Pass::Head { buf, mode } = std::mem::replace(&mut self.pass, Pass::Over) else {
+            return Ok(());
+        };
+        let container = demux::sniff(&buf[..buf.len().min(HEAD_LEN)]).ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotMedia,
+                format!(
+                    "{}: not a media file Smoothcast reads (MP4, MOV, MPEG-TS or FLV)",
+                    self.name()
+                ),
+            )
+        })?;
+        let mut demuxer = demux::for_container(container, self.seekable);
+        demuxer
+            .push(&buf)
+            .map_err(|e| Error::demux(self.name(), &e))?;
+        self.pass = Pass::Demux { demuxer, mode };
+        self.drain()
+    }
+
+    /// Hands every demuxer event on: to the measurement or to the presentation.
+    fn drain(&mut self) -> Result<(), Error> {
+        let name = self.name().to_string();
+        let Pass::Demux { demuxer, mode } = &mut self.pass else {
+            return Ok(());
+        };
+        while let Some(event) = demuxer.poll() {
+            if let DemuxEvent::Seek(offset) = event {
+                self.steps.push_back(Step::Seek(offset));
+                self.seek_pending = true;
+                continue;
+            }
+            let level = match mode {
+                Mode::Package(level) => *level,
+                Mode::Measure { measure, held } => {
+                    let bitrate = match measure.observe(&event)? {
+                        Observed::Stated(bitrate) => bitrate,
+                        Observed::More => {
+                            if matches!(event, DemuxEvent::Sample(_)) && !self.seekable {
+                                return Err(Error::new(
+                                    ErrorKind::BitrateUnknown,
+                                    format!("{name}: this container states no bitrate; give one (a one-way stream cannot be read twice to measure it)"),
+                                ));
+                            }
+                            if !matches!(event, DemuxEvent::Sample(_)) {
+                                held.push(event);
+                            }
+                            continue;
+                        }
+                    };
+                    // Known at the first sample: package from here on with the same demuxer,
+                    // after the tracks it announced (a fresh pass would announce the same).
+                    let level = self
+                        .presentation
+                        .add_quality_level(&name, bitrate)
+                        .map_err(|e| Error::presentation(None, &e))?;
+                    for e in std::mem::take(held) {
+                        self.presentation
+                            .handle_demux_event(level, e)
+                            .map_err(|e| Error::presentation(Some(&name), &e))?;
+                    }
+                    *mode = Mode::Package(level);
+                    level
+                }
+            };
+            self.presentation
+                .handle_demux_event(level, event)
+                .map_err(|e| Error::presentation(Some(&name), &e))?;
+            while let Some(output) = self.presentation.poll_output() {
+                self.steps.push_back(Step::Output(output));
+            }
+        }
+        Ok(())
+    }
+
+    fn input_ended(&mut self) -> Result<(), Error> {
+        let name = self.name().to_string();
+        match std::mem::replace(&mut self.pass, Pass::Over) {
+            Pass::Demux {
+                mode: Mode::Measure { measure, .. },
+                ..
+            } => {
+                // A whole pass was needed (MPEG-TS, FLV): read the input again to package it.
+                let bitrate = measure
+                    .result()
+                    .map_err(|e| Error::new(e.kind, format!("{name}: {}", e.message)))?;
+                let level = self.add_level(bitrate)?;
+                self.pass = Pass::Head {
+                    buf: Vec::new(),
+                    mode: Mode::Package(level),
+                };
+                self.steps.push_back(Step::Seek(0));
+                self.seek_pending = true;
+                Ok(())
+            }
+            Pass::Demux {
+                mode: Mode::Package(level),
+                ..
+            } => {
+                // A Smooth presentation without video is legal, but from a packager it is
+                // almost always the wrong file (and EMS's MSS output needs video).
+                if !self.presentation.has_track(level, TrackKind::Video) {
+                    return Err(Error::new(
+                        ErrorKind::NoVideo,
+                        format!("{name}: no H.264 video track"),
+                    ));
+                }
+                self.steps.push_back(Step::InputDone(self.current));
+                self.current += 1;
+                if self.current < self.inputs.len() {
+                    self.pass = self.start_input()?;
+                    return Ok(());
+                }
+                self.presentation
+                    .finish()
+                    .map_err(|e| Error::presentation(None, &e))?;
+                while let Some(output) = self.presentation.poll_output() {
+                    self.steps.push_back(Step::Output(output));
+                }
+                self.steps.push_back(Step::Done);
+                Ok(())
+            }
+            Pass::Head { .. } | Pass::Over => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,124 @@
+// The Node build against the native binary: the same clip packaged by both must give the
+// same files, byte for byte. Run: node --test host-browser/test/ (after host-browser/build.sh
+// and `cargo build -p smoothcast`). SMOOTHCAST_BIN overrides the native binary's path.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { packageFiles, packageStream, Packager } from '../pkg/node.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const NATIVE = process.env.SMOOTHCAST_BIN || path.join(ROOT, 'target/debug/smoothcast');
+const MEDIA = path.join(ROOT, 'target/test-media/node');
+const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'smoothcast-node-'));
+process.on('exit', () => fs.rmSync(TMP, { recursive: true, force: true }));
+
+/** A synthetic clip (ffmpeg lavfi, the flags of tests/src/media.rs), cached by name. */
+function clip(name, { seconds = 6, size = '320x180', kbps = 400, format = 'mp4', faststart = false, bframes = false } = {}) {
+  const file = path.join(MEDIA, name);
+  if (fs.existsSync(file)) return file;
+  fs.mkdirSync(MEDIA, { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  execFileSync('ffmpeg', [
+    '-hide_banner', '-nostdin', '-loglevel', 'error', '-y',
+    '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=25:duration=${seconds}`,
+    '-f', 'lavfi', '-i', `sine=frequency=440:sample_rate=48000:duration=${seconds}`,
+    '-map', '0:v', '-map', '1:a',
+    '-c:v', 'libx264', '-threads', '1', '-preset', 'veryfast', '-profile:v', 'high', '-pix_fmt', 'yuv420p',
+    '-g', '50', '-keyint_min', '50', '-sc_threshold', '0', '-bf', bframes ? '3' : '0',
+    '-b:v', `${kbps}k`, '-maxrate', `${kbps}k`, '-bufsize', `${2 * kbps}k`,
+    '-c:a', 'aac', '-b:a', '128k', '-ac', '2',
+    '-fflags', '+bitexact', '-flags:v', '+bitexact', '-flags:a', '+bitexact', '-map_metadata', '-1',
+    '-t', String(seconds), ...(faststart ? ['-movflags', '+faststart'] : []),
+    '-f', format === 'ts' ? 'mpegts' : 'mp4', tmp,
+  ]);
+  fs.renameSync(tmp, file);
+  return file;
+}
+
+/** Every file under dir, by relative path. */
+function tree(dir) {
+  const files = new Map();
+  const walk = (d) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p); else files.set(path.relative(dir, p), fs.readFileSync(p));
+    }
+  };
+  walk(dir);
+  return files;
+}
+
+function assertSameTree(got, want) {
+  assert.deepEqual([...got.keys()].sort(), [...want.keys()].sort());
+  for (const [p, bytes] of want) assert.ok(bytes.equals(got.get(p)), `${p} differs`);
+}
+
+function native(inputs, options = []) {
+  const target = fs.mkdtempSync(path.join(TMP, 'native-'));
+  execFileSync(NATIVE, ['package', '--target-folder', target, '--group-name', 'g', ...options, ...inputs]);
+  return tree(path.join(target, 'g'));
+}
+
+async function wasm(inputs, options = {}) {
+  const target = fs.mkdtempSync(path.join(TMP, 'wasm-'));
+  await packageFiles(inputs, { targetFolder: target, groupName: 'g', ...options });
+  return tree(path.join(target, 'g'));
+}
+
+test('native binary is built', () => {
+  assert.ok(fs.existsSync(NATIVE), `missing ${NATIVE}: cargo build -p smoothcast`);
+});
+
+const cases = [
+  ['moov at the end (seeks)', () => [clip('plain.mp4')]],
+  ['faststart, B-frames', () => [clip('faststart-bf.mp4', { faststart: true, bframes: true })]],
+  ['MPEG-TS (two passes to measure the bitrate)', () => [clip('clip.ts', { format: 'ts' })]],
+  ['two inputs, given bitrates', () => [`${clip('hi.mp4', { size: '640x360', kbps: 900 })}@900000`, `${clip('lo.mp4', { kbps: 300 })}@300000`]],
+];
+for (const [name, inputs] of cases) {
+  test(`same bytes as the native binary: ${name}`, async () => {
+    const list = inputs();
+    assertSameTree(await wasm(list), native(list));
+  });
+}
+
+test('chunk length and manifest name options match the native flags', async () => {
+  const list = [clip('plain.mp4')];
+  assertSameTree(
+    await wasm(list, { chunkLength: 4, manifestName: 'movie.ismc' }),
+    native(list, ['--chunk-length', '4', '--manifest-name', 'movie.ismc']),
+  );
+});
+
+test('a one-way stream of a moov-at-end MP4 is buffered and gives the same bytes', async () => {
+  const file = clip('plain.mp4');
+  const want = native([file]);
+  const got = new Map();
+  for await (const out of packageStream(fs.createReadStream(file, { highWaterMark: 100_000 }), { name: file })) {
+    if (out.type === 'fragment') got.set(out.path, Buffer.from(out.data));
+    if (out.type === 'manifest') got.set(out.path, Buffer.from(out.xml));
+  }
+  assertSameTree(got, want);
+});
+
+test('errors are Error objects with a kind', async () => {
+  const text = path.join(TMP, 'notes.txt');
+  fs.writeFileSync(text, 'not a video\n'.repeat(100));
+  await assert.rejects(wasm([text]), (e) => e instanceof Error && e.kind === 'not-media' && /notes\.txt/.test(e.message));
+
+  const full = fs.readFileSync(clip('faststart-bf.mp4', { faststart: true, bframes: true }));
+  const cut = path.join(TMP, 'cut.mp4');
+  fs.writeFileSync(cut, full.subarray(0, full.length >> 1));
+  await assert.rejects(wasm([cut]), (e) => e.kind === 'truncated');
+
+  const ts = fs.createReadStream(clip('clip.ts', { format: 'ts' }));
+  await assert.rejects(async () => { for await (const _ of packageStream(ts, { name: 'x.ts' })) { /* drain */ } },
+    (e) => e.kind === 'bitrate-unknown');
+
+  assert.throws(() => new Packager({ chunkLength: 0, name: 'a.mp4' }), (e) => e.kind === 'options');
+});
