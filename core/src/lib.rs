@@ -20,6 +20,7 @@ pub mod fragment;
 pub mod layout;
 pub mod manifest;
 pub mod media;
+pub mod package;
 pub mod presentation;
 pub mod time;
 

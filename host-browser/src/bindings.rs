@@ -8,9 +8,7 @@ use js_sys::{Array, Object, Reflect, Uint8Array};
 use smoothcast_core::presentation::{Event, Output};
 use wasm_bindgen::prelude::*;
 
-use crate::error::{Error, ErrorKind};
-use crate::options::{InputSpec, SessionOptions};
-use crate::session::{Session, Step};
+use smoothcast_core::package::{Error, ErrorKind, InputSpec, Session, SessionOptions, Step};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &str = r#"

@@ -6,15 +6,19 @@
 //! offset" (an MP4 with its `moov` at the end, or a second pass to measure a bitrate); only
 //! a session created `seekable` asks for one.
 
-use std::collections::VecDeque;
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::format;
+use alloc::string::ToString;
+use alloc::vec::Vec;
 
-use smoothcast_core::demux::{self, DemuxEvent, Demuxer};
-use smoothcast_core::presentation::{LevelId, Output, Presentation};
-use smoothcast_core::TrackKind;
+use crate::demux::{self, DemuxEvent, Demuxer};
+use crate::presentation::{LevelId, Output, Presentation};
+use crate::TrackKind;
 
-use crate::error::{Error, ErrorKind};
-use crate::measure::{Measure, Observed};
-use crate::options::{InputSpec, SessionOptions};
+use super::error::{Error, ErrorKind};
+use super::measure::{Measure, Observed};
+use super::options::{InputSpec, SessionOptions};
 
 /// Bytes sniffed before choosing a demuxer; the native host reads the same amount.
 const HEAD_LEN: usize = 376;
@@ -207,7 +211,7 @@ impl Session {
 
     /// Recognises the container from the collected head and pushes the head through.
     fn open_demuxer(&mut self) -> Result<(), Error> {
-        let Pass::Head { buf, mode } = std::mem::replace(&mut self.pass, Pass::Over) else {
+        let Pass::Head { buf, mode } = core::mem::replace(&mut self.pass, Pass::Over) else {
             return Ok(());
         };
         let container = demux::sniff(&buf[..buf.len().min(HEAD_LEN)]).ok_or_else(|| {
@@ -263,7 +267,7 @@ impl Session {
                         .presentation
                         .add_quality_level(&name, bitrate)
                         .map_err(|e| Error::presentation(None, &e))?;
-                    for e in std::mem::take(held) {
+                    for e in core::mem::take(held) {
                         self.presentation
                             .handle_demux_event(level, e)
                             .map_err(|e| Error::presentation(Some(&name), &e))?;
@@ -284,7 +288,7 @@ impl Session {
 
     fn input_ended(&mut self) -> Result<(), Error> {
         let name = self.name().to_string();
-        match std::mem::replace(&mut self.pass, Pass::Over) {
+        match core::mem::replace(&mut self.pass, Pass::Over) {
             Pass::Demux {
                 mode: Mode::Measure { measure, .. },
                 ..
@@ -333,6 +337,3 @@ impl Session {
         }
     }
 }
-
-#[cfg(test)]
-mod tests;

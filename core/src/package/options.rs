@@ -1,12 +1,14 @@
 //! Packager options: the same choices as `smoothcast package`, checked the same way.
 
-use std::path::Path;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
 
-use smoothcast_core::layout::{self, Layout};
-use smoothcast_core::presentation::PresentationOptions;
-use smoothcast_core::time::secs_to_mss;
+use crate::layout::{self, Layout};
+use crate::presentation::PresentationOptions;
+use crate::time::secs_to_mss;
 
-use crate::error::{Error, ErrorKind};
+use super::error::{Error, ErrorKind};
 
 /// One input: a name (a file name; it names the stream folder of a single input) and the
 /// bitrate to announce, measured when absent.
@@ -74,7 +76,8 @@ impl SessionOptions {
         let mut options = PresentationOptions::vod(layout);
         options.manifest_name = self.manifest_name.clone();
         // Exactly the native host's conversion, so fragment boundaries match to the tick.
-        options.chunk_length = secs_to_mss((self.chunk_length * 1000.0).round() as u64, 1000);
+        // +0.5 then truncate: round half up without std's float rounding (no_std).
+        options.chunk_length = secs_to_mss((self.chunk_length * 1000.0 + 0.5) as u64, 1000);
         Ok(options)
     }
 }
@@ -82,10 +85,12 @@ impl SessionOptions {
 /// The stream name of a single input: its file stem, cleaned as the native host cleans it
 /// (EMS names the stream folder after the stream).
 pub fn stream_name(name: &str) -> Result<String, String> {
-    let stem = Path::new(name)
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    // The file stem, on either separator: the name may be a path from any platform.
+    let file = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let stem = match file.rfind('.') {
+        Some(dot) if dot > 0 => &file[..dot],
+        _ => file,
+    };
     let cleaned: String = stem
         .chars()
         .map(|c| {

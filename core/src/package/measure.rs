@@ -4,11 +4,12 @@
 //! MP4 states per-track bitrates in its sample tables, so the answer is known at the first
 //! sample. MPEG-TS and FLV state none: every sample is counted, which takes a whole pass.
 
-use std::collections::HashMap;
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
 
-use smoothcast_core::demux::DemuxEvent;
+use crate::demux::DemuxEvent;
 
-use crate::error::{Error, ErrorKind};
+use super::error::{Error, ErrorKind};
 
 #[derive(Debug, Default)]
 pub struct Measure {
@@ -16,8 +17,8 @@ pub struct Measure {
     stated: Vec<Option<u64>>,
     bytes: u64,
     /// Per track: lowest decode time, highest end time.
-    spans: HashMap<u32, (i64, i64)>,
-    timescales: HashMap<u32, u32>,
+    spans: BTreeMap<u32, (i64, i64)>,
+    timescales: BTreeMap<u32, u32>,
 }
 
 /// What one event told the measurement.
@@ -68,6 +69,7 @@ impl Measure {
                 "no samples to measure the bitrate of",
             ));
         }
-        Ok(((self.bytes as f64 * 8.0 / secs).round() as u64).clamp(1, u64::from(u32::MAX)) as u32)
+        // +0.5 then truncate: round half up without std's float rounding (no_std).
+        Ok(((self.bytes as f64 * 8.0 / secs + 0.5) as u64).clamp(1, u64::from(u32::MAX)) as u32)
     }
 }

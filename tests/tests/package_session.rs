@@ -3,10 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use smoothcast_core::package::{Error, ErrorKind, InputSpec, Session, SessionOptions, Step};
 use smoothcast_core::presentation::Output;
 use smoothcast_tests::media::{self, ClipSpec, Container};
-
-use super::*;
 
 /// Files by path, as a host would write them.
 type Files = BTreeMap<String, Vec<u8>>;

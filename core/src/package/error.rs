@@ -1,9 +1,11 @@
 //! Errors as JavaScript sees them: a stable `kind` to branch on and a readable message.
 
+use alloc::format;
+use alloc::string::{String, ToString};
 use core::fmt;
 
-use smoothcast_core::demux::{DemuxError, DemuxErrorKind};
-use smoothcast_core::presentation::{PresentationError, PresentationErrorKind};
+use crate::demux::{DemuxError, DemuxErrorKind};
+use crate::presentation::{PresentationError, PresentationErrorKind};
 
 /// What went wrong, as a short string JavaScript can switch on (`err.kind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,4 +92,5 @@ impl fmt::Display for Error {
     }
 }
 
+#[cfg(feature = "std")]
 impl std::error::Error for Error {}
