@@ -1,1 +1,0 @@
-//! The WASI host: filled by the WASI component issue.
