@@ -91,6 +91,16 @@ def system_cpu_ticks():
     return sum(v[:8]) - idle, sum(v[:8])
 
 
+def proc_io(pid):
+    """(wchar, write_bytes): bytes the process wrote, and bytes it caused to go to disk."""
+    try:
+        with open(f"/proc/{pid}/io") as f:
+            v = dict(line.split(": ") for line in f.read().splitlines())
+        return int(v["wchar"]), int(v["write_bytes"])
+    except (OSError, KeyError, ValueError):
+        return None
+
+
 def proc_rss_kib(pid):
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -190,6 +200,7 @@ def run_one(server_exe, load_exe, flv, n, seconds, args):
                 sys.exit(f"createMSSStream {i} failed: {reply}")
         time.sleep(1.0)
         baseline_kib = proc_rss_kib(server.pid)
+        io0 = proc_io(server.pid)
         sampler = Sampler(server.pid)
         sampler.start()
         time.sleep(1.0)
@@ -214,6 +225,7 @@ def run_one(server_exe, load_exe, flv, n, seconds, args):
         # The last fragments are written when the publishers stop.
         time.sleep(3.0)
         stats = server.api("serverStats")["data"]
+        io1 = proc_io(server.pid)
         sampler.done.set()
         sampler.join()
         server_alive = server.proc.poll() is None
@@ -268,6 +280,11 @@ def run_one(server_exe, load_exe, flv, n, seconds, args):
         "lateness_p99_ms": load["lateness_ms"]["p99"],
         "lateness_max_ms": load["lateness_ms"]["max"],
         "server_alive": server_alive,
+        # Write amplification: bytes the server wrote (fragments, look-ahead rewrites,
+        # manifests) per byte published.
+        "written_mb": (io1[0] - io0[0]) / 1e6 if io0 and io1 else None,
+        "disk_written_mb": (io1[1] - io0[1]) / 1e6 if io0 and io1 else None,
+        "write_amplification": (io1[0] - io0[0]) / load["bytes_sent"] if io0 and io1 and load["bytes_sent"] else None,
         "server_warnings": len(warnings),
         "first_warnings": warnings[:3],
     }
@@ -311,6 +328,7 @@ def print_table(rows):
         ("late p50", lambda r: fmt(r["lateness_p50_ms"], ".1f"), 9),
         ("p99", lambda r: fmt(r["lateness_p99_ms"], ".1f"), 7),
         ("max", lambda r: fmt(r["lateness_max_ms"], ".0f"), 7),
+        ("wr x", lambda r: fmt(r.get("write_amplification"), ".1f"), 5),
         ("holds", lambda r: "yes" if r["holds"] else "NO", 6),
     ]
     print("".join(f"{name:>{w}}" for name, _, w in cols))
@@ -326,7 +344,7 @@ def print_table(rows):
     print("CPU: % of one core, steady state (all publishers running); other% = the rest of the machine")
     print("(other processes, kernel writeback): figures are only clean when it is near 0. RSS: median steady VmRSS;")
     print("MiB/strm = (steady RSS - baseline after createMSSStream) / N; wd = write delay (serverStats);")
-    print("late = generator lateness against the tags' schedule.")
+    print("late = generator lateness against the tags' schedule; wr x = bytes the server wrote per byte published.")
 
 
 def main():
@@ -340,8 +358,13 @@ def main():
     ap.add_argument("--stagger-ms", type=int, default=20)
     ap.add_argument("--gen-threads", type=int, default=1, help="rtmp-load runtime threads")
     ap.add_argument("--prefix", default="load")
+    ap.add_argument("--webroot", help="web root to write into (default bench/out/live-webroot; "
+                    "a tmpfs folder such as /dev/shm/x takes the disk out of the picture)")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
+    if args.webroot:
+        global WEBROOT
+        WEBROOT = os.path.abspath(args.webroot)
     seconds = args.seconds if args.seconds is not None else (40.0 if args.find_max else 60.0)
 
     server_exe, load_exe = build()
