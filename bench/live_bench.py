@@ -1,0 +1,393 @@
+#!/usr/bin/env python3
+"""Benchmark: the live server under N simultaneous real-time RTMP publishers on loopback.
+
+For each N: a fresh `smoothcast serve` (every port 0, web root under bench/out/), one
+createMSSStream per stream over the HTTP API, then `rtmp-load` publishes a 2 Mbit/s FLV on
+N connections for D seconds. Measured: the server's CPU (utime+stime, % of one core) and
+RSS (VmRSS) sampled every second, the generator's CPU and lateness (did it keep up?), and
+the server's own serverStats (fragments written, write delay p50/p99/max).
+
+    python3 bench/live_bench.py [--streams 50] [--seconds 60]
+    python3 bench/live_bench.py --find-max [--seconds 40] [--start 50] [--step 50]
+
+"Holds in real time" = all publishers connected and none dropped, fragments written >= 90%
+of expected (N x D/chunk per track x 2 tracks), generator p99 lateness < 500 ms and server
+CPU < 190% (two cores). --find-max stops at the first N that does not hold.
+
+Needs ffmpeg and cargo. Writes to bench/out/ (ignored by git). Loopback only.
+"""
+import argparse
+import base64
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "bench", "out")
+WEBROOT = os.path.join(OUT, "live-webroot")
+CONFIG = os.path.join(OUT, "live-bench.toml")
+SERVER_LOG = os.path.join(OUT, "live-server.log")
+TICK = os.sysconf("SC_CLK_TCK")
+CHUNK = 2  # chunkLength, seconds
+
+# Targets from the issue.
+TARGET_STREAMS = 200
+TARGET_MIB_PER_STREAM = 4.0  # beyond the fragment being built
+TARGET_P99_MS = 20.0
+HOLD_FRAGMENTS = 0.90
+HOLD_LATENESS_MS = 500.0
+HOLD_CPU = 190.0
+
+
+def build():
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "smoothcast", "-p", "smoothcast-rtmp-load"],
+                   cwd=ROOT, check=True, timeout=1800)
+    return (os.path.join(ROOT, "target", "release", "smoothcast"),
+            os.path.join(ROOT, "target", "release", "rtmp-load"))
+
+
+def make_flv():
+    path = os.path.join(OUT, "live-2mbps-30s.flv")
+    if os.path.exists(path):
+        return path
+    os.makedirs(OUT, exist_ok=True)
+    print(f"generating {path} (30 s, 1280x720 25 fps, 1.9 Mbit/s video + 96 kbit/s AAC)...", flush=True)
+    tmp = path + ".part"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y",
+         "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=30",
+         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=30",
+         "-c:v", "libx264", "-pix_fmt", "yuv420p", "-b:v", "1900k", "-maxrate", "1900k", "-bufsize", "2M",
+         "-g", "50", "-keyint_min", "50", "-sc_threshold", "0", "-bf", "0",
+         "-c:a", "aac", "-b:a", "96k", "-shortest", "-f", "flv", tmp],
+        check=True, timeout=900)
+    os.rename(tmp, path)
+    return path
+
+
+def proc_cpu_ticks(pid):
+    """utime + stime of a process, in clock ticks (None once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+    return int(fields[11]) + int(fields[12])
+
+
+def system_cpu_ticks():
+    """(busy, total) clock ticks of the whole machine, all CPUs (iowait counts as idle)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    return sum(v[:8]) - idle, sum(v[:8])
+
+
+def proc_io(pid):
+    """(wchar, write_bytes): bytes the process wrote, and bytes it caused to go to disk."""
+    try:
+        with open(f"/proc/{pid}/io") as f:
+            v = dict(line.split(": ") for line in f.read().splitlines())
+        return int(v["wchar"]), int(v["write_bytes"])
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def proc_rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+class Server:
+    """`smoothcast serve` on ports 0; the first stdout line gives the addresses."""
+
+    def __init__(self, exe):
+        shutil.rmtree(WEBROOT, ignore_errors=True)
+        os.makedirs(WEBROOT)
+        with open(CONFIG, "w") as f:
+            f.write('bind = "127.0.0.1"\nrtmp_port = 0\njson_cli_port = 0\nascii_cli_port = 0\n'
+                    f'http_api_port = 0\nweb_port = 0\nwebroot = {json.dumps(WEBROOT)}\n')
+        self.log = open(SERVER_LOG, "w")
+        env = dict(os.environ, SMOOTHCAST_LOG=os.environ.get("SMOOTHCAST_LOG", "warn"))
+        self.proc = subprocess.Popen([exe, "serve", "--config", CONFIG], stdout=subprocess.PIPE,
+                                     stderr=self.log, env=env, cwd=OUT)
+        first = []
+        reader = threading.Thread(target=lambda: first.append(self.proc.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(20)
+        line = first[0].decode(errors="replace").strip() if first else ""
+        if not line.startswith("listening "):
+            self.stop()
+            sys.exit(f"server did not start: first line {line!r}; see {SERVER_LOG}")
+        self.addrs = dict(p.split("=", 1) for p in line.split()[1:])
+        # Keep draining stdout so the server never blocks on it.
+        threading.Thread(target=lambda: self.proc.stdout.read(), daemon=True).start()
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def api(self, command, params=""):
+        url = f"http://{self.addrs['http_api']}/{command}"
+        if params:
+            url += "?params=" + base64.b64encode(params.encode()).decode()
+        with urllib.request.urlopen(url, timeout=20) as r:
+            return json.loads(r.read())
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+class Sampler(threading.Thread):
+    """Every second: (time, server CPU ticks, server RSS KiB, generator CPU ticks, machine
+    busy ticks)."""
+
+    def __init__(self, server_pid):
+        super().__init__(daemon=True)
+        self.server_pid = server_pid
+        self.gen_pid = None
+        self.samples = []
+        self.done = threading.Event()
+
+    def run(self):
+        while not self.done.is_set():
+            gen = proc_cpu_ticks(self.gen_pid) if self.gen_pid else None
+            self.samples.append((time.monotonic(), proc_cpu_ticks(self.server_pid),
+                                 proc_rss_kib(self.server_pid), gen, system_cpu_ticks()[0]))
+            self.done.wait(1.0)
+
+
+def cpu_percent(samples, index, t0, t1):
+    """CPU % of one core of one process between the samples nearest t0 and t1."""
+    window = [s for s in samples if t0 <= s[0] <= t1 and s[index] is not None]
+    if len(window) < 2:
+        return None
+    a, b = window[0], window[-1]
+    return (b[index] - a[index]) / TICK / (b[0] - a[0]) * 100.0
+
+
+def run_one(server_exe, load_exe, flv, n, seconds, args):
+    server = Server(server_exe)
+    try:
+        for i in range(n):
+            reply = server.api(
+                "createMSSStream",
+                f"localstreamnames={args.prefix}{i} targetfolder={WEBROOT} groupname=g{i} "
+                f"playlisttype=rolling playlistLength=5 staleRetentionCount=2 chunkLength={CHUNK} "
+                "bandwidths=2000000")
+            if reply.get("status") != "SUCCESS":
+                sys.exit(f"createMSSStream {i} failed: {reply}")
+        time.sleep(1.0)
+        baseline_kib = proc_rss_kib(server.pid)
+        io0 = proc_io(server.pid)
+        sampler = Sampler(server.pid)
+        sampler.start()
+        time.sleep(1.0)
+        load_start = time.monotonic()
+        cmd = [load_exe, "--addr", server.addrs["rtmp"], "--streams", str(n), "--seconds", str(seconds),
+               "--flv", flv, "--prefix", args.prefix, "--stagger-ms", str(args.stagger_ms),
+               "--threads", str(args.gen_threads)]
+        gen = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        sampler.gen_pid = gen.pid
+        limit = n * args.stagger_ms / 1000.0 + seconds + 90
+        try:
+            out, _ = gen.communicate(timeout=limit)
+        except subprocess.TimeoutExpired:
+            gen.kill()
+            out, _ = gen.communicate()
+            print(f"rtmp-load did not finish within {limit:.0f} s; killed", file=sys.stderr)
+        load_end = time.monotonic()
+        lines = [l for l in out.splitlines() if l.startswith("{")]
+        if gen.returncode != 0 or not lines:
+            sys.exit(f"rtmp-load failed (exit {gen.returncode}): {' '.join(cmd)}")
+        load = json.loads(lines[-1])
+        # The last fragments are written when the publishers stop.
+        time.sleep(3.0)
+        stats = server.api("serverStats")["data"]
+        io1 = proc_io(server.pid)
+        sampler.done.set()
+        sampler.join()
+        server_alive = server.proc.poll() is None
+    finally:
+        server.stop()
+    shutil.rmtree(WEBROOT, ignore_errors=True)
+
+    # Steady state: every publisher running (after the stagger and setup), until the first ends.
+    steady0 = load_start + n * args.stagger_ms / 1000.0 + 2.0
+    steady1 = load_start + seconds - 1.0
+    if steady1 - steady0 < 5.0:
+        steady0, steady1 = load_start, load_end
+    s = sampler.samples
+    srv_cpu = cpu_percent(s, 1, steady0, steady1)
+    gen_cpu = cpu_percent(s, 3, steady0, steady1)
+    machine_cpu = cpu_percent(s, 4, steady0, steady1)
+    # Everything else on the machine (other processes, kernel threads such as writeback):
+    # a busy machine makes every figure worse, so it is reported with them.
+    other_cpu = (machine_cpu - (srv_cpu or 0) - (gen_cpu or 0)) if machine_cpu is not None else None
+    rss_steady = [x[2] for x in s if steady0 <= x[0] <= steady1 and x[2] is not None]
+    rss_all = [x[2] for x in s if x[2] is not None]
+    peak_kib = max(rss_all) if rss_all else 0
+    steady_kib = statistics.median(rss_steady) if rss_steady else peak_kib
+    expected = n * (seconds / CHUNK) * 2
+    with open(SERVER_LOG) as f:
+        log = f.read().splitlines()
+    warnings = [l for l in log if "WARN" in l or "ERROR" in l]
+    r = {
+        "streams": n,
+        "seconds": seconds,
+        "connected": load["connected"],
+        "publish_failures": load["publish_failures"],
+        "dropped": load["dropped_while_publishing"],
+        "gen_errors": load["errors"],
+        "sent_mbit_s": load["bytes_sent"] * 8 / 1e6 / max(seconds, 1e-9),
+        "server_cpu_pct": srv_cpu,
+        "server_cpu_pct_per_stream": srv_cpu / n if srv_cpu is not None else None,
+        "gen_cpu_pct": gen_cpu,
+        "other_cpu_pct": other_cpu,
+        "loadavg": open("/proc/loadavg").read().split()[0],
+        "baseline_mib": (baseline_kib or 0) / 1024,
+        "steady_rss_mib": steady_kib / 1024,
+        "peak_rss_mib": peak_kib / 1024,
+        "mib_per_stream": (steady_kib - (baseline_kib or 0)) / 1024 / n,
+        "peak_mib_per_stream": (peak_kib - (baseline_kib or 0)) / 1024 / n,
+        "fragments": stats["fragmentsWritten"],
+        "fragments_expected": expected,
+        "write_p50_ms": stats["writeDelayP50Us"] / 1000,
+        "write_p99_ms": stats["writeDelayP99Us"] / 1000,
+        "write_max_ms": stats["writeDelayMaxUs"] / 1000,
+        "lateness_p50_ms": load["lateness_ms"]["p50"],
+        "lateness_p99_ms": load["lateness_ms"]["p99"],
+        "lateness_max_ms": load["lateness_ms"]["max"],
+        "server_alive": server_alive,
+        # Write amplification: bytes the server wrote (fragments, look-ahead rewrites,
+        # manifests) per byte published.
+        "written_mb": (io1[0] - io0[0]) / 1e6 if io0 and io1 else None,
+        "disk_written_mb": (io1[1] - io0[1]) / 1e6 if io0 and io1 else None,
+        "write_amplification": (io1[0] - io0[0]) / load["bytes_sent"] if io0 and io1 and load["bytes_sent"] else None,
+        "server_warnings": len(warnings),
+        "first_warnings": warnings[:3],
+    }
+    why = []
+    if r["connected"] < n or r["dropped"]:
+        why.append(f"{n - r['connected']} not connected, {r['dropped']} dropped")
+    if r["fragments"] < HOLD_FRAGMENTS * expected:
+        why.append(f"fragments {r['fragments']} < {HOLD_FRAGMENTS:.0%} of {expected:.0f}")
+    if r["lateness_p99_ms"] >= HOLD_LATENESS_MS:
+        why.append(f"generator p99 lateness {r['lateness_p99_ms']:.0f} ms")
+    if srv_cpu is None or srv_cpu >= HOLD_CPU:
+        why.append(f"server CPU {srv_cpu if srv_cpu is not None else float('nan'):.0f}%")
+    if not server_alive:
+        why.append("server died")
+    r["holds"] = not why
+    r["why_not"] = why
+    return r
+
+
+def fmt(v, spec):
+    return "-" if v is None else format(v, spec)
+
+
+def print_table(rows):
+    cols = [
+        ("N", lambda r: str(r["streams"]), 5),
+        ("D s", lambda r: fmt(r["seconds"], ".0f"), 5),
+        ("conn", lambda r: f"{r['connected']}", 5),
+        ("srv CPU%", lambda r: fmt(r["server_cpu_pct"], ".0f"), 9),
+        ("%/strm", lambda r: fmt(r["server_cpu_pct_per_stream"], ".2f"), 7),
+        ("gen CPU%", lambda r: fmt(r["gen_cpu_pct"], ".0f"), 9),
+        ("other%", lambda r: fmt(r.get("other_cpu_pct"), ".0f"), 7),
+        ("RSS MiB", lambda r: fmt(r["steady_rss_mib"], ".0f"), 8),
+        ("base", lambda r: fmt(r["baseline_mib"], ".0f"), 5),
+        ("MiB/strm", lambda r: fmt(r["mib_per_stream"], ".2f"), 9),
+        ("peak/strm", lambda r: fmt(r["peak_mib_per_stream"], ".2f"), 10),
+        ("frags", lambda r: f"{r['fragments']}/{r['fragments_expected']:.0f}", 12),
+        ("wd p50ms", lambda r: fmt(r["write_p50_ms"], ".1f"), 9),
+        ("p99", lambda r: fmt(r["write_p99_ms"], ".1f"), 7),
+        ("max", lambda r: fmt(r["write_max_ms"], ".1f"), 7),
+        ("late p50", lambda r: fmt(r["lateness_p50_ms"], ".1f"), 9),
+        ("p99", lambda r: fmt(r["lateness_p99_ms"], ".1f"), 7),
+        ("max", lambda r: fmt(r["lateness_max_ms"], ".0f"), 7),
+        ("wr x", lambda r: fmt(r.get("write_amplification"), ".1f"), 5),
+        ("holds", lambda r: "yes" if r["holds"] else "NO", 6),
+    ]
+    print("".join(f"{name:>{w}}" for name, _, w in cols))
+    for r in rows:
+        print("".join(f"{get(r):>{w}}" for _, get, w in cols))
+    for r in rows:
+        if not r["holds"]:
+            print(f"N={r['streams']} does not hold: {'; '.join(r['why_not'])}")
+        if r["gen_errors"]:
+            print(f"N={r['streams']} generator errors: {r['gen_errors']}")
+        if r["server_warnings"]:
+            print(f"N={r['streams']} server warnings/errors: {r['server_warnings']}, first: {r['first_warnings']}")
+    print("CPU: % of one core, steady state (all publishers running); other% = the rest of the machine")
+    print("(other processes, kernel writeback): figures are only clean when it is near 0. RSS: median steady VmRSS;")
+    print("MiB/strm = (steady RSS - baseline after createMSSStream) / N; wd = write delay (serverStats);")
+    print("late = generator lateness against the tags' schedule; wr x = bytes the server wrote per byte published.")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--streams", type=int, default=50)
+    ap.add_argument("--seconds", type=float, default=None, help="publish time (default 60, 40 with --find-max)")
+    ap.add_argument("--find-max", action="store_true")
+    ap.add_argument("--start", type=int, default=50)
+    ap.add_argument("--step", type=int, default=50)
+    ap.add_argument("--max-streams", type=int, default=1000)
+    ap.add_argument("--stagger-ms", type=int, default=20)
+    ap.add_argument("--gen-threads", type=int, default=1, help="rtmp-load runtime threads")
+    ap.add_argument("--prefix", default="load")
+    ap.add_argument("--webroot", help="web root to write into (default bench/out/live-webroot; "
+                    "a tmpfs folder such as /dev/shm/x takes the disk out of the picture)")
+    ap.add_argument("--json", help="also write the results here")
+    args = ap.parse_args()
+    if args.webroot:
+        global WEBROOT
+        WEBROOT = os.path.abspath(args.webroot)
+    seconds = args.seconds if args.seconds is not None else (40.0 if args.find_max else 60.0)
+
+    server_exe, load_exe = build()
+    flv = make_flv()
+    rows = []
+    counts = range(args.start, args.max_streams + 1, args.step) if args.find_max else [args.streams]
+    for n in counts:
+        print(f"N={n}: {seconds:g} s...", flush=True)
+        r = run_one(server_exe, load_exe, flv, n, seconds, args)
+        rows.append(r)
+        print(json.dumps(r), flush=True)
+        if args.find_max and not r["holds"]:
+            break
+    print()
+    print_table(rows)
+    held = [r["streams"] for r in rows if r["holds"]]
+    if args.find_max:
+        best = max(held) if held else 0
+        print(f"\nmost streams held in real time: {best} (target >= {TARGET_STREAMS})")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
