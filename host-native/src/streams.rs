@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use smoothcast_core::media::{Sample, TrackInfo};
 use tokio::sync::{broadcast, mpsc};
@@ -18,6 +18,14 @@ pub enum StreamItem {
     /// A track, or a changed configuration of one (re-sent to every new subscriber first).
     Track(TrackInfo),
     Sample(Sample),
+}
+
+/// An item as a subscriber receives it, stamped with when ingest handed it over (the start
+/// of the write delay an output measures).
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    pub item: StreamItem,
+    pub at: Instant,
 }
 
 /// What kind of ingest made a stream (EMS's stream type names).
@@ -61,7 +69,7 @@ struct Entry {
     /// Set by shutdownStream; the ingest task holding the publisher watches it.
     stop: Arc<tokio::sync::Notify>,
     tracks: Vec<TrackInfo>,
-    subscribers: Vec<mpsc::Sender<StreamItem>>,
+    subscribers: Vec<mpsc::Sender<Delivered>>,
 }
 
 #[derive(Default)]
@@ -159,12 +167,16 @@ impl StreamRegistry {
     }
 
     /// Subscribes to a stream's media from now on; the current tracks come first.
-    pub fn subscribe(&self, name: &str) -> Option<mpsc::Receiver<StreamItem>> {
+    pub fn subscribe(&self, name: &str) -> Option<mpsc::Receiver<Delivered>> {
         let mut inner = self.lock();
         let entry = inner.streams.get_mut(name)?;
         let (tx, rx) = mpsc::channel(SUBSCRIBER_QUEUE);
+        let at = Instant::now();
         for t in &entry.tracks {
-            let _ = tx.try_send(StreamItem::Track(t.clone()));
+            let _ = tx.try_send(Delivered {
+                item: StreamItem::Track(t.clone()),
+                at,
+            });
         }
         entry.subscribers.push(tx);
         Some(rx)
@@ -248,10 +260,14 @@ impl Publisher {
             entry.tracks.retain(|old| old.kind() != t.kind());
             entry.tracks.push(t.clone());
         }
+        let delivered = Delivered {
+            item,
+            at: Instant::now(),
+        };
         // Closed or hopelessly slow subscribers are dropped.
         entry
             .subscribers
-            .retain(|tx| match tx.try_send(item.clone()) {
+            .retain(|tx| match tx.try_send(delivered.clone()) {
                 Ok(()) => true,
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     tracing::warn!(stream = %self.name, "a subscriber fell behind and was dropped");
@@ -306,7 +322,13 @@ mod tests {
             }),
             10,
         );
-        assert!(matches!(rx.recv().await, Some(StreamItem::Sample(_))));
+        assert!(matches!(
+            rx.recv().await,
+            Some(Delivered {
+                item: StreamItem::Sample(_),
+                ..
+            })
+        ));
         assert_eq!(r.get("cam1").map(|i| i.bytes_in), Some(10));
         drop(p);
         assert!(rx.recv().await.is_none(), "subscribers see the end");

@@ -109,6 +109,7 @@ pub fn stream_name(name: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec;
 
     #[test]
     fn stream_names_follow_the_native_host() {

@@ -8,10 +8,9 @@ use smoothcast_core::presentation::{LevelId, Output, Presentation};
 use smoothcast_core::time::to_mss;
 use tokio::sync::{broadcast, mpsc, watch};
 
-use super::mss::{
-    apply_outputs, presentation_for, ConfigStatus, MssParams, OutputManager, StopMode,
-};
-use crate::streams::{StreamItem, StreamNotice, StreamRegistry};
+use super::mss::{presentation_for, ConfigStatus, MssParams, OutputManager, StopMode};
+use super::writer::Writer;
+use crate::streams::{Delivered, StreamItem, StreamNotice, StreamRegistry};
 
 pub(super) struct GroupContext {
     pub manager: OutputManager,
@@ -40,10 +39,11 @@ struct Input {
     ended: bool,
 }
 
-type Item = (usize, Option<StreamItem>);
+type Item = (usize, Option<Delivered>);
 
 pub(super) async fn run_group(mut ctx: GroupContext) {
     let mut presentation = presentation_for(&ctx.params);
+    let writer = Writer::start(ctx.group_dir.clone(), ctx.manager.stats.clone());
     let (tx, mut rx) = mpsc::channel::<Item>(1024);
     // Notices first, then subscribe: a stream that appears in between is not missed.
     let mut notices = ctx.streams.notices();
@@ -98,34 +98,30 @@ pub(super) async fn run_group(mut ctx: GroupContext) {
                 }
                 Err(broadcast::error::RecvError::Closed) => break StopMode::Shutdown,
             },
-            Some((i, item)) = rx.recv() => {
-                let received = Instant::now();
-                if let Err(e) = handle(&ctx, &mut presentation, &mut inputs, i, item) {
+            Some((i, delivered)) = rx.recv() => {
+                let arrival = delivered.as_ref().map_or_else(Instant::now, |d| d.at);
+                if let Err(e) = handle(&ctx, &mut presentation, &mut inputs, i, delivered.map(|d| d.item)) {
                     if e != last_error {
                         tracing::error!(group = %ctx.params.group_name, "{e}");
                         last_error = e;
                     }
                 }
                 let outputs: Vec<Output> = std::iter::from_fn(|| presentation.poll_output()).collect();
-                if !outputs.is_empty() {
-                    let fragment = outputs.iter().any(|o| matches!(o, Output::WriteFragment { .. }));
-                    let done = apply_outputs(ctx.group_dir.clone(), outputs).await;
-                    if fragment {
-                        ctx.manager.stats.record(done - received);
-                    }
-                }
+                writer.write(outputs, arrival).await;
                 if !ctx.params.keep_alive && inputs.iter().all(|x| !x.subscribed) && inputs.iter().any(|x| x.level.is_some()) {
                     // Without keepAlive the presentation ends with its sources: closed as VOD.
                     if let Err(e) = presentation.finish() {
                         tracing::warn!(group = %ctx.params.group_name, "closing: {e}");
                     }
                     let outputs: Vec<Output> = std::iter::from_fn(|| presentation.poll_output()).collect();
-                    apply_outputs(ctx.group_dir.clone(), outputs).await;
+                    writer.write(outputs, Instant::now()).await;
                     break StopMode::Running;
                 }
             }
         }
     };
+    // Everything decided so far reaches the disk before files are deleted or the task ends.
+    writer.close().await;
     if let StopMode::Remove { delete_files: true } = stop {
         let dir = ctx.group_dir.clone();
         let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;

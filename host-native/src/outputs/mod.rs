@@ -3,5 +3,6 @@
 mod group;
 pub mod mss;
 pub mod stats;
+mod writer;
 
 pub use mss::{MssParams, OutputManager, PlaylistType};

@@ -8,11 +8,10 @@
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use smoothcast_core::layout::{self, Layout};
-use smoothcast_core::presentation::{Output, Playlist, Presentation, PresentationOptions};
+use smoothcast_core::presentation::{Playlist, Presentation, PresentationOptions};
 use smoothcast_core::time::MSS_TIMESCALE;
 use tokio::sync::watch;
 
@@ -460,24 +459,6 @@ pub(super) fn unix_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-/// Applies outputs to disk off the async threads; returns how long it took.
-pub(super) async fn apply_outputs(dir: PathBuf, outputs: Vec<Output>) -> Instant {
-    let _ = tokio::task::spawn_blocking(move || {
-        let out = crate::disk::OutputDir::new(dir);
-        for o in outputs {
-            if let Output::Event(e) = &o {
-                tracing::debug!(?e, "mss event");
-                continue;
-            }
-            if let Err(e) = out.apply(o) {
-                tracing::warn!("mss output: {e:#}");
-            }
-        }
-    })
-    .await;
-    Instant::now()
 }
 
 pub(super) fn presentation_for(params: &MssParams) -> Presentation {

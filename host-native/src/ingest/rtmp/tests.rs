@@ -254,7 +254,7 @@ async fn ffmpeg_publish_is_a_local_stream() {
             .await
             .expect("the stream did not end in time");
         let Some(item) = item else { break };
-        match item {
+        match item.item {
             StreamItem::Track(t) => match t.codec {
                 CodecConfig::H264(c) => video = Some((t.id, c.width, c.height)),
                 CodecConfig::Aac(c) => audio = Some((t.id, c.sample_rate, c.channels)),
