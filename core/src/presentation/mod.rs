@@ -435,7 +435,7 @@ impl Presentation {
             TrackKind::Audio => (Tfhd::audio(2), Trun::audio(c.samples)),
         };
         let samples = trun.samples.len();
-        let fragment = Fragment {
+        let mut fragment = Fragment {
             moof: Moof {
                 mfhd: Mfhd {
                     sequence_number: *seq,
@@ -450,11 +450,23 @@ impl Presentation {
                     tfrf: self.options.live.then(Tfrf::default),
                 },
             },
-            mdat: c.mdat,
+            mdat: Vec::new(),
         };
+        // The payload is copied exactly once, straight into the file's bytes.
+        let payload_len: usize = c.payload.iter().map(|b| b.len()).sum();
+        let mut data = Vec::with_capacity(fragment.moof.encoded_len() + 16 + payload_len);
+        fragment.encode_head(payload_len, &mut data);
+        let head_len = data.len();
+        for b in &c.payload {
+            data.extend_from_slice(b);
+        }
+        if self.options.live {
+            // Kept for the tfrf rewrites that follow.
+            fragment.mdat = data[head_len..].to_vec();
+        }
         self.outputs.push_back(Output::WriteFragment {
             path: path.clone(),
-            data: fragment.encode(),
+            data,
         });
         self.outputs.push_back(Output::Event(Event::FragmentClosed {
             path: path.clone(),

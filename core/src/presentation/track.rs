@@ -31,7 +31,8 @@ pub(crate) struct ClosedFragment {
     pub start: u64,
     pub duration: u64,
     pub samples: Vec<TrunSample>,
-    pub mdat: Vec<u8>,
+    /// The sample payloads in order: copied once, when the fragment is encoded.
+    pub payload: Vec<Bytes>,
 }
 
 #[derive(Debug)]
@@ -40,7 +41,7 @@ pub(crate) struct TrackFragmenter {
     held: Option<TimedSample>,
     start: Option<i64>,
     samples: Vec<TrunSample>,
-    mdat: Vec<u8>,
+    payload: Vec<Bytes>,
     /// The last known sample duration, used for the final sample when nothing states it.
     last_duration: i64,
     /// Decode time of the newest accepted sample, for rejecting time going backwards.
@@ -66,7 +67,7 @@ impl TrackFragmenter {
             held: None,
             start: None,
             samples: Vec::new(),
-            mdat: Vec::new(),
+            payload: Vec::new(),
             last_duration: default_duration.max(1),
             newest_t: None,
         }
@@ -137,7 +138,7 @@ impl TrackFragmenter {
             flags,
             cts_offset: s.cts_offset.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
         });
-        self.mdat.extend_from_slice(&s.data);
+        self.payload.push(s.data);
     }
 
     fn close(&mut self, end: i64) -> Option<ClosedFragment> {
@@ -150,7 +151,7 @@ impl TrackFragmenter {
             start: start.max(0) as u64,
             duration: (end - start).max(0) as u64,
             samples: core::mem::take(&mut self.samples),
-            mdat: core::mem::take(&mut self.mdat),
+            payload: core::mem::take(&mut self.payload),
         })
     }
 }
