@@ -63,8 +63,12 @@ impl Packager {
     }
 
     /// Feeds the next bytes of the current input (any chunking).
-    pub fn push(&mut self, chunk: &[u8]) -> Result<(), JsValue> {
-        self.session.push(chunk).map_err(to_js)
+    pub fn push(&mut self, chunk: Vec<u8>) -> Result<(), JsValue> {
+        // The bytes are copied into wasm memory for the call either way; owning that copy
+        // lets samples share it instead of being copied once more.
+        self.session
+            .push_shared(bytes::Bytes::from(chunk))
+            .map_err(to_js)
     }
 
     /// Ends the current input. Poll afterwards: a `seek` step means the input must be read

@@ -82,6 +82,13 @@ impl std::error::Error for DemuxError {}
 pub trait Demuxer {
     /// Feeds the next bytes of the input.
     fn push(&mut self, data: &[u8]) -> Result<(), DemuxError>;
+    /// Feeds the next bytes as an owned buffer that samples may share instead of copying
+    /// from (the MP4 demuxer does, for samples the buffer holds whole). Worth it where a
+    /// copy costs more than keeping the buffer alive: wasm, where the host's bytes are
+    /// copied into linear memory anyway. Same meaning as [`Demuxer::push`] otherwise.
+    fn push_shared(&mut self, data: bytes::Bytes) -> Result<(), DemuxError> {
+        self.push(&data)
+    }
     /// Declares the end of the input; reports truncation of anything started.
     fn finish(&mut self) -> Result<(), DemuxError>;
     /// The next event, or `None` when more input is needed.

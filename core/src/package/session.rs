@@ -37,6 +37,12 @@ pub enum Step {
     Done,
 }
 
+/// Bytes as a host hands them over: borrowed, or owned so samples can slice them.
+enum Chunk<'a> {
+    Borrowed(&'a [u8]),
+    Shared(bytes::Bytes),
+}
+
 /// Where the current pass over an input is.
 enum Pass {
     /// Collecting the first bytes to recognise the container.
@@ -109,7 +115,12 @@ impl Session {
 
     /// Feeds the next bytes of the current input.
     pub fn push(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.guard(|s| s.push_inner(data))
+        self.guard(|s| s.push_inner(Chunk::Borrowed(data)))
+    }
+
+    /// Like [`Session::push`], with an owned buffer samples may share instead of copying.
+    pub fn push_shared(&mut self, data: bytes::Bytes) -> Result<(), Error> {
+        self.guard(|s| s.push_inner(Chunk::Shared(data)))
     }
 
     /// Declares the end of the current input (or of the bytes up to a requested seek's
@@ -162,7 +173,11 @@ impl Session {
             .map_err(|e| Error::presentation(None, &e))
     }
 
-    fn push_inner(&mut self, data: &[u8]) -> Result<(), Error> {
+    fn push_inner(&mut self, chunk: Chunk<'_>) -> Result<(), Error> {
+        let data: &[u8] = match &chunk {
+            Chunk::Borrowed(d) => d,
+            Chunk::Shared(b) => b,
+        };
         self.seek_pending = false;
         match &mut self.pass {
             Pass::Over => Err(Error::new(
@@ -177,7 +192,10 @@ impl Session {
                 Ok(())
             }
             Pass::Demux { demuxer, .. } => {
-                let r = demuxer.push(data);
+                let r = match chunk {
+                    Chunk::Borrowed(d) => demuxer.push(d),
+                    Chunk::Shared(b) => demuxer.push_shared(b),
+                };
                 r.map_err(|e| Error::demux(self.name(), &e))?;
                 self.drain()
             }

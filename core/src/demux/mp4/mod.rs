@@ -69,6 +69,8 @@ pub struct Mp4Demuxer {
     sched: Scheduler,
     /// The sample whose bytes are arriving.
     pending: Option<Pending>,
+    /// The buffer of the current `push_shared`: samples it holds whole are sliced, not copied.
+    shared: Option<Bytes>,
     /// `mdat` bodies buffered before the `moov` (not seekable): (data offset, bytes).
     stash: Vec<(u64, Bytes)>,
     /// Every `mdat` met: (box start, data start, end), to seek back to.
@@ -136,6 +138,7 @@ impl Mp4Demuxer {
             frag_tracks: Vec::new(),
             sched: Scheduler::default(),
             pending: None,
+            shared: None,
             stash: Vec::new(),
             mdats: Vec::new(),
             handled_upto: 0,
@@ -528,8 +531,9 @@ impl Mp4Demuxer {
             self.sched.advance()?;
             let size = meta.size as usize;
             if chunk.len() >= size {
-                // The whole sample is here: the one copy out of the caller's buffer.
-                let data = Bytes::copy_from_slice(&chunk[..size]);
+                // The whole sample is here: a slice of the caller's shared buffer, or the one
+                // copy out of its borrowed one.
+                let data = self.share_or_copy(&chunk[..size]);
                 chunk = &chunk[size..];
                 self.pos += size as u64;
                 self.emit(track, meta, data)?;
@@ -661,6 +665,19 @@ impl Mp4Demuxer {
         Ok(())
     }
 
+    /// `part` as a slice of the shared buffer when it lies inside it, else a copy.
+    fn share_or_copy(&self, part: &[u8]) -> Bytes {
+        if let Some(shared) = &self.shared {
+            let base = shared.as_ptr() as usize;
+            let at = part.as_ptr() as usize;
+            // Address arithmetic only, no unsafe: Bytes::slice_ref would panic outside it.
+            if at >= base && at + part.len() <= base + shared.len() {
+                return shared.slice(at - base..at - base + part.len());
+            }
+        }
+        Bytes::copy_from_slice(part)
+    }
+
     fn samples_left(&self) -> bool {
         self.pending.is_some() || !self.sched.is_empty()
     }
@@ -675,6 +692,13 @@ impl Demuxer for Mp4Demuxer {
         if let Err(e) = &r {
             self.error = Some(e.clone());
         }
+        r
+    }
+
+    fn push_shared(&mut self, data: Bytes) -> Result<(), DemuxError> {
+        self.shared = Some(data.clone());
+        let r = self.push(&data);
+        self.shared = None;
         r
     }
 
