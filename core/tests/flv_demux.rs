@@ -1,34 +1,20 @@
 //! FLV demuxing of files written by ffmpeg, checked against ffprobe.
 
-use std::path::PathBuf;
 use std::process::Command;
 
+mod common;
+
+use common::have_ffmpeg;
 use smoothcast_core::demux::flv::FlvDemuxer;
 use smoothcast_core::demux::{DemuxError, DemuxErrorKind, DemuxEvent, Demuxer};
 use smoothcast_core::{CodecConfig, Sample};
-
-fn have_ffmpeg() -> bool {
-    let ok = |tool: &str| {
-        Command::new(tool)
-            .arg("-version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    ok("ffmpeg") && ok("ffprobe")
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("smoothcast-flv-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
 
 /// Encodes lavfi test video and a sine tone to FLV; returns the file and ffprobe's
 /// (pts, dts, keyframe) for the video and audio packets.
 type Probed = Vec<(i64, i64, bool)>;
 
 fn make_flv(name: &str, bframes: u32) -> (Vec<u8>, Probed, Probed) {
-    let dir = temp_dir(name);
+    let dir = common::scratch("flv", name);
     let path = dir.join("out.flv");
     let status = Command::new("ffmpeg")
         .args([

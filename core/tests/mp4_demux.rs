@@ -5,6 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+
+use common::have_ffmpeg;
 use smoothcast_core::demux::mp4::Mp4Demuxer;
 use smoothcast_core::demux::{DemuxError, DemuxErrorKind, DemuxEvent, Demuxer};
 use smoothcast_core::{CodecConfig, Sample, TrackInfo, TrackKind};
@@ -28,6 +31,11 @@ impl Out {
 
 /// Feeds `file` in `chunk`-byte pushes like a host would, honouring seeks.
 fn demux(file: &[u8], seekable: bool, chunk: usize) -> Result<Out, DemuxError> {
+    demux_with(file, seekable, chunk, false)
+}
+
+/// As [`demux`]; with `shared`, each chunk is handed over as a shared buffer.
+fn demux_with(file: &[u8], seekable: bool, chunk: usize, shared: bool) -> Result<Out, DemuxError> {
     let mut d = Mp4Demuxer::new(seekable);
     let mut out = Out::default();
     let mut pos = 0usize;
@@ -42,31 +50,11 @@ fn demux(file: &[u8], seekable: bool, chunk: usize) -> Result<Out, DemuxError> {
             continue;
         }
         let end = (pos + chunk).min(file.len());
-        d.push(&file[pos..end])?;
-        pos = end;
-        if let Some(to) = drain(&mut d, &mut out) {
-            pos = to;
+        if shared {
+            d.push_shared(bytes::Bytes::copy_from_slice(&file[pos..end]))?;
+        } else {
+            d.push(&file[pos..end])?;
         }
-    }
-}
-
-/// As [`demux`], handing each chunk over shared: samples held whole by a chunk slice it.
-fn demux_shared(file: &[u8], chunk: usize) -> Result<Out, DemuxError> {
-    let mut d = Mp4Demuxer::new(true);
-    let mut out = Out::default();
-    let mut pos = 0usize;
-    loop {
-        assert!(out.seeks.len() < 64, "seek loop");
-        if pos >= file.len() {
-            d.finish()?;
-            match drain(&mut d, &mut out) {
-                Some(to) => pos = to,
-                None => return Ok(out),
-            }
-            continue;
-        }
-        let end = (pos + chunk).min(file.len());
-        d.push_shared(bytes::Bytes::copy_from_slice(&file[pos..end]))?;
         pos = end;
         if let Some(to) = drain(&mut d, &mut out) {
             pos = to;
@@ -103,24 +91,8 @@ fn drain(d: &mut Mp4Demuxer, out: &mut Out) -> Option<usize> {
     seek
 }
 
-fn have_ffmpeg() -> bool {
-    let ok = |bin: &str| {
-        Command::new(bin)
-            .arg("-version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    let have = ok("ffmpeg") && ok("ffprobe");
-    if !have {
-        eprintln!("ffmpeg/ffprobe not installed: skipping");
-    }
-    have
-}
-
 fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("smoothcast-mp4-demux-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    common::scratch("mp4-demux", "files").join(name)
 }
 
 /// Runs ffmpeg with lavfi test sources (`video`/`audio` select them) and `extra` options.
@@ -316,8 +288,11 @@ fn moov_at_end_and_faststart_give_the_same_samples() {
     check_chunkings(&end, &a);
 
     // Shared buffers change who owns the bytes, never which bytes a sample has.
-    assert_eq!(demux_shared(&end, 65536).unwrap().samples, a.samples);
-    assert_eq!(demux_shared(&end, 7).unwrap().samples, a.samples);
+    assert_eq!(
+        demux_with(&end, true, 65536, true).unwrap().samples,
+        a.samples
+    );
+    assert_eq!(demux_with(&end, true, 7, true).unwrap().samples, a.samples);
 
     let b = demux(&fast, true, 65536).unwrap();
     assert!(b.seeks.is_empty());

@@ -1,31 +1,18 @@
 //! MPEG-TS demuxing of files written by ffmpeg, checked against ffprobe.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
+mod common;
+
+use common::have_ffmpeg;
 use smoothcast_core::demux::ts::TsDemuxer;
 use smoothcast_core::demux::{DemuxError, DemuxErrorKind, DemuxEvent, Demuxer};
 use smoothcast_core::{CodecConfig, Sample, TrackInfo};
 
-fn have_ffmpeg() -> bool {
-    let ok = |tool: &str| {
-        Command::new(tool)
-            .arg("-version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    ok("ffmpeg") && ok("ffprobe")
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("smoothcast-ts-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
 /// Encodes lavfi test video and a sine tone to MPEG-TS.
 fn make_ts(name: &str, bframes: u32, rate: u32, seconds: u32) -> Vec<u8> {
-    let path = temp_dir(name).join("out.ts");
+    let path = common::scratch("ts", name).join("out.ts");
     let status = Command::new("ffmpeg")
         .args([
             "-hide_banner",
@@ -57,7 +44,7 @@ fn make_ts(name: &str, bframes: u32, rate: u32, seconds: u32) -> Vec<u8> {
 
 /// (pts, dts, keyframe) of each packet of one kind of stream, as ffprobe sees them.
 fn probe(data: &[u8], name: &str, kind: &str) -> Vec<(i64, i64, bool)> {
-    let dir = temp_dir(&format!("probe-{name}-{kind}"));
+    let dir = common::scratch("ts", &format!("probe-{name}-{kind}"));
     let path = dir.join("in.ts");
     std::fs::write(&path, data).expect("write");
     let out = Command::new("ffprobe")
@@ -256,7 +243,7 @@ fn throughput() {
     if !have_ffmpeg() {
         return;
     }
-    let dir = temp_dir("perf");
+    let dir = common::scratch("ts", "perf");
     let path = dir.join("perf.ts");
     let status = Command::new("ffmpeg")
         .args([
