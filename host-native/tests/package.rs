@@ -4,22 +4,18 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use smoothcast_core::fragment::Fragment;
-use smoothcast_core::manifest::{self, Manifest};
-use smoothcast_core::TrackKind;
 use smoothcast_tests::media::{self, ClipSpec, Container};
 use smoothcast_tests::player::{self, PlayRequest};
+use smoothcast_tests::presentation::{self, check_listed_fragments, read_manifest};
 use smoothcast_tests::TempDir;
 
 fn package(target: &Path, group: &str, inputs: &[String]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_smoothcast"))
-        .arg("package")
-        .arg("--target-folder")
-        .arg(target)
-        .args(["--group-name", group])
-        .args(inputs)
-        .output()
-        .expect("run smoothcast")
+    presentation::package(
+        Path::new(env!("CARGO_BIN_EXE_smoothcast")),
+        target,
+        group,
+        inputs,
+    )
 }
 
 fn package_ok(target: &Path, group: &str, inputs: &[String]) {
@@ -33,62 +29,6 @@ fn package_ok(target: &Path, group: &str, inputs: &[String]) {
 
 fn arg(p: &Path) -> String {
     p.display().to_string()
-}
-
-fn read_manifest(path: &Path) -> Manifest {
-    let xml = std::fs::read_to_string(path).expect("manifest exists");
-    manifest::parse(&xml).expect("manifest parses")
-}
-
-/// Every `c` of every quality level resolves to a fragment file whose tfxd and trun agree.
-fn check_fragments(group_dir: &Path, manifest_dir: &Path, m: &Manifest) {
-    for s in &m.stream_indexes {
-        for q in &s.quality_levels {
-            for c in &s.chunks {
-                let rel = s
-                    .url
-                    .replace("{bitrate}", &q.bitrate.to_string())
-                    .replace("{start time}", &c.t.to_string());
-                let path = manifest_dir.join(&rel);
-                let data =
-                    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-                let f = Fragment::decode(&data).expect("fragment parses");
-                assert_eq!(f.moof.traf.tfxd.time, c.t);
-                assert_eq!(f.moof.traf.tfxd.duration, c.d);
-                let sum: u64 = f
-                    .moof
-                    .traf
-                    .trun
-                    .samples
-                    .iter()
-                    .map(|s| u64::from(s.duration))
-                    .sum();
-                assert_eq!(sum, c.d, "{rel}: trun durations add up to c@d");
-                let bytes: u64 = f
-                    .moof
-                    .traf
-                    .trun
-                    .samples
-                    .iter()
-                    .map(|s| u64::from(s.size))
-                    .sum();
-                assert_eq!(bytes, f.mdat.len() as u64);
-                if s.kind == TrackKind::Video {
-                    // 4-byte NAL lengths that tile each sample exactly.
-                    let first = f.moof.traf.trun.samples[0].size as usize;
-                    let mut pos = 0;
-                    while pos < first {
-                        let n =
-                            u32::from_be_bytes(f.mdat[pos..pos + 4].try_into().expect("4 bytes"))
-                                as usize;
-                        pos += 4 + n;
-                    }
-                    assert_eq!(pos, first, "{rel}: NAL lengths tile the first sample");
-                }
-            }
-        }
-    }
-    assert!(group_dir.is_dir());
 }
 
 fn clip(spec: ClipSpec) -> PathBuf {
@@ -121,7 +61,7 @@ fn two_bitrates_play_in_dashjs() {
         ],
     );
     let group = dir.path().join("abr");
-    let m = read_manifest(&group.join("manifest.ismc"));
+    let m = read_manifest(&group.join("manifest.ismc")).expect("manifest");
     assert!(!m.is_live);
     assert_eq!(m.stream_indexes.len(), 2);
     let video = &m.stream_indexes[0];
@@ -138,7 +78,7 @@ fn two_bitrates_play_in_dashjs() {
     assert!(group
         .join(format!("400000/video/{}.fmp4", video.chunks[0].t))
         .is_file());
-    check_fragments(&group, &group, &m);
+    check_listed_fragments(&group, &m);
     assert!(
         std::fs::read_dir(dir.path()).expect("list").all(|e| !e
             .expect("entry")
@@ -170,8 +110,8 @@ fn play_single(name: &str, input: &Path) {
     let dir = TempDir::new(name);
     package_ok(dir.path(), "g", &[arg(input)]);
     let group = dir.path().join("g");
-    let m = read_manifest(&group.join("manifest.ismc"));
-    check_fragments(&group, &group, &m);
+    let m = read_manifest(&group.join("manifest.ismc")).expect("manifest");
+    check_listed_fragments(&group, &m);
     if !player::ready_or_skip(name) {
         return;
     }
@@ -230,9 +170,9 @@ fn flv_and_faststart_inputs_package() {
         let dir = TempDir::new(name);
         package_ok(dir.path(), "g", &[arg(&input)]);
         let group = dir.path().join("g");
-        let m = read_manifest(&group.join("manifest.ismc"));
+        let m = read_manifest(&group.join("manifest.ismc")).expect("manifest");
         assert_eq!(m.stream_indexes[0].chunks.len(), 3, "{name}");
-        check_fragments(&group, &group, &m);
+        check_listed_fragments(&group, &m);
     }
 }
 

@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use smoothcast_core::manifest::{self, Manifest};
+use smoothcast_core::manifest::Manifest;
 use smoothcast_core::TrackKind;
 use smoothcast_tests::media::{self, ClipSpec};
 use smoothcast_tests::player::{self, PlayRequest};
+use smoothcast_tests::presentation;
 use smoothcast_tests::TempDir;
 
 const MANIFEST_TYPE: &str = "application/vnd.ms-sstr+xml";
@@ -128,14 +129,12 @@ fn request(addr: SocketAddr, method: &str, target: &str, headers: &[(&str, &str)
 }
 
 fn package(target: &Path, group: &str, inputs: &[String]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_smoothcast"))
-        .arg("package")
-        .arg("--target-folder")
-        .arg(target)
-        .args(["--group-name", group])
-        .args(inputs)
-        .output()
-        .expect("run smoothcast package");
+    let out = presentation::package(
+        Path::new(env!("CARGO_BIN_EXE_smoothcast")),
+        target,
+        group,
+        inputs,
+    );
     assert!(
         out.status.success(),
         "package failed: {}",
@@ -174,8 +173,8 @@ fn webroot(dir: &Path) -> PathBuf {
     root
 }
 
-fn read_manifest(path: &Path) -> Manifest {
-    manifest::parse(&std::fs::read_to_string(path).expect("manifest")).expect("parses")
+fn read_manifest_ok(path: &Path) -> Manifest {
+    presentation::read_manifest(path).expect("manifest")
 }
 
 /// (bitrate, t, fragment file) of some video chunk: the second, so t is not 0.
@@ -254,7 +253,7 @@ fn static_files_iis_urls_and_headers() {
     // Fragments: the file, and the same bytes through the IIS URL, for both layouts.
     for group in ["vod", "abr"] {
         let gdir = root.join(group);
-        let m = read_manifest(&gdir.join("manifest.ismc"));
+        let m = read_manifest_ok(&gdir.join("manifest.ismc"));
         let (b, t, file) = a_video_fragment(&gdir, &m);
         let bytes = std::fs::read(&file).expect("fragment file");
         let rel = file

@@ -5,6 +5,7 @@
 
 pub mod media;
 pub mod player;
+pub mod presentation;
 pub mod server;
 
 use std::path::{Path, PathBuf};
