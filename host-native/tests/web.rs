@@ -2,11 +2,10 @@
 //! made by the real packager, and a minimal HTTP/1.1 client so every header and byte the
 //! server sends is visible.
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use smoothcast_core::manifest::Manifest;
@@ -14,47 +13,27 @@ use smoothcast_core::TrackKind;
 use smoothcast_tests::media::{self, ClipSpec};
 use smoothcast_tests::player::{self, PlayRequest};
 use smoothcast_tests::presentation;
+use smoothcast_tests::server::{http_request, HttpReply};
 use smoothcast_tests::TempDir;
 
 const MANIFEST_TYPE: &str = "application/vnd.ms-sstr+xml";
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
-/// A running `smoothcast serve`, killed when dropped.
+/// The shared server runner, with this file's shorthand for web requests.
 struct Server {
-    child: Child,
+    inner: smoothcast_tests::server::Server,
     web: SocketAddr,
 }
 
+type Reply = HttpReply;
+
 impl Server {
-    fn start(dir: &Path, webroot: &Path, extra_config: &str) -> Server {
-        let config = dir.join("server.toml");
-        let toml = format!(
-            "bind = \"127.0.0.1\"\nrtmp_port = 0\njson_cli_port = 0\nascii_cli_port = 0\n\
-             http_api_port = 0\nweb_port = 0\nwebroot = {:?}\n{extra_config}\n",
-            webroot.display().to_string()
-        );
-        std::fs::write(&config, toml).expect("write config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_smoothcast"))
-            .arg("serve")
-            .arg("--config")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
+    fn start(_dir: &Path, webroot: &Path, extra_config: &str) -> Server {
+        let exe = Path::new(env!("CARGO_BIN_EXE_smoothcast"));
+        let inner = smoothcast_tests::server::Server::start(exe, webroot, extra_config, &[])
             .expect("start smoothcast serve");
-        let stdout = child.stdout.take().expect("stdout piped");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read listening line");
-        let web = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("web="))
-            .unwrap_or_else(|| panic!("no web= in {line:?}"))
-            .parse()
-            .expect("web address");
-        Server { child, web }
+        let web = inner.addr("web");
+        Server { inner, web }
     }
 
     fn get(&self, path: &str) -> Reply {
@@ -62,69 +41,8 @@ impl Server {
     }
 
     fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
-        request(self.web, method, path, headers)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> &str {
-        self.headers.get(name).map_or("", String::as_str)
-    }
-}
-
-/// One request on a fresh connection; the raw target is sent exactly as given, so
-/// traversal tricks reach the server unnormalised.
-fn request(addr: SocketAddr, method: &str, target: &str, headers: &[(&str, &str)]) -> Reply {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
-    let mut req = format!("{method} {target} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).expect("send");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("receive");
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("end of headers");
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let body = raw[split + 4..].to_vec();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok())
-        .expect("status line");
-    let headers: HashMap<String, String> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    if method != "HEAD" {
-        if let Some(len) = headers.get("content-length") {
-            assert_eq!(len.parse::<usize>().ok(), Some(body.len()), "{target}");
-        }
-    }
-    Reply {
-        status,
-        headers,
-        body,
+        http_request(self.web, method, path, headers)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
     }
 }
 
@@ -505,7 +423,7 @@ fn stops_on_sigint_and_resists_slow_clients() {
         431
     );
 
-    let pid = server.child.id().to_string();
+    let pid = server.inner.pid().to_string();
     let status = Command::new("kill")
         .args(["-INT", &pid])
         .status()
@@ -513,7 +431,7 @@ fn stops_on_sigint_and_resists_slow_clients() {
     assert!(status.success());
     let started = Instant::now();
     let exit = loop {
-        if let Some(s) = server.child.try_wait().expect("wait") {
+        if let Some(s) = server.inner.try_wait() {
             break s;
         }
         assert!(

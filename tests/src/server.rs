@@ -13,6 +13,7 @@ use anyhow::{anyhow, bail, Context, Result};
 /// A running server; killed (SIGKILL) on drop.
 pub struct Server {
     child: Child,
+    config: PathBuf,
     /// Listener addresses by name: rtmp, json_cli, ascii_cli, http_api, web.
     pub addrs: HashMap<String, SocketAddr>,
     pub webroot: PathBuf,
@@ -22,8 +23,8 @@ impl Server {
     /// Starts `exe serve` with a config that binds every port to 0 on 127.0.0.1, serving
     /// `webroot`; `extra_toml` is appended to the config, `args` to the command line.
     pub fn start(exe: &Path, webroot: &Path, extra_toml: &str, args: &[&str]) -> Result<Self> {
-        std::fs::create_dir_all(webroot)?;
-        let config = webroot.with_extension("toml");
+        // Beside the web root (which may not exist: some tests check exactly that).
+        let config = webroot.with_extension("smoothcast.toml");
         std::fs::write(
             &config,
             format!(
@@ -61,6 +62,7 @@ impl Server {
         }
         Ok(Self {
             child,
+            config,
             addrs,
             webroot: webroot.to_path_buf(),
         })
@@ -88,12 +90,18 @@ impl Server {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// The exit status if the server has exited.
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.config);
     }
 }
 
@@ -105,7 +113,17 @@ pub struct HttpReply {
     pub body: Vec<u8>,
 }
 
-/// A GET over a fresh connection with `Connection: close`, reading to the end.
+impl HttpReply {
+    /// A header's value (name in any case), or `""`.
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map_or("", String::as_str)
+    }
+}
+
+/// A GET over a fresh connection with `Connection: close`, reading to the end. The target is
+/// sent exactly as given, so path tricks reach the server unnormalised.
 pub fn http_get(addr: SocketAddr, path: &str) -> Result<HttpReply> {
     http_request(addr, "GET", path, &[])
 }
@@ -147,6 +165,10 @@ pub fn http_request(
         .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
     {
         body = dechunk(&body)?;
+    } else if let (false, Some(len)) = (method == "HEAD", headers.get("content-length")) {
+        if len.parse::<usize>().ok() != Some(body.len()) {
+            bail!("{path}: Content-Length {len} but {} body bytes", body.len());
+        }
     }
     Ok(HttpReply {
         status,
