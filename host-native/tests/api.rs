@@ -2,29 +2,23 @@
 //! EMS scripts speak to EMS (JSON CLI, ASCII CLI, HTTP with base64 params) and through
 //! `smoothcast api`.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use base64::Engine;
 use serde_json::Value;
 use smoothcast_tests::TempDir;
 
-/// A running `smoothcast serve`, killed when dropped so a failing test leaves nothing behind.
+/// The shared server runner, with the API addresses at hand.
 struct Server {
-    child: Child,
+    // Declared first so the server stops before its folder is removed.
+    _inner: smoothcast_tests::server::Server,
     json_cli: SocketAddr,
     ascii_cli: SocketAddr,
     http_api: SocketAddr,
     dir: TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Server {
@@ -32,52 +26,16 @@ impl Server {
         let dir = TempDir::new(name);
         let webroot = dir.path().join("webroot");
         std::fs::create_dir_all(&webroot).expect("webroot");
-        let config = dir.path().join("server.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "bind = \"127.0.0.1\"\nrtmp_port = 0\njson_cli_port = 0\nascii_cli_port = 0\n\
-                 http_api_port = 0\nweb_port = 0\nwebroot = {:?}\n",
-                webroot.display().to_string()
-            ),
-        )
-        .expect("config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_smoothcast"))
-            .arg("serve")
-            .arg("--config")
-            .arg(&config)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
+        let exe = std::path::Path::new(env!("CARGO_BIN_EXE_smoothcast"));
+        let inner = smoothcast_tests::server::Server::start(exe, &webroot, "", &[])
             .expect("start smoothcast serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut stdout = BufReader::new(stdout);
-        let mut first = String::new();
-        let _ = stdout.read_line(&mut first);
-        // Keep reading so later output can neither block the server nor break its pipe.
-        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-        let mut server = Server {
-            child,
-            json_cli: "0.0.0.0:0".parse().expect("addr"),
-            ascii_cli: "0.0.0.0:0".parse().expect("addr"),
-            http_api: "0.0.0.0:0".parse().expect("addr"),
+        Server {
+            json_cli: inner.addr("json_cli"),
+            ascii_cli: inner.addr("ascii_cli"),
+            http_api: inner.addr("http_api"),
+            _inner: inner,
             dir,
-        };
-        assert!(first.starts_with("listening "), "first line: {first:?}");
-        for part in first.split_whitespace().skip(1) {
-            let (key, addr) = part.split_once('=').expect("key=addr");
-            let addr: SocketAddr = addr.parse().expect("socket address");
-            match key {
-                "json_cli" => server.json_cli = addr,
-                "ascii_cli" => server.ascii_cli = addr,
-                "http_api" => server.http_api = addr,
-                _ => {}
-            }
         }
-        assert_ne!(server.json_cli.port(), 0, "{first}");
-        assert_ne!(server.ascii_cli.port(), 0, "{first}");
-        assert_ne!(server.http_api.port(), 0, "{first}");
-        server
     }
 
     fn folder(&self) -> String {
