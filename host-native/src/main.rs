@@ -1,6 +1,4 @@
-//! The `smoothcast` command line.
-// TEMPORARY: the server skeleton's parts are wired up by the API, ingest and output work in
-// progress; remove once they land.
+//! The `smoothcast` command line: `package`, `serve` and `api`.
 
 use std::io::Write;
 use std::path::PathBuf;
