@@ -159,6 +159,8 @@ fn start_demo(
     );
     params.playlist_type = crate::outputs::PlaylistType::Rolling;
     params.chunk_length = 2;
+    // The clip's rate is known: stating it skips the two seconds of measuring.
+    params.bandwidths = vec![500_000];
     params.cleanup_destination = true;
     params.keep_alive = true;
     state
