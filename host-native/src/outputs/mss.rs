@@ -464,3 +464,61 @@ pub(super) fn unix_now() -> u64 {
 pub(super) fn presentation_for(params: &MssParams) -> Presentation {
     Presentation::new(params.presentation_options())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manager(root: &Path) -> OutputManager {
+        OutputManager::new(StreamRegistry::new()).with_allowed_roots(vec![root.to_path_buf()])
+    }
+
+    #[test]
+    fn target_folders_stay_inside_the_allowed_roots() {
+        let root = std::env::temp_dir().join("smoothcast-roots").join("www");
+        let m = manager(&root);
+        let inside = root.join("a/../b").display().to_string();
+        assert_eq!(m.resolve_target(&inside), Ok(root.join("b")));
+        for outside in [
+            root.join("../elsewhere").display().to_string(),
+            root.join("x/../../..").display().to_string(),
+            "/etc".to_string(),
+            String::new(),
+            "bad\0path".to_string(),
+        ] {
+            assert!(
+                m.resolve_target(&outside).is_err(),
+                "{outside:?} was accepted"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn create_refuses_bad_names_and_a_busy_group() {
+        let root = std::env::temp_dir().join(format!("smoothcast-create-{}", std::process::id()));
+        let m = manager(&root);
+        let target = root.display().to_string();
+        let params = |group: &str| {
+            MssParams::with_defaults(vec!["cam".into()], target.clone(), group.into())
+        };
+        assert!(m.create_mss(params("../up")).is_err());
+        assert!(m
+            .create_mss(MssParams::with_defaults(
+                vec!["a/b".into()],
+                target.clone(),
+                "g".into()
+            ))
+            .is_err());
+        let mut outside = params("g");
+        outside.target_folder = root.join("..").display().to_string();
+        assert!(m.create_mss(outside).is_err());
+        let ids = m.create_mss(params("g")).expect("created");
+        assert_eq!(ids.len(), 1);
+        assert!(
+            m.create_mss(params("g")).is_err(),
+            "the same stream and group twice"
+        );
+        assert_eq!(m.remove_group("g", true), Ok(ids));
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}
