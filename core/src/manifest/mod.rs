@@ -1,6 +1,6 @@
 //! The Smooth Streaming client manifest (`SmoothStreamingMedia`, [MS-SSTR] 2.2.2).
 //!
-//! [`model`] is the data, [`write`] renders it with `core::fmt` (no_std), and `parse`
+//! [`model`] is the data, [`write`](mod@write) renders it with `core::fmt` (no_std), and `parse`
 //! (feature `std`, quick-xml) reads it back so tests compare structure, not strings.
 
 pub mod model;
