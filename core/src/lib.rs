@@ -5,7 +5,7 @@
 //! sockets or clocks: hosts push bytes and times in and act on the outputs they poll.
 //!
 //! Where to start: [`package::Session`] packages whole inputs on demand (what
-//! `smoothcast package`, the browser package and the WASI packager drive);
+//! `smoothcast package` and the browser package drive);
 //! [`Presentation`] is the state machine underneath, fed sample by sample by live hosts.
 //!
 //! The crate is `#![no_std]` with `alloc`; the `std` feature adds the quick-xml manifest
