@@ -8,7 +8,7 @@ use super::pes::parse_pes_header;
 use super::{Clock, TIMESCALE};
 use crate::codec::aac::{self, AdtsHeader, SAMPLES_PER_FRAME};
 use crate::demux::DemuxEvent;
-use crate::media::{CodecConfig, Sample, TrackInfo};
+use crate::media::{CodecConfig, Sample};
 
 const ADTS_MIN_HEADER: usize = 7;
 
@@ -187,18 +187,12 @@ impl AudioTrack {
             let Some(config) = aac::parse_asc(&h.asc()) else {
                 return;
             };
-            let info = TrackInfo {
-                id: self.id,
-                timescale: TIMESCALE,
-                codec: CodecConfig::Aac(config),
-                edit_offset: 0,
-                avg_bitrate: None,
-            };
-            events.push_back(if self.config.is_none() {
-                DemuxEvent::Track(info)
-            } else {
-                DemuxEvent::TrackChanged(info)
-            });
+            super::announce(
+                events,
+                self.id,
+                CodecConfig::Aac(config),
+                self.config.is_none(),
+            );
             self.config = Some(key);
         }
         let Some(payload) = frame.get(h.header_len..) else {

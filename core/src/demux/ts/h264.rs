@@ -7,7 +7,7 @@ use super::pes::parse_pes_header;
 use super::Clock;
 use crate::codec::h264::{self, NAL_AUD, NAL_IDR, NAL_PPS, NAL_SPS};
 use crate::demux::DemuxEvent;
-use crate::media::{AvcConfig, CodecConfig, Sample, TrackInfo};
+use crate::media::{AvcConfig, CodecConfig, Sample};
 
 #[derive(Debug)]
 pub struct VideoTrack {
@@ -121,18 +121,12 @@ impl VideoTrack {
         if self.config.as_ref() == Some(&config) {
             return;
         }
-        let info = TrackInfo {
-            id: self.id,
-            timescale: super::TIMESCALE,
-            codec: CodecConfig::H264(config.clone()),
-            edit_offset: 0,
-            avg_bitrate: None,
-        };
-        events.push_back(if self.config.is_none() {
-            DemuxEvent::Track(info)
-        } else {
-            DemuxEvent::TrackChanged(info)
-        });
+        super::announce(
+            events,
+            self.id,
+            CodecConfig::H264(config.clone()),
+            self.config.is_none(),
+        );
         self.config = Some(config);
     }
 }

@@ -11,6 +11,27 @@ use alloc::vec::Vec;
 
 use super::{DemuxError, DemuxEvent, Demuxer};
 
+/// Announces a track's configuration: `Track` the first time, `TrackChanged` after.
+fn announce(
+    events: &mut VecDeque<DemuxEvent>,
+    id: u32,
+    codec: crate::media::CodecConfig,
+    first: bool,
+) {
+    let info = crate::media::TrackInfo {
+        id,
+        timescale: TIMESCALE,
+        codec,
+        edit_offset: 0,
+        avg_bitrate: None,
+    };
+    events.push_back(if first {
+        DemuxEvent::Track(info)
+    } else {
+        DemuxEvent::TrackChanged(info)
+    });
+}
+
 pub mod adts;
 pub mod h264;
 pub mod packet;
