@@ -14,6 +14,8 @@ mod outputs;
 mod package;
 mod progress;
 mod server;
+#[allow(dead_code)] // pull statuses come with pullStream (issue 4)
+mod status;
 mod streams;
 mod web;
 

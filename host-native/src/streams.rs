@@ -37,6 +37,12 @@ pub enum StreamKind {
     /// A file played out as live (EMS `INF`-like).
     #[serde(rename = "INF")]
     File,
+    /// MPEG-TS over TCP or UDP (EMS `INT`).
+    #[serde(rename = "INT")]
+    MpegTs,
+    /// RTSP / RTP (EMS `INP`).
+    #[serde(rename = "INP")]
+    Rtsp,
 }
 
 /// What listStreams reports about a stream.

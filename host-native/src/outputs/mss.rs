@@ -114,24 +114,7 @@ impl MssParams {
     }
 }
 
-/// EMS's config status codes (listConfig `status.current.code`) that an MSS output goes
-/// through. EMS also has 1 Connecting, 3 Connected and 5 Connection failed, for pulls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConfigStatus {
-    Streaming = 0,
-    WaitingForStream = 2,
-    Disconnected = 4,
-}
-
-impl ConfigStatus {
-    pub fn description(self) -> &'static str {
-        match self {
-            ConfigStatus::Streaming => "Streaming",
-            ConfigStatus::WaitingForStream => "Waiting for stream",
-            ConfigStatus::Disconnected => "Disconnected",
-        }
-    }
-}
+pub use crate::status::ConfigStatus;
 
 /// A status with when it was entered and the stream it concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
