@@ -1,11 +1,19 @@
 //! The server's configuration: EMS's default ports, all on loopback unless told otherwise.
-//! Read from a TOML file (`smoothcast serve --config FILE`); every key is optional.
+//! Read from a TOML file (`smoothcast serve --config FILE`); every key is optional. An EMS
+//! `config.lua` is read too (by its extension), alone or over a TOML file: its `autoMSS`
+//! block and acceptor ports apply.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::Deserialize;
+
+mod auto_mss;
+mod ems;
+mod lua;
+
+pub use auto_mss::AutoMss;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "snake_case")]
@@ -36,6 +44,8 @@ pub struct ServerConfig {
     /// `/_smoothcast/` for the built-in player page. Relative to the working directory; the
     /// default is where the repository's test harness installs dash.js.
     pub player_assets: PathBuf,
+    /// autoMSS: a rolling MSS presentation for every new inbound stream (off without it).
+    pub auto_mss: Option<AutoMss>,
 }
 
 impl Default for ServerConfig {
@@ -52,14 +62,73 @@ impl Default for ServerConfig {
             default_manifest: None,
             state_file: None,
             player_assets: PathBuf::from("tests/player/node_modules/dashjs/dist/modern/umd"),
+            auto_mss: None,
         }
     }
 }
 
 impl ServerConfig {
+    /// Reads one file: an EMS config.lua (by extension) over the defaults, or our TOML.
+    #[allow(dead_code)] // `serve` reads its files with load_all
     pub fn load(path: &Path) -> Result<Self> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("{}", path.display()))
+        Self::load_all(std::slice::from_ref(&path.to_path_buf()))
     }
+
+    /// Reads configuration files in order: a TOML file first (if any), then EMS config.lua
+    /// files applied over it. Warnings (EMS settings we ignore) go to the log.
+    pub fn load_all(paths: &[PathBuf]) -> Result<Self> {
+        let mut config = Self::default();
+        for (i, path) in paths.iter().enumerate() {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            if is_lua(path) {
+                let warnings = lua::evaluate(&text)
+                    .and_then(|globals| ems::apply(&globals, &mut config))
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                for w in warnings {
+                    tracing::warn!("{}: {w}", path.display());
+                }
+            } else if i == 0 {
+                config = toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
+            } else {
+                anyhow::bail!(
+                    "{}: a TOML configuration must come first (config.lua files apply over it)",
+                    path.display()
+                );
+            }
+        }
+        Ok(config)
+    }
+}
+
+impl ServerConfig {
+    /// autoMSS's targetFolder must be one this server may write to, as createMSSStream's
+    /// must: found now, not when the first stream arrives.
+    pub fn check_auto_mss(&self) -> Result<()> {
+        let Some(auto) = &self.auto_mss else {
+            return Ok(());
+        };
+        let normalize = crate::outputs::mss::normalize;
+        let target = normalize(Path::new(&auto.target_folder));
+        let mut roots = vec![normalize(&self.webroot)];
+        roots.extend(self.allowed_output_roots.iter().map(|r| normalize(r)));
+        if roots.iter().any(|r| target.starts_with(r)) {
+            return Ok(());
+        }
+        anyhow::bail!(
+            "autoMSS targetFolder {} resolves to {}, outside the web root and allowed_output_roots ({})",
+            auto.target_folder,
+            target.display(),
+            roots
+                .iter()
+                .map(|r| r.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+}
+
+fn is_lua(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("lua"))
 }

@@ -60,9 +60,11 @@ pub struct ApiArgs {
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
-    /// TOML configuration file (ports, bind address, web root).
+    /// Configuration file: our TOML (ports, bind address, web root, autoMSS) or an EMS
+    /// config.lua (its autoMSS block and acceptor ports). Repeatable: a TOML file first, then
+    /// config.lua files applied over it.
     #[arg(long)]
-    pub config: Option<PathBuf>,
+    pub config: Vec<PathBuf>,
     /// Folder the web server serves (overrides the configuration file).
     #[arg(long)]
     pub webroot: Option<PathBuf>,
@@ -116,13 +118,11 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let mut config = match &args.config {
-        Some(path) => config::ServerConfig::load(path)?,
-        None => config::ServerConfig::default(),
-    };
+    let mut config = config::ServerConfig::load_all(&args.config)?;
     if let Some(webroot) = &args.webroot {
         config.webroot = webroot.clone();
     }
+    config.check_auto_mss()?;
     if args.demo && config.default_manifest.is_none() {
         config.default_manifest = Some("/demo/manifest.ismc".into());
     }

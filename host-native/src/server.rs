@@ -115,6 +115,14 @@ pub async fn run(
     if demo {
         start_demo(&state, &mut tasks, rx.clone())?;
     }
+    if let Some(auto) = state.config.auto_mss.clone() {
+        tasks.spawn(crate::outputs::auto_mss::run(
+            auto,
+            state.streams.clone(),
+            state.outputs.clone(),
+            rx.clone(),
+        ));
+    }
     tokio::spawn(log_stream_lifecycle(state.streams.notices()));
     tokio::select! {
         () = stop => {}

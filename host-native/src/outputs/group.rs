@@ -123,7 +123,7 @@ pub(super) async fn run_group(mut ctx: GroupContext) {
     // Everything decided so far reaches the disk before files are deleted or the task ends.
     writer.close().await;
     if let StopMode::Remove { delete_files: true } = stop {
-        let dir = ctx.group_dir.clone();
+        let dir = ctx.params.own_folder(&ctx.group_dir);
         let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
     }
 }

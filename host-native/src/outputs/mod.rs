@@ -1,5 +1,6 @@
 //! Outputs made from local streams. Today: MSS presentations (createMSSStream).
 
+pub mod auto_mss;
 mod group;
 pub mod mss;
 pub mod stats;

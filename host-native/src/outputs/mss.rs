@@ -57,6 +57,14 @@ pub struct MssParams {
     pub audio_bitrates: Vec<u32>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub video_bitrates: Vec<u32>,
+    /// Made by autoMSS, not createMSSStream: the autoMSS layout (`<stream>/<stream>.ismc`),
+    /// and the group folder is shared with the other streams' presentations.
+    #[serde(
+        default,
+        rename = "autoMSS",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub auto_mss: bool,
 }
 
 impl MssParams {
@@ -87,12 +95,25 @@ impl MssParams {
             ingest_mode: None,
             audio_bitrates: Vec::new(),
             video_bitrates: Vec::new(),
+            auto_mss: false,
+        }
+    }
+
+    /// The folder (inside the group folder) this config's files live in: the group folder,
+    /// or for autoMSS the stream's folder, since the group holds every stream's presentation.
+    pub fn own_folder(&self, group_dir: &Path) -> PathBuf {
+        match (self.auto_mss, self.local_stream_names.as_slice()) {
+            (true, [stream]) => group_dir.join(stream),
+            _ => group_dir.to_path_buf(),
         }
     }
 
     /// The core's options for this config.
     pub fn presentation_options(&self) -> PresentationOptions {
         let layout = match self.local_stream_names.as_slice() {
+            [one] if self.auto_mss => Layout::Auto {
+                stream: one.clone(),
+            },
             [one] => Layout::Single {
                 stream: one.clone(),
             },
@@ -202,6 +223,16 @@ impl OutputManager {
     /// Creates a config (one id per local stream name) and starts its output, which waits
     /// for its streams if they are not there yet. `Err` is the reply's description.
     pub fn create_mss(&self, params: MssParams) -> Result<Vec<u64>, String> {
+        self.create(params).map(|(ids, _)| ids)
+    }
+
+    /// As [`Self::create_mss`], also returning the output's task, which ends when the output
+    /// has stopped and written everything (autoMSS waits for it before a returning stream
+    /// starts over in the same folder).
+    pub fn create(
+        &self,
+        params: MssParams,
+    ) -> Result<(Vec<u64>, tokio::task::JoinHandle<()>), String> {
         let fail = |why: String| format!("Unable to create MSS stream: {why}");
         if params.local_stream_names.is_empty() {
             return Err(fail("localStreamNames is empty".into()));
@@ -237,7 +268,14 @@ impl OutputManager {
             .map_err(|_| fail("no runtime to run the output on".into()))?;
         let mut inner = self.lock();
         for c in inner.configs.values() {
-            if c.params.group_name == params.group_name && c.group_target_folder == group_dir {
+            // autoMSS presentations of different streams share their group folder.
+            let apart = c.params.auto_mss
+                && params.auto_mss
+                && !params.local_stream_names.contains(&c.local_stream_name);
+            if c.params.group_name == params.group_name
+                && c.group_target_folder == group_dir
+                && !apart
+            {
                 if let Some(s) = params
                     .local_stream_names
                     .iter()
@@ -255,8 +293,8 @@ impl OutputManager {
             }
         }
         if params.cleanup_destination {
-            cleanup(&group_dir)
-                .map_err(|e| fail(format!("cleaning {}: {e}", group_dir.display())))?;
+            let own = params.own_folder(&group_dir);
+            cleanup(&own).map_err(|e| fail(format!("cleaning {}: {e}", own.display())))?;
         } else if !params.overwrite_destination && manifest_path.exists() {
             return Err(fail(format!(
                 "{} exists and overwriteDestination is 0",
@@ -308,8 +346,8 @@ impl OutputManager {
             group_dir,
             stop: stop_rx,
         };
-        runtime.spawn(run_group(ctx));
-        Ok(ids)
+        let task = runtime.spawn(run_group(ctx));
+        Ok((ids, task))
     }
 
     /// Every MSS config entry, by id.

@@ -110,6 +110,7 @@ impl CreateMssStream {
             ingest_mode,
             audio_bitrates: audio_bitrates.into_iter().map(to_u32).collect(),
             video_bitrates: video_bitrates.into_iter().map(to_u32).collect(),
+            auto_mss: false,
         };
         // Checked after the syntax so a malformed isml line still gets its syntax error.
         if params.ism_type == "isml" {

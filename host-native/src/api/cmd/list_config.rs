@@ -60,6 +60,7 @@ mod tests {
             ingest_mode: None,
             audio_bitrates: vec![],
             video_bitrates: vec![],
+            auto_mss: false,
         }
     }
 
