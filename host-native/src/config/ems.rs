@@ -112,6 +112,7 @@ fn applications(
                     "{key} at {} ignored: Smoothcast makes Smooth Streaming only",
                     value.pos
                 )),
+                "name" => {}
                 other => ignored.push(other.to_string()),
             }
         }

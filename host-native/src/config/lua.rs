@@ -265,12 +265,14 @@ fn eval(globals: &Globals, expr: &Expression) -> Result<Spanned, LuaError> {
             let key = name.token().to_string();
             match globals.get(&key) {
                 Some(v) => v.value.clone(),
-                None => return Err(LuaError::new(
-                    pos,
-                    format!(
+                None => {
+                    return Err(LuaError::new(
+                        pos,
+                        format!(
                         "unknown name `{key}`: only names assigned earlier in the file can be used"
                     ),
-                )),
+                    ))
+                }
             }
         }
         Expression::Var(_) | Expression::FunctionCall(_) | Expression::Function(_) => {

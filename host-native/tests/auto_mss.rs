@@ -1,0 +1,435 @@
+//! autoMSS end to end: an EMS-shaped config.lua turns it on; every stream published over RTMP
+//! gets a rolling live presentation at `targetFolder/autoMSS/<stream>/<stream>.ismc`, which
+//! dash.js plays from our web server; the presentation closes with its stream and starts over
+//! (old files cleaned) when the stream returns. A bad config.lua stops the server before it
+//! binds anything, with the file and line in the message.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use smoothcast_core::manifest::Manifest;
+use smoothcast_tests::player::{self, PlayRequest};
+use smoothcast_tests::presentation::{check_listed_fragments, read_manifest};
+use smoothcast_tests::server::Server;
+use smoothcast_tests::TempDir;
+
+fn exe() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_smoothcast"))
+}
+
+/// An EMS 1.7 config.lua as shipped (trimmed), with autoMSS on and the API and RTMP
+/// acceptors on port 0; `target` is written with Windows separators, as EMS ships it.
+fn ems_config_lua(target: &Path) -> String {
+    let target = target.display().to_string().replace('/', "\\\\");
+    r#"-- EvoStream Media Server configuration
+configuration=
+{
+	daemon=false,
+	instancesCount=-1,
+	pathSeparator="/",
+	logAppenders=
+	{
+		{
+			name="console appender",
+			type="coloredConsole",
+			level=6
+		},
+		{
+			name="file appender",
+			type="file",
+			level=6,
+			fileName="../logs/evostreamms",
+			newLineCharacters="\n",
+			fileHistorySize=100,
+			fileLength=1024*1024,
+			singleLine=true
+		},
+	},
+	applications=
+	{
+		rootDirectory="applications",
+		{
+			appDir="./",
+			name="evostreamms",
+			description="EVOSTREAM MEDIA SERVER",
+			protocol="dynamiclinklibrary",
+			default=true,
+			pushPullPersistenceFile="../config/pushPullSetup.xml",
+			aliases={"er", "live", "vod"},
+			maxRtmpOutBuffer=512*1024,
+			acceptors=
+			{
+				-- CLI acceptors
+				{
+					ip="127.0.0.1",
+					port=0,
+					protocol="inboundJsonCli",
+					useLengthPadding=true
+				},
+				{
+					ip="127.0.0.1",
+					port=0,
+					protocol="inboundHttpJsonCli"
+				},
+				{
+					ip="127.0.0.1",
+					port=0,
+					protocol="inboundAsciiCli",
+					useLengthPadding=true
+				},
+				-- RTMP and clustering
+				{
+					ip="127.0.0.1",
+					port=0,
+					protocol="inboundRtmp",
+				},
+				{
+					ip="127.0.0.1",
+					port=1936,
+					protocol="inboundRtmp",
+					clustering=true
+				},
+				--[[
+				-- Inbound TCP TS
+				{
+					ip="0.0.0.0",
+					port=9999,
+					protocol="inboundTcpTs",
+				},
+				]]--
+			},
+			autoMSS=
+			{
+				targetFolder= "TARGET",
+				chunkLength=2,
+				chunkOnIDR=true,
+				playlistLength=10,
+				staleRetentionCount=2,
+			},
+			--[[
+			autoHLS=
+			{
+				targetFolder= "..\\evo-webroot",
+			},
+			]]--
+			eventLogger=
+			{
+				sinks=
+				{
+					--[=[
+					{
+						type="file",
+						filename="../logs/events.txt",
+						--[[ format="xml", ]]--
+					},
+					]=]--
+				},
+			},
+		},
+	}
+}
+"#
+    .replace("TARGET", &target)
+}
+
+/// Kills the encoder if a test fails half way.
+struct Encoder(Child);
+
+impl Drop for Encoder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One ffmpeg publishing a test pattern with a tone to each of `names` over RTMP, in real
+/// time, 2 s GOPs.
+fn publish(rtmp: std::net::SocketAddr, names: &[&str], seconds: u32) -> Encoder {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=size=480x270:rate=25:duration={seconds}"),
+        ])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("sine=frequency=440:sample_rate=48000:duration={seconds}"),
+        ]);
+    for name in names {
+        cmd.args([
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-b:v",
+            "400k",
+            "-g",
+            "50",
+            "-keyint_min",
+            "50",
+            "-sc_threshold",
+            "0",
+            "-bf",
+            "0",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "64k",
+            "-f",
+            "flv",
+        ])
+        .arg(format!("rtmp://{rtmp}/live/{name}"));
+    }
+    Encoder(cmd.stdin(Stdio::null()).spawn().expect("start ffmpeg"))
+}
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        sleep(Duration::from_millis(250));
+    }
+}
+
+fn manifest(path: &Path) -> Option<Manifest> {
+    read_manifest(path).ok()
+}
+
+fn mss_configs(server: &Server) -> Vec<serde_json::Value> {
+    let r = server.api("listConfig", "").expect("listConfig");
+    r["data"]["mss"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn auto_mss_from_an_ems_config_lua_plays_in_dashjs() {
+    let dir = TempDir::new("auto-mss");
+    let webroot = dir.path().join("www");
+    let lua = dir.path().join("config.lua");
+    std::fs::write(&lua, ems_config_lua(&webroot)).expect("write config.lua");
+    // The harness's TOML (every port 0, the web root) first; config.lua applies over it.
+    let lua_arg = lua.display().to_string();
+    let server = Server::start(exe(), &webroot, "", &["--config", &lua_arg]).expect("server");
+    assert!(
+        mss_configs(&server).is_empty(),
+        "no stream, no autoMSS config"
+    );
+
+    let group = webroot.join("autoMSS");
+    let cam1 = group.join("cam1");
+    let cam2 = group.join("cam2");
+    let mut encoder = publish(server.addr("rtmp"), &["cam1", "cam2"], 60);
+    for folder in [&cam1, &cam2] {
+        let name = folder.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let path = folder.join(format!("{name}.ismc"));
+        wait_for(
+            &format!("{}", path.display()),
+            Duration::from_secs(40),
+            || {
+                manifest(&path)
+                    .is_some_and(|m| m.stream_indexes.iter().all(|s| s.chunks.len() >= 2))
+            },
+        );
+        let m = manifest(&path).expect("manifest");
+        assert!(m.is_live, "{name}: live");
+        assert_eq!(m.stream_indexes.len(), 2, "{name}: video and audio");
+        // EMS's autoMSS Url: relative to the stream's folder.
+        let video = m
+            .stream_indexes
+            .iter()
+            .find(|s| s.kind == smoothcast_core::TrackKind::Video)
+            .expect("video");
+        assert_eq!(video.url, "video/{bitrate}/{start time}.fmp4");
+        let bitrate = video.quality_levels[0].bitrate;
+        assert!(bitrate > 0, "bandwidths=0: measured");
+        let fragments = std::fs::read_dir(folder.join(format!("video/{bitrate}")))
+            .expect("video fragments")
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "fmp4"))
+            .count();
+        assert!(fragments >= 2, "{name}: {fragments} fragments");
+        check_listed_fragments(folder, &m);
+    }
+
+    let configs = mss_configs(&server);
+    assert_eq!(configs.len(), 2, "one config per stream: {configs:?}");
+    for c in &configs {
+        assert_eq!(c["groupName"], "autoMSS", "{c}");
+        assert_eq!(c["playlistType"], "rolling", "{c}");
+        assert_eq!(c["keepAlive"], false, "{c}");
+        assert_eq!(c["cleanupDestination"], true, "{c}");
+        assert_eq!(c["chunkLength"], 2, "{c}");
+        assert_eq!(c["staleRetentionCount"], 2, "{c}");
+        assert_eq!(c["status"]["current"]["code"], 0, "streaming: {c}");
+        let stream = c["localStreamName"].as_str().unwrap_or("");
+        assert_eq!(c["manifestName"], format!("{stream}.ismc"), "{c}");
+    }
+
+    if player::ready_or_skip("auto_mss_from_an_ems_config_lua_plays_in_dashjs") {
+        let result = player::play(&PlayRequest {
+            seconds: 16.0,
+            min_time: 10.0,
+            live: true,
+            expect_levels: Some(1),
+            ..PlayRequest::url(format!(
+                "http://{}/autoMSS/cam1/cam1.ismc",
+                server.addr("web")
+            ))
+        })
+        .expect("harness ran");
+        println!("{result}");
+        assert!(result.ok, "live playback failed: {}", result.reason);
+        assert!(result.errors.is_empty(), "{:?}", result.errors);
+        assert_eq!(result.video_width, 480);
+    }
+
+    // keepAlive 0: the streams end, their presentations close as VOD and their configs go.
+    let _ = encoder.0.kill();
+    let _ = encoder.0.wait();
+    wait_for("the configs to go", Duration::from_secs(20), || {
+        mss_configs(&server).is_empty()
+    });
+    for (folder, name) in [(&cam1, "cam1"), (&cam2, "cam2")] {
+        let m = manifest(&folder.join(format!("{name}.ismc"))).expect("closed manifest");
+        assert!(!m.is_live && m.duration > 0, "{name} closed as VOD");
+        check_listed_fragments(folder, &m);
+    }
+
+    // cam1 returns: a new presentation, its folder cleaned first (cleanupDestination 1);
+    // cam2's presentation in the same group is left alone.
+    let stale = cam1.join("video/1/999999999999.fmp4");
+    std::fs::create_dir_all(stale.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&stale, b"old").expect("stale fragment");
+    let _encoder = publish(server.addr("rtmp"), &["cam1"], 30);
+    wait_for("cam1's new live manifest", Duration::from_secs(40), || {
+        manifest(&cam1.join("cam1.ismc")).is_some_and(|m| m.is_live)
+    });
+    assert!(!stale.exists(), "the returning stream's folder was cleaned");
+    let m = manifest(&cam1.join("cam1.ismc")).expect("manifest");
+    check_listed_fragments(&cam1, &m);
+    let kept = manifest(&cam2.join("cam2.ismc")).expect("cam2's manifest is still there");
+    assert!(!kept.is_live);
+    let configs = mss_configs(&server);
+    assert_eq!(configs.len(), 1, "{configs:?}");
+    assert_eq!(configs[0]["localStreamName"], "cam1");
+}
+
+/// Runs `smoothcast serve` with a port-0 TOML and then `lua`; returns (exit code, stdout,
+/// stderr). The server must exit on its own.
+fn serve_with(dir: &Path, lua_text: &str, alone: bool) -> (Option<i32>, String, String) {
+    let lua = dir.join("bad.lua");
+    std::fs::write(&lua, lua_text).expect("write");
+    let toml = dir.join("ports.toml");
+    std::fs::write(
+        &toml,
+        format!(
+            "rtmp_port = 0\njson_cli_port = 0\nascii_cli_port = 0\nhttp_api_port = 0\nweb_port = 0\nwebroot = {:?}\n",
+            dir.join("www").display().to_string()
+        ),
+    )
+    .expect("write");
+    let mut cmd = Command::new(exe());
+    cmd.arg("serve");
+    if !alone {
+        cmd.arg("--config").arg(&toml);
+    }
+    let mut child = cmd
+        .arg("--config")
+        .arg(&lua)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server started with a bad config.lua:\n{lua_text}");
+        }
+        sleep(Duration::from_millis(50));
+    };
+    let output = child.wait_with_output().expect("output");
+    (
+        status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_bad_config_lua_stops_the_server_before_it_listens() {
+    let dir = TempDir::new("auto-mss-bad");
+    let app = |auto: &str| {
+        format!(
+            "-- autoMSS\nconfiguration = {{\n  applications = {{\n    {{\n      name = \"evostreamms\",\n{auto}    }},\n  }},\n}}\n"
+        )
+    };
+    let cases: Vec<(String, &str, &str)> = vec![
+        // A missing comma: line 7 is where the parser finds the next key.
+        (
+            app("      autoMSS = {\n        targetFolder = \"www\"\n        chunkLength = 2,\n      },\n"),
+            "line 8",
+            "syntax error",
+        ),
+        (
+            app("      autoMSS = {\n        targetFolder = \"www\",\n        chunkLength = \"two\",\n      },\n"),
+            "line 8",
+            "chunkLength must be a number, not a string",
+        ),
+        (
+            app("      autoMSS = {\n        targetFolder = \"www\",\n        playlistLength = 3,\n      },\n"),
+            "line 8",
+            "playlistLength must be a whole number from 5 to 999999",
+        ),
+        (
+            app("      autoMSS = {\n        chunkLength = 2,\n      },\n"),
+            "line 6",
+            "autoMSS needs targetFolder",
+        ),
+    ];
+    for (text, line, words) in &cases {
+        for alone in [false, true] {
+            let (code, stdout, stderr) = serve_with(dir.path(), text, alone);
+            assert_ne!(code, Some(0), "{text}");
+            assert!(code.is_some(), "exited, not killed: {text}");
+            assert!(
+                !stdout.contains("listening"),
+                "bound listeners before failing: {stdout}"
+            );
+            for expected in ["bad.lua", line, words] {
+                assert!(
+                    stderr.contains(expected),
+                    "{expected:?} not in {stderr:?} for\n{text}"
+                );
+            }
+        }
+    }
+}
+
+/// Where `smoothcast serve` was told to write must be a folder it may write to: found at
+/// start, not when the first stream arrives.
+#[test]
+fn an_auto_mss_target_outside_the_web_root_is_refused_at_start() {
+    let dir = TempDir::new("auto-mss-outside");
+    let text = "configuration = { applications = { { autoMSS = { targetFolder = \"/etc\" } } } }";
+    let (code, stdout, stderr) = serve_with(dir.path(), text, false);
+    assert_ne!(code, Some(0));
+    assert!(!stdout.contains("listening"), "{stdout}");
+    assert!(stderr.contains("autoMSS targetFolder /etc"), "{stderr}");
+}
