@@ -88,6 +88,11 @@ impl ServerConfig {
                 for w in warnings {
                     tracing::warn!("{}: {w}", path.display());
                 }
+                if let Some(auto) = &mut config.auto_mss {
+                    if let Some(at) = auto.origin.take() {
+                        auto.origin = Some(format!("{}: {at}", path.display()));
+                    }
+                }
             } else if i == 0 {
                 config = toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
             } else {
@@ -115,8 +120,13 @@ impl ServerConfig {
         if roots.iter().any(|r| target.starts_with(r)) {
             return Ok(());
         }
+        let at = auto
+            .origin
+            .as_deref()
+            .map(|o| format!("{o}: "))
+            .unwrap_or_default();
         anyhow::bail!(
-            "autoMSS targetFolder {} resolves to {}, outside the web root and allowed_output_roots ({})",
+            "{at}autoMSS targetFolder {} resolves to {}, outside the web root and allowed_output_roots ({})",
             auto.target_folder,
             target.display(),
             roots

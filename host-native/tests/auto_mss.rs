@@ -431,5 +431,8 @@ fn an_auto_mss_target_outside_the_web_root_is_refused_at_start() {
     let (code, stdout, stderr) = serve_with(dir.path(), text, false);
     assert_ne!(code, Some(0));
     assert!(!stdout.contains("listening"), "{stdout}");
-    assert!(stderr.contains("autoMSS targetFolder /etc"), "{stderr}");
+    assert!(
+        stderr.contains("bad.lua: line 1, column 65: autoMSS targetFolder /etc"),
+        "{stderr}"
+    );
 }

@@ -28,6 +28,9 @@ pub struct AutoMss {
     pub stale_retention_count: Option<u32>,
     #[serde(default = "default_group_name", deserialize_with = "group_name")]
     pub group_name: String,
+    /// Where targetFolder was set (`config.lua: line 12, column 20`), for messages.
+    #[serde(skip)]
+    pub origin: Option<String>,
 }
 
 impl AutoMss {
@@ -40,6 +43,7 @@ impl AutoMss {
             playlist_length: default_ten(),
             stale_retention_count: None,
             group_name: default_group_name(),
+            origin: None,
         }
     }
 

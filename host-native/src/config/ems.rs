@@ -207,6 +207,7 @@ fn auto_mss_block(v: &Spanned, warnings: &mut Vec<String>) -> Result<AutoMss, Lu
         ));
     };
     let mut auto = AutoMss::new(ems_path(string(target, "targetFolder")?));
+    auto.origin = Some(target.pos.to_string());
     if auto.target_folder.is_empty() {
         return Err(LuaError::new(target.pos, "autoMSS targetFolder is empty"));
     }
