@@ -142,3 +142,46 @@ fn is_lua(path: &Path) -> bool {
     path.extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("lua"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_lua_applies_over_a_toml_file() {
+        let dir = std::env::temp_dir().join(format!("smoothcast-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let toml = dir.join("base.toml");
+        let lua = dir.join("config.lua");
+        std::fs::write(
+            &toml,
+            "rtmp_port = 0\nweb_port = 0\nwebroot = \"/srv/www\"\n",
+        )
+        .expect("write");
+        std::fs::write(
+            &lua,
+            "configuration = { applications = { { acceptors = { { protocol = 'inboundJsonCli', port = 1113 } },\n autoMSS = { targetFolder = '\\\\srv\\\\www' } } } }",
+        )
+        .expect("write");
+        let c = ServerConfig::load_all(&[toml.clone(), lua.clone()]).expect("loads");
+        assert_eq!((c.rtmp_port, c.web_port, c.json_cli_port), (0, 0, 1113));
+        let auto = c.auto_mss.as_ref().expect("autoMSS on");
+        assert_eq!(auto.target_folder, "/srv/www");
+        assert_eq!(
+            auto.origin.as_deref(),
+            Some(format!("{}: line 2, column 29", lua.display()).as_str())
+        );
+        assert!(c.check_auto_mss().is_ok());
+
+        let lua_only = ServerConfig::load(&lua).expect("config.lua alone");
+        assert_eq!(lua_only.rtmp_port, 1935, "EMS's defaults otherwise");
+        assert!(
+            lua_only.check_auto_mss().is_err(),
+            "/srv/www is not the web root"
+        );
+
+        let e = ServerConfig::load_all(&[lua, toml]).expect_err("TOML after config.lua");
+        assert!(e.to_string().contains("must come first"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -294,6 +294,14 @@ fn auto_mss_from_an_ems_config_lua_plays_in_dashjs() {
         assert_eq!(result.video_width, 480);
     }
 
+    // Rolling: playlistLength 10 in the manifest, at most 10 + 2 look-ahead + 2 stale + 1
+    // open fragment files on disk.
+    let m = manifest(&cam2.join("cam2.ismc")).expect("manifest");
+    assert!(
+        m.stream_indexes.iter().all(|s| s.chunks.len() <= 10),
+        "rolling window"
+    );
+
     // keepAlive 0: the streams end, their presentations close as VOD and their configs go.
     let _ = encoder.0.kill();
     let _ = encoder.0.wait();
