@@ -14,6 +14,8 @@ pub struct ServerConfig {
     pub bind: IpAddr,
     /// RTMP publish (EMS inboundRtmp).
     pub rtmp_port: u16,
+    /// MPEG-TS over TCP and UDP, both on this port (EMS inboundTcpTs / inboundUdpTs).
+    pub mpegts_port: u16,
     /// JSON CLI (EMS inboundJsonCli).
     pub json_cli_port: u16,
     /// ASCII CLI (EMS inboundAsciiCli).
@@ -43,6 +45,7 @@ impl Default for ServerConfig {
         Self {
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             rtmp_port: 1935,
+            mpegts_port: 9999,
             json_cli_port: 1112,
             ascii_cli_port: 1222,
             http_api_port: 7777,

@@ -14,7 +14,8 @@ use anyhow::{anyhow, bail, Context, Result};
 pub struct Server {
     child: Child,
     config: PathBuf,
-    /// Listener addresses by name: rtmp, json_cli, ascii_cli, http_api, web.
+    /// Listener addresses by name: rtmp, json_cli, ascii_cli, http_api, web, mpegts_tcp,
+    /// mpegts_udp.
     pub addrs: HashMap<String, SocketAddr>,
     pub webroot: PathBuf,
 }
@@ -28,7 +29,7 @@ impl Server {
         std::fs::write(
             &config,
             format!(
-                "bind = \"127.0.0.1\"\nrtmp_port = 0\njson_cli_port = 0\nascii_cli_port = 0\nhttp_api_port = 0\nweb_port = 0\nwebroot = {:?}\n{extra_toml}\n",
+                "bind = \"127.0.0.1\"\nrtmp_port = 0\njson_cli_port = 0\nascii_cli_port = 0\nhttp_api_port = 0\nweb_port = 0\nmpegts_port = 0\nwebroot = {:?}\n{extra_toml}\n",
                 webroot.display().to_string()
             ),
         )?;
