@@ -36,17 +36,7 @@ impl VideoTrack {
         }
     }
 
-    pub fn on_pes(
-        &mut self,
-        pes: &[u8],
-        after_gap: bool,
-        clock: &mut Clock,
-        events: &mut VecDeque<DemuxEvent>,
-    ) {
-        if after_gap {
-            // Pictures after a lost one may reference it: decoding resumes at the next IDR.
-            self.waiting_for_idr = true;
-        }
+    pub fn on_pes(&mut self, pes: &[u8], clock: &mut Clock, events: &mut VecDeque<DemuxEvent>) {
         let Some(header) = parse_pes_header(pes) else {
             return;
         };

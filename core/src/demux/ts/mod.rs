@@ -5,8 +5,9 @@
 //! endless streams are fine.
 //!
 //! Damaged live input (lost or duplicated packets, lost sync) is repaired, never passed on:
-//! a PES that lost a packet is dropped whole, video then waits for the next IDR picture, and
-//! [`TsDemuxer::stats`] counts what was repaired so a host can report it. A stream without a
+//! a PES that lost a packet is dropped whole (the pictures after a lost one are kept, so the
+//! timeline has no hole; decoders conceal until the next IDR), and [`TsDemuxer::stats`]
+//! counts what was repaired so a host can report it. A stream without a
 //! PMT fails after [`PMT_SEARCH_LIMIT`] bytes (or at its end) instead of producing nothing
 //! forever.
 
@@ -121,7 +122,7 @@ impl Codec {
         events: &mut VecDeque<DemuxEvent>,
     ) {
         match self {
-            Codec::Video(v) => v.on_pes(pes, after_gap, clock, events),
+            Codec::Video(v) => v.on_pes(pes, clock, events),
             Codec::Audio(a) => a.on_pes(pes, after_gap, clock, events),
         }
     }

@@ -535,7 +535,7 @@ fn gops() -> Mux {
 }
 
 #[test]
-fn lost_video_packet_drops_pictures_until_the_next_idr() {
+fn lost_video_packet_drops_only_its_picture() {
     let m = gops();
     let clean = run(&m.out);
     clean.1.expect("ok");
@@ -561,10 +561,10 @@ fn lost_video_packet_drops_pictures_until_the_next_idr() {
         let dts: Vec<i64> = samples(&events, VIDEO).iter().map(|s| s.dts).collect();
         assert_eq!(
             dts,
-            [
-                0, 12_000, 15_000, 18_000, 21_000, 24_000, 27_000, 30_000, 33_000, 36_000, 39_000,
-                42_000, 45_000
-            ],
+            (0..16)
+                .map(|i| i * 3000)
+                .filter(|&t| t != 3000)
+                .collect::<Vec<i64>>(),
             "chunk {chunk}"
         );
         assert_eq!(stats.continuity_errors, 1);
@@ -605,8 +605,8 @@ fn garbage_between_packets_resyncs() {
         let (events, r, stats) = run_stats(&damaged, chunk);
         r.expect("ok");
         let v = samples(&events, VIDEO);
-        // The pictures before and after the damage are there; the GOP it hit is not whole.
-        assert!(v.len() >= 8 && v.len() < 16, "{} pictures", v.len());
+        // The pictures before and after the damage are there; the ones it hit are not.
+        assert!(v.len() >= 12 && v.len() < 16, "{} pictures", v.len());
         assert_eq!(v.last().map(|s| s.dts), Some(45_000));
         assert!(v.iter().all(|s| s.data.len() > 500));
         assert_eq!(stats.sync_losses, 1, "chunk {chunk}");
