@@ -37,13 +37,13 @@ fn ts_clip() -> PathBuf {
     .expect("ffmpeg clip")
 }
 
-fn start(dir: &TempDir) -> (Server, PathBuf) {
+fn start(dir: &TempDir, extra_toml: &str) -> (Server, PathBuf) {
     let webroot = dir.path().join("www");
     let log = dir.path().join("server.log");
     let server = Server::start_with_stderr(
         Path::new(env!("CARGO_BIN_EXE_smoothcast")),
         &webroot,
-        "",
+        extra_toml,
         &[],
         Stdio::from(std::fs::File::create(&log).expect("log file")),
     )
@@ -138,7 +138,7 @@ fn listed_as_int(server: &Server, name: &str) -> bool {
 #[test]
 fn ts_over_tcp_to_port_9999_plays_in_dashjs() {
     let dir = TempDir::new("ts-tcp");
-    let (server, _log) = start(&dir);
+    let (server, _log) = start(&dir, "");
     create_group(&server, FIRST_STREAM, "tcp");
     let clip = ts_clip();
     let url = format!("tcp://{}", server.addr("mpegts_tcp"));
@@ -158,13 +158,14 @@ fn ts_over_tcp_to_port_9999_plays_in_dashjs() {
 #[test]
 fn ts_over_udp_to_port_9999_plays_in_dashjs() {
     let dir = TempDir::new("ts-udp");
-    let (server, _log) = start(&dir);
-    create_group(&server, FIRST_STREAM, "udp");
+    // An operator-chosen name instead of EMS's generated one.
+    let (server, _log) = start(&dir, "mpegts_stream_name = \"udpcam\"");
+    create_group(&server, "udpcam", "udp");
     let clip = ts_clip();
     let url = format!("udp://{}?pkt_size=1316", server.addr("mpegts_udp"));
     let sender = std::thread::spawn(move || ffmpeg_send(&clip, &url));
     wait_for("the inbound stream", Duration::from_secs(15), || {
-        listed_as_int(&server, FIRST_STREAM)
+        listed_as_int(&server, "udpcam")
     });
     sender.join().expect("sender");
     // UDP has no end but silence: the stream ends after 5 s without datagrams.
@@ -197,7 +198,7 @@ fn log_has(log: &Path, text: &str) -> bool {
 #[test]
 fn damaged_ts_is_repaired_and_ts_without_pmt_is_refused() {
     let dir = TempDir::new("ts-bad");
-    let (mut server, log) = start(&dir);
+    let (mut server, log) = start(&dir, "");
     create_group(&server, FIRST_STREAM, "damaged");
     let ts = std::fs::read(ts_clip()).expect("clip");
     let packets: Vec<&[u8]> = ts.chunks(188).collect();

@@ -4,7 +4,10 @@
 //! Streams are named as EMS's TS acceptor (crtmpserver's InboundTSProtocol) names them:
 //! `ts_<n>_<audio PID>_<video PID>`, with `n` counting the server's inbound TS sources from 1
 //! and 0 for a missing track: ffmpeg's defaults give `ts_1_257_256`. The name is chosen once
-//! the PMT has been read, so a source that never sends one never claims a name.
+//! the PMT has been read, so a source that never sends one never claims a name. A sender that
+//! comes back is a new source with a new number; for a name that stays, set
+//! `mpegts_stream_name` (as EMS's acceptor `localStreamName`): every source then takes that
+//! name, and a second one at the same time is refused.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -31,8 +34,11 @@ pub const MAX_TCP_SENDERS: usize = 256;
 /// UDP senders tracked at once; datagrams from more are dropped until one goes quiet.
 pub const MAX_UDP_SENDERS: usize = 64;
 
-/// `ts_<n>_<audio>_<video>`, EMS's name for an inbound TS stream.
-pub fn stream_name(n: u64, pids: ProgramPids) -> String {
+/// The configured name, or `ts_<n>_<audio>_<video>`, EMS's name for an inbound TS stream.
+pub fn stream_name(configured: Option<&str>, n: u64, pids: ProgramPids) -> String {
+    if let Some(name) = configured {
+        return name.to_string();
+    }
     format!(
         "ts_{n}_{}_{}",
         pids.audio.unwrap_or(0),
@@ -43,6 +49,7 @@ pub fn stream_name(n: u64, pids: ProgramPids) -> String {
 /// A feed that picks its stream name when the first media arrives.
 pub(crate) struct InboundFeed {
     streams: StreamRegistry,
+    configured_name: Option<Arc<str>>,
     number: u64,
     source: String,
     feed: Option<Feed>,
@@ -50,9 +57,10 @@ pub(crate) struct InboundFeed {
 }
 
 impl InboundFeed {
-    fn new(streams: StreamRegistry, number: u64, source: String) -> Self {
+    fn new(state: &AppState, number: u64, source: String) -> Self {
         Self {
-            streams,
+            streams: state.streams.clone(),
+            configured_name: state.config.mpegts_stream_name.as_deref().map(Arc::from),
             number,
             source,
             feed: None,
@@ -68,7 +76,11 @@ impl InboundFeed {
 impl Sink for InboundFeed {
     fn send(&mut self, demuxer: &TsDemuxer, event: DemuxEvent) -> Result<(), SourceError> {
         let feed = self.feed.get_or_insert_with(|| {
-            let name = stream_name(self.number, demuxer.program_pids().unwrap_or_default());
+            let name = stream_name(
+                self.configured_name.as_deref(),
+                self.number,
+                demuxer.program_pids().unwrap_or_default(),
+            );
             Feed::new(
                 self.streams.clone(),
                 &name,
@@ -146,7 +158,7 @@ async fn serve_tcp(
                         continue;
                     };
                     let source = format!("mpegtstcp://{peer}");
-                    let mut feed = InboundFeed::new(state.streams.clone(), counter.next(), source.clone());
+                    let mut feed = InboundFeed::new(&state, counter.next(), source.clone());
                     senders.spawn(async move {
                         let result = tcp::receive(socket, &source, &mut feed, tcp::IDLE_TIMEOUT).await;
                         log_end(&source, feed.name(), &result);
@@ -245,7 +257,7 @@ async fn serve_udp(
                     let source = format!("mpegtsudp://{from}");
                     UdpSender {
                         input: TsInput::new(source.clone()),
-                        feed: InboundFeed::new(state.streams.clone(), counter.next(), source),
+                        feed: InboundFeed::new(&state, counter.next(), source),
                         last: Instant::now(),
                         refused: false,
                     }

@@ -277,10 +277,11 @@ fn inbound_names_follow_ems() {
         video: Some(256),
         audio: Some(257),
     };
-    assert_eq!(stream_name(1, pids), "ts_1_257_256");
+    assert_eq!(stream_name(None, 1, pids), "ts_1_257_256");
+    assert_eq!(stream_name(Some("cam"), 1, pids), "cam");
     let audio_only = ProgramPids {
         video: None,
         audio: Some(257),
     };
-    assert_eq!(stream_name(3, audio_only), "ts_3_257_0");
+    assert_eq!(stream_name(None, 3, audio_only), "ts_3_257_0");
 }
