@@ -1,6 +1,6 @@
 //! MPEG-TS ingest end to end: ffmpeg sends TS to the inbound port (TCP, then UDP) as an
-//! encoder would, createMSSStream packages the resulting `ts_1_257_256` stream, and dash.js
-//! plays what was written. Then damaged input: lost and duplicated packets are repaired into
+//! encoder would, createMSSStream packages the resulting stream (`ts_1_257_256` as EMS names
+//! it, or the configured `mpegts_stream_name`), and dash.js plays what was written. Then damaged input: lost and duplicated packets are repaired into
 //! a playable presentation, and a stream without a PMT or plain garbage is refused with a
 //! clear log line while the server and what it wrote stay intact.
 //!

@@ -25,8 +25,7 @@ const RTP_HEADER_LEN: usize = 12;
 pub(crate) fn ts_payload(datagram: &[u8]) -> &[u8] {
     let rtp = datagram.len() > RTP_HEADER_LEN
         && datagram[0] & 0xc0 == 0x80
-        && datagram[0] != 0x47
-        && (datagram.len() - RTP_HEADER_LEN) % PACKET_LEN == 0
+        && (datagram.len() - RTP_HEADER_LEN).is_multiple_of(PACKET_LEN)
         && datagram[RTP_HEADER_LEN] == 0x47;
     if rtp {
         &datagram[RTP_HEADER_LEN..]
