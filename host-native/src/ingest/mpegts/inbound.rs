@@ -206,6 +206,7 @@ async fn serve_udp(
     counter: Arc<Counter>,
     mut shutdown: Shutdown,
 ) -> Result<()> {
+    udp::enlarge_receive_buffer(&socket);
     let mut senders: HashMap<SocketAddr, UdpSender> = HashMap::new();
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut sweep = tokio::time::interval(Duration::from_millis(500));

@@ -108,8 +108,8 @@ impl TsInput {
         self.warned = true;
         tracing::warn!(
             source = %self.label,
-            "MPEG-TS damaged ({}); the broken PES are dropped and video resumes at the next \
-             IDR (a summary follows when the source ends)",
+            "MPEG-TS damaged ({}); the damaged PES are dropped, nothing corrupted is passed on \
+             (a summary follows when the source ends)",
             describe(s)
         );
     }

@@ -20,6 +20,18 @@ pub(crate) const MAX_DATAGRAM: usize = 65_536;
 const PACKET_LEN: usize = 188;
 const RTP_HEADER_LEN: usize = 12;
 
+/// Kernel receive buffer asked for: bursts of a high-bitrate sender (or several senders on
+/// the inbound port) while the task is busy would overflow the usual 208 KiB default. The
+/// kernel caps it at `net.core.rmem_max`.
+const RECEIVE_BUFFER: usize = 4 << 20;
+
+/// Enlarges the socket's receive buffer; a refusal only costs resilience, so it is logged.
+pub(crate) fn enlarge_receive_buffer(socket: &UdpSocket) {
+    if let Err(e) = socket2::SockRef::from(socket).set_recv_buffer_size(RECEIVE_BUFFER) {
+        tracing::debug!("cannot enlarge the UDP receive buffer: {e}");
+    }
+}
+
 /// The TS bytes of a datagram: without the RTP header if it is RTP-wrapped TS (RFC 2250, as
 /// some encoders send to "udp" outputs).
 pub(crate) fn ts_payload(datagram: &[u8]) -> &[u8] {
@@ -51,6 +63,7 @@ pub async fn pull_udp_on(
     feed: &mut Feed,
     idle: Duration,
 ) -> Result<(), SourceError> {
+    enlarge_receive_buffer(&socket);
     feed.set_status(ConfigStatus::WaitingForStream);
     let local = socket
         .local_addr()
