@@ -656,3 +656,56 @@ fn program_pids_after_the_pmt() {
         })
     );
 }
+
+/// `data`'s packets in a wider framing: M2TS (a timecode before each) or 16/20 parity bytes
+/// after each.
+fn reframe(data: &[u8], stride: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, p) in data.chunks(188).enumerate() {
+        let extra: Vec<u8> = (0..stride - 188).map(|k| (i * 31 + k * 7) as u8).collect();
+        if stride == 192 {
+            out.extend_from_slice(&extra);
+            out.extend_from_slice(p);
+        } else {
+            out.extend_from_slice(p);
+            out.extend_from_slice(&extra);
+        }
+    }
+    out
+}
+
+#[test]
+fn m2ts_and_parity_framings_give_the_same_events() {
+    let plain = gops().out;
+    let (want, r) = run(&plain);
+    r.expect("ok");
+    assert_eq!(
+        crate::demux::sniff(&plain[..376]),
+        Some(crate::demux::Container::MpegTs)
+    );
+    for stride in [192, 204, 208] {
+        let framed = reframe(&plain, stride);
+        assert_eq!(
+            crate::demux::sniff(&framed[..376]),
+            Some(crate::demux::Container::MpegTs),
+            "stride {stride}"
+        );
+        for chunk in [framed.len(), 1316, 189, 7] {
+            let (events, r, stats) = run_stats(&framed, chunk);
+            r.expect("ok");
+            assert_eq!(events, want, "stride {stride} chunk {chunk}");
+            assert_eq!(stats, TsStats::default());
+        }
+        // Without the last packet's parity (a cut after the packet itself): still whole.
+        if stride != 192 {
+            let cut = &framed[..framed.len() - (stride - 188)];
+            let (events, r) = run(cut);
+            r.expect("ok");
+            assert_eq!(events, want, "stride {stride} without the last parity");
+        }
+    }
+    assert_eq!(
+        crate::demux::sniff(b"abcdG and some text that is not TS"),
+        None
+    );
+}
