@@ -1,6 +1,7 @@
 //! MPEG-TS ingest end to end: ffmpeg sends TS to the inbound port (TCP, then UDP) as an
 //! encoder would, createMSSStream packages the resulting stream (`ts_1_257_256` as EMS names
-//! it, or the configured `mpegts_stream_name`), and dash.js plays what was written. Then damaged input: lost and duplicated packets are repaired into
+//! it, or the configured `mpegts_stream_name`), and dash.js plays it: live while the TCP
+//! sender sends, and as the VOD presentation closed when the UDP sender went quiet. Then damaged input: lost and duplicated packets are repaired into
 //! a playable presentation, and a stream without a PMT or plain garbage is refused with a
 //! clear log line while the server and what it wrote stay intact.
 //!
@@ -24,10 +25,12 @@ use smoothcast_tests::TempDir;
 /// ffmpeg's default PIDs (audio 0x101, video 0x100) on the server's first TS source.
 const FIRST_STREAM: &str = "ts_1_257_256";
 const SECONDS: f64 = 8.0;
+/// Long enough to play live for a while after the first fragments.
+const LIVE_SECONDS: f64 = 24.0;
 
-fn ts_clip() -> PathBuf {
+fn ts_clip(seconds: f64) -> PathBuf {
     clip(&ClipSpec {
-        seconds: SECONDS,
+        seconds,
         width: 480,
         height: 270,
         video_bitrate_kbps: 500,
@@ -51,14 +54,15 @@ fn start(dir: &TempDir, extra_toml: &str) -> (Server, PathBuf) {
     (server, log)
 }
 
-/// A group packaging `stream`, closed as VOD when the stream ends (keepAlive=0).
-fn create_group(server: &Server, stream: &str, group: &str) {
+/// A group packaging `stream`; without `keep_alive` it is closed as VOD when the stream ends.
+fn create_group(server: &Server, stream: &str, group: &str, keep_alive: bool) {
     let reply = server
         .api(
             "createMSSStream",
             &format!(
-                "localstreamnames={stream} bandwidths=600000 targetfolder={} groupname={group} chunkLength=2 keepAlive=0",
-                server.webroot.display()
+                "localstreamnames={stream} bandwidths=600000 targetfolder={} groupname={group} chunkLength=2 keepAlive={}",
+                server.webroot.display(),
+                u8::from(keep_alive)
             ),
         )
         .expect("api");
@@ -92,9 +96,9 @@ fn ffmpeg_send(clip: &Path, url: &str) {
     assert!(status.success(), "ffmpeg sending to {url}: {status}");
 }
 
-/// Waits for the group's presentation to be closed as VOD, checks every listed fragment,
-/// and returns the manifest.
-fn closed_presentation(group_dir: &Path) -> Manifest {
+/// Waits for the group's presentation of a `seconds` clip to be closed as VOD, checks every
+/// listed fragment, and returns the manifest.
+fn closed_presentation(group_dir: &Path, seconds: f64) -> Manifest {
     let manifest = group_dir.join("manifest.ismc");
     wait_for("the closed presentation", Duration::from_secs(30), || {
         read_manifest(&manifest).is_ok_and(|m| !m.is_live)
@@ -104,8 +108,8 @@ fn closed_presentation(group_dir: &Path) -> Manifest {
     let video = &m.stream_indexes[0];
     let listed: u64 = video.chunks.iter().map(|c| c.d).sum();
     assert!(
-        listed as f64 >= (SECONDS - 2.5) * 1e7,
-        "{listed} of {SECONDS} s listed"
+        listed as f64 >= (seconds - 2.5) * 1e7,
+        "{listed} of {seconds} s listed"
     );
     m
 }
@@ -136,23 +140,37 @@ fn listed_as_int(server: &Server, name: &str) -> bool {
 }
 
 #[test]
-fn ts_over_tcp_to_port_9999_plays_in_dashjs() {
+fn ts_over_tcp_to_port_9999_plays_live_in_dashjs() {
     let dir = TempDir::new("ts-tcp");
     let (server, _log) = start(&dir, "");
-    create_group(&server, FIRST_STREAM, "tcp");
-    let clip = ts_clip();
+    create_group(&server, FIRST_STREAM, "live", true);
+    create_group(&server, FIRST_STREAM, "tcp", false);
+    let clip = ts_clip(LIVE_SECONDS);
     let url = format!("tcp://{}", server.addr("mpegts_tcp"));
     let sender = std::thread::spawn(move || ffmpeg_send(&clip, &url));
     wait_for("the inbound stream", Duration::from_secs(15), || {
         listed_as_int(&server, FIRST_STREAM)
     });
+    let live = server.webroot.join("live/manifest.ismc");
+    wait_for("the live manifest", Duration::from_secs(20), || {
+        read_manifest(&live).is_ok_and(|m| m.stream_indexes.iter().all(|s| s.chunks.len() >= 2))
+    });
+    if player::ready_or_skip("ts_over_tcp_to_port_9999_plays_live_in_dashjs") {
+        // Played live from the server's own web port while the sender still sends.
+        let result = player::play(&PlayRequest {
+            seconds: 12.0,
+            min_time: 8.0,
+            live: true,
+            ..PlayRequest::url(format!("http://{}/live/manifest.ismc", server.addr("web")))
+        })
+        .expect("harness ran");
+        println!("{result}");
+        assert!(result.ok, "live playback failed: {}", result.reason);
+        assert!(result.errors.is_empty(), "{:?}", result.errors);
+        assert_eq!((result.video_width, result.video_height), (480, 270));
+    }
     sender.join().expect("sender");
-    closed_presentation(&server.webroot.join("tcp"));
-    plays(
-        "ts_over_tcp_to_port_9999_plays_in_dashjs",
-        &server.webroot,
-        "tcp",
-    );
+    closed_presentation(&server.webroot.join("tcp"), LIVE_SECONDS);
 }
 
 #[test]
@@ -160,8 +178,8 @@ fn ts_over_udp_to_port_9999_plays_in_dashjs() {
     let dir = TempDir::new("ts-udp");
     // An operator-chosen name instead of EMS's generated one.
     let (server, _log) = start(&dir, "mpegts_stream_name = \"udpcam\"");
-    create_group(&server, "udpcam", "udp");
-    let clip = ts_clip();
+    create_group(&server, "udpcam", "udp", false);
+    let clip = ts_clip(SECONDS);
     let url = format!("udp://{}?pkt_size=1316", server.addr("mpegts_udp"));
     let sender = std::thread::spawn(move || ffmpeg_send(&clip, &url));
     wait_for("the inbound stream", Duration::from_secs(15), || {
@@ -169,7 +187,7 @@ fn ts_over_udp_to_port_9999_plays_in_dashjs() {
     });
     sender.join().expect("sender");
     // UDP has no end but silence: the stream ends after 5 s without datagrams.
-    closed_presentation(&server.webroot.join("udp"));
+    closed_presentation(&server.webroot.join("udp"), SECONDS);
     plays(
         "ts_over_udp_to_port_9999_plays_in_dashjs",
         &server.webroot,
@@ -199,8 +217,8 @@ fn log_has(log: &Path, text: &str) -> bool {
 fn damaged_ts_is_repaired_and_ts_without_pmt_is_refused() {
     let dir = TempDir::new("ts-bad");
     let (mut server, log) = start(&dir, "");
-    create_group(&server, FIRST_STREAM, "damaged");
-    let ts = std::fs::read(ts_clip()).expect("clip");
+    create_group(&server, FIRST_STREAM, "damaged", false);
+    let ts = std::fs::read(ts_clip(SECONDS)).expect("clip");
     let packets: Vec<&[u8]> = ts.chunks(188).collect();
 
     // Continuity errors: every 150th video packet lost, every 40th packet sent twice.
@@ -220,7 +238,7 @@ fn damaged_ts_is_repaired_and_ts_without_pmt_is_refused() {
     }
     send_tcp(server.addr("mpegts_tcp"), &damaged);
     let group = server.webroot.join("damaged");
-    let before = closed_presentation(&group);
+    let before = closed_presentation(&group, SECONDS);
     wait_for("the damage report", Duration::from_secs(10), || {
         log_has(&log, "MPEG-TS damaged") && log_has(&log, "MPEG-TS source ended; in total")
     });
