@@ -57,6 +57,7 @@ pub async fn pull_udp(addr: SocketAddr, feed: &mut Feed) -> Result<(), SourceErr
 }
 
 /// [`pull_udp`] on a socket already bound (tests bind port 0), with the silence that ends it.
+/// For a multicast group, bind the group's port and join it (on the right interface) first.
 #[allow(dead_code)] // pullStream calls it (issue 4)
 pub async fn pull_udp_on(
     socket: UdpSocket,
