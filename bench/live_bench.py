@@ -120,7 +120,7 @@ class Server:
         os.makedirs(WEBROOT)
         with open(CONFIG, "w") as f:
             f.write('bind = "127.0.0.1"\nrtmp_port = 0\njson_cli_port = 0\nascii_cli_port = 0\n'
-                    f'http_api_port = 0\nweb_port = 0\nwebroot = {json.dumps(WEBROOT)}\n')
+                    f'http_api_port = 0\nweb_port = 0\nmpegts_port = 0\nwebroot = {json.dumps(WEBROOT)}\n')
         self.log = open(SERVER_LOG, "w")
         env = dict(os.environ, SMOOTHCAST_LOG=os.environ.get("SMOOTHCAST_LOG", "warn"))
         self.proc = subprocess.Popen([exe, "serve", "--config", CONFIG], stdout=subprocess.PIPE,

@@ -22,6 +22,11 @@ pub struct ServerConfig {
     pub bind: IpAddr,
     /// RTMP publish (EMS inboundRtmp).
     pub rtmp_port: u16,
+    /// MPEG-TS over TCP and UDP, both on this port (EMS inboundTcpTs / inboundUdpTs).
+    pub mpegts_port: u16,
+    /// The local stream name of every inbound TS source (EMS acceptor `localStreamName`);
+    /// one source at a time then. Unset: `ts_<n>_<audio PID>_<video PID>` per source.
+    pub mpegts_stream_name: Option<String>,
     /// JSON CLI (EMS inboundJsonCli).
     pub json_cli_port: u16,
     /// ASCII CLI (EMS inboundAsciiCli).
@@ -53,6 +58,8 @@ impl Default for ServerConfig {
         Self {
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             rtmp_port: 1935,
+            mpegts_port: 9999,
+            mpegts_stream_name: None,
             json_cli_port: 1112,
             ascii_cli_port: 1222,
             http_api_port: 7777,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -33,6 +33,8 @@ pub struct Listeners {
     pub ascii_cli: TcpListener,
     pub http_api: TcpListener,
     pub web: TcpListener,
+    pub mpegts_tcp: TcpListener,
+    pub mpegts_udp: UdpSocket,
 }
 
 impl Listeners {
@@ -51,19 +53,29 @@ impl Listeners {
             ascii_cli: bind(config.ascii_cli_port, "the ASCII CLI").await?,
             http_api: bind(config.http_api_port, "the HTTP API").await?,
             web: bind(config.web_port, "the web server").await?,
+            mpegts_tcp: bind(config.mpegts_port, "MPEG-TS over TCP").await?,
+            mpegts_udp: {
+                let addr = SocketAddr::new(config.bind, config.mpegts_port);
+                UdpSocket::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen for MPEG-TS over UDP on {addr}"))?
+            },
         })
     }
 
     /// One line tests and operators can read: `listening rtmp=... json=... ...`.
     pub fn describe(&self) -> String {
         let a = |l: &TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let udp = |s: &UdpSocket| s.local_addr().map(|a| a.to_string()).unwrap_or_default();
         format!(
-            "listening rtmp={} json_cli={} ascii_cli={} http_api={} web={}",
+            "listening rtmp={} json_cli={} ascii_cli={} http_api={} web={} mpegts_tcp={} mpegts_udp={}",
             a(&self.rtmp),
             a(&self.json_cli),
             a(&self.ascii_cli),
             a(&self.http_api),
-            a(&self.web)
+            a(&self.web),
+            a(&self.mpegts_tcp),
+            udp(&self.mpegts_udp)
         )
     }
 }
@@ -112,6 +124,12 @@ pub async fn run(
         rx.clone(),
     ));
     tasks.spawn(web::serve(state.clone(), listeners.web, rx.clone()));
+    tasks.spawn(ingest::mpegts::inbound::serve(
+        state.clone(),
+        listeners.mpegts_tcp,
+        listeners.mpegts_udp,
+        rx.clone(),
+    ));
     if demo {
         start_demo(&state, &mut tasks, rx.clone())?;
     }

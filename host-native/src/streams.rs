@@ -38,7 +38,6 @@ pub enum StreamKind {
     #[serde(rename = "INF")]
     File,
     /// MPEG-TS over TCP or UDP (EMS `INT`).
-    #[allow(dead_code)] // until the TS ingest lands (issue 4)
     #[serde(rename = "INT")]
     MpegTs,
     /// RTSP / RTP (EMS `INP`).

@@ -14,7 +14,8 @@ use anyhow::{anyhow, bail, Context, Result};
 pub struct Server {
     child: Child,
     config: PathBuf,
-    /// Listener addresses by name: rtmp, json_cli, ascii_cli, http_api, web.
+    /// Listener addresses by name: rtmp, json_cli, ascii_cli, http_api, web, mpegts_tcp,
+    /// mpegts_udp.
     pub addrs: HashMap<String, SocketAddr>,
     pub webroot: PathBuf,
 }
@@ -23,12 +24,24 @@ impl Server {
     /// Starts `exe serve` with a config that binds every port to 0 on 127.0.0.1, serving
     /// `webroot`; `extra_toml` is appended to the config, `args` to the command line.
     pub fn start(exe: &Path, webroot: &Path, extra_toml: &str, args: &[&str]) -> Result<Self> {
+        Self::start_with_stderr(exe, webroot, extra_toml, args, Stdio::inherit())
+    }
+
+    /// [`Server::start`] with the server's log (stderr) going to `stderr`, e.g. a file a
+    /// test reads to check what the server reported.
+    pub fn start_with_stderr(
+        exe: &Path,
+        webroot: &Path,
+        extra_toml: &str,
+        args: &[&str],
+        stderr: Stdio,
+    ) -> Result<Self> {
         // Beside the web root (which may not exist: some tests check exactly that).
         let config = webroot.with_extension("smoothcast.toml");
         std::fs::write(
             &config,
             format!(
-                "bind = \"127.0.0.1\"\nrtmp_port = 0\njson_cli_port = 0\nascii_cli_port = 0\nhttp_api_port = 0\nweb_port = 0\nwebroot = {:?}\n{extra_toml}\n",
+                "bind = \"127.0.0.1\"\nrtmp_port = 0\njson_cli_port = 0\nascii_cli_port = 0\nhttp_api_port = 0\nweb_port = 0\nmpegts_port = 0\nwebroot = {:?}\n{extra_toml}\n",
                 webroot.display().to_string()
             ),
         )?;
@@ -38,7 +51,7 @@ impl Server {
             .arg(&config)
             .args(args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .context("starting smoothcast serve")?;
         let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;

@@ -126,10 +126,22 @@ pub fn sniff(head: &[u8]) -> Option<Container> {
     if head.starts_with(b"FLV") {
         return Some(Container::Flv);
     }
-    if !head.is_empty() && head[0] == 0x47 && (head.len() < 189 || head[188] == 0x47) {
+    if sniff_ts(head) {
         return Some(Container::MpegTs);
     }
     None
+}
+
+/// A sync byte where a packet starts, with the next one a stride on if the head reaches that
+/// far; or, for M2TS, after a 4-byte timecode and confirmed by the next packet's.
+fn sniff_ts(head: &[u8]) -> bool {
+    use ts::packet::{STRIDES, SYNC_BYTE};
+    let sync_at = |i: usize| head.get(i) == Some(&SYNC_BYTE);
+    let plain = sync_at(0)
+        && STRIDES
+            .iter()
+            .any(|&stride| head.get(stride).is_none_or(|&b| b == SYNC_BYTE));
+    plain || (sync_at(4) && sync_at(4 + 192))
 }
 
 /// Creates the demuxer for a container. `seekable` says whether the caller can honour

@@ -3,4 +3,5 @@
 #[allow(dead_code)] // until the pull sources land (issue 4)
 pub mod feed;
 pub mod file;
+pub mod mpegts;
 pub mod rtmp;

@@ -3,6 +3,13 @@
 //! Track ids are PIDs and times are in 90 kHz ticks, unwrapped from 33 bits to a monotonic
 //! `i64`. Memory is bounded by one PES per elementary stream plus one transport packet, so
 //! endless streams are fine.
+//!
+//! Damaged live input (lost or duplicated packets, lost sync) is repaired, never passed on:
+//! a PES that lost a packet is dropped whole (the pictures after a lost one are kept, so the
+//! timeline has no hole; decoders conceal until the next IDR), and [`TsDemuxer::stats`]
+//! counts what was repaired so a host can report it. A stream without a
+//! PMT fails after [`PMT_SEARCH_LIMIT`] bytes (or at its end) instead of producing nothing
+//! forever.
 
 use alloc::collections::VecDeque;
 use alloc::format;
@@ -55,7 +62,27 @@ pub const STREAM_TYPE_AAC_ADTS: u8 = 0x0f;
 
 /// Input read without finding a PMT before giving up. Muxers repeat PAT and PMT at least every
 /// 100 ms or so; this is seconds of even a high-bitrate stream.
-const PMT_SEARCH_LIMIT: u64 = 4 << 20;
+pub const PMT_SEARCH_LIMIT: u64 = 4 << 20;
+
+/// Damage the demuxer repaired so far; every count only grows.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TsStats {
+    /// Continuity-counter jumps (lost packets) on the PAT, the PMT and the streams in use.
+    pub continuity_errors: u64,
+    /// PES packets dropped because part of them was lost or damaged.
+    pub dropped_pes: u64,
+    /// Times the 188-byte framing was lost and searched for again.
+    pub sync_losses: u64,
+}
+
+/// The elementary streams of the program in use, as its PMT lists them.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ProgramPids {
+    /// The first H.264 stream.
+    pub video: Option<u16>,
+    /// The first AAC (ADTS) stream.
+    pub audio: Option<u16>,
+}
 
 const PID_PAT: u16 = 0x0000;
 const PID_NULL: u16 = 0x1fff;
@@ -120,6 +147,7 @@ struct Program {
     pmt_seen: bool,
     streams: Vec<Stream>,
     clock: Clock,
+    stats: TsStats,
 }
 
 impl Program {
@@ -127,6 +155,7 @@ impl Program {
         let bytes = match unit {
             Unit::Packet(bytes) => bytes,
             Unit::SyncLost => {
+                self.stats.sync_losses += 1;
                 self.pat.clear();
                 self.pmt.clear();
                 for s in &mut self.streams {
@@ -147,11 +176,13 @@ impl Program {
         }
         if pkt.pid == PID_PAT {
             let mut first = None;
+            let lost = self.pat.lost();
             self.pat.push(&pkt, &mut |section| {
                 if let Some(programs) = parse_pat(section) {
                     first = first.or(programs.first().copied());
                 }
             });
+            self.stats.continuity_errors += self.pat.lost() - lost;
             if let Some(program) = first {
                 if self.program != Some(program) {
                     self.program = Some(program);
@@ -163,6 +194,7 @@ impl Program {
         if let Some((number, pmt_pid)) = self.program {
             if pkt.pid == pmt_pid {
                 let mut found = None;
+                let lost = self.pmt.lost();
                 self.pmt.push(&pkt, &mut |section| {
                     if let Some(pmt) = parse_pmt(section) {
                         if pmt.program_number == number {
@@ -170,6 +202,7 @@ impl Program {
                         }
                     }
                 });
+                self.stats.continuity_errors += self.pmt.lost() - lost;
                 if let Some(streams) = found {
                     self.apply_pmt(&streams)?;
                 }
@@ -180,12 +213,17 @@ impl Program {
             streams,
             clock,
             events,
+            stats,
             ..
         } = self;
         if let Some(s) = streams.iter_mut().find(|s| s.pid == pkt.pid) {
             let codec = &mut s.codec;
+            let (lost, dropped) = s.pes.damage();
             s.pes
                 .push(&pkt, &mut |pes, gap| codec.on_pes(pes, gap, clock, events));
+            let (lost_now, dropped_now) = s.pes.damage();
+            stats.continuity_errors += lost_now - lost;
+            stats.dropped_pes += dropped_now - dropped;
         }
         Ok(())
     }
@@ -254,6 +292,29 @@ pub struct TsDemuxer {
 impl TsDemuxer {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// What was repaired so far (lost packets, dropped PES, lost sync).
+    pub fn stats(&self) -> TsStats {
+        self.program.stats
+    }
+
+    /// The program's streams once its PMT has been read; `None` before.
+    pub fn program_pids(&self) -> Option<ProgramPids> {
+        if !self.program.pmt_seen {
+            return None;
+        }
+        let first = |t: u8| {
+            self.program
+                .streams
+                .iter()
+                .find(|s| s.stream_type == t)
+                .map(|s| s.pid)
+        };
+        Some(ProgramPids {
+            video: first(STREAM_TYPE_H264),
+            audio: first(STREAM_TYPE_AAC_ADTS),
+        })
     }
 
     fn fail(&mut self, e: DemuxError) -> DemuxError {

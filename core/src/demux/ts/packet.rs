@@ -1,5 +1,10 @@
 //! Transport packets: 188-byte framing with sync recovery, packet headers, adaptation fields
 //! and continuity counters.
+//!
+//! Besides plain 188-byte packets the splitter takes the framings EMS's TS acceptor takes:
+//! 192 bytes (M2TS / Blu-ray: a 4-byte timecode before each packet) and 204 or 208 bytes (16
+//! or 20 bytes of Reed-Solomon parity after each packet, as DVB and ATSC links carry them).
+//! The framing is detected at each sync; the extra bytes are skipped.
 
 use alloc::vec::Vec;
 
@@ -7,6 +12,10 @@ use crate::demux::DemuxError;
 
 pub const PACKET_LEN: usize = 188;
 pub const SYNC_BYTE: u8 = 0x47;
+
+/// Distances between sync bytes the splitter accepts, most common first.
+pub const STRIDES: [usize; 4] = [PACKET_LEN, 192, 204, 208];
+const MAX_STRIDE: usize = 208;
 
 /// Garbage tolerated before the first sync: enough for a stray header or a few broken packets,
 /// small enough that a wrong file is rejected at once.
@@ -125,6 +134,8 @@ pub struct Splitter {
     /// A partial packet (starting with the sync byte) while synced; the hunt window otherwise.
     buf: Vec<u8>,
     synced: bool,
+    /// Sync byte to sync byte, one of [`STRIDES`]; set whenever sync is found.
+    stride: usize,
     ever_synced: bool,
     skipped_before_sync: u64,
 }
@@ -141,25 +152,26 @@ impl Splitter {
     ) -> Result<(), DemuxError> {
         loop {
             if self.synced {
+                let stride = self.stride;
                 if !self.buf.is_empty() {
-                    let take = (PACKET_LEN - self.buf.len()).min(input.len());
+                    let take = (stride - self.buf.len()).min(input.len());
                     self.buf.extend_from_slice(&input[..take]);
                     input = &input[take..];
-                    if self.buf.len() < PACKET_LEN {
+                    if self.buf.len() < stride {
                         return Ok(());
                     }
                     // Only partial packets starting with the sync byte are kept.
-                    f(Unit::Packet(&self.buf))?;
+                    f(Unit::Packet(&self.buf[..PACKET_LEN]))?;
                     self.buf.clear();
                 }
-                while input.len() >= PACKET_LEN && input[0] == SYNC_BYTE {
+                while input.len() >= stride && input[0] == SYNC_BYTE {
                     f(Unit::Packet(&input[..PACKET_LEN]))?;
-                    input = &input[PACKET_LEN..];
+                    input = &input[stride..];
                 }
                 if input.is_empty() {
                     return Ok(());
                 }
-                if input[0] == SYNC_BYTE && input.len() < PACKET_LEN {
+                if input[0] == SYNC_BYTE && input.len() < stride {
                     self.buf.extend_from_slice(input);
                     return Ok(());
                 }
@@ -184,12 +196,12 @@ impl Splitter {
         f: &mut impl FnMut(Unit<'_>) -> Result<(), DemuxError>,
     ) -> Result<(), DemuxError> {
         while !self.synced && !self.buf.is_empty() {
-            let Some(start) = find_sync(&self.buf, at_end) else {
-                // Positions in the last two packet lengths cannot be confirmed yet.
+            let Some((start, stride)) = find_sync(&self.buf, at_end) else {
+                // Positions in the last two strides cannot be confirmed yet.
                 let keep = if at_end {
                     0
                 } else {
-                    (2 * PACKET_LEN).min(self.buf.len())
+                    (2 * MAX_STRIDE).min(self.buf.len())
                 };
                 let drop = self.buf.len() - keep;
                 self.buf.drain(..drop);
@@ -198,13 +210,14 @@ impl Splitter {
             self.note_skipped(start)?;
             self.synced = true;
             self.ever_synced = true;
+            self.stride = stride;
             let mut pos = start;
-            while self.buf.len() - pos >= PACKET_LEN && self.buf[pos] == SYNC_BYTE {
+            while self.buf.len() - pos >= stride && self.buf[pos] == SYNC_BYTE {
                 f(Unit::Packet(&self.buf[pos..pos + PACKET_LEN]))?;
-                pos += PACKET_LEN;
+                pos += stride;
             }
             self.buf.drain(..pos);
-            if !self.buf.is_empty() && (self.buf[0] != SYNC_BYTE || self.buf.len() >= PACKET_LEN) {
+            if !self.buf.is_empty() && (self.buf[0] != SYNC_BYTE || self.buf.len() >= stride) {
                 self.synced = false;
                 f(Unit::SyncLost)?;
             }
@@ -234,6 +247,12 @@ impl Splitter {
         if !self.ever_synced {
             return Err(not_ts());
         }
+        if self.synced && self.buf.len() >= PACKET_LEN {
+            // The last packet of a wider framing: whole, only what follows it is missing
+            // (in M2TS, that is the next packet's timecode, which never comes).
+            f(Unit::Packet(&self.buf[..PACKET_LEN]))?;
+            self.buf.clear();
+        }
         if self.synced && !self.buf.is_empty() {
             return Ok(Some(core::mem::take(&mut self.buf)));
         }
@@ -246,21 +265,25 @@ fn not_ts() -> DemuxError {
     DemuxError::malformed("not an MPEG-TS stream")
 }
 
-/// The first offset with a sync byte confirmed by the next two packets' sync bytes. At the end
-/// of input, fewer confirmations do, but a whole packet is required.
-fn find_sync(buf: &[u8], at_end: bool) -> Option<usize> {
+/// The first offset with a sync byte confirmed by the next two packets' sync bytes at one of
+/// the [`STRIDES`], and that stride. At the end of input, fewer confirmations do, but a whole
+/// packet is required.
+fn find_sync(buf: &[u8], at_end: bool) -> Option<(usize, usize)> {
     let mut from = 0;
     while let Some(off) = buf[from..].iter().position(|&b| b == SYNC_BYTE) {
         let p = from + off;
-        let confirmed = (1..=2).all(|k| match buf.get(p + k * PACKET_LEN) {
-            Some(&b) => b == SYNC_BYTE,
-            None => at_end,
-        });
-        if !at_end && p + 2 * PACKET_LEN >= buf.len() {
-            return None;
-        }
-        if confirmed && (!at_end || p + PACKET_LEN <= buf.len()) {
-            return Some(p);
+        for stride in STRIDES {
+            if !at_end && p + 2 * stride >= buf.len() {
+                // Not decidable yet: a narrower stride failed, this one needs more input.
+                return None;
+            }
+            let confirmed = (1..=2).all(|k| match buf.get(p + k * stride) {
+                Some(&b) => b == SYNC_BYTE,
+                None => at_end,
+            });
+            if confirmed && p + PACKET_LEN <= buf.len() {
+                return Some((p, stride));
+            }
         }
         from = p + 1;
     }

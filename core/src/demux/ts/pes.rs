@@ -33,6 +33,10 @@ pub struct PesAssembler {
     /// to state carried over from the previous one.
     gap: bool,
     cc: ContinuityCounter,
+    /// Continuity-counter jumps seen (packets lost).
+    lost: u64,
+    /// PES packets abandoned because part of them was lost or damaged.
+    dropped: u64,
 }
 
 impl PesAssembler {
@@ -42,14 +46,13 @@ impl PesAssembler {
         match self.cc.check(pkt) {
             Continuity::Duplicate => return,
             Continuity::Lost => {
-                self.drop_current();
-                self.gap = true;
+                self.lost += 1;
+                self.abandon();
             }
             Continuity::Ok => {}
         }
         if pkt.transport_error || pkt.scrambled {
-            self.drop_current();
-            self.gap = true;
+            self.abandon();
             return;
         }
         if !pkt.has_payload {
@@ -61,7 +64,7 @@ impl PesAssembler {
                 self.gap = false;
             } else if self.collecting {
                 // A declared-length PES still short here lost bytes without a counter jump.
-                self.gap = true;
+                self.abandon();
             }
             self.buf.clear();
             self.collecting = true;
@@ -75,8 +78,7 @@ impl PesAssembler {
         self.buf.extend_from_slice(pkt.payload);
         if !self.header_checked && self.buf.len() >= 6 {
             if self.buf[..3] != [0, 0, 1] {
-                self.drop_current();
-                self.gap = true;
+                self.abandon();
                 return;
             }
             let len = usize::from(u16::from_be_bytes([self.buf[4], self.buf[5]]));
@@ -92,9 +94,22 @@ impl PesAssembler {
                 self.drop_current();
             }
         } else if self.buf.len() > MAX_PES {
-            self.drop_current();
-            self.gap = true;
+            self.abandon();
         }
+    }
+
+    /// Drops a PES known to be damaged, so that no sample is made from it.
+    fn abandon(&mut self) {
+        if self.collecting {
+            self.dropped += 1;
+        }
+        self.drop_current();
+        self.gap = true;
+    }
+
+    /// (continuity errors, PES packets dropped) so far.
+    pub fn damage(&self) -> (u64, u64) {
+        (self.lost, self.dropped)
     }
 
     /// Abandons the PES being reassembled (a continuity error, a loss of sync).

@@ -15,6 +15,8 @@ pub struct SectionAssembler {
     /// last loss).
     active: bool,
     cc: ContinuityCounter,
+    /// Continuity-counter jumps seen (packets lost).
+    lost: u64,
 }
 
 impl SectionAssembler {
@@ -22,7 +24,10 @@ impl SectionAssembler {
     pub fn push(&mut self, pkt: &Packet<'_>, out: &mut impl FnMut(&[u8])) {
         match self.cc.check(pkt) {
             Continuity::Duplicate => return,
-            Continuity::Lost => self.reset(),
+            Continuity::Lost => {
+                self.lost += 1;
+                self.reset();
+            }
             Continuity::Ok => {}
         }
         if pkt.transport_error || pkt.scrambled {
@@ -50,6 +55,11 @@ impl SectionAssembler {
         } else if self.active {
             self.append(pkt.payload, out);
         }
+    }
+
+    /// Continuity errors so far.
+    pub fn lost(&self) -> u64 {
+        self.lost
     }
 
     fn append(&mut self, data: &[u8], out: &mut impl FnMut(&[u8])) {

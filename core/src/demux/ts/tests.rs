@@ -489,3 +489,223 @@ fn corrupted_streams_do_not_panic() {
         let _ = run_chunks(&data, chunk);
     }
 }
+
+/// The stream's transport packets, for tests that damage them.
+fn packets_of(data: &[u8]) -> Vec<Vec<u8>> {
+    data.chunks(188).map(<[u8]>::to_vec).collect()
+}
+
+fn pid_of(p: &[u8]) -> u16 {
+    (u16::from(p[1] & 0x1f) << 8) | u16::from(p[2])
+}
+
+fn run_stats(data: &[u8], chunk: usize) -> (Vec<DemuxEvent>, Result<(), DemuxError>, TsStats) {
+    let mut d = TsDemuxer::new();
+    let mut events = Vec::new();
+    let mut result = Ok(());
+    for c in data.chunks(chunk.max(1)) {
+        result = d.push(c);
+        events.extend(core::iter::from_fn(|| d.poll()));
+        if result.is_err() {
+            break;
+        }
+    }
+    if result.is_ok() {
+        result = d.finish();
+        events.extend(core::iter::from_fn(|| d.poll()));
+    }
+    (events, result, d.stats())
+}
+
+/// Four GOPs of one IDR and three P pictures, each picture large enough to span packets.
+fn gops() -> Mux {
+    let mut m = av();
+    for g in 0..4u64 {
+        for i in 0..4u64 {
+            let t = (g * 4 + i) * 3000;
+            let au = if i == 0 {
+                [idr_au(), vec![0x11; 500]].concat()
+            } else {
+                [p_au(i as u8), vec![0x22; 500]].concat()
+            };
+            m.video(t, None, &au);
+        }
+    }
+    m
+}
+
+#[test]
+fn lost_video_packet_drops_only_its_picture() {
+    let m = gops();
+    let clean = run(&m.out);
+    clean.1.expect("ok");
+    assert_eq!(samples(&clean.0, VIDEO).len(), 16);
+    // Lose the second packet of the picture at 3000 (the first P of GOP 0).
+    let mut packets = packets_of(&m.out);
+    let first_video = packets
+        .iter()
+        .position(|p| pid_of(p) == VIDEO)
+        .expect("video");
+    let starts: Vec<usize> = packets
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| pid_of(p) == VIDEO && p[1] & 0x40 != 0)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(starts[0], first_video);
+    packets.remove(starts[1] + 1);
+    let damaged = packets.concat();
+    for chunk in [damaged.len(), 1316, 100, 1] {
+        let (events, r, stats) = run_stats(&damaged, chunk);
+        r.expect("a repaired stream ends cleanly");
+        let dts: Vec<i64> = samples(&events, VIDEO).iter().map(|s| s.dts).collect();
+        assert_eq!(
+            dts,
+            (0..16)
+                .map(|i| i * 3000)
+                .filter(|&t| t != 3000)
+                .collect::<Vec<i64>>(),
+            "chunk {chunk}"
+        );
+        assert_eq!(stats.continuity_errors, 1);
+        assert_eq!(stats.dropped_pes, 1);
+        assert_eq!(stats.sync_losses, 0);
+    }
+}
+
+#[test]
+fn duplicated_packets_are_skipped() {
+    let m = gops();
+    let mut packets = packets_of(&m.out);
+    // Duplicate every 5th packet (H.222.0 allows one repeat): nothing is lost.
+    let mut i = 0;
+    while i < packets.len() {
+        if i % 5 == 0 {
+            let p = packets[i].clone();
+            packets.insert(i, p);
+            i += 1;
+        }
+        i += 1;
+    }
+    let (events, r, stats) = run_stats(&packets.concat(), 777);
+    r.expect("ok");
+    assert_eq!(events, run(&m.out).0);
+    assert_eq!(stats, TsStats::default());
+}
+
+#[test]
+fn garbage_between_packets_resyncs() {
+    let m = gops();
+    let mut packets = packets_of(&m.out);
+    // A burst of garbage mid-stream (with false sync bytes), as a broken link makes.
+    let at = packets.len() / 2;
+    packets.insert(at, [0x47, 1, 2, 3, 0x47, 0, 0x47].repeat(40));
+    let damaged = packets.concat();
+    for chunk in [damaged.len(), 188, 61] {
+        let (events, r, stats) = run_stats(&damaged, chunk);
+        r.expect("ok");
+        let v = samples(&events, VIDEO);
+        // The pictures before and after the damage are there; the ones it hit are not.
+        assert!(v.len() >= 12 && v.len() < 16, "{} pictures", v.len());
+        assert_eq!(v.last().map(|s| s.dts), Some(45_000));
+        assert!(v.iter().all(|s| s.data.len() > 500));
+        assert_eq!(stats.sync_losses, 1, "chunk {chunk}");
+    }
+}
+
+#[test]
+fn no_psi_at_all_is_an_error_not_garbage() {
+    // Elementary packets only: nothing says what they are, so nothing is emitted.
+    let m = gops();
+    let es: Vec<u8> = packets_of(&m.out)
+        .into_iter()
+        .filter(|p| pid_of(p) == VIDEO)
+        .collect::<Vec<_>>()
+        .concat();
+    let (events, r) = run(&es);
+    assert!(events.is_empty());
+    assert_eq!(r.expect_err("no pmt").message, "no PMT found");
+    assert!(TsDemuxer::new().program_pids().is_none());
+
+    // A live stream without a PMT fails once the search limit is read, not at its end.
+    let mut d = TsDemuxer::new();
+    let mut pushed = 0u64;
+    let err = loop {
+        match d.push(&es) {
+            Ok(()) => pushed += es.len() as u64,
+            Err(e) => break e,
+        }
+        assert!(d.poll().is_none());
+        assert!(pushed <= PMT_SEARCH_LIMIT, "no error after {pushed} bytes");
+    };
+    assert!(
+        err.message.starts_with("no PMT found in the first"),
+        "{err}"
+    );
+}
+
+#[test]
+fn program_pids_after_the_pmt() {
+    let mut d = TsDemuxer::new();
+    d.push(&av().out).expect("ok");
+    assert_eq!(
+        d.program_pids(),
+        Some(ProgramPids {
+            video: Some(VIDEO),
+            audio: Some(AUDIO)
+        })
+    );
+}
+
+/// `data`'s packets in a wider framing: M2TS (a timecode before each) or 16/20 parity bytes
+/// after each.
+fn reframe(data: &[u8], stride: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, p) in data.chunks(188).enumerate() {
+        let extra: Vec<u8> = (0..stride - 188).map(|k| (i * 31 + k * 7) as u8).collect();
+        if stride == 192 {
+            out.extend_from_slice(&extra);
+            out.extend_from_slice(p);
+        } else {
+            out.extend_from_slice(p);
+            out.extend_from_slice(&extra);
+        }
+    }
+    out
+}
+
+#[test]
+fn m2ts_and_parity_framings_give_the_same_events() {
+    let plain = gops().out;
+    let (want, r) = run(&plain);
+    r.expect("ok");
+    assert_eq!(
+        crate::demux::sniff(&plain[..376]),
+        Some(crate::demux::Container::MpegTs)
+    );
+    for stride in [192, 204, 208] {
+        let framed = reframe(&plain, stride);
+        assert_eq!(
+            crate::demux::sniff(&framed[..376]),
+            Some(crate::demux::Container::MpegTs),
+            "stride {stride}"
+        );
+        for chunk in [framed.len(), 1316, 189, 7] {
+            let (events, r, stats) = run_stats(&framed, chunk);
+            r.expect("ok");
+            assert_eq!(events, want, "stride {stride} chunk {chunk}");
+            assert_eq!(stats, TsStats::default());
+        }
+        // Without the last packet's parity (a cut after the packet itself): still whole.
+        if stride != 192 {
+            let cut = &framed[..framed.len() - (stride - 188)];
+            let (events, r) = run(cut);
+            r.expect("ok");
+            assert_eq!(events, want, "stride {stride} without the last parity");
+        }
+    }
+    assert_eq!(
+        crate::demux::sniff(b"abcdG and some text that is not TS"),
+        None
+    );
+}

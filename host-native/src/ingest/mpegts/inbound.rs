@@ -1,0 +1,282 @@
+//! EMS's inboundTcpTs and inboundUdpTs acceptors (port 9999, `mpegts_port`): every TCP
+//! connection and every UDP sender becomes a local stream of kind `INT`.
+//!
+//! Streams are named as EMS's TS acceptor (crtmpserver's InboundTSProtocol) names them:
+//! `ts_<n>_<audio PID>_<video PID>`, with `n` counting the server's inbound TS sources from 1
+//! and 0 for a missing track: ffmpeg's defaults give `ts_1_257_256`. The name is chosen once
+//! the PMT has been read, so a source that never sends one never claims a name. A sender that
+//! comes back is a new source with a new number; for a name that stays, set
+//! `mpegts_stream_name` (as EMS's acceptor `localStreamName`): every source then takes that
+//! name, and a second one at the same time is refused.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use smoothcast_core::demux::ts::{ProgramPids, TsDemuxer};
+use smoothcast_core::demux::DemuxEvent;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::udp::{ts_payload, MAX_DATAGRAM};
+use super::{tcp, udp, Sink, TsInput};
+use crate::ingest::feed::{Feed, SourceError};
+use crate::server::{AppState, Shutdown};
+use crate::streams::{StreamKind, StreamRegistry};
+
+/// TCP senders served at once; more are closed on accept.
+pub const MAX_TCP_SENDERS: usize = 256;
+/// UDP senders tracked at once; datagrams from more are dropped until one goes quiet.
+pub const MAX_UDP_SENDERS: usize = 64;
+
+/// The configured name, or `ts_<n>_<audio>_<video>`, EMS's name for an inbound TS stream.
+pub fn stream_name(configured: Option<&str>, n: u64, pids: ProgramPids) -> String {
+    if let Some(name) = configured {
+        return name.to_string();
+    }
+    format!(
+        "ts_{n}_{}_{}",
+        pids.audio.unwrap_or(0),
+        pids.video.unwrap_or(0)
+    )
+}
+
+/// A feed that picks its stream name when the first media arrives.
+pub(crate) struct InboundFeed {
+    streams: StreamRegistry,
+    configured_name: Option<Arc<str>>,
+    number: u64,
+    source: String,
+    feed: Option<Feed>,
+    unbilled: u64,
+}
+
+impl InboundFeed {
+    fn new(state: &AppState, number: u64, source: String) -> Self {
+        Self {
+            streams: state.streams.clone(),
+            configured_name: state.config.mpegts_stream_name.as_deref().map(Arc::from),
+            number,
+            source,
+            feed: None,
+            unbilled: 0,
+        }
+    }
+
+    fn name(&self) -> Option<&str> {
+        self.feed.as_ref().map(Feed::name)
+    }
+}
+
+impl Sink for InboundFeed {
+    fn send(&mut self, demuxer: &TsDemuxer, event: DemuxEvent) -> Result<(), SourceError> {
+        let feed = self.feed.get_or_insert_with(|| {
+            let name = stream_name(
+                self.configured_name.as_deref(),
+                self.number,
+                demuxer.program_pids().unwrap_or_default(),
+            );
+            Feed::new(
+                self.streams.clone(),
+                &name,
+                StreamKind::MpegTs,
+                &self.source,
+            )
+        });
+        feed.add_wire_bytes(std::mem::take(&mut self.unbilled));
+        feed.send(event)
+    }
+
+    fn add_wire_bytes(&mut self, n: u64) {
+        match &mut self.feed {
+            Some(feed) => feed.add_wire_bytes(n),
+            None => self.unbilled += n,
+        }
+    }
+
+    async fn shutdown_requested(&self) {
+        match &self.feed {
+            Some(feed) => feed.shutdown_requested().await,
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// Numbers the inbound TS sources of one server.
+#[derive(Default)]
+struct Counter(AtomicU64);
+
+impl Counter {
+    fn next(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+/// Runs both acceptors until `shutdown`.
+pub async fn serve(
+    state: Arc<AppState>,
+    tcp: TcpListener,
+    udp: UdpSocket,
+    shutdown: Shutdown,
+) -> Result<()> {
+    let counter = Arc::new(Counter::default());
+    let (a, b) = tokio::join!(
+        serve_tcp(state.clone(), tcp, counter.clone(), shutdown.clone()),
+        serve_udp(state, udp, counter, shutdown),
+    );
+    a.and(b)
+}
+
+fn log_end(source: &str, name: Option<&str>, result: &Result<(), SourceError>) {
+    let name = name.unwrap_or("(none)");
+    match result {
+        Ok(()) => tracing::info!(%source, stream = name, "inbound MPEG-TS ended"),
+        Err(e) => tracing::warn!(%source, stream = name, "inbound MPEG-TS refused or lost: {e}"),
+    }
+}
+
+async fn serve_tcp(
+    state: Arc<AppState>,
+    listener: TcpListener,
+    counter: Arc<Counter>,
+    mut shutdown: Shutdown,
+) -> Result<()> {
+    let slots = Arc::new(Semaphore::new(MAX_TCP_SENDERS));
+    let mut senders = JoinSet::new();
+    while !*shutdown.borrow() {
+        tokio::select! {
+            changed = shutdown.changed() => if changed.is_err() { break },
+            accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) => {
+                    let Ok(slot) = slots.clone().try_acquire_owned() else {
+                        tracing::warn!(%peer, "MPEG-TS connection refused: {MAX_TCP_SENDERS} already open");
+                        continue;
+                    };
+                    let source = format!("mpegtstcp://{peer}");
+                    let mut feed = InboundFeed::new(&state, counter.next(), source.clone());
+                    senders.spawn(async move {
+                        let result = tcp::receive(socket, &source, &mut feed, tcp::IDLE_TIMEOUT).await;
+                        log_end(&source, feed.name(), &result);
+                        drop(slot);
+                    });
+                }
+                Err(e) => {
+                    // Usually out of file descriptors: wait instead of spinning.
+                    tracing::warn!("MPEG-TS accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            Some(done) = senders.join_next(), if !senders.is_empty() => {
+                if let Err(e) = done {
+                    if e.is_panic() {
+                        tracing::error!("an MPEG-TS connection task panicked: {e}");
+                    }
+                }
+            }
+        }
+    }
+    // Dropping a sender's future ends its stream; nothing needs flushing.
+    senders.shutdown().await;
+    Ok(())
+}
+
+/// Whether shutdownStream asked `feed`'s stream to end, without waiting.
+fn stop_requested(feed: &Feed) -> bool {
+    let stop = std::pin::pin!(feed.shutdown_requested());
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    std::future::Future::poll(stop, &mut cx).is_ready()
+}
+
+struct UdpSender {
+    input: TsInput,
+    feed: InboundFeed,
+    last: Instant,
+    /// Refused (not TS, no PMT): its datagrams are dropped until it goes quiet.
+    refused: bool,
+}
+
+async fn serve_udp(
+    state: Arc<AppState>,
+    socket: UdpSocket,
+    counter: Arc<Counter>,
+    mut shutdown: Shutdown,
+) -> Result<()> {
+    udp::enlarge_receive_buffer(&socket);
+    let mut senders: HashMap<SocketAddr, UdpSender> = HashMap::new();
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut sweep = tokio::time::interval(Duration::from_millis(500));
+    let mut full_warned = false;
+    while !*shutdown.borrow() {
+        tokio::select! {
+            changed = shutdown.changed() => if changed.is_err() { break },
+            _ = sweep.tick() => {
+                let now = Instant::now();
+                for (from, s) in senders.iter_mut() {
+                    if !s.refused && s.feed.feed.as_ref().is_some_and(stop_requested) {
+                        // shutdownStream: the sender is ignored until it goes quiet.
+                        s.refused = true;
+                        s.feed.feed = None;
+                        s.input.summarize();
+                        tracing::info!(%from, "inbound MPEG-TS stream shut down");
+                    }
+                }
+                senders.retain(|from, s| {
+                    if now.duration_since(s.last) < udp::IDLE_TIMEOUT {
+                        return true;
+                    }
+                    let source = format!("mpegtsudp://{from}");
+                    if !s.refused {
+                        let result = s.input.finish(&mut s.feed);
+                        log_end(&source, s.feed.name(), &result);
+                    }
+                    false
+                });
+                full_warned &= senders.len() >= MAX_UDP_SENDERS;
+            }
+            received = socket.recv_from(&mut buf) => {
+                let (n, from) = match received {
+                    Ok(r) => r,
+                    // ICMP errors and the like concern one datagram, not the socket.
+                    Err(e) => {
+                        tracing::debug!("MPEG-TS UDP receive failed: {e}");
+                        continue;
+                    }
+                };
+                if !senders.contains_key(&from) && senders.len() >= MAX_UDP_SENDERS {
+                    if !full_warned {
+                        full_warned = true;
+                        tracing::warn!(%from, "MPEG-TS over UDP: {MAX_UDP_SENDERS} senders already; dropping datagrams of new ones");
+                    }
+                    continue;
+                }
+                let s = senders.entry(from).or_insert_with(|| {
+                    let source = format!("mpegtsudp://{from}");
+                    UdpSender {
+                        input: TsInput::new(source.clone()),
+                        feed: InboundFeed::new(&state, counter.next(), source),
+                        last: Instant::now(),
+                        refused: false,
+                    }
+                });
+                s.last = Instant::now();
+                if s.refused {
+                    continue;
+                }
+                s.feed.add_wire_bytes(n as u64);
+                if let Err(e) = s.input.push(ts_payload(&buf[..n]), &mut s.feed) {
+                    s.refused = true;
+                    let source = format!("mpegtsudp://{from}");
+                    log_end(&source, s.feed.name(), &Err(e));
+                    // The stream (if any) ends now; the entry stays to keep refusing.
+                    s.feed.feed = None;
+                }
+            }
+        }
+    }
+    Ok(())
+}

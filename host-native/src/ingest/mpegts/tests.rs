@@ -1,0 +1,344 @@
+//! TS ingest over loopback with ffmpeg-made media: any TCP chunking, UDP datagrams, and
+//! senders that stall, send garbage or never send a PMT. Every wait has a timeout.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use smoothcast_core::demux::ts::{ProgramPids, TsDemuxer};
+use smoothcast_core::demux::{DemuxEvent, Demuxer};
+use smoothcast_core::media::CodecConfig;
+use smoothcast_tests::media::{clip, ClipSpec, Container};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::time::timeout;
+
+use super::inbound::stream_name;
+use super::{pull_tcp_on, pull_udp_on, tcp, udp, Sink};
+use crate::ingest::feed::{Feed, SourceError};
+use crate::status::ConfigStatus;
+use crate::streams::{StreamKind, StreamNotice, StreamRegistry};
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+fn ts_clip() -> Vec<u8> {
+    let spec = ClipSpec {
+        seconds: 3.0,
+        width: 320,
+        height: 180,
+        video_bitrate_kbps: 300,
+        container: Container::Ts,
+        ..ClipSpec::default()
+    };
+    std::fs::read(clip(&spec).expect("ffmpeg clip")).expect("read clip")
+}
+
+/// Everything the demuxer makes of the whole file at once.
+fn reference_events(ts: &[u8]) -> Vec<DemuxEvent> {
+    let mut d = TsDemuxer::new();
+    d.push(ts).expect("clean clip");
+    d.finish().expect("clean end");
+    std::iter::from_fn(|| d.poll()).collect()
+}
+
+#[derive(Default)]
+struct Collect {
+    events: Vec<DemuxEvent>,
+    wire: u64,
+}
+
+impl Sink for Collect {
+    fn send(&mut self, _: &TsDemuxer, event: DemuxEvent) -> Result<(), SourceError> {
+        self.events.push(event);
+        Ok(())
+    }
+    fn add_wire_bytes(&mut self, n: u64) {
+        self.wire += n;
+    }
+    async fn shutdown_requested(&self) {
+        std::future::pending().await
+    }
+}
+
+/// A connected pair: (our side, the sender's side).
+async fn tcp_pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let sender = TcpStream::connect(addr).await.expect("connect");
+    let (ours, _) = listener.accept().await.expect("accept");
+    (ours, sender)
+}
+
+/// Writes `data` in pieces cycling through `sizes`, then closes.
+async fn send_in_pieces(mut s: TcpStream, data: Vec<u8>, sizes: &[usize]) {
+    let mut rest = &data[..];
+    for &n in sizes.iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let n = n.min(rest.len());
+        s.write_all(&rest[..n]).await.expect("write");
+        rest = &rest[n..];
+    }
+    let _ = s.shutdown().await;
+}
+
+#[tokio::test]
+async fn tcp_any_chunking_gives_the_same_media() {
+    let ts = ts_clip();
+    let want = reference_events(&ts);
+    assert!(want.len() > 100, "{} events", want.len());
+    for sizes in [&[65_536][..], &[1, 187, 189, 3, 1316, 4093], &[100]] {
+        let (ours, sender) = tcp_pair().await;
+        let writer = tokio::spawn(send_in_pieces(sender, ts.clone(), sizes));
+        let mut sink = Collect::default();
+        timeout(
+            LIMIT,
+            tcp::receive(ours, "test", &mut sink, tcp::IDLE_TIMEOUT),
+        )
+        .await
+        .expect("in time")
+        .expect("clean stream");
+        writer.await.expect("writer");
+        assert_eq!(sink.events, want, "pieces {sizes:?}");
+        assert_eq!(sink.wire, ts.len() as u64);
+    }
+}
+
+#[tokio::test]
+async fn pull_tcp_makes_a_local_stream_while_the_sender_sends() {
+    let ts = ts_clip();
+    let streams = StreamRegistry::new();
+    let mut notices = streams.notices();
+    let statuses = Arc::new(Mutex::new(Vec::new()));
+    let seen = statuses.clone();
+    let mut feed = Feed::new(
+        streams.clone(),
+        "cam",
+        StreamKind::MpegTs,
+        "mpegtstcp://test",
+    )
+    .with_status_hook(Arc::new(move |s| seen.lock().expect("lock").push(s)));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let writer = tokio::spawn(async move {
+        let s = TcpStream::connect(addr).await.expect("connect");
+        send_in_pieces(s, ts, &[1316]).await;
+    });
+    timeout(LIMIT, pull_tcp_on(listener, &mut feed))
+        .await
+        .expect("in time")
+        .expect("clean stream");
+    writer.await.expect("writer");
+    assert_eq!(
+        *statuses.lock().expect("lock"),
+        [
+            ConfigStatus::WaitingForStream,
+            ConfigStatus::Connected,
+            ConfigStatus::Streaming
+        ]
+    );
+    assert!(matches!(notices.try_recv(), Ok(StreamNotice::Created { name, .. }) if name == "cam"));
+    assert!(matches!(notices.try_recv(), Ok(StreamNotice::Closed { name, .. }) if name == "cam"));
+    assert!(
+        streams.get("cam").is_none(),
+        "the stream ends with its sender"
+    );
+}
+
+#[tokio::test]
+async fn garbage_over_tcp_is_refused_with_a_clear_error() {
+    let (ours, sender) = tcp_pair().await;
+    let garbage: Vec<u8> = (0..50_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    tokio::spawn(send_in_pieces(sender, garbage, &[1000]));
+    let mut sink = Collect::default();
+    let err = timeout(
+        LIMIT,
+        tcp::receive(ours, "peer", &mut sink, tcp::IDLE_TIMEOUT),
+    )
+    .await
+    .expect("in time")
+    .expect_err("garbage");
+    assert!(
+        matches!(&err, SourceError::Protocol(m) if m == "MPEG-TS from peer: malformed input: not an MPEG-TS stream"),
+        "{err}"
+    );
+    assert!(sink.events.is_empty());
+}
+
+#[tokio::test]
+async fn ts_without_pmt_is_refused_and_emits_nothing() {
+    let ts = ts_clip();
+    // Keep every packet but the PMT's (ffmpeg puts it on PID 0x1000).
+    let no_pmt: Vec<u8> = ts
+        .chunks(188)
+        .filter(|p| ((u16::from(p[1] & 0x1f) << 8) | u16::from(p[2])) != 0x1000)
+        .flatten()
+        .copied()
+        .collect();
+    assert!(no_pmt.len() < ts.len());
+    let (ours, sender) = tcp_pair().await;
+    tokio::spawn(send_in_pieces(sender, no_pmt, &[1316]));
+    let mut sink = Collect::default();
+    let err = timeout(
+        LIMIT,
+        tcp::receive(ours, "peer", &mut sink, tcp::IDLE_TIMEOUT),
+    )
+    .await
+    .expect("in time")
+    .expect_err("no pmt");
+    assert!(err.to_string().contains("no PMT found"), "{err}");
+    assert!(sink.events.is_empty());
+}
+
+#[tokio::test]
+async fn a_sender_stalling_mid_packet_is_an_error_not_a_hang() {
+    let ts = ts_clip();
+    let (ours, mut sender) = tcp_pair().await;
+    // Half a packet after a few whole ones, then silence with the connection open.
+    sender.write_all(&ts[..188 * 20 + 94]).await.expect("write");
+    let mut sink = Collect::default();
+    let idle = Duration::from_millis(300);
+    let err = timeout(LIMIT, tcp::receive(ours, "peer", &mut sink, idle))
+        .await
+        .expect("in time")
+        .expect_err("stalled");
+    assert!(
+        matches!(&err, SourceError::Lost(m) if m.contains("stalled")),
+        "{err}"
+    );
+    drop(sender);
+}
+
+#[tokio::test]
+async fn pull_udp_takes_datagrams_of_one_sender_until_it_is_quiet() {
+    let ts = ts_clip();
+    let streams = StreamRegistry::new();
+    let mut notices = streams.notices();
+    let mut feed = Feed::new(
+        streams.clone(),
+        "udpcam",
+        StreamKind::MpegTs,
+        "mpegtsudp://test",
+    );
+    let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let addr = socket.local_addr().expect("addr");
+    let sender = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let other = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let send = tokio::spawn(async move {
+        for (i, chunk) in ts.chunks(7 * 188).enumerate() {
+            // Every third datagram RTP-wrapped, as some encoders send TS.
+            if i % 3 == 1 {
+                let mut rtp = vec![0x80, 33, 0, i as u8, 0, 0, 0, 0, 1, 2, 3, 4];
+                rtp.extend_from_slice(chunk);
+                sender.send_to(&rtp, addr).await.expect("send");
+            } else {
+                sender.send_to(chunk, addr).await.expect("send");
+            }
+            if i == 5 {
+                other.send_to(&[0x47; 1316], addr).await.expect("send");
+            }
+            // Loopback drops nothing if the receiver keeps up; pace a little anyway.
+            if i % 20 == 0 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+    });
+    let started = std::time::Instant::now();
+    timeout(
+        LIMIT,
+        pull_udp_on(socket, &mut feed, Duration::from_millis(500)),
+    )
+    .await
+    .expect("in time")
+    .expect("the stream ends cleanly after silence");
+    send.await.expect("sender");
+    assert!(started.elapsed() >= Duration::from_millis(500));
+    assert!(
+        matches!(notices.try_recv(), Ok(StreamNotice::Created { name, .. }) if name == "udpcam")
+    );
+    assert!(matches!(
+        notices.try_recv(),
+        Ok(StreamNotice::Closed { .. })
+    ));
+}
+
+#[test]
+fn rtp_headers_are_stripped_and_plain_ts_is_kept() {
+    let ts = [0x47u8; 188 * 7];
+    assert_eq!(udp::ts_payload(&ts).len(), ts.len());
+    let mut rtp = vec![0x80, 33, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4];
+    rtp.extend_from_slice(&ts);
+    assert_eq!(udp::ts_payload(&rtp), &ts[..]);
+    assert_eq!(udp::ts_payload(&rtp[..100]), &rtp[..100]);
+}
+
+#[test]
+fn inbound_names_follow_ems() {
+    let pids = ProgramPids {
+        video: Some(256),
+        audio: Some(257),
+    };
+    assert_eq!(stream_name(None, 1, pids), "ts_1_257_256");
+    assert_eq!(stream_name(Some("cam"), 1, pids), "cam");
+    let audio_only = ProgramPids {
+        video: None,
+        audio: Some(257),
+    };
+    assert_eq!(stream_name(None, 3, audio_only), "ts_3_257_0");
+}
+
+#[tokio::test]
+async fn m2ts_over_tcp_gives_the_same_media() {
+    let ts = ts_clip();
+    let dir = smoothcast_tests::TempDir::new("m2ts");
+    let (plain, m2ts) = (dir.path().join("in.ts"), dir.path().join("out.m2ts"));
+    std::fs::write(&plain, &ts).expect("write");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i"])
+        .arg(&plain)
+        .args([
+            "-map",
+            "0",
+            "-c",
+            "copy",
+            "-f",
+            "mpegts",
+            "-mpegts_m2ts_mode",
+            "1",
+        ])
+        .arg(&m2ts)
+        .status()
+        .expect("ffmpeg");
+    assert!(status.success());
+    let m2ts = std::fs::read(&m2ts).expect("read");
+    assert_eq!(m2ts.len() % 192, 0, "192-byte packets");
+    let want = reference_events(&ts);
+    let (ours, sender) = tcp_pair().await;
+    tokio::spawn(send_in_pieces(sender, m2ts, &[1000, 77]));
+    let mut sink = Collect::default();
+    timeout(
+        LIMIT,
+        tcp::receive(ours, "test", &mut sink, tcp::IDLE_TIMEOUT),
+    )
+    .await
+    .expect("in time")
+    .expect("clean stream");
+    // ffmpeg's M2TS mode moves the PIDs and marks AAC as private data (0x06, not taken),
+    // so the video decides: the same pictures, byte for byte.
+    let video = |events: &[DemuxEvent]| -> Vec<bytes::Bytes> {
+        let id = events.iter().find_map(|e| match e {
+            DemuxEvent::Track(t) if matches!(t.codec, CodecConfig::H264(_)) => Some(t.id),
+            _ => None,
+        });
+        events
+            .iter()
+            .filter_map(|e| match e {
+                DemuxEvent::Sample(s) if Some(s.track) == id => Some(s.data.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let (got, want) = (video(&sink.events), video(&want));
+    assert_eq!(got.len(), 75);
+    assert!(got == want, "the pictures differ");
+}
