@@ -1,0 +1,571 @@
+//! A small RTSP server for tests: serves one clip, in real time, as H.264 (RFC 6184: single
+//! NAL unit packets and FU-A) and AAC (RFC 3640 AAC-hbr) over RTP interleaved in the RTSP
+//! connection (RFC 2326 10.12). It answers OPTIONS, DESCRIBE, SETUP, PLAY, GET_PARAMETER and
+//! TEARDOWN, refuses UDP transport (461), and closes the connection when the clip ends.
+//!
+//! It can lie in its SDP ([`Lie`]) so that clients can be tested against servers that
+//! describe their media wrongly. The clip is read with the core's demuxers; like most
+//! cameras it repeats SPS and PPS in-band before every IDR picture.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use smoothcast_core::codec::h264;
+use smoothcast_core::demux::{self, DemuxEvent};
+use smoothcast_core::media::{CodecConfig, Sample, TrackInfo};
+
+/// How the SDP misdescribes the media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lie {
+    /// The truth.
+    None,
+    /// sprop-parameter-sets holds bytes that are not an SPS and PPS (the in-band ones are
+    /// right).
+    BadSprop,
+    /// No sprop-parameter-sets, and no SPS/PPS in-band either: nothing tells the decoder
+    /// how to decode the pictures.
+    NoParameterSets,
+    /// The video m= line's payload type (96) has no rtpmap; the rtpmap names 98.
+    UnmappedPayloadType,
+    /// The AAC rtpmap says 22050 Hz while its config (and the RTP clock) say 48 kHz.
+    AudioClockRate,
+}
+
+/// Bytes in one RTP payload at most (FU-A splits larger NAL units).
+const MAX_PAYLOAD: usize = 1400;
+const VIDEO_PT: u8 = 96;
+const AUDIO_PT: u8 = 97;
+const VIDEO_CLOCK: u32 = 90_000;
+/// Where each stream's RTP clock starts, as RTP-Info announces it.
+const RTP_TIME_BASE: u32 = 0x1000_0000;
+
+struct Clip {
+    video: Option<(TrackInfo, Vec<Sample>)>,
+    audio: Option<(TrackInfo, Vec<Sample>)>,
+}
+
+/// A running server; stops accepting (and ends its sessions) when dropped.
+pub struct RtspServer {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    sessions: Arc<AtomicUsize>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RtspServer {
+    /// Serves `clip` (MP4 or TS with H.264 and/or AAC) on 127.0.0.1 at a free port.
+    pub fn start(clip: &Path, lie: Lie) -> Result<Self> {
+        let clip = Arc::new(load(clip)?);
+        let listener = TcpListener::bind("127.0.0.1:0").context("bind")?;
+        let addr = listener.local_addr()?;
+        listener.set_nonblocking(true)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let sessions = Arc::new(AtomicUsize::new(0));
+        let (s, n) = (stop.clone(), sessions.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        let (clip, s, n) = (clip.clone(), s.clone(), n.clone());
+                        std::thread::spawn(move || {
+                            // A test client hanging up mid-session is no error here.
+                            let _ = serve(conn, &clip, lie, &s, &n);
+                        });
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        Ok(Self {
+            addr,
+            stop,
+            sessions,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The URL of the clip.
+    pub fn url(&self) -> String {
+        format!("rtsp://{}/clip", self.addr)
+    }
+
+    /// How many sessions reached PLAY.
+    pub fn sessions_played(&self) -> usize {
+        self.sessions.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for RtspServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn load(path: &Path) -> Result<Clip> {
+    let data = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
+    let container =
+        demux::sniff(&data).ok_or_else(|| anyhow!("{}: unknown container", path.display()))?;
+    let mut d = demux::for_container(container, true);
+    let mut tracks: Vec<(TrackInfo, Vec<Sample>)> = Vec::new();
+    let mut offset = 0usize;
+    let mut finished = false;
+    loop {
+        let mut seek = None;
+        while let Some(e) = d.poll() {
+            match e {
+                DemuxEvent::Track(t) | DemuxEvent::TrackChanged(t) => {
+                    if !tracks.iter().any(|(k, _)| k.id == t.id) {
+                        tracks.push((t, Vec::new()));
+                    }
+                }
+                DemuxEvent::Sample(s) => {
+                    if let Some((_, v)) = tracks.iter_mut().find(|(t, _)| t.id == s.track) {
+                        v.push(s);
+                    }
+                }
+                DemuxEvent::Seek(to) => seek = Some(to),
+            }
+        }
+        if let Some(to) = seek {
+            offset = usize::try_from(to)?.min(data.len());
+        } else if finished {
+            break;
+        }
+        if offset < data.len() {
+            let end = (offset + (1 << 20)).min(data.len());
+            d.push(&data[offset..end])?;
+            offset = end;
+        } else if !finished {
+            d.finish()?;
+            finished = true;
+        }
+    }
+    let mut clip = Clip {
+        video: None,
+        audio: None,
+    };
+    for (t, s) in tracks {
+        match t.codec {
+            CodecConfig::H264(_) if clip.video.is_none() => clip.video = Some((t, s)),
+            CodecConfig::Aac(_) if clip.audio.is_none() => clip.audio = Some((t, s)),
+            _ => {}
+        }
+    }
+    if clip.video.is_none() && clip.audio.is_none() {
+        bail!("{}: no H.264 or AAC track", path.display());
+    }
+    Ok(clip)
+}
+
+fn sdp(clip: &Clip, lie: Lie) -> String {
+    let mut s = String::from(
+        "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=smoothcast test clip\r\nc=IN IP4 0.0.0.0\r\n\
+         t=0 0\r\na=control:*\r\n",
+    );
+    if let Some((t, _)) = &clip.video {
+        if let CodecConfig::H264(c) = &t.codec {
+            let sps = c.sps.first().map(Vec::as_slice).unwrap_or_default();
+            let pps = c.pps.first().map(Vec::as_slice).unwrap_or_default();
+            let profile: String = sps.iter().skip(1).take(3).map(|b| format!("{b:02X}")).collect();
+            let mapped = if lie == Lie::UnmappedPayloadType { 98 } else { VIDEO_PT };
+            s += &format!("m=video 0 RTP/AVP {VIDEO_PT}\r\na=rtpmap:{mapped} H264/{VIDEO_CLOCK}\r\n");
+            let sprop = match lie {
+                Lie::NoParameterSets => String::new(),
+                Lie::BadSprop => ";sprop-parameter-sets=Z2QAH6w=,aA==".into(),
+                _ => format!(
+                    ";sprop-parameter-sets={},{}",
+                    crate::server::base64(sps),
+                    crate::server::base64(pps)
+                ),
+            };
+            s += &format!(
+                "a=fmtp:{mapped} packetization-mode=1;profile-level-id={profile}{sprop}\r\n\
+                 a=control:trackID=0\r\n"
+            );
+        }
+    }
+    if let Some((t, _)) = &clip.audio {
+        if let CodecConfig::Aac(c) = &t.codec {
+            let rate = if lie == Lie::AudioClockRate {
+                22_050
+            } else {
+                c.sample_rate
+            };
+            let config: String = c.asc.iter().map(|b| format!("{b:02X}")).collect();
+            s += &format!(
+                "m=audio 0 RTP/AVP {AUDIO_PT}\r\na=rtpmap:{AUDIO_PT} mpeg4-generic/{rate}/{}\r\n\
+                 a=fmtp:{AUDIO_PT} streamtype=5;profile-level-id=1;mode=AAC-hbr;sizelength=13;\
+                 indexlength=3;indexdeltalength=3;config={config}\r\na=control:trackID=1\r\n",
+                c.channels
+            );
+        }
+    }
+    s
+}
+
+struct Request {
+    method: String,
+    url: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    }
+}
+
+/// The next request, skipping interleaved frames (RTCP receiver reports); `None` at EOF.
+fn read_request(r: &mut impl BufRead) -> Result<Option<Request>> {
+    loop {
+        let buf = r.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        if buf[0] == b'$' {
+            let mut head = [0u8; 4];
+            r.read_exact(&mut head)?;
+            let len = u16::from_be_bytes([head[2], head[3]]);
+            std::io::copy(&mut r.take(u64::from(len)), &mut std::io::sink())?;
+            continue;
+        }
+        let mut line = String::new();
+        r.read_line(&mut line)?;
+        let mut parts = line.split_whitespace();
+        let method = parts.next().unwrap_or_default().to_string();
+        let url = parts.next().unwrap_or_default().to_string();
+        let mut headers = Vec::new();
+        loop {
+            let mut h = String::new();
+            if r.read_line(&mut h)? == 0 || h.trim().is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.push((k.trim().to_string(), v.trim().to_string()));
+            }
+        }
+        let req = Request {
+            method,
+            url,
+            headers,
+        };
+        let body: u64 = req.header("Content-Length").parse().unwrap_or(0);
+        std::io::copy(&mut r.take(body), &mut std::io::sink())?;
+        return Ok(Some(req));
+    }
+}
+
+fn respond(w: &Mutex<TcpStream>, req: &Request, status: &str, extra: &str, body: &str) -> Result<()> {
+    let mut msg = format!("RTSP/1.0 {status}\r\nCSeq: {}\r\n{extra}", req.header("CSeq"));
+    if !body.is_empty() {
+        msg += &format!("Content-Length: {}\r\n", body.len());
+    }
+    msg += "\r\n";
+    msg += body;
+    let mut w = w.lock().map_err(|_| anyhow!("writer poisoned"))?;
+    w.write_all(msg.as_bytes())?;
+    Ok(())
+}
+
+const SESSION: &str = "5eca5c0de";
+
+fn serve(
+    conn: TcpStream,
+    clip: &Clip,
+    lie: Lie,
+    stop: &AtomicBool,
+    sessions: &AtomicUsize,
+) -> Result<()> {
+    conn.set_nonblocking(false)?;
+    conn.set_nodelay(true)?;
+    let writer = Arc::new(Mutex::new(conn.try_clone()?));
+    let mut reader = BufReader::new(conn.try_clone()?);
+    // Interleaved channel of each track (0 video, 1 audio), as SETUP assigns them.
+    let mut channels: [Option<u8>; 2] = [None, None];
+    while let Some(req) = read_request(&mut reader)? {
+        let session = format!("Session: {SESSION};timeout=60\r\n");
+        match req.method.as_str() {
+            "OPTIONS" => respond(
+                &writer,
+                &req,
+                "200 OK",
+                "Public: OPTIONS, DESCRIBE, SETUP, PLAY, GET_PARAMETER, TEARDOWN\r\n",
+                "",
+            )?,
+            "DESCRIBE" => {
+                let base = format!("Content-Base: {}/\r\nContent-Type: application/sdp\r\n", req.url);
+                respond(&writer, &req, "200 OK", &base, &sdp(clip, lie))?;
+            }
+            "SETUP" => {
+                let track = usize::from(!req.url.ends_with("trackID=0"));
+                let transport = req.header("Transport").to_string();
+                let interleaved = transport
+                    .split(';')
+                    .find_map(|p| p.trim().strip_prefix("interleaved="))
+                    .and_then(|v| v.split('-').next())
+                    .and_then(|v| v.parse::<u8>().ok());
+                match interleaved {
+                    Some(ch) if transport.contains("RTP/AVP/TCP") => {
+                        channels[track] = Some(ch);
+                        let ssrc = 0x1234_5670 + track as u32;
+                        respond(
+                            &writer,
+                            &req,
+                            "200 OK",
+                            &format!(
+                                "{session}Transport: RTP/AVP/TCP;unicast;interleaved={ch}-{};\
+                                 ssrc={ssrc:08X}\r\n",
+                                ch + 1
+                            ),
+                            "",
+                        )?;
+                    }
+                    _ => respond(&writer, &req, "461 Unsupported Transport", "", "")?,
+                }
+            }
+            "PLAY" => {
+                let base = req.url.trim_end_matches('/').to_string();
+                let mut info = Vec::new();
+                for (i, ch) in channels.iter().enumerate() {
+                    if ch.is_some() {
+                        info.push(format!("url={base}/trackID={i};seq=1;rtptime={RTP_TIME_BASE}"));
+                    }
+                }
+                respond(
+                    &writer,
+                    &req,
+                    "200 OK",
+                    &format!("{session}Range: npt=0.000-\r\nRTP-Info: {}\r\n", info.join(",")),
+                    "",
+                )?;
+                sessions.fetch_add(1, Ordering::Relaxed);
+                let done = Arc::new(AtomicBool::new(false));
+                let reader_done = done.clone();
+                let reader_writer = writer.clone();
+                // Requests while playing (keepalives, TEARDOWN) until either side stops.
+                std::thread::spawn(move || {
+                    while let Ok(Some(req)) = read_request(&mut reader) {
+                        let ok = respond(&reader_writer, &req, "200 OK", "", "");
+                        if req.method == "TEARDOWN" || ok.is_err() {
+                            break;
+                        }
+                    }
+                    reader_done.store(true, Ordering::Relaxed);
+                });
+                let result = send(&writer, plan(clip, channels, lie), &done, stop);
+                done.store(true, Ordering::Relaxed);
+                if let Ok(w) = writer.lock() {
+                    let _ = w.shutdown(std::net::Shutdown::Both);
+                }
+                return result;
+            }
+            "TEARDOWN" => {
+                respond(&writer, &req, "200 OK", "", "")?;
+                return Ok(());
+            }
+            "GET_PARAMETER" | "SET_PARAMETER" => respond(&writer, &req, "200 OK", &session, "")?,
+            _ => respond(&writer, &req, "501 Not Implemented", "", "")?,
+        }
+    }
+    Ok(())
+}
+
+/// One RTP packet to send at `at` (seconds from PLAY) on an interleaved channel.
+struct Timed {
+    at: f64,
+    channel: u8,
+    packet: Vec<u8>,
+}
+
+/// Every packet of the session, in sending order.
+fn plan(clip: &Clip, channels: [Option<u8>; 2], lie: Lie) -> Vec<Timed> {
+    let mut out = Vec::new();
+    if let (Some((t, samples)), Some(ch)) = (&clip.video, channels[0]) {
+        let mut seq = 1u16;
+        let CodecConfig::H264(c) = &t.codec else {
+            return out;
+        };
+        for s in samples {
+            let pts = s.dts + s.cts_offset;
+            let at = s.dts as f64 / f64::from(t.timescale);
+            let ts = RTP_TIME_BASE.wrapping_add(rescale(pts, t.timescale, VIDEO_CLOCK));
+            let mut nals: Vec<&[u8]> = Vec::new();
+            if s.keyframe && lie != Lie::NoParameterSets {
+                nals.extend(c.sps.iter().map(Vec::as_slice));
+                nals.extend(c.pps.iter().map(Vec::as_slice));
+            }
+            nals.extend(
+                h264::length_prefixed_nal_units(&s.data, 4)
+                    .map_while(Result::ok)
+                    .filter(|n| {
+                        let t = h264::nal_type(n);
+                        // The clip's own parameter sets and AUDs are handled above or useless.
+                        !(lie == Lie::NoParameterSets && (t == 7 || t == 8)) && t != 9
+                    }),
+            );
+            for (i, nal) in nals.iter().enumerate() {
+                let last = i + 1 == nals.len();
+                for payload in fragment_nal(nal) {
+                    let marker = last && payload.1;
+                    out.push(Timed {
+                        at,
+                        channel: ch,
+                        packet: rtp(VIDEO_PT, marker, seq, ts, 0x1234_5670, &payload.0),
+                    });
+                    seq = seq.wrapping_add(1);
+                }
+            }
+        }
+    }
+    if let (Some((t, samples)), Some(ch)) = (&clip.audio, channels[1]) {
+        let mut seq = 1u16;
+        let rate = match &t.codec {
+            CodecConfig::Aac(c) => c.sample_rate,
+            _ => t.timescale,
+        };
+        for s in samples {
+            let at = s.dts as f64 / f64::from(t.timescale);
+            let ts = RTP_TIME_BASE.wrapping_add(rescale(s.dts, t.timescale, rate));
+            // One AU per packet: AU-headers-length 16 bits, then size (13) and index (3).
+            let size = (s.data.len() as u16) << 3;
+            let mut payload = vec![0, 16];
+            payload.extend(size.to_be_bytes());
+            payload.extend_from_slice(&s.data);
+            out.push(Timed {
+                at,
+                channel: ch,
+                packet: rtp(AUDIO_PT, true, seq, ts, 0x1234_5671, &payload),
+            });
+            seq = seq.wrapping_add(1);
+        }
+    }
+    // Stable: each stream's packets keep their order.
+    out.sort_by(|a, b| a.at.total_cmp(&b.at));
+    out
+}
+
+fn rescale(t: i64, from: u32, to: u32) -> u32 {
+    (i128::from(t.max(0)) * i128::from(to) / i128::from(from.max(1))) as u32
+}
+
+/// RTP payloads for one NAL unit, each with whether it ends the NAL unit.
+fn fragment_nal(nal: &[u8]) -> Vec<(Vec<u8>, bool)> {
+    if nal.len() <= MAX_PAYLOAD {
+        return vec![(nal.to_vec(), true)];
+    }
+    let (header, body) = (nal[0], &nal[1..]);
+    let indicator = (header & 0xe0) | 28;
+    let chunks: Vec<&[u8]> = body.chunks(MAX_PAYLOAD - 2).collect();
+    chunks
+        .iter()
+        .enumerate()
+        .map(|(i, chunk)| {
+            let start = if i == 0 { 0x80 } else { 0 };
+            let end = if i + 1 == chunks.len() { 0x40 } else { 0 };
+            let mut p = vec![indicator, start | end | (header & 0x1f)];
+            p.extend_from_slice(chunk);
+            (p, end != 0)
+        })
+        .collect()
+}
+
+fn rtp(pt: u8, marker: bool, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Vec<u8> {
+    let mut p = Vec::with_capacity(12 + payload.len());
+    p.push(0x80);
+    p.push(pt | if marker { 0x80 } else { 0 });
+    p.extend(seq.to_be_bytes());
+    p.extend(ts.to_be_bytes());
+    p.extend(ssrc.to_be_bytes());
+    p.extend_from_slice(payload);
+    p
+}
+
+/// Sends the plan in real time; stops early when the client goes away or the server stops.
+fn send(w: &Mutex<TcpStream>, plan: Vec<Timed>, done: &AtomicBool, stop: &AtomicBool) -> Result<()> {
+    let start = Instant::now();
+    for t in plan {
+        if done.load(Ordering::Relaxed) || stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let due = start + Duration::from_secs_f64(t.at.max(0.0));
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let len = u16::try_from(t.packet.len()).context("RTP packet too long")?;
+        let mut frame = vec![b'$', t.channel];
+        frame.extend(len.to_be_bytes());
+        frame.extend_from_slice(&t.packet);
+        let mut w = w.lock().map_err(|_| anyhow!("writer poisoned"))?;
+        w.write_all(&frame)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::{clip, ClipSpec};
+    use std::process::Command;
+
+    fn short_clip() -> std::path::PathBuf {
+        clip(&ClipSpec {
+            seconds: 3.0,
+            width: 320,
+            height: 180,
+            video_bitrate_kbps: 800,
+            ..ClipSpec::default()
+        })
+        .expect("clip")
+    }
+
+    /// ffmpeg, an independent client, receives every picture and the audio.
+    #[test]
+    fn ffmpeg_receives_the_clip() {
+        let server = RtspServer::start(&short_clip(), Lie::None).expect("server");
+        let dir = crate::TempDir::new("rtsp-server-ffmpeg");
+        let out = dir.path().join("got.mkv");
+        let status = Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
+            .args(["-rtsp_transport", "tcp", "-timeout", "5000000", "-i", &server.url()])
+            .args(["-c", "copy"])
+            .arg(&out)
+            .status()
+            .expect("ffmpeg");
+        assert!(status.success());
+        let probe = Command::new("ffprobe")
+            .args(["-v", "error", "-count_packets", "-show_entries"])
+            .args(["stream=codec_name,width,height,nb_read_packets", "-of", "csv=p=0"])
+            .arg(&out)
+            .output()
+            .expect("ffprobe");
+        let text = String::from_utf8_lossy(&probe.stdout).to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].starts_with("h264,320,180,75"), "{text}");
+        // 3 s of 48 kHz AAC is 141 frames of 1024 samples (ffmpeg adds priming).
+        let audio: u32 = lines[1]
+            .trim_start_matches("aac,")
+            .trim_matches(',')
+            .parse()
+            .unwrap_or(0);
+        assert!((139..=143).contains(&audio), "{text}");
+        assert_eq!(server.sessions_played(), 1);
+    }
+}
