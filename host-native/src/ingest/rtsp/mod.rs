@@ -72,9 +72,12 @@ pub async fn pull(url: &str, force_tcp: bool, feed: &mut Feed) -> Result<(), Sou
     .map_err(|_| SourceError::ConnectFailed("no answer to PLAY".into()))?
     .map_err(|e| refused("PLAY", &e))?;
     // Fails when the SDP of a stream we set up cannot be depacketized (its config is wrong).
-    let mut demuxed = playing
-        .demuxed()
-        .map_err(|e| SourceError::Protocol(first_line(&e)))?;
+    let mut demuxed = playing.demuxed().map_err(|e| {
+        let line = first_line(&e);
+        // "200 response to DESCRIBE CSeq=1: <what is wrong>"
+        let why = line.split_once(": ").map_or(line.as_str(), |(_, w)| w);
+        SourceError::Protocol(format!("the SDP describes a stream wrongly: {why}"))
+    })?;
 
     let mut demuxer = RtpDemuxer::new();
     // Streams whose parameters the demuxer has; later changes come flagged on a frame.
@@ -166,6 +169,24 @@ fn usable_streams(session: &Session<Described>) -> Result<Vec<usize>, SourceErro
         .into_iter()
         .flatten()
         .collect();
+    // retina drops, with a log line, any m= section it cannot parse (a dynamic payload
+    // type without rtpmap, say). Going on without the video or audio a server promised
+    // would publish half a stream, so that is the server's error.
+    let sdp = String::from_utf8_lossy(session.sdp());
+    for kind in ["video", "audio"] {
+        let described = sdp
+            .lines()
+            .filter(|l| l.starts_with(&format!("m={kind} ")))
+            .count();
+        let parsed = streams.iter().filter(|s| s.media() == kind).count();
+        let have = chosen.iter().any(|&i| streams[i].media() == kind);
+        if !have && described > parsed {
+            return Err(SourceError::Protocol(format!(
+                "the SDP describes {kind} that cannot be used (no rtpmap for its payload type, \
+                 or a malformed m= section)"
+            )));
+        }
+    }
     if chosen.is_empty() {
         let offered: Vec<String> = streams
             .iter()

@@ -1,0 +1,285 @@
+//! `pull` against the tests crate's RTSP server over loopback: what arrives in the local
+//! stream, whether dash.js plays it once packaged, and what a lying server gets.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use smoothcast_core::demux::DemuxEvent;
+use smoothcast_core::layout::Layout;
+use smoothcast_core::media::{CodecConfig, Sample, TrackInfo};
+use smoothcast_core::presentation::{Output, Presentation, PresentationOptions};
+use smoothcast_tests::media::{clip, ClipSpec};
+use smoothcast_tests::player::{self, PlayRequest};
+use smoothcast_tests::rtsp_server::{Lie, RtspServer};
+use smoothcast_tests::TempDir;
+use tokio::sync::mpsc;
+
+use super::{feed, pull};
+use crate::ingest::feed::SourceError;
+use crate::status::ConfigStatus;
+use crate::streams::{Delivered, StreamItem, StreamRegistry};
+
+const SECONDS: f64 = 3.0;
+const FPS: u32 = 25;
+
+fn three_seconds() -> PathBuf {
+    clip(&ClipSpec {
+        seconds: SECONDS,
+        width: 320,
+        height: 180,
+        video_bitrate_kbps: 800,
+        ..ClipSpec::default()
+    })
+    .expect("clip")
+}
+
+/// What one pull did: its result, the statuses it reported, and every item of the local
+/// stream (subscribed the moment it opened, so nothing is missed).
+struct Pulled {
+    result: Result<(), SourceError>,
+    statuses: Vec<ConfigStatus>,
+    items: Vec<StreamItem>,
+    took: Duration,
+}
+
+impl Pulled {
+    fn tracks(&self) -> Vec<&TrackInfo> {
+        self.items
+            .iter()
+            .filter_map(|i| match i {
+                StreamItem::Track(t) => Some(t),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn samples(&self, track: u32) -> Vec<&Sample> {
+        self.items
+            .iter()
+            .filter_map(|i| match i {
+                StreamItem::Sample(s) if s.track == track => Some(s),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+async fn pull_from(url: &str, force_tcp: bool) -> Pulled {
+    let streams = StreamRegistry::new();
+    let statuses = Arc::new(Mutex::new(Vec::new()));
+    let rx: Arc<Mutex<Option<mpsc::Receiver<Delivered>>>> = Arc::default();
+    let hook = {
+        let (streams, statuses, rx) = (streams.clone(), statuses.clone(), rx.clone());
+        move |s: ConfigStatus| {
+            if let Ok(mut v) = statuses.lock() {
+                v.push(s);
+            }
+            // Called right after the stream is claimed and before its first item.
+            if s == ConfigStatus::Streaming {
+                if let Ok(mut rx) = rx.lock() {
+                    *rx = streams.subscribe("cam");
+                }
+            }
+        }
+    };
+    let mut feed = feed(streams.clone(), "cam", url).with_status_hook(Arc::new(hook));
+    let start = Instant::now();
+    let result = tokio::time::timeout(Duration::from_secs(30), pull(url, force_tcp, &mut feed))
+        .await
+        .expect("pull did not end in time");
+    let took = start.elapsed();
+    drop(feed);
+    assert!(streams.list().is_empty(), "the stream outlived its source");
+    let mut items = Vec::new();
+    let rx = rx.lock().expect("lock").take();
+    if let Some(mut rx) = rx {
+        while let Some(d) = rx.recv().await {
+            items.push(d.item);
+        }
+    }
+    let statuses = statuses.lock().expect("lock").clone();
+    Pulled {
+        result,
+        statuses,
+        items,
+        took,
+    }
+}
+
+/// The server's clip arrives whole: both tracks with their RTP clocks as timescales, every
+/// picture with its keyframe flag and exact time, every AAC frame, in real time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pulls_h264_and_aac_over_interleaved_tcp() {
+    let server = RtspServer::start(&three_seconds(), Lie::None).expect("server");
+    let p = pull_from(&server.url(), true).await;
+    p.result.as_ref().expect("pull");
+    assert_eq!(
+        p.statuses,
+        [
+            ConfigStatus::Connecting,
+            ConfigStatus::Connected,
+            ConfigStatus::Streaming
+        ]
+    );
+    let tracks = p.tracks();
+    assert_eq!(tracks.len(), 2, "{tracks:?}");
+    let video = tracks
+        .iter()
+        .find(|t| matches!(&t.codec, CodecConfig::H264(c) if (c.width, c.height) == (320, 180)))
+        .expect("a 320x180 H.264 track");
+    let audio = tracks
+        .iter()
+        .find(|t| matches!(&t.codec, CodecConfig::Aac(c) if c.sample_rate == 48_000 && c.channels == 2))
+        .expect("a 48 kHz stereo AAC track");
+    assert_eq!((video.timescale, audio.timescale), (90_000, 48_000));
+
+    let v = p.samples(video.id);
+    let frames = (SECONDS * f64::from(FPS)) as usize;
+    assert_eq!(v.len(), frames);
+    let keys: Vec<usize> = (0..v.len()).filter(|&i| v[i].keyframe).collect();
+    assert_eq!(keys, [0, 50], "GOPs of 50 frames");
+    for (i, s) in v.iter().enumerate() {
+        assert_eq!((s.dts, s.cts_offset), (i as i64 * 3600, 0), "picture {i}");
+        assert!(s.data.len() > 4 && s.data[..4] != [0, 0, 0, 1], "length-prefixed");
+    }
+    let a = p.samples(audio.id);
+    // ffmpeg's AAC encoder writes ceil(3 s × 48000 / 1024) + 1 (priming) frames.
+    assert!((141..=142).contains(&a.len()), "{} AAC frames", a.len());
+    for (i, s) in a.iter().enumerate() {
+        assert_eq!(s.dts, i as i64 * 1024, "AAC frame {i}");
+    }
+    // Real time: the server paces 3 s of media.
+    assert!(p.took >= Duration::from_millis(2800), "took {:?}", p.took);
+    eprintln!(
+        "rtsp pull: {} pictures, {} AAC frames in {:?}",
+        v.len(),
+        a.len(),
+        p.took
+    );
+}
+
+/// Packaged by the core, what the pull produced plays in dash.js to the end. The pull asks
+/// for UDP first, which the server refuses, so this also covers falling back to TCP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pulled_stream_plays_in_dash_js() {
+    if !player::ready_or_skip("pulled_stream_plays_in_dash_js") {
+        return;
+    }
+    let server = RtspServer::start(&three_seconds(), Lie::None).expect("server");
+    let p = pull_from(&server.url(), false).await;
+    p.result.as_ref().expect("pull");
+
+    let dir = TempDir::new("rtsp-pull-play");
+    let mut pres = Presentation::new(PresentationOptions::vod(Layout::Multi));
+    let level = pres.add_quality_level("rtsp", 900_000).expect("level");
+    let mut seen = Vec::new();
+    for item in &p.items {
+        let event = match item {
+            StreamItem::Track(t) if seen.contains(&t.id) => DemuxEvent::TrackChanged(t.clone()),
+            StreamItem::Track(t) => {
+                seen.push(t.id);
+                DemuxEvent::Track(t.clone())
+            }
+            StreamItem::Sample(s) => DemuxEvent::Sample(s.clone()),
+        };
+        pres.handle_demux_event(level, event).expect("package");
+    }
+    pres.finish().expect("finish");
+    let mut manifest = None;
+    while let Some(out) = pres.poll_output() {
+        match out {
+            Output::WriteFragment { path, data } | Output::RewriteFragment { path, data } => {
+                write(&dir, &path, &data)
+            }
+            Output::WriteManifest { path, xml } => {
+                write(&dir, &path, xml.as_bytes());
+                manifest = Some(path);
+            }
+            _ => {}
+        }
+    }
+    let manifest = manifest.expect("a manifest");
+    let result = tokio::task::spawn_blocking(move || {
+        let mut req = PlayRequest::dir(dir.path(), manifest);
+        req.seconds = 15.0;
+        req.min_time = SECONDS - 0.6;
+        let r = player::play(&req);
+        drop(dir);
+        r
+    })
+    .await
+    .expect("join")
+    .expect("player ran");
+    assert!(result.ok, "dash.js: {result}");
+    assert_eq!((result.video_width, result.video_height), (320, 180));
+    assert!(result.total_video_frames > 60, "{result}");
+}
+
+fn write(dir: &TempDir, rel: &str, data: &[u8]) {
+    let path = dir.path().join(rel);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("mkdir");
+    }
+    std::fs::write(path, data).expect("write");
+}
+
+/// A server whose SDP says wrong things gets a clear protocol error and publishes nothing;
+/// one whose sprop-parameter-sets are junk still works, since the in-band SPS/PPS are right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lying_sdp() {
+    let clip = three_seconds();
+    let cases = [
+        (Lie::UnmappedPayloadType, "rtpmap"),
+        (Lie::AudioClockRate, "clock"),
+        (Lie::NoParameterSets, "no decoder configuration"),
+    ];
+    let runs = cases.map(|(lie, _)| {
+        let clip = clip.clone();
+        tokio::spawn(async move {
+            let server = RtspServer::start(&clip, lie).expect("server");
+            let p = pull_from(&server.url(), true).await;
+            (server.sessions_played(), p)
+        })
+    });
+    for ((lie, words), run) in cases.into_iter().zip(runs) {
+        let (played, p) = run.await.expect("join");
+        let msg = match &p.result {
+            Err(SourceError::Protocol(m)) => m.clone(),
+            other => panic!("{lie:?}: expected a protocol error, got {other:?}"),
+        };
+        eprintln!("{lie:?}: {msg} (after {:?})", p.took);
+        assert!(msg.to_lowercase().contains(words), "{lie:?}: {msg}");
+        assert!(p.items.is_empty(), "{lie:?}: published {} items", p.items.len());
+        assert!(!p.statuses.contains(&ConfigStatus::Streaming), "{lie:?}");
+        assert!(p.took < Duration::from_secs(12), "{lie:?}: took {:?}", p.took);
+        // A bad SDP is caught at DESCRIBE (no PLAY) or at the first frames.
+        assert!(played <= 1, "{lie:?}");
+    }
+
+    let server = RtspServer::start(&clip, Lie::BadSprop).expect("server");
+    let p = pull_from(&server.url(), true).await;
+    p.result.as_ref().expect("in-band parameter sets win");
+    assert!(p.tracks().iter().any(
+        |t| matches!(&t.codec, CodecConfig::H264(c) if (c.width, c.height) == (320, 180))
+    ));
+    assert_eq!(p.samples(0).len(), (SECONDS * f64::from(FPS)) as usize);
+}
+
+/// Nobody listening: a connection failure, quickly, and nothing published.
+#[tokio::test]
+async fn unreachable_server_is_connect_failed() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let p = pull_from(&format!("rtsp://127.0.0.1:{port}/x"), true).await;
+    assert!(
+        matches!(p.result, Err(SourceError::ConnectFailed(_))),
+        "{:?}",
+        p.result
+    );
+    assert_eq!(p.statuses, [ConfigStatus::Connecting]);
+    let p = pull_from("http://127.0.0.1:1/x", true).await;
+    assert!(matches!(p.result, Err(SourceError::ConnectFailed(_))));
+}
