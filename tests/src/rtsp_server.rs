@@ -179,9 +179,20 @@ fn sdp(clip: &Clip, lie: Lie) -> String {
         if let CodecConfig::H264(c) = &t.codec {
             let sps = c.sps.first().map(Vec::as_slice).unwrap_or_default();
             let pps = c.pps.first().map(Vec::as_slice).unwrap_or_default();
-            let profile: String = sps.iter().skip(1).take(3).map(|b| format!("{b:02X}")).collect();
-            let mapped = if lie == Lie::UnmappedPayloadType { 98 } else { VIDEO_PT };
-            s += &format!("m=video 0 RTP/AVP {VIDEO_PT}\r\na=rtpmap:{mapped} H264/{VIDEO_CLOCK}\r\n");
+            let profile: String = sps
+                .iter()
+                .skip(1)
+                .take(3)
+                .map(|b| format!("{b:02X}"))
+                .collect();
+            let mapped = if lie == Lie::UnmappedPayloadType {
+                98
+            } else {
+                VIDEO_PT
+            };
+            s += &format!(
+                "m=video 0 RTP/AVP {VIDEO_PT}\r\na=rtpmap:{mapped} H264/{VIDEO_CLOCK}\r\n"
+            );
             let sprop = match lie {
                 Lie::NoParameterSets => String::new(),
                 Lie::BadSprop => ";sprop-parameter-sets=Z2QAH6w=,aA==".into(),
@@ -272,8 +283,17 @@ fn read_request(r: &mut impl BufRead) -> Result<Option<Request>> {
     }
 }
 
-fn respond(w: &Mutex<TcpStream>, req: &Request, status: &str, extra: &str, body: &str) -> Result<()> {
-    let mut msg = format!("RTSP/1.0 {status}\r\nCSeq: {}\r\n{extra}", req.header("CSeq"));
+fn respond(
+    w: &Mutex<TcpStream>,
+    req: &Request,
+    status: &str,
+    extra: &str,
+    body: &str,
+) -> Result<()> {
+    let mut msg = format!(
+        "RTSP/1.0 {status}\r\nCSeq: {}\r\n{extra}",
+        req.header("CSeq")
+    );
     if !body.is_empty() {
         msg += &format!("Content-Length: {}\r\n", body.len());
     }
@@ -310,7 +330,10 @@ fn serve(
                 "",
             )?,
             "DESCRIBE" => {
-                let base = format!("Content-Base: {}/\r\nContent-Type: application/sdp\r\n", req.url);
+                let base = format!(
+                    "Content-Base: {}/\r\nContent-Type: application/sdp\r\n",
+                    req.url
+                );
                 respond(&writer, &req, "200 OK", &base, &sdp(clip, lie))?;
             }
             "SETUP" => {
@@ -345,14 +368,19 @@ fn serve(
                 let mut info = Vec::new();
                 for (i, ch) in channels.iter().enumerate() {
                     if ch.is_some() {
-                        info.push(format!("url={base}/trackID={i};seq=1;rtptime={RTP_TIME_BASE}"));
+                        info.push(format!(
+                            "url={base}/trackID={i};seq=1;rtptime={RTP_TIME_BASE}"
+                        ));
                     }
                 }
                 respond(
                     &writer,
                     &req,
                     "200 OK",
-                    &format!("{session}Range: npt=0.000-\r\nRTP-Info: {}\r\n", info.join(",")),
+                    &format!(
+                        "{session}Range: npt=0.000-\r\nRTP-Info: {}\r\n",
+                        info.join(",")
+                    ),
                     "",
                 )?;
                 sessions.fetch_add(1, Ordering::Relaxed);
@@ -498,7 +526,12 @@ fn rtp(pt: u8, marker: bool, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Ve
 }
 
 /// Sends the plan in real time; stops early when the client goes away or the server stops.
-fn send(w: &Mutex<TcpStream>, plan: Vec<Timed>, done: &AtomicBool, stop: &AtomicBool) -> Result<()> {
+fn send(
+    w: &Mutex<TcpStream>,
+    plan: Vec<Timed>,
+    done: &AtomicBool,
+    stop: &AtomicBool,
+) -> Result<()> {
     let start = Instant::now();
     for t in plan {
         if done.load(Ordering::Relaxed) || stop.load(Ordering::Relaxed) {
@@ -543,7 +576,14 @@ mod tests {
         let out = dir.path().join("got.mkv");
         let status = Command::new("ffmpeg")
             .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-            .args(["-rtsp_transport", "tcp", "-timeout", "5000000", "-i", &server.url()])
+            .args([
+                "-rtsp_transport",
+                "tcp",
+                "-timeout",
+                "5000000",
+                "-i",
+                &server.url(),
+            ])
             .args(["-c", "copy"])
             .arg(&out)
             .status()
@@ -551,7 +591,11 @@ mod tests {
         assert!(status.success());
         let probe = Command::new("ffprobe")
             .args(["-v", "error", "-count_packets", "-show_entries"])
-            .args(["stream=codec_name,width,height,nb_read_packets", "-of", "csv=p=0"])
+            .args([
+                "stream=codec_name,width,height,nb_read_packets",
+                "-of",
+                "csv=p=0",
+            ])
             .arg(&out)
             .output()
             .expect("ffprobe");

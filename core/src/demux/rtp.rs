@@ -69,7 +69,9 @@ impl RtpDemuxer {
         avcc: &[u8],
     ) -> Result<(), DemuxError> {
         let (length_size, config) = h264::parse_avc_decoder_config(avcc).ok_or_else(|| {
-            DemuxError::malformed(format!("invalid H.264 parameter sets for RTP stream {track}"))
+            DemuxError::malformed(format!(
+                "invalid H.264 parameter sets for RTP stream {track}"
+            ))
         })?;
         if length_size != 4 {
             return Err(DemuxError::unsupported(format!(
@@ -88,7 +90,9 @@ impl RtpDemuxer {
         asc: &[u8],
     ) -> Result<(), DemuxError> {
         let config = aac::parse_asc(asc).ok_or_else(|| {
-            DemuxError::malformed(format!("invalid AAC AudioSpecificConfig for RTP stream {track}"))
+            DemuxError::malformed(format!(
+                "invalid AAC AudioSpecificConfig for RTP stream {track}"
+            ))
         })?;
         self.configure(track, clock_rate, CodecConfig::Aac(config))
     }
@@ -113,7 +117,8 @@ impl RtpDemuxer {
         };
         match self.tracks.iter().position(|t| t.id == id) {
             None => {
-                self.events.push_back(DemuxEvent::Track(info(codec.clone())));
+                self.events
+                    .push_back(DemuxEvent::Track(info(codec.clone())));
                 self.tracks.push(Track {
                     id,
                     timescale: clock_rate,
@@ -273,23 +278,24 @@ mod tests {
         d.configure_aac(1, 48_000, &[0x11, 0x90]).expect("asc");
         d.configure_h264(0, 90_000, &avcc(0x1f)).expect("repeat");
         d.push_frame(0, 0, false, frame(0x41)).expect("before key");
-        d.push_frame(1, 0, true, Bytes::from_static(&[1, 2])).expect("aac");
+        d.push_frame(1, 0, true, Bytes::from_static(&[1, 2]))
+            .expect("aac");
         for i in 0..6 {
             d.push_frame(0, 3600 * i, i == 0, frame(if i == 0 { 0x65 } else { 0x41 }))
                 .expect("frame");
         }
         d.finish();
         let e = drain(&mut d);
-        assert!(matches!(&e[0], DemuxEvent::Track(t) if t.id == 0 && t.timescale == 90_000
-            && matches!(&t.codec, CodecConfig::H264(c) if (c.width, c.height) == (1280, 720))));
+        assert!(
+            matches!(&e[0], DemuxEvent::Track(t) if t.id == 0 && t.timescale == 90_000
+            && matches!(&t.codec, CodecConfig::H264(c) if (c.width, c.height) == (1280, 720)))
+        );
         assert!(matches!(&e[1], DemuxEvent::Track(t) if t.id == 1 && t.timescale == 48_000));
         let s = samples(&e);
         assert_eq!(s[0], (1, 0, 0, true));
         assert_eq!(
             s[1..],
-            (0..6)
-                .map(|i| (0, 3600 * i, 0, i == 0))
-                .collect::<Vec<_>>()[..]
+            (0..6).map(|i| (0, 3600 * i, 0, i == 0)).collect::<Vec<_>>()[..]
         );
     }
 
@@ -328,7 +334,10 @@ mod tests {
                 DemuxEvent::Seek(_) => "seek",
             })
             .collect();
-        assert_eq!(kinds, vec!["track", "sample", "sample", "changed", "sample"]);
+        assert_eq!(
+            kinds,
+            vec!["track", "sample", "sample", "changed", "sample"]
+        );
     }
 
     #[test]

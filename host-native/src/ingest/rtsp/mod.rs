@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use retina::client::{
-    Credentials, Described, InitialTimestampPolicy, PlayOptions, Session, SessionOptions, SetupOptions,
-    Transport,
+    Credentials, Described, InitialTimestampPolicy, PlayOptions, Session, SessionOptions,
+    SetupOptions, Transport,
 };
 use retina::codec::{CodecItem, FrameFormat, ParametersRef};
 use smoothcast_core::demux::rtp::RtpDemuxer;
@@ -224,7 +224,10 @@ async fn setup(
         match udp {
             Ok(()) => return Ok(()),
             // Many servers (and firewalls) only do interleaved TCP.
-            Err(e) => tracing::debug!("RTSP SETUP over UDP refused, trying TCP: {}", first_line(&e)),
+            Err(e) => tracing::debug!(
+                "RTSP SETUP over UDP refused, trying TCP: {}",
+                first_line(&e)
+            ),
         }
     }
     timeout(
@@ -249,7 +252,9 @@ fn configure(
     configured: &mut [bool],
 ) -> Result<(), SourceError> {
     let Some(stream) = demuxed.streams().get(id) else {
-        return Err(SourceError::Protocol(format!("media on unknown stream {id}")));
+        return Err(SourceError::Protocol(format!(
+            "media on unknown stream {id}"
+        )));
     };
     let track = stream_track(id);
     let clock = stream.clock_rate_hz();
@@ -282,7 +287,11 @@ fn protocol(e: DemuxError) -> SourceError {
 /// retina's messages end in connection details over several lines; the first says it all.
 fn first_line(e: &retina::Error) -> String {
     let s = e.to_string();
-    s.split("\n\n").next().unwrap_or_default().trim().to_string()
+    s.split("\n\n")
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 /// A failed request before PLAY. A 200 answer that retina could not use (an SDP that
@@ -300,7 +309,12 @@ fn refused(method: &str, e: &retina::Error) -> SourceError {
 fn playing_error(e: &retina::Error) -> SourceError {
     let msg = first_line(e);
     // retina's error kinds are private; these prefixes are its I/O variants (0.4).
-    let io = ["Error reading", "Error writing", "Error receiving", "Timeout"];
+    let io = [
+        "Error reading",
+        "Error writing",
+        "Error receiving",
+        "Timeout",
+    ];
     if io.iter().any(|p| msg.starts_with(p)) {
         SourceError::Lost(msg)
     } else {

@@ -141,7 +141,10 @@ async fn pulls_h264_and_aac_over_interleaved_tcp() {
     assert_eq!(keys, [0, 50], "GOPs of 50 frames");
     for (i, s) in v.iter().enumerate() {
         assert_eq!((s.dts, s.cts_offset), (i as i64 * 3600, 0), "picture {i}");
-        assert!(s.data.len() > 4 && s.data[..4] != [0, 0, 0, 1], "length-prefixed");
+        assert!(
+            s.data.len() > 4 && s.data[..4] != [0, 0, 0, 1],
+            "length-prefixed"
+        );
     }
     let a = p.samples(audio.id);
     // ffmpeg's AAC encoder writes ceil(3 s × 48000 / 1024) + 1 (priming) frames.
@@ -250,9 +253,17 @@ async fn lying_sdp() {
         };
         eprintln!("{lie:?}: {msg} (after {:?})", p.took);
         assert!(msg.to_lowercase().contains(words), "{lie:?}: {msg}");
-        assert!(p.items.is_empty(), "{lie:?}: published {} items", p.items.len());
+        assert!(
+            p.items.is_empty(),
+            "{lie:?}: published {} items",
+            p.items.len()
+        );
         assert!(!p.statuses.contains(&ConfigStatus::Streaming), "{lie:?}");
-        assert!(p.took < Duration::from_secs(12), "{lie:?}: took {:?}", p.took);
+        assert!(
+            p.took < Duration::from_secs(12),
+            "{lie:?}: took {:?}",
+            p.took
+        );
         // A bad SDP is caught at DESCRIBE (no PLAY) or at the first frames.
         assert!(played <= 1, "{lie:?}");
     }
@@ -260,9 +271,10 @@ async fn lying_sdp() {
     let server = RtspServer::start(&clip, Lie::BadSprop).expect("server");
     let p = pull_from(&server.url(), true).await;
     p.result.as_ref().expect("in-band parameter sets win");
-    assert!(p.tracks().iter().any(
-        |t| matches!(&t.codec, CodecConfig::H264(c) if (c.width, c.height) == (320, 180))
-    ));
+    assert!(p
+        .tracks()
+        .iter()
+        .any(|t| matches!(&t.codec, CodecConfig::H264(c) if (c.width, c.height) == (320, 180))));
     assert_eq!(p.samples(0).len(), (SECONDS * f64::from(FPS)) as usize);
 }
 
