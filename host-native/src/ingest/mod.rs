@@ -4,5 +4,4 @@
 pub mod feed;
 pub mod file;
 pub mod rtmp;
-#[allow(dead_code)] // until pullStream calls it (issue 4)
 pub mod rtsp;
