@@ -108,10 +108,7 @@ fn rtsp_pull_is_packaged_live_and_plays_in_dashjs() {
             seconds: 10.0,
             min_time: 5.0,
             live: true,
-            ..PlayRequest::url(format!(
-                "http://{}/rtsp/manifest.ismc",
-                server.addr("web")
-            ))
+            ..PlayRequest::url(format!("http://{}/rtsp/manifest.ismc", server.addr("web")))
         })
         .expect("harness ran");
         println!("{result}");

@@ -45,9 +45,16 @@ const VIDEO_CLOCK: u32 = 90_000;
 /// Where each stream's RTP clock starts, as RTP-Info announces it.
 const RTP_TIME_BASE: u32 = 0x1000_0000;
 
+/// What the server plays: clips one after another on one timeline.
 struct Clip {
+    parts: Vec<Part>,
+}
+
+struct Part {
     video: Option<(TrackInfo, Vec<Sample>)>,
     audio: Option<(TrackInfo, Vec<Sample>)>,
+    /// Seconds from PLAY at which this clip starts.
+    start: f64,
 }
 
 /// A running server; stops accepting (and ends its sessions) when dropped.
@@ -61,7 +68,24 @@ pub struct RtspServer {
 impl RtspServer {
     /// Serves `clip` (MP4 or TS with H.264 and/or AAC) on 127.0.0.1 at a free port.
     pub fn start(clip: &Path, lie: Lie) -> Result<Self> {
-        let clip = Arc::new(load(clip)?);
+        Self::start_sequence(&[clip], lie)
+    }
+
+    /// Serves `clips` back to back as one session, like an encoder whose settings change
+    /// (new SPS/PPS in-band at the first IDR of each clip). The SDP describes the first.
+    pub fn start_sequence(clips: &[&Path], lie: Lie) -> Result<Self> {
+        let mut parts = Vec::new();
+        let mut start = 0.0;
+        for path in clips {
+            let mut part = load(path)?;
+            part.start = start;
+            start += part.duration();
+            parts.push(part);
+        }
+        if parts.is_empty() {
+            bail!("no clip to serve");
+        }
+        let clip = Arc::new(Clip { parts });
         let listener = TcpListener::bind("127.0.0.1:0").context("bind")?;
         let addr = listener.local_addr()?;
         listener.set_nonblocking(true)?;
@@ -114,7 +138,36 @@ impl Drop for RtspServer {
     }
 }
 
-fn load(path: &Path) -> Result<Clip> {
+/// The RTP times (90 kHz, from the first RTP-Info time) at which the server sends the
+/// clip's pictures, in decode order: what a client should find as presentation times.
+pub fn video_rtp_times(clip: &Path) -> Result<Vec<i64>> {
+    let part = load(clip)?;
+    let (t, samples) = part.video.ok_or_else(|| anyhow!("no video track"))?;
+    Ok(samples
+        .iter()
+        .map(|s| i64::from(rescale(s.dts + s.cts_offset, t.timescale, VIDEO_CLOCK)))
+        .collect())
+}
+
+impl Part {
+    /// Seconds until the next clip may start: the end of the longer track.
+    fn duration(&self) -> f64 {
+        [&self.video, &self.audio]
+            .into_iter()
+            .flatten()
+            .filter_map(|(t, s)| {
+                let last = s.last()?;
+                let step = match s.len() {
+                    0 | 1 => 0,
+                    n => last.dts - s[n - 2].dts,
+                };
+                Some((last.dts + step) as f64 / f64::from(t.timescale))
+            })
+            .fold(0.0, f64::max)
+    }
+}
+
+fn load(path: &Path) -> Result<Part> {
     let data = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
     let container =
         demux::sniff(&data).ok_or_else(|| anyhow!("{}: unknown container", path.display()))?;
@@ -153,9 +206,10 @@ fn load(path: &Path) -> Result<Clip> {
             finished = true;
         }
     }
-    let mut clip = Clip {
+    let mut clip = Part {
         video: None,
         audio: None,
+        start: 0.0,
     };
     for (t, s) in tracks {
         match t.codec {
@@ -170,7 +224,7 @@ fn load(path: &Path) -> Result<Clip> {
     Ok(clip)
 }
 
-fn sdp(clip: &Clip, lie: Lie) -> String {
+fn sdp(clip: &Part, lie: Lie) -> String {
     let mut s = String::from(
         "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=smoothcast test clip\r\nc=IN IP4 0.0.0.0\r\n\
          t=0 0\r\na=control:*\r\n",
@@ -334,7 +388,7 @@ fn serve(
                     "Content-Base: {}/\r\nContent-Type: application/sdp\r\n",
                     req.url
                 );
-                respond(&writer, &req, "200 OK", &base, &sdp(clip, lie))?;
+                respond(&writer, &req, "200 OK", &base, &sdp(&clip.parts[0], lie))?;
             }
             "SETUP" => {
                 let track = usize::from(!req.url.ends_with("trackID=0"));
@@ -425,15 +479,32 @@ struct Timed {
 /// Every packet of the session, in sending order.
 fn plan(clip: &Clip, channels: [Option<u8>; 2], lie: Lie) -> Vec<Timed> {
     let mut out = Vec::new();
-    if let (Some((t, samples)), Some(ch)) = (&clip.video, channels[0]) {
-        let mut seq = 1u16;
+    let mut seq = [1u16; 2];
+    for part in &clip.parts {
+        plan_part(part, channels, lie, &mut seq, &mut out);
+    }
+    // Stable: each stream's packets keep their order.
+    out.sort_by(|a, b| a.at.total_cmp(&b.at));
+    out
+}
+
+fn plan_part(
+    part: &Part,
+    channels: [Option<u8>; 2],
+    lie: Lie,
+    seq: &mut [u16; 2],
+    out: &mut Vec<Timed>,
+) {
+    if let (Some((t, samples)), Some(ch)) = (&part.video, channels[0]) {
+        let seq = &mut seq[0];
         let CodecConfig::H264(c) = &t.codec else {
-            return out;
+            return;
         };
+        let base = RTP_TIME_BASE.wrapping_add((part.start * f64::from(VIDEO_CLOCK)).round() as u32);
         for s in samples {
             let pts = s.dts + s.cts_offset;
-            let at = s.dts as f64 / f64::from(t.timescale);
-            let ts = RTP_TIME_BASE.wrapping_add(rescale(pts, t.timescale, VIDEO_CLOCK));
+            let at = part.start + s.dts as f64 / f64::from(t.timescale);
+            let ts = base.wrapping_add(rescale(pts, t.timescale, VIDEO_CLOCK));
             let mut nals: Vec<&[u8]> = Vec::new();
             if s.keyframe && lie != Lie::NoParameterSets {
                 nals.extend(c.sps.iter().map(Vec::as_slice));
@@ -455,22 +526,23 @@ fn plan(clip: &Clip, channels: [Option<u8>; 2], lie: Lie) -> Vec<Timed> {
                     out.push(Timed {
                         at,
                         channel: ch,
-                        packet: rtp(VIDEO_PT, marker, seq, ts, 0x1234_5670, &payload.0),
+                        packet: rtp(VIDEO_PT, marker, *seq, ts, 0x1234_5670, &payload.0),
                     });
-                    seq = seq.wrapping_add(1);
+                    *seq = seq.wrapping_add(1);
                 }
             }
         }
     }
-    if let (Some((t, samples)), Some(ch)) = (&clip.audio, channels[1]) {
-        let mut seq = 1u16;
+    if let (Some((t, samples)), Some(ch)) = (&part.audio, channels[1]) {
+        let seq = &mut seq[1];
         let rate = match &t.codec {
             CodecConfig::Aac(c) => c.sample_rate,
             _ => t.timescale,
         };
+        let base = RTP_TIME_BASE.wrapping_add((part.start * f64::from(rate)).round() as u32);
         for s in samples {
-            let at = s.dts as f64 / f64::from(t.timescale);
-            let ts = RTP_TIME_BASE.wrapping_add(rescale(s.dts, t.timescale, rate));
+            let at = part.start + s.dts as f64 / f64::from(t.timescale);
+            let ts = base.wrapping_add(rescale(s.dts, t.timescale, rate));
             // One AU per packet: AU-headers-length 16 bits, then size (13) and index (3).
             let size = (s.data.len() as u16) << 3;
             let mut payload = vec![0, 16];
@@ -479,14 +551,11 @@ fn plan(clip: &Clip, channels: [Option<u8>; 2], lie: Lie) -> Vec<Timed> {
             out.push(Timed {
                 at,
                 channel: ch,
-                packet: rtp(AUDIO_PT, true, seq, ts, 0x1234_5671, &payload),
+                packet: rtp(AUDIO_PT, true, *seq, ts, 0x1234_5671, &payload),
             });
-            seq = seq.wrapping_add(1);
+            *seq = seq.wrapping_add(1);
         }
     }
-    // Stable: each stream's packets keep their order.
-    out.sort_by(|a, b| a.at.total_cmp(&b.at));
-    out
 }
 
 fn rescale(t: i64, from: u32, to: u32) -> u32 {

@@ -11,7 +11,7 @@ use smoothcast_core::media::{CodecConfig, Sample, TrackInfo};
 use smoothcast_core::presentation::{Output, Presentation, PresentationOptions};
 use smoothcast_tests::media::{clip, ClipSpec};
 use smoothcast_tests::player::{self, PlayRequest};
-use smoothcast_tests::rtsp_server::{Lie, RtspServer};
+use smoothcast_tests::rtsp_server::{video_rtp_times, Lie, RtspServer};
 use smoothcast_tests::TempDir;
 use tokio::sync::mpsc;
 
@@ -29,6 +29,19 @@ fn three_seconds() -> PathBuf {
         width: 320,
         height: 180,
         video_bitrate_kbps: 800,
+        ..ClipSpec::default()
+    })
+    .expect("clip")
+}
+
+/// The same with B-frames: RTP then carries pictures out of presentation order.
+fn three_seconds_with_b_frames() -> PathBuf {
+    clip(&ClipSpec {
+        seconds: SECONDS,
+        width: 320,
+        height: 180,
+        video_bitrate_kbps: 800,
+        bframes: true,
         ..ClipSpec::default()
     })
     .expect("clip")
@@ -162,16 +175,28 @@ async fn pulls_h264_and_aac_over_interleaved_tcp() {
     );
 }
 
-/// Packaged by the core, what the pull produced plays in dash.js to the end. The pull asks
-/// for UDP first, which the server refuses, so this also covers falling back to TCP.
+/// With B-frames, decode times come from the order of presentation times: every picture
+/// keeps the presentation time the server sent and decode times increase. Packaged by the
+/// core, the stream plays in dash.js to the end. The pull asks for UDP first, which the
+/// server refuses, so this also covers falling back to TCP.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pulled_stream_plays_in_dash_js() {
-    if !player::ready_or_skip("pulled_stream_plays_in_dash_js") {
-        return;
-    }
-    let server = RtspServer::start(&three_seconds(), Lie::None).expect("server");
+async fn b_frames_keep_their_times_and_play_in_dash_js() {
+    let clip = three_seconds_with_b_frames();
+    let sent = video_rtp_times(&clip).expect("clip times");
+    let server = RtspServer::start(&clip, Lie::None).expect("server");
     let p = pull_from(&server.url(), false).await;
     p.result.as_ref().expect("pull");
+    let v = p.samples(0);
+    let got: Vec<i64> = v.iter().map(|s| s.dts + s.cts_offset).collect();
+    assert_eq!(got, sent, "presentation times in decode order");
+    assert!(
+        v.windows(2).all(|w| w[0].dts < w[1].dts),
+        "decode times increase"
+    );
+    assert!(v.iter().any(|s| s.cts_offset != 0), "the clip has B-frames");
+    if !player::ready_or_skip("b_frames_keep_their_times_and_play_in_dash_js") {
+        return;
+    }
 
     let dir = TempDir::new("rtsp-pull-play");
     let mut pres = Presentation::new(PresentationOptions::vod(Layout::Multi));
@@ -225,6 +250,54 @@ fn write(dir: &TempDir, rel: &str, data: &[u8]) {
         std::fs::create_dir_all(parent).expect("mkdir");
     }
     std::fs::write(path, data).expect("write");
+}
+
+/// An encoder that changes its picture size mid-session: the new in-band SPS/PPS become a
+/// changed track (a second Track item for the same id) right before the first picture that
+/// needs them, and the timeline runs on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_band_parameter_change_changes_the_track() {
+    let spec = |width, height| ClipSpec {
+        seconds: 2.0,
+        width,
+        height,
+        video_bitrate_kbps: 800,
+        ..ClipSpec::default()
+    };
+    let small = clip(&spec(320, 180)).expect("clip");
+    let large = clip(&spec(480, 270)).expect("clip");
+    let server = RtspServer::start_sequence(&[&small, &large], Lie::None).expect("server");
+    let p = pull_from(&server.url(), true).await;
+    p.result.as_ref().expect("pull");
+    let mut sizes = Vec::new();
+    let mut pictures = 0;
+    let mut last_dts = None;
+    for item in &p.items {
+        match item {
+            StreamItem::Track(t) => {
+                if let CodecConfig::H264(c) = &t.codec {
+                    assert_eq!(t.id, 0);
+                    sizes.push((pictures, c.width, c.height));
+                }
+            }
+            StreamItem::Sample(s) if s.track == 0 => {
+                // The second clip starts where the first one's longer (audio) track ends.
+                let step = s.dts - last_dts.unwrap_or(s.dts - 3600);
+                let expected = if pictures == 50 {
+                    3600..7200
+                } else {
+                    3600..3601
+                };
+                assert!(expected.contains(&step), "picture {pictures}: step {step}");
+                last_dts = Some(s.dts);
+                assert_eq!(s.keyframe, pictures % 50 == 0, "picture {pictures}");
+                pictures += 1;
+            }
+            StreamItem::Sample(_) => {}
+        }
+    }
+    assert_eq!(sizes, [(0, 320, 180), (50, 480, 270)]);
+    assert_eq!(pictures, 100);
 }
 
 /// A server whose SDP says wrong things gets a clear protocol error and publishes nothing;
