@@ -48,6 +48,8 @@ const RTP_TIME_BASE: u32 = 0x1000_0000;
 /// What the server plays: clips one after another on one timeline.
 struct Clip {
     parts: Vec<Part>,
+    /// Seconds after which sending stops while the connection stays open.
+    stall_after: Option<f64>,
 }
 
 struct Part {
@@ -74,6 +76,16 @@ impl RtspServer {
     /// Serves `clips` back to back as one session, like an encoder whose settings change
     /// (new SPS/PPS in-band at the first IDR of each clip). The SDP describes the first.
     pub fn start_sequence(clips: &[&Path], lie: Lie) -> Result<Self> {
+        Self::start_with(clips, lie, None)
+    }
+
+    /// Serves `clip` but goes silent after `after`, keeping the connection open: a peer
+    /// that hangs.
+    pub fn start_stalling(clip: &Path, after: Duration) -> Result<Self> {
+        Self::start_with(&[clip], Lie::None, Some(after.as_secs_f64()))
+    }
+
+    fn start_with(clips: &[&Path], lie: Lie, stall_after: Option<f64>) -> Result<Self> {
         let mut parts = Vec::new();
         let mut start = 0.0;
         for path in clips {
@@ -85,7 +97,7 @@ impl RtspServer {
         if parts.is_empty() {
             bail!("no clip to serve");
         }
-        let clip = Arc::new(Clip { parts });
+        let clip = Arc::new(Clip { parts, stall_after });
         let listener = TcpListener::bind("127.0.0.1:0").context("bind")?;
         let addr = listener.local_addr()?;
         listener.set_nonblocking(true)?;
@@ -451,7 +463,17 @@ fn serve(
                     }
                     reader_done.store(true, Ordering::Relaxed);
                 });
-                let result = send(&writer, plan(clip, channels, lie), &done, stop);
+                let mut plan = plan(clip, channels, lie);
+                if let Some(after) = clip.stall_after {
+                    plan.retain(|t| t.at < after);
+                }
+                let result = send(&writer, plan, &done, stop);
+                if clip.stall_after.is_some() {
+                    // Hang: neither send nor close until the client leaves or the server stops.
+                    while !done.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                }
                 done.store(true, Ordering::Relaxed);
                 if let Ok(w) = writer.lock() {
                     let _ = w.shutdown(std::net::Shutdown::Both);
@@ -495,6 +517,30 @@ fn plan_part(
     seq: &mut [u16; 2],
     out: &mut Vec<Timed>,
 ) {
+    // Audio first at equal times: clients must not assume video leads.
+    if let (Some((t, samples)), Some(ch)) = (&part.audio, channels[1]) {
+        let seq = &mut seq[1];
+        let rate = match &t.codec {
+            CodecConfig::Aac(c) => c.sample_rate,
+            _ => t.timescale,
+        };
+        let base = RTP_TIME_BASE.wrapping_add((part.start * f64::from(rate)).round() as u32);
+        for s in samples {
+            let at = part.start + s.dts as f64 / f64::from(t.timescale);
+            let ts = base.wrapping_add(rescale(s.dts, t.timescale, rate));
+            // One AU per packet: AU-headers-length 16 bits, then size (13) and index (3).
+            let size = (s.data.len() as u16) << 3;
+            let mut payload = vec![0, 16];
+            payload.extend(size.to_be_bytes());
+            payload.extend_from_slice(&s.data);
+            out.push(Timed {
+                at,
+                channel: ch,
+                packet: rtp(AUDIO_PT, true, *seq, ts, 0x1234_5671, &payload),
+            });
+            *seq = seq.wrapping_add(1);
+        }
+    }
     if let (Some((t, samples)), Some(ch)) = (&part.video, channels[0]) {
         let seq = &mut seq[0];
         let CodecConfig::H264(c) = &t.codec else {
@@ -531,29 +577,6 @@ fn plan_part(
                     *seq = seq.wrapping_add(1);
                 }
             }
-        }
-    }
-    if let (Some((t, samples)), Some(ch)) = (&part.audio, channels[1]) {
-        let seq = &mut seq[1];
-        let rate = match &t.codec {
-            CodecConfig::Aac(c) => c.sample_rate,
-            _ => t.timescale,
-        };
-        let base = RTP_TIME_BASE.wrapping_add((part.start * f64::from(rate)).round() as u32);
-        for s in samples {
-            let at = part.start + s.dts as f64 / f64::from(t.timescale);
-            let ts = base.wrapping_add(rescale(s.dts, t.timescale, rate));
-            // One AU per packet: AU-headers-length 16 bits, then size (13) and index (3).
-            let size = (s.data.len() as u16) << 3;
-            let mut payload = vec![0, 16];
-            payload.extend(size.to_be_bytes());
-            payload.extend_from_slice(&s.data);
-            out.push(Timed {
-                at,
-                channel: ch,
-                packet: rtp(AUDIO_PT, true, *seq, ts, 0x1234_5671, &payload),
-            });
-            *seq = seq.wrapping_add(1);
         }
     }
 }

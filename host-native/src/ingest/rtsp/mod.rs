@@ -6,7 +6,7 @@
 //! succeeded is `ConnectFailed`, a peer that answers but describes media we cannot use is
 //! `Protocol`, and a connection that breaks while playing is `Lost`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use retina::client::{
@@ -25,10 +25,14 @@ use crate::streams::{StreamKind, StreamRegistry};
 #[cfg(test)]
 mod tests;
 
+/// How long media may wait for every stream to show its decoder configuration before the
+/// local stream opens with the streams that did.
+const START_WAIT: Duration = Duration::from_secs(1);
 /// Each RTSP request (DESCRIBE, SETUP, PLAY) must be answered within this.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// A playing session that delivers nothing for this long is considered lost.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A playing session that delivers nothing for this long is considered lost (shorter in
+/// tests, which wait for it).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(if cfg!(test) { 2 } else { 10 });
 
 /// The feed for a local stream pulled from `url`; listStreams shows the URL without its
 /// password.
@@ -84,6 +88,10 @@ pub async fn pull(url: &str, force_tcp: bool, feed: &mut Feed) -> Result<(), Sou
     let mut demuxer = RtpDemuxer::new();
     // Streams whose parameters the demuxer has; later changes come flagged on a frame.
     let mut configured = vec![false; demuxed.streams().len()];
+    // The local stream opens once every stream is configured (or START_WAIT passed), so a
+    // stream that turns out unusable fails the pull before anything is published.
+    let mut first_frame: Option<Instant> = None;
+    let mut open = false;
     let result = loop {
         let next = tokio::select! {
             next = timeout(IDLE_TIMEOUT, demuxed.next()) => next,
@@ -130,9 +138,18 @@ pub async fn pull(url: &str, force_tcp: bool, feed: &mut Feed) -> Result<(), Sou
         if let Err(e) = step {
             break Err(protocol(e));
         }
-        forward(&mut demuxer, feed)?;
+        let since = *first_frame.get_or_insert_with(Instant::now);
+        open = open
+            || chosen
+                .iter()
+                .all(|&i| configured.get(i).copied().unwrap_or(false))
+            || since.elapsed() >= START_WAIT;
+        if open {
+            forward(&mut demuxer, feed)?;
+        }
     };
-    if result.is_ok() {
+    // Pictures held for reordering are good media unless the peer broke the protocol.
+    if !matches!(result, Err(SourceError::Protocol(_))) {
         demuxer.finish();
         forward(&mut demuxer, feed)?;
     }

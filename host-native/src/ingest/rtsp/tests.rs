@@ -351,6 +351,22 @@ async fn lying_sdp() {
     assert_eq!(p.samples(0).len(), (SECONDS * f64::from(FPS)) as usize);
 }
 
+/// A server that goes silent mid-stream: the pull ends as lost after the idle timeout,
+/// and the media before it was delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_server_is_lost() {
+    let server =
+        RtspServer::start_stalling(&three_seconds(), Duration::from_secs(1)).expect("server");
+    let p = pull_from(&server.url(), true).await;
+    assert!(
+        matches!(&p.result, Err(SourceError::Lost(m)) if m.contains("no media")),
+        "{:?}",
+        p.result
+    );
+    assert!(!p.samples(0).is_empty() && !p.samples(1).is_empty());
+    assert!(p.took < Duration::from_secs(6), "took {:?}", p.took);
+}
+
 /// Nobody listening: a connection failure, quickly, and nothing published.
 #[tokio::test]
 async fn unreachable_server_is_connect_failed() {
