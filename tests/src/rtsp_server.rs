@@ -293,63 +293,96 @@ fn sdp(clip: &Part, lie: Lie) -> String {
     s
 }
 
-struct Request {
-    method: String,
-    url: String,
+pub(crate) struct Request {
+    pub(crate) method: String,
+    pub(crate) url: String,
     headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Request {
-    fn header(&self, name: &str) -> &str {
+    pub(crate) fn header(&self, name: &str) -> &str {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
             .unwrap_or_default()
     }
-}
 
-/// The next request, skipping interleaved frames (RTCP receiver reports); `None` at EOF.
-fn read_request(r: &mut impl BufRead) -> Result<Option<Request>> {
-    loop {
-        let buf = r.fill_buf()?;
-        if buf.is_empty() {
-            return Ok(None);
+    /// The `interleaved=a-b` channel `a` its Transport header asks for.
+    pub(crate) fn interleaved_channel(&self) -> Option<u8> {
+        let transport = self.header("Transport");
+        if !transport.contains("RTP/AVP/TCP") {
+            return None;
         }
-        if buf[0] == b'$' {
-            let mut head = [0u8; 4];
-            r.read_exact(&mut head)?;
-            let len = u16::from_be_bytes([head[2], head[3]]);
-            std::io::copy(&mut r.take(u64::from(len)), &mut std::io::sink())?;
-            continue;
-        }
-        let mut line = String::new();
-        r.read_line(&mut line)?;
-        let mut parts = line.split_whitespace();
-        let method = parts.next().unwrap_or_default().to_string();
-        let url = parts.next().unwrap_or_default().to_string();
-        let mut headers = Vec::new();
-        loop {
-            let mut h = String::new();
-            if r.read_line(&mut h)? == 0 || h.trim().is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                headers.push((k.trim().to_string(), v.trim().to_string()));
-            }
-        }
-        let req = Request {
-            method,
-            url,
-            headers,
-        };
-        let body: u64 = req.header("Content-Length").parse().unwrap_or(0);
-        std::io::copy(&mut r.take(body), &mut std::io::sink())?;
-        return Ok(Some(req));
+        transport
+            .split(';')
+            .find_map(|p| p.trim().strip_prefix("interleaved="))
+            .and_then(|v| v.split('-').next())
+            .and_then(|v| v.parse::<u8>().ok())
     }
 }
 
-fn respond(
+/// What arrives on an RTSP connection: requests and interleaved frames.
+pub(crate) enum Incoming {
+    Request(Request),
+    Frame { channel: u8, data: Vec<u8> },
+}
+
+/// The next request or interleaved frame; `None` at EOF.
+pub(crate) fn read_incoming(r: &mut impl BufRead) -> Result<Option<Incoming>> {
+    let buf = r.fill_buf()?;
+    if buf.is_empty() {
+        return Ok(None);
+    }
+    if buf[0] == b'$' {
+        let mut head = [0u8; 4];
+        r.read_exact(&mut head)?;
+        let mut data = vec![0; usize::from(u16::from_be_bytes([head[2], head[3]]))];
+        r.read_exact(&mut data)?;
+        return Ok(Some(Incoming::Frame {
+            channel: head[1],
+            data,
+        }));
+    }
+    let mut line = String::new();
+    r.read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_string();
+    let url = parts.next().unwrap_or_default().to_string();
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if r.read_line(&mut h)? == 0 || h.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    let mut req = Request {
+        method,
+        url,
+        headers,
+        body: Vec::new(),
+    };
+    let len: u64 = req.header("Content-Length").parse().unwrap_or(0);
+    r.take(len).read_to_end(&mut req.body)?;
+    Ok(Some(Incoming::Request(req)))
+}
+
+/// The next request, skipping interleaved frames (RTCP receiver reports); `None` at EOF.
+pub(crate) fn read_request(r: &mut impl BufRead) -> Result<Option<Request>> {
+    loop {
+        match read_incoming(r)? {
+            None => return Ok(None),
+            Some(Incoming::Request(req)) => return Ok(Some(req)),
+            Some(Incoming::Frame { .. }) => {}
+        }
+    }
+}
+
+pub(crate) fn respond(
     w: &Mutex<TcpStream>,
     req: &Request,
     status: &str,
@@ -370,7 +403,7 @@ fn respond(
     Ok(())
 }
 
-const SESSION: &str = "5eca5c0de";
+pub(crate) const SESSION: &str = "5eca5c0de";
 
 fn serve(
     conn: TcpStream,
@@ -404,14 +437,9 @@ fn serve(
             }
             "SETUP" => {
                 let track = usize::from(!req.url.ends_with("trackID=0"));
-                let transport = req.header("Transport").to_string();
-                let interleaved = transport
-                    .split(';')
-                    .find_map(|p| p.trim().strip_prefix("interleaved="))
-                    .and_then(|v| v.split('-').next())
-                    .and_then(|v| v.parse::<u8>().ok());
+                let interleaved = req.interleaved_channel();
                 match interleaved {
-                    Some(ch) if transport.contains("RTP/AVP/TCP") => {
+                    Some(ch) => {
                         channels[track] = Some(ch);
                         let ssrc = 0x1234_5670 + track as u32;
                         respond(

@@ -11,6 +11,7 @@ use smoothcast_core::media::{CodecConfig, Sample, TrackInfo};
 use smoothcast_core::presentation::{Output, Presentation, PresentationOptions};
 use smoothcast_tests::media::{clip, ClipSpec};
 use smoothcast_tests::player::{self, PlayRequest};
+use smoothcast_tests::rtsp_relay::RtspRelay;
 use smoothcast_tests::rtsp_server::{video_rtp_times, Lie, RtspServer};
 use smoothcast_tests::TempDir;
 use tokio::sync::mpsc;
@@ -298,6 +299,56 @@ async fn in_band_parameter_change_changes_the_track() {
     }
     assert_eq!(sizes, [(0, 320, 180), (50, 480, 270)]);
     assert_eq!(pictures, 100);
+}
+
+/// ffmpeg's own RTP packetizers, through a relay (`-f rtsp`): parameter sets only in the
+/// SDP's sprop-parameter-sets, several AAC frames per packet, no RTP-Info. The whole clip
+/// arrives with exact times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pulls_what_ffmpeg_publishes() {
+    let relay = RtspRelay::start().expect("relay");
+    let mut ffmpeg = tokio::process::Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-nostdin",
+            "-re",
+            "-i",
+        ])
+        .arg(three_seconds())
+        .args(["-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp"])
+        .arg(relay.url())
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ffmpeg");
+    let p = pull_from(&relay.url(), true).await;
+    let status = tokio::time::timeout(Duration::from_secs(10), ffmpeg.wait())
+        .await
+        .expect("ffmpeg ends")
+        .expect("ffmpeg");
+    assert!(status.success(), "ffmpeg: {status}");
+    p.result.as_ref().expect("pull");
+    let tracks = p.tracks();
+    assert!(tracks.iter().any(|t| t.id == 0
+        && matches!(&t.codec, CodecConfig::H264(c) if (c.width, c.height) == (320, 180))));
+    assert!(tracks
+        .iter()
+        .any(|t| t.id == 1 && matches!(&t.codec, CodecConfig::Aac(c) if c.sample_rate == 48_000)));
+    let v = p.samples(0);
+    assert_eq!(v.len(), (SECONDS * f64::from(FPS)) as usize);
+    for (i, s) in v.iter().enumerate() {
+        assert_eq!(s.dts - v[0].dts, i as i64 * 3600, "picture {i}");
+        assert_eq!(s.keyframe, i % 50 == 0, "picture {i}");
+    }
+    let a = p.samples(1);
+    // ffmpeg's AAC packetizer drops the frames it still aggregates when it closes: 140 of
+    // 142 (an ffmpeg client gets the same, see rtsp_relay's test).
+    assert!((140..=142).contains(&a.len()), "{} AAC frames", a.len());
+    for (i, s) in a.iter().enumerate() {
+        assert_eq!(s.dts - a[0].dts, i as i64 * 1024, "AAC frame {i}");
+    }
 }
 
 /// A server whose SDP says wrong things gets a clear protocol error and publishes nothing;
