@@ -1,14 +1,15 @@
 //! A small RTSP server for tests: serves one clip, in real time, as H.264 (RFC 6184: single
 //! NAL unit packets and FU-A) and AAC (RFC 3640 AAC-hbr) over RTP interleaved in the RTSP
 //! connection (RFC 2326 10.12). It answers OPTIONS, DESCRIBE, SETUP, PLAY, GET_PARAMETER and
-//! TEARDOWN, refuses UDP transport (461), and closes the connection when the clip ends.
+//! TEARDOWN, and closes the connection when the clip ends. RTP over UDP is refused (461)
+//! unless [`ServeOptions::udp`] asks for it.
 //!
 //! It can lie in its SDP ([`Lie`]) so that clients can be tested against servers that
 //! describe their media wrongly. The clip is read with the core's demuxers; like most
 //! cameras it repeats SPS and PPS in-band before every IDR picture.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -48,8 +49,38 @@ const RTP_TIME_BASE: u32 = 0x1000_0000;
 /// What the server plays: clips one after another on one timeline.
 struct Clip {
     parts: Vec<Part>,
-    /// Seconds after which sending stops while the connection stays open.
-    stall_after: Option<f64>,
+    options: ServeOptions,
+}
+
+/// How the server behaves beyond serving its clips.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ServeOptions {
+    pub lie: Lie,
+    /// Stop sending after this long while keeping the connection open: a peer that hangs.
+    pub stall_after: Option<Duration>,
+    /// Accept RTP over UDP (`client_port=`) besides interleaved TCP; otherwise 461.
+    pub udp: bool,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            lie: Lie::None,
+            stall_after: None,
+            udp: false,
+        }
+    }
+}
+
+/// Where a track's packets go, as SETUP decided.
+enum Dest {
+    Interleaved(u8),
+    Udp {
+        socket: UdpSocket,
+        /// Kept open: a closed port would answer the client's RTCP with ICMP errors.
+        _rtcp: UdpSocket,
+        to: SocketAddr,
+    },
 }
 
 struct Part {
@@ -64,6 +95,7 @@ pub struct RtspServer {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     sessions: Arc<AtomicUsize>,
+    udp_sessions: Arc<AtomicUsize>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -76,16 +108,27 @@ impl RtspServer {
     /// Serves `clips` back to back as one session, like an encoder whose settings change
     /// (new SPS/PPS in-band at the first IDR of each clip). The SDP describes the first.
     pub fn start_sequence(clips: &[&Path], lie: Lie) -> Result<Self> {
-        Self::start_with(clips, lie, None)
+        Self::start_with(
+            clips,
+            ServeOptions {
+                lie,
+                ..ServeOptions::default()
+            },
+        )
     }
 
-    /// Serves `clip` but goes silent after `after`, keeping the connection open: a peer
-    /// that hangs.
+    /// Serves `clip` but goes silent after `after`, keeping the connection open.
     pub fn start_stalling(clip: &Path, after: Duration) -> Result<Self> {
-        Self::start_with(&[clip], Lie::None, Some(after.as_secs_f64()))
+        Self::start_with(
+            &[clip],
+            ServeOptions {
+                stall_after: Some(after),
+                ..ServeOptions::default()
+            },
+        )
     }
 
-    fn start_with(clips: &[&Path], lie: Lie, stall_after: Option<f64>) -> Result<Self> {
+    pub fn start_with(clips: &[&Path], options: ServeOptions) -> Result<Self> {
         let mut parts = Vec::new();
         let mut start = 0.0;
         for path in clips {
@@ -97,21 +140,22 @@ impl RtspServer {
         if parts.is_empty() {
             bail!("no clip to serve");
         }
-        let clip = Arc::new(Clip { parts, stall_after });
+        let clip = Arc::new(Clip { parts, options });
         let listener = TcpListener::bind("127.0.0.1:0").context("bind")?;
         let addr = listener.local_addr()?;
         listener.set_nonblocking(true)?;
         let stop = Arc::new(AtomicBool::new(false));
         let sessions = Arc::new(AtomicUsize::new(0));
-        let (s, n) = (stop.clone(), sessions.clone());
+        let udp_sessions = Arc::new(AtomicUsize::new(0));
+        let (s, n, u) = (stop.clone(), sessions.clone(), udp_sessions.clone());
         let thread = std::thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((conn, _)) => {
-                        let (clip, s, n) = (clip.clone(), s.clone(), n.clone());
+                        let (clip, s, n, u) = (clip.clone(), s.clone(), n.clone(), u.clone());
                         std::thread::spawn(move || {
                             // A test client hanging up mid-session is no error here.
-                            let _ = serve(conn, &clip, lie, &s, &n);
+                            let _ = serve(conn, &clip, &s, &n, &u);
                         });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
@@ -122,6 +166,7 @@ impl RtspServer {
             addr,
             stop,
             sessions,
+            udp_sessions,
             thread: Some(thread),
         })
     }
@@ -138,6 +183,11 @@ impl RtspServer {
     /// How many sessions reached PLAY.
     pub fn sessions_played(&self) -> usize {
         self.sessions.load(Ordering::Relaxed)
+    }
+
+    /// How many of those got their RTP over UDP.
+    pub fn udp_sessions_played(&self) -> usize {
+        self.udp_sessions.load(Ordering::Relaxed)
     }
 }
 
@@ -408,16 +458,17 @@ pub(crate) const SESSION: &str = "5eca5c0de";
 fn serve(
     conn: TcpStream,
     clip: &Clip,
-    lie: Lie,
     stop: &AtomicBool,
     sessions: &AtomicUsize,
+    udp_sessions: &AtomicUsize,
 ) -> Result<()> {
+    let lie = clip.options.lie;
     conn.set_nonblocking(false)?;
     conn.set_nodelay(true)?;
     let writer = Arc::new(Mutex::new(conn.try_clone()?));
     let mut reader = BufReader::new(conn.try_clone()?);
-    // Interleaved channel of each track (0 video, 1 audio), as SETUP assigns them.
-    let mut channels: [Option<u8>; 2] = [None, None];
+    // Where each track (0 video, 1 audio) goes, as SETUP assigns it.
+    let mut dests: [Option<Dest>; 2] = [None, None];
     while let Some(req) = read_request(&mut reader)? {
         let session = format!("Session: {SESSION};timeout=60\r\n");
         match req.method.as_str() {
@@ -437,11 +488,38 @@ fn serve(
             }
             "SETUP" => {
                 let track = usize::from(!req.url.ends_with("trackID=0"));
-                let interleaved = req.interleaved_channel();
-                match interleaved {
-                    Some(ch) => {
-                        channels[track] = Some(ch);
-                        let ssrc = 0x1234_5670 + track as u32;
+                let ssrc = 0x1234_5670 + track as u32;
+                let transport = req.header("Transport").to_string();
+                let client_port = transport
+                    .split(';')
+                    .find_map(|p| p.trim().strip_prefix("client_port="))
+                    .and_then(|v| v.split('-').next())
+                    .and_then(|v| v.parse::<u16>().ok());
+                match (req.interleaved_channel(), client_port) {
+                    (None, Some(port)) if clip.options.udp && !transport.contains("/TCP") => {
+                        let (socket, rtcp) = udp_pair()?;
+                        let a = socket.local_addr()?.port();
+                        let b = a + 1;
+                        let to = SocketAddr::from(([127, 0, 0, 1], port));
+                        dests[track] = Some(Dest::Udp {
+                            socket,
+                            _rtcp: rtcp,
+                            to,
+                        });
+                        respond(
+                            &writer,
+                            &req,
+                            "200 OK",
+                            &format!(
+                                "{session}Transport: RTP/AVP;unicast;client_port={port}-{};\
+                                 server_port={a}-{b};ssrc={ssrc:08X}\r\n",
+                                port + 1
+                            ),
+                            "",
+                        )?;
+                    }
+                    (Some(ch), _) => {
+                        dests[track] = Some(Dest::Interleaved(ch));
                         respond(
                             &writer,
                             &req,
@@ -460,8 +538,8 @@ fn serve(
             "PLAY" => {
                 let base = req.url.trim_end_matches('/').to_string();
                 let mut info = Vec::new();
-                for (i, ch) in channels.iter().enumerate() {
-                    if ch.is_some() {
+                for (i, d) in dests.iter().enumerate() {
+                    if d.is_some() {
                         info.push(format!(
                             "url={base}/trackID={i};seq=1;rtptime={RTP_TIME_BASE}"
                         ));
@@ -478,6 +556,13 @@ fn serve(
                     "",
                 )?;
                 sessions.fetch_add(1, Ordering::Relaxed);
+                if dests
+                    .iter()
+                    .flatten()
+                    .any(|d| matches!(d, Dest::Udp { .. }))
+                {
+                    udp_sessions.fetch_add(1, Ordering::Relaxed);
+                }
                 let done = Arc::new(AtomicBool::new(false));
                 let reader_done = done.clone();
                 let reader_writer = writer.clone();
@@ -491,12 +576,12 @@ fn serve(
                     }
                     reader_done.store(true, Ordering::Relaxed);
                 });
-                let mut plan = plan(clip, channels, lie);
-                if let Some(after) = clip.stall_after {
-                    plan.retain(|t| t.at < after);
+                let mut plan = plan(clip, dests.each_ref().map(Option::is_some), lie);
+                if let Some(after) = clip.options.stall_after {
+                    plan.retain(|t| t.at < after.as_secs_f64());
                 }
-                let result = send(&writer, plan, &done, stop);
-                if clip.stall_after.is_some() {
+                let result = send(&writer, plan, &dests, &done, stop);
+                if clip.options.stall_after.is_some() {
                     // Hang: neither send nor close until the client leaves or the server stops.
                     while !done.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
                         std::thread::sleep(Duration::from_millis(20));
@@ -519,34 +604,43 @@ fn serve(
     Ok(())
 }
 
-/// One RTP packet to send at `at` (seconds from PLAY) on an interleaved channel.
+/// Two sockets on consecutive ports (RTP, RTCP), as clients expect `server_port=a-(a+1)`;
+/// clients only accept RTP from the first.
+fn udp_pair() -> Result<(UdpSocket, UdpSocket)> {
+    for _ in 0..50 {
+        let rtp = UdpSocket::bind("127.0.0.1:0")?;
+        let port = rtp.local_addr()?.port();
+        if let Some(next) = port.checked_add(1) {
+            if let Ok(rtcp) = UdpSocket::bind(("127.0.0.1", next)) {
+                return Ok((rtp, rtcp));
+            }
+        }
+    }
+    bail!("no two consecutive free UDP ports")
+}
+
+/// One RTP packet of `track` to send at `at` (seconds from PLAY).
 struct Timed {
     at: f64,
-    channel: u8,
+    track: usize,
     packet: Vec<u8>,
 }
 
 /// Every packet of the session, in sending order.
-fn plan(clip: &Clip, channels: [Option<u8>; 2], lie: Lie) -> Vec<Timed> {
+fn plan(clip: &Clip, enabled: [bool; 2], lie: Lie) -> Vec<Timed> {
     let mut out = Vec::new();
     let mut seq = [1u16; 2];
     for part in &clip.parts {
-        plan_part(part, channels, lie, &mut seq, &mut out);
+        plan_part(part, enabled, lie, &mut seq, &mut out);
     }
     // Stable: each stream's packets keep their order.
     out.sort_by(|a, b| a.at.total_cmp(&b.at));
     out
 }
 
-fn plan_part(
-    part: &Part,
-    channels: [Option<u8>; 2],
-    lie: Lie,
-    seq: &mut [u16; 2],
-    out: &mut Vec<Timed>,
-) {
+fn plan_part(part: &Part, enabled: [bool; 2], lie: Lie, seq: &mut [u16; 2], out: &mut Vec<Timed>) {
     // Audio first at equal times: clients must not assume video leads.
-    if let (Some((t, samples)), Some(ch)) = (&part.audio, channels[1]) {
+    if let (Some((t, samples)), true) = (&part.audio, enabled[1]) {
         let seq = &mut seq[1];
         let rate = match &t.codec {
             CodecConfig::Aac(c) => c.sample_rate,
@@ -563,13 +657,13 @@ fn plan_part(
             payload.extend_from_slice(&s.data);
             out.push(Timed {
                 at,
-                channel: ch,
+                track: 1,
                 packet: rtp(AUDIO_PT, true, *seq, ts, 0x1234_5671, &payload),
             });
             *seq = seq.wrapping_add(1);
         }
     }
-    if let (Some((t, samples)), Some(ch)) = (&part.video, channels[0]) {
+    if let (Some((t, samples)), true) = (&part.video, enabled[0]) {
         let seq = &mut seq[0];
         let CodecConfig::H264(c) = &t.codec else {
             return;
@@ -599,7 +693,7 @@ fn plan_part(
                     let marker = last && payload.1;
                     out.push(Timed {
                         at,
-                        channel: ch,
+                        track: 0,
                         packet: rtp(VIDEO_PT, marker, *seq, ts, 0x1234_5670, &payload.0),
                     });
                     *seq = seq.wrapping_add(1);
@@ -649,6 +743,7 @@ fn rtp(pt: u8, marker: bool, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Ve
 fn send(
     w: &Mutex<TcpStream>,
     plan: Vec<Timed>,
+    dests: &[Option<Dest>; 2],
     done: &AtomicBool,
     stop: &AtomicBool,
 ) -> Result<()> {
@@ -661,12 +756,20 @@ fn send(
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
-        let len = u16::try_from(t.packet.len()).context("RTP packet too long")?;
-        let mut frame = vec![b'$', t.channel];
-        frame.extend(len.to_be_bytes());
-        frame.extend_from_slice(&t.packet);
-        let mut w = w.lock().map_err(|_| anyhow!("writer poisoned"))?;
-        w.write_all(&frame)?;
+        match &dests[t.track] {
+            Some(Dest::Interleaved(ch)) => {
+                let len = u16::try_from(t.packet.len()).context("RTP packet too long")?;
+                let mut frame = vec![b'$', *ch];
+                frame.extend(len.to_be_bytes());
+                frame.extend_from_slice(&t.packet);
+                let mut w = w.lock().map_err(|_| anyhow!("writer poisoned"))?;
+                w.write_all(&frame)?;
+            }
+            Some(Dest::Udp { socket, to, .. }) => {
+                socket.send_to(&t.packet, to)?;
+            }
+            None => {}
+        }
     }
     Ok(())
 }

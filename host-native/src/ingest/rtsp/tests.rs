@@ -12,7 +12,7 @@ use smoothcast_core::presentation::{Output, Presentation, PresentationOptions};
 use smoothcast_tests::media::{clip, ClipSpec};
 use smoothcast_tests::player::{self, PlayRequest};
 use smoothcast_tests::rtsp_relay::RtspRelay;
-use smoothcast_tests::rtsp_server::{video_rtp_times, Lie, RtspServer};
+use smoothcast_tests::rtsp_server::{video_rtp_times, Lie, RtspServer, ServeOptions};
 use smoothcast_tests::TempDir;
 use tokio::sync::mpsc;
 
@@ -299,6 +299,22 @@ async fn in_band_parameter_change_changes_the_track() {
     }
     assert_eq!(sizes, [(0, 320, 180), (50, 480, 270)]);
     assert_eq!(pictures, 100);
+}
+
+/// Without forceTcp and with a server that offers it, RTP comes over UDP (loopback), and
+/// the clip arrives whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pulls_over_udp_when_offered() {
+    let options = ServeOptions {
+        udp: true,
+        ..ServeOptions::default()
+    };
+    let server = RtspServer::start_with(&[&three_seconds()], options).expect("server");
+    let p = pull_from(&server.url(), false).await;
+    p.result.as_ref().expect("pull");
+    assert_eq!(server.udp_sessions_played(), 1);
+    assert_eq!(p.samples(0).len(), (SECONDS * f64::from(FPS)) as usize);
+    assert!((141..=142).contains(&p.samples(1).len()));
 }
 
 /// ffmpeg's own RTP packetizers, through a relay (`-f rtsp`): parameter sets only in the
