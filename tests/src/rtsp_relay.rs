@@ -24,11 +24,13 @@ use crate::rtsp_server::{read_incoming, read_request, respond, Incoming, Request
 /// the publisher's SDP).
 const WAIT: Duration = Duration::from_secs(10);
 
+/// The player's connection and its interleaved channel for each stream (index in the SDP).
+type Player = (Arc<Mutex<TcpStream>>, HashMap<usize, u8>);
+
 #[derive(Default)]
 struct State {
     sdp: Option<String>,
-    /// The player's connection and its channel for each stream (index in the SDP).
-    player: Option<(Arc<Mutex<TcpStream>>, HashMap<usize, u8>)>,
+    player: Option<Player>,
 }
 
 #[derive(Default)]
@@ -202,7 +204,7 @@ fn relay(
     reader: &mut BufReader<TcpStream>,
     publisher: &Mutex<TcpStream>,
     record_channels: &HashMap<u8, usize>,
-    player: Option<(Arc<Mutex<TcpStream>>, HashMap<usize, u8>)>,
+    player: Option<Player>,
 ) -> Result<()> {
     let (player, play_channels) = player.ok_or_else(|| anyhow!("no player came"))?;
     let mut result = Ok(());

@@ -43,6 +43,8 @@ const MAX_PAYLOAD: usize = 1400;
 const VIDEO_PT: u8 = 96;
 const AUDIO_PT: u8 = 97;
 const VIDEO_CLOCK: u32 = 90_000;
+/// The video stream's SSRC; audio's is the next.
+const SSRC_BASE: u32 = 0x1234_5670;
 /// Where each stream's RTP clock starts, as RTP-Info announces it.
 const RTP_TIME_BASE: u32 = 0x1000_0000;
 
@@ -60,6 +62,9 @@ pub struct ServeOptions {
     pub stall_after: Option<Duration>,
     /// Accept RTP over UDP (`client_port=`) besides interleaved TCP; otherwise 461.
     pub udp: bool,
+    /// After the clip, send RTCP BYE on every stream and keep the connection open (until the
+    /// client leaves) instead of closing it.
+    pub bye_and_linger: bool,
 }
 
 impl Default for ServeOptions {
@@ -68,6 +73,7 @@ impl Default for ServeOptions {
             lie: Lie::None,
             stall_after: None,
             udp: false,
+            bye_and_linger: false,
         }
     }
 }
@@ -77,8 +83,8 @@ enum Dest {
     Interleaved(u8),
     Udp {
         socket: UdpSocket,
-        /// Kept open: a closed port would answer the client's RTCP with ICMP errors.
-        _rtcp: UdpSocket,
+        /// Also keeps the port from answering the client's RTCP with ICMP errors.
+        rtcp: UdpSocket,
         to: SocketAddr,
     },
 }
@@ -488,7 +494,7 @@ fn serve(
             }
             "SETUP" => {
                 let track = usize::from(!req.url.ends_with("trackID=0"));
-                let ssrc = 0x1234_5670 + track as u32;
+                let ssrc = SSRC_BASE + track as u32;
                 let transport = req.header("Transport").to_string();
                 let client_port = transport
                     .split(';')
@@ -501,11 +507,7 @@ fn serve(
                         let a = socket.local_addr()?.port();
                         let b = a + 1;
                         let to = SocketAddr::from(([127, 0, 0, 1], port));
-                        dests[track] = Some(Dest::Udp {
-                            socket,
-                            _rtcp: rtcp,
-                            to,
-                        });
+                        dests[track] = Some(Dest::Udp { socket, rtcp, to });
                         respond(
                             &writer,
                             &req,
@@ -580,8 +582,11 @@ fn serve(
                 if let Some(after) = clip.options.stall_after {
                     plan.retain(|t| t.at < after.as_secs_f64());
                 }
-                let result = send(&writer, plan, &dests, &done, stop);
-                if clip.options.stall_after.is_some() {
+                let mut result = send(&writer, plan, &dests, &done, stop);
+                if clip.options.bye_and_linger && result.is_ok() {
+                    result = send_bye(&writer, &dests);
+                }
+                if clip.options.stall_after.is_some() || clip.options.bye_and_linger {
                     // Hang: neither send nor close until the client leaves or the server stops.
                     while !done.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
                         std::thread::sleep(Duration::from_millis(20));
@@ -599,6 +604,30 @@ fn serve(
             }
             "GET_PARAMETER" | "SET_PARAMETER" => respond(&writer, &req, "200 OK", &session, "")?,
             _ => respond(&writer, &req, "501 Not Implemented", "", "")?,
+        }
+    }
+    Ok(())
+}
+
+/// RTCP BYE (RFC 3550 6.6) from each stream's SSRC, on its RTCP channel or port.
+fn send_bye(w: &Mutex<TcpStream>, dests: &[Option<Dest>; 2]) -> Result<()> {
+    for (track, dest) in dests.iter().enumerate() {
+        let ssrc = SSRC_BASE + track as u32;
+        // One SSRC, length 1 (in 32-bit words, minus one).
+        let mut bye = vec![0x81, 203, 0, 1];
+        bye.extend(ssrc.to_be_bytes());
+        match dest {
+            Some(Dest::Interleaved(ch)) => {
+                let mut frame = vec![b'$', ch + 1];
+                frame.extend((bye.len() as u16).to_be_bytes());
+                frame.extend_from_slice(&bye);
+                let mut w = w.lock().map_err(|_| anyhow!("writer poisoned"))?;
+                w.write_all(&frame)?;
+            }
+            Some(Dest::Udp { rtcp, to, .. }) => {
+                rtcp.send_to(&bye, SocketAddr::new(to.ip(), to.port() + 1))?;
+            }
+            None => {}
         }
     }
     Ok(())
@@ -658,7 +687,7 @@ fn plan_part(part: &Part, enabled: [bool; 2], lie: Lie, seq: &mut [u16; 2], out:
             out.push(Timed {
                 at,
                 track: 1,
-                packet: rtp(AUDIO_PT, true, *seq, ts, 0x1234_5671, &payload),
+                packet: rtp(AUDIO_PT, true, *seq, ts, SSRC_BASE + 1, &payload),
             });
             *seq = seq.wrapping_add(1);
         }
@@ -694,7 +723,7 @@ fn plan_part(part: &Part, enabled: [bool; 2], lie: Lie, seq: &mut [u16; 2], out:
                     out.push(Timed {
                         at,
                         track: 0,
-                        packet: rtp(VIDEO_PT, marker, *seq, ts, 0x1234_5670, &payload.0),
+                        packet: rtp(VIDEO_PT, marker, *seq, ts, SSRC_BASE, &payload.0),
                     });
                     *seq = seq.wrapping_add(1);
                 }

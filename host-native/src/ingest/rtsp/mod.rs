@@ -25,6 +25,8 @@ use crate::streams::{StreamKind, StreamRegistry};
 #[cfg(test)]
 mod tests;
 
+/// RTCP packet type of BYE (RFC 3550 6.6).
+const RTCP_BYE: u8 = 203;
 /// How long media may wait for every stream to show its decoder configuration before the
 /// local stream opens with the streams that did.
 const START_WAIT: Duration = Duration::from_secs(1);
@@ -92,6 +94,9 @@ pub async fn pull(url: &str, force_tcp: bool, feed: &mut Feed) -> Result<(), Sou
     // stream that turns out unusable fails the pull before anything is published.
     let mut first_frame: Option<Instant> = None;
     let mut open = false;
+    // Streams whose sender said RTCP BYE; when all have, the session is over even if the
+    // server keeps the connection.
+    let mut said_bye = vec![false; configured.len()];
     let result = loop {
         let next = tokio::select! {
             next = timeout(IDLE_TIMEOUT, demuxed.next()) => next,
@@ -132,6 +137,20 @@ pub async fn pull(url: &str, force_tcp: bool, feed: &mut Feed) -> Result<(), Sou
                     true,
                     bytes::Bytes::copy_from_slice(f.data()),
                 )
+            }
+            CodecItem::Rtcp(rtcp) => {
+                if rtcp.pkts().any(|p| p.payload_type() == RTCP_BYE) {
+                    if let Some(b) = said_bye.get_mut(rtcp.stream_id()) {
+                        *b = true;
+                    }
+                    if chosen
+                        .iter()
+                        .all(|&i| said_bye.get(i).copied().unwrap_or(false))
+                    {
+                        break Ok(());
+                    }
+                }
+                Ok(())
             }
             _ => Ok(()),
         };

@@ -302,19 +302,24 @@ async fn in_band_parameter_change_changes_the_track() {
 }
 
 /// Without forceTcp and with a server that offers it, RTP comes over UDP (loopback), and
-/// the clip arrives whole.
+/// the clip arrives whole. The server then says RTCP BYE but keeps the connection: BYE
+/// ends the pull (well before the idle timeout would), over UDP and over TCP.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pulls_over_udp_when_offered() {
-    let options = ServeOptions {
-        udp: true,
-        ..ServeOptions::default()
-    };
-    let server = RtspServer::start_with(&[&three_seconds()], options).expect("server");
-    let p = pull_from(&server.url(), false).await;
-    p.result.as_ref().expect("pull");
-    assert_eq!(server.udp_sessions_played(), 1);
-    assert_eq!(p.samples(0).len(), (SECONDS * f64::from(FPS)) as usize);
-    assert!((141..=142).contains(&p.samples(1).len()));
+async fn pulls_over_udp_when_offered_and_bye_ends_the_session() {
+    for udp in [true, false] {
+        let options = ServeOptions {
+            udp,
+            bye_and_linger: true,
+            ..ServeOptions::default()
+        };
+        let server = RtspServer::start_with(&[&three_seconds()], options).expect("server");
+        let p = pull_from(&server.url(), false).await;
+        p.result.as_ref().expect("pull");
+        assert_eq!(server.udp_sessions_played(), usize::from(udp));
+        assert_eq!(p.samples(0).len(), (SECONDS * f64::from(FPS)) as usize);
+        assert!((141..=142).contains(&p.samples(1).len()));
+        assert!(p.took < Duration::from_millis(4000), "took {:?}", p.took);
+    }
 }
 
 /// ffmpeg's own RTP packetizers, through a relay (`-f rtsp`): parameter sets only in the
