@@ -820,6 +820,63 @@ mod tests {
         .expect("clip")
     }
 
+    /// The video packets are single NAL unit packets and FU-A fragments (RFC 6184) that
+    /// reassemble into exactly the clip's NAL units, SPS and PPS before each IDR, the marker
+    /// bit on the last packet of each picture.
+    #[test]
+    fn h264_packetization_reassembles() {
+        let path = short_clip();
+        let part = load(&path).expect("clip");
+        let clip = Clip {
+            parts: vec![part],
+            options: ServeOptions::default(),
+        };
+        let plan = plan(&clip, [true, false], Lie::None);
+        let packets: Vec<&[u8]> = plan.iter().map(|t| &t.packet[12..]).collect();
+        let (mut nals, mut fu, mut markers) = (Vec::new(), None::<Vec<u8>>, 0);
+        let (mut singles, mut fragments) = (0, 0);
+        for (t, p) in plan.iter().zip(&packets) {
+            markers += usize::from(t.packet[1] & 0x80 != 0);
+            if p[0] & 0x1f == 28 {
+                fragments += 1;
+                let header = (p[0] & 0xe0) | (p[1] & 0x1f);
+                if p[1] & 0x80 != 0 {
+                    fu = Some(vec![header]);
+                }
+                let nal = fu.as_mut().expect("FU-A start first");
+                nal.extend_from_slice(&p[2..]);
+                if p[1] & 0x40 != 0 {
+                    nals.extend(fu.take());
+                }
+            } else {
+                singles += 1;
+                nals.push(p.to_vec());
+            }
+        }
+        assert!(
+            singles > 0 && fragments > 0,
+            "{singles} single, {fragments} FU-A"
+        );
+        let (t, samples) = clip.parts[0].video.as_ref().expect("video");
+        let CodecConfig::H264(c) = &t.codec else {
+            panic!("not H.264")
+        };
+        let mut expected: Vec<Vec<u8>> = Vec::new();
+        for s in samples {
+            if s.keyframe {
+                expected.extend(c.sps.iter().chain(&c.pps).cloned());
+            }
+            expected.extend(
+                h264::length_prefixed_nal_units(&s.data, 4)
+                    .map_while(Result::ok)
+                    .filter(|n| h264::nal_type(n) != 9)
+                    .map(<[u8]>::to_vec),
+            );
+        }
+        assert_eq!(nals, expected);
+        assert_eq!(markers, samples.len());
+    }
+
     /// ffmpeg, an independent client, receives every picture and the audio.
     #[test]
     fn ffmpeg_receives_the_clip() {
