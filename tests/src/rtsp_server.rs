@@ -1,12 +1,13 @@
-//! A small RTSP server for tests: serves one clip, in real time, as H.264 (RFC 6184: single
-//! NAL unit packets and FU-A) and AAC (RFC 3640 AAC-hbr) over RTP interleaved in the RTSP
-//! connection (RFC 2326 10.12). It answers OPTIONS, DESCRIBE, SETUP, PLAY, GET_PARAMETER and
-//! TEARDOWN, and closes the connection when the clip ends. RTP over UDP is refused (461)
-//! unless [`ServeOptions::udp`] asks for it.
+//! A small RTSP server for tests: serves a clip (or several back to back), in real time, as
+//! H.264 (RFC 6184: single NAL unit packets and FU-A) and AAC (RFC 3640 AAC-hbr) over RTP
+//! interleaved in the RTSP connection (RFC 2326 10.12). It answers OPTIONS, DESCRIBE,
+//! SETUP, PLAY, GET_PARAMETER and TEARDOWN, and closes the connection when the clip ends.
+//! RTP over UDP is refused (461) unless [`ServeOptions::udp`] asks for it.
 //!
-//! It can lie in its SDP ([`Lie`]) so that clients can be tested against servers that
-//! describe their media wrongly. The clip is read with the core's demuxers; like most
-//! cameras it repeats SPS and PPS in-band before every IDR picture.
+//! It can lie in its SDP ([`Lie`]), go silent ([`ServeOptions::stall_after`]) or end with
+//! RTCP BYE alone, so that clients can be tested against servers that misbehave. The clip
+//! is read with the core's demuxers; like most cameras the server repeats SPS and PPS
+//! in-band before every IDR picture.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
