@@ -23,7 +23,8 @@ use crate::media::{CodecConfig, Sample, TrackInfo};
 /// times only; with B-frames those are out of order. Holding a few pictures lets the n-th
 /// decode time be the n-th smallest presentation time, which is exact while pictures are
 /// reordered by at most this many places (x264 and hardware encoders use 1 to 3). Costs this
-/// many frames of latency.
+/// many frames of latency, so it applies only where the SPS allows reordering (its
+/// pic_order_cnt_type is not 2).
 pub const REORDER_WINDOW: usize = 4;
 
 #[derive(Debug)]
@@ -33,6 +34,8 @@ struct Track {
     codec: CodecConfig,
     /// Pictures before the first keyframe cannot be decoded and are dropped.
     waiting_for_key: bool,
+    /// Video only: how many frames to hold (0 or [`REORDER_WINDOW`]).
+    reorder_window: usize,
     /// Video only: frames waiting for their decode time, in arrival (decode) order.
     pending: VecDeque<Pending>,
     /// The presentation times of `pending`, smallest first.
@@ -122,6 +125,7 @@ impl RtpDemuxer {
                 self.tracks.push(Track {
                     id,
                     timescale: clock_rate,
+                    reorder_window: reorder_window(&codec),
                     codec,
                     waiting_for_key: true,
                     pending: VecDeque::new(),
@@ -143,6 +147,7 @@ impl RtpDemuxer {
                 Self::drain(&mut self.tracks[i], &mut self.events, 0);
                 self.events
                     .push_back(DemuxEvent::TrackChanged(info(codec.clone())));
+                self.tracks[i].reorder_window = reorder_window(&codec);
                 self.tracks[i].codec = codec;
             }
         }
@@ -196,7 +201,8 @@ impl RtpDemuxer {
                     data,
                 });
                 t.pending_pts.push(Reverse(pts));
-                Self::drain(t, &mut self.events, REORDER_WINDOW);
+                let keep = t.reorder_window;
+                Self::drain(t, &mut self.events, keep);
             }
         }
         Ok(())
@@ -233,6 +239,17 @@ impl RtpDemuxer {
     /// The next event, or `None` until more frames arrive.
     pub fn poll(&mut self) -> Option<DemuxEvent> {
         self.events.pop_front()
+    }
+}
+
+/// Frames to hold for a codec: none unless its first SPS allows reordering.
+fn reorder_window(codec: &CodecConfig) -> usize {
+    let CodecConfig::H264(c) = codec else {
+        return 0;
+    };
+    match c.sps.first().and_then(|s| h264::parse_sps(s)) {
+        Some(sps) if sps.pic_order_cnt_type == 2 => 0,
+        _ => REORDER_WINDOW,
     }
 }
 
@@ -338,6 +355,29 @@ mod tests {
             kinds,
             vec!["track", "sample", "sample", "changed", "sample"]
         );
+    }
+
+    /// x264 without B-frames writes pic_order_cnt_type 2: nothing is held back.
+    #[test]
+    fn no_reordering_no_delay() {
+        let sps = [
+            0x67, 0x64, 0x00, 0x0d, 0xac, 0xb4, 0x0a, 0x0c, 0xfc, 0xf8, 0x08, 0x80, 0x00, 0x00,
+            0x03, 0x00, 0x80, 0x00, 0x00, 0x19, 0x07, 0x8a, 0x15, 0x50,
+        ];
+        let mut r = vec![1, 0x64, 0, 0x0d, 0xff, 0xe1, 0, sps.len() as u8];
+        r.extend_from_slice(&sps);
+        r.extend_from_slice(&[1, 0, 4, 0x68, 0xef, 0x3c, 0xb0]);
+        let mut d = RtpDemuxer::new();
+        d.configure_h264(0, 90_000, &r).expect("avcc");
+        d.push_frame(0, 0, true, frame(0x65)).expect("frame");
+        let e = drain(&mut d);
+        assert!(matches!(&e[0], DemuxEvent::Track(t)
+            if matches!(&t.codec, CodecConfig::H264(c) if (c.width, c.height) == (320, 180))));
+        assert_eq!(samples(&e), vec![(0, 0, 0, true)], "out at once");
+        // The High profile SPS of the other tests uses type 0: held back.
+        d.configure_h264(0, 90_000, &avcc(0x1f)).expect("avcc");
+        d.push_frame(0, 3600, true, frame(0x65)).expect("frame");
+        assert!(samples(&drain(&mut d)).is_empty());
     }
 
     #[test]
