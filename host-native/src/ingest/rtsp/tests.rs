@@ -478,3 +478,21 @@ async fn unreachable_server_is_connect_failed() {
     let p = pull_from("http://127.0.0.1:1/x", true).await;
     assert!(matches!(p.result, Err(SourceError::ConnectFailed(_))));
 }
+
+/// listStreams shows where a pulled stream comes from, but not the password in its URL.
+#[test]
+fn shown_source_has_no_password() {
+    let streams = StreamRegistry::new();
+    let mut f = feed(
+        streams.clone(),
+        "cam",
+        "rtsp://admin:s3cret@127.0.0.1:554/live",
+    );
+    f.open().expect("open");
+    let info = streams.get("cam").expect("stream");
+    assert_eq!(info.source, "rtsp://admin@127.0.0.1:554/live");
+    assert_eq!(
+        serde_json::to_value(info.kind).expect("json"),
+        serde_json::json!("INP")
+    );
+}
