@@ -66,6 +66,9 @@ pub struct ServeOptions {
     /// After the clip, send RTCP BYE on every stream and keep the connection open (until the
     /// client leaves) instead of closing it.
     pub bye_and_linger: bool,
+    /// Answer DESCRIBE with 401 (Basic) unless it carries this user and password, as
+    /// cameras do.
+    pub credentials: Option<(&'static str, &'static str)>,
 }
 
 impl Default for ServeOptions {
@@ -75,6 +78,7 @@ impl Default for ServeOptions {
             stall_after: None,
             udp: false,
             bye_and_linger: false,
+            credentials: None,
         }
     }
 }
@@ -486,6 +490,13 @@ fn serve(
                 "Public: OPTIONS, DESCRIBE, SETUP, PLAY, GET_PARAMETER, TEARDOWN\r\n",
                 "",
             )?,
+            "DESCRIBE" if !authorized(&req, clip.options.credentials) => respond(
+                &writer,
+                &req,
+                "401 Unauthorized",
+                "WWW-Authenticate: Basic realm=\"smoothcast test\"\r\n",
+                "",
+            )?,
             "DESCRIBE" => {
                 let base = format!(
                     "Content-Base: {}/\r\nContent-Type: application/sdp\r\n",
@@ -608,6 +619,17 @@ fn serve(
         }
     }
     Ok(())
+}
+
+fn authorized(req: &Request, credentials: Option<(&str, &str)>) -> bool {
+    let Some((user, password)) = credentials else {
+        return true;
+    };
+    let expected = format!(
+        "Basic {}",
+        crate::server::base64(format!("{user}:{password}").as_bytes())
+    );
+    req.header("Authorization") == expected
 }
 
 /// RTCP BYE (RFC 3550 6.6) from each stream's SSRC, on its RTCP channel or port.

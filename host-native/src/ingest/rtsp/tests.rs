@@ -461,6 +461,28 @@ async fn silent_server_is_lost() {
     assert!(p.took < Duration::from_secs(6), "took {:?}", p.took);
 }
 
+/// A server that wants a password gets the one in the URL; a wrong one is a connection
+/// failure that says why, with nothing published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_from_the_url() {
+    let options = ServeOptions {
+        credentials: Some(("admin", "s3cret")),
+        ..ServeOptions::default()
+    };
+    let server = RtspServer::start_with(&[&three_seconds()], options).expect("server");
+    let addr = server.addr();
+    let p = pull_from(&format!("rtsp://admin:wrong@{addr}/clip"), true).await;
+    assert!(
+        matches!(&p.result, Err(SourceError::ConnectFailed(m)) if m.contains("401")),
+        "{:?}",
+        p.result
+    );
+    assert!(p.items.is_empty());
+    let p = pull_from(&format!("rtsp://admin:s3cret@{addr}/clip"), true).await;
+    p.result.as_ref().expect("pull");
+    assert_eq!(p.samples(0).len(), (SECONDS * f64::from(FPS)) as usize);
+}
+
 /// Nobody listening: a connection failure, quickly, and nothing published.
 #[tokio::test]
 async fn unreachable_server_is_connect_failed() {
