@@ -41,7 +41,6 @@ pub enum StreamKind {
     #[serde(rename = "INT")]
     MpegTs,
     /// RTSP / RTP (EMS `INP`).
-    #[allow(dead_code)] // until the RTSP ingest lands (issue 4)
     #[serde(rename = "INP")]
     Rtsp,
 }

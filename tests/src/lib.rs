@@ -2,10 +2,14 @@
 //!
 //! - [`media`]: synthetic test clips made with ffmpeg, cached under `target/test-media/`.
 //! - [`player`]: plays a presentation in headless Chromium with dash.js (tests/player).
+//! - [`rtsp_server`]: serves a clip over RTSP/RTP (interleaved TCP), truthfully or not.
+//! - [`rtsp_relay`]: passes what ffmpeg publishes with `-f rtsp` on to one RTSP player.
 
 pub mod media;
 pub mod player;
 pub mod presentation;
+pub mod rtsp_relay;
+pub mod rtsp_server;
 pub mod server;
 
 use std::path::{Path, PathBuf};

@@ -185,6 +185,8 @@ pub struct SpsInfo {
     pub level_idc: u8,
     pub width: u32,
     pub height: u32,
+    /// 2 means pictures are output in decode order (no B-frames or other reordering).
+    pub pic_order_cnt_type: u32,
 }
 
 /// Parses a sequence parameter set NAL unit (header byte included) far enough to get the
@@ -222,7 +224,8 @@ pub fn parse_sps(nal: &[u8]) -> Option<SpsInfo> {
         }
     }
     b.ue()?; // log2_max_frame_num_minus4
-    match b.ue()? {
+    let pic_order_cnt_type = b.ue()?;
+    match pic_order_cnt_type {
         0 => {
             b.ue()?; // log2_max_pic_order_cnt_lsb_minus4
         }
@@ -287,6 +290,7 @@ pub fn parse_sps(nal: &[u8]) -> Option<SpsInfo> {
         level_idc,
         width,
         height,
+        pic_order_cnt_type,
     })
 }
 

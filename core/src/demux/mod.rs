@@ -11,6 +11,7 @@ use crate::media::{Sample, TrackInfo};
 
 pub mod flv;
 pub mod mp4;
+pub mod rtp;
 pub mod ts;
 
 /// What a demuxer produces.

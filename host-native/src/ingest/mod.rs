@@ -5,3 +5,4 @@ pub mod feed;
 pub mod file;
 pub mod mpegts;
 pub mod rtmp;
+pub mod rtsp;
