@@ -38,11 +38,9 @@ pub enum StreamKind {
     #[serde(rename = "INF")]
     File,
     /// MPEG-TS over TCP or UDP (EMS `INT`).
-    #[allow(dead_code)] // until the TS ingest lands (issue 4)
     #[serde(rename = "INT")]
     MpegTs,
     /// RTSP / RTP (EMS `INP`).
-    #[allow(dead_code)] // until the RTSP ingest lands (issue 4)
     #[serde(rename = "INP")]
     Rtsp,
 }

@@ -37,6 +37,7 @@ async fn start(limits: Limits, max_connections: usize) -> Server {
     let state = Arc::new(AppState {
         config: ServerConfig::default(),
         outputs: OutputManager::new(streams.clone()),
+        pulls: crate::ingest::pull::PullManager::new(streams.clone(), Default::default()),
         streams,
         started: std::time::Instant::now(),
     });

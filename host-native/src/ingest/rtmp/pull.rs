@@ -1,0 +1,310 @@
+//! Pulling from another RTMP server (`pullStream uri=rtmp://host[:port]/app/stream`):
+//! rml_rtmp's client session connects to `app` and plays `stream`, and the audio/video
+//! messages it receives go through the FLV tag demuxer, as a publish's do.
+//!
+//! The peer is as untrusted as a publisher: every wait has a deadline (connect, handshake,
+//! play, silence, writes), each read is at most [`READ_BUF`], and the server's chunk stream
+//! passes the same [`Guard`] as a publisher's (AMF nesting, bytes without a message).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
+use rml_rtmp::sessions::{
+    ClientSession, ClientSessionConfig, ClientSessionError, ClientSessionEvent, ClientSessionResult,
+};
+use smoothcast_core::demux::flv::{FlvDemuxer, TAG_AUDIO, TAG_VIDEO};
+use smoothcast_core::demux::Demuxer;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{timeout, timeout_at, Instant};
+
+use super::guard::Guard;
+use crate::ingest::feed::{Feed, SourceError};
+use crate::ingest::pull::{PullParams, PullUri};
+use crate::status::ConfigStatus;
+
+/// Time limits of one pull attempt.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub connect: Duration,
+    /// From connect to a completed handshake.
+    pub handshake: Duration,
+    /// From connect to the first media: a server that accepts but never plays is a failure.
+    pub setup: Duration,
+    /// Longest silence once playing; a live stream sends media continuously.
+    pub idle: Duration,
+    pub write: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(5),
+            handshake: Duration::from_secs(10),
+            setup: Duration::from_secs(15),
+            idle: Duration::from_secs(30),
+            write: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Read size, and so the most of the peer's bytes held at once outside the session.
+const READ_BUF: usize = 64 * 1024;
+
+/// Pulls `uri` into `feed` until the server ends the stream (`Ok`) or something fails.
+pub async fn pull(uri: &PullUri, params: &PullParams, feed: &mut Feed) -> Result<(), SourceError> {
+    pull_with(uri, params, feed, Limits::default()).await
+}
+
+pub async fn pull_with(
+    uri: &PullUri,
+    params: &PullParams,
+    feed: &mut Feed,
+    limits: Limits,
+) -> Result<(), SourceError> {
+    let (app, stream) = uri
+        .rtmp_app_and_stream()
+        .ok_or_else(|| SourceError::Protocol(format!("{}: no app/stream", uri.original)))?;
+    let addr = uri.authority();
+    let fail = |why: String| SourceError::ConnectFailed(format!("{addr}: {why}"));
+    let mut socket = match timeout(limits.connect, TcpStream::connect(&addr)).await {
+        Err(_) => return Err(fail(format!("no answer in {:?}", limits.connect))),
+        Ok(Err(e)) => return Err(fail(e.to_string())),
+        Ok(Ok(s)) => s,
+    };
+    let _ = socket.set_nodelay(true);
+    let started = Instant::now();
+    let mut buf = vec![0u8; READ_BUF];
+
+    let mut handshake = Handshake::new(PeerType::Client);
+    let p0p1 = handshake
+        .generate_outbound_p0_and_p1()
+        .map_err(|e| fail(format!("handshake: {e:?}")))?;
+    send(&mut socket, &p0p1, limits.write).await.map_err(fail)?;
+    let remaining = loop {
+        let n = match timeout_at(started + limits.handshake, socket.read(&mut buf)).await {
+            Err(_) => return Err(fail("handshake timeout".into())),
+            Ok(Ok(0)) => return Err(fail("closed during the handshake".into())),
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => return Err(fail(e.to_string())),
+        };
+        feed.add_wire_bytes(n as u64);
+        match handshake.process_bytes(&buf[..n]) {
+            Ok(HandshakeProcessResult::InProgress { response_bytes }) => {
+                send(&mut socket, &response_bytes, limits.write)
+                    .await
+                    .map_err(fail)?;
+            }
+            Ok(HandshakeProcessResult::Completed {
+                response_bytes,
+                remaining_bytes,
+            }) => {
+                send(&mut socket, &response_bytes, limits.write)
+                    .await
+                    .map_err(fail)?;
+                break remaining_bytes;
+            }
+            Err(e) => return Err(fail(format!("not an RTMP server: {e:?}"))),
+        }
+    };
+
+    let mut config = ClientSessionConfig::new();
+    config.tc_url = Some(if params.tc_url.is_empty() {
+        format!("rtmp://{addr}/{app}")
+    } else {
+        params.tc_url.clone()
+    });
+    let (session, results) = ClientSession::new(config)
+        .map_err(|e| SourceError::Protocol(format!("cannot start an RTMP session: {e}")))?;
+    let mut client = Client {
+        session,
+        guard: Guard::new(),
+        demuxer: FlvDemuxer::tags_only(),
+        stream,
+        out: Vec::new(),
+    };
+    client.results(results, feed)?;
+    let connect = client.call(|s| s.request_connection(app))?;
+    client.results(vec![connect], feed)?;
+    let mut flow = Flow::Continue;
+    if !remaining.is_empty() {
+        flow = client.input(&remaining, feed)?;
+    }
+    loop {
+        if !client.out.is_empty() {
+            let out = std::mem::take(&mut client.out);
+            if let Err(why) = send(&mut socket, &out, limits.write).await {
+                return Err(client.failed(feed, why));
+            }
+        }
+        if let Flow::End = flow {
+            return Ok(());
+        }
+        let mut deadline = Instant::now() + limits.idle;
+        if !feed.is_open() {
+            deadline = deadline.min(started + limits.setup);
+        }
+        let n = match timeout_at(deadline, socket.read(&mut buf)).await {
+            Err(_) if !feed.is_open() => {
+                return Err(fail(format!(
+                    "no media within {:?} of connecting",
+                    limits.setup
+                )))
+            }
+            Err(_) => {
+                return Err(SourceError::Lost(format!(
+                    "nothing received for {:?}",
+                    limits.idle
+                )))
+            }
+            Ok(Ok(0)) if feed.is_open() => return Ok(()),
+            Ok(Ok(0)) => return Err(fail("closed the connection before playing".into())),
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => return Err(client.failed(feed, e.to_string())),
+        };
+        feed.add_wire_bytes(n as u64);
+        flow = client.input(&buf[..n], feed)?;
+    }
+}
+
+async fn send(socket: &mut TcpStream, bytes: &[u8], limit: Duration) -> Result<(), String> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    match timeout(limit, socket.write_all(bytes)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("write error: {e}")),
+        Err(_) => Err("the server stopped reading (write timeout)".into()),
+    }
+}
+
+enum Flow {
+    Continue,
+    /// The server ended the stream.
+    End,
+}
+
+/// The protocol side of one pull, without I/O.
+struct Client {
+    session: ClientSession,
+    guard: Guard,
+    demuxer: FlvDemuxer,
+    stream: String,
+    /// Bytes for the server, in order.
+    out: Vec<u8>,
+}
+
+impl Client {
+    /// A failure: before media it is a failed connection, after it a lost one.
+    fn failed(&self, feed: &Feed, why: String) -> SourceError {
+        if feed.is_open() {
+            SourceError::Lost(why)
+        } else {
+            SourceError::ConnectFailed(why)
+        }
+    }
+
+    /// Calls into rml_rtmp, which has panicking paths on malformed input: a panic becomes
+    /// this pull's error.
+    fn call<T>(
+        &mut self,
+        f: impl FnOnce(&mut ClientSession) -> Result<T, ClientSessionError>,
+    ) -> Result<T, SourceError> {
+        match catch_unwind(AssertUnwindSafe(|| f(&mut self.session))) {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(SourceError::Protocol(format!("RTMP: {e}"))),
+            Err(_) => Err(SourceError::Protocol(
+                "malformed RTMP data (rml_rtmp panicked)".into(),
+            )),
+        }
+    }
+
+    fn input(&mut self, data: &[u8], feed: &mut Feed) -> Result<Flow, SourceError> {
+        self.guard.check(data).map_err(SourceError::Protocol)?;
+        let results = self.call(|s| s.handle_input(data))?;
+        self.results(results, feed)
+    }
+
+    fn results(
+        &mut self,
+        results: Vec<ClientSessionResult>,
+        feed: &mut Feed,
+    ) -> Result<Flow, SourceError> {
+        let mut flow = Flow::Continue;
+        for result in results {
+            match result {
+                ClientSessionResult::OutboundResponse(packet) => {
+                    self.out.extend_from_slice(&packet.bytes)
+                }
+                ClientSessionResult::RaisedEvent(event) => {
+                    if let Flow::End = self.event(event, feed)? {
+                        flow = Flow::End;
+                    }
+                }
+                ClientSessionResult::UnhandleableMessageReceived(_) => {}
+            }
+        }
+        Ok(flow)
+    }
+
+    fn event(&mut self, event: ClientSessionEvent, feed: &mut Feed) -> Result<Flow, SourceError> {
+        match event {
+            ClientSessionEvent::ConnectionRequestAccepted => {
+                let stream = self.stream.clone();
+                let play = self.call(|s| s.request_playback(stream))?;
+                self.results(vec![play], feed)
+            }
+            ClientSessionEvent::ConnectionRequestRejected { description } => Err(
+                SourceError::ConnectFailed(format!("connect refused: {description}")),
+            ),
+            ClientSessionEvent::PlaybackRequestAccepted => {
+                feed.set_status(ConfigStatus::Connected);
+                Ok(Flow::Continue)
+            }
+            ClientSessionEvent::VideoDataReceived { timestamp, data } => {
+                self.media(TAG_VIDEO, timestamp.value, &data, feed)
+            }
+            ClientSessionEvent::AudioDataReceived { timestamp, data } => {
+                self.media(TAG_AUDIO, timestamp.value, &data, feed)
+            }
+            ClientSessionEvent::UnhandleableOnStatusCode { code } => match code.as_str() {
+                "NetStream.Play.StreamNotFound"
+                | "NetStream.Play.Failed"
+                | "NetStream.Play.BadName"
+                | "NetConnection.Connect.Rejected"
+                | "NetStream.Failed" => Err(self.failed(feed, format!("the server said {code}"))),
+                "NetStream.Play.Stop"
+                | "NetStream.Play.UnpublishNotify"
+                | "NetStream.Play.Complete" => {
+                    tracing::debug!(stream = %self.stream, "RTMP pull ended: {code}");
+                    Ok(Flow::End)
+                }
+                _ => Ok(Flow::Continue),
+            },
+            // Metadata is not needed (the codec headers carry everything); pings and
+            // acknowledgements need no action.
+            _ => Ok(Flow::Continue),
+        }
+    }
+
+    fn media(
+        &mut self,
+        tag: u8,
+        timestamp: u32,
+        data: &[u8],
+        feed: &mut Feed,
+    ) -> Result<Flow, SourceError> {
+        // Some servers send an empty message as a stream marker.
+        if data.is_empty() {
+            return Ok(Flow::Continue);
+        }
+        self.demuxer
+            .push_tag(tag, timestamp, data)
+            .map_err(|e| SourceError::Protocol(format!("bad media at {timestamp} ms: {e}")))?;
+        while let Some(event) = self.demuxer.poll() {
+            feed.send(event)?;
+        }
+        Ok(Flow::Continue)
+    }
+}
