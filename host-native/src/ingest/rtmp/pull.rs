@@ -221,8 +221,21 @@ impl Client {
     }
 
     fn input(&mut self, data: &[u8], feed: &mut Feed) -> Result<Flow, SourceError> {
-        self.guard.check(data).map_err(SourceError::Protocol)?;
+        // Media is taken from the chunk layer, whatever its message stream id: servers
+        // disagree on it (ffmpeg's listen mode sends on another id than createStream gave),
+        // and this connection plays one stream only.
+        let mut media = Vec::new();
+        self.guard
+            .check_each(data, |m| {
+                if m.type_id == TAG_AUDIO || m.type_id == TAG_VIDEO {
+                    media.push((m.type_id, m.timestamp.value, m.data.clone()));
+                }
+            })
+            .map_err(SourceError::Protocol)?;
         let results = self.call(|s| s.handle_input(data))?;
+        for (tag, timestamp, data) in media {
+            self.media(tag, timestamp, &data, feed)?;
+        }
         self.results(results, feed)
     }
 
@@ -259,14 +272,11 @@ impl Client {
                 SourceError::ConnectFailed(format!("connect refused: {description}")),
             ),
             ClientSessionEvent::PlaybackRequestAccepted => {
-                feed.set_status(ConfigStatus::Connected);
+                // Media may have come in the same read, and been handled first.
+                if !feed.is_open() {
+                    feed.set_status(ConfigStatus::Connected);
+                }
                 Ok(Flow::Continue)
-            }
-            ClientSessionEvent::VideoDataReceived { timestamp, data } => {
-                self.media(TAG_VIDEO, timestamp.value, &data, feed)
-            }
-            ClientSessionEvent::AudioDataReceived { timestamp, data } => {
-                self.media(TAG_AUDIO, timestamp.value, &data, feed)
             }
             ClientSessionEvent::UnhandleableOnStatusCode { code } => match code.as_str() {
                 "NetStream.Play.StreamNotFound"
@@ -282,8 +292,8 @@ impl Client {
                 }
                 _ => Ok(Flow::Continue),
             },
-            // Metadata is not needed (the codec headers carry everything); pings and
-            // acknowledgements need no action.
+            // Media was taken from the chunk layer (see `input`). Metadata is not needed (the
+            // codec headers carry everything); pings and acknowledgements need no action.
             _ => Ok(Flow::Continue),
         }
     }
