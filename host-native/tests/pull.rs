@@ -144,15 +144,46 @@ fn play_live(server: &Server, group: &str, test: &str) {
     assert!(result.errors.is_empty(), "{:?}", result.errors);
 }
 
-#[test]
-fn rtmp_pull_retries_until_upstream_appears_and_plays_in_dashjs() {
-    let dir = TempDir::new("pull-rtmp");
-    // Encoded first: the upstream must start promptly once the pull is failing.
-    let media = clip(30.0, Container::Flv);
-    let server = start_server(&dir);
-    let upstream_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-    let uri = format!("rtmp://{upstream_addr}/live/A");
+/// ffmpeg publishing `clip` in real time to `rtmp://{rtmp}/live/{name}`.
+fn publish(rtmp: SocketAddr, clip: &Path, name: &str) -> Upstream {
+    let child = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-nostdin",
+            "-re",
+            "-i",
+        ])
+        .arg(clip)
+        .args(["-c", "copy", "-f", "flv"])
+        .arg(format!("rtmp://{rtmp}/live/{name}"))
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start ffmpeg");
+    Upstream(child)
+}
 
+fn stream_named(server: &Server, name: &str) -> Option<Value> {
+    let streams = api(server, "listStreams", "");
+    streams["data"]
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["name"] == name).cloned())
+}
+
+/// The brief's case: ffmpeg publishes A to our server, a pull of our own rtmp://.../live/A
+/// makes B, B is packaged and dash.js plays it. A pull of a stream not published yet fails
+/// (the server refuses the play) and streams once the publisher appears.
+#[test]
+fn rtmp_pull_from_our_own_server_plays_in_dashjs() {
+    let dir = TempDir::new("pull-rtmp");
+    // Long enough to outlast the test; the publisher is killed at its end.
+    let media = clip(45.0, Container::Flv);
+    let server = start_server(&dir);
+    let rtmp = server.addr("rtmp");
+    let uri = format!("rtmp://{rtmp}/live/A");
+
+    // Not published yet: the play is refused, Connection failed, retried.
     let r = api(
         &server,
         "pullStream",
@@ -163,35 +194,33 @@ fn rtmp_pull_retries_until_upstream_appears_and_plays_in_dashjs() {
         format!("Stream {uri} enqueued for pulling")
     );
     assert_eq!(r["data"]["operationType"], 1);
-    assert_eq!(r["data"]["uri"]["port"], upstream_addr.port());
+    assert_eq!(r["data"]["localStreamName"], "B");
+    assert_eq!(r["data"]["uri"]["port"], rtmp.port());
     let config_id = r["data"]["configId"].clone();
-    let group = package_live(&server, "B", "pulled");
-
-    // Nothing listens: Connection failed, and it keeps trying.
     let failed = wait_status(&server, &config_id, 5, Duration::from_secs(5));
     assert_eq!(
         failed["status"]["current"]["description"],
         "Connection failed"
     );
-    assert_eq!(failed["status"]["previous"]["code"], 1, "{failed}");
-    assert!(failed["lastError"].is_string(), "{failed}");
+    let group = package_live(&server, "B", "pulled");
 
-    let _upstream = rtmp_upstream(upstream_addr, &media);
+    let _publisher = publish(rtmp, &media, "A");
     let streaming = wait_status(&server, &config_id, 0, Duration::from_secs(10));
     assert_eq!(streaming["status"]["current"]["description"], "Streaming");
 
     // listStreams and getStreamInfo show the pulled stream with its type and source.
-    let streams = api(&server, "listStreams", "");
-    let b = streams["data"]
-        .as_array()
-        .and_then(|a| a.iter().find(|s| s["name"] == "B").cloned())
-        .expect("stream B listed");
+    let b = stream_named(&server, "B").expect("stream B listed");
     assert_eq!(b["type"], "INR");
     assert_eq!(b["source"], uri.as_str());
     assert_eq!(b["pullSettings"]["configId"], config_id);
     assert_eq!(
         streaming["status"]["current"]["uniqueStreamId"],
         b["uniqueId"]
+    );
+    let a = stream_named(&server, "A").expect("stream A listed");
+    assert!(
+        a.get("pullSettings").is_none(),
+        "A is published, not pulled"
     );
     let info = api(&server, "getStreamInfo", "localStreamName=B");
     assert_eq!(info["data"]["pullSettings"]["uri"]["scheme"], "rtmp");
@@ -200,18 +229,52 @@ fn rtmp_pull_retries_until_upstream_appears_and_plays_in_dashjs() {
     play_live(
         &server,
         "pulled",
-        "rtmp_pull_retries_until_upstream_appears_and_plays_in_dashjs",
+        "rtmp_pull_from_our_own_server_plays_in_dashjs",
     );
 
-    // removeConfig finds pull configs: the pull stops and its stream ends.
+    // shutdownStream without permanently: keepAlive brings B back as a new stream.
+    api(&server, "shutdownStream", "localStreamName=B permanently=0");
+    wait_for("B to come back", Duration::from_secs(10), || {
+        stream_named(&server, "B").is_some_and(|s| s["uniqueId"] != b["uniqueId"])
+    });
+    // removeConfig finds pull configs: the pull stops and B ends; A goes on.
     let removed = api(&server, "removeConfig", &format!("id={config_id}"));
     assert_eq!(removed["data"]["configId"], config_id);
     wait_for("stream B to end", Duration::from_secs(5), || {
-        server
-            .api("getStreamInfo", "localStreamName=B")
-            .is_ok_and(|r| r["status"] == "FAIL")
+        stream_named(&server, "B").is_none()
     });
     assert_eq!(pull_config(&server, &config_id), Value::Null);
+    assert!(stream_named(&server, "A").is_some());
+}
+
+/// Nothing listens on the port: Connection failed, retries with backoff, and streams once an
+/// RTMP server (ffmpeg in listen mode) appears there.
+#[test]
+fn rtmp_pull_retries_until_a_server_listens() {
+    let dir = TempDir::new("pull-rtmp-late");
+    let media = clip(30.0, Container::Flv);
+    let server = start_server(&dir);
+    let upstream_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let uri = format!("rtmp://{upstream_addr}/live/A");
+    let r = api(&server, "pullStream", &format!("uri={uri}"));
+    assert_eq!(r["data"]["localStreamName"], "A", "derived from the uri");
+    let config_id = r["data"]["configId"].clone();
+
+    let failed = wait_status(&server, &config_id, 5, Duration::from_secs(5));
+    assert_eq!(failed["status"]["previous"]["code"], 1, "{failed}");
+    assert!(
+        failed["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("refused")),
+        "{failed}"
+    );
+    let _upstream = rtmp_upstream(upstream_addr, &media);
+    wait_status(&server, &config_id, 0, Duration::from_secs(10));
+    let a = stream_named(&server, "A").expect("stream A");
+    assert_eq!(a["source"], uri.as_str());
+    wait_for("media to arrive", Duration::from_secs(5), || {
+        stream_named(&server, "A").is_some_and(|s| s["hasVideo"] == true && s["hasAudio"] == true)
+    });
 }
 
 #[test]

@@ -6,10 +6,12 @@
 //!   accept/reject decisions.
 //! - [`publish`]: stream-name rules and the FLV tag demuxing of a publish.
 //! - [`connection`]: the tokio task that drives one session over a socket, with deadlines.
+//! - [`play`]: a local stream as RTMP media messages, for peers that play it (another
+//!   server pulling from us).
 //! - [`pull`]: the other direction, a client that plays a stream from another RTMP server
 //!   (pullStream uri=rtmp://...).
 //!
-//! Playback over RTMP is not supported; play requests are refused.
+//! Playing a stream that does not exist is refused (the peer retries).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +25,7 @@ use crate::server::{AppState, Shutdown};
 
 mod connection;
 mod guard;
+mod play;
 mod publish;
 mod pull;
 mod session;

@@ -617,7 +617,7 @@ async fn deeply_nested_amf_is_survived() {
     assert!(client.is_ok(), "{:?}", client.err());
 }
 
-/// RTMP playback is refused (ffmpeg as a player gives up at once).
+/// Playing a stream that does not exist is refused (ffmpeg as a player gives up at once).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn play_is_refused() {
     let server = start(Limits::default(), 16).await;
