@@ -168,7 +168,7 @@ impl PullUri {
         let last_segment = || {
             self.url
                 .path_segments()
-                .and_then(|s| s.filter(|s| !s.is_empty()).next_back())
+                .and_then(|mut s| s.rfind(|s| !s.is_empty()))
                 .map(decode)
         };
         let name = match self.scheme {
