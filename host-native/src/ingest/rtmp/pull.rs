@@ -318,3 +318,79 @@ impl Client {
         Ok(Flow::Continue)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::streams::{StreamKind, StreamRegistry};
+    use tokio::net::TcpListener;
+
+    fn short() -> Limits {
+        Limits {
+            connect: Duration::from_secs(1),
+            handshake: Duration::from_millis(500),
+            setup: Duration::from_millis(800),
+            idle: Duration::from_millis(800),
+            write: Duration::from_millis(500),
+        }
+    }
+
+    async fn pull_from(listener: &TcpListener) -> Result<(), SourceError> {
+        let addr = listener.local_addr().expect("addr");
+        let uri = PullUri::parse(&format!("rtmp://{addr}/live/x")).expect("uri");
+        let mut feed = Feed::new(StreamRegistry::new(), "x", StreamKind::Rtmp, "test");
+        let params = PullParams::default();
+        timeout(
+            Duration::from_secs(5),
+            pull_with(&uri, &params, &mut feed, short()),
+        )
+        .await
+        .expect("the pull gives up in time")
+    }
+
+    /// A peer that accepts and says nothing does not hold the pull forever.
+    #[tokio::test]
+    async fn silent_server_times_out() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let r = tokio::join!(pull_from(&listener), async {
+            let (socket, _) = listener.accept().await.expect("accept");
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            drop(socket);
+        })
+        .0;
+        match r {
+            Err(SourceError::ConnectFailed(why)) => assert!(why.contains("handshake"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Garbage instead of an RTMP handshake is a failed connection, not a panic.
+    #[tokio::test]
+    async fn garbage_is_refused() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let r = tokio::join!(pull_from(&listener), async {
+            let (mut socket, _) = listener.accept().await.expect("accept");
+            let _ = socket.write_all(&[0xffu8; 4096]).await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        })
+        .0;
+        assert!(matches!(r, Err(SourceError::ConnectFailed(_))), "{r:?}");
+    }
+
+    /// Nothing listening: a failed connection naming the address.
+    #[tokio::test]
+    async fn refused() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        drop(listener);
+        let uri = PullUri::parse(&format!("rtmp://{addr}/live/x")).expect("uri");
+        let mut feed = Feed::new(StreamRegistry::new(), "x", StreamKind::Rtmp, "test");
+        let r = pull_with(&uri, &PullParams::default(), &mut feed, short()).await;
+        match r {
+            Err(SourceError::ConnectFailed(why)) => {
+                assert!(why.contains(&addr.to_string()), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
