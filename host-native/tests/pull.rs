@@ -130,8 +130,8 @@ fn play_live(server: &Server, group: &str, test: &str) {
         return;
     }
     let result = player::play(&PlayRequest {
-        seconds: 10.0,
-        min_time: 5.0,
+        seconds: 8.0,
+        min_time: 4.0,
         live: true,
         ..PlayRequest::url(format!(
             "http://{}/{group}/manifest.ismc",

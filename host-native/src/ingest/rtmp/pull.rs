@@ -168,6 +168,24 @@ pub async fn pull_with(
     }
 }
 
+/// The `code` and `description` of a status object among AMF values.
+fn status_code(values: &[rml_rtmp::rml_amf0::Amf0Value]) -> Option<(String, String)> {
+    use rml_rtmp::rml_amf0::Amf0Value;
+    values.iter().find_map(|v| match v {
+        Amf0Value::Object(props) => match props.get("code") {
+            Some(Amf0Value::Utf8String(code)) => {
+                let description = match props.get("description") {
+                    Some(Amf0Value::Utf8String(d)) => d.clone(),
+                    _ => String::new(),
+                };
+                Some((code.clone(), description))
+            }
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
 async fn send(socket: &mut TcpStream, bytes: &[u8], limit: Duration) -> Result<(), String> {
     if bytes.is_empty() {
         return Ok(());
@@ -289,6 +307,21 @@ impl Client {
                 | "NetStream.Play.Complete" => {
                     tracing::debug!(stream = %self.stream, "RTMP pull ended: {code}");
                     Ok(Flow::End)
+                }
+                _ => Ok(Flow::Continue),
+            },
+            // An `_error` outside rml_rtmp's transactions: how servers (ours too) refuse a
+            // play.
+            ClientSessionEvent::UnknownTransactionResultReceived {
+                additional_values, ..
+            } => match status_code(&additional_values) {
+                Some((code, description))
+                    if code.contains("Failed")
+                        || code.contains("NotFound")
+                        || code.contains("BadName")
+                        || code.contains("Rejected") =>
+                {
+                    Err(self.failed(feed, format!("the server said {code}: {description}")))
                 }
                 _ => Ok(Flow::Continue),
             },
