@@ -54,16 +54,22 @@ fn load(source: &Source) -> Result<Clip> {
     match source {
         Source::Embedded { name, data } => demux_clip(Path::new(name), data),
         Source::Disk(path) => {
-            let size = std::fs::metadata(path)
-                .map_err(|e| anyhow!("{}: {e}", path.display()))?
-                .len();
-            if size > MAX_FILE_BYTES {
+            use std::io::Read as _;
+            let meta = std::fs::metadata(path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+            // Devices and pipes have no end to read to.
+            if !meta.is_file() {
+                bail!("{}: not a regular file", path.display());
+            }
+            let mut data = Vec::new();
+            std::fs::File::open(path)
+                .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut data))
+                .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+            if data.len() as u64 > MAX_FILE_BYTES {
                 bail!(
-                    "{}: {size} bytes is too large to play out (at most {MAX_FILE_BYTES})",
+                    "{}: too large to play out (more than {MAX_FILE_BYTES} bytes)",
                     path.display()
                 );
             }
-            let data = std::fs::read(path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
             demux_clip(path, &data)
         }
     }
@@ -181,5 +187,25 @@ async fn play_out(clip: &Clip, looped: bool, feed: &mut Feed) -> Result<(), Sour
             return Ok(());
         }
         round += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Devices, pipes and folders have no end to play to: refused with the reason.
+    #[tokio::test]
+    async fn only_regular_files_play() {
+        for text in ["file:///dev/zero", "file:///tmp"] {
+            let uri = PullUri::parse(text).expect("uri");
+            let mut feed = Feed::new(StreamRegistry::new(), "x", StreamKind::File, text);
+            match pull(&uri, false, &mut feed).await {
+                Err(SourceError::ConnectFailed(why)) => {
+                    assert!(why.contains("not a regular file"), "{why}")
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
     }
 }
