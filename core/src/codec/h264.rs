@@ -183,7 +183,14 @@ pub fn avc_decoder_config_record(config: &AvcConfig) -> Vec<u8> {
     // Profile, compatibility flags and level are copied from the first SPS.
     let first = sps.first().map_or(&[][..], |s| s.as_slice());
     let byte = |i: usize| first.get(i).copied().unwrap_or(0);
-    let mut out = alloc::vec![1, byte(1), byte(2), byte(3), 0xfc | 3, 0xe0 | sps.len() as u8];
+    let mut out = alloc::vec![
+        1,
+        byte(1),
+        byte(2),
+        byte(3),
+        0xfc | 3,
+        0xe0 | sps.len() as u8
+    ];
     for s in &sps {
         out.extend_from_slice(&(s.len() as u16).to_be_bytes());
         out.extend_from_slice(s);
