@@ -168,6 +168,35 @@ pub async fn pull_with(
     }
 }
 
+/// RTMP's aggregate message: several FLV tags in one message (Adobe's and Wowza's servers
+/// send media this way).
+const TYPE_AGGREGATE: u8 = 22;
+
+/// The audio and video tags of an aggregate message. Each tag is an 11-byte FLV tag header,
+/// its body and a 4-byte back pointer; tag times are shifted so the first one falls at the
+/// message's time. A truncated tag ends the walk.
+fn unpack_aggregate(data: &[u8], message_ts: u32, media: &mut Vec<(u8, u32, bytes::Bytes)>) {
+    let mut rest = data;
+    let mut first_ts = None;
+    while rest.len() >= 11 {
+        let tag_type = rest[0] & 0x1f;
+        let size = usize::from(rest[1]) << 16 | usize::from(rest[2]) << 8 | usize::from(rest[3]);
+        let ts = u32::from(rest[7]) << 24
+            | u32::from(rest[4]) << 16
+            | u32::from(rest[5]) << 8
+            | u32::from(rest[6]);
+        let Some(body) = rest.get(11..11 + size) else {
+            return;
+        };
+        let first = *first_ts.get_or_insert(ts);
+        if tag_type == TAG_AUDIO || tag_type == TAG_VIDEO {
+            let at = message_ts.wrapping_add(ts.wrapping_sub(first));
+            media.push((tag_type, at, bytes::Bytes::copy_from_slice(body)));
+        }
+        rest = rest.get(11 + size + 4..).unwrap_or_default();
+    }
+}
+
 /// The `code` and `description` of a status object among AMF values.
 fn status_code(values: &[rml_rtmp::rml_amf0::Amf0Value]) -> Option<(String, String)> {
     use rml_rtmp::rml_amf0::Amf0Value;
@@ -247,6 +276,8 @@ impl Client {
             .check_each(data, |m| {
                 if m.type_id == TAG_AUDIO || m.type_id == TAG_VIDEO {
                     media.push((m.type_id, m.timestamp.value, m.data.clone()));
+                } else if m.type_id == TYPE_AGGREGATE {
+                    unpack_aggregate(&m.data, m.timestamp.value, &mut media);
                 }
             })
             .map_err(SourceError::Protocol)?;
@@ -408,6 +439,40 @@ mod tests {
         })
         .0;
         assert!(matches!(r, Err(SourceError::ConnectFailed(_))), "{r:?}");
+    }
+
+    #[test]
+    fn aggregate_messages_unpack() {
+        let tag = |t: u8, ts: u32, body: &[u8]| {
+            let mut v = vec![t, 0, 0, body.len() as u8];
+            v.extend_from_slice(&[
+                (ts >> 16) as u8,
+                (ts >> 8) as u8,
+                ts as u8,
+                (ts >> 24) as u8,
+            ]);
+            v.extend_from_slice(&[0, 0, 0]);
+            v.extend_from_slice(body);
+            v.extend_from_slice(&(11 + body.len() as u32).to_be_bytes());
+            v
+        };
+        let mut data = tag(TAG_VIDEO, 5000, &[0x17, 1, 0, 0, 0]);
+        data.extend(tag(18, 5000, b"meta"));
+        data.extend(tag(TAG_AUDIO, 5023, &[0xaf, 1, 9]));
+        // A truncated tag at the end is ignored.
+        data.extend(&tag(TAG_AUDIO, 5046, &[0xaf, 1, 9])[..12]);
+        let mut media = Vec::new();
+        unpack_aggregate(&data, 100, &mut media);
+        let got: Vec<(u8, u32, usize)> =
+            media.iter().map(|(t, ts, b)| (*t, *ts, b.len())).collect();
+        assert_eq!(got, vec![(TAG_VIDEO, 100, 5), (TAG_AUDIO, 123, 3)]);
+        unpack_aggregate(&[0xff; 7], 0, &mut media);
+        unpack_aggregate(
+            &[9, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 1],
+            0,
+            &mut media,
+        );
+        assert_eq!(media.len(), 2);
     }
 
     /// Nothing listening: a failed connection naming the address.
