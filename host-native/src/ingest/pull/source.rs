@@ -7,7 +7,9 @@ use super::uri::{PullUri, Scheme};
 use crate::ingest::feed::{Feed, SourceError};
 use crate::streams::StreamKind;
 
-/// Runs the source of `uri` once.
+/// Runs the source of `uri` once. A source gets the checked [`PullUri`] (`authority()` is
+/// `host:port`, `url()` the parsed rest) and the [`Feed`] to write into; see
+/// `crate::ingest::rtmp::pull` and `crate::ingest::file::pull` for the two built here.
 pub async fn run(uri: &PullUri, params: &PullParams, feed: &mut Feed) -> Result<(), SourceError> {
     match uri.scheme {
         Scheme::Rtmp => crate::ingest::rtmp::pull(uri, params, feed).await,
