@@ -319,6 +319,17 @@ fn file_pull_plays_in_dashjs_and_bad_files_fail_clearly() {
         assert_eq!(info["data"]["type"], "INF");
         assert_eq!(info["data"]["hasVideo"], true);
         assert_eq!(info["data"]["hasAudio"], true);
+        // shutdownStream is permanent by default (EMS): the pull config goes too.
+        let closed = api(
+            &server,
+            "shutdownStream",
+            &format!("localStreamName={name}"),
+        );
+        assert_eq!(closed["data"]["permanently"], true);
+        assert_eq!(pull_config(&server, &r["data"]["configId"]), Value::Null);
+        wait_for("the stream to end", Duration::from_secs(5), || {
+            stream_named(&server, name).is_none()
+        });
     }
 
     // A short MP4, looped, packaged and played for longer than the clip lasts.
