@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::ServerConfig;
+use crate::ingest::pull::PullManager;
 use crate::outputs::OutputManager;
 use crate::streams::StreamRegistry;
 use crate::{api, ingest, web};
@@ -19,6 +20,7 @@ pub struct AppState {
     pub config: ServerConfig,
     pub streams: StreamRegistry,
     pub outputs: OutputManager,
+    pub pulls: PullManager,
     pub started: Instant,
 }
 
@@ -95,8 +97,12 @@ pub async fn run(
     // createMSSStream may write under the web root and the configured output roots only.
     let mut roots = vec![config.webroot.clone()];
     roots.extend(config.allowed_output_roots.iter().cloned());
+    let ids = crate::status::ConfigIds::default();
     let state = Arc::new(AppState {
-        outputs: OutputManager::new(streams.clone()).with_allowed_roots(roots),
+        outputs: OutputManager::new(streams.clone())
+            .with_allowed_roots(roots)
+            .with_config_ids(ids.clone()),
+        pulls: PullManager::new(streams.clone(), ids),
         streams,
         config,
         started: Instant::now(),
@@ -147,6 +153,7 @@ pub async fn run(
         Some(res) = tasks.join_next() => {
             // A listener ending on its own is a failure: report it after stopping the rest.
             let _ = tx.send(true);
+            state.pulls.shutdown_all();
             while tasks.join_next().await.is_some() {}
             return match res {
                 Ok(Ok(())) => Err(anyhow::anyhow!("a listener stopped unexpectedly")),
@@ -156,6 +163,7 @@ pub async fn run(
         }
     }
     let _ = tx.send(true);
+    state.pulls.shutdown_all();
     state.outputs.shutdown_all();
     while tasks.join_next().await.is_some() {}
     Ok(())

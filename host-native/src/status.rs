@@ -1,5 +1,9 @@
 //! EMS's config status codes, as listConfig shows them in `status.current.code`: shared by
-//! MSS outputs (Streaming, Waiting for stream, Disconnected) and pulls (all of them).
+//! MSS outputs (Streaming, Waiting for stream, Disconnected) and pulls (all of them); and
+//! the one sequence every config id comes from.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigStatus {
@@ -25,5 +29,17 @@ impl ConfigStatus {
             ConfigStatus::Disconnected => "Disconnected",
             ConfigStatus::ConnectionFailed => "Connection failed",
         }
+    }
+}
+
+/// Config ids: EMS numbers every config (MSS, pull, ...) from one sequence, so removeConfig
+/// `id=` names exactly one config whatever its kind. Clones share the sequence.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigIds(Arc<AtomicU64>);
+
+impl ConfigIds {
+    /// The next id; the first is 1.
+    pub fn next(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::Relaxed) + 1
     }
 }

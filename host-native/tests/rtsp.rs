@@ -1,8 +1,6 @@
 //! pullStream of rtsp:// end to end: `smoothcast serve` pulls the tests crate's RTSP server,
 //! packages the local stream live with createMSSStream, and dash.js plays it; a server that
 //! lies in its SDP leaves a clear lastError and no stream.
-//!
-//! Needs the pullStream command (branch wt-pull): ignored until both are merged.
 
 use std::path::{Path, PathBuf};
 use std::thread::sleep;
@@ -58,7 +56,6 @@ fn pull_config(server: &Server, config_id: &Value) -> Value {
 }
 
 #[test]
-#[ignore = "needs pullStream (branch wt-pull); un-ignore when both are merged"]
 fn rtsp_pull_is_packaged_live_and_plays_in_dashjs() {
     let dir = TempDir::new("pull-rtsp");
     let upstream = RtspServer::start(&clip(16.0), Lie::None).expect("rtsp server");
@@ -119,7 +116,6 @@ fn rtsp_pull_is_packaged_live_and_plays_in_dashjs() {
 }
 
 #[test]
-#[ignore = "needs pullStream (branch wt-pull); un-ignore when both are merged"]
 fn rtsp_pull_from_a_lying_server_fails_clearly() {
     let dir = TempDir::new("pull-rtsp-liar");
     let upstream = RtspServer::start(&clip(4.0), Lie::AudioClockRate).expect("rtsp server");

@@ -163,6 +163,46 @@ pub fn parse_avc_decoder_config(record: &[u8]) -> Option<(u8, AvcConfig)> {
     Some((length_size, config))
 }
 
+/// Writes an AVCDecoderConfigurationRecord (`avcC`, FLV's AVC sequence header) for samples
+/// with 4-byte NAL lengths, as [`Sample`](crate::media::Sample) carries them. Parameter sets
+/// longer than 65535 bytes, or more than 31 SPS / 255 PPS, cannot be written and are left
+/// out (no real encoder makes them).
+pub fn avc_decoder_config_record(config: &AvcConfig) -> Vec<u8> {
+    let sps: Vec<&Vec<u8>> = config
+        .sps
+        .iter()
+        .filter(|s| s.len() <= usize::from(u16::MAX))
+        .take(31)
+        .collect();
+    let pps: Vec<&Vec<u8>> = config
+        .pps
+        .iter()
+        .filter(|p| p.len() <= usize::from(u16::MAX))
+        .take(255)
+        .collect();
+    // Profile, compatibility flags and level are copied from the first SPS.
+    let first = sps.first().map_or(&[][..], |s| s.as_slice());
+    let byte = |i: usize| first.get(i).copied().unwrap_or(0);
+    let mut out = alloc::vec![
+        1,
+        byte(1),
+        byte(2),
+        byte(3),
+        0xfc | 3,
+        0xe0 | sps.len() as u8
+    ];
+    for s in &sps {
+        out.extend_from_slice(&(s.len() as u16).to_be_bytes());
+        out.extend_from_slice(s);
+    }
+    out.push(pps.len() as u8);
+    for p in &pps {
+        out.extend_from_slice(&(p.len() as u16).to_be_bytes());
+        out.extend_from_slice(p);
+    }
+    out
+}
+
 /// Builds an [`AvcConfig`] from parameter sets, reading the picture size from the first SPS.
 pub fn avc_config(sps: Vec<Vec<u8>>, pps: Vec<Vec<u8>>) -> Option<AvcConfig> {
     let info = parse_sps(sps.first()?)?;
@@ -425,5 +465,6 @@ mod tests {
         assert_eq!((cfg.width, cfg.height), (1280, 720));
         assert_eq!(cfg.pps, vec![vec![0x68, 0xeb, 0xe3, 0xcb]]);
         assert!(parse_avc_decoder_config(&rec[..rec.len() - 1]).is_none());
+        assert_eq!(avc_decoder_config_record(&cfg), rec);
     }
 }

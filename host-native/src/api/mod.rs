@@ -67,6 +67,7 @@ pub(crate) mod test_support {
         let streams = StreamRegistry::new();
         AppState {
             outputs: OutputManager::new(streams.clone()),
+            pulls: crate::ingest::pull::PullManager::new(streams.clone(), Default::default()),
             streams,
             config: ServerConfig::default(),
             started: Instant::now(),

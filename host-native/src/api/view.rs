@@ -3,6 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::ingest::pull::PullConfigEntry;
 use crate::outputs::mss::{ConfigStatus, MssConfigEntry, StatusRecord};
 use crate::server::AppState;
 use crate::streams::StreamInfo;
@@ -15,6 +16,9 @@ pub const OUTBOUND_ID_BASE: u64 = 1 << 32;
 /// EMS operationType of MSS configs.
 const OPERATION_TYPE_MSS: u32 = 5;
 
+/// EMS operationType of pull configs.
+const OPERATION_TYPE_PULL: u32 = 1;
+
 pub enum StreamRef {
     Inbound(StreamInfo),
     Outbound(Box<MssConfigEntry>),
@@ -23,10 +27,26 @@ pub enum StreamRef {
 impl StreamRef {
     pub fn to_json(&self, state: &AppState) -> Value {
         match self {
-            StreamRef::Inbound(info) => inbound_json(info),
+            StreamRef::Inbound(info) => {
+                let mut v = inbound_json(info);
+                // A pulled stream carries its config, as EMS's listStreams shows it.
+                if let (Some(pull), Value::Object(map)) = (pulled_by(state, info), &mut v) {
+                    map.insert("pullSettings".into(), pull_settings_json(&pull));
+                }
+                v
+            }
             StreamRef::Outbound(entry) => outbound_json(state, entry),
         }
     }
+}
+
+/// The pull config behind an inbound stream, if a pull made it (and not, say, a publisher
+/// that took the name while the pull was reconnecting).
+pub fn pulled_by(state: &AppState, info: &StreamInfo) -> Option<PullConfigEntry> {
+    state
+        .pulls
+        .by_stream_name(&info.name)
+        .filter(|p| p.uri.original == info.source)
 }
 
 pub fn inbound_json(info: &StreamInfo) -> Value {
@@ -100,19 +120,6 @@ pub fn config_json(entry: &MssConfigEntry) -> Value {
     } else {
         entry.group_target_folder.clone()
     };
-    let record = |r: &StatusRecord| {
-        json!({
-            "code": r.status as u32,
-            "description": r.status.description(),
-            "timestamp": r.timestamp,
-            "uniqueStreamId": r.unique_stream_id,
-        })
-    };
-    let current = record(&entry.current);
-    let previous = entry
-        .previous
-        .as_ref()
-        .map_or_else(|| current.clone(), record);
     map.insert("configId".into(), json!(entry.config_id));
     map.insert("groupTargetFolder".into(), json!(group));
     map.insert(
@@ -124,9 +131,52 @@ pub fn config_json(entry: &MssConfigEntry) -> Value {
     map.insert("operationType".into(), json!(OPERATION_TYPE_MSS));
     map.insert(
         "status".into(),
-        json!({ "current": current, "previous": previous }),
+        status_json(&entry.current, entry.previous.as_ref()),
     );
     Value::Object(map)
+}
+
+/// EMS's `status: {current, previous}`; before any change, previous repeats current.
+fn status_json(current: &StatusRecord, previous: Option<&StatusRecord>) -> Value {
+    let record = |r: &StatusRecord| {
+        json!({
+            "code": r.status as u32,
+            "description": r.status.description(),
+            "timestamp": r.timestamp,
+            "uniqueStreamId": r.unique_stream_id,
+        })
+    };
+    let current = record(current);
+    let previous = previous.map_or_else(|| current.clone(), record);
+    json!({ "current": current, "previous": previous })
+}
+
+/// A pull config as pullStream's reply shows it: the settings, configId, operationType 1
+/// and the parsed `uri`.
+pub fn pull_settings_json(entry: &PullConfigEntry) -> Value {
+    let mut map = match serde_json::to_value(&entry.params) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    map.insert("configId".into(), json!(entry.config_id));
+    map.insert("operationType".into(), json!(OPERATION_TYPE_PULL));
+    map.insert("uri".into(), entry.uri.to_json());
+    Value::Object(map)
+}
+
+/// A listConfig `pull` entry: the settings plus the status.
+pub fn pull_config_json(entry: &PullConfigEntry) -> Value {
+    let mut v = pull_settings_json(entry);
+    if let Value::Object(map) = &mut v {
+        map.insert(
+            "status".into(),
+            status_json(&entry.current, entry.previous.as_ref()),
+        );
+        if let Some(e) = &entry.last_error {
+            map.insert("lastError".into(), json!(e));
+        }
+    }
+    v
 }
 
 fn params_map(entry: &MssConfigEntry) -> Map<String, Value> {

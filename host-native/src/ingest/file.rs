@@ -1,10 +1,12 @@
 //! A media file played out in real time as a local stream, optionally looped: the demo's
-//! source, and the simplest ingest to test outputs with.
+//! source, `pullStream uri=file:///...` (MP4, TS or FLV on disk), and the simplest ingest to
+//! test outputs with.
 //!
-//! The file is demuxed up front (it is meant for short clips); each loop continues the
-//! timestamps where the previous one ended, so outputs see one continuous live stream.
+//! The file is demuxed up front (it is meant for clips, hence [`MAX_FILE_BYTES`]); each loop
+//! continues the timestamps where the previous one ended, so outputs see one continuous live
+//! stream.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
@@ -13,8 +15,13 @@ use smoothcast_core::media::{Sample, TrackInfo};
 use smoothcast_core::time::to_mss;
 use tokio::time::Instant;
 
+use crate::ingest::feed::{Feed, SourceError};
+use crate::ingest::pull::PullUri;
 use crate::server::Shutdown;
-use crate::streams::{StreamItem, StreamKind, StreamRegistry};
+use crate::streams::{StreamKind, StreamRegistry};
+
+/// Largest file played: the whole file and its demuxed samples are held in memory.
+pub const MAX_FILE_BYTES: u64 = 512 << 20;
 
 /// A demuxed file: its tracks, its samples in file order, and its length in 10 MHz ticks.
 struct Clip {
@@ -23,19 +30,22 @@ struct Clip {
     length: i64,
 }
 
-/// Where the media comes from (`pullStream uri=file://` will add files on disk).
+/// Where the media comes from.
 pub enum Source {
     /// Media compiled into the binary (the demo clip).
     Embedded {
         name: &'static str,
         data: &'static [u8],
     },
+    /// A file on this machine (pullStream file://).
+    Disk(PathBuf),
 }
 
 impl Source {
     fn describe(&self) -> String {
         match self {
             Source::Embedded { name, .. } => format!("embedded://{name}"),
+            Source::Disk(path) => format!("file://{}", path.display()),
         }
     }
 }
@@ -43,6 +53,25 @@ impl Source {
 fn load(source: &Source) -> Result<Clip> {
     match source {
         Source::Embedded { name, data } => demux_clip(Path::new(name), data),
+        Source::Disk(path) => {
+            use std::io::Read as _;
+            let meta = std::fs::metadata(path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+            // Devices and pipes have no end to read to.
+            if !meta.is_file() {
+                bail!("{}: not a regular file", path.display());
+            }
+            let mut data = Vec::new();
+            std::fs::File::open(path)
+                .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut data))
+                .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+            if data.len() as u64 > MAX_FILE_BYTES {
+                bail!(
+                    "{}: too large to play out (more than {MAX_FILE_BYTES} bytes)",
+                    path.display()
+                );
+            }
+            demux_clip(path, &data)
+        }
     }
 }
 
@@ -94,9 +123,33 @@ pub async fn play(
     let clip = tokio::task::spawn_blocking(move || load(&source))
         .await
         .map_err(|e| anyhow!("loading: {e}"))??;
-    let publisher = streams.publish(&name, StreamKind::File, &describe)?;
+    let mut feed = Feed::new(streams, &name, StreamKind::File, &describe);
+    // The name is claimed before playing, so a clash is this call's error.
+    feed.open().map_err(|e| anyhow!("{e}"))?;
+    tokio::select! {
+        r = play_out(&clip, looped, &mut feed) => r.map_err(|e| anyhow!("{e}")),
+        _ = shutdown.changed() => Ok(()),
+    }
+}
+
+/// The file source of a pull (`file:///abs/path`): a file that cannot be read or demuxed is
+/// a failed connection, with the reason.
+pub async fn pull(uri: &PullUri, looped: bool, feed: &mut Feed) -> Result<(), SourceError> {
+    let path = uri
+        .file_path()
+        .ok_or_else(|| SourceError::ConnectFailed(format!("{}: not a file path", uri.original)))?;
+    let clip = tokio::task::spawn_blocking(move || load(&Source::Disk(path)))
+        .await
+        .map_err(|e| SourceError::ConnectFailed(format!("loading: {e}")))?
+        .map_err(|e| SourceError::ConnectFailed(format!("{e:#}")))?;
+    play_out(&clip, looped, feed).await
+}
+
+/// Sends the clip's samples at their times, looping if asked, until its end or
+/// shutdownStream.
+async fn play_out(clip: &Clip, looped: bool, feed: &mut Feed) -> Result<(), SourceError> {
     for t in &clip.tracks {
-        publisher.send(StreamItem::Track(t.clone()), 0);
+        feed.send(DemuxEvent::Track(t.clone()))?;
     }
     let start = Instant::now();
     let first = clip
@@ -120,20 +173,39 @@ pub async fn play(
             let at = to_mss(s.dts, track.timescale) - first + offset;
             let due = start + Duration::from_nanos((at.max(0) as u64).saturating_mul(100));
             tokio::select! {
-                _ = shutdown.changed() => return Ok(()),
-                () = publisher.shutdown_requested() => return Ok(()),
+                () = feed.shutdown_requested() => return Ok(()),
                 () = tokio::time::sleep_until(due) => {}
             }
             let mut s = s.clone();
             // The loop offset in this track's ticks, from the 10 MHz length: rounding once per
             // loop, not per sample.
             s.dts += (i128::from(offset) * i128::from(track.timescale) / 10_000_000) as i64;
-            let bytes = s.data.len() as u64;
-            publisher.send(StreamItem::Sample(s), bytes);
+            feed.add_wire_bytes(s.data.len() as u64);
+            feed.send(DemuxEvent::Sample(s))?;
         }
         if !looped {
             return Ok(());
         }
         round += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Devices, pipes and folders have no end to play to: refused with the reason.
+    #[tokio::test]
+    async fn only_regular_files_play() {
+        for text in ["file:///dev/zero", "file:///tmp"] {
+            let uri = PullUri::parse(text).expect("uri");
+            let mut feed = Feed::new(StreamRegistry::new(), "x", StreamKind::File, text);
+            match pull(&uri, false, &mut feed).await {
+                Err(SourceError::ConnectFailed(why)) => {
+                    assert!(why.contains("not a regular file"), "{why}")
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
     }
 }

@@ -182,7 +182,6 @@ struct GroupHandle {
 pub(super) struct Inner {
     pub configs: BTreeMap<u64, MssConfigEntry>,
     groups: BTreeMap<u64, GroupHandle>,
-    next_id: u64,
 }
 
 /// Owns every MSS config and its running output.
@@ -191,6 +190,7 @@ pub struct OutputManager {
     streams: StreamRegistry,
     inner: Arc<Mutex<Inner>>,
     allowed_roots: Arc<Vec<PathBuf>>,
+    ids: crate::status::ConfigIds,
     pub(super) stats: Arc<super::stats::WriteStats>,
 }
 
@@ -201,6 +201,7 @@ impl OutputManager {
             streams,
             inner: Arc::default(),
             allowed_roots: Arc::default(),
+            ids: Default::default(),
             stats: Arc::default(),
         }
     }
@@ -209,6 +210,12 @@ impl OutputManager {
     /// configured output roots).
     pub fn with_allowed_roots(mut self, roots: Vec<PathBuf>) -> Self {
         self.allowed_roots = Arc::new(roots.iter().map(|r| normalize(r)).collect());
+        self
+    }
+
+    /// Takes config ids from `ids`, shared with the other kinds of config.
+    pub fn with_config_ids(mut self, ids: crate::status::ConfigIds) -> Self {
+        self.ids = ids;
         self
     }
 
@@ -302,13 +309,11 @@ impl OutputManager {
             )));
         }
 
-        inner.next_id += 1;
-        let group_id = inner.next_id;
+        let group_id = self.ids.next();
         let now = unix_now();
         let mut ids = Vec::new();
         for (i, name) in params.local_stream_names.iter().enumerate() {
-            inner.next_id += 1;
-            let id = inner.next_id;
+            let id = self.ids.next();
             inner.configs.insert(
                 id,
                 MssConfigEntry {

@@ -1,5 +1,5 @@
-//! `listConfig`: every config, grouped by kind as EMS groups them. Only MSS configs exist
-//! here; the other kinds are listed empty so scripts that index them keep working.
+//! `listConfig`: every config, grouped by kind as EMS groups them. MSS and pull configs
+//! exist here; the other kinds are listed empty so scripts that index them keep working.
 
 use serde_json::{json, Value};
 
@@ -23,11 +23,17 @@ impl ListConfig {
             .iter()
             .map(view::config_json)
             .collect();
+        let pull: Vec<Value> = state
+            .pulls
+            .list()
+            .iter()
+            .map(view::pull_config_json)
+            .collect();
         Reply::success(
             "Run-time configuration",
             json!({
                 "dash": [], "hds": [], "hls": [], "mss": mss, "process": [],
-                "pull": [], "push": [], "record": [], "webrtc": [],
+                "pull": pull, "push": [], "record": [], "webrtc": [],
             }),
         )
     }

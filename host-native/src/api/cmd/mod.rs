@@ -7,6 +7,7 @@ mod help;
 mod list_config;
 mod list_streams;
 mod list_streams_ids;
+mod pull_stream;
 mod remove_config;
 mod server_stats;
 mod shutdown_stream;
@@ -18,6 +19,7 @@ pub use help::Help;
 pub use list_config::ListConfig;
 pub use list_streams::ListStreams;
 pub use list_streams_ids::ListStreamsIds;
+pub use pull_stream::PullStream;
 pub use remove_config::RemoveConfig;
 pub use server_stats::ServerStats;
 pub use shutdown_stream::ShutdownStream;
@@ -39,6 +41,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("listConfig", "The run-time configuration: every output config and its status"),
     ("listStreams", "Every active stream, inbound and outbound"),
     ("listStreamsIds", "The unique ids of every active stream"),
+    ("pullStream", "Pull a stream (rtmp://, file://...) into a local stream; keepAlive reconnects"),
     ("removeConfig", "Stop and forget a config, by id or groupName; removeHlsHdsFiles=1 deletes its files"),
     ("serverStats", "Smoothcast's own: uptime, stream counts and the MSS write delay"),
     ("shutdownStream", "Stop a stream, by id or localStreamName"),
@@ -54,6 +57,7 @@ pub enum Command {
     ListConfig(ListConfig),
     ListStreams(ListStreams),
     ListStreamsIds(ListStreamsIds),
+    PullStream(Box<PullStream>),
     RemoveConfig(RemoveConfig),
     ServerStats(ServerStats),
     ShutdownStream(ShutdownStream),
@@ -69,6 +73,7 @@ impl Command {
             "listconfig" => Command::ListConfig(ListConfig::parse(line)?),
             "liststreams" => Command::ListStreams(ListStreams::parse(line)?),
             "liststreamsids" => Command::ListStreamsIds(ListStreamsIds::parse(line)?),
+            "pullstream" => Command::PullStream(Box::new(PullStream::parse(line)?)),
             "removeconfig" => Command::RemoveConfig(RemoveConfig::parse(line)?),
             "serverstats" => Command::ServerStats(ServerStats::parse(line)?),
             "shutdownstream" => Command::ShutdownStream(ShutdownStream::parse(line)?),
@@ -85,6 +90,7 @@ impl Command {
             Command::ListConfig(c) => c.apply(state),
             Command::ListStreams(c) => c.apply(state),
             Command::ListStreamsIds(c) => c.apply(state),
+            Command::PullStream(c) => (*c).apply(state),
             Command::RemoveConfig(c) => c.apply(state),
             Command::ServerStats(c) => c.apply(state),
             Command::ShutdownStream(c) => c.apply(state),

@@ -1,5 +1,6 @@
 //! `removeConfig`: stop and forget a config, by `id` or by `groupName` (every config of the
-//! group). `removeHlsHdsFiles=1` also deletes the files; EMS honours it for MSS too.
+//! group). `removeHlsHdsFiles=1` also deletes the files; EMS honours it for MSS too. An id
+//! may name a pull config: its pull stops and its stream ends.
 
 use serde_json::Value;
 
@@ -42,6 +43,11 @@ impl RemoveConfig {
     }
 
     pub fn apply(self, state: &AppState) -> Reply {
+        if let Target::Id(id) = self.target {
+            if let Some(pull) = state.pulls.remove(id) {
+                return Reply::success("Configuration terminated", view::pull_config_json(&pull));
+            }
+        }
         // Captured first: once removed, the config can no longer be shown.
         let before = state.outputs.list_mss();
         match self.target {

@@ -37,8 +37,20 @@ impl ShutdownStream {
         let data = stream.to_json(state);
         match stream {
             StreamRef::Inbound(info) => {
-                // Ingest ends the stream when it sees the request; there are no pull configs
-                // yet for `permanently` to remove.
+                // A pulled stream: permanently removes its config; otherwise the pull
+                // reconnects if keepAlive (EMS: "the stream will be reconnected").
+                if let Some(pull) = view::pulled_by(state, &info) {
+                    if self.permanently {
+                        state.pulls.remove(pull.config_id);
+                    } else {
+                        state.pulls.reconnect(pull.config_id);
+                    }
+                    return Reply::success(
+                        "Stream closed",
+                        with_permanently(data, self.permanently),
+                    );
+                }
+                // Ingest ends the stream when it sees the request.
                 if !state.streams.request_shutdown(&info.name) {
                     return Reply::fail(format!("Stream {} not found", info.name));
                 }

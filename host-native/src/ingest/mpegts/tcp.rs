@@ -19,7 +19,6 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `mpegtstcp://host:port`: listens on `addr` for one TCP sender, as EMS does, and feeds what
 /// it sends until it closes. The local stream ends with the sender.
-#[allow(dead_code)] // pullStream calls it (issue 4)
 pub async fn pull_tcp(addr: SocketAddr, feed: &mut Feed) -> Result<(), SourceError> {
     let listener = TcpListener::bind(addr)
         .await
@@ -28,7 +27,6 @@ pub async fn pull_tcp(addr: SocketAddr, feed: &mut Feed) -> Result<(), SourceErr
 }
 
 /// [`pull_tcp`] on a listener already bound (tests bind port 0).
-#[allow(dead_code)] // pullStream calls it (issue 4)
 pub async fn pull_tcp_on(listener: TcpListener, feed: &mut Feed) -> Result<(), SourceError> {
     feed.set_status(ConfigStatus::WaitingForStream);
     let (socket, peer) = listener

@@ -48,7 +48,6 @@ pub(crate) fn ts_payload(datagram: &[u8]) -> &[u8] {
 
 /// `mpegtsudp://host:port`: binds `addr` and feeds the datagrams of the first sender until
 /// it is silent for [`IDLE_TIMEOUT`]. The local stream ends then.
-#[allow(dead_code)] // pullStream calls it (issue 4)
 pub async fn pull_udp(addr: SocketAddr, feed: &mut Feed) -> Result<(), SourceError> {
     let socket = UdpSocket::bind(addr)
         .await
@@ -58,7 +57,6 @@ pub async fn pull_udp(addr: SocketAddr, feed: &mut Feed) -> Result<(), SourceErr
 
 /// [`pull_udp`] on a socket already bound (tests bind port 0), with the silence that ends it.
 /// For a multicast group, bind the group's port and join it (on the right interface) first.
-#[allow(dead_code)] // pullStream calls it (issue 4)
 pub async fn pull_udp_on(
     socket: UdpSocket,
     feed: &mut Feed,

@@ -1,23 +1,25 @@
 //! The I/O task of one RTMP connection: reads with deadlines, feeds [`Session`], writes its
-//! replies, and ends on a protocol error, a timeout, shutdownStream or server shutdown.
+//! replies and the media of a play, and ends on a protocol error, a timeout, shutdownStream,
+//! the end of a played stream or server shutdown.
 
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 use tokio::time::{timeout, timeout_at, Instant};
 
 use super::session::Session;
 use crate::server::Shutdown;
-use crate::streams::StreamRegistry;
+use crate::streams::{Delivered, StreamRegistry};
 
 /// Time limits for one connection; tests shorten them.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// From accept to a completed handshake.
     pub handshake: Duration,
-    /// From accept to an accepted publish: a connection that does not publish is of no use
-    /// (playback is not supported) and would only hold a connection slot.
+    /// From accept to an accepted publish or play: a connection that does neither is of no
+    /// use and would only hold a connection slot.
     pub setup: Duration,
     /// Longest silence from the peer. Encoders send media continuously.
     pub idle: Duration,
@@ -39,6 +41,24 @@ impl Default for Limits {
 /// Read size. Each read is handed to the session at once, so this is also the most this
 /// task holds of the peer's bytes.
 const READ_BUF: usize = 64 * 1024;
+
+/// Longest silence from a playing peer (players send only acknowledgements).
+const PLAYER_IDLE: Duration = Duration::from_secs(600);
+
+/// What woke the connection task.
+enum Wake {
+    Read(Result<std::io::Result<usize>, tokio::time::error::Elapsed>),
+    /// An item of the played stream, or `None` when the stream ended.
+    Media(Option<Delivered>),
+}
+
+/// The next item of the played stream; never, while nothing is played.
+async fn next_media(media: &mut Option<mpsc::Receiver<Delivered>>) -> Option<Delivered> {
+    match media {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
 
 /// How the connection ended, for the log line.
 enum End {
@@ -64,6 +84,7 @@ pub async fn run(
     let mut session = Session::new(registry, peer.clone());
     let mut buf = vec![0u8; READ_BUF];
     let mut out = Vec::new();
+    let mut play_media: Option<mpsc::Receiver<Delivered>> = None;
 
     let end = loop {
         let mut deadline = Instant::now() + limits.idle;
@@ -71,8 +92,11 @@ pub async fn run(
             deadline = deadline.min(accepted + limits.handshake);
         } else if !session.has_published() {
             deadline = deadline.min(accepted + limits.setup);
+        } else if session.is_playing() {
+            // A player only sends the odd acknowledgement; a dead one shows in our writes.
+            deadline = Instant::now() + PLAYER_IDLE;
         }
-        let read = {
+        let wake = {
             // Borrows the session only while waiting; it is mutated after the select.
             let stop_requested = async {
                 match session.publish() {
@@ -81,9 +105,28 @@ pub async fn run(
                 }
             };
             tokio::select! {
-                r = timeout_at(deadline, socket.read(&mut buf)) => r,
+                r = timeout_at(deadline, socket.read(&mut buf)) => Wake::Read(r),
+                m = next_media(&mut play_media) => Wake::Media(m),
                 _ = shutdown.changed() => break End::Info("server shutting down".into()),
                 () = stop_requested => break End::Info("shutdownStream".into()),
+            }
+        };
+        let read = match wake {
+            Wake::Read(r) => r,
+            Wake::Media(None) => break End::Info("the played stream ended".into()),
+            Wake::Media(Some(d)) => {
+                let result = session.play_item(d.item, &mut out);
+                if !out.is_empty() {
+                    match timeout(limits.write, socket.write_all(&out)).await {
+                        Ok(Ok(())) => out.clear(),
+                        Ok(Err(e)) => break End::Quiet(format!("write error: {e}")),
+                        Err(_) => break End::Warn("player stopped reading (write timeout)".into()),
+                    }
+                }
+                if let Err(close) = result {
+                    break End::Warn(close.reason);
+                }
+                continue;
             }
         };
         let n = match read {
@@ -97,6 +140,11 @@ pub async fn run(
             Ok(Err(e)) => break End::Quiet(format!("read error: {e}")),
         };
         let result = session.input(&buf[..n], &mut out);
+        if let Some(rx) = session.take_play_media() {
+            play_media = Some(rx);
+        } else if !session.is_playing() {
+            play_media = None;
+        }
         if !out.is_empty() {
             match timeout(limits.write, socket.write_all(&out)).await {
                 Ok(Ok(())) => out.clear(),

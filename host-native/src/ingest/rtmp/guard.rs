@@ -15,7 +15,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use rml_rtmp::chunk_io::ChunkDeserializer;
-use rml_rtmp::messages::RtmpMessage;
+use rml_rtmp::messages::{MessagePayload, RtmpMessage};
 
 /// Bytes a peer may send without completing a message; far above any real video frame.
 pub const MAX_UNPARSED_BYTES: u64 = 8 << 20;
@@ -45,6 +45,16 @@ impl Guard {
     /// Checks the next bytes of the peer's chunk stream (every byte, in order). `Err` says
     /// why the connection must close; the bytes must then not reach the session.
     pub fn check(&mut self, data: &[u8]) -> Result<(), String> {
+        self.check_each(data, |_| {})
+    }
+
+    /// [`Guard::check`], also showing each complete message (the pull client takes its
+    /// media from here: rml_rtmp's client drops media on an unexpected message stream id).
+    pub fn check_each(
+        &mut self,
+        data: &[u8],
+        mut on_message: impl FnMut(&MessagePayload),
+    ) -> Result<(), String> {
         let mut input = data;
         let mut completed = false;
         loop {
@@ -58,6 +68,7 @@ impl Guard {
                 Err(_) => return Err("malformed RTMP chunk (rml_rtmp panicked)".into()),
             };
             completed = true;
+            on_message(&message);
             match message.type_id {
                 TYPE_SET_CHUNK_SIZE => {
                     if let Ok(RtmpMessage::SetChunkSize { size }) = message.to_rtmp_message() {

@@ -6,8 +6,12 @@
 //!   accept/reject decisions.
 //! - [`publish`]: stream-name rules and the FLV tag demuxing of a publish.
 //! - [`connection`]: the tokio task that drives one session over a socket, with deadlines.
+//! - [`play`]: a local stream as RTMP media messages, for peers that play it (another
+//!   server pulling from us).
+//! - [`pull`]: the other direction, a client that plays a stream from another RTMP server
+//!   (pullStream uri=rtmp://...).
 //!
-//! Playback over RTMP is not supported; play requests are refused.
+//! Playing a stream that does not exist is refused (the peer retries).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,12 +25,16 @@ use crate::server::{AppState, Shutdown};
 
 mod connection;
 mod guard;
+mod play;
 mod publish;
+mod pull;
 mod session;
 #[cfg(test)]
 mod tests;
 
 pub use connection::Limits;
+pub use publish::stream_name;
+pub use pull::pull;
 
 /// Connections served at once; more are closed on accept. Each costs a task, a 64 KiB read
 /// buffer and whatever rml_rtmp buffers (capped by [`guard::MAX_UNPARSED_BYTES`]).

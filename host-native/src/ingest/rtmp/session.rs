@@ -10,8 +10,9 @@ use rml_rtmp::sessions::{
 };
 
 use super::guard::Guard;
+use super::play::Play;
 use super::publish::{stream_name, Publish, TagKind};
-use crate::streams::{StreamKind, StreamRegistry};
+use crate::streams::{Delivered, StreamItem, StreamKind, StreamRegistry};
 
 /// Why a connection ends. `quiet` ends (peer errors that say nothing about our health, like
 /// a port scanner's garbage) are logged at debug level, the rest as warnings.
@@ -49,9 +50,12 @@ pub struct Session {
     peer: String,
     phase: Phase,
     publish: Option<Publish>,
-    /// The name of the latest accepted publish, for the connection's last log line.
+    /// The name of the latest accepted publish or play, for the connection's last log line.
     last_stream: Option<String>,
     guard: Guard,
+    play: Option<Play>,
+    /// The media of an accepted play, until the connection task takes it.
+    play_media: Option<tokio::sync::mpsc::Receiver<Delivered>>,
 }
 
 impl Session {
@@ -63,6 +67,8 @@ impl Session {
             publish: None,
             last_stream: None,
             guard: Guard::new(),
+            play: None,
+            play_media: None,
         }
     }
 
@@ -70,9 +76,38 @@ impl Session {
         matches!(self.phase, Phase::Handshake(_))
     }
 
-    /// Whether a publish was ever accepted on this connection (for the setup deadline).
+    /// Whether a publish or play was ever accepted on this connection (for the setup
+    /// deadline).
     pub fn has_published(&self) -> bool {
         self.last_stream.is_some()
+    }
+
+    /// Whether the peer is playing a stream (it then has nothing to send for long times).
+    pub fn is_playing(&self) -> bool {
+        self.play.is_some()
+    }
+
+    /// The media of a play just accepted: the connection task waits on it.
+    pub fn take_play_media(&mut self) -> Option<tokio::sync::mpsc::Receiver<Delivered>> {
+        self.play_media.take()
+    }
+
+    /// Sends one item of the played stream; whatever must go out is appended to `out`.
+    pub fn play_item(&mut self, item: StreamItem, out: &mut Vec<u8>) -> Result<(), Close> {
+        let Some(play) = &mut self.play else {
+            return Ok(());
+        };
+        let Some((kind, ts, body)) = play.tag(item) else {
+            return Ok(());
+        };
+        let stream_id = play.stream_id;
+        let timestamp = rml_rtmp::time::RtmpTimestamp::new(ts);
+        let packet = self.with_session(|s| match kind {
+            TagKind::Video => s.send_video_data(stream_id, body, timestamp, false),
+            TagKind::Audio => s.send_audio_data(stream_id, body, timestamp, false),
+        })?;
+        out.extend_from_slice(&packet.bytes);
+        Ok(())
     }
 
     /// The name of the latest publish accepted on this connection, ended or not.
@@ -220,19 +255,15 @@ impl Session {
             ServerSessionEvent::PlayStreamRequested {
                 request_id,
                 stream_key,
+                stream_id,
                 ..
-            } => {
-                let results = self.with_session(|s| {
-                    s.reject_request(
-                        request_id,
-                        "NetStream.Play.Failed",
-                        "RTMP playback is not supported by this server",
-                    )
-                })?;
-                self.handle_results(results, out)?;
-                Err(Close::quiet(format!(
-                    "RTMP play of {stream_key:?} refused (not supported)"
-                )))
+            } => self.play_requested(request_id, &stream_key, stream_id, out),
+            ServerSessionEvent::PlayStreamFinished { .. } => {
+                if let Some(p) = self.play.take() {
+                    tracing::info!(peer = %self.peer, stream = %p.name, "RTMP play ended");
+                }
+                self.play_media = None;
+                Ok(())
             }
             // Metadata (onMetaData) is not needed: the codec headers carry everything.
             // releaseStream, FCPublish, pings and acknowledgements need no action.
@@ -250,8 +281,8 @@ impl Session {
         stream_key: &str,
         out: &mut Vec<u8>,
     ) -> Result<(), Close> {
-        let refusal = if self.publish.is_some() {
-            Err("this connection is already publishing".to_string())
+        let refusal = if self.publish.is_some() || self.play.is_some() {
+            Err("this connection is already publishing or playing".to_string())
         } else {
             match stream_name(stream_key) {
                 Err(why) => Err(format!("invalid stream name {stream_key:?}: {why}")),
@@ -282,6 +313,51 @@ impl Session {
                 self.handle_results(results, out)?;
                 // The peer has nothing else to do here; it reconnects to retry.
                 Err(Close::warn(format!("RTMP publish refused: {why}")))
+            }
+        }
+    }
+
+    /// A play of a local stream (another server pulling from us, or a player). A stream that
+    /// does not exist (yet) is refused: the peer retries, as a pull with keepAlive does.
+    fn play_requested(
+        &mut self,
+        request_id: u32,
+        stream_key: &str,
+        stream_id: u32,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Close> {
+        let refusal = if self.publish.is_some() || self.play.is_some() {
+            Err((
+                "NetStream.Play.Failed",
+                "this connection is already busy".to_string(),
+            ))
+        } else {
+            match stream_name(stream_key) {
+                Err(why) => Err(("NetStream.Play.BadName", why.to_string())),
+                Ok(name) => match self.registry.subscribe(name) {
+                    Some(rx) => Ok((name.to_string(), rx)),
+                    None => Err((
+                        "NetStream.Play.StreamNotFound",
+                        format!("no stream named {name}"),
+                    )),
+                },
+            }
+        };
+        match refusal {
+            Ok((name, rx)) => {
+                let results = self.with_session(|s| s.accept_request(request_id))?;
+                tracing::info!(peer = %self.peer, stream = %name, "RTMP play started");
+                self.last_stream = Some(name.clone());
+                self.play = Some(Play::new(stream_id, name));
+                self.play_media = Some(rx);
+                self.handle_results(results, out)
+            }
+            Err((code, why)) => {
+                let results = self.with_session(|s| s.reject_request(request_id, code, &why))?;
+                self.handle_results(results, out)?;
+                Err(Close::quiet(format!(
+                    "RTMP play of {stream_key:?} refused: {why}"
+                )))
             }
         }
     }
@@ -319,7 +395,6 @@ fn other_name(event: &ServerSessionEvent) -> &'static str {
         ServerSessionEvent::ReleaseStreamRequested { .. } => "ReleaseStreamRequested",
         ServerSessionEvent::StreamMetadataChanged { .. } => "StreamMetadataChanged",
         ServerSessionEvent::UnhandleableAmf0Command { .. } => "UnhandleableAmf0Command",
-        ServerSessionEvent::PlayStreamFinished { .. } => "PlayStreamFinished",
         ServerSessionEvent::AcknowledgementReceived { .. } => "AcknowledgementReceived",
         ServerSessionEvent::PingResponseReceived { .. } => "PingResponseReceived",
         _ => "other",

@@ -37,6 +37,7 @@ async fn start(limits: Limits, max_connections: usize) -> Server {
     let state = Arc::new(AppState {
         config: ServerConfig::default(),
         outputs: OutputManager::new(streams.clone()),
+        pulls: crate::ingest::pull::PullManager::new(streams.clone(), Default::default()),
         streams,
         started: std::time::Instant::now(),
     });
@@ -616,7 +617,7 @@ async fn deeply_nested_amf_is_survived() {
     assert!(client.is_ok(), "{:?}", client.err());
 }
 
-/// RTMP playback is refused (ffmpeg as a player gives up at once).
+/// Playing a stream that does not exist is refused (ffmpeg as a player gives up at once).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn play_is_refused() {
     let server = start(Limits::default(), 16).await;
@@ -635,6 +636,71 @@ async fn play_is_refused() {
         .expect("the player gives up")
         .expect("status");
     assert!(!status.success());
+}
+
+/// A published stream plays over RTMP in a third-party player (ffmpeg): what another
+/// server's pullStream of our streams relies on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffmpeg_plays_a_published_stream() {
+    use smoothcast_tests::media::{clip, ClipSpec, Container};
+    let server = start(Limits::default(), 16).await;
+    let media = clip(&ClipSpec {
+        seconds: 12.0,
+        container: Container::Flv,
+        ..ClipSpec::default()
+    })
+    .expect("clip");
+    let _publisher = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-nostdin",
+            "-re",
+            "-i",
+        ])
+        .arg(&media)
+        .args(["-c", "copy", "-f", "flv"])
+        .arg(format!("rtmp://{}/live/cam", server.addr))
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ffmpeg publisher");
+    let streams = server.state.streams.clone();
+    timeout(Duration::from_secs(10), async {
+        while !streams
+            .get("cam")
+            .is_some_and(|s| s.has_video && s.has_audio)
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("published");
+    let player = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-i"])
+        .arg(format!("rtmp://{}/live/cam", server.addr))
+        .args(["-t", "3", "-f", "null", "-"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    let out = timeout(Duration::from_secs(20), player)
+        .await
+        .expect("the player finishes")
+        .expect("ffmpeg player");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("Video: h264"), "{log}");
+    assert!(log.contains("Audio: aac"), "{log}");
+    // About 3 s at 25 fps were decoded.
+    let frames = log
+        .rsplit("frame=")
+        .next()
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap_or(0);
+    assert!(frames >= 60, "{frames} frames: {log}");
 }
 
 /// A message announced as 16 MiB is cut off once 8 MiB are buffered.

@@ -20,7 +20,6 @@ use tokio::time::timeout;
 
 use super::feed::{Feed, SourceError};
 use crate::status::ConfigStatus;
-use crate::streams::{StreamKind, StreamRegistry};
 
 #[cfg(test)]
 mod tests;
@@ -36,24 +35,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// tests, which wait for it).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(if cfg!(test) { 2 } else { 10 });
 
-/// The feed for a local stream pulled from `url`; listStreams shows the URL without its
-/// password.
-#[allow(dead_code)] // the pull manager may build its own feed; it should hide passwords too
-pub fn feed(streams: StreamRegistry, name: &str, url: &str) -> Feed {
-    let shown = match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(None);
-            u.to_string()
-        }
-        _ => url.to_string(),
-    };
-    Feed::new(streams, name, StreamKind::Rtsp, &shown)
-}
-
 /// Plays `url` and sends what it carries to `feed` until the server ends the session.
 /// `force_tcp` asks for RTP interleaved in the RTSP connection; otherwise UDP is tried first
 /// and TCP used where the server refuses it.
-#[allow(dead_code)] // MERGE: called by pullStream's sources (wt-pull ingest/pull/source.rs)
 pub async fn pull(url: &str, force_tcp: bool, feed: &mut Feed) -> Result<(), SourceError> {
     feed.set_status(ConfigStatus::Connecting);
     let (url, creds) = parse_url(url)?;

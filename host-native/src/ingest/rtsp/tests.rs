@@ -16,10 +16,10 @@ use smoothcast_tests::rtsp_server::{video_rtp_times, Lie, RtspServer, ServeOptio
 use smoothcast_tests::TempDir;
 use tokio::sync::mpsc;
 
-use super::{feed, pull};
-use crate::ingest::feed::SourceError;
+use super::pull;
+use crate::ingest::feed::{Feed, SourceError};
 use crate::status::ConfigStatus;
-use crate::streams::{Delivered, StreamItem, StreamRegistry};
+use crate::streams::{Delivered, StreamItem, StreamKind, StreamRegistry};
 
 const SECONDS: f64 = 3.0;
 const FPS: u32 = 25;
@@ -99,7 +99,8 @@ async fn pull_from(url: &str, force_tcp: bool) -> Pulled {
             }
         }
     };
-    let mut feed = feed(streams.clone(), "cam", url).with_status_hook(Arc::new(hook));
+    let mut feed =
+        Feed::new(streams.clone(), "cam", StreamKind::Rtsp, url).with_status_hook(Arc::new(hook));
     let start = Instant::now();
     let result = tokio::time::timeout(Duration::from_secs(30), pull(url, force_tcp, &mut feed))
         .await
@@ -499,22 +500,4 @@ async fn unreachable_server_is_connect_failed() {
     assert_eq!(p.statuses, [ConfigStatus::Connecting]);
     let p = pull_from("http://127.0.0.1:1/x", true).await;
     assert!(matches!(p.result, Err(SourceError::ConnectFailed(_))));
-}
-
-/// listStreams shows where a pulled stream comes from, but not the password in its URL.
-#[test]
-fn shown_source_has_no_password() {
-    let streams = StreamRegistry::new();
-    let mut f = feed(
-        streams.clone(),
-        "cam",
-        "rtsp://admin:s3cret@127.0.0.1:554/live",
-    );
-    f.open().expect("open");
-    let info = streams.get("cam").expect("stream");
-    assert_eq!(info.source, "rtsp://admin@127.0.0.1:554/live");
-    assert_eq!(
-        serde_json::to_value(info.kind).expect("json"),
-        serde_json::json!("INP")
-    );
 }

@@ -1,0 +1,436 @@
+//! pullStream: configs that fetch a stream from elsewhere (another RTMP server, a file, and
+//! the TS and RTSP sources) into a local stream, and keep it coming.
+//!
+//! - [`uri`]: the pull URI, its checks and the stream name derived from it.
+//! - [`params`]: the config's settings under EMS's names (what persistence saves).
+//! - [`source`]: which source runs a given scheme.
+//! - this file: the [`PullManager`], one task per config, with EMS's statuses and a
+//!   reconnect backoff while keepAlive.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::ingest::feed::{Feed, SourceError};
+use crate::outputs::mss::StatusRecord;
+use crate::status::{ConfigIds, ConfigStatus};
+use crate::streams::StreamRegistry;
+
+pub mod params;
+pub mod source;
+pub mod uri;
+
+pub use params::PullParams;
+pub use uri::PullUri;
+
+/// Waits between attempts: the first retry after `initial`, doubling up to `max`, back to
+/// `initial` after a run that streamed.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One pull config as listConfig shows it.
+#[derive(Debug, Clone)]
+pub struct PullConfigEntry {
+    pub config_id: u64,
+    pub params: PullParams,
+    pub uri: PullUri,
+    pub current: StatusRecord,
+    pub previous: Option<StatusRecord>,
+    /// Why the latest attempt failed, for operators (not an EMS field).
+    pub last_error: Option<String>,
+}
+
+struct Config {
+    entry: PullConfigEntry,
+    task: Option<JoinHandle<()>>,
+    /// Ends the current attempt (shutdownStream without `permanently`); keepAlive retries.
+    reconnect: Arc<Notify>,
+}
+
+impl Drop for Config {
+    fn drop(&mut self) {
+        // Dropping the source's future ends its local stream.
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Owns every pull config and its task.
+#[derive(Clone)]
+pub struct PullManager {
+    streams: StreamRegistry,
+    ids: ConfigIds,
+    backoff: Backoff,
+    configs: Arc<Mutex<BTreeMap<u64, Config>>>,
+}
+
+impl PullManager {
+    pub fn new(streams: StreamRegistry, ids: ConfigIds) -> Self {
+        Self {
+            streams,
+            ids,
+            backoff: Backoff::default(),
+            configs: Arc::default(),
+        }
+    }
+
+    #[cfg(test)]
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Config>> {
+        // A panic while holding the lock leaves plain data behind; keep serving.
+        self.configs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Checks `params`, fills in the derived stream name, and starts pulling. `Err` is the
+    /// FAIL reply's description.
+    pub fn create(&self, mut params: PullParams) -> Result<PullConfigEntry, String> {
+        let uri = PullUri::parse(&params.uri)?;
+        if params.local_stream_name.is_empty() {
+            params.local_stream_name = uri.derived_stream_name()?;
+        } else {
+            uri::check_stream_name(&params.local_stream_name)?;
+        }
+        let name = params.local_stream_name.clone();
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| "no runtime to run the pull on".to_string())?;
+        let mut configs = self.lock();
+        if let Some(c) = configs
+            .values()
+            .find(|c| c.entry.params.local_stream_name == name)
+        {
+            return Err(format!(
+                "localStreamName {name} is already used by pull config {}",
+                c.entry.config_id
+            ));
+        }
+        if self.streams.get(&name).is_some() {
+            return Err(format!("a stream named {name} already exists"));
+        }
+        let config_id = self.ids.next();
+        let entry = PullConfigEntry {
+            config_id,
+            params: params.clone(),
+            uri: uri.clone(),
+            current: record(ConfigStatus::Connecting, 0),
+            previous: None,
+            last_error: None,
+        };
+        let reconnect = Arc::new(Notify::new());
+        let task = runtime.spawn(run_config(
+            self.clone(),
+            config_id,
+            uri,
+            params,
+            reconnect.clone(),
+        ));
+        configs.insert(
+            config_id,
+            Config {
+                entry: entry.clone(),
+                task: Some(task),
+                reconnect,
+            },
+        );
+        Ok(entry)
+    }
+
+    /// Every pull config, by id.
+    pub fn list(&self) -> Vec<PullConfigEntry> {
+        self.lock().values().map(|c| c.entry.clone()).collect()
+    }
+
+    #[cfg(test)]
+    pub fn get(&self, config_id: u64) -> Option<PullConfigEntry> {
+        self.lock().get(&config_id).map(|c| c.entry.clone())
+    }
+
+    /// The config that pulls into local stream `name`.
+    pub fn by_stream_name(&self, name: &str) -> Option<PullConfigEntry> {
+        self.lock()
+            .values()
+            .find(|c| c.entry.params.local_stream_name == name)
+            .map(|c| c.entry.clone())
+    }
+
+    /// Stops and forgets a config (removeConfig, shutdownStream permanently=1); its local
+    /// stream ends. `None` if there is no such pull config.
+    pub fn remove(&self, config_id: u64) -> Option<PullConfigEntry> {
+        let config = self.lock().remove(&config_id)?;
+        let entry = config.entry.clone();
+        drop(config);
+        tracing::info!(config_id, stream = %entry.params.local_stream_name, "pull config removed");
+        Some(entry)
+    }
+
+    /// Ends the config's current connection (shutdownStream without permanently): with
+    /// keepAlive it reconnects after the backoff, as EMS does; without, the config ends.
+    pub fn reconnect(&self, config_id: u64) -> bool {
+        match self.lock().get(&config_id) {
+            Some(c) => {
+                c.reconnect.notify_waiters();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The settings of every config, for saving; [`PullManager::restore`] takes them back.
+    #[allow(dead_code)] // for config persistence, built elsewhere
+    pub fn snapshot(&self) -> Vec<PullParams> {
+        self.lock()
+            .values()
+            .map(|c| c.entry.params.clone())
+            .collect()
+    }
+
+    /// Starts saved configs again (new config ids). Each result says whether that one
+    /// started; one bad config does not stop the others.
+    #[allow(dead_code)] // for config persistence, built elsewhere
+    pub fn restore(&self, saved: Vec<PullParams>) -> Vec<Result<PullConfigEntry, String>> {
+        saved.into_iter().map(|p| self.create(p)).collect()
+    }
+
+    /// Server shutdown: every pull stops (the configs are not saved from here).
+    pub fn shutdown_all(&self) {
+        let configs = std::mem::take(&mut *self.lock());
+        drop(configs);
+    }
+
+    fn set_status(&self, config_id: u64, status: ConfigStatus, error: Option<String>) {
+        let unique_stream_id = match status {
+            ConfigStatus::Streaming => self.lock().get(&config_id).and_then(|c| {
+                self.streams
+                    .get(&c.entry.params.local_stream_name)
+                    .map(|s| s.unique_id)
+            }),
+            _ => None,
+        };
+        let mut configs = self.lock();
+        let Some(c) = configs.get_mut(&config_id) else {
+            return;
+        };
+        let id = unique_stream_id.unwrap_or(c.entry.current.unique_stream_id);
+        let previous = std::mem::replace(&mut c.entry.current, record(status, id));
+        c.entry.previous = Some(previous);
+        if error.is_some() || status == ConfigStatus::Streaming {
+            c.entry.last_error = error;
+        }
+    }
+
+    /// A config without keepAlive is gone once its stream ends.
+    fn forget(&self, config_id: u64) {
+        let config = self.lock().remove(&config_id);
+        if let Some(mut c) = config {
+            // This task is the one running: returning ends it, aborting would be moot.
+            c.task = None;
+        }
+    }
+}
+
+fn record(status: ConfigStatus, unique_stream_id: u64) -> StatusRecord {
+    StatusRecord {
+        status,
+        timestamp: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        unique_stream_id,
+    }
+}
+
+/// How one attempt ended.
+enum Outcome {
+    Source(Result<(), SourceError>),
+    ShutDown,
+}
+
+/// One config's life: connect, stream, and while keepAlive, wait and connect again.
+async fn run_config(
+    manager: PullManager,
+    config_id: u64,
+    uri: PullUri,
+    params: PullParams,
+    reconnect: Arc<Notify>,
+) {
+    let name = params.local_stream_name.clone();
+    let mut delay = manager.backoff.initial;
+    loop {
+        manager.set_status(config_id, ConfigStatus::Connecting, None);
+        let streamed = Arc::new(AtomicBool::new(false));
+        let hook = {
+            let manager = manager.clone();
+            let streamed = streamed.clone();
+            Arc::new(move |status: ConfigStatus| {
+                if status == ConfigStatus::Streaming {
+                    streamed.store(true, Ordering::Relaxed);
+                }
+                manager.set_status(config_id, status, None);
+            })
+        };
+        let mut feed = Feed::new(
+            manager.streams.clone(),
+            &name,
+            source::stream_kind(uri.scheme),
+            &uri.shown(),
+        )
+        .with_status_hook(hook);
+        let outcome = tokio::select! {
+            r = source::run(&uri, &params, &mut feed) => Outcome::Source(r),
+            () = reconnect.notified() => Outcome::ShutDown,
+        };
+        // Ends the local stream before the status says so.
+        drop(feed);
+        let streamed = streamed.load(Ordering::Relaxed);
+        let (status, error) = match outcome {
+            Outcome::Source(Ok(())) => (ConfigStatus::Disconnected, None),
+            Outcome::ShutDown => (ConfigStatus::Disconnected, Some("shutdownStream".into())),
+            Outcome::Source(Err(e)) => {
+                let status = match &e {
+                    SourceError::Lost(_) => ConfigStatus::Disconnected,
+                    _ if streamed => ConfigStatus::Disconnected,
+                    _ => ConfigStatus::ConnectionFailed,
+                };
+                tracing::warn!(config_id, stream = %name, uri = %uri.original, "pull: {e}");
+                (status, Some(e.to_string()))
+            }
+        };
+        manager.set_status(config_id, status, error);
+        if !params.keep_alive {
+            manager.forget(config_id);
+            return;
+        }
+        if streamed {
+            delay = manager.backoff.initial;
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(manager.backoff.max);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manager() -> PullManager {
+        PullManager::new(StreamRegistry::new(), ConfigIds::default()).with_backoff(Backoff {
+            initial: Duration::from_millis(50),
+            max: Duration::from_millis(200),
+        })
+    }
+
+    async fn wait_status(m: &PullManager, id: u64, want: ConfigStatus) -> PullConfigEntry {
+        for _ in 0..500 {
+            if let Some(e) = m.get(id) {
+                if e.current.status == want {
+                    return e;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("status {want:?} never reached: {:?}", m.get(id));
+    }
+
+    #[tokio::test]
+    async fn failing_source_retries_until_it_works() {
+        let m = manager();
+        let path = std::env::temp_dir().join(format!("smoothcast-pull-{}.mp4", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let uri = format!("file://{}", path.display());
+        let e = m.create(PullParams::new(&uri, "")).expect("create");
+        assert_eq!(
+            e.params.local_stream_name,
+            format!("smoothcast-pull-{}", std::process::id())
+        );
+        let failed = wait_status(&m, e.config_id, ConfigStatus::ConnectionFailed).await;
+        assert!(
+            failed
+                .last_error
+                .as_deref()
+                .is_some_and(|s| s.contains(&path.display().to_string())),
+            "{failed:?}"
+        );
+        // keepAlive: it tries again, and streams once the file is there.
+        std::fs::write(&path, include_bytes!("../../../../media/demo.mp4")).expect("write");
+        let streaming = wait_status(&m, e.config_id, ConfigStatus::Streaming).await;
+        let _ = std::fs::remove_file(&path);
+        let info = m
+            .streams
+            .get(&e.params.local_stream_name)
+            .expect("local stream");
+        assert_eq!(streaming.current.unique_stream_id, info.unique_id);
+        assert_eq!(info.source, uri);
+        assert_eq!(m.snapshot(), vec![e.params.clone()]);
+        assert!(m.remove(e.config_id).is_some());
+        assert!(m.list().is_empty());
+        // The task is aborted; its stream ends when the runtime drops it.
+        for _ in 0..100 {
+            if m.streams.get(&e.params.local_stream_name).is_none() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            m.streams.get(&e.params.local_stream_name).is_none(),
+            "stream ended"
+        );
+        assert!(m.remove(e.config_id).is_none());
+    }
+
+    #[tokio::test]
+    async fn names_are_checked_and_unique() {
+        let m = manager();
+        let e = m
+            .create(PullParams::new("rtmp://127.0.0.1:9/live/a", "cam"))
+            .expect("create");
+        let dup = m
+            .create(PullParams::new("rtmp://127.0.0.1:9/live/b", "cam"))
+            .expect_err("duplicate");
+        assert!(dup.contains("already used"), "{dup}");
+        assert!(m
+            .create(PullParams::new("rtmp://127.0.0.1:9/live/b", "a/b"))
+            .is_err());
+        assert!(m.create(PullParams::new("rtmps://h/live/b", "x")).is_err());
+        assert_eq!(
+            m.by_stream_name("cam").map(|c| c.config_id),
+            Some(e.config_id)
+        );
+        m.shutdown_all();
+        assert!(m.list().is_empty());
+    }
+
+    #[tokio::test]
+    async fn without_keep_alive_the_config_ends() {
+        let m = manager();
+        let mut p = PullParams::new("file:///nonexistent/x.mp4", "");
+        p.keep_alive = false;
+        let e = m.create(p).expect("create");
+        for _ in 0..200 {
+            if m.get(e.config_id).is_none() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("config still there: {:?}", m.get(e.config_id));
+    }
+}

@@ -1,0 +1,357 @@
+//! pullStream end to end: an RTMP pull that fails while nothing listens, keeps retrying and
+//! streams once the upstream server appears; a file:// pull; each packaged live with
+//! createMSSStream and played by dash.js.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use smoothcast_tests::media::{self, ClipSpec, Container};
+use smoothcast_tests::player::{self, PlayRequest};
+use smoothcast_tests::presentation::{check_listed_fragments, read_manifest};
+use smoothcast_tests::server::Server;
+use smoothcast_tests::TempDir;
+
+/// Kills the upstream if a test fails half way.
+struct Upstream(Child);
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_server(dir: &TempDir) -> Server {
+    Server::start(
+        Path::new(env!("CARGO_BIN_EXE_smoothcast")),
+        &dir.path().join("www"),
+        "",
+        &[],
+    )
+    .expect("server")
+}
+
+fn clip(seconds: f64, container: Container) -> PathBuf {
+    media::clip(&ClipSpec {
+        seconds,
+        container,
+        ..ClipSpec::default()
+    })
+    .expect("clip")
+}
+
+fn api(server: &Server, cmd: &str, params: &str) -> Value {
+    let r = server.api(cmd, params).expect("api");
+    assert_eq!(r["status"], "SUCCESS", "{cmd} {params}: {r}");
+    r
+}
+
+/// The listConfig `pull` entry of `config_id`.
+fn pull_config(server: &Server, config_id: &Value) -> Value {
+    let r = api(server, "listConfig", "");
+    r["data"]["pull"]
+        .as_array()
+        .and_then(|a| a.iter().find(|e| &e["configId"] == config_id).cloned())
+        .unwrap_or(Value::Null)
+}
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        sleep(Duration::from_millis(100));
+    }
+}
+
+fn wait_status(server: &Server, config_id: &Value, code: u64, timeout: Duration) -> Value {
+    let mut last = Value::Null;
+    wait_for(&format!("pull status {code}"), timeout, || {
+        last = pull_config(server, config_id);
+        last["status"]["current"]["code"] == code
+    });
+    last
+}
+
+/// A port nothing listens on (bound, then freed).
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// ffmpeg as an RTMP server: it listens on `addr` and plays `clip` in real time to the
+/// first client that plays `live/A`.
+fn rtmp_upstream(addr: SocketAddr, clip: &Path) -> Upstream {
+    let child = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-nostdin",
+            "-re",
+            "-i",
+        ])
+        .arg(clip)
+        .args(["-c", "copy", "-f", "flv", "-listen", "1"])
+        .arg(format!("rtmp://{addr}/live/A"))
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start ffmpeg");
+    Upstream(child)
+}
+
+/// Packages `stream` as live MSS group `group` (2 s fragments) and waits for a manifest
+/// with two chunks per track.
+fn package_live(server: &Server, stream: &str, group: &str) -> PathBuf {
+    let target = server.webroot.display().to_string();
+    api(
+        server,
+        "createMSSStream",
+        &format!("localstreamnames={stream} bandwidths=900000 targetfolder={target} groupname={group} chunkLength=2"),
+    );
+    server.webroot.join(group)
+}
+
+fn wait_manifest(dir: &Path) {
+    wait_for("the live manifest", Duration::from_secs(20), || {
+        read_manifest(&dir.join("manifest.ismc"))
+            .is_ok_and(|m| m.stream_indexes.iter().all(|s| s.chunks.len() >= 2))
+    });
+    let m = read_manifest(&dir.join("manifest.ismc")).expect("manifest");
+    assert!(m.is_live);
+    check_listed_fragments(dir, &m);
+}
+
+fn play_live(server: &Server, group: &str, test: &str) {
+    if !player::ready_or_skip(test) {
+        return;
+    }
+    let result = player::play(&PlayRequest {
+        seconds: 8.0,
+        min_time: 4.0,
+        live: true,
+        ..PlayRequest::url(format!(
+            "http://{}/{group}/manifest.ismc",
+            server.addr("web")
+        ))
+    })
+    .expect("harness ran");
+    println!("{result}");
+    assert!(result.ok, "live playback failed: {}", result.reason);
+    assert!(result.errors.is_empty(), "{:?}", result.errors);
+}
+
+/// ffmpeg publishing `clip` in real time to `rtmp://{rtmp}/live/{name}`.
+fn publish(rtmp: SocketAddr, clip: &Path, name: &str) -> Upstream {
+    let child = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-nostdin",
+            "-re",
+            "-i",
+        ])
+        .arg(clip)
+        .args(["-c", "copy", "-f", "flv"])
+        .arg(format!("rtmp://{rtmp}/live/{name}"))
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start ffmpeg");
+    Upstream(child)
+}
+
+fn stream_named(server: &Server, name: &str) -> Option<Value> {
+    let streams = api(server, "listStreams", "");
+    streams["data"]
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["name"] == name).cloned())
+}
+
+/// The brief's case: ffmpeg publishes A to our server, a pull of our own rtmp://.../live/A
+/// makes B, B is packaged and dash.js plays it. A pull of a stream not published yet fails
+/// (the server refuses the play) and streams once the publisher appears.
+#[test]
+fn rtmp_pull_from_our_own_server_plays_in_dashjs() {
+    let dir = TempDir::new("pull-rtmp");
+    // Long enough to outlast the test; the publisher is killed at its end.
+    let media = clip(45.0, Container::Flv);
+    let server = start_server(&dir);
+    let rtmp = server.addr("rtmp");
+    let uri = format!("rtmp://{rtmp}/live/A");
+
+    // Not published yet: the play is refused, Connection failed, retried.
+    let r = api(
+        &server,
+        "pullStream",
+        &format!("uri={uri} localStreamName=B"),
+    );
+    assert_eq!(
+        r["description"],
+        format!("Stream {uri} enqueued for pulling")
+    );
+    assert_eq!(r["data"]["operationType"], 1);
+    assert_eq!(r["data"]["localStreamName"], "B");
+    assert_eq!(r["data"]["uri"]["port"], rtmp.port());
+    let config_id = r["data"]["configId"].clone();
+    let failed = wait_status(&server, &config_id, 5, Duration::from_secs(5));
+    assert_eq!(
+        failed["status"]["current"]["description"],
+        "Connection failed"
+    );
+    let group = package_live(&server, "B", "pulled");
+
+    let _publisher = publish(rtmp, &media, "A");
+    let streaming = wait_status(&server, &config_id, 0, Duration::from_secs(10));
+    assert_eq!(streaming["status"]["current"]["description"], "Streaming");
+
+    // listStreams and getStreamInfo show the pulled stream with its type and source.
+    let b = stream_named(&server, "B").expect("stream B listed");
+    assert_eq!(b["type"], "INR");
+    assert_eq!(b["source"], uri.as_str());
+    assert_eq!(b["pullSettings"]["configId"], config_id);
+    assert_eq!(
+        streaming["status"]["current"]["uniqueStreamId"],
+        b["uniqueId"]
+    );
+    let a = stream_named(&server, "A").expect("stream A listed");
+    assert!(
+        a.get("pullSettings").is_none(),
+        "A is published, not pulled"
+    );
+    let info = api(&server, "getStreamInfo", "localStreamName=B");
+    assert_eq!(info["data"]["pullSettings"]["uri"]["scheme"], "rtmp");
+
+    wait_manifest(&group);
+    play_live(
+        &server,
+        "pulled",
+        "rtmp_pull_from_our_own_server_plays_in_dashjs",
+    );
+
+    // shutdownStream without permanently: keepAlive brings B back as a new stream.
+    api(&server, "shutdownStream", "localStreamName=B permanently=0");
+    wait_for("B to come back", Duration::from_secs(10), || {
+        stream_named(&server, "B").is_some_and(|s| s["uniqueId"] != b["uniqueId"])
+    });
+    // removeConfig finds pull configs: the pull stops and B ends; A goes on.
+    let removed = api(&server, "removeConfig", &format!("id={config_id}"));
+    assert_eq!(removed["data"]["configId"], config_id);
+    wait_for("stream B to end", Duration::from_secs(5), || {
+        stream_named(&server, "B").is_none()
+    });
+    assert_eq!(pull_config(&server, &config_id), Value::Null);
+    assert!(stream_named(&server, "A").is_some());
+}
+
+/// Nothing listens on the port: Connection failed, retries with backoff, and streams once an
+/// RTMP server (ffmpeg in listen mode) appears there.
+#[test]
+fn rtmp_pull_retries_until_a_server_listens() {
+    let dir = TempDir::new("pull-rtmp-late");
+    let media = clip(30.0, Container::Flv);
+    let server = start_server(&dir);
+    let upstream_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let uri = format!("rtmp://{upstream_addr}/live/A");
+    let r = api(&server, "pullStream", &format!("uri={uri}"));
+    assert_eq!(r["data"]["localStreamName"], "A", "derived from the uri");
+    let config_id = r["data"]["configId"].clone();
+
+    let failed = wait_status(&server, &config_id, 5, Duration::from_secs(5));
+    assert_eq!(failed["status"]["previous"]["code"], 1, "{failed}");
+    assert!(
+        failed["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("refused")),
+        "{failed}"
+    );
+    let _upstream = rtmp_upstream(upstream_addr, &media);
+    wait_status(&server, &config_id, 0, Duration::from_secs(10));
+    let a = stream_named(&server, "A").expect("stream A");
+    assert_eq!(a["source"], uri.as_str());
+    wait_for("media to arrive", Duration::from_secs(5), || {
+        stream_named(&server, "A").is_some_and(|s| s["hasVideo"] == true && s["hasAudio"] == true)
+    });
+}
+
+#[test]
+fn file_pull_plays_in_dashjs_and_bad_files_fail_clearly() {
+    let dir = TempDir::new("pull-file");
+    let server = start_server(&dir);
+
+    // A missing file and a file that is not media: Connection failed, with the reason.
+    let missing = dir.path().join("missing.mp4");
+    let junk = dir.path().join("junk.ts");
+    std::fs::write(&junk, vec![0x55u8; 4096]).expect("junk");
+    for (path, name) in [(&missing, "missing"), (&junk, "junk")] {
+        let r = api(
+            &server,
+            "pullStream",
+            &format!("uri=file://{} localStreamName={name}", path.display()),
+        );
+        let failed = wait_status(&server, &r["data"]["configId"], 5, Duration::from_secs(5));
+        let why = failed["lastError"].as_str().unwrap_or_default().to_string();
+        assert!(why.contains(&path.display().to_string()), "{failed}");
+        api(
+            &server,
+            "removeConfig",
+            &format!("id={}", r["data"]["configId"]),
+        );
+    }
+    let r = server
+        .api("pullStream", "uri=file://relative.mp4")
+        .expect("api");
+    assert_eq!(r["status"], "FAIL", "{r}");
+
+    // TS and FLV files play out too.
+    for (container, name) in [(Container::Ts, "ts"), (Container::Flv, "flv")] {
+        let path = clip(4.0, container);
+        let r = api(
+            &server,
+            "pullStream",
+            &format!("uri=file://{} localStreamName={name}", path.display()),
+        );
+        wait_status(&server, &r["data"]["configId"], 0, Duration::from_secs(10));
+        let info = api(&server, "getStreamInfo", &format!("localStreamName={name}"));
+        assert_eq!(info["data"]["type"], "INF");
+        assert_eq!(info["data"]["hasVideo"], true);
+        assert_eq!(info["data"]["hasAudio"], true);
+        // shutdownStream is permanent by default (EMS): the pull config goes too.
+        let closed = api(
+            &server,
+            "shutdownStream",
+            &format!("localStreamName={name}"),
+        );
+        assert_eq!(closed["data"]["permanently"], true);
+        assert_eq!(pull_config(&server, &r["data"]["configId"]), Value::Null);
+        wait_for("the stream to end", Duration::from_secs(5), || {
+            stream_named(&server, name).is_none()
+        });
+    }
+
+    // A short MP4, looped, packaged and played for longer than the clip lasts.
+    let path = clip(4.0, Container::Mp4);
+    let r = api(
+        &server,
+        "pullStream",
+        &format!("uri=file://{} localStreamName=F loop=1", path.display()),
+    );
+    assert_eq!(r["data"]["loop"], true);
+    let group = package_live(&server, "F", "file");
+    wait_status(&server, &r["data"]["configId"], 0, Duration::from_secs(10));
+    wait_manifest(&group);
+    play_live(
+        &server,
+        "file",
+        "file_pull_plays_in_dashjs_and_bad_files_fail_clearly",
+    );
+    let m = read_manifest(&group.join("manifest.ismc")).expect("manifest");
+    let listed: u64 = m.stream_indexes[0].chunks.iter().map(|c| c.d).sum();
+    assert!(
+        listed > 40_000_000,
+        "looping continues past the 4 s clip: {listed}"
+    );
+}
