@@ -1,6 +1,7 @@
 //! pullStream end to end: an RTMP pull that fails while nothing listens, keeps retrying and
-//! streams once the upstream server appears; a file:// pull; each packaged live with
-//! createMSSStream and played by dash.js.
+//! streams once the upstream server appears; a file:// pull; MPEG-TS pulls that listen for
+//! their senders over TCP and UDP; each packaged live with createMSSStream and played by
+//! dash.js.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -353,5 +354,69 @@ fn file_pull_plays_in_dashjs_and_bad_files_fail_clearly() {
     assert!(
         listed > 40_000_000,
         "looping continues past the 4 s clip: {listed}"
+    );
+}
+
+/// ffmpeg sending `clip` in real time as MPEG-TS to `url` (tcp:// or udp://).
+fn send_ts(clip: &Path, url: &str) -> Upstream {
+    let child = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-nostdin",
+            "-re",
+            "-i",
+        ])
+        .arg(clip)
+        .args(["-c", "copy", "-f", "mpegts", url])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start ffmpeg");
+    Upstream(child)
+}
+
+/// EMS "pulls" MPEG-TS by listening: the configs wait (status 2) on their ports until
+/// ffmpeg sends, over TCP and over UDP; the TCP one is packaged live and plays.
+#[test]
+fn mpegts_pulls_listen_for_senders_over_tcp_and_udp() {
+    let dir = TempDir::new("pull-mpegts");
+    let media = clip(24.0, Container::Ts);
+    let server = start_server(&dir);
+
+    let tcp_port = free_port();
+    let r = api(
+        &server,
+        "pullStream",
+        &format!("uri=mpegtstcp://127.0.0.1:{tcp_port} localStreamName=tstcp"),
+    );
+    let tcp_config = r["data"]["configId"].clone();
+    let udp_port = free_port();
+    let r = api(
+        &server,
+        "pullStream",
+        &format!("uri=mpegtsudp://127.0.0.1:{udp_port} localStreamName=tsudp"),
+    );
+    let udp_config = r["data"]["configId"].clone();
+    wait_status(&server, &tcp_config, 2, Duration::from_secs(5));
+    wait_status(&server, &udp_config, 2, Duration::from_secs(5));
+
+    let _tcp = send_ts(&media, &format!("tcp://127.0.0.1:{tcp_port}"));
+    let _udp = send_ts(&media, &format!("udp://127.0.0.1:{udp_port}?pkt_size=1316"));
+    wait_status(&server, &tcp_config, 0, Duration::from_secs(10));
+    wait_status(&server, &udp_config, 0, Duration::from_secs(10));
+    for name in ["tstcp", "tsudp"] {
+        wait_for("both tracks", Duration::from_secs(10), || {
+            stream_named(&server, name).is_some_and(|s| {
+                s["type"] == "INT" && s["hasVideo"] == true && s["hasAudio"] == true
+            })
+        });
+    }
+    let group = package_live(&server, "tstcp", "tspull");
+    wait_manifest(&group);
+    play_live(
+        &server,
+        "tspull",
+        "mpegts_pulls_listen_for_senders_over_tcp_and_udp",
     );
 }
