@@ -10,7 +10,9 @@
 // mostly measures waiting for a core, CPU time does not. Children are timed by a small
 // python3 wrapper (posix_spawn + wait4: Node cannot read a child's rusage).
 //
-//   node bench/wasm_vs_native.mjs [--rounds 7] [--mb 100]
+//   node bench/wasm_vs_native.mjs [--rounds 7] [--mb 100] [--pkg host-browser/pkg]
+//
+// --pkg runs another build of the npm package (a copy of an older pkg/, to compare).
 //
 // Needs ffmpeg, python3, host-browser/build.sh done, and builds `cargo build --release -p
 // smoothcast` if target/release/smoothcast is missing. Input and outputs go to bench/out/.
@@ -28,9 +30,9 @@ const arg = (name, dflt) => {
 };
 
 if (process.argv[2] === '--child') {
-  // One wasm run: node wasm_vs_native.mjs --child INPUT TARGET
-  const { packageFiles } = await import(path.join(ROOT, 'host-browser', 'pkg', 'node.mjs'));
-  const [input, target] = process.argv.slice(3);
+  // One wasm run: node wasm_vs_native.mjs --child PKG INPUT TARGET
+  const [pkg, input, target] = process.argv.slice(3);
+  const { packageFiles } = await import(path.join(pkg, 'node.mjs'));
   const t0 = performance.now();
   const c0 = process.cpuUsage();
   await packageFiles([input], { targetFolder: target, groupName: 'g' });
@@ -43,6 +45,7 @@ if (process.argv[2] === '--child') {
 
 const rounds = Number(arg('--rounds', 7));
 const mb = Number(arg('--mb', 100));
+const pkg = path.resolve(arg('--pkg', path.join(ROOT, 'host-browser', 'pkg')));
 
 function input() {
   // 720p, x264 ultrafast: quick to make, ~mb MiB, with realistic sample sizes.
@@ -74,8 +77,12 @@ wall = time.perf_counter() - t
 print(json.dumps({"wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "status": os.waitstatus_to_exitcode(status)}))
 `;
 
+// Node's defaults for the children: NODE_EXTRA_CA_CERTS (set on some machines) makes every
+// Node start parse a certificate bundle, ~40 ms of CPU that no packaging needs.
+const { NODE_EXTRA_CA_CERTS: extraCerts, ...childEnv } = process.env;
+
 function timed(cmd, args) {
-  const r = spawnSync('python3', ['-c', WRAP, cmd, ...args], { encoding: 'utf8' });
+  const r = spawnSync('python3', ['-c', WRAP, cmd, ...args], { encoding: 'utf8', env: childEnv });
   const lines = r.stdout.trim().split('\n');
   const t = r.status === 0 ? JSON.parse(lines.pop()) : { status: r.status };
   if (t.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
@@ -98,7 +105,7 @@ for (let i = 0; i < rounds; i++) {
     fs.rmSync(target, { recursive: true, force: true });
     const r = which === 'native'
       ? timed(NATIVE, ['package', '--target-folder', target, '--group-name', 'g', file])
-      : timed(process.execPath, [fileURLToPath(import.meta.url), '--child', file, target]);
+      : timed(process.execPath, [fileURLToPath(import.meta.url), '--child', pkg, file, target]);
     runs[which].wall.push(r.wall);
     runs[which].cpu.push(r.cpu);
     if (which === 'wasm') {
@@ -112,13 +119,13 @@ for (let i = 0; i < rounds; i++) {
 // Same bytes, or the comparison means nothing.
 const same = spawnSync('diff', ['-r', '-q', path.join(OUT, 'run-native', 'g'), path.join(OUT, 'run-wasm', 'g')]);
 const load = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-console.log(`input ${path.basename(file)}: ${size.toFixed(1)} MiB, ${rounds} rounds, load average at the end ${load}`);
+console.log(`input ${path.basename(file)}: ${size.toFixed(1)} MiB, ${rounds} rounds, wasm from ${path.relative(ROOT, pkg) || pkg}, load average at the end ${load}`);
 console.log('                      wall median (min-max)        cpu median (min-max)');
 const row = (name, { wall, cpu }) => console.log(`${name.padEnd(22)}${spread(wall).padEnd(29)}${spread(cpu)}`);
 row('native', runs.native);
 row('wasm, whole process', runs.wasm);
 row('wasm, packaging only', runs.packaging);
-console.log(`wasm peak RSS ${rss.toFixed(0)} MiB; outputs ${same.status === 0 ? 'identical' : 'DIFFER'}`);
+console.log(`wasm peak RSS ${rss.toFixed(0)} MiB; outputs ${same.status === 0 ? 'identical' : 'DIFFER'}${extraCerts ? '; NODE_EXTRA_CA_CERTS unset for the runs' : ''}`);
 const ratio = (which, key) => (median(runs[which][key]) / median(runs.native[key])).toFixed(2);
 console.log(`wasm/native, packaging only: ${ratio('packaging', 'wall')}x wall, ${ratio('packaging', 'cpu')}x cpu (target <= 1.5x)`);
 console.log(`wasm/native, whole process:  ${ratio('wasm', 'wall')}x wall, ${ratio('wasm', 'cpu')}x cpu`);
