@@ -77,14 +77,15 @@ impl Packager {
 
     /// `length` bytes of wasm memory to read the next bytes of the current input into (Node's
     /// `fs.readSync`), then hand over with `pushBuffer`: the bytes reach the packager without
-    /// the copy `push` makes. The view is valid until the next call on this packager.
+    /// the copy `push` makes. Write into the view only before the next call on this packager
+    /// (`free()` included).
     pub fn buffer(&mut self, length: usize) -> Uint8Array {
         let buf = self.input.lend(length);
         // SAFETY: the view aliases the lent buffer, which stays allocated and untouched by
-        // Rust until `pushBuffer` or the next `buffer` call. Writes through the view are
-        // plain byte writes into initialised memory. If JavaScript calls something else
-        // that grows the memory first, the view is detached: writes then fail, never land
-        // elsewhere.
+        // Rust until `pushBuffer`, the next `buffer` call or `free()`; writes through it are
+        // plain byte writes into initialised memory. A call that grows the memory detaches
+        // the view (writes then throw). The one caller, Node's `packageFiles`, only reads
+        // the file into it between `buffer` and `pushBuffer`.
         unsafe { Uint8Array::view_mut_raw(buf.as_mut_ptr(), buf.len()) }
     }
 
