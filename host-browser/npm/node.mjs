@@ -15,9 +15,10 @@ export { smoothcastError };
  * the same layout and bytes as the native binary. Inputs are paths, "path@bitrate" strings
  * or {path, bitrate}. Resolves to the list of written fragments (without their bytes).
  *
- * Built for speed, like the native host: synchronous positioned reads into one reused
- * buffer, and each output written synchronously straight from wasm memory (drainTo), so no
- * fragment is copied into a JS buffer. The event loop gets a turn after every 1 MiB step.
+ * Built for speed, like the native host: synchronous positioned reads straight into wasm
+ * memory (buffer/pushBuffer), and each output written synchronously straight from wasm
+ * memory (drainTo), so neither the input nor a fragment is copied through a JS buffer. The
+ * event loop gets a turn after every 1 MiB step.
  */
 export async function packageFiles(inputs, { targetFolder, groupName, onProgress, ...options } = {}) {
   if (!targetFolder || !groupName) throw smoothcastError('options', 'targetFolder and groupName are required');
@@ -62,7 +63,6 @@ export async function packageFiles(inputs, { targetFolder, groupName, onProgress
     seekable: true,
     inputs: list.map(({ path: name, bitrate }) => ({ name, bitrate })),
   }));
-  const buffer = new Uint8Array(CHUNK);
   try {
     for (let i = 0; i < list.length; i++) {
       const fd = fs.openSync(list[i].path, 'r');
@@ -75,9 +75,10 @@ export async function packageFiles(inputs, { targetFolder, groupName, onProgress
           if (atEnd) {
             packager.end();
           } else {
-            const n = fs.readSync(fd, buffer, 0, Math.min(CHUNK, size - offset), offset);
+            const len = Math.min(CHUNK, size - offset);
+            const n = fs.readSync(fd, packager.buffer(len), 0, len, offset);
             if (n === 0) throw smoothcastError('truncated', `${list[i].path}: the file shrank while being read`);
-            packager.push(buffer.subarray(0, n));
+            packager.pushBuffer(n);
             offset += n;
           }
           packager.drainTo(sink);

@@ -10,6 +10,8 @@ use wasm_bindgen::prelude::*;
 
 use smoothcast_core::package::{Error, ErrorKind, InputSpec, Session, SessionOptions, Step};
 
+use crate::input::InputBuffers;
+
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &str = r#"
 /** Options of the low-level Packager (the high-level API in index.d.ts wraps these). */
@@ -46,6 +48,7 @@ export type RawStep =
 #[wasm_bindgen]
 pub struct Packager {
     session: Session,
+    input: InputBuffers,
 }
 
 #[wasm_bindgen]
@@ -59,6 +62,7 @@ impl Packager {
         let options = parse_options(&options).map_err(to_js)?;
         Ok(Packager {
             session: Session::new(options).map_err(to_js)?,
+            input: InputBuffers::default(),
         })
     }
 
@@ -69,6 +73,32 @@ impl Packager {
         self.session
             .push_shared(bytes::Bytes::from(chunk))
             .map_err(to_js)
+    }
+
+    /// `length` bytes of wasm memory to read the next bytes of the current input into (Node's
+    /// `fs.readSync`), then hand over with `pushBuffer`: the bytes reach the packager without
+    /// the copy `push` makes. Write into the view only before the next call on this packager
+    /// (`free()` included).
+    pub fn buffer(&mut self, length: usize) -> Uint8Array {
+        let buf = self.input.lend(length);
+        // SAFETY: the view aliases the lent buffer, which stays allocated and untouched by
+        // Rust until `pushBuffer`, the next `buffer` call or `free()`; writes through it are
+        // plain byte writes into initialised memory. A call that grows the memory detaches
+        // the view (writes then throw). The one caller, Node's `packageFiles`, only reads
+        // the file into it between `buffer` and `pushBuffer`.
+        unsafe { Uint8Array::view_mut_raw(buf.as_mut_ptr(), buf.len()) }
+    }
+
+    /// Feeds the first `length` bytes written into the last `buffer` (like `push`).
+    #[wasm_bindgen(js_name = pushBuffer)]
+    pub fn push_buffer(&mut self, length: usize) -> Result<(), JsValue> {
+        let chunk = self.input.take(length).ok_or_else(|| {
+            to_js(Error::new(
+                ErrorKind::Usage,
+                "pushBuffer(length) needs a buffer(n) call before it, with n >= length",
+            ))
+        })?;
+        self.session.push_shared(chunk).map_err(to_js)
     }
 
     /// Ends the current input. Poll afterwards: a `seek` step means the input must be read

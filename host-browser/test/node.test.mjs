@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 
 import { packageFiles, packageStream, Packager } from '../pkg/node.mjs';
 
@@ -79,6 +80,8 @@ const cases = [
   ['faststart, B-frames', () => [clip('faststart-bf.mp4', { faststart: true, bframes: true })]],
   ['MPEG-TS (two passes to measure the bitrate)', () => [clip('clip.ts', { format: 'ts' })]],
   ['two inputs, given bitrates', () => [`${clip('hi.mp4', { size: '640x360', kbps: 900 })}@900000`, `${clip('lo.mp4', { kbps: 300 })}@300000`]],
+  // Several 1 MiB reads into recycled wasm buffers, with samples across read boundaries.
+  ['a file of several reads', () => [clip('reads.mp4', { size: '1280x720', kbps: 8000 })]],
 ];
 for (const [name, inputs] of cases) {
   test(`same bytes as the native binary: ${name}`, async () => {
@@ -104,6 +107,21 @@ test('a one-way stream of a moov-at-end MP4 is buffered and gives the same bytes
     if (out.type === 'manifest') got.set(out.path, Buffer.from(out.xml));
   }
   assertSameTree(got, want);
+});
+
+test('pushBuffer takes only bytes of a buffer() it was lent', () => {
+  const raw = createRequire(import.meta.url)('../pkg/node/smoothcast.js');
+  const p = new raw.Packager({ inputs: [{ name: 'a.mp4' }] });
+  try {
+    assert.throws(() => p.pushBuffer(1), (e) => e.kind === 'usage');
+    p.buffer(4).set([0, 0, 0, 8]);
+    assert.throws(() => p.pushBuffer(5), (e) => e.kind === 'usage');
+    p.buffer(4).set([0, 0, 0, 8]);
+    p.pushBuffer(4);
+    assert.throws(() => p.pushBuffer(4), (e) => e.kind === 'usage', 'a buffer is pushed once');
+  } finally {
+    p.free();
+  }
 });
 
 test('errors are Error objects with a kind', async () => {

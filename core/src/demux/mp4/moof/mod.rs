@@ -23,6 +23,8 @@ pub(crate) struct FragTrack {
 
 /// Parses a `moof` body starting at absolute offset `moof_start`; returns each run with its
 /// track_ID, and advances each track's `next_dts`.
+// Out of line: see `moov::parse_moov`.
+#[inline(never)]
 pub(crate) fn parse_moof(
     moof: &Bytes,
     moof_start: u64,

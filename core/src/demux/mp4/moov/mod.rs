@@ -21,6 +21,11 @@ pub(crate) struct Movie {
     pub trex: Vec<Trex>,
 }
 
+// Out of line (as is `parse_moof`): inlined, this once-per-file parser made the demuxer's
+// per-box handler the largest function of the wasm build (30 KB), and V8 re-optimises
+// (tiers up) a wasm function whose loops run long: every Node process paid tens of ms of
+// CPU to recompile it for a single call. Native code is unaffected.
+#[inline(never)]
 pub(crate) fn parse_moov(body: &[u8]) -> Result<Movie, DemuxError> {
     let mvhd = boxes::find(body, b"mvhd")?
         .ok_or_else(|| DemuxError::malformed("moov box has no mvhd box"))?;

@@ -3,6 +3,10 @@
 //! Tables are kept run-length (as stored) and expanded one sample at a time, so memory is
 //! bounded by the `moov` size even when a table claims billions of samples; every count is
 //! checked against the others before the walk starts.
+//!
+//! Each table's loop is its own function (`#[inline(never)]`): V8 re-optimises a wasm
+//! function whose loops run long, and it is cheaper to recompile a small table parser than
+//! the whole of `parse_stbl`, which runs once per track (see `moov::parse_moov`).
 
 use alloc::format;
 use alloc::vec::Vec;
@@ -99,6 +103,7 @@ pub(crate) fn parse_stbl(stbl: &[u8]) -> Result<SampleTable, DemuxError> {
 }
 
 /// Cross-checks the tables and computes the totals.
+#[inline(never)]
 fn build(
     sizes: Sizes,
     chunk_offsets: Vec<u64>,
@@ -197,6 +202,7 @@ fn entries<'a>(
     entries_after(body, 4, typ, entry_len)
 }
 
+#[inline(never)]
 fn parse_stsz(body: &[u8]) -> Result<Sizes, DemuxError> {
     let (_, _, rest) = full_box(body, "stsz")?;
     let mut r = Reader::new(rest);
@@ -233,6 +239,7 @@ fn entries_after<'a>(
     Ok((count, r))
 }
 
+#[inline(never)]
 fn parse_stz2(body: &[u8]) -> Result<Sizes, DemuxError> {
     // version/flags, 3 reserved bytes, field_size
     let field_size = *body.get(7).ok_or_else(|| short("stz2"))?;
@@ -270,6 +277,7 @@ fn parse_stz2(body: &[u8]) -> Result<Sizes, DemuxError> {
     Ok(Sizes::Table(t))
 }
 
+#[inline(never)]
 fn parse_chunk_offsets(body: &[u8], wide: bool) -> Result<Vec<u64>, DemuxError> {
     let typ = if wide { "co64" } else { "stco" };
     let (count, mut r) = entries(body, typ, if wide { 8 } else { 4 })?;
@@ -285,6 +293,7 @@ fn parse_chunk_offsets(body: &[u8], wide: bool) -> Result<Vec<u64>, DemuxError> 
     Ok(t)
 }
 
+#[inline(never)]
 fn parse_stsc(body: &[u8]) -> Result<Vec<(u32, u32)>, DemuxError> {
     let (count, mut r) = entries(body, "stsc", 12)?;
     let mut t: Vec<(u32, u32)> = Vec::with_capacity(count as usize);
@@ -303,6 +312,7 @@ fn parse_stsc(body: &[u8]) -> Result<Vec<(u32, u32)>, DemuxError> {
     Ok(t)
 }
 
+#[inline(never)]
 fn parse_stts(body: &[u8]) -> Result<Vec<(u32, u32)>, DemuxError> {
     let (count, mut r) = entries(body, "stts", 8)?;
     let mut t = Vec::with_capacity(count as usize);
@@ -314,6 +324,7 @@ fn parse_stts(body: &[u8]) -> Result<Vec<(u32, u32)>, DemuxError> {
     Ok(t)
 }
 
+#[inline(never)]
 fn parse_ctts(body: &[u8]) -> Result<Vec<(u32, i64)>, DemuxError> {
     let (count, mut r) = entries(body, "ctts", 8)?;
     let mut t = Vec::with_capacity(count as usize);
@@ -327,6 +338,7 @@ fn parse_ctts(body: &[u8]) -> Result<Vec<(u32, i64)>, DemuxError> {
     Ok(t)
 }
 
+#[inline(never)]
 fn parse_stss(body: &[u8]) -> Result<Vec<u32>, DemuxError> {
     let (count, mut r) = entries(body, "stss", 4)?;
     let mut t = Vec::with_capacity(count as usize);
