@@ -11,6 +11,7 @@ use tokio::task::JoinSet;
 
 use crate::config::ServerConfig;
 use crate::ingest::pull::PullManager;
+use crate::events::EventBus;
 use crate::outputs::OutputManager;
 use crate::streams::StreamRegistry;
 use crate::{api, ingest, web};
@@ -22,6 +23,7 @@ pub struct AppState {
     pub outputs: OutputManager,
     pub pulls: PullManager,
     pub started: Instant,
+    pub events: EventBus,
 }
 
 /// Flips to `true` once, when the server should stop; tasks select on `changed()`.
@@ -93,7 +95,8 @@ pub async fn run(
     demo: bool,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
-    let streams = StreamRegistry::new();
+    let events = crate::events::start(&config.events)?;
+    let streams = StreamRegistry::new().with_events(events.clone());
     // createMSSStream may write under the web root and the configured output roots only.
     let mut roots = vec![config.webroot.clone()];
     roots.extend(config.allowed_output_roots.iter().cloned());
@@ -101,9 +104,11 @@ pub async fn run(
     let state = Arc::new(AppState {
         outputs: OutputManager::new(streams.clone())
             .with_allowed_roots(roots)
-            .with_config_ids(ids.clone()),
+            .with_config_ids(ids.clone())
+            .with_events(events.clone()),
         pulls: PullManager::new(streams.clone(), ids),
         streams,
+        events,
         config,
         started: Instant::now(),
     });

@@ -1,16 +1,29 @@
 //! A group's disk writer: applies the presentation's outputs in order on the blocking pool
 //! while the group goes on packaging, and records the write delay of every batch that
 //! completes a fragment (from the sample's arrival from ingest to the last file on disk).
+//!
+//! It also emits the chunk events, since only it knows when a file is on disk:
+//! `mssChunkCreated` just before a new fragment is written, `mssChunkClosed` once it is
+//! (our fragments are written whole, so the two bracket one write), `mssPlaylistUpdated`
+//! after a manifest write, and `mssChunkError` for a failed write. Events a group queues with
+//! [`Writer::emit_after`] go out after everything queued before them is on disk.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use smoothcast_core::presentation::Output;
+use serde_json::{json, Value};
+use smoothcast_core::presentation::{Event, Output};
+use smoothcast_core::time::MSS_TIMESCALE;
+use smoothcast_core::TrackKind;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
+use super::mss::OutputManager;
 use super::stats::WriteStats;
+use crate::events::{EventBus, EventType};
+use crate::metrics::{self, ErrorKind};
 
 /// Batches waiting for the disk; a group that gets this far ahead waits for it.
 const QUEUE: usize = 64;
@@ -19,32 +32,62 @@ struct Batch {
     outputs: Vec<Output>,
     /// When the sample that produced a new fragment arrived, if this batch has one.
     arrival: Option<Instant>,
+    /// Emitted once `outputs` are applied.
+    after: Vec<(EventType, Value)>,
+}
+
+/// What the writer needs to name the group and stream in its events.
+pub(super) struct EventContext {
+    pub bus: EventBus,
+    pub manager: OutputManager,
+    pub group_name: String,
+    pub config_ids: Vec<u64>,
 }
 
 pub(super) struct Writer {
     tx: mpsc::Sender<Batch>,
     task: JoinHandle<()>,
+    /// Whether an event sink listens (else `emit_after` is skipped).
+    events: bool,
 }
 
 impl Writer {
-    pub fn start(dir: PathBuf, stats: Arc<WriteStats>) -> Self {
+    pub fn start(dir: PathBuf, stats: Arc<WriteStats>, events: EventContext) -> Self {
         let (tx, mut rx) = mpsc::channel::<Batch>(QUEUE);
-        let task = tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                // Whatever queued up meanwhile goes in the same trip to the blocking pool.
-                let mut batches = vec![first];
-                while let Ok(more) = rx.try_recv() {
-                    batches.push(more);
-                }
-                let dir = dir.clone();
-                let arrivals: Vec<Instant> = batches.iter().filter_map(|b| b.arrival).collect();
-                let _ = tokio::task::spawn_blocking(move || apply(&dir, batches)).await;
-                for at in arrivals {
-                    stats.record(at.elapsed());
+        let enabled = events.bus.enabled();
+        let events = Arc::new(events);
+        let task = tokio::spawn(
+            async move {
+                while let Some(first) = rx.recv().await {
+                    // Whatever queued up meanwhile goes in the same trip to the blocking pool.
+                    let mut batches = vec![first];
+                    while let Ok(more) = rx.try_recv() {
+                        batches.push(more);
+                    }
+                    let dir = dir.clone();
+                    let arrivals: Vec<Instant> =
+                        batches.iter().filter_map(|b| b.arrival).collect();
+                    let events = events.clone();
+                    let span = tracing::Span::current();
+                    let _ = tokio::task::spawn_blocking(move || {
+                        let _in = span.enter();
+                        apply(&dir, batches, &events)
+                    })
+                    .await;
+                    for at in arrivals {
+                        let delay = at.elapsed();
+                        stats.record(delay);
+                        metrics::get().write_delay(delay);
+                    }
                 }
             }
-        });
-        Self { tx, task }
+            .in_current_span(),
+        );
+        Self {
+            tx,
+            task,
+            events: enabled,
+        }
     }
 
     /// Queues outputs; waits only when the disk is `QUEUE` batches behind.
@@ -58,6 +101,20 @@ impl Writer {
         let batch = Batch {
             outputs,
             arrival: fragment.then_some(arrival),
+            after: Vec::new(),
+        };
+        let _ = self.tx.send(batch).await;
+    }
+
+    /// Emits an event once everything queued so far is on disk.
+    pub async fn emit_after(&self, kind: EventType, payload: Value) {
+        if !self.events {
+            return;
+        }
+        let batch = Batch {
+            outputs: Vec::new(),
+            arrival: None,
+            after: vec![(kind, payload)],
         };
         let _ = self.tx.send(batch).await;
     }
@@ -69,15 +126,174 @@ impl Writer {
     }
 }
 
-fn apply(dir: &std::path::Path, batches: Vec<Batch>) {
+/// A fragment's timing, from the core's `FragmentClosed` that follows its write.
+struct Closed {
+    kind: TrackKind,
+    bitrate: u32,
+    start: u64,
+    duration: u64,
+    samples: usize,
+}
+
+fn apply(dir: &Path, batches: Vec<Batch>, ev: &EventContext) {
     let out = crate::disk::OutputDir::new(dir.to_path_buf());
-    for o in batches.into_iter().flat_map(|b| b.outputs) {
-        if let Output::Event(e) = &o {
-            tracing::debug!(?e, "mss event");
-            continue;
+    let m = metrics::get();
+    for batch in batches {
+        let mut manifest_ok = true;
+        let mut outputs = batch.outputs.into_iter().peekable();
+        while let Some(o) = outputs.next() {
+            match o {
+                Output::WriteFragment { path, data } => {
+                    // The core queues the fragment's FragmentClosed right behind its write.
+                    let closed = match outputs.peek() {
+                        Some(Output::Event(Event::FragmentClosed {
+                            path: p,
+                            kind,
+                            bitrate,
+                            start,
+                            duration,
+                            samples,
+                        })) if *p == path => Some(Closed {
+                            kind: *kind,
+                            bitrate: *bitrate,
+                            start: *start,
+                            duration: *duration,
+                            samples: *samples,
+                        }),
+                        _ => None,
+                    };
+                    if closed.is_some() {
+                        outputs.next();
+                    }
+                    let file = dir.join(&path).display().to_string();
+                    if ev.bus.enabled() {
+                        let mut p = chunk_payload(ev, &file, closed.as_ref());
+                        if let (Some(c), Some(obj)) = (&closed, p.as_object_mut()) {
+                            obj.insert("startTime".into(), json!(ms(c.start)));
+                        }
+                        ev.bus.emit(EventType::MssChunkCreated, p);
+                    }
+                    let len = data.len();
+                    match out.apply(Output::WriteFragment { path, data }) {
+                        Ok(()) => {
+                            m.fragment_written(len);
+                            if ev.bus.enabled() {
+                                let mut p = chunk_payload(ev, &file, closed.as_ref());
+                                if let (Some(c), Some(obj)) = (&closed, p.as_object_mut()) {
+                                    obj.insert("startTime".into(), json!(ms(c.start)));
+                                    obj.insert("stopTime".into(), json!(ms(c.start + c.duration)));
+                                    obj.insert("frameCount".into(), json!(c.samples));
+                                }
+                                ev.bus.emit(EventType::MssChunkClosed, p);
+                            }
+                        }
+                        Err(e) => failed(ev, &file, &e),
+                    }
+                }
+                Output::RewriteFragment { path, data } => {
+                    let len = data.len();
+                    let file = dir.join(&path);
+                    match out.apply(Output::RewriteFragment { path, data }) {
+                        Ok(()) => m.fragment_rewritten(len),
+                        Err(e) => failed(ev, &file.display().to_string(), &e),
+                    }
+                }
+                Output::WriteManifest { path, xml } => {
+                    let len = xml.len();
+                    let file = dir.join(&path);
+                    manifest_ok = match out.apply(Output::WriteManifest { path, xml }) {
+                        Ok(()) => {
+                            m.manifest_written(len);
+                            true
+                        }
+                        Err(e) => {
+                            failed(ev, &file.display().to_string(), &e);
+                            false
+                        }
+                    };
+                }
+                Output::Event(Event::ManifestUpdated { path }) => {
+                    if manifest_ok && ev.bus.enabled() {
+                        let mut p = group_payload(ev);
+                        if let Some(obj) = p.as_object_mut() {
+                            obj.insert("file".into(), json!(dir.join(&path).display().to_string()));
+                        }
+                        ev.bus.emit(EventType::MssPlaylistUpdated, p);
+                    }
+                }
+                Output::Event(e) => tracing::debug!(?e, "mss event"),
+                remove @ Output::Remove { .. } => {
+                    if let Err(e) = out.apply(remove) {
+                        m.error(ErrorKind::DiskWrite);
+                        tracing::warn!("mss output: {e:#}");
+                    }
+                }
+            }
         }
-        if let Err(e) = out.apply(o) {
-            tracing::warn!("mss output: {e:#}");
+        for (kind, payload) in batch.after {
+            ev.bus.emit(kind, payload);
         }
     }
+}
+
+fn failed(ev: &EventContext, file: &str, e: &anyhow::Error) {
+    metrics::get().error(ErrorKind::DiskWrite);
+    tracing::warn!("mss output: {e:#}");
+    if ev.bus.enabled() {
+        let mut p = group_payload(ev);
+        if let Some(obj) = p.as_object_mut() {
+            obj.insert("file".into(), json!(file));
+            obj.insert("error".into(), json!(format!("{e:#}")));
+        }
+        ev.bus.emit(EventType::MssChunkError, p);
+    }
+}
+
+/// 10 MHz ticks to the milliseconds EMS's events and manifests use.
+fn ms(ticks: u64) -> u64 {
+    ticks / (MSS_TIMESCALE / 1000)
+}
+
+fn group_payload(ev: &EventContext) -> Value {
+    json!({ "groupName": ev.group_name, "configIds": ev.config_ids })
+}
+
+/// The group, the stream whose level the fragment belongs to (found by its bitrate among the
+/// group's configs) and the fragment's file.
+fn chunk_payload(ev: &EventContext, file: &str, closed: Option<&Closed>) -> Value {
+    let mut p = json!({ "groupName": ev.group_name, "file": file });
+    let Some(c) = closed else {
+        return p;
+    };
+    let stream = {
+        let inner = ev.manager.lock();
+        ev.config_ids
+            .iter()
+            .filter_map(|id| inner.configs.get(id))
+            .find(|c2| c2.bandwidth == c.bitrate)
+            .map(|e| {
+                let unique = if e.current.unique_stream_id != 0 {
+                    e.current.unique_stream_id
+                } else {
+                    e.previous.as_ref().map_or(0, |r| r.unique_stream_id)
+                };
+                (e.config_id, e.local_stream_name.clone(), unique)
+            })
+    };
+    if let Some(obj) = p.as_object_mut() {
+        obj.insert("bitrate".into(), json!(c.bitrate));
+        obj.insert(
+            "trackType".into(),
+            json!(match c.kind {
+                TrackKind::Video => "video",
+                TrackKind::Audio => "audio",
+            }),
+        );
+        if let Some((config_id, name, unique)) = stream {
+            obj.insert("configId".into(), json!(config_id));
+            obj.insert("name".into(), json!(name));
+            obj.insert("uniqueId".into(), json!(unique));
+        }
+    }
+    p
 }

@@ -1,0 +1,161 @@
+//! The HTTP sink: POSTs each event as JSON to one endpoint, in order. A failed POST (error,
+//! timeout or non-2xx) is retried with exponential backoff while later events wait, so the
+//! receiver sees them in emission order. The queue is bounded: past its limit the oldest
+//! event is dropped and counted.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Request, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tokio::sync::Notify;
+
+use super::{backoff, EventsConfig};
+use crate::metrics::{self, ErrorKind, EventDrop};
+
+/// A response body larger than this is not read to its end (the connection is dropped).
+const MAX_RESPONSE: usize = 64 * 1024;
+
+pub(super) struct HttpSink {
+    queue: Mutex<VecDeque<(u64, Bytes)>>,
+    ready: Notify,
+    limit: usize,
+}
+
+struct Settings {
+    uri: Uri,
+    timeout: Duration,
+    retries: u32,
+    backoff: Duration,
+    backoff_max: Duration,
+}
+
+impl HttpSink {
+    /// Checks the URL and starts the sender task on the current runtime.
+    pub fn start(url: &str, config: &EventsConfig) -> Result<Arc<Self>> {
+        let uri: Uri = url.parse().with_context(|| format!("{url:?} is not a URL"))?;
+        if uri.scheme_str() != Some("http") || uri.host().is_none() {
+            bail!("{url:?}: only http://host[:port]/path endpoints are supported");
+        }
+        let sink = Arc::new(Self {
+            queue: Mutex::new(VecDeque::new()),
+            ready: Notify::new(),
+            limit: config.http_queue_limit.max(1),
+        });
+        let settings = Settings {
+            uri,
+            timeout: Duration::from_millis(config.http_timeout_ms.max(1)),
+            retries: config.http_retries,
+            backoff: Duration::from_millis(config.http_backoff_ms),
+            backoff_max: Duration::from_millis(config.http_backoff_max_ms),
+        };
+        tokio::spawn(sink.clone().run(settings));
+        Ok(sink)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(u64, Bytes)>> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues events; drops the oldest past the limit.
+    pub fn push(&self, events: &[(u64, Bytes)]) {
+        if events.is_empty() {
+            return;
+        }
+        {
+            let mut q = self.lock();
+            q.extend(events.iter().cloned());
+            while q.len() > self.limit {
+                q.pop_front();
+                metrics::get().event_dropped(EventDrop::HttpQueueFull);
+            }
+        }
+        self.ready.notify_one();
+    }
+
+    async fn run(self: Arc<Self>, s: Settings) {
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build_http::<Full<Bytes>>();
+        let mut failing = false;
+        loop {
+            let front = self.lock().front().cloned();
+            let Some((seq, body)) = front else {
+                self.ready.notified().await;
+                continue;
+            };
+            let mut attempt = 0;
+            let delivered = loop {
+                match tokio::time::timeout(s.timeout, post(&client, &s.uri, body.clone())).await {
+                    Ok(Ok(())) => break true,
+                    Ok(Err(e)) => note_failure(&mut failing, seq, &e),
+                    Err(_) => note_failure(&mut failing, seq, "timed out"),
+                }
+                if attempt >= s.retries {
+                    break false;
+                }
+                tokio::time::sleep(backoff(s.backoff, s.backoff_max, attempt)).await;
+                attempt += 1;
+            };
+            if delivered {
+                if failing {
+                    tracing::info!(endpoint = %s.uri, "event endpoint accepts events again");
+                }
+                failing = false;
+                metrics::get().events_delivered("http", 1);
+            } else {
+                metrics::get().event_dropped(EventDrop::HttpRetriesExhausted);
+            }
+            // Unless the limit already dropped it while it was in flight.
+            let mut q = self.lock();
+            if q.front().is_some_and(|(front, _)| *front == seq) {
+                q.pop_front();
+            }
+        }
+    }
+}
+
+fn note_failure(failing: &mut bool, seq: u64, why: impl std::fmt::Display) {
+    metrics::get().error(ErrorKind::EventSink);
+    // One warning per outage, not one per retry.
+    if !*failing {
+        tracing::warn!(seq, "posting an event failed (retrying): {why}");
+    }
+    *failing = true;
+}
+
+/// One POST; Ok for a 2xx answer read to its end.
+async fn post(
+    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    uri: &Uri,
+    body: Bytes,
+) -> Result<(), String> {
+    let mut req = Request::post(uri.clone())
+        .body(Full::new(body))
+        .map_err(|e| e.to_string())?;
+    req.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let resp = client.request(req).await.map_err(|e| e.to_string())?;
+    let status = resp.status();
+    // Reading the answer to its end lets the connection be reused.
+    let mut body = resp.into_body();
+    let mut read = 0usize;
+    while read <= MAX_RESPONSE {
+        match body.frame().await {
+            Some(Ok(frame)) => read += frame.data_ref().map_or(0, |d| d.len()),
+            Some(Err(e)) => return Err(e.to_string()),
+            None => break,
+        }
+    }
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("endpoint answered {status}"))
+    }
+}
