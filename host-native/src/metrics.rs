@@ -112,8 +112,7 @@ impl Metrics {
         let counter_vec = |name: &str, help: &str, label: &str| {
             reg(
                 &registry,
-                IntCounterVec::new(opts(name, help), &[label])
-                    .expect(CONST_OPTS),
+                IntCounterVec::new(opts(name, help), &[label]).expect(CONST_OPTS),
             )
         };
         let gauge = |name: &str, help: &str| {
@@ -137,7 +136,7 @@ impl Metrics {
             )
             .expect(CONST_OPTS),
         );
-        Self {
+        let m = Self {
             inbound_streams: gauge("inbound_streams", "Local streams being published now."),
             stream_bytes_in: reg(
                 &registry,
@@ -184,7 +183,30 @@ impl Metrics {
             ),
             scrape: Mutex::new(()),
             registry,
+        };
+        // Every known series from the start, at 0, so rates and alerts see the first one.
+        for kind in ["fragment", "manifest", "web"] {
+            m.bytes_out.with_label_values(&[kind]);
         }
+        for kind in [
+            ErrorKind::DiskWrite,
+            ErrorKind::Packaging,
+            ErrorKind::EventSink,
+        ] {
+            m.errors.with_label_values(&[kind.label()]);
+        }
+        for why in [
+            EventDrop::BusFull,
+            EventDrop::FileQueueFull,
+            EventDrop::HttpQueueFull,
+            EventDrop::HttpRetriesExhausted,
+        ] {
+            m.events_dropped.with_label_values(&[why.label()]);
+        }
+        for sink in ["file", "http"] {
+            m.events_delivered.with_label_values(&[sink]);
+        }
+        m
     }
 
     pub fn bytes_in(&self, n: u64) {

@@ -152,12 +152,12 @@ impl StreamRegistry {
                 .map(|d| d.as_millis() as u64)
                 .unwrap_or(0);
             let info = StreamInfo {
-                        unique_id: id,
-                        name: name.to_string(),
-                        kind,
-                        source: source.to_string(),
-                        creation_time_ms,
-                        bytes_in: 0,
+                unique_id: id,
+                name: name.to_string(),
+                kind,
+                source: source.to_string(),
+                creation_time_ms,
+                bytes_in: 0,
                 has_video: false,
                 has_audio: false,
             };

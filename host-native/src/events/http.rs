@@ -39,7 +39,9 @@ struct Settings {
 impl HttpSink {
     /// Checks the URL and starts the sender task on the current runtime.
     pub fn start(url: &str, config: &EventsConfig) -> Result<Arc<Self>> {
-        let uri: Uri = url.parse().with_context(|| format!("{url:?} is not a URL"))?;
+        let uri: Uri = url
+            .parse()
+            .with_context(|| format!("{url:?} is not a URL"))?;
         if uri.scheme_str() != Some("http") || uri.host().is_none() {
             bail!("{url:?}: only http://host[:port]/path endpoints are supported");
         }

@@ -123,17 +123,20 @@ pub(super) async fn run_group(mut ctx: GroupContext) {
                 }
                 let outputs: Vec<Output> = std::iter::from_fn(|| presentation.poll_output()).collect();
                 writer.write(outputs, arrival).await;
-                if source_ended {
-                    // After the source's last fragments, which the writer has queued.
-                    writer.emit_after(EventType::OutStreamClosed, out_stream_payload(&ctx, &inputs[i])).await;
-                }
-                if !ctx.params.keep_alive && inputs.iter().all(|x| !x.subscribed) && inputs.iter().any(|x| x.level.is_some()) {
+                let closing = !ctx.params.keep_alive && inputs.iter().all(|x| !x.subscribed) && inputs.iter().any(|x| x.level.is_some());
+                if closing {
                     // Without keepAlive the presentation ends with its sources: closed as VOD.
                     if let Err(e) = presentation.finish() {
                         tracing::warn!(group = %ctx.params.group_name, "closing: {e}");
                     }
                     let outputs: Vec<Output> = std::iter::from_fn(|| presentation.poll_output()).collect();
                     writer.write(outputs, Instant::now()).await;
+                }
+                if source_ended {
+                    // After the source's last fragments, which the writer has queued.
+                    writer.emit_after(EventType::OutStreamClosed, out_stream_payload(&ctx, &inputs[i])).await;
+                }
+                if closing {
                     break StopMode::Running;
                 }
             }

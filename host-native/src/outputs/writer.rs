@@ -65,8 +65,7 @@ impl Writer {
                         batches.push(more);
                     }
                     let dir = dir.clone();
-                    let arrivals: Vec<Instant> =
-                        batches.iter().filter_map(|b| b.arrival).collect();
+                    let arrivals: Vec<Instant> = batches.iter().filter_map(|b| b.arrival).collect();
                     let events = events.clone();
                     let span = tracing::Span::current();
                     let _ = tokio::task::spawn_blocking(move || {
