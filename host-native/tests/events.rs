@@ -516,3 +516,73 @@ fn a_hanging_endpoint_does_not_delay_fragment_writing() {
         0.0
     );
 }
+
+#[test]
+fn a_failed_fragment_write_is_an_mss_chunk_error() {
+    let dir = TempDir::new("events-error");
+    let file = dir.path().join("events.jsonl");
+    let server = server_with_events(&dir, &format!("file = {:?}\n", file.display().to_string()));
+    // A file where the stream's fragment folder belongs: every fragment write fails (even
+    // as root), while the manifest beside it can still be written.
+    let group = server.webroot.join("ev");
+    std::fs::create_dir_all(&group).expect("group folder");
+    std::fs::write(group.join("cam"), b"in the way").expect("blocking file");
+    create(&server);
+    let mut encoder = publish(server.addr("rtmp"), "cam", 4);
+    let _ = encoder.0.wait();
+    let events = || -> Vec<Value> {
+        std::fs::read_to_string(&file)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    wait_for("outStreamClosed", Duration::from_secs(15), || {
+        events().iter().any(|e| e["type"] == "outStreamClosed")
+    });
+    let events = events();
+    let k = kinds(&events);
+    assert!(!k.contains(&"mssChunkClosed"), "{k:?}");
+    let errors: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "mssChunkError")
+        .collect();
+    // Each new fragment fails right after its mssChunkCreated (rewrites of its look-ahead
+    // boxes fail later too, each its own error).
+    for (i, t) in k.iter().enumerate() {
+        if *t == "mssChunkCreated" {
+            assert_eq!(k[i + 1], "mssChunkError", "{k:?}");
+            assert_eq!(
+                events[i]["payload"]["file"],
+                events[i + 1]["payload"]["file"]
+            );
+        }
+    }
+    assert!(
+        k.iter().filter(|t| **t == "mssChunkCreated").count() >= 4,
+        "{k:?}"
+    );
+    let p = &errors[0]["payload"];
+    assert!(
+        p["file"]
+            .as_str()
+            .is_some_and(|f| f.starts_with(&group.join("cam").display().to_string())),
+        "{p}"
+    );
+    assert!(
+        p["error"].as_str().is_some_and(|e| e.contains("creating")),
+        "{p}"
+    );
+    assert_eq!(p["groupName"], "ev");
+    assert_eq!(
+        std::fs::read(group.join("cam")).expect("still there"),
+        b"in the way",
+        "what was in the way is left alone"
+    );
+    let m = metrics(&server);
+    assert_eq!(
+        get(&m, "smoothcast_errors_total{kind=\"disk_write\"}"),
+        errors.len() as f64
+    );
+    assert_eq!(get(&m, "smoothcast_mss_fragments_written_total"), 0.0);
+}

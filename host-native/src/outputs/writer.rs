@@ -9,6 +9,7 @@
 //! [`Writer::emit_after`] go out after everything queued before them is on disk.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -44,6 +45,13 @@ pub(super) struct EventContext {
     pub config_ids: Vec<u64>,
 }
 
+/// What the writer task keeps between batches.
+struct Shared {
+    ev: EventContext,
+    /// A write failed and none has succeeded since: one warning per outage, not per file.
+    failing: AtomicBool,
+}
+
 pub(super) struct Writer {
     tx: mpsc::Sender<Batch>,
     task: JoinHandle<()>,
@@ -55,7 +63,10 @@ impl Writer {
     pub fn start(dir: PathBuf, stats: Arc<WriteStats>, events: EventContext) -> Self {
         let (tx, mut rx) = mpsc::channel::<Batch>(QUEUE);
         let enabled = events.bus.enabled();
-        let events = Arc::new(events);
+        let shared = Arc::new(Shared {
+            ev: events,
+            failing: AtomicBool::new(false),
+        });
         let task = tokio::spawn(
             async move {
                 while let Some(first) = rx.recv().await {
@@ -66,11 +77,11 @@ impl Writer {
                     }
                     let dir = dir.clone();
                     let arrivals: Vec<Instant> = batches.iter().filter_map(|b| b.arrival).collect();
-                    let events = events.clone();
+                    let shared = shared.clone();
                     let span = tracing::Span::current();
                     let _ = tokio::task::spawn_blocking(move || {
                         let _in = span.enter();
-                        apply(&dir, batches, &events)
+                        apply(&dir, batches, &shared)
                     })
                     .await;
                     for at in arrivals {
@@ -134,9 +145,11 @@ struct Closed {
     samples: usize,
 }
 
-fn apply(dir: &Path, batches: Vec<Batch>, ev: &EventContext) {
+fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
     let out = crate::disk::OutputDir::new(dir.to_path_buf());
     let m = metrics::get();
+    let ev = &shared.ev;
+    let fail = |file: &str, e: &anyhow::Error| failed(shared, file, e);
     for batch in batches {
         let mut manifest_ok = true;
         let mut outputs = batch.outputs.into_iter().peekable();
@@ -176,6 +189,7 @@ fn apply(dir: &Path, batches: Vec<Batch>, ev: &EventContext) {
                     match out.apply(Output::WriteFragment { path, data }) {
                         Ok(()) => {
                             m.fragment_written(len);
+                            shared.failing.store(false, Ordering::Relaxed);
                             if ev.bus.enabled() {
                                 let mut p = chunk_payload(ev, &file, closed.as_ref());
                                 if let (Some(c), Some(obj)) = (&closed, p.as_object_mut()) {
@@ -186,7 +200,7 @@ fn apply(dir: &Path, batches: Vec<Batch>, ev: &EventContext) {
                                 ev.bus.emit(EventType::MssChunkClosed, p);
                             }
                         }
-                        Err(e) => failed(ev, &file, &e),
+                        Err(e) => fail(&file, &e),
                     }
                 }
                 Output::RewriteFragment { path, data } => {
@@ -194,7 +208,7 @@ fn apply(dir: &Path, batches: Vec<Batch>, ev: &EventContext) {
                     let file = dir.join(&path);
                     match out.apply(Output::RewriteFragment { path, data }) {
                         Ok(()) => m.fragment_rewritten(len),
-                        Err(e) => failed(ev, &file.display().to_string(), &e),
+                        Err(e) => fail(&file.display().to_string(), &e),
                     }
                 }
                 Output::WriteManifest { path, xml } => {
@@ -203,10 +217,11 @@ fn apply(dir: &Path, batches: Vec<Batch>, ev: &EventContext) {
                     manifest_ok = match out.apply(Output::WriteManifest { path, xml }) {
                         Ok(()) => {
                             m.manifest_written(len);
+                            shared.failing.store(false, Ordering::Relaxed);
                             true
                         }
                         Err(e) => {
-                            failed(ev, &file.display().to_string(), &e);
+                            fail(&file.display().to_string(), &e);
                             false
                         }
                     };
@@ -235,9 +250,16 @@ fn apply(dir: &Path, batches: Vec<Batch>, ev: &EventContext) {
     }
 }
 
-fn failed(ev: &EventContext, file: &str, e: &anyhow::Error) {
+fn failed(shared: &Shared, file: &str, e: &anyhow::Error) {
     metrics::get().error(ErrorKind::DiskWrite);
-    tracing::warn!("mss output: {e:#}");
+    if shared.failing.swap(true, Ordering::Relaxed) {
+        tracing::debug!("mss output: {e:#}");
+    } else {
+        tracing::warn!(
+            "mss output: {e:#} (further failures are logged at debug until a write succeeds)"
+        );
+    }
+    let ev = &shared.ev;
     if ev.bus.enabled() {
         let mut p = group_payload(ev);
         if let Some(obj) = p.as_object_mut() {
