@@ -260,6 +260,11 @@ impl Metrics {
         self.events_dropped.with_label_values(&[why.label()]).inc();
     }
 
+    #[cfg(test)]
+    pub fn dropped(&self, why: EventDrop) -> u64 {
+        self.events_dropped.with_label_values(&[why.label()]).get()
+    }
+
     /// The text a Prometheus scrape gets.
     pub fn render(&self, state: &AppState) -> String {
         let _one = self.scrape.lock().unwrap_or_else(|e| e.into_inner());

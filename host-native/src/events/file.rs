@@ -71,3 +71,35 @@ fn write_batch(out: &mut BufWriter<File>, batch: &[(u64, Bytes)]) -> std::io::Re
     }
     out.flush()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appends_one_line_per_event() {
+        let dir = std::env::temp_dir().join(format!("smoothcast-events-{}", std::process::id()));
+        let path = dir.join("sub/events.jsonl");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
+        std::fs::write(&path, "{\"earlier\":1}\n").expect("earlier line");
+        let sink = FileSink::open(&path).expect("open");
+        sink.write(vec![(1, Bytes::from_static(b"{\"a\":1}"))]);
+        sink.write(vec![
+            (2, Bytes::from_static(b"{\"b\":2}")),
+            (3, Bytes::from_static(b"{\"c\":3}")),
+        ]);
+        let want = "{\"earlier\":1}\n{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n";
+        let start = std::time::Instant::now();
+        while std::fs::read_to_string(&path).unwrap_or_default() != want {
+            assert!(start.elapsed().as_secs() < 5, "file never got the events");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_bad_path_fails_at_start() {
+        assert!(FileSink::open(Path::new("/dev/null/events.jsonl")).is_err());
+    }
+}

@@ -161,3 +161,30 @@ async fn post(
         Err(format!("endpoint answered {status}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_http_urls() {
+        let c = EventsConfig::default();
+        for bad in ["https://127.0.0.1/x", "127.0.0.1:9000/hook", "http:///x", "not a url"] {
+            assert!(HttpSink::start(bad, &c).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_oldest_go_past_the_limit() {
+        let sink = HttpSink {
+            queue: Mutex::new(VecDeque::new()),
+            ready: Notify::new(),
+            limit: 2,
+        };
+        let ev = |n: u64| (n, Bytes::from(n.to_string()));
+        sink.push(&[ev(1), ev(2)]);
+        sink.push(&[ev(3)]);
+        let kept: Vec<u64> = sink.lock().iter().map(|(n, _)| *n).collect();
+        assert_eq!(kept, [2, 3]);
+    }
+}

@@ -245,8 +245,10 @@ mod tests {
         let (tx, _rx) = mpsc::channel(1);
         let bus = EventBus { tx: Some(tx) };
         bus.emit(EventType::InStreamCreated, Value::Null);
+        let dropped = metrics::get().dropped(EventDrop::BusFull);
         // The second does not fit and must not block.
         bus.emit(EventType::InStreamClosed, Value::Null);
+        assert!(metrics::get().dropped(EventDrop::BusFull) > dropped);
         assert!(!EventBus::disabled().enabled());
     }
 }
