@@ -13,6 +13,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use smoothcast_tests::player::{self, PlayRequest};
 use smoothcast_tests::presentation::read_manifest;
 use smoothcast_tests::server::{http_get, Server};
 use smoothcast_tests::TempDir;
@@ -414,6 +415,20 @@ fn events_reach_the_file_and_the_endpoint_in_order() {
         .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
         .collect();
     assert_eq!(lines, events);
+
+    // What the events announced plays: dash.js through the server's own web port.
+    if player::ready_or_skip("events_reach_the_file_and_the_endpoint_in_order") {
+        let result = player::play(&PlayRequest {
+            seconds: 15.0,
+            min_time: 4.5,
+            expect_levels: Some(1),
+            ..PlayRequest::url(format!("http://{}/ev/manifest.ismc", server.addr("web")))
+        })
+        .expect("harness ran");
+        println!("{result}");
+        assert!(result.ok, "playback failed: {}", result.reason);
+        assert!(result.errors.is_empty(), "{:?}", result.errors);
+    }
 
     // Metrics moved with what happened (a viewer fetched the manifest too).
     let manifest = http_get(server.addr("web"), "/ev/manifest.ismc").expect("GET manifest");

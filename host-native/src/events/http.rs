@@ -169,7 +169,12 @@ mod tests {
     #[test]
     fn only_plain_http_urls() {
         let c = EventsConfig::default();
-        for bad in ["https://127.0.0.1/x", "127.0.0.1:9000/hook", "http:///x", "not a url"] {
+        for bad in [
+            "https://127.0.0.1/x",
+            "127.0.0.1:9000/hook",
+            "http:///x",
+            "not a url",
+        ] {
             assert!(HttpSink::start(bad, &c).is_err(), "{bad}");
         }
     }
