@@ -178,22 +178,20 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
                         outputs.next();
                     }
                     let file = dir.join(&path).display().to_string();
-                    if ev.bus.enabled() {
-                        let mut p = chunk_payload(ev, &file, closed.as_ref());
-                        if let (Some(c), Some(obj)) = (&closed, p.as_object_mut()) {
-                            obj.insert("startTime".into(), json!(ms(c.start)));
-                        }
-                        ev.bus.emit(EventType::MssChunkCreated, p);
+                    let payload = ev
+                        .bus
+                        .enabled()
+                        .then(|| chunk_payload(ev, &file, closed.as_ref()));
+                    if let Some(p) = &payload {
+                        ev.bus.emit(EventType::MssChunkCreated, p.clone());
                     }
                     let len = data.len();
                     match out.apply(Output::WriteFragment { path, data }) {
                         Ok(()) => {
                             m.fragment_written(len);
                             shared.failing.store(false, Ordering::Relaxed);
-                            if ev.bus.enabled() {
-                                let mut p = chunk_payload(ev, &file, closed.as_ref());
+                            if let Some(mut p) = payload {
                                 if let (Some(c), Some(obj)) = (&closed, p.as_object_mut()) {
-                                    obj.insert("startTime".into(), json!(ms(c.start)));
                                     obj.insert("stopTime".into(), json!(ms(c.start + c.duration)));
                                     obj.insert("frameCount".into(), json!(c.samples));
                                 }
@@ -236,10 +234,10 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
                     }
                 }
                 Output::Event(e) => tracing::debug!(?e, "mss event"),
-                remove @ Output::Remove { .. } => {
-                    if let Err(e) = out.apply(remove) {
-                        m.error(ErrorKind::DiskWrite);
-                        tracing::warn!("mss output: {e:#}");
+                Output::Remove { path } => {
+                    let file = dir.join(&path);
+                    if let Err(e) = out.apply(Output::Remove { path }) {
+                        fail(&file.display().to_string(), &e);
                     }
                 }
             }
@@ -279,8 +277,8 @@ fn group_payload(ev: &EventContext) -> Value {
     json!({ "groupName": ev.group_name, "configIds": ev.config_ids })
 }
 
-/// The group, the stream whose level the fragment belongs to (found by its bitrate among the
-/// group's configs) and the fragment's file.
+/// mssChunkCreated's payload: the group, the stream whose level the fragment belongs to
+/// (found by its bitrate among the group's configs), the fragment's file and start.
 fn chunk_payload(ev: &EventContext, file: &str, closed: Option<&Closed>) -> Value {
     let mut p = json!({ "groupName": ev.group_name, "file": file });
     let Some(c) = closed else {
@@ -302,6 +300,7 @@ fn chunk_payload(ev: &EventContext, file: &str, closed: Option<&Closed>) -> Valu
             })
     };
     if let Some(obj) = p.as_object_mut() {
+        obj.insert("startTime".into(), json!(ms(c.start)));
         obj.insert("bitrate".into(), json!(c.bitrate));
         obj.insert(
             "trackType".into(),
