@@ -520,8 +520,10 @@ fn a_hanging_endpoint_does_not_delay_fragment_writing() {
     let d = &stats["data"];
     println!("write delay with a hanging endpoint: {d}");
     assert!(d["fragmentsWritten"].as_u64() >= Some(8), "{d}");
-    assert!(d["writeDelayP99Us"].as_u64() < Some(250_000), "{d}");
-    assert!(d["writeDelayMaxUs"].as_u64() < Some(1_000_000), "{d}");
+    // Waiting on the endpoint would take its whole 60 s timeout; these bounds leave room for
+    // a busy machine only.
+    assert!(d["writeDelayP99Us"].as_u64() < Some(500_000), "{d}");
+    assert!(d["writeDelayMaxUs"].as_u64() < Some(2_000_000), "{d}");
     assert_eq!(receiver.requests(), 1, "the first POST is still waiting");
     assert!(receiver.events().is_empty());
     let m = metrics(&server);
