@@ -179,6 +179,74 @@ mod tests {
         }
     }
 
+    /// A receiver refusing every body that contains `refuse`, recording the others.
+    fn receiver(refuse: &'static str) -> (String, Arc<Mutex<Vec<String>>>) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let seen = got.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let seen = seen.clone();
+                std::thread::spawn(move || {
+                    let mut out = conn.try_clone().expect("clone");
+                    let mut r = BufReader::new(conn);
+                    loop {
+                        let (mut line, mut len) = (String::new(), 0usize);
+                        while r.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                            let l = line.to_ascii_lowercase();
+                            if let Some(v) = l.strip_prefix("content-length:") {
+                                len = v.trim().parse().unwrap_or(0);
+                            }
+                            line.clear();
+                        }
+                        if line.is_empty() {
+                            return;
+                        }
+                        let mut body = vec![0; len];
+                        if r.read_exact(&mut body).is_err() {
+                            return;
+                        }
+                        let body = String::from_utf8_lossy(&body).into_owned();
+                        let status = if body.contains(refuse) {
+                            "503 Busy"
+                        } else {
+                            seen.lock().expect("lock").push(body);
+                            "200 OK"
+                        };
+                        let reply = format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n");
+                        if out.write_all(reply.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, got)
+    }
+
+    #[tokio::test]
+    async fn an_event_refused_through_every_retry_is_dropped_and_the_next_goes_on() {
+        let (url, got) = receiver("poison");
+        let config = EventsConfig {
+            http_retries: 2,
+            http_backoff_ms: 1,
+            ..EventsConfig::default()
+        };
+        let dropped = metrics::get().dropped(EventDrop::HttpRetriesExhausted);
+        let sink = HttpSink::start(&url, &config).expect("sink");
+        let ev = |n: u64, body: &'static str| (n, Bytes::from_static(body.as_bytes()));
+        sink.push(&[ev(1, "one"), ev(2, "poison"), ev(3, "three")]);
+        let start = std::time::Instant::now();
+        while got.lock().expect("lock").len() < 2 {
+            assert!(start.elapsed() < Duration::from_secs(10), "not delivered");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(*got.lock().expect("lock"), ["one", "three"]);
+        assert!(metrics::get().dropped(EventDrop::HttpRetriesExhausted) > dropped);
+    }
+
     #[test]
     fn the_oldest_go_past_the_limit() {
         let sink = HttpSink {
