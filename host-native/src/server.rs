@@ -171,6 +171,8 @@ pub async fn run(
     state.pulls.shutdown_all();
     state.outputs.shutdown_all();
     while tasks.join_next().await.is_some() {}
+    // The stopping outputs' and streams' last events reach the sinks (bounded wait).
+    state.events.drain(std::time::Duration::from_secs(3)).await;
     Ok(())
 }
 

@@ -603,3 +603,64 @@ fn a_failed_fragment_write_is_an_mss_chunk_error() {
     );
     assert_eq!(get(&m, "smoothcast_mss_fragments_written_total"), 0.0);
 }
+
+#[test]
+fn a_stopping_server_delivers_its_last_events() {
+    let dir = TempDir::new("events-stop");
+    let receiver = Receiver::start(Mode::FailFirst(0));
+    let file = dir.path().join("events.jsonl");
+    let mut server = server_with_events(
+        &dir,
+        &format!(
+            "file = {:?}\nhttp_url = {:?}\n",
+            file.display().to_string(),
+            receiver.url()
+        ),
+    );
+    let target = server.webroot.display().to_string();
+    let r = server
+        .api(
+            "createMSSStream",
+            &format!("localstreamnames=cam bandwidths=400000 targetfolder={target} groupname=ev chunkLength=1"),
+        )
+        .expect("api");
+    assert_eq!(r["status"], "SUCCESS", "{r}");
+    let _encoder = publish(server.addr("rtmp"), "cam", 30);
+    wait_for("a few chunks", Duration::from_secs(15), || {
+        kinds(&receiver.events())
+            .iter()
+            .filter(|t| **t == "mssChunkClosed")
+            .count()
+            >= 4
+    });
+    // Ctrl-C, as an operator stops it.
+    let status = Command::new("kill")
+        .args(["-INT", &server.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    wait_for("the server to stop", Duration::from_secs(15), || {
+        server.try_wait().is_some()
+    });
+    let events = receiver.events();
+    let k = kinds(&events);
+    assert_eq!(
+        k.iter().filter(|t| **t == "inStreamClosed").count(),
+        1,
+        "{k:?}"
+    );
+    assert_eq!(
+        k.iter().filter(|t| **t == "outStreamClosed").count(),
+        1,
+        "{k:?}"
+    );
+    let text = std::fs::read_to_string(&file).expect("events file");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(
+        lines, events,
+        "the file and the endpoint got the same events"
+    );
+}

@@ -6,9 +6,12 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 
+use std::sync::Arc;
+
 use anyhow::Result;
 use bytes::Bytes;
 
+use super::Outstanding;
 use crate::metrics::{self, ErrorKind, EventDrop};
 
 /// Batches waiting for the file; past this the dispatcher drops rather than waits.
@@ -16,18 +19,20 @@ const QUEUE: usize = 1024;
 
 pub(super) struct FileSink {
     tx: SyncSender<Vec<(u64, Bytes)>>,
+    outstanding: Arc<Outstanding>,
 }
 
 impl FileSink {
     /// Opens (creating it and its folder) the file for appending, so a bad path fails at
     /// start rather than at the first event.
-    pub fn open(path: &Path) -> Result<Self> {
+    pub fn open(path: &Path, outstanding: Arc<Outstanding>) -> Result<Self> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
         }
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         let (tx, rx) = sync_channel::<Vec<(u64, Bytes)>>(QUEUE);
         let path = path.to_path_buf();
+        let settled = outstanding.clone();
         std::thread::Builder::new()
             .name("events-file".into())
             .spawn(move || {
@@ -48,9 +53,10 @@ impl FileSink {
                             failing = true;
                         }
                     }
+                    settled.settle(n);
                 }
             })?;
-        Ok(Self { tx })
+        Ok(Self { tx, outstanding })
     }
 
     pub fn write(&self, batch: Vec<(u64, Bytes)>) {
@@ -60,6 +66,7 @@ impl FileSink {
             for _ in 0..n {
                 metrics::get().event_dropped(EventDrop::FileQueueFull);
             }
+            self.outstanding.settle(n);
         }
     }
 }
@@ -83,7 +90,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
         std::fs::write(&path, "{\"earlier\":1}\n").expect("earlier line");
-        let sink = FileSink::open(&path).expect("open");
+        let sink = FileSink::open(&path, Arc::default()).expect("open");
         sink.write(vec![(1, Bytes::from_static(b"{\"a\":1}"))]);
         sink.write(vec![
             (2, Bytes::from_static(b"{\"b\":2}")),
@@ -100,6 +107,6 @@ mod tests {
 
     #[test]
     fn a_bad_path_fails_at_start() {
-        assert!(FileSink::open(Path::new("/dev/null/events.jsonl")).is_err());
+        assert!(FileSink::open(Path::new("/dev/null/events.jsonl"), Arc::default()).is_err());
     }
 }

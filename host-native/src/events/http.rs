@@ -16,7 +16,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::Notify;
 
-use super::{backoff, EventsConfig};
+use super::{backoff, EventsConfig, Outstanding};
 use crate::metrics::{self, ErrorKind, EventDrop};
 
 /// A response body larger than this is not read to its end (the connection is dropped).
@@ -26,6 +26,7 @@ pub(super) struct HttpSink {
     queue: Mutex<VecDeque<(u64, Bytes)>>,
     ready: Notify,
     limit: usize,
+    outstanding: Arc<Outstanding>,
 }
 
 struct Settings {
@@ -38,7 +39,11 @@ struct Settings {
 
 impl HttpSink {
     /// Checks the URL and starts the sender task on the current runtime.
-    pub fn start(url: &str, config: &EventsConfig) -> Result<Arc<Self>> {
+    pub fn start(
+        url: &str,
+        config: &EventsConfig,
+        outstanding: Arc<Outstanding>,
+    ) -> Result<Arc<Self>> {
         let uri: Uri = url
             .parse()
             .with_context(|| format!("{url:?} is not a URL"))?;
@@ -49,6 +54,7 @@ impl HttpSink {
             queue: Mutex::new(VecDeque::new()),
             ready: Notify::new(),
             limit: config.http_queue_limit.max(1),
+            outstanding,
         });
         let settings = Settings {
             uri,
@@ -76,6 +82,7 @@ impl HttpSink {
             while q.len() > self.limit {
                 q.pop_front();
                 metrics::get().event_dropped(EventDrop::HttpQueueFull);
+                self.outstanding.settle(1);
             }
         }
         self.ready.notify_one();
@@ -118,6 +125,7 @@ impl HttpSink {
             let mut q = self.lock();
             if q.front().is_some_and(|(front, _)| *front == seq) {
                 q.pop_front();
+                self.outstanding.settle(1);
             }
         }
     }
@@ -175,7 +183,7 @@ mod tests {
             "http:///x",
             "not a url",
         ] {
-            assert!(HttpSink::start(bad, &c).is_err(), "{bad}");
+            assert!(HttpSink::start(bad, &c, Arc::default()).is_err(), "{bad}");
         }
     }
 
@@ -235,7 +243,7 @@ mod tests {
             ..EventsConfig::default()
         };
         let dropped = metrics::get().dropped(EventDrop::HttpRetriesExhausted);
-        let sink = HttpSink::start(&url, &config).expect("sink");
+        let sink = HttpSink::start(&url, &config, Arc::default()).expect("sink");
         let ev = |n: u64, body: &'static str| (n, Bytes::from_static(body.as_bytes()));
         sink.push(&[ev(1, "one"), ev(2, "poison"), ev(3, "three")]);
         let start = std::time::Instant::now();
@@ -253,6 +261,7 @@ mod tests {
             queue: Mutex::new(VecDeque::new()),
             ready: Notify::new(),
             limit: 2,
+            outstanding: Arc::default(),
         };
         let ev = |n: u64| (n, Bytes::from(n.to_string()));
         sink.push(&[ev(1), ev(2)]);

@@ -13,8 +13,9 @@ mod file;
 mod http;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
@@ -99,10 +100,30 @@ struct Record<'a> {
     payload: &'a Value,
 }
 
+/// Deliveries not yet settled (delivered or dropped), one per event per sink, so that a
+/// stopping server can wait for the last events.
+#[derive(Default)]
+struct Outstanding {
+    count: AtomicUsize,
+    sinks: usize,
+}
+
+impl Outstanding {
+    fn settle(&self, n: usize) {
+        // Saturating: a miscount must not wrap and stall shutdown for the whole grace time.
+        let _ = self
+            .count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
+                Some(c.saturating_sub(n))
+            });
+    }
+}
+
 /// Where events are emitted. Cheap to clone; without sinks configured it does nothing.
 #[derive(Clone, Default)]
 pub struct EventBus {
     tx: Option<mpsc::Sender<Pending>>,
+    outstanding: Arc<Outstanding>,
 }
 
 impl EventBus {
@@ -128,8 +149,39 @@ impl EventBus {
             timestamp_ms: unix_ms(),
             payload,
         };
+        // Counted before it can be settled by a sink.
+        let o = &self.outstanding;
+        o.count.fetch_add(o.sinks, Ordering::AcqRel);
         if tx.try_send(pending).is_err() {
+            o.settle(o.sinks);
             m.event_dropped(EventDrop::BusFull);
+        }
+    }
+
+    /// At shutdown: waits until every event emitted so far is delivered or dropped and
+    /// nothing new came for a moment (stopping outputs emit their last events), at most
+    /// `max`.
+    pub async fn drain(&self, max: Duration) {
+        if self.tx.is_none() {
+            return;
+        }
+        const QUIET: Duration = Duration::from_millis(300);
+        let start = Instant::now();
+        let mut idle_since: Option<Instant> = None;
+        while start.elapsed() < max {
+            if self.outstanding.count.load(Ordering::Acquire) == 0 {
+                let since = *idle_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= QUIET {
+                    return;
+                }
+            } else {
+                idle_since = None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let left = self.outstanding.count.load(Ordering::Acquire);
+        if left > 0 {
+            tracing::warn!(left, "stopping with events not yet delivered");
         }
     }
 }
@@ -137,23 +189,33 @@ impl EventBus {
 /// Opens the configured sinks and starts the dispatcher on the current runtime. Fails on a
 /// file that cannot be opened or a URL that is not `http://host[:port]/...`.
 pub fn start(config: &EventsConfig) -> Result<EventBus> {
+    let sinks = usize::from(config.file.is_some()) + usize::from(config.http_url.is_some());
+    if sinks == 0 {
+        return Ok(EventBus::disabled());
+    }
+    let outstanding = Arc::new(Outstanding {
+        count: AtomicUsize::new(0),
+        sinks,
+    });
     let file = match &config.file {
         Some(path) => Some(
-            file::FileSink::open(path)
+            file::FileSink::open(path, outstanding.clone())
                 .with_context(|| format!("events file {}", path.display()))?,
         ),
         None => None,
     };
     let http = match &config.http_url {
-        Some(url) => Some(http::HttpSink::start(url, config).context("events http_url")?),
+        Some(url) => Some(
+            http::HttpSink::start(url, config, outstanding.clone()).context("events http_url")?,
+        ),
         None => None,
     };
-    if file.is_none() && http.is_none() {
-        return Ok(EventBus::disabled());
-    }
     let (tx, rx) = mpsc::channel(config.bus_capacity.max(1));
-    tokio::spawn(dispatch(rx, file, http));
-    Ok(EventBus { tx: Some(tx) })
+    tokio::spawn(dispatch(rx, file, http, outstanding.clone()));
+    Ok(EventBus {
+        tx: Some(tx),
+        outstanding,
+    })
 }
 
 /// Takes events off the bus in order, numbers and serializes them, and feeds the sinks.
@@ -161,6 +223,7 @@ async fn dispatch(
     mut rx: mpsc::Receiver<Pending>,
     file: Option<file::FileSink>,
     http: Option<Arc<http::HttpSink>>,
+    outstanding: Arc<Outstanding>,
 ) {
     let mut seq = 0u64;
     let mut batch: Vec<Pending> = Vec::new();
@@ -176,7 +239,10 @@ async fn dispatch(
             };
             match serde_json::to_vec(&record) {
                 Ok(json) => lines.push((seq, Bytes::from(json))),
-                Err(e) => tracing::warn!("event {:?} not serializable: {e}", p.kind),
+                Err(e) => {
+                    outstanding.settle(outstanding.sinks);
+                    tracing::warn!("event {:?} not serializable: {e}", p.kind);
+                }
             }
         }
         if let Some(http) = &http {
@@ -243,7 +309,10 @@ mod tests {
     #[tokio::test]
     async fn a_full_bus_drops_instead_of_waiting() {
         let (tx, _rx) = mpsc::channel(1);
-        let bus = EventBus { tx: Some(tx) };
+        let bus = EventBus {
+            tx: Some(tx),
+            outstanding: Arc::default(),
+        };
         bus.emit(EventType::InStreamCreated, Value::Null);
         let dropped = metrics::get().dropped(EventDrop::BusFull);
         // The second does not fit and must not block.
