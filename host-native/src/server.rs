@@ -10,8 +10,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::ServerConfig;
-use crate::ingest::pull::PullManager;
 use crate::events::EventBus;
+use crate::ingest::pull::PullManager;
 use crate::outputs::OutputManager;
 use crate::streams::StreamRegistry;
 use crate::{api, ingest, web};
