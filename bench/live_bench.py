@@ -14,6 +14,10 @@ the server's own serverStats (fragments written, write delay p50/p99/max).
 of expected (N x D/chunk per track x 2 tracks), generator p99 lateness < 500 ms and server
 CPU < 190% (two cores). --find-max stops at the first N that does not hold.
 
+With --events the server also sends every event to a JSON-lines file and POSTs it to a
+receiver in this script; the row then says how many arrived, how many were dropped and how
+long the endpoint took to catch up after the publishers stopped.
+
 Needs ffmpeg and cargo. Writes to bench/out/ (ignored by git). Loopback only.
 """
 import argparse
@@ -28,6 +32,7 @@ import sys
 import threading
 import time
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "bench", "out")
@@ -44,6 +49,53 @@ TARGET_P99_MS = 20.0
 HOLD_FRAGMENTS = 0.90
 HOLD_LATENESS_MS = 500.0
 HOLD_CPU = 190.0
+
+# Set by --events: {"url": ..., "file": ...} and the receiver counting POSTs.
+EVENTS = None
+RECEIVER = None
+
+
+class EventReceiver(BaseHTTPRequestHandler):
+    """Counts POSTed events and checks that their seq numbers only go up."""
+    protocol_version = "HTTP/1.1"
+    count = 0
+    last_seq = 0
+    out_of_order = 0
+    lock = threading.Lock()
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        try:
+            seq = json.loads(body).get("seq", 0)
+        except ValueError:
+            seq = 0
+        cls = EventReceiver
+        with cls.lock:
+            cls.count += 1
+            if seq <= cls.last_seq:
+                cls.out_of_order += 1
+            cls.last_seq = seq
+        self.send_response(204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def start_receiver():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), EventReceiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def metric_values(text, prefix):
+    """Sum of the samples whose name{labels} starts with prefix."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
 
 
 def build():
@@ -121,6 +173,9 @@ class Server:
         with open(CONFIG, "w") as f:
             f.write('bind = "127.0.0.1"\nrtmp_port = 0\njson_cli_port = 0\nascii_cli_port = 0\n'
                     f'http_api_port = 0\nweb_port = 0\nmpegts_port = 0\nwebroot = {json.dumps(WEBROOT)}\n')
+            if EVENTS:
+                f.write(f'[events]\nfile = {json.dumps(EVENTS["file"])}\n'
+                        f'http_url = {json.dumps(EVENTS["url"])}\n')
         self.log = open(SERVER_LOG, "w")
         env = dict(os.environ, SMOOTHCAST_LOG=os.environ.get("SMOOTHCAST_LOG", "warn"))
         self.proc = subprocess.Popen([exe, "serve", "--config", CONFIG], stdout=subprocess.PIPE,
@@ -147,6 +202,10 @@ class Server:
             url += "?params=" + base64.b64encode(params.encode()).decode()
         with urllib.request.urlopen(url, timeout=20) as r:
             return json.loads(r.read())
+
+    def metrics(self):
+        with urllib.request.urlopen(f"http://{self.addrs['http_api']}/metrics", timeout=20) as r:
+            return r.read().decode()
 
     def stop(self):
         if self.proc.poll() is None:
@@ -188,6 +247,12 @@ def cpu_percent(samples, index, t0, t1):
 
 
 def run_one(server_exe, load_exe, flv, n, seconds, args):
+    if EVENTS:
+        with EventReceiver.lock:
+            EventReceiver.count = EventReceiver.last_seq = EventReceiver.out_of_order = 0
+        if os.path.exists(EVENTS["file"]):
+            os.remove(EVENTS["file"])
+    events = {}
     server = Server(server_exe)
     try:
         for i in range(n):
@@ -225,6 +290,22 @@ def run_one(server_exe, load_exe, flv, n, seconds, args):
         # The last fragments are written when the publishers stop.
         time.sleep(3.0)
         stats = server.api("serverStats")["data"]
+        if EVENTS:
+            # How long the endpoint needs to get everything emitted so far.
+            t0 = time.monotonic()
+            while True:
+                m = server.metrics()
+                emitted = metric_values(m, "smoothcast_events_emitted_total")
+                dropped = metric_values(m, "smoothcast_events_dropped_total")
+                if EventReceiver.count + dropped >= emitted or time.monotonic() - t0 > 60:
+                    break
+                time.sleep(0.2)
+            with open(EVENTS["file"]) as f:
+                file_lines = sum(1 for _ in f)
+            events = {"events_emitted": emitted, "events_http": EventReceiver.count,
+                      "events_file": file_lines, "events_dropped": dropped,
+                      "events_out_of_order": EventReceiver.out_of_order,
+                      "events_catch_up_s": round(time.monotonic() - t0 + 3.0, 1)}
         io1 = proc_io(server.pid)
         sampler.done.set()
         sampler.join()
@@ -287,6 +368,7 @@ def run_one(server_exe, load_exe, flv, n, seconds, args):
         "write_amplification": (io1[0] - io0[0]) / load["bytes_sent"] if io0 and io1 and load["bytes_sent"] else None,
         "server_warnings": len(warnings),
         "first_warnings": warnings[:3],
+        **events,
     }
     why = []
     if r["connected"] < n or r["dropped"]:
@@ -361,7 +443,14 @@ def main():
     ap.add_argument("--webroot", help="web root to write into (default bench/out/live-webroot; "
                     "a tmpfs folder such as /dev/shm/x takes the disk out of the picture)")
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--events", action="store_true",
+                    help="send events to a file and to an HTTP receiver in this script")
     args = ap.parse_args()
+    if args.events:
+        global EVENTS, RECEIVER
+        RECEIVER = start_receiver()
+        EVENTS = {"url": f"http://127.0.0.1:{RECEIVER.server_address[1]}/hook",
+                  "file": os.path.join(OUT, "live-events.jsonl")}
     if args.webroot:
         global WEBROOT
         WEBROOT = os.path.abspath(args.webroot)

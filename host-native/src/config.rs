@@ -51,6 +51,8 @@ pub struct ServerConfig {
     pub player_assets: PathBuf,
     /// autoMSS: a rolling MSS presentation for every new inbound stream (off without it).
     pub auto_mss: Option<AutoMss>,
+    /// Event sinks (`[events]`): a JSON-lines file and/or an HTTP endpoint.
+    pub events: crate::events::EventsConfig,
 }
 
 impl Default for ServerConfig {
@@ -70,6 +72,7 @@ impl Default for ServerConfig {
             state_file: None,
             player_assets: PathBuf::from("tests/player/node_modules/dashjs/dist/modern/umd"),
             auto_mss: None,
+            events: crate::events::EventsConfig::default(),
         }
     }
 }

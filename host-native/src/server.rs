@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::ServerConfig;
+use crate::events::EventBus;
 use crate::ingest::pull::PullManager;
 use crate::outputs::OutputManager;
 use crate::streams::StreamRegistry;
@@ -22,6 +23,7 @@ pub struct AppState {
     pub outputs: OutputManager,
     pub pulls: PullManager,
     pub started: Instant,
+    pub events: EventBus,
 }
 
 /// Flips to `true` once, when the server should stop; tasks select on `changed()`.
@@ -93,7 +95,8 @@ pub async fn run(
     demo: bool,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
-    let streams = StreamRegistry::new();
+    let events = crate::events::start(&config.events)?;
+    let streams = StreamRegistry::new().with_events(events.clone());
     // createMSSStream may write under the web root and the configured output roots only.
     let mut roots = vec![config.webroot.clone()];
     roots.extend(config.allowed_output_roots.iter().cloned());
@@ -101,9 +104,11 @@ pub async fn run(
     let state = Arc::new(AppState {
         outputs: OutputManager::new(streams.clone())
             .with_allowed_roots(roots)
-            .with_config_ids(ids.clone()),
+            .with_config_ids(ids.clone())
+            .with_events(events.clone()),
         pulls: PullManager::new(streams.clone(), ids),
         streams,
+        events,
         config,
         started: Instant::now(),
     });
@@ -166,6 +171,8 @@ pub async fn run(
     state.pulls.shutdown_all();
     state.outputs.shutdown_all();
     while tasks.join_next().await.is_some() {}
+    // The stopping outputs' and streams' last events reach the sinks (bounded wait).
+    state.events.drain(std::time::Duration::from_secs(3)).await;
     Ok(())
 }
 

@@ -12,6 +12,8 @@ use std::time::{Instant, SystemTime};
 use smoothcast_core::media::{Sample, TrackInfo};
 use tokio::sync::{broadcast, mpsc};
 
+use crate::events::{EventBus, EventType};
+
 /// Media as a local stream carries it.
 #[derive(Debug, Clone)]
 pub enum StreamItem {
@@ -89,6 +91,7 @@ pub struct StreamRegistry {
     inner: Arc<Mutex<Inner>>,
     next_id: Arc<AtomicU64>,
     notices: broadcast::Sender<StreamNotice>,
+    events: EventBus,
 }
 
 impl Default for StreamRegistry {
@@ -114,7 +117,14 @@ impl StreamRegistry {
             inner: Arc::default(),
             next_id: Arc::new(AtomicU64::new(1)),
             notices: broadcast::channel(1024).0,
+            events: EventBus::disabled(),
         }
+    }
+
+    /// Streams coming and going are reported on this bus (inStreamCreated/Closed).
+    pub fn with_events(mut self, events: EventBus) -> Self {
+        self.events = events;
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -141,19 +151,23 @@ impl StreamRegistry {
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map(|d| d.as_millis() as u64)
                 .unwrap_or(0);
+            let info = StreamInfo {
+                unique_id: id,
+                name: name.to_string(),
+                kind,
+                source: source.to_string(),
+                creation_time_ms,
+                bytes_in: 0,
+                has_video: false,
+                has_audio: false,
+            };
+            // Under the lock: no output can see the stream before this event is queued.
+            self.events
+                .emit(EventType::InStreamCreated, stream_payload(&info));
             inner.streams.insert(
                 name.to_string(),
                 Entry {
-                    info: StreamInfo {
-                        unique_id: id,
-                        name: name.to_string(),
-                        kind,
-                        source: source.to_string(),
-                        creation_time_ms,
-                        bytes_in: 0,
-                        has_video: false,
-                        has_audio: false,
-                    },
+                    info,
                     tracks: Vec::new(),
                     subscribers: Vec::new(),
                     stop: stop.clone(),
@@ -258,6 +272,7 @@ impl Publisher {
             return;
         };
         entry.info.bytes_in += wire_bytes;
+        crate::metrics::get().bytes_in(wire_bytes);
         if let StreamItem::Track(t) = &item {
             match t.kind() {
                 smoothcast_core::TrackKind::Video => entry.info.has_video = true,
@@ -290,6 +305,10 @@ impl Drop for Publisher {
             let mut inner = self.registry.lock();
             match inner.streams.get(&self.name) {
                 Some(e) if e.info.unique_id == self.id => {
+                    // Before the removal ends the subscriptions: outputs see the end after.
+                    self.registry
+                        .events
+                        .emit(EventType::InStreamClosed, stream_payload(&e.info));
                     inner.streams.remove(&self.name).is_some()
                 }
                 _ => false,
@@ -302,6 +321,18 @@ impl Drop for Publisher {
             });
         }
     }
+}
+
+/// What inStreamCreated/Closed carry.
+fn stream_payload(info: &StreamInfo) -> serde_json::Value {
+    serde_json::json!({
+        "name": info.name,
+        "uniqueId": info.unique_id,
+        "type": info.kind,
+        "source": info.source,
+        "creationTime": info.creation_time_ms,
+        "bytesIn": info.bytes_in,
+    })
 }
 
 #[cfg(test)]

@@ -67,6 +67,16 @@ async fn serve_connection(state: Arc<AppState>, stream: TcpStream, mut shutdown:
 }
 
 fn respond(state: &AppState, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    if (req.method() == Method::GET || req.method() == Method::HEAD)
+        && req.uri().path() == "/metrics"
+    {
+        let mut r = text(crate::metrics::get().render(state), StatusCode::OK);
+        r.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+        );
+        return r;
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut r = text(
             Reply::fail("Only GET is supported").to_json(),

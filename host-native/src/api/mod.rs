@@ -71,6 +71,7 @@ pub(crate) mod test_support {
             streams,
             config: ServerConfig::default(),
             started: Instant::now(),
+            events: crate::events::EventBus::disabled(),
         }
     }
 }

@@ -9,7 +9,8 @@ use smoothcast_core::time::to_mss;
 use tokio::sync::{broadcast, mpsc, watch};
 
 use super::mss::{presentation_for, ConfigStatus, MssParams, OutputManager, StopMode};
-use super::writer::Writer;
+use super::writer::{EventContext, Writer};
+use crate::events::EventType;
 use crate::streams::{Delivered, StreamItem, StreamNotice, StreamRegistry};
 
 pub(super) struct GroupContext {
@@ -37,13 +38,24 @@ struct Input {
     subscribed: bool,
     /// The source went away after it had started; the next item restarts the level.
     ended: bool,
+    /// The local stream's unique id while subscribed (for events).
+    stream_id: u64,
 }
 
 type Item = (usize, Option<Delivered>);
 
 pub(super) async fn run_group(mut ctx: GroupContext) {
     let mut presentation = presentation_for(&ctx.params);
-    let writer = Writer::start(ctx.group_dir.clone(), ctx.manager.stats.clone());
+    let writer = Writer::start(
+        ctx.group_dir.clone(),
+        ctx.manager.stats.clone(),
+        EventContext {
+            bus: ctx.manager.events.clone(),
+            manager: ctx.manager.clone(),
+            group_name: ctx.params.group_name.clone(),
+            config_ids: ctx.config_ids.clone(),
+        },
+    );
     let (tx, mut rx) = mpsc::channel::<Item>(1024);
     // Notices first, then subscribe: a stream that appears in between is not missed.
     let mut notices = ctx.streams.notices();
@@ -60,6 +72,7 @@ pub(super) async fn run_group(mut ctx: GroupContext) {
             held: Vec::new(),
             subscribed: false,
             ended: false,
+            stream_id: 0,
         })
         .collect();
     // Levels with a given bandwidth exist from the start, so the manifest lists quality
@@ -71,7 +84,7 @@ pub(super) async fn run_group(mut ctx: GroupContext) {
         }
     }
     for (i, input) in inputs.iter_mut().enumerate() {
-        subscribe(&ctx, input, i, &tx);
+        subscribe(&ctx, &writer, input, i, &tx).await;
     }
     let mut last_error = String::new();
     let stop = loop {
@@ -85,14 +98,14 @@ pub(super) async fn run_group(mut ctx: GroupContext) {
             notice = notices.recv() => match notice {
                 Ok(StreamNotice::Created { name, .. }) => {
                     if let Some(i) = inputs.iter().position(|x| x.name == name && !x.subscribed) {
-                        subscribe(&ctx, &mut inputs[i], i, &tx);
+                        subscribe(&ctx, &writer, &mut inputs[i], i, &tx).await;
                     }
                 }
                 Ok(StreamNotice::Closed { .. }) => {}
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     for (i, input) in inputs.iter_mut().enumerate() {
                         if !input.subscribed {
-                            subscribe(&ctx, input, i, &tx);
+                            subscribe(&ctx, &writer, input, i, &tx).await;
                         }
                     }
                 }
@@ -100,7 +113,9 @@ pub(super) async fn run_group(mut ctx: GroupContext) {
             },
             Some((i, delivered)) = rx.recv() => {
                 let arrival = delivered.as_ref().map_or_else(Instant::now, |d| d.at);
+                let source_ended = delivered.is_none();
                 if let Err(e) = handle(&ctx, &mut presentation, &mut inputs, i, delivered.map(|d| d.item)) {
+                    crate::metrics::get().error(crate::metrics::ErrorKind::Packaging);
                     if e != last_error {
                         tracing::error!(group = %ctx.params.group_name, "{e}");
                         last_error = e;
@@ -108,18 +123,31 @@ pub(super) async fn run_group(mut ctx: GroupContext) {
                 }
                 let outputs: Vec<Output> = std::iter::from_fn(|| presentation.poll_output()).collect();
                 writer.write(outputs, arrival).await;
-                if !ctx.params.keep_alive && inputs.iter().all(|x| !x.subscribed) && inputs.iter().any(|x| x.level.is_some()) {
+                let closing = !ctx.params.keep_alive && inputs.iter().all(|x| !x.subscribed) && inputs.iter().any(|x| x.level.is_some());
+                if closing {
                     // Without keepAlive the presentation ends with its sources: closed as VOD.
                     if let Err(e) = presentation.finish() {
                         tracing::warn!(group = %ctx.params.group_name, "closing: {e}");
                     }
                     let outputs: Vec<Output> = std::iter::from_fn(|| presentation.poll_output()).collect();
                     writer.write(outputs, Instant::now()).await;
+                }
+                if source_ended {
+                    // After the source's last fragments, which the writer has queued.
+                    writer.emit_after(EventType::OutStreamClosed, out_stream_payload(&ctx, &inputs[i])).await;
+                }
+                if closing {
                     break StopMode::Running;
                 }
             }
         }
     };
+    for input in inputs.iter().filter(|x| x.subscribed) {
+        writer
+            .emit_after(EventType::OutStreamClosed, out_stream_payload(&ctx, input))
+            .await;
+    }
+    tracing::info!(?stop, "group stopped");
     // Everything decided so far reaches the disk before files are deleted or the task ends.
     writer.close().await;
     if let StopMode::Remove { delete_files: true } = stop {
@@ -129,14 +157,26 @@ pub(super) async fn run_group(mut ctx: GroupContext) {
 }
 
 /// Subscribes to an input's stream if it exists, forwarding its media into the group's feed.
-fn subscribe(ctx: &GroupContext, input: &mut Input, index: usize, tx: &mpsc::Sender<Item>) {
+async fn subscribe(
+    ctx: &GroupContext,
+    writer: &Writer,
+    input: &mut Input,
+    index: usize,
+    tx: &mpsc::Sender<Item>,
+) {
     let Some(mut rx) = ctx.streams.subscribe(&input.name) else {
         return;
     };
     input.subscribed = true;
     let unique = ctx.streams.get(&input.name).map_or(0, |s| s.unique_id);
+    input.stream_id = unique;
     ctx.manager
         .set_status(input.config_id, ConfigStatus::Streaming, unique);
+    tracing::info!(stream = %input.name, config_id = input.config_id, "packaging stream");
+    // Through the writer, so it follows an earlier outStreamClosed of the same input.
+    writer
+        .emit_after(EventType::OutStreamCreated, out_stream_payload(ctx, input))
+        .await;
     let tx = tx.clone();
     tokio::spawn(async move {
         while let Some(item) = rx.recv().await {
@@ -288,4 +328,17 @@ fn measure(held: &[StreamItem]) -> Option<u32> {
         .sum();
     let bps = (bytes as f64 * 8.0 / secs / 1000.0).round() as u32 * 1000;
     Some(bps.max(1000))
+}
+
+/// What outStreamCreated/Closed carry: the config entry and the local stream it packages.
+fn out_stream_payload(ctx: &GroupContext, input: &Input) -> serde_json::Value {
+    serde_json::json!({
+        "name": input.name,
+        "uniqueId": input.stream_id,
+        "type": "OFMSS",
+        "configId": input.config_id,
+        "groupName": ctx.params.group_name,
+        "targetFolder": ctx.group_dir.display().to_string(),
+        "bandwidth": input.bandwidth,
+    })
 }

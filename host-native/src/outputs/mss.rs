@@ -16,6 +16,7 @@ use smoothcast_core::time::MSS_TIMESCALE;
 use tokio::sync::watch;
 
 use super::group::{run_group, GroupContext};
+use crate::events::EventBus;
 use crate::streams::StreamRegistry;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -192,6 +193,7 @@ pub struct OutputManager {
     allowed_roots: Arc<Vec<PathBuf>>,
     ids: crate::status::ConfigIds,
     pub(super) stats: Arc<super::stats::WriteStats>,
+    pub(super) events: EventBus,
 }
 
 impl OutputManager {
@@ -203,7 +205,14 @@ impl OutputManager {
             allowed_roots: Arc::default(),
             ids: Default::default(),
             stats: Arc::default(),
+            events: EventBus::disabled(),
         }
+    }
+
+    /// Outputs report their streams and chunks on this bus.
+    pub fn with_events(mut self, events: EventBus) -> Self {
+        self.events = events;
+        self
     }
 
     /// Confines targetFolder to these folders (the server passes its web root and the
@@ -351,7 +360,10 @@ impl OutputManager {
             group_dir,
             stop: stop_rx,
         };
-        let task = runtime.spawn(run_group(ctx));
+        // Every log line of the group carries its name and config ids (a warn span, so the
+        // fields show with the default `warn` filter too).
+        let span = tracing::warn_span!("group", group = %ctx.params.group_name, config_ids = ?ids);
+        let task = runtime.spawn(tracing::Instrument::instrument(run_group(ctx), span));
         Ok((ids, task))
     }
 

@@ -41,7 +41,10 @@ impl hyper::body::Body for Body {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         match self.get_mut() {
-            Body::Bytes(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            Body::Bytes(b) => Poll::Ready(b.take().map(|b| {
+                crate::metrics::get().web_bytes(b.len());
+                Ok(Frame::data(b))
+            })),
             Body::File { file, remaining } => {
                 if *remaining == 0 {
                     return Poll::Ready(None);
@@ -65,6 +68,7 @@ impl hyper::body::Body for Body {
                         }
                         *remaining -= n as u64;
                         buf.truncate(n);
+                        crate::metrics::get().web_bytes(n);
                         Poll::Ready(Some(Ok(Frame::data(buf.freeze()))))
                     }
                 }

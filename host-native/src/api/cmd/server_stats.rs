@@ -27,6 +27,7 @@ impl ServerStats {
                 "writeDelayP50Us": delay.p50_us,
                 "writeDelayP99Us": delay.p99_us,
                 "writeDelayMaxUs": delay.max_us,
+                "eventSinks": state.events.enabled(),
             }),
         )
     }

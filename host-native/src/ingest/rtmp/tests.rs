@@ -40,6 +40,7 @@ async fn start(limits: Limits, max_connections: usize) -> Server {
         pulls: crate::ingest::pull::PullManager::new(streams.clone(), Default::default()),
         streams,
         started: std::time::Instant::now(),
+        events: crate::events::EventBus::disabled(),
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");

@@ -1,0 +1,286 @@
+//! Server metrics, served as Prometheus text (format 0.0.4) at `GET /metrics` on the HTTP API
+//! port.
+//!
+//! One process-wide set: the places that count (ingest, the disk writer, the web server, the
+//! event sinks) are far apart, and a counter is an atomic add, so they reach it directly
+//! instead of threading a handle through every constructor. Gauges that mirror state (the
+//! stream registry) are read at scrape time.
+
+use std::sync::{LazyLock, Mutex};
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+use crate::server::AppState;
+
+/// The content type of [`render`]'s text.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Names, help and buckets below are constants: only a typo in them could fail.
+const CONST_OPTS: &str = "constant metric options are valid";
+
+/// What goes wrong, by kind (`smoothcast_errors_total{kind}`).
+#[derive(Debug, Clone, Copy)]
+pub enum ErrorKind {
+    /// A fragment or manifest could not be written, rewritten or removed.
+    DiskWrite,
+    /// Media the core refused (demux or packaging).
+    Packaging,
+    /// An event could not be delivered to a sink.
+    EventSink,
+}
+
+impl ErrorKind {
+    fn label(self) -> &'static str {
+        match self {
+            ErrorKind::DiskWrite => "disk_write",
+            ErrorKind::Packaging => "packaging",
+            ErrorKind::EventSink => "event_sink",
+        }
+    }
+}
+
+/// Where events were lost (`smoothcast_events_dropped_total{reason}`).
+#[derive(Debug, Clone, Copy)]
+pub enum EventDrop {
+    /// The bus was full: emitters never wait.
+    BusFull,
+    /// The file sink fell behind.
+    FileQueueFull,
+    /// The HTTP sink's queue passed its limit; the oldest event went.
+    HttpQueueFull,
+    /// The HTTP endpoint refused an event through every retry.
+    HttpRetriesExhausted,
+}
+
+impl EventDrop {
+    fn label(self) -> &'static str {
+        match self {
+            EventDrop::BusFull => "bus_full",
+            EventDrop::FileQueueFull => "file_queue_full",
+            EventDrop::HttpQueueFull => "http_queue_full",
+            EventDrop::HttpRetriesExhausted => "http_retries_exhausted",
+        }
+    }
+}
+
+pub struct Metrics {
+    registry: Registry,
+    inbound_streams: IntGauge,
+    stream_bytes_in: IntGaugeVec,
+    mss_configs: IntGauge,
+    bytes_in: IntCounter,
+    bytes_out: IntCounterVec,
+    fragments_written: IntCounter,
+    fragments_rewritten: IntCounter,
+    manifests_written: IntCounter,
+    write_delay: Histogram,
+    errors: IntCounterVec,
+    events_emitted: IntCounter,
+    events_delivered: IntCounterVec,
+    events_dropped: IntCounterVec,
+    /// Scrapes reset and refill the per-stream gauges; one at a time.
+    scrape: Mutex<()>,
+}
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+/// The process's metrics.
+pub fn get() -> &'static Metrics {
+    &METRICS
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let registry = Registry::new();
+        // A duplicate name would be a bug here; the metric then still counts, unexported.
+        fn reg<M: prometheus::core::Collector + Clone + 'static>(r: &Registry, m: M) -> M {
+            if let Err(e) = r.register(Box::new(m.clone())) {
+                tracing::error!("metric registration: {e}");
+            }
+            m
+        }
+        let opts = |name: &str, help: &str| Opts::new(name, help).namespace("smoothcast");
+        let counter = |name: &str, help: &str| {
+            reg(
+                &registry,
+                IntCounter::with_opts(opts(name, help)).expect(CONST_OPTS),
+            )
+        };
+        let counter_vec = |name: &str, help: &str, label: &str| {
+            reg(
+                &registry,
+                IntCounterVec::new(opts(name, help), &[label]).expect(CONST_OPTS),
+            )
+        };
+        let gauge = |name: &str, help: &str| {
+            reg(
+                &registry,
+                IntGauge::with_opts(opts(name, help)).expect(CONST_OPTS),
+            )
+        };
+        let write_delay = reg(
+            &registry,
+            Histogram::with_opts(
+                HistogramOpts::new(
+                    "mss_write_delay_seconds",
+                    "From the arrival of the sample that completes a fragment to the fragment, \
+                     its look-ahead rewrites and the manifest being on disk.",
+                )
+                .namespace("smoothcast")
+                .buckets(vec![
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ]),
+            )
+            .expect(CONST_OPTS),
+        );
+        let m = Self {
+            inbound_streams: gauge("inbound_streams", "Local streams being published now."),
+            stream_bytes_in: reg(
+                &registry,
+                IntGaugeVec::new(
+                    opts(
+                        "stream_bytes_in",
+                        "Bytes received so far by each current local stream.",
+                    ),
+                    &["stream"],
+                )
+                .expect(CONST_OPTS),
+            ),
+            mss_configs: gauge("mss_configs", "createMSSStream config entries."),
+            bytes_in: counter(
+                "bytes_in_total",
+                "Bytes received by ingest (wire bytes of media).",
+            ),
+            bytes_out: counter_vec(
+                "bytes_out_total",
+                "Bytes written to disk (fragment, manifest) and served by the web server (web).",
+                "kind",
+            ),
+            fragments_written: counter(
+                "mss_fragments_written_total",
+                "New MSS fragment files written.",
+            ),
+            fragments_rewritten: counter(
+                "mss_fragments_rewritten_total",
+                "Live fragments rewritten to announce later ones (tfrf).",
+            ),
+            manifests_written: counter("mss_manifests_written_total", "MSS manifests written."),
+            write_delay,
+            errors: counter_vec("errors_total", "Errors by kind.", "kind"),
+            events_emitted: counter("events_emitted_total", "Events emitted to the event bus."),
+            events_delivered: counter_vec(
+                "events_delivered_total",
+                "Events written to the file sink or accepted by the HTTP endpoint.",
+                "sink",
+            ),
+            events_dropped: counter_vec(
+                "events_dropped_total",
+                "Events lost, by reason.",
+                "reason",
+            ),
+            scrape: Mutex::new(()),
+            registry,
+        };
+        // Every known series from the start, at 0, so rates and alerts see the first one.
+        for kind in ["fragment", "manifest", "web"] {
+            m.bytes_out.with_label_values(&[kind]);
+        }
+        for kind in [
+            ErrorKind::DiskWrite,
+            ErrorKind::Packaging,
+            ErrorKind::EventSink,
+        ] {
+            m.errors.with_label_values(&[kind.label()]);
+        }
+        for why in [
+            EventDrop::BusFull,
+            EventDrop::FileQueueFull,
+            EventDrop::HttpQueueFull,
+            EventDrop::HttpRetriesExhausted,
+        ] {
+            m.events_dropped.with_label_values(&[why.label()]);
+        }
+        for sink in ["file", "http"] {
+            m.events_delivered.with_label_values(&[sink]);
+        }
+        m
+    }
+
+    pub fn bytes_in(&self, n: u64) {
+        self.bytes_in.inc_by(n);
+    }
+
+    pub fn fragment_written(&self, bytes: usize) {
+        self.fragments_written.inc();
+        self.bytes_out
+            .with_label_values(&["fragment"])
+            .inc_by(bytes as u64);
+    }
+
+    pub fn fragment_rewritten(&self, bytes: usize) {
+        self.fragments_rewritten.inc();
+        self.bytes_out
+            .with_label_values(&["fragment"])
+            .inc_by(bytes as u64);
+    }
+
+    pub fn manifest_written(&self, bytes: usize) {
+        self.manifests_written.inc();
+        self.bytes_out
+            .with_label_values(&["manifest"])
+            .inc_by(bytes as u64);
+    }
+
+    pub fn web_bytes(&self, n: usize) {
+        self.bytes_out.with_label_values(&["web"]).inc_by(n as u64);
+    }
+
+    pub fn write_delay(&self, d: std::time::Duration) {
+        self.write_delay.observe(d.as_secs_f64());
+    }
+
+    pub fn error(&self, kind: ErrorKind) {
+        self.errors.with_label_values(&[kind.label()]).inc();
+    }
+
+    pub fn event_emitted(&self) {
+        self.events_emitted.inc();
+    }
+
+    pub fn events_delivered(&self, sink: &str, n: usize) {
+        self.events_delivered
+            .with_label_values(&[sink])
+            .inc_by(n as u64);
+    }
+
+    pub fn event_dropped(&self, why: EventDrop) {
+        self.events_dropped.with_label_values(&[why.label()]).inc();
+    }
+
+    #[cfg(test)]
+    pub fn dropped(&self, why: EventDrop) -> u64 {
+        self.events_dropped.with_label_values(&[why.label()]).get()
+    }
+
+    /// The text a Prometheus scrape gets.
+    pub fn render(&self, state: &AppState) -> String {
+        let _one = self.scrape.lock().unwrap_or_else(|e| e.into_inner());
+        let streams = state.streams.list();
+        self.inbound_streams.set(streams.len() as i64);
+        self.stream_bytes_in.reset();
+        for s in &streams {
+            self.stream_bytes_in
+                .with_label_values(&[s.name.as_str()])
+                .set(i64::try_from(s.bytes_in).unwrap_or(i64::MAX));
+        }
+        self.mss_configs.set(state.outputs.list_mss().len() as i64);
+        let mut out = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::warn!("encoding metrics: {e}");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
