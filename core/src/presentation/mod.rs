@@ -27,9 +27,11 @@ use alloc::vec::Vec;
 use core::fmt;
 
 mod level;
+mod resume;
 mod track;
 
 use level::{CutRule, Level, LevelNote};
+pub use resume::{Resumed, StoredFragment};
 use track::{Accepted, ClosedFragment};
 
 use crate::demux::DemuxEvent;
@@ -727,5 +729,7 @@ impl Presentation {
     }
 }
 
+#[cfg(test)]
+mod resume_tests;
 #[cfg(test)]
 mod tests;
