@@ -14,6 +14,7 @@ mod outputs;
 mod package;
 mod progress;
 mod server;
+mod state;
 #[allow(dead_code)] // pull statuses come with pullStream (issue 4)
 mod status;
 mod streams;
@@ -122,6 +123,9 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     };
     if let Some(webroot) = &args.webroot {
         config.webroot = webroot.clone();
+    }
+    if config.state_file.is_none() {
+        config.state_file = Some(state::default_path(args.config.as_deref()));
     }
     if args.demo && config.default_manifest.is_none() {
         config.default_manifest = Some("/demo/manifest.ismc".into());

@@ -83,12 +83,29 @@ pub async fn run(
     // createMSSStream may write under the web root and the configured output roots only.
     let mut roots = vec![config.webroot.clone()];
     roots.extend(config.allowed_output_roots.iter().cloned());
+    // API-created configs come back from the state file (pulls will share it: one section
+    // per kind of config).
+    let store = match &config.state_file {
+        Some(path) => crate::state::StateStore::open(path)?,
+        None => crate::state::StateStore::in_memory(),
+    };
     let state = Arc::new(AppState {
-        outputs: OutputManager::new(streams.clone()).with_allowed_roots(roots),
+        outputs: OutputManager::new(streams.clone())
+            .with_allowed_roots(roots)
+            .with_state(store.clone()),
         streams,
         config,
         started: Instant::now(),
     });
+    let restored = state.outputs.restore().map_err(|e| {
+        anyhow::anyhow!(
+            "state file {}: {e}",
+            store.path().unwrap_or_default().display()
+        )
+    })?;
+    if restored > 0 {
+        tracing::info!(restored, "MSS configs restored from the state file");
+    }
     let (tx, rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     tasks.spawn(ingest::rtmp::serve(

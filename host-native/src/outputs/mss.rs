@@ -155,7 +155,34 @@ pub enum StopMode {
 struct GroupHandle {
     config_ids: Vec<u64>,
     stop: watch::Sender<StopMode>,
+    /// Kept in the state file (created over the API with keepAlive).
+    saved: bool,
 }
+
+/// How a group comes to exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Origin {
+    /// createMSSStream over the API: kept across restarts when keepAlive is on.
+    Api,
+    /// From the server's own configuration (the demo, autoMSS): made again at every start.
+    Config,
+    /// From the state file at start: same ids, and the presentation resumes from its folder.
+    Restored { group_id: u64, config_ids: Vec<u64> },
+}
+
+/// One group as the state file keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SavedGroup {
+    group_id: u64,
+    config_ids: Vec<u64>,
+    /// As created, with measured bandwidths filled in: a level must come back with the
+    /// bitrate its fragment paths and manifest already use.
+    params: MssParams,
+}
+
+/// The state file's section for MSS configs.
+const STATE_SECTION: &str = "mss";
 
 #[derive(Default)]
 pub(super) struct Inner {
@@ -171,6 +198,7 @@ pub struct OutputManager {
     inner: Arc<Mutex<Inner>>,
     allowed_roots: Arc<Vec<PathBuf>>,
     pub(super) stats: Arc<super::stats::WriteStats>,
+    store: crate::state::StateStore,
 }
 
 impl OutputManager {
@@ -181,7 +209,14 @@ impl OutputManager {
             inner: Arc::default(),
             allowed_roots: Arc::default(),
             stats: Arc::default(),
+            store: crate::state::StateStore::in_memory(),
         }
+    }
+
+    /// Keeps API-created configs in this store (the server's state file).
+    pub fn with_state(mut self, store: crate::state::StateStore) -> Self {
+        self.store = store;
+        self
     }
 
     /// Confines targetFolder to these folders (the server passes its web root and the
@@ -200,8 +235,78 @@ impl OutputManager {
     }
 
     /// Creates a config (one id per local stream name) and starts its output, which waits
-    /// for its streams if they are not there yet. `Err` is the reply's description.
+    /// for its streams if they are not there yet. `Err` is the reply's description. Configs
+    /// made this way come from the server's configuration and are not saved.
     pub fn create_mss(&self, params: MssParams) -> Result<Vec<u64>, String> {
+        self.create(params, Origin::Config)
+    }
+
+    /// createMSSStream over the API: like [`OutputManager::create_mss`], and kept in the
+    /// state file (with keepAlive, as EMS keeps it) so it comes back after a restart.
+    pub fn create_saved_mss(&self, params: MssParams) -> Result<Vec<u64>, String> {
+        let ids = self.create(params, Origin::Api)?;
+        self.save();
+        Ok(ids)
+    }
+
+    /// Brings back the configs the state file holds, with their ids; each presentation
+    /// resumes from its folder. An error names the config that could not come back.
+    pub fn restore(&self) -> Result<usize, String> {
+        let Some(section) = self.store.section(STATE_SECTION) else {
+            return Ok(0);
+        };
+        let groups: Vec<SavedGroup> = serde_json::from_value(section)
+            .map_err(|e| format!("the saved MSS configs are malformed: {e}"))?;
+        let n = groups.len();
+        for g in groups {
+            let label = format!(
+                "MSS config {:?} (group {})",
+                g.config_ids, g.params.group_name
+            );
+            if g.config_ids.len() != g.params.local_stream_names.len() {
+                return Err(format!("{label}: one config id per local stream is needed"));
+            }
+            let origin = Origin::Restored {
+                group_id: g.group_id,
+                config_ids: g.config_ids,
+            };
+            self.create(g.params, origin)
+                .map_err(|e| format!("{label}: {e}"))?;
+        }
+        Ok(n)
+    }
+
+    /// Writes every saved group to the state file (errors are logged: the outputs run on).
+    fn save(&self) {
+        let result = self.store.update_section(STATE_SECTION, || {
+            let inner = self.lock();
+            let groups: Vec<SavedGroup> = inner
+                .groups
+                .iter()
+                .filter(|(_, g)| g.saved)
+                .filter_map(|(group_id, g)| {
+                    let first = inner.configs.get(g.config_ids.first()?)?;
+                    let mut params = first.params.clone();
+                    params.bandwidths = g
+                        .config_ids
+                        .iter()
+                        .map(|id| inner.configs.get(id).map_or(0, |c| c.bandwidth))
+                        .collect();
+                    Some(SavedGroup {
+                        group_id: *group_id,
+                        config_ids: g.config_ids.clone(),
+                        params,
+                    })
+                })
+                .collect();
+            serde_json::to_value(groups).unwrap_or_default()
+        });
+        if let Err(e) = result {
+            tracing::error!("{e:#}");
+        }
+    }
+
+    fn create(&self, params: MssParams, origin: Origin) -> Result<Vec<u64>, String> {
         let fail = |why: String| format!("Unable to create MSS stream: {why}");
         if params.local_stream_names.is_empty() {
             return Err(fail("localStreamNames is empty".into()));
@@ -254,7 +359,31 @@ impl OutputManager {
                 )));
             }
         }
-        if params.cleanup_destination {
+        let restored = matches!(origin, Origin::Restored { .. });
+        if let Origin::Restored {
+            group_id,
+            config_ids,
+        } = &origin
+        {
+            let mut all = config_ids.clone();
+            all.push(*group_id);
+            let mut distinct = all.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            if distinct.len() != all.len() {
+                return Err(fail("its saved ids repeat".into()));
+            }
+            let taken = all
+                .iter()
+                .find(|id| inner.groups.contains_key(id) || inner.configs.contains_key(id));
+            if let Some(id) = taken {
+                return Err(fail(format!("id {id} is already in use")));
+            }
+        }
+        if restored {
+            // The folder holds the presentation this config resumes: neither cleaned nor
+            // refused for existing.
+        } else if params.cleanup_destination {
             cleanup(&group_dir)
                 .map_err(|e| fail(format!("cleaning {}: {e}", group_dir.display())))?;
         } else if !params.overwrite_destination && manifest_path.exists() {
@@ -264,13 +393,25 @@ impl OutputManager {
             )));
         }
 
-        inner.next_id += 1;
-        let group_id = inner.next_id;
+        let (group_id, mut given) = match &origin {
+            Origin::Restored {
+                group_id,
+                config_ids,
+            } => (*group_id, config_ids.clone().into_iter()),
+            _ => {
+                inner.next_id += 1;
+                (inner.next_id, Vec::new().into_iter())
+            }
+        };
+        inner.next_id = inner.next_id.max(group_id);
         let now = unix_now();
         let mut ids = Vec::new();
         for (i, name) in params.local_stream_names.iter().enumerate() {
-            inner.next_id += 1;
-            let id = inner.next_id;
+            let id = match given.next() {
+                Some(id) => id,
+                None => inner.next_id + 1,
+            };
+            inner.next_id = inner.next_id.max(id);
             inner.configs.insert(
                 id,
                 MssConfigEntry {
@@ -296,6 +437,7 @@ impl OutputManager {
             GroupHandle {
                 config_ids: ids.clone(),
                 stop: stop_tx,
+                saved: origin != Origin::Config && params.keep_alive,
             },
         );
         drop(inner);
@@ -307,6 +449,7 @@ impl OutputManager {
             config_ids: ids.clone(),
             group_dir,
             stop: stop_rx,
+            resume: restored,
         };
         runtime.spawn(run_group(ctx));
         Ok(ids)
@@ -320,6 +463,14 @@ impl OutputManager {
     /// removeConfig by id: stops the group's output (all its configs go, as one createMSSStream
     /// made them together); with `remove_files`, deletes the group folder.
     pub fn remove_config(&self, id: u64, remove_files: bool) -> Result<Vec<u64>, String> {
+        let (ids, saved) = self.remove_unsaved(id, remove_files)?;
+        if saved {
+            self.save();
+        }
+        Ok(ids)
+    }
+
+    fn remove_unsaved(&self, id: u64, remove_files: bool) -> Result<(Vec<u64>, bool), String> {
         let mut inner = self.lock();
         let Some(group_id) = inner.configs.get(&id).map(|c| c.group_id) else {
             return Err(format!("Config {id} not found"));
@@ -333,7 +484,7 @@ impl OutputManager {
         let _ = group.stop.send(StopMode::Remove {
             delete_files: remove_files,
         });
-        Ok(group.config_ids)
+        Ok((group.config_ids, group.saved))
     }
 
     /// removeConfig by groupName: every config of the group. Returns the removed ids.
@@ -374,9 +525,21 @@ impl OutputManager {
         }
     }
 
+    /// Records a measured bandwidth; a saved config keeps it, so the level comes back after
+    /// a restart with the bitrate its files are named by.
     pub(super) fn set_bandwidth(&self, config_id: u64, bandwidth: u32) {
-        if let Some(c) = self.lock().configs.get_mut(&config_id) {
+        let saved = {
+            let mut inner = self.lock();
+            let Some(c) = inner.configs.get_mut(&config_id) else {
+                return;
+            };
+            let changed = c.bandwidth != bandwidth;
             c.bandwidth = bandwidth;
+            let group_id = c.group_id;
+            changed && inner.groups.get(&group_id).is_some_and(|g| g.saved)
+        };
+        if saved {
+            self.save();
         }
     }
 

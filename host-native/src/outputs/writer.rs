@@ -70,7 +70,7 @@ impl Writer {
 }
 
 fn apply(dir: &std::path::Path, batches: Vec<Batch>) {
-    let out = crate::disk::OutputDir::new(dir.to_path_buf());
+    let out = crate::disk::OutputDir::new(dir.to_path_buf()).with_atomic_fragments();
     for o in batches.into_iter().flat_map(|b| b.outputs) {
         if let Output::Event(e) = &o {
             tracing::debug!(?e, "mss event");
