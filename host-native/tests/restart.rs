@@ -165,6 +165,8 @@ fn video_end(m: &Manifest) -> u64 {
     m.stream_indexes[0].chunks.last().map_or(0, |c| c.t + c.d)
 }
 
+const TEST: &str = "a_killed_server_comes_back_with_its_configs_and_continues_the_presentation";
+
 #[test]
 fn a_killed_server_comes_back_with_its_configs_and_continues_the_presentation() {
     let dir = TempDir::new("restart");
@@ -211,6 +213,23 @@ fn a_killed_server_comes_back_with_its_configs_and_continues_the_presentation() 
         "the measured bandwidth is saved: {state}"
     );
 
+    // A viewer watching through the kill: play.mjs serves the folder itself, so the player
+    // outlives the server. dash.js never reloads a live MSS manifest; it goes on by the tfrf of
+    // each fragment, so it crosses the restart only if the old fragments announce the new.
+    let across = player::ready_or_skip(TEST).then(|| {
+        let root = webroot.clone();
+        std::thread::spawn(move || {
+            player::play(&PlayRequest {
+                seconds: 30.0,
+                min_time: 20.0,
+                live: true,
+                expect_levels: Some(1),
+                ..PlayRequest::dir(root, "live/manifest.ismc")
+            })
+        })
+    });
+    sleep(Duration::from_secs(8));
+
     // kill -9 in the middle of live output.
     let killed = Command::new("kill")
         .args(["-9", &server.pid().to_string()])
@@ -239,22 +258,39 @@ fn a_killed_server_comes_back_with_its_configs_and_continues_the_presentation() 
         "the manifest lags the fragments on disk"
     );
 
-    // Same folder, same state file: the config is back, with its id and bitrate.
+    // At once, on the same folder and state file: the config is back, with its id.
     let server = Server::start(exe, &webroot, &extra, &[]).expect("server again");
+    let _encoder = publish(server.addr("rtmp"), "cam", 60);
+
     let configs = server.api("listConfig", "").expect("api");
     let mss = &configs["data"]["mss"];
     assert_eq!(mss.as_array().map(Vec::len), Some(1), "{configs}");
     assert_eq!(mss[0]["configId"].as_u64(), Some(config_id), "{configs}");
-    let _encoder = publish(server.addr("rtmp"), "cam", 60);
     wait_for(
         "fragments after the restart",
         Duration::from_secs(40),
-        || read_manifest(&manifest_path).is_some_and(|m| video_end(&m) >= old_end + 30_000_000),
+        || read_manifest(&manifest_path).is_some_and(|m| video_end(&m) > old_end),
     );
+    let seam = old_end as f64 / 1e7;
+    if let Some(across) = across {
+        let result = across.join().expect("player thread").expect("harness ran");
+        println!("across the restart: {result}");
+        assert!(
+            result.ok,
+            "playback across the restart failed: {}",
+            result.reason
+        );
+        assert!(result.errors.is_empty(), "{:?}", result.errors);
+        let from = result.raw["played_from"].as_f64().unwrap_or(f64::MAX);
+        assert!(
+            from < seam && result.current_time > seam + 5.0,
+            "played from {from} s to {} s, across the restart at {seam} s",
+            result.current_time
+        );
+    }
 
-    if player::ready_or_skip(
-        "a_killed_server_comes_back_with_its_configs_and_continues_the_presentation",
-    ) {
+    // A viewer arriving after the restart, through the restarted server.
+    if player::ready_or_skip(TEST) {
         let result = player::play(&PlayRequest {
             seconds: 14.0,
             min_time: 10.0,
@@ -263,15 +299,16 @@ fn a_killed_server_comes_back_with_its_configs_and_continues_the_presentation() 
             ..PlayRequest::url(format!("http://{}/live/manifest.ismc", server.addr("web")))
         })
         .expect("harness ran");
-        println!("{result}");
+        println!("after the restart: {result}");
         assert!(
             result.ok,
             "live playback after the restart failed: {}",
             result.reason
         );
         assert!(result.errors.is_empty(), "{:?}", result.errors);
+        assert!(result.current_time > seam, "played after the restart");
     } else {
-        sleep(Duration::from_secs(10));
+        sleep(Duration::from_secs(14));
     }
 
     stop.store(true, Ordering::Relaxed);
