@@ -667,4 +667,52 @@ mod tests {
         assert_eq!(m.remove_group("g", true), Ok(ids));
         let _ = std::fs::remove_dir_all(&root);
     }
+
+    #[tokio::test]
+    async fn api_configs_are_saved_and_come_back_with_their_ids() {
+        let root = std::env::temp_dir().join(format!("smoothcast-saved-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let state = root.join("s.state.json");
+        let store = crate::state::StateStore::open(&state).expect("store");
+        let m = manager(&root).with_state(store);
+        let target = root.display().to_string();
+        let params = |streams: &[&str], group: &str| {
+            MssParams::with_defaults(
+                streams.iter().map(|s| s.to_string()).collect(),
+                target.clone(),
+                group.into(),
+            )
+        };
+        let saved = m
+            .create_saved_mss(params(&["a", "b"], "g"))
+            .expect("created");
+        // Made from the server's own configuration, or without keepAlive: not saved.
+        m.create_mss(params(&["c"], "own")).expect("created");
+        let mut once = params(&["d"], "once");
+        once.keep_alive = false;
+        m.create_saved_mss(once).expect("created");
+        let gone = m.create_saved_mss(params(&["e"], "gone")).expect("created");
+        m.remove_config(gone[0], false).expect("removed");
+        m.set_bandwidth(saved[1], 640_000);
+        m.shutdown_all();
+
+        let again =
+            manager(&root).with_state(crate::state::StateStore::open(&state).expect("store"));
+        assert_eq!(again.restore(), Ok(1));
+        let back = again.list_mss();
+        assert_eq!(
+            back.iter()
+                .map(|c| (c.config_id, c.bandwidth))
+                .collect::<Vec<_>>(),
+            vec![(saved[0], 0), (saved[1], 640_000)]
+        );
+        assert_eq!(back[0].params.group_name, "g");
+        let next = again.create_mss(params(&["x"], "x")).expect("created");
+        assert!(next[0] > saved[1], "new ids follow the restored ones");
+        // Restoring twice would reuse the ids: refused, naming the config.
+        let e = again.restore().expect_err("ids in use");
+        assert!(e.contains("group g"), "{e}");
+        again.shutdown_all();
+        let _ = std::fs::remove_dir_all(&root);
+    }
 }
