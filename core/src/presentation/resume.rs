@@ -17,6 +17,7 @@
 //!   new fragments follow, exactly as if the run had not stopped.
 //! - Rolling removal counts the old fragments: files beyond the window go as new ones come.
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -54,7 +55,10 @@ pub struct Resumed {
 
 /// One file, judged.
 enum Verdict {
-    Complete { moof: Moof, whole: Option<Fragment> },
+    Complete {
+        moof: Box<Moof>,
+        whole: Option<Fragment>,
+    },
     Broken,
     Unknown,
 }
@@ -291,5 +295,8 @@ fn judge(file: &StoredFragment) -> Verdict {
         },
         false => None,
     };
-    Verdict::Complete { moof, whole }
+    Verdict::Complete {
+        moof: Box::new(moof),
+        whole,
+    }
 }
