@@ -258,6 +258,25 @@ fn a_killed_server_comes_back_with_its_configs_and_continues_the_presentation() 
         "the manifest lags the fragments on disk"
     );
 
+    // What a kill during a plain (non-atomic) write would leave: half a fragment in the slot
+    // the next one takes, and a temporary file of an interrupted atomic write.
+    let video_dir = group.join("cam/video").join(bitrate.to_string());
+    let newest = std::fs::read_dir(&video_dir)
+        .expect("video folder")
+        .filter_map(|e| e.ok())
+        .max_by_key(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".fmp4")
+                .and_then(|t| t.parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .expect("a fragment");
+    let bytes = std::fs::read(newest.path()).expect("read");
+    let half = video_dir.join(format!("{old_end}.fmp4"));
+    std::fs::write(&half, &bytes[..bytes.len() / 2]).expect("write");
+    let leftover = video_dir.join(format!(".{old_end}.fmp4.4242.tmp"));
+    std::fs::write(&leftover, &bytes[..10]).expect("write");
+
     // At once, on the same folder and state file: the config is back, with its id.
     let server = Server::start(exe, &webroot, &extra, &[]).expect("server again");
     let _encoder = publish(server.addr("rtmp"), "cam", 60);
@@ -270,6 +289,10 @@ fn a_killed_server_comes_back_with_its_configs_and_continues_the_presentation() 
         "fragments after the restart",
         Duration::from_secs(40),
         || read_manifest(&manifest_path).is_some_and(|m| video_end(&m) > old_end),
+    );
+    assert!(
+        !leftover.exists(),
+        "the temporary file of the killed run is removed"
     );
     let seam = old_end as f64 / 1e7;
     if let Some(across) = across {
