@@ -185,6 +185,9 @@ impl Presentation {
                     }
                 }
                 report.fragments += kept_list.len();
+                if let Some(last) = kept_list.last() {
+                    self.resumed_ends.insert((i, kind), last.t + last.d);
+                }
                 chunks[k] = kept_list.iter().map(|f| (f.t - offset, f.d)).collect();
                 if let Some(seq) = kept_list.iter().map(|f| f.sequence).max() {
                     self.sequence.insert((i, kind), seq);
@@ -212,6 +215,58 @@ impl Presentation {
         self.last_manifest = manifest;
         report.resume_at = Some(end);
         Ok(report)
+    }
+
+    /// The first new fragment of a resumed track starts a little after the old end (the
+    /// level resumes at the end of its longest track, and the source's first samples need not
+    /// fall on it). A gap in the manifest's timeline stops dash.js there (it asks for no
+    /// fragment after a hole in a `c` list), so the last old fragment, kept and not yet
+    /// listed, is stretched over the gap: its last sample lasts longer, as dash.js itself
+    /// patches a segment whose tfrf successor starts later. Gaps longer than a chunk stay.
+    pub(super) fn close_resume_gap(&mut self, level: usize, kind: TrackKind, end: u64, start: u64) {
+        let gap = start.saturating_sub(end);
+        if gap == 0 || gap > self.options.chunk_length {
+            return;
+        }
+        let Some(kept) = self.kept.get_mut(&(level, kind)) else {
+            return;
+        };
+        let Some(last) = kept.back_mut() else {
+            return;
+        };
+        let traf = &mut last.fragment.moof.traf;
+        let t = traf.tfxd.time;
+        if t + traf.tfxd.duration != end {
+            return;
+        }
+        let Some(sample) = traf.trun.samples.last_mut() else {
+            return;
+        };
+        let Ok(longer) = u32::try_from(u64::from(sample.duration) + gap) else {
+            return;
+        };
+        sample.duration = longer;
+        traf.tfxd.duration += gap;
+        for k in kept.iter_mut() {
+            for e in k
+                .fragment
+                .moof
+                .traf
+                .tfrf
+                .iter_mut()
+                .flat_map(|f| &mut f.entries)
+            {
+                if e.time == t {
+                    e.duration += gap;
+                }
+            }
+        }
+        let rel = t - self.options.time_offset;
+        if let Some(track) = self.levels[level].track_mut(kind).as_mut() {
+            if let Some(c) = track.chunks.iter_mut().rev().find(|c| c.0 == rel) {
+                c.1 += gap;
+            }
+        }
     }
 
     /// The level, kind and start time a fragment path belongs to.
