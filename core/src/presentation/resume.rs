@@ -11,8 +11,13 @@
 //!   announced), not after the last listed one: the manifest lags by the look-ahead, but
 //!   players already know the unlisted fragments from the listed ones' tfrf.
 //! - The timeline continues without a gap, as for a source that returns within one run
-//!   ([`Presentation::restart_level`]): dash.js plays a live MSS presentation by its timeline,
-//!   and a gap as long as the downtime would leave it waiting for fragments that never come.
+//!   ([`Presentation::restart_level`]), not after a gap as long as the downtime. dash.js
+//!   never reloads a live manifest: a viewer who was watching learns the next fragment from
+//!   the first tfrf entry of the one it fetched and stretches that one up to it (a downtime
+//!   gap would become a hole in its buffer), and a viewer arriving later asks for no fragment
+//!   after a hole in the manifest's `c` list. Even the small gap left where the new source's
+//!   first sample lands is closed, by stretching the last old fragment (kept, not yet listed)
+//!   over it; `host-native/tests/restart.rs` plays both viewers across a `kill -9`.
 //! - The newest `lookahead` fragments are kept, so they gain tfrf entries (are rewritten) as
 //!   new fragments follow, exactly as if the run had not stopped.
 //! - Rolling removal counts the old fragments: files beyond the window go as new ones come.
