@@ -29,8 +29,8 @@ impl Drop for Encoder {
     }
 }
 
-/// ffmpeg publishing one live stream over RTMP in real time: 25 fps, a keyframe every
-/// second, AAC audio.
+/// ffmpeg publishing one live stream over RTMP in real time: 25 fps, a keyframe every two
+/// seconds, AAC audio.
 fn publish(rtmp: std::net::SocketAddr, name: &str, seconds: u32) -> Encoder {
     let child = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
@@ -56,9 +56,9 @@ fn publish(rtmp: std::net::SocketAddr, name: &str, seconds: u32) -> Encoder {
             "-b:v",
             "300k",
             "-g",
-            "25",
+            "50",
             "-keyint_min",
-            "25",
+            "50",
             "-sc_threshold",
             "0",
             "-bf",
@@ -177,11 +177,15 @@ fn a_killed_server_comes_back_with_its_configs_and_continues_the_presentation() 
     let mut server = Server::start(exe, &webroot, &extra, &[]).expect("server");
     let target = webroot.display().to_string();
     // bandwidths=0: measured, and the measured bitrate must come back with the config.
+    // 2 s chunks: dash.js plays four fragments behind the live edge, and a viewer watching
+    // through the kill loses the downtime from that margin (the timeline goes on without a
+    // gap). With 1 s fragments a few seconds of downtime can bring it to the newest fragment,
+    // fetched before its tfrf names a successor, and dash.js then stops (it never refetches).
     let created = server
         .api(
             "createMSSStream",
             &format!(
-                "localstreamnames=cam bandwidths=0 targetfolder={target} groupname=live playlisttype=rolling playlistLength=10 staleRetentionCount=3 chunkLength=1"
+                "localstreamnames=cam bandwidths=0 targetfolder={target} groupname=live playlisttype=rolling playlistLength=10 staleRetentionCount=3 chunkLength=2"
             ),
         )
         .expect("api");
@@ -201,7 +205,7 @@ fn a_killed_server_comes_back_with_its_configs_and_continues_the_presentation() 
     let encoder = publish(server.addr("rtmp"), "cam", 60);
     let manifest_path = group.join("manifest.ismc");
     wait_for("the live manifest", Duration::from_secs(40), || {
-        read_manifest(&manifest_path).is_some_and(|m| video_end(&m) >= 60_000_000)
+        read_manifest(&manifest_path).is_some_and(|m| video_end(&m) >= 80_000_000)
     });
     let before = read_manifest(&manifest_path).expect("manifest");
     let bitrate = before.stream_indexes[0].quality_levels[0].bitrate;
@@ -295,6 +299,7 @@ fn a_killed_server_comes_back_with_its_configs_and_continues_the_presentation() 
         "the temporary file of the killed run is removed"
     );
     let seam = old_end as f64 / 1e7;
+    println!("restart at {seam} s of the timeline");
 
     // A viewer arriving just as the first new fragment is listed, through the restarted
     // server: dash.js starts a few fragments behind the live edge, in the old fragments, and
@@ -361,7 +366,7 @@ fn a_killed_server_comes_back_with_its_configs_and_continues_the_presentation() 
             .filter(|((k, _), _)| k == kind)
             .map(|((_, t), (d, _))| (*t, *d))
             .collect();
-        assert!(chunks.len() > 20, "{kind}: {chunks:?}");
+        assert!(chunks.len() > 12, "{kind}: {chunks:?}");
         for w in chunks.windows(2) {
             assert!(
                 w[0].0 + w[0].1 <= w[1].0,
@@ -383,7 +388,7 @@ fn a_killed_server_comes_back_with_its_configs_and_continues_the_presentation() 
         // The timeline goes on where it ended: the last old fragment was stretched over the
         // moment the new source's first sample lands (a gap stops dash.js). Audio may have
         // lost the fragment it had not closed when the server died: then a chunk is missing.
-        let limit = if kind == "video" { 0 } else { 11_000_000 };
+        let limit = if kind == "video" { 0 } else { 21_000_000 };
         assert!(
             gap <= limit,
             "{kind}: the timeline goes on without the downtime's gap ({gap})"
