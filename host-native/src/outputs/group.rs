@@ -135,9 +135,11 @@ pub(super) async fn run_group(mut ctx: GroupContext) {
 }
 
 /// The newest fragments of each folder are read whole at a resume: the look-ahead among them
-/// is rewritten as new fragments follow. Older ones are read only as far as their `moof`.
+/// is rewritten as new fragments follow. Older ones are read only as far as their `moof`
+/// (16 bytes a sample: 64 KiB holds 4,000 samples, far more than a fragment has), so a long
+/// appending presentation resumes without reading its media.
 const RESUME_WHOLE_FILES: usize = 8;
-const RESUME_HEAD_BYTES: u64 = 256 * 1024;
+const RESUME_HEAD_BYTES: u64 = 64 * 1024;
 
 /// Continues the presentation an earlier run of this config left in the group folder (it
 /// may have been killed mid-write), before any new media.
@@ -146,6 +148,7 @@ async fn resume(ctx: &GroupContext, p: &mut Presentation, writer: &Writer) {
     let dir = ctx.group_dir.clone();
     let folders = p.fragment_folders();
     let manifest = p.options().layout.manifest_path(&p.options().manifest_name);
+    let started = Instant::now();
     let read = tokio::task::spawn_blocking(move || read_previous(&dir, &manifest, &folders));
     let Ok((manifest, files)) = read.await else {
         tracing::warn!(%group, "reading the previous presentation failed; starting afresh");
@@ -161,6 +164,7 @@ async fn resume(ctx: &GroupContext, p: &mut Presentation, writer: &Writer) {
                 fragments = r.fragments,
                 ignored = r.ignored.len(),
                 resume_at = ?r.resume_at,
+                ms = started.elapsed().as_millis() as u64,
                 "resumed the presentation"
             );
         }

@@ -238,13 +238,13 @@ impl OutputManager {
     /// for its streams if they are not there yet. `Err` is the reply's description. Configs
     /// made this way come from the server's configuration and are not saved.
     pub fn create_mss(&self, params: MssParams) -> Result<Vec<u64>, String> {
-        self.create(params, Origin::Config)
+        self.start_group(params, Origin::Config)
     }
 
     /// createMSSStream over the API: like [`OutputManager::create_mss`], and kept in the
     /// state file (with keepAlive, as EMS keeps it) so it comes back after a restart.
     pub fn create_saved_mss(&self, params: MssParams) -> Result<Vec<u64>, String> {
-        let ids = self.create(params, Origin::Api)?;
+        let ids = self.start_group(params, Origin::Api)?;
         self.save();
         Ok(ids)
     }
@@ -270,7 +270,7 @@ impl OutputManager {
                 group_id: g.group_id,
                 config_ids: g.config_ids,
             };
-            self.create(g.params, origin)
+            self.start_group(g.params, origin)
                 .map_err(|e| format!("{label}: {e}"))?;
         }
         Ok(n)
@@ -306,7 +306,9 @@ impl OutputManager {
         }
     }
 
-    fn create(&self, params: MssParams, origin: Origin) -> Result<Vec<u64>, String> {
+    /// Checks a config, records it and starts its group task; how depends on where it came
+    /// from (a restored one keeps its ids and its folder, and resumes).
+    fn start_group(&self, params: MssParams, origin: Origin) -> Result<Vec<u64>, String> {
         let fail = |why: String| format!("Unable to create MSS stream: {why}");
         if params.local_stream_names.is_empty() {
             return Err(fail("localStreamNames is empty".into()));
