@@ -69,6 +69,29 @@ impl Layout {
     }
 }
 
+impl Layout {
+    /// The folder (relative to the group, ending in `/`) holding one track's fragments of
+    /// one bitrate: every fragment path is this folder then `<t>.fmp4`.
+    pub fn fragment_folder(&self, kind: TrackKind, bitrate: u32) -> String {
+        let path = self.fragment_path(kind, bitrate, 0);
+        match path.rsplit_once('/') {
+            Some((dir, _)) => format!("{dir}/"),
+            None => String::new(),
+        }
+    }
+
+    /// The start time a fragment file name in [`Layout::fragment_folder`] stands for.
+    pub fn fragment_time(file_name: &str) -> Option<u64> {
+        let digits = file_name
+            .strip_suffix(FRAGMENT_EXTENSION)?
+            .strip_suffix('.')?;
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse().ok()
+    }
+}
+
 /// Checks a name that becomes one path component (a stream, group or manifest name): not
 /// empty, no separators, no `.`/`..`, no control characters, not absurdly long.
 pub fn validate_component(what: &str, name: &str) -> Result<(), String> {
@@ -119,6 +142,32 @@ mod tests {
             auto.fragment_path(TrackKind::Video, 1, 2),
             "cam1/video/1/2.fmp4"
         );
+    }
+
+    #[test]
+    fn fragment_folders_and_names() {
+        let single = Layout::Single {
+            stream: "cam1".into(),
+        };
+        assert_eq!(
+            single.fragment_folder(TrackKind::Video, 2_000_000),
+            "cam1/video/2000000/"
+        );
+        assert_eq!(
+            Layout::Multi.fragment_folder(TrackKind::Audio, 600_000),
+            "600000/audio/"
+        );
+        assert_eq!(Layout::fragment_time("20000000.fmp4"), Some(20_000_000));
+        for bad in [
+            ".fmp4",
+            "x.fmp4",
+            "1.fmp4.tmp",
+            ".1.fmp4.7.tmp",
+            "-1.fmp4",
+            "1fmp4",
+        ] {
+            assert_eq!(Layout::fragment_time(bad), None, "{bad}");
+        }
     }
 
     #[test]

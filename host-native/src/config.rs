@@ -43,7 +43,9 @@ pub struct ServerConfig {
     pub allowed_output_roots: Vec<PathBuf>,
     /// The manifest the built-in player at `/` plays when the URL names none.
     pub default_manifest: Option<String>,
-    /// Where API-created configs are kept across restarts.
+    /// Where API-created configs (keepAlive ones, as EMS keeps them) are kept across
+    /// restarts. Default: beside `--config` (`NAME.toml` keeps `NAME.state.json`), or
+    /// `smoothcast.state.json` in the working directory. An unreadable file stops the start.
     pub state_file: Option<PathBuf>,
     /// Folder holding dash.js's `dash.all.min.js` and `dash.mss.min.js`, served under
     /// `/_smoothcast/` for the built-in player page. Relative to the working directory; the

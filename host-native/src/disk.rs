@@ -10,11 +10,23 @@ use smoothcast_core::presentation::Output;
 /// A folder that outputs are written into. Every path must stay inside it.
 pub struct OutputDir {
     root: PathBuf,
+    atomic_fragments: bool,
 }
 
 impl OutputDir {
     pub fn new(root: PathBuf) -> Self {
-        Self { root }
+        Self {
+            root,
+            atomic_fragments: false,
+        }
+    }
+
+    /// New fragments too are written beside their name and renamed into place: a live folder
+    /// is read while it is written, and a process killed mid-write must leave no fragment
+    /// that is half there (only a temporary file, which a restart removes).
+    pub fn with_atomic_fragments(mut self) -> Self {
+        self.atomic_fragments = true;
+        self
     }
 
     /// Resolves a relative output path, refusing anything that could leave the root.
@@ -29,6 +41,9 @@ impl OutputDir {
     /// Carries out one output; events are returned for the caller to log or forward.
     pub fn apply(&self, output: Output) -> Result<()> {
         match output {
+            Output::WriteFragment { path, data } if self.atomic_fragments => {
+                write_atomic(&self.resolve(&path)?, &data)
+            }
             Output::WriteFragment { path, data } => write_file(&self.resolve(&path)?, &data),
             // A rewritten fragment may be read mid-write by a player: replace it atomically.
             Output::RewriteFragment { path, data } => write_atomic(&self.resolve(&path)?, &data),

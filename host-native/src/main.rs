@@ -16,6 +16,7 @@ mod outputs;
 mod package;
 mod progress;
 mod server;
+mod state;
 #[allow(dead_code)] // pull statuses come with pullStream (issue 4)
 mod status;
 mod streams;
@@ -125,6 +126,11 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         config.webroot = webroot.clone();
     }
     config.check_auto_mss()?;
+    if config.state_file.is_none() {
+        config.state_file = Some(state::default_path(
+            args.config.first().map(std::path::PathBuf::as_path),
+        ));
+    }
     if args.demo && config.default_manifest.is_none() {
         config.default_manifest = Some("/demo/manifest.ismc".into());
     }

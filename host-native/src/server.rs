@@ -100,18 +100,43 @@ pub async fn run(
     // createMSSStream may write under the web root and the configured output roots only.
     let mut roots = vec![config.webroot.clone()];
     roots.extend(config.allowed_output_roots.iter().cloned());
+    // API-created configs come back from the state file: one section per kind of config.
+    let store = match &config.state_file {
+        Some(path) => crate::state::StateStore::open(path)?,
+        None => crate::state::StateStore::in_memory(),
+    };
     let ids = crate::status::ConfigIds::default();
     let state = Arc::new(AppState {
         outputs: OutputManager::new(streams.clone())
             .with_allowed_roots(roots)
             .with_config_ids(ids.clone())
-            .with_events(events.clone()),
-        pulls: PullManager::new(streams.clone(), ids),
+            .with_events(events.clone())
+            .with_state(store.clone()),
+        pulls: PullManager::new(streams.clone(), ids).with_state(store.clone()),
         streams,
         events,
         config,
         started: Instant::now(),
     });
+    let restored = state.outputs.restore().map_err(|e| {
+        anyhow::anyhow!(
+            "state file {}: {e}",
+            store.path().unwrap_or_default().display()
+        )
+    })?;
+    let restored_pulls = state.pulls.restore().map_err(|e| {
+        anyhow::anyhow!(
+            "state file {}: {e}",
+            store.path().unwrap_or_default().display()
+        )
+    })?;
+    if restored + restored_pulls > 0 {
+        tracing::info!(
+            mss = restored,
+            pull = restored_pulls,
+            "configs restored from the state file"
+        );
+    }
     let (tx, rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     tasks.spawn(ingest::rtmp::serve(

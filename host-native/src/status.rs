@@ -42,4 +42,9 @@ impl ConfigIds {
     pub fn next(&self) -> u64 {
         self.0.fetch_add(1, Ordering::Relaxed) + 1
     }
+
+    /// Moves the sequence past an id that came back from the state file.
+    pub fn skip_past(&self, id: u64) {
+        self.0.fetch_max(id, Ordering::Relaxed);
+    }
 }

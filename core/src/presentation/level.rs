@@ -46,6 +46,11 @@ pub(crate) struct Level {
     resume_at: Option<i64>,
     /// Where the timeline ended when the source was last lost.
     lost_at: Option<i64>,
+    /// The level came back with the whole presentation (a host restart), not alone: it may
+    /// adopt the origin of a level that resumed before it.
+    resume_shared: bool,
+    /// Fragments found on disk at a resume, by kind, waiting for their track to be announced.
+    resumed: [Vec<(u64, u64)>; 2],
     pub finished: bool,
 }
 
@@ -73,6 +78,8 @@ impl Level {
             video_watermark: None,
             resume_at: None,
             lost_at: None,
+            resume_shared: false,
+            resumed: [Vec::new(), Vec::new()],
             finished: false,
         }
     }
@@ -83,7 +90,15 @@ impl Level {
 
     /// Whether this level waits to map a returning source onto its old timeline.
     pub fn resuming(&self) -> bool {
-        self.resume_at.is_some()
+        self.resume_at.is_some() && !self.resume_shared
+    }
+
+    /// A host restart: `chunks` (by kind) are this level's fragments already on disk, and its
+    /// first new sample lands at `resume_at`, the end of the whole presentation.
+    pub fn resume(&mut self, video: Vec<(u64, u64)>, audio: Vec<(u64, u64)>, resume_at: i64) {
+        self.resumed = [video, audio];
+        self.resume_at = Some(resume_at);
+        self.resume_shared = true;
     }
 
     /// Uses another level's origin, so inputs from one encoder share one timeline even when
@@ -99,6 +114,8 @@ impl Level {
             return;
         }
         self.origin = Some(origin);
+        self.resume_at = None;
+        self.resume_shared = false;
         for (kind, sample) in core::mem::take(&mut self.gate) {
             self.route(kind, sample, rule, out, notes);
         }
@@ -115,7 +132,9 @@ impl Level {
         [&self.video, &self.audio]
             .into_iter()
             .flatten()
-            .filter_map(|t| t.chunks.last().map(|(s, d)| (s + d) as i64))
+            .map(|t| &t.chunks)
+            .chain(&self.resumed)
+            .filter_map(|c| c.last().map(|(s, d)| (s + d) as i64))
             .max()
     }
 
@@ -134,6 +153,7 @@ impl Level {
         self.boundaries.clear();
         self.video_watermark = None;
         self.resume_at = end;
+        self.resume_shared = false;
         self.finished = false;
     }
 
@@ -165,10 +185,11 @@ impl Level {
             crate::CodecConfig::Aac(a) => to_mss(1024, a.sample_rate),
             crate::CodecConfig::H264(_) => 400_000,
         };
+        let chunks = core::mem::take(&mut self.resumed[kind_index(kind)]);
         *self.track_mut(kind) = Some(Track {
             info,
             fragmenter: TrackFragmenter::new(kind, default_duration),
-            chunks: Vec::new(),
+            chunks,
             seen_sample: false,
         });
     }
@@ -230,6 +251,7 @@ impl Level {
             .min()
             .unwrap_or(0);
         self.origin = Some(earliest - self.resume_at.take().unwrap_or(0));
+        self.resume_shared = false;
         for (kind, sample) in core::mem::take(&mut self.gate) {
             self.route(kind, sample, rule, out, notes);
         }
@@ -388,5 +410,13 @@ impl Level {
         }
         self.lost_at = self.end();
         self.finished = true;
+    }
+}
+
+/// The index of a kind in per-kind arrays: video, then audio.
+pub(crate) fn kind_index(kind: TrackKind) -> usize {
+    match kind {
+        TrackKind::Video => 0,
+        TrackKind::Audio => 1,
     }
 }

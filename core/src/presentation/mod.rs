@@ -27,9 +27,11 @@ use alloc::vec::Vec;
 use core::fmt;
 
 mod level;
+mod resume;
 mod track;
 
 use level::{CutRule, Level, LevelNote};
+pub use resume::{Resumed, StoredFragment};
 use track::{Accepted, ClosedFragment};
 
 use crate::demux::DemuxEvent;
@@ -191,6 +193,9 @@ pub struct Presentation {
     kept: BTreeMap<(usize, TrackKind), VecDeque<KeptFragment>>,
     /// Per level and kind: how many leading fragments have been removed from disk.
     removed: BTreeMap<(usize, TrackKind), usize>,
+    /// After [`Presentation::resume`]: where each level's track ended on disk, until its first
+    /// new fragment closes the gap to it.
+    resumed_ends: BTreeMap<(usize, TrackKind), u64>,
     last_manifest: Option<String>,
     finished: bool,
 }
@@ -205,6 +210,7 @@ impl Presentation {
             sequence: BTreeMap::new(),
             kept: BTreeMap::new(),
             removed: BTreeMap::new(),
+            resumed_ends: BTreeMap::new(),
             last_manifest: None,
             finished: false,
         }
@@ -427,6 +433,9 @@ impl Presentation {
     fn emit_fragment(&mut self, level: usize, c: ClosedFragment) {
         let bitrate = self.levels[level].bitrate;
         let start = c.start + self.options.time_offset;
+        if let Some(end) = self.resumed_ends.remove(&(level, c.kind)) {
+            self.close_resume_gap(level, c.kind, end, start);
+        }
         let path = self.options.layout.fragment_path(c.kind, bitrate, start);
         let seq = self.sequence.entry((level, c.kind)).or_insert(0);
         *seq += 1;
@@ -727,5 +736,7 @@ impl Presentation {
     }
 }
 
+#[cfg(test)]
+mod resume_tests;
 #[cfg(test)]
 mod tests;

@@ -15,7 +15,7 @@ const SPS: [u8; 25] = [
     0x00, 0x00, 0x03, 0x00, 0x80, 0x00, 0x00, 0x1e, 0x07,
 ];
 
-fn video_track(edit_offset: i64) -> TrackInfo {
+pub(super) fn video_track(edit_offset: i64) -> TrackInfo {
     TrackInfo {
         id: 1,
         timescale: 12_800,
@@ -30,7 +30,7 @@ fn video_track(edit_offset: i64) -> TrackInfo {
     }
 }
 
-fn audio_track() -> TrackInfo {
+pub(super) fn audio_track() -> TrackInfo {
     TrackInfo {
         id: 2,
         timescale: 48_000,
@@ -47,7 +47,7 @@ fn audio_track() -> TrackInfo {
 
 /// `secs` of 25 fps video (GOP of `gop` frames) and 48 kHz AAC, interleaved roughly as a
 /// muxer would, with the given video cts offset for B-frame-like reordering.
-fn push_av(p: &mut Presentation, level: LevelId, secs: i64, gop: i64, cts: i64) {
+pub(super) fn push_av(p: &mut Presentation, level: LevelId, secs: i64, gop: i64, cts: i64) {
     let frames = secs * 25;
     let mut next_audio = 0i64;
     for f in 0..frames {
@@ -83,7 +83,7 @@ fn push_av(p: &mut Presentation, level: LevelId, secs: i64, gop: i64, cts: i64) 
     }
 }
 
-fn drain(p: &mut Presentation) -> Vec<Output> {
+pub(super) fn drain(p: &mut Presentation) -> Vec<Output> {
     core::iter::from_fn(|| p.poll_output()).collect()
 }
 

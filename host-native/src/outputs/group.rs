@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use smoothcast_core::presentation::{LevelId, Output, Presentation};
+use smoothcast_core::layout::Layout;
+use smoothcast_core::presentation::{LevelId, Output, Presentation, StoredFragment};
 use smoothcast_core::time::to_mss;
 use tokio::sync::{broadcast, mpsc, watch};
 
@@ -20,6 +21,8 @@ pub(super) struct GroupContext {
     pub config_ids: Vec<u64>,
     pub group_dir: PathBuf,
     pub stop: watch::Receiver<StopMode>,
+    /// Restored at start: continue the presentation already in the group folder.
+    pub resume: bool,
 }
 
 /// Media measured before a level with `bandwidths=0` can be named (its bitrate is in every
@@ -82,6 +85,9 @@ pub(super) async fn run_group(mut ctx: GroupContext) {
             Ok(level) => input.level = Some(level),
             Err(e) => tracing::error!(group = %ctx.params.group_name, "{e}"),
         }
+    }
+    if ctx.resume {
+        resume(&ctx, &mut presentation, &writer).await;
     }
     for (i, input) in inputs.iter_mut().enumerate() {
         subscribe(&ctx, &writer, input, i, &tx).await;
@@ -153,6 +159,123 @@ pub(super) async fn run_group(mut ctx: GroupContext) {
     if let StopMode::Remove { delete_files: true } = stop {
         let dir = ctx.params.own_folder(&ctx.group_dir);
         let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
+    }
+}
+
+/// The newest fragments of each folder are read whole at a resume: the look-ahead among them
+/// is rewritten as new fragments follow. Older ones are read only as far as their `moof`
+/// (16 bytes a sample: 64 KiB holds 4,000 samples, far more than a fragment has), so a long
+/// appending presentation resumes without reading its media.
+const RESUME_WHOLE_FILES: usize = 8;
+const RESUME_HEAD_BYTES: u64 = 64 * 1024;
+
+/// Continues the presentation an earlier run of this config left in the group folder (it
+/// may have been killed mid-write), before any new media.
+async fn resume(ctx: &GroupContext, p: &mut Presentation, writer: &Writer) {
+    let group = ctx.params.group_name.clone();
+    let dir = ctx.group_dir.clone();
+    let folders = p.fragment_folders();
+    let manifest = p.options().layout.manifest_path(&p.options().manifest_name);
+    let started = Instant::now();
+    let read = tokio::task::spawn_blocking(move || read_previous(&dir, &manifest, &folders));
+    let Ok((manifest, files)) = read.await else {
+        tracing::warn!(%group, "reading the previous presentation failed; starting afresh");
+        return;
+    };
+    match p.resume(manifest, files) {
+        Ok(r) => {
+            for path in &r.removed {
+                tracing::warn!(%group, %path, "removing a fragment cut short by the last stop");
+            }
+            tracing::info!(
+                %group,
+                fragments = r.fragments,
+                ignored = r.ignored.len(),
+                resume_at = ?r.resume_at,
+                ms = started.elapsed().as_millis() as u64,
+                "resumed the presentation"
+            );
+        }
+        Err(e) => tracing::warn!(%group, "cannot resume: {e}"),
+    }
+    let outputs: Vec<Output> = std::iter::from_fn(|| p.poll_output()).collect();
+    writer.write(outputs, Instant::now()).await;
+}
+
+/// The manifest the last run wrote (if it parses) and every fragment file in `folders`;
+/// temporary files of writes that a kill interrupted are deleted.
+fn read_previous(
+    dir: &std::path::Path,
+    manifest: &str,
+    folders: &[String],
+) -> (Option<String>, Vec<StoredFragment>) {
+    let manifest_path = dir.join(manifest);
+    if let Some(parent) = manifest_path.parent() {
+        remove_stale_temporaries(parent);
+    }
+    let manifest = std::fs::read_to_string(&manifest_path).ok().filter(|xml| {
+        match smoothcast_core::manifest::parse(xml) {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(path = %manifest_path.display(), "previous manifest ignored: {e}");
+                false
+            }
+        }
+    });
+    let mut files = Vec::new();
+    for folder in folders {
+        let Ok(entries) = std::fs::read_dir(dir.join(folder)) else {
+            continue;
+        };
+        let mut found = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if is_stale_temporary(&name) {
+                let _ = std::fs::remove_file(entry.path());
+                continue;
+            }
+            let Some(t) = Layout::fragment_time(&name) else {
+                continue;
+            };
+            match entry.metadata() {
+                Ok(m) if m.is_file() => found.push((t, name, entry.path(), m.len())),
+                _ => {}
+            }
+        }
+        found.sort_by_key(|f| f.0);
+        let n = found.len();
+        for (i, (_, name, path, len)) in found.into_iter().enumerate() {
+            let limit = match i + RESUME_WHOLE_FILES >= n {
+                true => len,
+                false => len.min(RESUME_HEAD_BYTES),
+            };
+            let mut data = Vec::new();
+            let read = std::fs::File::open(&path).and_then(|f| {
+                std::io::Read::read_to_end(&mut std::io::Read::take(f, limit), &mut data)
+            });
+            match read {
+                Ok(_) => files.push(StoredFragment {
+                    path: format!("{folder}{name}"),
+                    len,
+                    data,
+                }),
+                Err(e) => tracing::warn!(path = %path.display(), "cannot read: {e}"),
+            }
+        }
+    }
+    (manifest, files)
+}
+
+/// `disk::write_atomic`'s temporary files (`.NAME.PID.tmp`): left only by a killed run.
+fn is_stale_temporary(name: &str) -> bool {
+    name.starts_with('.') && name.ends_with(".tmp")
+}
+
+fn remove_stale_temporaries(dir: &std::path::Path) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if is_stale_temporary(&entry.file_name().to_string_lossy()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 

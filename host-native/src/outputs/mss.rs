@@ -177,7 +177,34 @@ pub enum StopMode {
 struct GroupHandle {
     config_ids: Vec<u64>,
     stop: watch::Sender<StopMode>,
+    /// Kept in the state file (created over the API with keepAlive).
+    saved: bool,
 }
+
+/// How a group comes to exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Origin {
+    /// createMSSStream over the API: kept across restarts when keepAlive is on.
+    Api,
+    /// From the server's own configuration (the demo, autoMSS): made again at every start.
+    Config,
+    /// From the state file at start: same ids, and the presentation resumes from its folder.
+    Restored { group_id: u64, config_ids: Vec<u64> },
+}
+
+/// One group as the state file keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SavedGroup {
+    group_id: u64,
+    config_ids: Vec<u64>,
+    /// As created, with measured bandwidths filled in: a level must come back with the
+    /// bitrate its fragment paths and manifest already use.
+    params: MssParams,
+}
+
+/// The state file's section for MSS configs.
+const STATE_SECTION: &str = "mss";
 
 #[derive(Default)]
 pub(super) struct Inner {
@@ -194,6 +221,7 @@ pub struct OutputManager {
     ids: crate::status::ConfigIds,
     pub(super) stats: Arc<super::stats::WriteStats>,
     pub(super) events: EventBus,
+    store: crate::state::StateStore,
 }
 
 impl OutputManager {
@@ -206,12 +234,19 @@ impl OutputManager {
             ids: Default::default(),
             stats: Arc::default(),
             events: EventBus::disabled(),
+            store: crate::state::StateStore::in_memory(),
         }
     }
 
     /// Outputs report their streams and chunks on this bus.
     pub fn with_events(mut self, events: EventBus) -> Self {
         self.events = events;
+        self
+    }
+
+    /// Keeps API-created configs in this store (the server's state file).
+    pub fn with_state(mut self, store: crate::state::StateStore) -> Self {
+        self.store = store;
         self
     }
 
@@ -237,9 +272,10 @@ impl OutputManager {
     }
 
     /// Creates a config (one id per local stream name) and starts its output, which waits
-    /// for its streams if they are not there yet. `Err` is the reply's description.
+    /// for its streams if they are not there yet. `Err` is the reply's description. Configs
+    /// made this way come from the server's configuration and are not saved.
     pub fn create_mss(&self, params: MssParams) -> Result<Vec<u64>, String> {
-        self.create(params).map(|(ids, _)| ids)
+        self.start_group(params, Origin::Config).map(|(ids, _)| ids)
     }
 
     /// As [`Self::create_mss`], also returning the output's task, which ends when the output
@@ -248,6 +284,81 @@ impl OutputManager {
     pub fn create(
         &self,
         params: MssParams,
+    ) -> Result<(Vec<u64>, tokio::task::JoinHandle<()>), String> {
+        self.start_group(params, Origin::Config)
+    }
+
+    /// createMSSStream over the API: like [`OutputManager::create_mss`], and kept in the
+    /// state file (with keepAlive, as EMS keeps it) so it comes back after a restart.
+    pub fn create_saved_mss(&self, params: MssParams) -> Result<Vec<u64>, String> {
+        let (ids, _) = self.start_group(params, Origin::Api)?;
+        self.save();
+        Ok(ids)
+    }
+
+    /// Brings back the configs the state file holds, with their ids; each presentation
+    /// resumes from its folder. An error names the config that could not come back.
+    pub fn restore(&self) -> Result<usize, String> {
+        let Some(section) = self.store.section(STATE_SECTION) else {
+            return Ok(0);
+        };
+        let groups: Vec<SavedGroup> = serde_json::from_value(section)
+            .map_err(|e| format!("the saved MSS configs are malformed: {e}"))?;
+        let n = groups.len();
+        for g in groups {
+            let label = format!(
+                "MSS config {:?} (group {})",
+                g.config_ids, g.params.group_name
+            );
+            if g.config_ids.len() != g.params.local_stream_names.len() {
+                return Err(format!("{label}: one config id per local stream is needed"));
+            }
+            let origin = Origin::Restored {
+                group_id: g.group_id,
+                config_ids: g.config_ids,
+            };
+            self.start_group(g.params, origin)
+                .map_err(|e| format!("{label}: {e}"))?;
+        }
+        Ok(n)
+    }
+
+    /// Writes every saved group to the state file (errors are logged: the outputs run on).
+    fn save(&self) {
+        let result = self.store.update_section(STATE_SECTION, || {
+            let inner = self.lock();
+            let groups: Vec<SavedGroup> = inner
+                .groups
+                .iter()
+                .filter(|(_, g)| g.saved)
+                .filter_map(|(group_id, g)| {
+                    let first = inner.configs.get(g.config_ids.first()?)?;
+                    let mut params = first.params.clone();
+                    params.bandwidths = g
+                        .config_ids
+                        .iter()
+                        .map(|id| inner.configs.get(id).map_or(0, |c| c.bandwidth))
+                        .collect();
+                    Some(SavedGroup {
+                        group_id: *group_id,
+                        config_ids: g.config_ids.clone(),
+                        params,
+                    })
+                })
+                .collect();
+            serde_json::to_value(groups).unwrap_or_default()
+        });
+        if let Err(e) = result {
+            tracing::error!("{e:#}");
+        }
+    }
+
+    /// Checks a config, records it and starts its group task; how depends on where it came
+    /// from (a restored one keeps its ids and its folder, and resumes).
+    fn start_group(
+        &self,
+        params: MssParams,
+        origin: Origin,
     ) -> Result<(Vec<u64>, tokio::task::JoinHandle<()>), String> {
         let fail = |why: String| format!("Unable to create MSS stream: {why}");
         if params.local_stream_names.is_empty() {
@@ -308,7 +419,31 @@ impl OutputManager {
                 )));
             }
         }
-        if params.cleanup_destination {
+        let restored = matches!(origin, Origin::Restored { .. });
+        if let Origin::Restored {
+            group_id,
+            config_ids,
+        } = &origin
+        {
+            let mut all = config_ids.clone();
+            all.push(*group_id);
+            let mut distinct = all.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            if distinct.len() != all.len() {
+                return Err(fail("its saved ids repeat".into()));
+            }
+            let taken = all
+                .iter()
+                .find(|id| inner.groups.contains_key(id) || inner.configs.contains_key(id));
+            if let Some(id) = taken {
+                return Err(fail(format!("id {id} is already in use")));
+            }
+        }
+        if restored {
+            // The folder holds the presentation this config resumes: neither cleaned nor
+            // refused for existing.
+        } else if params.cleanup_destination {
             let own = params.own_folder(&group_dir);
             cleanup(&own).map_err(|e| fail(format!("cleaning {}: {e}", own.display())))?;
         } else if !params.overwrite_destination && manifest_path.exists() {
@@ -318,11 +453,22 @@ impl OutputManager {
             )));
         }
 
-        let group_id = self.ids.next();
+        let (group_id, mut given) = match &origin {
+            Origin::Restored {
+                group_id,
+                config_ids,
+            } => {
+                for id in config_ids.iter().chain([group_id]) {
+                    self.ids.skip_past(*id);
+                }
+                (*group_id, config_ids.clone().into_iter())
+            }
+            _ => (self.ids.next(), Vec::new().into_iter()),
+        };
         let now = unix_now();
         let mut ids = Vec::new();
         for (i, name) in params.local_stream_names.iter().enumerate() {
-            let id = self.ids.next();
+            let id = given.next().unwrap_or_else(|| self.ids.next());
             inner.configs.insert(
                 id,
                 MssConfigEntry {
@@ -348,6 +494,7 @@ impl OutputManager {
             GroupHandle {
                 config_ids: ids.clone(),
                 stop: stop_tx,
+                saved: origin != Origin::Config && params.keep_alive,
             },
         );
         drop(inner);
@@ -359,6 +506,7 @@ impl OutputManager {
             config_ids: ids.clone(),
             group_dir,
             stop: stop_rx,
+            resume: restored,
         };
         // Every log line of the group carries its name and config ids (a warn span, so the
         // fields show with the default `warn` filter too).
@@ -375,6 +523,14 @@ impl OutputManager {
     /// removeConfig by id: stops the group's output (all its configs go, as one createMSSStream
     /// made them together); with `remove_files`, deletes the group folder.
     pub fn remove_config(&self, id: u64, remove_files: bool) -> Result<Vec<u64>, String> {
+        let (ids, saved) = self.remove_unsaved(id, remove_files)?;
+        if saved {
+            self.save();
+        }
+        Ok(ids)
+    }
+
+    fn remove_unsaved(&self, id: u64, remove_files: bool) -> Result<(Vec<u64>, bool), String> {
         let mut inner = self.lock();
         let Some(group_id) = inner.configs.get(&id).map(|c| c.group_id) else {
             return Err(format!("Config {id} not found"));
@@ -388,7 +544,7 @@ impl OutputManager {
         let _ = group.stop.send(StopMode::Remove {
             delete_files: remove_files,
         });
-        Ok(group.config_ids)
+        Ok((group.config_ids, group.saved))
     }
 
     /// removeConfig by groupName: every config of the group. Returns the removed ids.
@@ -429,9 +585,21 @@ impl OutputManager {
         }
     }
 
+    /// Records a measured bandwidth; a saved config keeps it, so the level comes back after
+    /// a restart with the bitrate its files are named by.
     pub(super) fn set_bandwidth(&self, config_id: u64, bandwidth: u32) {
-        if let Some(c) = self.lock().configs.get_mut(&config_id) {
+        let saved = {
+            let mut inner = self.lock();
+            let Some(c) = inner.configs.get_mut(&config_id) else {
+                return;
+            };
+            let changed = c.bandwidth != bandwidth;
             c.bandwidth = bandwidth;
+            let group_id = c.group_id;
+            changed && inner.groups.get(&group_id).is_some_and(|g| g.saved)
+        };
+        if saved {
+            self.save();
         }
     }
 
@@ -557,6 +725,54 @@ mod tests {
             "the same stream and group twice"
         );
         assert_eq!(m.remove_group("g", true), Ok(ids));
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[tokio::test]
+    async fn api_configs_are_saved_and_come_back_with_their_ids() {
+        let root = std::env::temp_dir().join(format!("smoothcast-saved-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let state = root.join("s.state.json");
+        let store = crate::state::StateStore::open(&state).expect("store");
+        let m = manager(&root).with_state(store);
+        let target = root.display().to_string();
+        let params = |streams: &[&str], group: &str| {
+            MssParams::with_defaults(
+                streams.iter().map(|s| s.to_string()).collect(),
+                target.clone(),
+                group.into(),
+            )
+        };
+        let saved = m
+            .create_saved_mss(params(&["a", "b"], "g"))
+            .expect("created");
+        // Made from the server's own configuration, or without keepAlive: not saved.
+        m.create_mss(params(&["c"], "own")).expect("created");
+        let mut once = params(&["d"], "once");
+        once.keep_alive = false;
+        m.create_saved_mss(once).expect("created");
+        let gone = m.create_saved_mss(params(&["e"], "gone")).expect("created");
+        m.remove_config(gone[0], false).expect("removed");
+        m.set_bandwidth(saved[1], 640_000);
+        m.shutdown_all();
+
+        let again =
+            manager(&root).with_state(crate::state::StateStore::open(&state).expect("store"));
+        assert_eq!(again.restore(), Ok(1));
+        let back = again.list_mss();
+        assert_eq!(
+            back.iter()
+                .map(|c| (c.config_id, c.bandwidth))
+                .collect::<Vec<_>>(),
+            vec![(saved[0], 0), (saved[1], 640_000)]
+        );
+        assert_eq!(back[0].params.group_name, "g");
+        let next = again.create_mss(params(&["x"], "x")).expect("created");
+        assert!(next[0] > saved[1], "new ids follow the restored ones");
+        // Restoring twice would reuse the ids: refused, naming the config.
+        let e = again.restore().expect_err("ids in use");
+        assert!(e.contains("group g"), "{e}");
+        again.shutdown_all();
         let _ = std::fs::remove_dir_all(&root);
     }
 }

@@ -146,7 +146,7 @@ struct Closed {
 }
 
 fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
-    let out = crate::disk::OutputDir::new(dir.to_path_buf());
+    let out = crate::disk::OutputDir::new(dir.to_path_buf()).with_atomic_fragments();
     let m = metrics::get();
     let ev = &shared.ev;
     let fail = |file: &str, e: &anyhow::Error| failed(shared, file, e);

@@ -124,7 +124,7 @@ impl CreateMssStream {
             Ok(v) => v,
             Err(e) => return Reply::fail(format!("Unable to create MSS stream: {e}")),
         };
-        match state.outputs.create_mss(self.params) {
+        match state.outputs.create_saved_mss(self.params) {
             Ok(ids) => {
                 if let Value::Object(map) = &mut data {
                     map.insert("configIds".into(), Value::from(ids));

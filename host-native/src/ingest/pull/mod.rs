@@ -12,11 +12,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::ingest::feed::{Feed, SourceError};
 use crate::outputs::mss::StatusRecord;
+use crate::state::StateStore;
 use crate::status::{ConfigIds, ConfigStatus};
 use crate::streams::StreamRegistry;
 
@@ -79,6 +81,19 @@ pub struct PullManager {
     ids: ConfigIds,
     backoff: Backoff,
     configs: Arc<Mutex<BTreeMap<u64, Config>>>,
+    store: StateStore,
+}
+
+/// The state file's section for pulls.
+const STATE_SECTION: &str = "pull";
+
+/// A pull as the state file keeps it: its settings and the id it comes back with.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SavedPull {
+    config_id: u64,
+    #[serde(flatten)]
+    params: PullParams,
 }
 
 impl PullManager {
@@ -88,7 +103,15 @@ impl PullManager {
             ids,
             backoff: Backoff::default(),
             configs: Arc::default(),
+            store: StateStore::in_memory(),
         }
+    }
+
+    /// Keeps keepAlive configs in this store (the server's state file), as EMS keeps them
+    /// in pushPullSetup.xml.
+    pub fn with_state(mut self, store: StateStore) -> Self {
+        self.store = store;
+        self
     }
 
     #[cfg(test)]
@@ -104,7 +127,18 @@ impl PullManager {
 
     /// Checks `params`, fills in the derived stream name, and starts pulling. `Err` is the
     /// FAIL reply's description.
-    pub fn create(&self, mut params: PullParams) -> Result<PullConfigEntry, String> {
+    pub fn create(&self, params: PullParams) -> Result<PullConfigEntry, String> {
+        let entry = self.start(params, None)?;
+        self.save();
+        Ok(entry)
+    }
+
+    /// Starts a config, with the id it had if it comes back from the state file.
+    fn start(
+        &self,
+        mut params: PullParams,
+        saved_id: Option<u64>,
+    ) -> Result<PullConfigEntry, String> {
         let uri = PullUri::parse(&params.uri)?;
         if params.local_stream_name.is_empty() {
             params.local_stream_name = uri.derived_stream_name()?;
@@ -127,7 +161,16 @@ impl PullManager {
         if self.streams.get(&name).is_some() {
             return Err(format!("a stream named {name} already exists"));
         }
-        let config_id = self.ids.next();
+        let config_id = match saved_id {
+            Some(id) if configs.contains_key(&id) => {
+                return Err(format!("config id {id} is already in use"))
+            }
+            Some(id) => {
+                self.ids.skip_past(id);
+                id
+            }
+            None => self.ids.next(),
+        };
         let entry = PullConfigEntry {
             config_id,
             params: params.clone(),
@@ -179,6 +222,7 @@ impl PullManager {
         let config = self.lock().remove(&config_id)?;
         let entry = config.entry.clone();
         drop(config);
+        self.save();
         tracing::info!(config_id, stream = %entry.params.local_stream_name, "pull config removed");
         Some(entry)
     }
@@ -195,20 +239,40 @@ impl PullManager {
         }
     }
 
-    /// The settings of every config, for saving; [`PullManager::restore`] takes them back.
-    #[allow(dead_code)] // for config persistence, built elsewhere
-    pub fn snapshot(&self) -> Vec<PullParams> {
-        self.lock()
-            .values()
-            .map(|c| c.entry.params.clone())
-            .collect()
+    /// Starts the configs the state file holds, with their ids. An error names the one
+    /// that could not come back (the server then refuses to start half-configured).
+    pub fn restore(&self) -> Result<usize, String> {
+        let Some(section) = self.store.section(STATE_SECTION) else {
+            return Ok(0);
+        };
+        let saved: Vec<SavedPull> = serde_json::from_value(section)
+            .map_err(|e| format!("the saved pull configs are malformed: {e}"))?;
+        let n = saved.len();
+        for s in saved {
+            let label = format!("pull config {} ({})", s.config_id, s.params.uri);
+            self.start(s.params, Some(s.config_id))
+                .map_err(|e| format!("{label}: {e}"))?;
+        }
+        Ok(n)
     }
 
-    /// Starts saved configs again (new config ids). Each result says whether that one
-    /// started; one bad config does not stop the others.
-    #[allow(dead_code)] // for config persistence, built elsewhere
-    pub fn restore(&self, saved: Vec<PullParams>) -> Vec<Result<PullConfigEntry, String>> {
-        saved.into_iter().map(|p| self.create(p)).collect()
+    /// Writes every keepAlive config to the state file (errors are logged: pulls run on).
+    fn save(&self) {
+        let result = self.store.update_section(STATE_SECTION, || {
+            let saved: Vec<SavedPull> = self
+                .lock()
+                .values()
+                .filter(|c| c.entry.params.keep_alive)
+                .map(|c| SavedPull {
+                    config_id: c.entry.config_id,
+                    params: c.entry.params.clone(),
+                })
+                .collect();
+            serde_json::to_value(saved).unwrap_or_default()
+        });
+        if let Err(e) = result {
+            tracing::error!("{e:#}");
+        }
     }
 
     /// Server shutdown: every pull stops (the configs are not saved from here).
@@ -380,7 +444,6 @@ mod tests {
             .expect("local stream");
         assert_eq!(streaming.current.unique_stream_id, info.unique_id);
         assert_eq!(info.source, uri);
-        assert_eq!(m.snapshot(), vec![e.params.clone()]);
         assert!(m.remove(e.config_id).is_some());
         assert!(m.list().is_empty());
         // The task is aborted; its stream ends when the runtime drops it.
@@ -395,6 +458,38 @@ mod tests {
             "stream ended"
         );
         assert!(m.remove(e.config_id).is_none());
+    }
+
+    #[tokio::test]
+    async fn keep_alive_configs_are_saved_and_come_back_with_their_ids() {
+        let store = StateStore::in_memory();
+        let ids = ConfigIds::default();
+        let m = PullManager::new(StreamRegistry::new(), ids.clone()).with_state(store.clone());
+        ids.next();
+        let kept = m
+            .create(PullParams::new("rtmp://127.0.0.1:9/live/a", "kept"))
+            .expect("create");
+        let mut once = PullParams::new("rtmp://127.0.0.1:9/live/b", "once");
+        once.keep_alive = false;
+        m.create(once).expect("create");
+        let section = store.section(STATE_SECTION).expect("saved");
+        assert_eq!(section.as_array().map(Vec::len), Some(1), "{section}");
+        m.shutdown_all();
+
+        let fresh_ids = ConfigIds::default();
+        let again =
+            PullManager::new(StreamRegistry::new(), fresh_ids.clone()).with_state(store.clone());
+        assert_eq!(again.restore(), Ok(1));
+        let back = again.list();
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].config_id, kept.config_id);
+        assert_eq!(back[0].params, kept.params);
+        assert!(
+            fresh_ids.next() > kept.config_id,
+            "new ids come after restored ones"
+        );
+        assert!(again.remove(kept.config_id).is_some());
+        assert_eq!(store.section(STATE_SECTION), Some(serde_json::json!([])));
     }
 
     #[tokio::test]

@@ -1,0 +1,186 @@
+//! What survives a restart: the configs created over the API, in one JSON file, as EMS keeps
+//! its keepAlive configs in pushPullSetup.xml beside its configuration.
+//!
+//! The file holds one section per kind of config, `{"version":1,"mss":[...],"pull":[...]}`;
+//! each owner saves its whole section on every change and reads it once at start. Every save
+//! rewrites the file atomically (temporary file, then rename), so a kill at any moment leaves
+//! the previous or the new state, never half of one.
+//!
+//! Where: `state_file` in the configuration; by default beside `--config` (`NAME.toml` keeps
+//! `NAME.state.json`), or `smoothcast.state.json` in the working directory without one.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{bail, Context, Result};
+use serde_json::{Map, Value};
+
+/// The file format's version; a file written by a newer format is refused, not misread.
+const VERSION: u64 = 1;
+
+/// The state file, shared by every owner of a section. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct StateStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// `None`: nothing is written (library and unit-test use).
+    path: Option<PathBuf>,
+    sections: Map<String, Value>,
+}
+
+impl StateStore {
+    /// Reads the state file; a missing file is an empty state. A file that cannot be read or
+    /// parsed is an error naming it: starting without the configs it holds would silently
+    /// drop them at the next save.
+    pub fn open(path: &Path) -> Result<Self> {
+        let sections = match std::fs::read(path) {
+            Ok(bytes) => parse(&bytes).with_context(|| {
+                format!(
+                    "state file {} is unreadable; fix it, or move it away to start without the configs it holds",
+                    path.display()
+                )
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Map::new(),
+            Err(e) => {
+                return Err(e).with_context(|| format!("reading state file {}", path.display()))
+            }
+        };
+        Ok(Self {
+            inner: Arc::new(Mutex::new(Inner {
+                path: Some(path.to_path_buf()),
+                sections,
+            })),
+        })
+    }
+
+    /// A state kept in memory only.
+    pub fn in_memory() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn path(&self) -> Option<PathBuf> {
+        self.lock().path.clone()
+    }
+
+    /// A section as last saved (or read at start).
+    pub fn section(&self, name: &str) -> Option<Value> {
+        self.lock().sections.get(name).cloned()
+    }
+
+    /// Replaces a section and rewrites the file.
+    #[allow(dead_code)] // pullStream's configs are saved here once the PullManager is wired in
+    pub fn save_section(&self, name: &str, value: Value) -> Result<()> {
+        self.update_section(name, || value)
+    }
+
+    /// Like [`StateStore::save_section`], but the value is built while the store is held, so
+    /// saves racing each other reach the file in the order their values were taken.
+    pub fn update_section(&self, name: &str, value: impl FnOnce() -> Value) -> Result<()> {
+        let mut inner = self.lock();
+        inner.sections.insert(name.to_string(), value());
+        let Some(path) = inner.path.clone() else {
+            return Ok(());
+        };
+        let mut doc = Map::new();
+        doc.insert("version".into(), Value::from(VERSION));
+        for (k, v) in &inner.sections {
+            doc.insert(k.clone(), v.clone());
+        }
+        let text = serde_json::to_vec_pretty(&Value::Object(doc))?;
+        crate::disk::write_atomic(&path, &text)
+            .with_context(|| format!("saving state file {}", path.display()))
+    }
+}
+
+fn parse(bytes: &[u8]) -> Result<Map<String, Value>> {
+    let Value::Object(mut doc) = serde_json::from_slice(bytes)? else {
+        bail!("not a JSON object");
+    };
+    match doc.remove("version").and_then(|v| v.as_u64()) {
+        Some(VERSION) => Ok(doc),
+        Some(v) => bail!("version {v}, this server reads version {VERSION}"),
+        None => bail!("no version"),
+    }
+}
+
+/// The state file used when the configuration names none.
+pub fn default_path(config: Option<&Path>) -> PathBuf {
+    match config {
+        Some(c) => c.with_extension("state.json"),
+        None => PathBuf::from("smoothcast.state.json"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("smoothcast-state-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::create_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn sections_survive_a_reopen() {
+        let dir = scratch("reopen");
+        let path = dir.join("s.state.json");
+        let store = StateStore::open(&path).expect("missing is empty");
+        assert_eq!(store.section("mss"), None);
+        store
+            .save_section("mss", serde_json::json!([{"a": 1}]))
+            .expect("saved");
+        store
+            .save_section("pull", serde_json::json!([]))
+            .expect("saved");
+        let again = StateStore::open(&path).expect("reopens");
+        assert_eq!(again.section("mss"), Some(serde_json::json!([{"a": 1}])));
+        assert_eq!(again.section("pull"), Some(serde_json::json!([])));
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .expect("dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "no temporary file left: {names:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_corrupt_file_is_an_error_naming_it_and_is_left_alone() {
+        let dir = scratch("corrupt");
+        let path = dir.join("s.state.json");
+        for bad in [
+            &b"{\"version\":1,\"mss\":["[..],
+            b"[]",
+            b"{\"version\":9}",
+            b"{}",
+        ] {
+            std::fs::write(&path, bad).expect("write");
+            let e = match StateStore::open(&path) {
+                Ok(_) => panic!("{:?} was accepted", String::from_utf8_lossy(bad)),
+                Err(e) => format!("{e:#}"),
+            };
+            assert!(e.contains(&path.display().to_string()), "{e}");
+            assert_eq!(std::fs::read(&path).expect("still there"), bad);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn default_path_sits_beside_the_config() {
+        assert_eq!(
+            default_path(Some(Path::new("/etc/smoothcast/server.toml"))),
+            PathBuf::from("/etc/smoothcast/server.state.json")
+        );
+        assert_eq!(default_path(None), PathBuf::from("smoothcast.state.json"));
+    }
+}
