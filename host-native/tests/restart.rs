@@ -1,5 +1,5 @@
-//! Restarts: a config created over the API survives `kill -9` of the server, and its live
-//! presentation continues. While it runs, a poller keeps reading the folder as a player
+//! Restarts: configs created over the API (an MSS output, a pull) survive `kill -9` of the
+//! server, and the live presentation continues. While it runs, a poller keeps reading the folder as a player
 //! would: the manifest always parses, every fragment it lists is whole, and no time slot ever
 //! changes its fragment. After the restart the timeline goes on after the old one, and
 //! dash.js plays it.
@@ -193,6 +193,19 @@ fn a_killed_server_comes_back_with_its_configs_and_continues_the_presentation() 
     let config_id = created["data"]["configIds"][0].as_u64().expect("config id");
     // The demo-style configs of a server's own making are not saved; this one is.
     assert!(state_file.is_file(), "createMSSStream saved the state");
+    // A pull is saved too: one that listens for an MPEG-TS sender that never comes.
+    let ts_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let pulled = server
+        .api(
+            "pullStream",
+            &format!("uri=mpegtstcp://127.0.0.1:{ts_port} localStreamName=tsin"),
+        )
+        .expect("api");
+    assert_eq!(pulled["status"], "SUCCESS", "{pulled}");
+    let pull_id = pulled["data"]["configId"].as_u64().expect("pull config id");
 
     let group = webroot.join("live");
     let seen = Arc::new(Mutex::new(Seen::default()));
@@ -289,6 +302,10 @@ fn a_killed_server_comes_back_with_its_configs_and_continues_the_presentation() 
     let mss = &configs["data"]["mss"];
     assert_eq!(mss.as_array().map(Vec::len), Some(1), "{configs}");
     assert_eq!(mss[0]["configId"].as_u64(), Some(config_id), "{configs}");
+    let pull = &configs["data"]["pull"];
+    assert_eq!(pull.as_array().map(Vec::len), Some(1), "{configs}");
+    assert_eq!(pull[0]["configId"].as_u64(), Some(pull_id), "{configs}");
+    assert_eq!(pull[0]["localStreamName"], "tsin", "{configs}");
     wait_for(
         "fragments after the restart",
         Duration::from_secs(40),
