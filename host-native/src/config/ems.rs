@@ -167,6 +167,8 @@ impl Acceptors {
             "inboundJsonCli" => Some(("inboundJsonCli", &mut config.json_cli_port)),
             "inboundAsciiCli" => Some(("inboundAsciiCli", &mut config.ascii_cli_port)),
             "inboundHttpJsonCli" => Some(("inboundHttpJsonCli", &mut config.http_api_port)),
+            // One port serves TS over TCP and UDP here: the first of EMS's two acceptors sets it.
+            "inboundTcpTs" | "inboundUdpTs" => Some(("inboundTs", &mut config.mpegts_port)),
             _ => None,
         };
         let label = match port {
@@ -276,6 +278,8 @@ configuration=
 				{ ip="0.0.0.0", port=1936, protocol="inboundRtmp" },
 				{ ip="127.0.0.1", port=1937, protocol="inboundRtmp", clustering=true },
 				{ ip="0.0.0.0", port=5544, protocol="inboundRtsp" },
+				{ ip="127.0.0.1", port=9998, protocol="inboundTcpTs" },
+				{ ip="127.0.0.1", port=9997, protocol="inboundUdpTs" },
 			},
 			autoMSS=
 			{
@@ -302,11 +306,13 @@ configuration=
         assert_eq!(c.json_cli_port, 1113);
         assert_eq!(c.rtmp_port, 1936, "the first non-clustering inboundRtmp");
         assert_eq!(c.ascii_cli_port, 1222, "untouched");
+        assert_eq!(c.mpegts_port, 9998, "the first TS acceptor");
         let all = warnings.join("\n");
         for expected in [
             "autoMSS.drmType",
             "inboundRtsp:5544",
             "inboundRtmp:1937",
+            "inboundUdpTs:9997",
             "configuration.daemon",
             "maxRtmpOutBuffer",
             "ip 0.0.0.0",
