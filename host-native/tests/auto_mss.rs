@@ -5,15 +5,14 @@
 //! binds anything, with the file and line in the message.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use smoothcast_core::manifest::Manifest;
+use smoothcast_tests::peer::{LiveEncode, Peer};
 use smoothcast_tests::player::{self, PlayRequest};
 use smoothcast_tests::presentation::{check_listed_fragments, read_manifest};
 use smoothcast_tests::server::Server;
-use smoothcast_tests::TempDir;
+use smoothcast_tests::{wait_for, TempDir};
 
 fn exe() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_smoothcast"))
@@ -134,75 +133,6 @@ configuration=
     .replace("TARGET", &target)
 }
 
-/// Kills the encoder if a test fails half way.
-struct Encoder(Child);
-
-impl Drop for Encoder {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// One ffmpeg publishing a test pattern with a tone to each of `names` over RTMP, in real
-/// time, 2 s GOPs.
-fn publish(rtmp: std::net::SocketAddr, names: &[&str], seconds: u32) -> Encoder {
-    let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("testsrc2=size=480x270:rate=25:duration={seconds}"),
-        ])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("sine=frequency=440:sample_rate=48000:duration={seconds}"),
-        ]);
-    for name in names {
-        cmd.args([
-            "-map",
-            "0:v",
-            "-map",
-            "1:a",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-            "-b:v",
-            "400k",
-            "-g",
-            "50",
-            "-keyint_min",
-            "50",
-            "-sc_threshold",
-            "0",
-            "-bf",
-            "0",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "64k",
-            "-f",
-            "flv",
-        ])
-        .arg(format!("rtmp://{rtmp}/live/{name}"));
-    }
-    Encoder(cmd.stdin(Stdio::null()).spawn().expect("start ffmpeg"))
-}
-
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        sleep(Duration::from_millis(250));
-    }
-}
-
 fn manifest(path: &Path) -> Option<Manifest> {
     read_manifest(path).ok()
 }
@@ -303,8 +233,7 @@ fn auto_mss_from_an_ems_config_lua_plays_in_dashjs() {
     );
 
     // keepAlive 0: the streams end, their presentations close as VOD and their configs go.
-    let _ = encoder.0.kill();
-    let _ = encoder.0.wait();
+    drop(encoder);
     wait_for("the configs to go", Duration::from_secs(20), || {
         mss_configs(&server).is_empty()
     });
@@ -443,4 +372,15 @@ fn an_auto_mss_target_outside_the_web_root_is_refused_at_start() {
         stderr.contains("bad.lua: line 1, column 65: autoMSS targetFolder /etc"),
         "{stderr}"
     );
+}
+
+/// One ffmpeg publishing a test pattern with a tone to each of `names` over RTMP, in real
+/// time, 2 s GOPs.
+fn publish(rtmp: std::net::SocketAddr, names: &[&str], seconds: u32) -> Peer {
+    names
+        .iter()
+        .fold(LiveEncode::new(seconds).size("480x270"), |e, name| {
+            e.rtmp(format!("rtmp://{rtmp}/live/{name}"), 400)
+        })
+        .start()
 }

@@ -7,16 +7,16 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use smoothcast_tests::peer::{LiveEncode, Peer};
 use smoothcast_tests::player::{self, PlayRequest};
 use smoothcast_tests::presentation::read_manifest;
 use smoothcast_tests::server::{http_get, Server};
-use smoothcast_tests::TempDir;
+use smoothcast_tests::{wait_for, TempDir};
 
 /// How the receiver answers.
 #[derive(Clone, Copy)]
@@ -118,69 +118,6 @@ fn serve(conn: TcpStream, mode: Mode, bodies: &Mutex<Vec<Value>>, requests: &Mut
         if out.write_all(reply.as_bytes()).is_err() {
             return;
         }
-    }
-}
-
-/// Kills the encoder if a test fails half way.
-struct Encoder(Child);
-
-impl Drop for Encoder {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// ffmpeg publishing `seconds` of 1-second GOPs with audio as `rtmp://.../live/<name>`.
-fn publish(rtmp: SocketAddr, name: &str, seconds: u32) -> Encoder {
-    let child = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("testsrc2=size=320x180:rate=25:duration={seconds}"),
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("sine=frequency=440:sample_rate=48000:duration={seconds}"),
-        ])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-            "-b:v",
-            "300k",
-            "-g",
-            "25",
-            "-keyint_min",
-            "25",
-            "-sc_threshold",
-            "0",
-            "-bf",
-            "0",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "64k",
-            "-f",
-            "flv",
-        ])
-        .arg(format!("rtmp://{rtmp}/live/{name}"))
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start ffmpeg");
-    Encoder(child)
-}
-
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        sleep(Duration::from_millis(100));
     }
 }
 
@@ -395,7 +332,7 @@ fn events_reach_the_file_and_the_endpoint_in_order() {
         get(&m, "smoothcast_inbound_streams") == 1.0
             && get(&m, "smoothcast_stream_bytes_in{stream=\"cam\"}") > 0.0
     });
-    let _ = encoder.0.wait();
+    let _ = encoder.wait();
     wait_for("outStreamClosed", Duration::from_secs(15), || {
         receiver
             .events()
@@ -484,7 +421,7 @@ fn a_failing_endpoint_gets_every_event_in_order_after_retries() {
     );
     let config_id = create(&server);
     let mut encoder = publish(server.addr("rtmp"), "cam", 6);
-    let _ = encoder.0.wait();
+    let _ = encoder.wait();
     wait_for("outStreamClosed", Duration::from_secs(15), || {
         receiver
             .events()
@@ -512,7 +449,7 @@ fn a_hanging_endpoint_does_not_delay_fragment_writing() {
     );
     create(&server);
     let mut encoder = publish(server.addr("rtmp"), "cam", 6);
-    let _ = encoder.0.wait();
+    let _ = encoder.wait();
     wait_for("the VOD manifest", Duration::from_secs(15), || {
         read_manifest(&server.webroot.join("ev/manifest.ismc")).is_ok_and(|m| !m.is_live)
     });
@@ -546,7 +483,7 @@ fn a_failed_fragment_write_is_an_mss_chunk_error() {
     std::fs::write(group.join("cam"), b"in the way").expect("blocking file");
     create(&server);
     let mut encoder = publish(server.addr("rtmp"), "cam", 4);
-    let _ = encoder.0.wait();
+    let _ = encoder.wait();
     let events = || -> Vec<Value> {
         std::fs::read_to_string(&file)
             .unwrap_or_default()
@@ -663,4 +600,12 @@ fn a_stopping_server_delivers_its_last_events() {
         lines, events,
         "the file and the endpoint got the same events"
     );
+}
+
+/// ffmpeg publishing `seconds` of 1-second GOPs with audio as `rtmp://.../live/<name>`.
+fn publish(rtmp: SocketAddr, name: &str, seconds: u32) -> Peer {
+    LiveEncode::new(seconds)
+        .gop_frames(25)
+        .rtmp(format!("rtmp://{rtmp}/live/{name}"), 300)
+        .start()
 }

@@ -4,101 +4,26 @@
 //! mid-fragment leaves what was written playable.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use smoothcast_core::manifest::Manifest;
+use smoothcast_tests::peer::{LiveEncode, Peer};
 use smoothcast_tests::player::{self, PlayRequest};
 use smoothcast_tests::presentation::{check_listed_fragments, read_manifest};
 use smoothcast_tests::server::Server;
-use smoothcast_tests::TempDir;
+use smoothcast_tests::{wait_for, TempDir};
 
-/// Kills the encoder if a test fails half way.
-struct Encoder(Child);
-
-impl Drop for Encoder {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// One ffmpeg encoding one source twice (so both outputs share timestamps and keyframe
-/// positions) and publishing both over RTMP in real time.
-fn publish_two(rtmp: std::net::SocketAddr, seconds: u32) -> Encoder {
-    let out = |size: &str, rate: &str, name: &str| -> Vec<String> {
-        [
-            "-map",
-            "0:v",
-            "-map",
-            "1:a",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-            "-s",
-            size,
-            "-b:v",
-            rate,
-            "-maxrate",
-            rate,
-            "-bufsize",
-            "1M",
-            "-g",
-            "50",
-            "-keyint_min",
-            "50",
-            "-sc_threshold",
-            "0",
-            "-bf",
-            "0",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "96k",
-            "-f",
-            "flv",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([format!("rtmp://{rtmp}/live/{name}")])
-        .collect()
-    };
-    let child = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("testsrc2=size=640x360:rate=25:duration={seconds}"),
-        ])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("sine=frequency=440:sample_rate=48000:duration={seconds}"),
-        ])
-        .args(out("640x360", "800k", "hi"))
-        .args(out("480x270", "300k", "lo"))
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start ffmpeg");
-    Encoder(child)
+/// One encoder publishing two renditions (`hi`, `lo`) of one source over RTMP in real time.
+fn publish_two(rtmp: std::net::SocketAddr, seconds: u32) -> Peer {
+    LiveEncode::new(seconds)
+        .size("640x360")
+        .rtmp_scaled(format!("rtmp://{rtmp}/live/hi"), "640x360", 800)
+        .rtmp_scaled(format!("rtmp://{rtmp}/live/lo"), "480x270", 300)
+        .start()
 }
 
 fn read_manifest_opt(path: &Path) -> Option<Manifest> {
     read_manifest(path).ok()
-}
-
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        sleep(Duration::from_millis(250));
-    }
 }
 
 #[test]
@@ -204,8 +129,7 @@ fn rtmp_to_live_adaptive_mss_plays_in_dashjs() {
     );
 
     // Kill the encoder mid-fragment: what is listed stays complete and parseable.
-    let _ = encoder.0.kill();
-    let _ = encoder.0.wait();
+    drop(encoder);
     sleep(Duration::from_secs(2));
     for group in [&abr, &roll] {
         let m = read_manifest_opt(&group.join("manifest.ismc"))

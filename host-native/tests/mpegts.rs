@@ -11,16 +11,16 @@
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use smoothcast_core::manifest::Manifest;
 use smoothcast_tests::media::{clip, ClipSpec, Container};
+use smoothcast_tests::peer::send_clip;
 use smoothcast_tests::player::{self, PlayRequest};
 use smoothcast_tests::presentation::{check_listed_fragments, read_manifest};
 use smoothcast_tests::server::Server;
-use smoothcast_tests::TempDir;
+use smoothcast_tests::{wait_for, TempDir};
 
 /// ffmpeg's default PIDs (audio 0x101, video 0x100) on the server's first TS source.
 const FIRST_STREAM: &str = "ts_1_257_256";
@@ -67,33 +67,6 @@ fn create_group(server: &Server, stream: &str, group: &str, keep_alive: bool) {
         )
         .expect("api");
     assert_eq!(reply["status"], "SUCCESS", "{reply}");
-}
-
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        sleep(Duration::from_millis(200));
-    }
-}
-
-/// ffmpeg sends the clip in real time, as an encoder would, to `url`.
-fn ffmpeg_send(clip: &Path, url: &str) {
-    let status = Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-nostdin",
-            "-re",
-            "-i",
-        ])
-        .arg(clip)
-        .args(["-map", "0", "-c", "copy", "-f", "mpegts", url])
-        .stdin(Stdio::null())
-        .status()
-        .expect("run ffmpeg");
-    assert!(status.success(), "ffmpeg sending to {url}: {status}");
 }
 
 /// Waits for the group's presentation of a `seconds` clip to be closed as VOD, checks every
@@ -147,7 +120,7 @@ fn ts_over_tcp_to_port_9999_plays_live_in_dashjs() {
     create_group(&server, FIRST_STREAM, "tcp", false);
     let clip = ts_clip(LIVE_SECONDS);
     let url = format!("tcp://{}", server.addr("mpegts_tcp"));
-    let sender = std::thread::spawn(move || ffmpeg_send(&clip, &url));
+    let mut sender = send_clip(&clip, "mpegts", &url);
     wait_for("the inbound stream", Duration::from_secs(15), || {
         listed_as_int(&server, FIRST_STREAM)
     });
@@ -169,7 +142,8 @@ fn ts_over_tcp_to_port_9999_plays_live_in_dashjs() {
         assert!(result.errors.is_empty(), "{:?}", result.errors);
         assert_eq!((result.video_width, result.video_height), (480, 270));
     }
-    sender.join().expect("sender");
+    let status = sender.wait().expect("ffmpeg");
+    assert!(status.success(), "ffmpeg sending: {status}");
     closed_presentation(&server.webroot.join("tcp"), LIVE_SECONDS);
 }
 
@@ -181,11 +155,12 @@ fn ts_over_udp_to_port_9999_plays_in_dashjs() {
     create_group(&server, "udpcam", "udp", false);
     let clip = ts_clip(SECONDS);
     let url = format!("udp://{}?pkt_size=1316", server.addr("mpegts_udp"));
-    let sender = std::thread::spawn(move || ffmpeg_send(&clip, &url));
+    let mut sender = send_clip(&clip, "mpegts", &url);
     wait_for("the inbound stream", Duration::from_secs(15), || {
         listed_as_int(&server, "udpcam")
     });
-    sender.join().expect("sender");
+    let status = sender.wait().expect("ffmpeg");
+    assert!(status.success(), "ffmpeg sending: {status}");
     // UDP has no end but silence: the stream ends after 5 s without datagrams.
     closed_presentation(&server.webroot.join("udp"), SECONDS);
     plays(

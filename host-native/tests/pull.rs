@@ -5,26 +5,15 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use smoothcast_tests::media::{self, ClipSpec, Container};
+use smoothcast_tests::peer::{send_clip, serve_clip_over_rtmp};
 use smoothcast_tests::player::{self, PlayRequest};
 use smoothcast_tests::presentation::{check_listed_fragments, read_manifest};
 use smoothcast_tests::server::Server;
-use smoothcast_tests::TempDir;
-
-/// Kills the upstream if a test fails half way.
-struct Upstream(Child);
-
-impl Drop for Upstream {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use smoothcast_tests::{wait_for, TempDir};
 
 fn start_server(dir: &TempDir) -> Server {
     Server::start(
@@ -60,14 +49,6 @@ fn pull_config(server: &Server, config_id: &Value) -> Value {
         .unwrap_or(Value::Null)
 }
 
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        sleep(Duration::from_millis(100));
-    }
-}
-
 fn wait_status(server: &Server, config_id: &Value, code: u64, timeout: Duration) -> Value {
     let mut last = Value::Null;
     wait_for(&format!("pull status {code}"), timeout, || {
@@ -81,27 +62,6 @@ fn wait_status(server: &Server, config_id: &Value, code: u64, timeout: Duration)
 fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr").port()
-}
-
-/// ffmpeg as an RTMP server: it listens on `addr` and plays `clip` in real time to the
-/// first client that plays `live/A`.
-fn rtmp_upstream(addr: SocketAddr, clip: &Path) -> Upstream {
-    let child = Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-nostdin",
-            "-re",
-            "-i",
-        ])
-        .arg(clip)
-        .args(["-c", "copy", "-f", "flv", "-listen", "1"])
-        .arg(format!("rtmp://{addr}/live/A"))
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start ffmpeg");
-    Upstream(child)
 }
 
 /// Packages `stream` as live MSS group `group` (2 s fragments) and waits for a manifest
@@ -145,26 +105,6 @@ fn play_live(server: &Server, group: &str, test: &str) {
     assert!(result.errors.is_empty(), "{:?}", result.errors);
 }
 
-/// ffmpeg publishing `clip` in real time to `rtmp://{rtmp}/live/{name}`.
-fn publish(rtmp: SocketAddr, clip: &Path, name: &str) -> Upstream {
-    let child = Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-nostdin",
-            "-re",
-            "-i",
-        ])
-        .arg(clip)
-        .args(["-c", "copy", "-f", "flv"])
-        .arg(format!("rtmp://{rtmp}/live/{name}"))
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start ffmpeg");
-    Upstream(child)
-}
-
 fn stream_named(server: &Server, name: &str) -> Option<Value> {
     let streams = api(server, "listStreams", "");
     streams["data"]
@@ -205,7 +145,7 @@ fn rtmp_pull_from_our_own_server_plays_in_dashjs() {
     );
     let group = package_live(&server, "B", "pulled");
 
-    let _publisher = publish(rtmp, &media, "A");
+    let _publisher = send_clip(&media, "flv", &format!("rtmp://{rtmp}/live/A"));
     let streaming = wait_status(&server, &config_id, 0, Duration::from_secs(10));
     assert_eq!(streaming["status"]["current"]["description"], "Streaming");
 
@@ -269,7 +209,7 @@ fn rtmp_pull_retries_until_a_server_listens() {
             .is_some_and(|e| e.contains("refused")),
         "{failed}"
     );
-    let _upstream = rtmp_upstream(upstream_addr, &media);
+    let _upstream = serve_clip_over_rtmp(&media, &format!("rtmp://{upstream_addr}/live/A"));
     wait_status(&server, &config_id, 0, Duration::from_secs(10));
     let a = stream_named(&server, "A").expect("stream A");
     assert_eq!(a["source"], uri.as_str());
@@ -357,25 +297,6 @@ fn file_pull_plays_in_dashjs_and_bad_files_fail_clearly() {
     );
 }
 
-/// ffmpeg sending `clip` in real time as MPEG-TS to `url` (tcp:// or udp://).
-fn send_ts(clip: &Path, url: &str) -> Upstream {
-    let child = Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-nostdin",
-            "-re",
-            "-i",
-        ])
-        .arg(clip)
-        .args(["-c", "copy", "-f", "mpegts", url])
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start ffmpeg");
-    Upstream(child)
-}
-
 /// EMS "pulls" MPEG-TS by listening: the configs wait (status 2) on their ports until
 /// ffmpeg sends, over TCP and over UDP; the TCP one is packaged live and plays.
 #[test]
@@ -401,8 +322,12 @@ fn mpegts_pulls_listen_for_senders_over_tcp_and_udp() {
     wait_status(&server, &tcp_config, 2, Duration::from_secs(5));
     wait_status(&server, &udp_config, 2, Duration::from_secs(5));
 
-    let _tcp = send_ts(&media, &format!("tcp://127.0.0.1:{tcp_port}"));
-    let _udp = send_ts(&media, &format!("udp://127.0.0.1:{udp_port}?pkt_size=1316"));
+    let _tcp = send_clip(&media, "mpegts", &format!("tcp://127.0.0.1:{tcp_port}"));
+    let _udp = send_clip(
+        &media,
+        "mpegts",
+        &format!("udp://127.0.0.1:{udp_port}?pkt_size=1316"),
+    );
     wait_status(&server, &tcp_config, 0, Duration::from_secs(10));
     wait_status(&server, &udp_config, 0, Duration::from_secs(10));
     for name in ["tstcp", "tsudp"] {

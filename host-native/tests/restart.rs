@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::sleep;
@@ -14,76 +14,11 @@ use std::time::{Duration, Instant};
 
 use smoothcast_core::fragment::Fragment;
 use smoothcast_core::manifest::{self, Manifest};
+use smoothcast_tests::peer::{LiveEncode, Peer};
 use smoothcast_tests::player::{self, PlayRequest};
 use smoothcast_tests::presentation::fragment_path;
 use smoothcast_tests::server::Server;
-use smoothcast_tests::TempDir;
-
-/// Kills the encoder if a test fails half way.
-struct Encoder(Child);
-
-impl Drop for Encoder {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// ffmpeg publishing one live stream over RTMP in real time: 25 fps, a keyframe every two
-/// seconds, AAC audio.
-fn publish(rtmp: std::net::SocketAddr, name: &str, seconds: u32) -> Encoder {
-    let child = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("testsrc2=size=320x180:rate=25:duration={seconds}"),
-        ])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("sine=frequency=440:sample_rate=48000:duration={seconds}"),
-        ])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-            "-b:v",
-            "300k",
-            "-g",
-            "50",
-            "-keyint_min",
-            "50",
-            "-sc_threshold",
-            "0",
-            "-bf",
-            "0",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "64k",
-            "-f",
-            "flv",
-        ])
-        .arg(format!("rtmp://{rtmp}/live/{name}"))
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start ffmpeg");
-    Encoder(child)
-}
-
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        sleep(Duration::from_millis(200));
-    }
-}
+use smoothcast_tests::{wait_for, TempDir};
 
 /// What the poller saw, over the whole test.
 #[derive(Default)]
@@ -479,4 +414,12 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// ffmpeg publishing one live stream over RTMP in real time: 25 fps, a keyframe every two
+/// seconds, AAC audio.
+fn publish(rtmp: std::net::SocketAddr, name: &str, seconds: u32) -> Peer {
+    LiveEncode::new(seconds)
+        .rtmp(format!("rtmp://{rtmp}/live/{name}"), 300)
+        .start()
 }

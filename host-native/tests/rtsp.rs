@@ -3,8 +3,7 @@
 //! lies in its SDP leaves a clear lastError and no stream.
 
 use std::path::{Path, PathBuf};
-use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use smoothcast_tests::media::{self, ClipSpec};
@@ -12,7 +11,7 @@ use smoothcast_tests::player::{self, PlayRequest};
 use smoothcast_tests::presentation::{check_listed_fragments, read_manifest};
 use smoothcast_tests::rtsp_server::{Lie, RtspServer};
 use smoothcast_tests::server::Server;
-use smoothcast_tests::TempDir;
+use smoothcast_tests::{wait_for, TempDir};
 
 fn start_server(dir: &TempDir) -> Server {
     Server::start(
@@ -36,14 +35,6 @@ fn api(server: &Server, cmd: &str, params: &str) -> Value {
     let r = server.api(cmd, params).expect("api");
     assert_eq!(r["status"], "SUCCESS", "{cmd} {params}: {r}");
     r
-}
-
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        sleep(Duration::from_millis(100));
-    }
 }
 
 /// The listConfig `pull` entry of `config_id`.

@@ -1,11 +1,13 @@
 //! Shared helpers for the end-to-end tests.
 //!
 //! - [`media`]: synthetic test clips made with ffmpeg, cached under `target/test-media/`.
+//! - [`peer`]: ffmpeg as a live peer: an encoder publishing over RTMP, a clip sender.
 //! - [`player`]: plays a presentation in headless Chromium with dash.js (tests/player).
 //! - [`rtsp_server`]: serves a clip over RTSP/RTP (interleaved TCP), truthfully or not.
 //! - [`rtsp_relay`]: passes what ffmpeg publishes with `-f rtsp` on to one RTSP player.
 
 pub mod media;
+pub mod peer;
 pub mod player;
 pub mod presentation;
 pub mod rtsp_relay;
@@ -13,6 +15,7 @@ pub mod rtsp_server;
 pub mod server;
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// The repository root (this crate lives in `<root>/tests`).
 pub fn repo_root() -> PathBuf {
@@ -47,5 +50,14 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Polls `ready` every 100 ms until it holds; fails the test after `timeout`.
+pub fn wait_for(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
