@@ -5,7 +5,9 @@
 //! binds anything, with the file and line in the message.
 
 use std::path::Path;
-use std::time::Duration;
+use std::process::{Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
 
 use smoothcast_core::manifest::Manifest;
 use smoothcast_tests::peer::{LiveEncode, Peer};
@@ -159,7 +161,7 @@ fn auto_mss_from_an_ems_config_lua_plays_in_dashjs() {
     let group = webroot.join("autoMSS");
     let cam1 = group.join("cam1");
     let cam2 = group.join("cam2");
-    let mut encoder = publish(server.addr("rtmp"), &["cam1", "cam2"], 60);
+    let encoder = publish(server.addr("rtmp"), &["cam1", "cam2"], 60);
     for folder in [&cam1, &cam2] {
         let name = folder.file_name().and_then(|n| n.to_str()).unwrap_or("");
         let path = folder.join(format!("{name}.ismc"));

@@ -4,6 +4,7 @@
 //! mid-fragment leaves what was written playable.
 
 use std::path::Path;
+use std::thread::sleep;
 use std::time::Duration;
 
 use smoothcast_core::manifest::Manifest;
@@ -69,7 +70,7 @@ fn rtmp_to_live_adaptive_mss_plays_in_dashjs() {
         "{configs}"
     );
 
-    let mut encoder = publish_two(server.addr("rtmp"), 75);
+    let encoder = publish_two(server.addr("rtmp"), 75);
     let abr = webroot.join("abr");
     wait_for("the live manifest", Duration::from_secs(30), || {
         read_manifest_opt(&abr.join("manifest.ismc"))

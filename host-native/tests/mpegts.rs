@@ -11,8 +11,9 @@
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use smoothcast_core::manifest::Manifest;
 use smoothcast_tests::media::{clip, ClipSpec, Container};
