@@ -34,25 +34,10 @@ fn clip(seconds: f64, container: Container) -> PathBuf {
     .expect("clip")
 }
 
-fn api(server: &Server, cmd: &str, params: &str) -> Value {
-    let r = server.api(cmd, params).expect("api");
-    assert_eq!(r["status"], "SUCCESS", "{cmd} {params}: {r}");
-    r
-}
-
-/// The listConfig `pull` entry of `config_id`.
-fn pull_config(server: &Server, config_id: &Value) -> Value {
-    let r = api(server, "listConfig", "");
-    r["data"]["pull"]
-        .as_array()
-        .and_then(|a| a.iter().find(|e| &e["configId"] == config_id).cloned())
-        .unwrap_or(Value::Null)
-}
-
 fn wait_status(server: &Server, config_id: &Value, code: u64, timeout: Duration) -> Value {
     let mut last = Value::Null;
     wait_for(&format!("pull status {code}"), timeout, || {
-        last = pull_config(server, config_id);
+        last = server.config_entry("pull", config_id);
         last["status"]["current"]["code"] == code
     });
     last
@@ -68,9 +53,7 @@ fn free_port() -> u16 {
 /// with two chunks per track.
 fn package_live(server: &Server, stream: &str, group: &str) -> PathBuf {
     let target = server.webroot.display().to_string();
-    api(
-        server,
-        "createMSSStream",
+    server.api_ok("createMSSStream",
         &format!("localstreamnames={stream} bandwidths=900000 targetfolder={target} groupname={group} chunkLength=2"),
     );
     server.webroot.join(group)
@@ -106,7 +89,7 @@ fn play_live(server: &Server, group: &str, test: &str) {
 }
 
 fn stream_named(server: &Server, name: &str) -> Option<Value> {
-    let streams = api(server, "listStreams", "");
+    let streams = server.api_ok("listStreams", "");
     streams["data"]
         .as_array()
         .and_then(|a| a.iter().find(|s| s["name"] == name).cloned())
@@ -125,11 +108,7 @@ fn rtmp_pull_from_our_own_server_plays_in_dashjs() {
     let uri = format!("rtmp://{rtmp}/live/A");
 
     // Not published yet: the play is refused, Connection failed, retried.
-    let r = api(
-        &server,
-        "pullStream",
-        &format!("uri={uri} localStreamName=B"),
-    );
+    let r = server.api_ok("pullStream", &format!("uri={uri} localStreamName=B"));
     assert_eq!(
         r["description"],
         format!("Stream {uri} enqueued for pulling")
@@ -163,7 +142,7 @@ fn rtmp_pull_from_our_own_server_plays_in_dashjs() {
         a.get("pullSettings").is_none(),
         "A is published, not pulled"
     );
-    let info = api(&server, "getStreamInfo", "localStreamName=B");
+    let info = server.api_ok("getStreamInfo", "localStreamName=B");
     assert_eq!(info["data"]["pullSettings"]["uri"]["scheme"], "rtmp");
 
     wait_manifest(&group);
@@ -174,17 +153,17 @@ fn rtmp_pull_from_our_own_server_plays_in_dashjs() {
     );
 
     // shutdownStream without permanently: keepAlive brings B back as a new stream.
-    api(&server, "shutdownStream", "localStreamName=B permanently=0");
+    server.api_ok("shutdownStream", "localStreamName=B permanently=0");
     wait_for("B to come back", Duration::from_secs(10), || {
         stream_named(&server, "B").is_some_and(|s| s["uniqueId"] != b["uniqueId"])
     });
     // removeConfig finds pull configs: the pull stops and B ends; A goes on.
-    let removed = api(&server, "removeConfig", &format!("id={config_id}"));
+    let removed = server.api_ok("removeConfig", &format!("id={config_id}"));
     assert_eq!(removed["data"]["configId"], config_id);
     wait_for("stream B to end", Duration::from_secs(5), || {
         stream_named(&server, "B").is_none()
     });
-    assert_eq!(pull_config(&server, &config_id), Value::Null);
+    assert_eq!(server.config_entry("pull", &config_id), Value::Null);
     assert!(stream_named(&server, "A").is_some());
 }
 
@@ -197,7 +176,7 @@ fn rtmp_pull_retries_until_a_server_listens() {
     let server = start_server(&dir);
     let upstream_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
     let uri = format!("rtmp://{upstream_addr}/live/A");
-    let r = api(&server, "pullStream", &format!("uri={uri}"));
+    let r = server.api_ok("pullStream", &format!("uri={uri}"));
     assert_eq!(r["data"]["localStreamName"], "A", "derived from the uri");
     let config_id = r["data"]["configId"].clone();
 
@@ -228,19 +207,14 @@ fn file_pull_plays_in_dashjs_and_bad_files_fail_clearly() {
     let junk = dir.path().join("junk.ts");
     std::fs::write(&junk, vec![0x55u8; 4096]).expect("junk");
     for (path, name) in [(&missing, "missing"), (&junk, "junk")] {
-        let r = api(
-            &server,
+        let r = server.api_ok(
             "pullStream",
             &format!("uri=file://{} localStreamName={name}", path.display()),
         );
         let failed = wait_status(&server, &r["data"]["configId"], 5, Duration::from_secs(5));
         let why = failed["lastError"].as_str().unwrap_or_default().to_string();
         assert!(why.contains(&path.display().to_string()), "{failed}");
-        api(
-            &server,
-            "removeConfig",
-            &format!("id={}", r["data"]["configId"]),
-        );
+        server.api_ok("removeConfig", &format!("id={}", r["data"]["configId"]));
     }
     let r = server
         .api("pullStream", "uri=file://relative.mp4")
@@ -250,24 +224,22 @@ fn file_pull_plays_in_dashjs_and_bad_files_fail_clearly() {
     // TS and FLV files play out too.
     for (container, name) in [(Container::Ts, "ts"), (Container::Flv, "flv")] {
         let path = clip(4.0, container);
-        let r = api(
-            &server,
+        let r = server.api_ok(
             "pullStream",
             &format!("uri=file://{} localStreamName={name}", path.display()),
         );
         wait_status(&server, &r["data"]["configId"], 0, Duration::from_secs(10));
-        let info = api(&server, "getStreamInfo", &format!("localStreamName={name}"));
+        let info = server.api_ok("getStreamInfo", &format!("localStreamName={name}"));
         assert_eq!(info["data"]["type"], "INF");
         assert_eq!(info["data"]["hasVideo"], true);
         assert_eq!(info["data"]["hasAudio"], true);
         // shutdownStream is permanent by default (EMS): the pull config goes too.
-        let closed = api(
-            &server,
-            "shutdownStream",
-            &format!("localStreamName={name}"),
-        );
+        let closed = server.api_ok("shutdownStream", &format!("localStreamName={name}"));
         assert_eq!(closed["data"]["permanently"], true);
-        assert_eq!(pull_config(&server, &r["data"]["configId"]), Value::Null);
+        assert_eq!(
+            server.config_entry("pull", &r["data"]["configId"]),
+            Value::Null
+        );
         wait_for("the stream to end", Duration::from_secs(5), || {
             stream_named(&server, name).is_none()
         });
@@ -275,8 +247,7 @@ fn file_pull_plays_in_dashjs_and_bad_files_fail_clearly() {
 
     // A short MP4, looped, packaged and played for longer than the clip lasts.
     let path = clip(4.0, Container::Mp4);
-    let r = api(
-        &server,
+    let r = server.api_ok(
         "pullStream",
         &format!("uri=file://{} localStreamName=F loop=1", path.display()),
     );
@@ -306,15 +277,13 @@ fn mpegts_pulls_listen_for_senders_over_tcp_and_udp() {
     let server = start_server(&dir);
 
     let tcp_port = free_port();
-    let r = api(
-        &server,
+    let r = server.api_ok(
         "pullStream",
         &format!("uri=mpegtstcp://127.0.0.1:{tcp_port} localStreamName=tstcp"),
     );
     let tcp_config = r["data"]["configId"].clone();
     let udp_port = free_port();
-    let r = api(
-        &server,
+    let r = server.api_ok(
         "pullStream",
         &format!("uri=mpegtsudp://127.0.0.1:{udp_port} localStreamName=tsudp"),
     );

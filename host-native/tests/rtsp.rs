@@ -31,21 +31,6 @@ fn clip(seconds: f64) -> PathBuf {
     .expect("clip")
 }
 
-fn api(server: &Server, cmd: &str, params: &str) -> Value {
-    let r = server.api(cmd, params).expect("api");
-    assert_eq!(r["status"], "SUCCESS", "{cmd} {params}: {r}");
-    r
-}
-
-/// The listConfig `pull` entry of `config_id`.
-fn pull_config(server: &Server, config_id: &Value) -> Value {
-    let r = api(server, "listConfig", "");
-    r["data"]["pull"]
-        .as_array()
-        .and_then(|a| a.iter().find(|e| &e["configId"] == config_id).cloned())
-        .unwrap_or(Value::Null)
-}
-
 #[test]
 fn rtsp_pull_is_packaged_live_and_plays_in_dashjs() {
     let dir = TempDir::new("pull-rtsp");
@@ -53,18 +38,17 @@ fn rtsp_pull_is_packaged_live_and_plays_in_dashjs() {
     let server = start_server(&dir);
     let uri = upstream.url();
 
-    let r = api(
-        &server,
+    let r = server.api_ok(
         "pullStream",
         &format!("uri={uri} localStreamName=cam keepAlive=1 forceTcp=1"),
     );
     let config_id = r["data"]["configId"].clone();
     let mut entry = Value::Null;
     wait_for("the pull to stream", Duration::from_secs(10), || {
-        entry = pull_config(&server, &config_id);
+        entry = server.config_entry("pull", &config_id);
         entry["status"]["current"]["code"] == 0
     });
-    let streams = api(&server, "listStreams", "");
+    let streams = server.api_ok("listStreams", "");
     let cam = streams["data"]
         .as_array()
         .and_then(|a| a.iter().find(|s| s["name"] == "cam").cloned())
@@ -73,8 +57,7 @@ fn rtsp_pull_is_packaged_live_and_plays_in_dashjs() {
     assert_eq!(cam["source"], uri.as_str());
 
     let target = server.webroot.display().to_string();
-    api(
-        &server,
+    server.api_ok(
         "createMSSStream",
         &format!(
             "localstreamnames=cam bandwidths=900000 targetfolder={target} groupname=rtsp \
@@ -111,21 +94,20 @@ fn rtsp_pull_from_a_lying_server_fails_clearly() {
     let dir = TempDir::new("pull-rtsp-liar");
     let upstream = RtspServer::start(&clip(4.0), Lie::AudioClockRate).expect("rtsp server");
     let server = start_server(&dir);
-    let r = api(
-        &server,
+    let r = server.api_ok(
         "pullStream",
         &format!("uri={} localStreamName=liar", upstream.url()),
     );
     let config_id = r["data"]["configId"].clone();
     let mut entry = Value::Null;
     wait_for("the pull to fail", Duration::from_secs(10), || {
-        entry = pull_config(&server, &config_id);
+        entry = server.config_entry("pull", &config_id);
         entry["lastError"]
             .as_str()
             .is_some_and(|e| e.contains("SDP"))
     });
     assert_ne!(entry["status"]["current"]["code"], 0, "{entry}");
-    let streams = api(&server, "listStreams", "");
+    let streams = server.api_ok("listStreams", "");
     assert!(
         streams["data"]
             .as_array()

@@ -100,6 +100,24 @@ impl Server {
             .with_context(|| format!("API reply {:?}", String::from_utf8_lossy(&reply.body)))
     }
 
+    /// A command that must succeed: its reply, or a panic naming the command and the reply.
+    pub fn api_ok(&self, command: &str, params: &str) -> serde_json::Value {
+        match self.api(command, params) {
+            Ok(r) if r["status"] == "SUCCESS" => r,
+            Ok(r) => panic!("{command} {params}: {r}"),
+            Err(e) => panic!("{command} {params}: {e:#}"),
+        }
+    }
+
+    /// The listConfig entry of `config_id` in section `kind` (`mss`, `pull`...), or null.
+    pub fn config_entry(&self, kind: &str, config_id: &serde_json::Value) -> serde_json::Value {
+        let r = self.api_ok("listConfig", "");
+        r["data"][kind]
+            .as_array()
+            .and_then(|a| a.iter().find(|e| &e["configId"] == config_id).cloned())
+            .unwrap_or(serde_json::Value::Null)
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

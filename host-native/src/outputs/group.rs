@@ -9,8 +9,9 @@ use smoothcast_core::presentation::{LevelId, Output, Presentation, StoredFragmen
 use smoothcast_core::time::to_mss;
 use tokio::sync::{broadcast, mpsc, watch};
 
+use super::chunk_events::EventContext;
 use super::mss::{presentation_for, ConfigStatus, MssParams, OutputManager, StopMode};
-use super::writer::{EventContext, Writer};
+use super::writer::Writer;
 use crate::events::EventType;
 use crate::streams::{Delivered, StreamItem, StreamNotice, StreamRegistry};
 

@@ -6,7 +6,8 @@
 //! `mssChunkCreated` just before a new fragment is written, `mssChunkClosed` once it is
 //! (our fragments are written whole, so the two bracket one write), `mssPlaylistUpdated`
 //! after a manifest write, and `mssChunkError` for a failed write. Events a group queues with
-//! [`Writer::emit_after`] go out after everything queued before them is on disk.
+//! [`Writer::emit_after`] go out after everything queued before them is on disk. What the
+//! events say is built in `chunk_events.rs`.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,15 +16,13 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 use smoothcast_core::presentation::{Event, Output};
-use smoothcast_core::time::MSS_TIMESCALE;
-use smoothcast_core::TrackKind;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use super::mss::OutputManager;
+use super::chunk_events::{chunk_payload, group_payload, ms, Closed, EventContext};
 use super::stats::WriteStats;
-use crate::events::{EventBus, EventType};
+use crate::events::EventType;
 use crate::metrics::{self, ErrorKind};
 
 /// Batches waiting for the disk; a group that gets this far ahead waits for it.
@@ -35,14 +34,6 @@ struct Batch {
     arrival: Option<Instant>,
     /// Emitted once `outputs` are applied.
     after: Vec<(EventType, Value)>,
-}
-
-/// What the writer needs to name the group and stream in its events.
-pub(super) struct EventContext {
-    pub bus: EventBus,
-    pub manager: OutputManager,
-    pub group_name: String,
-    pub config_ids: Vec<u64>,
 }
 
 /// What the writer task keeps between batches.
@@ -134,15 +125,6 @@ impl Writer {
         drop(self.tx);
         let _ = self.task.await;
     }
-}
-
-/// A fragment's timing, from the core's `FragmentClosed` that follows its write.
-struct Closed {
-    kind: TrackKind,
-    bitrate: u32,
-    start: u64,
-    duration: u64,
-    samples: usize,
 }
 
 fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
@@ -266,54 +248,4 @@ fn failed(shared: &Shared, file: &str, e: &anyhow::Error) {
         }
         ev.bus.emit(EventType::MssChunkError, p);
     }
-}
-
-/// 10 MHz ticks to the milliseconds EMS's events and manifests use.
-fn ms(ticks: u64) -> u64 {
-    ticks / (MSS_TIMESCALE / 1000)
-}
-
-fn group_payload(ev: &EventContext) -> Value {
-    json!({ "groupName": ev.group_name, "configIds": ev.config_ids })
-}
-
-/// mssChunkCreated's payload: the group, the stream whose level the fragment belongs to
-/// (found by its bitrate among the group's configs), the fragment's file and start.
-fn chunk_payload(ev: &EventContext, file: &str, closed: Option<&Closed>) -> Value {
-    let mut p = json!({ "groupName": ev.group_name, "file": file });
-    let Some(c) = closed else {
-        return p;
-    };
-    let stream = {
-        let inner = ev.manager.lock();
-        ev.config_ids
-            .iter()
-            .filter_map(|id| inner.configs.get(id))
-            .find(|c2| c2.bandwidth == c.bitrate)
-            .map(|e| {
-                let unique = if e.current.unique_stream_id != 0 {
-                    e.current.unique_stream_id
-                } else {
-                    e.previous.as_ref().map_or(0, |r| r.unique_stream_id)
-                };
-                (e.config_id, e.local_stream_name.clone(), unique)
-            })
-    };
-    if let Some(obj) = p.as_object_mut() {
-        obj.insert("startTime".into(), json!(ms(c.start)));
-        obj.insert("bitrate".into(), json!(c.bitrate));
-        obj.insert(
-            "trackType".into(),
-            json!(match c.kind {
-                TrackKind::Video => "video",
-                TrackKind::Audio => "audio",
-            }),
-        );
-        if let Some((config_id, name, unique)) = stream {
-            obj.insert("configId".into(), json!(config_id));
-            obj.insert("name".into(), json!(name));
-            obj.insert("uniqueId".into(), json!(unique));
-        }
-    }
-    p
 }
