@@ -30,6 +30,9 @@ pub enum ErrorKind {
     Packaging,
     /// An event could not be delivered to a sink.
     EventSink,
+    /// A source failed or broke its protocol: a pull that could not connect or was lost, an
+    /// inbound MPEG-TS sender refused, an RTMP peer closed for misbehaving.
+    Ingest,
 }
 
 impl ErrorKind {
@@ -38,6 +41,7 @@ impl ErrorKind {
             ErrorKind::DiskWrite => "disk_write",
             ErrorKind::Packaging => "packaging",
             ErrorKind::EventSink => "event_sink",
+            ErrorKind::Ingest => "ingest",
         }
     }
 }
@@ -192,6 +196,7 @@ impl Metrics {
             ErrorKind::DiskWrite,
             ErrorKind::Packaging,
             ErrorKind::EventSink,
+            ErrorKind::Ingest,
         ] {
             m.errors.with_label_values(&[kind.label()]);
         }

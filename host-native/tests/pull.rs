@@ -12,7 +12,7 @@ use smoothcast_tests::media::{self, ClipSpec, Container};
 use smoothcast_tests::peer::{send_clip, serve_clip_over_rtmp};
 use smoothcast_tests::player::{self, PlayRequest};
 use smoothcast_tests::presentation::{check_listed_fragments, read_manifest};
-use smoothcast_tests::server::Server;
+use smoothcast_tests::server::{http_get, Server};
 use smoothcast_tests::{wait_for, TempDir};
 
 fn start_server(dir: &TempDir) -> Server {
@@ -188,6 +188,15 @@ fn rtmp_pull_retries_until_a_server_listens() {
             .is_some_and(|e| e.contains("refused")),
         "{failed}"
     );
+    // Failed attempts are counted as ingest errors.
+    let metrics = http_get(server.addr("http_api"), "/metrics").expect("GET /metrics");
+    let text = String::from_utf8(metrics.body).expect("UTF-8");
+    let ingest_errors: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("smoothcast_errors_total{kind=\"ingest\"} "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0);
+    assert!(ingest_errors >= 1.0, "{text}");
     let _upstream = serve_clip_over_rtmp(&media, &format!("rtmp://{upstream_addr}/live/A"));
     wait_status(&server, &config_id, 0, Duration::from_secs(10));
     let a = stream_named(&server, "A").expect("stream A");

@@ -136,7 +136,10 @@ fn log_end(source: &str, name: Option<&str>, result: &Result<(), SourceError>) {
     let name = name.unwrap_or("(none)");
     match result {
         Ok(()) => tracing::info!(%source, stream = name, "inbound MPEG-TS ended"),
-        Err(e) => tracing::warn!(%source, stream = name, "inbound MPEG-TS refused or lost: {e}"),
+        Err(e) => {
+            tracing::warn!(%source, stream = name, "inbound MPEG-TS refused or lost: {e}");
+            crate::metrics::get().error(crate::metrics::ErrorKind::Ingest);
+        }
     }
 }
 

@@ -375,7 +375,8 @@ async fn run_config(
                     _ if streamed => ConfigStatus::Disconnected,
                     _ => ConfigStatus::ConnectionFailed,
                 };
-                tracing::warn!(config_id, stream = %name, uri = %uri.original, "pull: {e}");
+                tracing::warn!(config_id, stream = %name, uri = %uri.shown(), "pull: {e}");
+                crate::metrics::get().error(crate::metrics::ErrorKind::Ingest);
                 (status, Some(e.to_string()))
             }
         };

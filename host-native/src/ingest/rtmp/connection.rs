@@ -170,6 +170,9 @@ pub async fn run(
         End::PeerClosed => tracing::debug!(%peer, %stream, "RTMP connection closed by peer"),
         End::Quiet(why) => tracing::debug!(%peer, %stream, "RTMP connection closed: {why}"),
         End::Info(why) => tracing::info!(%peer, %stream, "RTMP connection closed: {why}"),
-        End::Warn(why) => tracing::warn!(%peer, %stream, "RTMP connection closed: {why}"),
+        End::Warn(why) => {
+            tracing::warn!(%peer, %stream, "RTMP connection closed: {why}");
+            crate::metrics::get().error(crate::metrics::ErrorKind::Ingest);
+        }
     }
 }
