@@ -140,11 +140,18 @@ impl LiveEncode {
 
 /// Replays `clip` in real time to `url` in `format` (`flv`, `mpegts`...), as an encoder would.
 pub fn send_clip(clip: &Path, format: &str, url: &str) -> Peer {
+    send_clip_with(clip, &["-f", format], url)
+}
+
+/// As [`send_clip`], with the output options spelled out (`-f rtsp -rtsp_transport tcp`).
+pub fn send_clip_with(clip: &Path, output: &[&str], url: &str) -> Peer {
     Peer::spawn(
         ffmpeg()
             .arg("-i")
             .arg(clip)
-            .args(["-map", "0", "-c", "copy", "-f", format, url]),
+            .args(["-map", "0", "-c", "copy"])
+            .args(output)
+            .arg(url),
     )
 }
 

@@ -249,7 +249,7 @@ fn relay(
 mod tests {
     use super::*;
     use crate::media::{clip, ClipSpec};
-    use std::process::{Command, Stdio};
+    use std::process::Command;
 
     /// ffmpeg publishing and ffmpeg playing through the relay: every picture arrives. The
     /// publisher's AAC packetizer keeps its last aggregated frames when it closes (140 of
@@ -265,21 +265,11 @@ mod tests {
         })
         .expect("clip");
         let relay = RtspRelay::start().expect("relay");
-        let mut publisher = Command::new("ffmpeg")
-            .args([
-                "-hide_banner",
-                "-loglevel",
-                "error",
-                "-nostdin",
-                "-re",
-                "-i",
-            ])
-            .arg(&path)
-            .args(["-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp"])
-            .arg(relay.url())
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("ffmpeg");
+        let mut publisher = crate::peer::send_clip_with(
+            &path,
+            &["-f", "rtsp", "-rtsp_transport", "tcp"],
+            &relay.url(),
+        );
         let dir = crate::TempDir::new("rtsp-relay-ffmpeg");
         let out = dir.path().join("got.mkv");
         let status = Command::new("ffmpeg")

@@ -651,22 +651,11 @@ async fn ffmpeg_plays_a_published_stream() {
         ..ClipSpec::default()
     })
     .expect("clip");
-    let _publisher = Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-nostdin",
-            "-re",
-            "-i",
-        ])
-        .arg(&media)
-        .args(["-c", "copy", "-f", "flv"])
-        .arg(format!("rtmp://{}/live/cam", server.addr))
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("ffmpeg publisher");
+    let _publisher = smoothcast_tests::peer::send_clip(
+        &media,
+        "flv",
+        &format!("rtmp://{}/live/cam", server.addr),
+    );
     let streams = server.state.streams.clone();
     timeout(Duration::from_secs(10), async {
         while !streams
