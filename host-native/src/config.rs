@@ -81,7 +81,6 @@ impl Default for ServerConfig {
 
 impl ServerConfig {
     /// Reads one file: an EMS config.lua (by extension) over the defaults, or our TOML.
-    #[allow(dead_code)] // `serve` reads its files with load_all
     pub fn load(path: &Path) -> Result<Self> {
         Self::load_all(std::slice::from_ref(&path.to_path_buf()))
     }

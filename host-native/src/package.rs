@@ -12,9 +12,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use smoothcast_core::layout;
 use smoothcast_core::package::{InputSpec, Session, SessionOptions, Step};
 
+use crate::cli::PackageArgs;
 use crate::disk::OutputDir;
 use crate::progress::Progress;
-use crate::PackageArgs;
 
 const READ_CHUNK: usize = 1 << 20;
 

@@ -75,7 +75,6 @@ impl StateStore {
     }
 
     /// Replaces a section and rewrites the file.
-    #[allow(dead_code)] // pullStream's configs are saved here once the PullManager is wired in
     pub fn save_section(&self, name: &str, value: Value) -> Result<()> {
         self.update_section(name, || value)
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use base64::Engine;
 
-use crate::ApiArgs;
+use crate::cli::ApiArgs;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -78,7 +78,6 @@ impl Feed {
         self
     }
 
-    #[allow(dead_code)] // for sources that log the name
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -127,7 +126,6 @@ impl Feed {
     }
 
     /// Ends the local stream (the source is gone); a later event opens a new one.
-    #[allow(dead_code)] // for sources whose peer can stop and restart within one connection
     pub fn close(&mut self) {
         self.publisher = None;
     }

@@ -1,0 +1,18 @@
+//! Smoothcast's native host as a library: the `smoothcast` binary is a thin `main.rs` over
+//! [`cli::main`], and the parsers here can be fuzzed and tested in-process from outside.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod disk;
+pub mod events;
+pub mod ingest;
+pub mod metrics;
+pub mod outputs;
+pub mod package;
+pub mod progress;
+pub mod server;
+pub mod state;
+pub mod status;
+pub mod streams;
+pub mod web;
