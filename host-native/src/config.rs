@@ -11,9 +11,11 @@ use serde::Deserialize;
 
 mod auto_mss;
 mod ems;
+mod limits;
 mod lua;
 
 pub use auto_mss::AutoMss;
+pub use limits::Limits;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "snake_case")]
@@ -55,6 +57,8 @@ pub struct ServerConfig {
     pub auto_mss: Option<AutoMss>,
     /// Event sinks (`[events]`): a JSON-lines file and/or an HTTP endpoint.
     pub events: crate::events::EventsConfig,
+    /// Bounds against hostile or broken peers (`[limits]`; see `config/limits.rs`).
+    pub limits: Limits,
 }
 
 impl Default for ServerConfig {
@@ -75,6 +79,7 @@ impl Default for ServerConfig {
             player_assets: PathBuf::from("tests/player/node_modules/dashjs/dist/modern/umd"),
             auto_mss: None,
             events: crate::events::EventsConfig::default(),
+            limits: Limits::default(),
         }
     }
 }

@@ -33,6 +33,9 @@ pub enum ErrorKind {
     /// A source failed or broke its protocol: a pull that could not connect or was lost, an
     /// inbound MPEG-TS sender refused, an RTMP peer closed for misbehaving.
     Ingest,
+    /// A panic caught in one connection, sender or listener (a bug met by some input): that
+    /// peer was dropped and everything else ran on.
+    Panic,
 }
 
 impl ErrorKind {
@@ -42,6 +45,7 @@ impl ErrorKind {
             ErrorKind::Packaging => "packaging",
             ErrorKind::EventSink => "event_sink",
             ErrorKind::Ingest => "ingest",
+            ErrorKind::Panic => "panic",
         }
     }
 }

@@ -110,6 +110,7 @@ pub async fn run(
         outputs: OutputManager::new(streams.clone())
             .with_allowed_roots(roots)
             .with_config_ids(ids.clone())
+            .with_max_configs(config.limits.max_mss_configs)
             .with_events(events.clone())
             .with_state(store.clone()),
         pulls: PullManager::new(streams.clone(), ids).with_state(store.clone()),
@@ -139,33 +140,7 @@ pub async fn run(
     }
     let (tx, rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    tasks.spawn(ingest::rtmp::serve(
-        state.clone(),
-        listeners.rtmp,
-        rx.clone(),
-    ));
-    tasks.spawn(api::json_cli::serve(
-        state.clone(),
-        listeners.json_cli,
-        rx.clone(),
-    ));
-    tasks.spawn(api::ascii_cli::serve(
-        state.clone(),
-        listeners.ascii_cli,
-        rx.clone(),
-    ));
-    tasks.spawn(api::http::serve(
-        state.clone(),
-        listeners.http_api,
-        rx.clone(),
-    ));
-    tasks.spawn(web::serve(state.clone(), listeners.web, rx.clone()));
-    tasks.spawn(ingest::mpegts::inbound::serve(
-        state.clone(),
-        listeners.mpegts_tcp,
-        listeners.mpegts_udp,
-        rx.clone(),
-    ));
+    spawn_listeners(&state, listeners, &mut tasks, &rx)?;
     if demo {
         start_demo(&state, &mut tasks, rx.clone())?;
     }
@@ -198,6 +173,93 @@ pub async fn run(
     while tasks.join_next().await.is_some() {}
     // The stopping outputs' and streams' last events reach the sinks (bounded wait).
     state.events.drain(std::time::Duration::from_secs(3)).await;
+    Ok(())
+}
+
+/// Every listener under [`crate::supervise::supervise`]: a listener that panics is bound
+/// again on its address and restarted; the rest of the server runs on.
+fn spawn_listeners(
+    state: &Arc<AppState>,
+    listeners: Listeners,
+    tasks: &mut JoinSet<Result<()>>,
+    rx: &Shutdown,
+) -> Result<()> {
+    use crate::supervise::{supervise, ListenerFuture};
+    type Serve<F> = fn(Arc<AppState>, TcpListener, Shutdown) -> F;
+    fn tcp<F>(
+        what: &'static str,
+        state: &Arc<AppState>,
+        listener: TcpListener,
+        rx: &Shutdown,
+        serve: Serve<F>,
+    ) -> Result<impl std::future::Future<Output = Result<()>> + Send + 'static>
+    where
+        F: std::future::Future<Output = Result<()>> + Send + 'static,
+    {
+        let addr = listener.local_addr()?;
+        let mut first = Some(listener);
+        let (state, shutdown) = (state.clone(), rx.clone());
+        Ok(supervise(what, rx.clone(), move || -> ListenerFuture {
+            let (pre, state, shutdown) = (first.take(), state.clone(), shutdown.clone());
+            Box::pin(async move {
+                let listener = match pre {
+                    Some(l) => l,
+                    None => TcpListener::bind(addr)
+                        .await
+                        .with_context(|| format!("cannot listen for {what} on {addr} again"))?,
+                };
+                serve(state, listener, shutdown).await
+            })
+        }))
+    }
+    tasks.spawn(tcp("RTMP", state, listeners.rtmp, rx, ingest::rtmp::serve)?);
+    tasks.spawn(tcp(
+        "JSON CLI",
+        state,
+        listeners.json_cli,
+        rx,
+        api::json_cli::serve,
+    )?);
+    tasks.spawn(tcp(
+        "ASCII CLI",
+        state,
+        listeners.ascii_cli,
+        rx,
+        api::ascii_cli::serve,
+    )?);
+    tasks.spawn(tcp(
+        "HTTP API",
+        state,
+        listeners.http_api,
+        rx,
+        api::http::serve,
+    )?);
+    tasks.spawn(tcp("web", state, listeners.web, rx, web::serve)?);
+    let tcp_addr = listeners.mpegts_tcp.local_addr()?;
+    let udp_addr = listeners.mpegts_udp.local_addr()?;
+    let mut first = Some((listeners.mpegts_tcp, listeners.mpegts_udp));
+    let (st, shutdown) = (state.clone(), rx.clone());
+    tasks.spawn(supervise(
+        "MPEG-TS",
+        rx.clone(),
+        move || -> ListenerFuture {
+            let (pre, state, shutdown) = (first.take(), st.clone(), shutdown.clone());
+            Box::pin(async move {
+                let (tcp, udp) = match pre {
+                    Some(pair) => pair,
+                    None => (
+                        TcpListener::bind(tcp_addr).await.with_context(|| {
+                            format!("cannot listen for MPEG-TS over TCP on {tcp_addr} again")
+                        })?,
+                        UdpSocket::bind(udp_addr).await.with_context(|| {
+                            format!("cannot listen for MPEG-TS over UDP on {udp_addr} again")
+                        })?,
+                    ),
+                };
+                ingest::mpegts::inbound::serve(state, tcp, udp, shutdown).await
+            })
+        },
+    ));
     Ok(())
 }
 

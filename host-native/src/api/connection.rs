@@ -29,7 +29,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 pub async fn accept_loop<F, Fut>(
     what: &'static str,
     listener: TcpListener,
-    mut shutdown: Shutdown,
+    shutdown: Shutdown,
     max_connections: usize,
     handle: F,
 ) -> Result<()>
@@ -37,7 +37,25 @@ where
     F: Fn(TcpStream, Shutdown) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    accept_loop_per_address(what, listener, shutdown, max_connections, 0, handle).await
+}
+
+/// [`accept_loop`], also holding each peer address to `per_address` connections (0: no
+/// limit), so one host's idle sockets cannot take every slot.
+pub async fn accept_loop_per_address<F, Fut>(
+    what: &'static str,
+    listener: TcpListener,
+    mut shutdown: Shutdown,
+    max_connections: usize,
+    per_address: usize,
+    handle: F,
+) -> Result<()>
+where
+    F: Fn(TcpStream, Shutdown) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let permits = Arc::new(Semaphore::new(max_connections));
+    let addresses = crate::per_address::PerAddress::new(per_address);
     let mut tasks = JoinSet::new();
     loop {
         tokio::select! {
@@ -50,10 +68,16 @@ where
                         drop(stream);
                         continue;
                     };
+                    let Some(slot) = addresses.try_acquire(peer.ip()) else {
+                        tracing::warn!(%peer, "{what}: {per_address} connections from this address already, closing a new one");
+                        drop(stream);
+                        continue;
+                    };
                     let conn = handle(stream, shutdown.clone());
                     tasks.spawn(async move {
                         conn.await;
                         drop(permit);
+                        drop(slot);
                     });
                 }
                 Err(e) => {
@@ -72,8 +96,9 @@ where
 }
 
 /// One CLI connection: a command per line (`\n` or `\r\n`), a reply per command, as many
-/// commands as the peer likes. Blank lines and idle time are fine; bytes that are not a
-/// command get a FAIL reply like any unknown command. Only an over-long line closes it.
+/// commands as the peer likes. Blank lines are fine; bytes that are not a command get a FAIL
+/// reply like any unknown command. An over-long line closes it, and so does silence longer
+/// than `[limits] cli_idle_timeout_secs` (idle sockets would otherwise hold every slot).
 pub async fn serve_lines(
     state: Arc<AppState>,
     mut stream: TcpStream,
@@ -82,6 +107,7 @@ pub async fn serve_lines(
 ) {
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
     let mut chunk = vec![0u8; 8192];
+    let idle = Duration::from_secs(state.config.limits.cli_idle_timeout_secs);
     loop {
         while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
             if pos > MAX_LINE {
@@ -99,6 +125,10 @@ pub async fn serve_lines(
         }
         tokio::select! {
             _ = shutdown.changed() => return,
+            () = tokio::time::sleep(idle) => {
+                tracing::debug!("CLI connection closed after {} s without a command", idle.as_secs());
+                return;
+            }
             read = stream.read(&mut chunk) => match read {
                 Ok(0) | Err(_) => {
                     // A last command without a newline (`printf version | nc`) still runs.

@@ -11,11 +11,13 @@ use super::reply::Reply;
 use crate::server::{AppState, Shutdown};
 
 pub async fn serve(state: Arc<AppState>, listener: TcpListener, shutdown: Shutdown) -> Result<()> {
-    connection::accept_loop(
+    let per_address = state.config.limits.cli_connections_per_address;
+    connection::accept_loop_per_address(
         "JSON CLI",
         listener,
         shutdown,
         connection::MAX_CONNECTIONS,
+        per_address,
         move |stream, shutdown| connection::serve_lines(state.clone(), stream, shutdown, render),
     )
     .await

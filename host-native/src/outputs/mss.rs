@@ -208,6 +208,9 @@ pub struct OutputManager {
     pub(super) stats: Arc<super::stats::WriteStats>,
     pub(super) events: EventBus,
     pub(super) store: crate::state::StateStore,
+    /// `[limits] max_mss_configs`: configs kept at most (each runs a task and holds a
+    /// presentation); more are refused.
+    max_configs: usize,
 }
 
 impl OutputManager {
@@ -221,7 +224,14 @@ impl OutputManager {
             stats: Arc::default(),
             events: EventBus::disabled(),
             store: crate::state::StateStore::in_memory(),
+            max_configs: crate::config::Limits::default().max_mss_configs,
         }
+    }
+
+    /// Refuses configs beyond `max` (the server's `[limits] max_mss_configs`).
+    pub fn with_max_configs(mut self, max: usize) -> Self {
+        self.max_configs = max;
+        self
     }
 
     /// Outputs report their streams and chunks on this bus.
@@ -315,6 +325,12 @@ impl OutputManager {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| fail("no runtime to run the output on".into()))?;
         let mut inner = self.lock();
+        if inner.configs.len() + params.local_stream_names.len() > self.max_configs {
+            return Err(fail(format!(
+                "the server keeps at most {} MSS configs ([limits] max_mss_configs)",
+                self.max_configs
+            )));
+        }
         for c in inner.configs.values() {
             // autoMSS presentations of different streams share their group folder.
             let apart = c.params.auto_mss

@@ -23,7 +23,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::udp::{ts_payload, MAX_DATAGRAM};
+use super::udp::{looks_like_ts, ts_payload, MAX_DATAGRAM};
 use super::{tcp, udp, Sink, TsInput};
 use crate::ingest::feed::{Feed, SourceError};
 use crate::server::{AppState, Shutdown};
@@ -31,8 +31,13 @@ use crate::streams::{StreamKind, StreamRegistry};
 
 /// TCP senders served at once; more are closed on accept.
 pub const MAX_TCP_SENDERS: usize = 256;
-/// UDP senders tracked at once; datagrams from more are dropped until one goes quiet.
+/// UDP senders tracked at once. A new sender that looks like TS takes the place of the
+/// oldest one that never made a stream; when all of them stream, it is dropped.
 pub const MAX_UDP_SENDERS: usize = 64;
+
+/// Datagrams that are not TS from unknown senders are reported at most this often (a
+/// spoofing flood would otherwise flood the log).
+const NOT_TS_REPORT_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The configured name, or `ts_<n>_<audio>_<video>`, EMS's name for an inbound TS stream.
 pub fn stream_name(configured: Option<&str>, n: u64, pids: ProgramPids) -> String {
@@ -162,8 +167,9 @@ async fn serve_tcp(
                     };
                     let source = format!("mpegtstcp://{peer}");
                     let mut feed = InboundFeed::new(&state, counter.next(), source.clone());
+                    let first_pmt = Duration::from_secs(state.config.limits.mpegts_first_pmt_timeout_secs);
                     senders.spawn(async move {
-                        let result = tcp::receive(socket, &source, &mut feed, tcp::IDLE_TIMEOUT).await;
+                        let result = tcp::receive_with(socket, &source, &mut feed, tcp::IDLE_TIMEOUT, first_pmt).await;
                         log_end(&source, feed.name(), &result);
                         drop(slot);
                     });
@@ -178,6 +184,7 @@ async fn serve_tcp(
                 if let Err(e) = done {
                     if e.is_panic() {
                         tracing::error!("an MPEG-TS connection task panicked: {e}");
+                        crate::metrics::get().error(crate::metrics::ErrorKind::Panic);
                     }
                 }
             }
@@ -199,8 +206,59 @@ struct UdpSender {
     input: TsInput,
     feed: InboundFeed,
     last: Instant,
-    /// Refused (not TS, no PMT): its datagrams are dropped until it goes quiet.
+    /// Refused (not TS, no PMT, or it made the demuxer panic): its datagrams are dropped
+    /// until it goes quiet.
     refused: bool,
+}
+
+impl UdpSender {
+    /// Demuxes one datagram. Every sender shares this task, so a panic in the demuxer (a bug
+    /// some input meets) is caught here: that sender is refused, counted and logged, and the
+    /// other senders and the listener run on.
+    fn push(&mut self, from: SocketAddr, payload: &[u8]) {
+        let source = format!("mpegtsudp://{from}");
+        let (input, feed) = (&mut self.input, &mut self.feed);
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| input.push(payload, feed)));
+        self.settle(&source, result);
+    }
+
+    /// The sender went quiet: what the demuxer held is passed on (panics contained as above).
+    fn finish(&mut self, from: SocketAddr) {
+        let source = format!("mpegtsudp://{from}");
+        let (input, feed) = (&mut self.input, &mut self.feed);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| input.finish(feed)));
+        match result {
+            Ok(result) => log_end(&source, self.feed.name(), &result),
+            Err(_) => self.settle(&source, Err(Box::new(()))),
+        }
+    }
+
+    fn settle(&mut self, source: &str, result: std::thread::Result<Result<(), SourceError>>) {
+        let error = match result {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => e,
+            Err(_) => {
+                crate::metrics::get().error(crate::metrics::ErrorKind::Panic);
+                tracing::error!(%source, "MPEG-TS demuxing panicked; this sender is refused, the others go on");
+                SourceError::Protocol(format!("MPEG-TS from {source} made the demuxer panic"))
+            }
+        };
+        self.refused = true;
+        log_end(source, self.feed.name(), &Err(error));
+        // The stream (if any) ends now; the entry stays to keep refusing.
+        self.feed.feed = None;
+    }
+}
+
+/// The sender whose place a new one takes when the table is full: the quietest of those
+/// that never made a stream (refused, or no PMT yet), if any.
+fn evictable(senders: &HashMap<SocketAddr, UdpSender>) -> Option<SocketAddr> {
+    senders
+        .iter()
+        .filter(|(_, s)| s.refused || s.feed.feed.is_none())
+        .min_by_key(|(_, s)| s.last)
+        .map(|(from, _)| *from)
 }
 
 async fn serve_udp(
@@ -214,6 +272,7 @@ async fn serve_udp(
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut sweep = tokio::time::interval(Duration::from_millis(500));
     let mut full_warned = false;
+    let mut not_ts_reported: Option<Instant> = None;
     while !*shutdown.borrow() {
         tokio::select! {
             changed = shutdown.changed() => if changed.is_err() { break },
@@ -232,10 +291,8 @@ async fn serve_udp(
                     if now.duration_since(s.last) < udp::IDLE_TIMEOUT {
                         return true;
                     }
-                    let source = format!("mpegtsudp://{from}");
                     if !s.refused {
-                        let result = s.input.finish(&mut s.feed);
-                        log_end(&source, s.feed.name(), &result);
+                        s.finish(*from);
                     }
                     false
                 });
@@ -250,12 +307,32 @@ async fn serve_udp(
                         continue;
                     }
                 };
-                if !senders.contains_key(&from) && senders.len() >= MAX_UDP_SENDERS {
-                    if !full_warned {
-                        full_warned = true;
-                        tracing::warn!(%from, "MPEG-TS over UDP: {MAX_UDP_SENDERS} senders already; dropping datagrams of new ones");
+                let payload = ts_payload(&buf[..n]);
+                if !senders.contains_key(&from) {
+                    if !looks_like_ts(payload) {
+                        let now = Instant::now();
+                        if not_ts_reported.is_none_or(|t| now.duration_since(t) >= NOT_TS_REPORT_INTERVAL) {
+                            not_ts_reported = Some(now);
+                            tracing::warn!(%from, "MPEG-TS over UDP: datagrams without TS sync bytes are not an MPEG-TS stream; dropped (reported once per {} s)", NOT_TS_REPORT_INTERVAL.as_secs());
+                            crate::metrics::get().error(crate::metrics::ErrorKind::Ingest);
+                        }
+                        continue;
                     }
-                    continue;
+                    if senders.len() >= MAX_UDP_SENDERS {
+                        match evictable(&senders) {
+                            Some(old) => {
+                                tracing::info!(%old, new = %from, "MPEG-TS over UDP: sender table full; a sender without a stream makes room");
+                                senders.remove(&old);
+                            }
+                            None => {
+                                if !full_warned {
+                                    full_warned = true;
+                                    tracing::warn!(%from, "MPEG-TS over UDP: {MAX_UDP_SENDERS} senders streaming already; dropping datagrams of new ones");
+                                }
+                                continue;
+                            }
+                        }
+                    }
                 }
                 let s = senders.entry(from).or_insert_with(|| {
                     let source = format!("mpegtsudp://{from}");
@@ -271,13 +348,7 @@ async fn serve_udp(
                     continue;
                 }
                 s.feed.add_wire_bytes(n as u64);
-                if let Err(e) = s.input.push(ts_payload(&buf[..n]), &mut s.feed) {
-                    s.refused = true;
-                    let source = format!("mpegtsudp://{from}");
-                    log_end(&source, s.feed.name(), &Err(e));
-                    // The stream (if any) ends now; the entry stays to keep refusing.
-                    s.feed.feed = None;
-                }
+                s.push(from, payload);
             }
         }
     }

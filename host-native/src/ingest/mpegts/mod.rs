@@ -83,6 +83,11 @@ impl TsInput {
         finished.map_err(|e| self.refuse(e))
     }
 
+    /// Whether a PMT was read (the program's streams are known).
+    pub fn has_program(&self) -> bool {
+        self.demuxer.program_pids().is_some()
+    }
+
     /// What was repaired so far.
     pub fn stats(&self) -> TsStats {
         self.demuxer.stats()

@@ -17,6 +17,10 @@ const READ_BUFFER: usize = 64 * 1024;
 /// instead of waiting forever. Encoders send PAT/PMT and audio many times a second.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a sender gets to send a PMT (`[limits] mpegts_first_pmt_timeout_secs`): bytes
+/// that never describe a program only hold a slot.
+pub const FIRST_PMT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// `mpegtstcp://host:port`: listens on `addr` for one TCP sender, as EMS does, and feeds what
 /// it sends until it closes. The local stream ends with the sender.
 pub async fn pull_tcp(addr: SocketAddr, feed: &mut Feed) -> Result<(), SourceError> {
@@ -44,16 +48,33 @@ pub async fn pull_tcp_on(listener: TcpListener, feed: &mut Feed) -> Result<(), S
 /// Reads TS from `socket` into `sink` until the peer closes (`Ok`), stalls for `idle`, breaks
 /// the connection, sends something that is not TS, or the stream is shut down (`Ok`).
 pub(crate) async fn receive(
-    mut socket: TcpStream,
+    socket: TcpStream,
     label: &str,
     sink: &mut impl Sink,
     idle: Duration,
 ) -> Result<(), SourceError> {
+    receive_with(socket, label, sink, idle, FIRST_PMT_TIMEOUT).await
+}
+
+/// [`receive`], also ending the connection if no PMT came within `first_pmt` of the start.
+pub(crate) async fn receive_with(
+    mut socket: TcpStream,
+    label: &str,
+    sink: &mut impl Sink,
+    idle: Duration,
+    first_pmt: Duration,
+) -> Result<(), SourceError> {
     let mut input = TsInput::new(label);
     let mut buf = vec![0u8; READ_BUFFER];
+    let pmt_deadline = tokio::time::Instant::now() + first_pmt;
     loop {
+        let wait = if input.has_program() {
+            tokio::time::Instant::now() + idle
+        } else {
+            (tokio::time::Instant::now() + idle).min(pmt_deadline)
+        };
         let read = tokio::select! {
-            read = tokio::time::timeout(idle, socket.read(&mut buf)) => read,
+            read = tokio::time::timeout_at(wait, socket.read(&mut buf)) => read,
             () = sink.shutdown_requested() => {
                 input.summarize();
                 return Ok(());
@@ -65,6 +86,13 @@ pub(crate) async fn receive(
             Ok(Err(e)) => {
                 input.summarize();
                 return Err(SourceError::Lost(format!("reading from {label}: {e}")));
+            }
+            Err(_) if !input.has_program() && tokio::time::Instant::now() >= pmt_deadline => {
+                input.summarize();
+                return Err(SourceError::Protocol(format!(
+                    "{label}: no PMT within {} s; not an MPEG-TS program",
+                    first_pmt.as_secs_f64()
+                )));
             }
             Err(_) => {
                 input.summarize();

@@ -46,6 +46,13 @@ pub(crate) fn ts_payload(datagram: &[u8]) -> &[u8] {
     }
 }
 
+/// Whether a datagram's TS bytes look like TS: whole packets, each starting with the sync
+/// byte. The inbound port gives a new sender a place in its table only for such a datagram,
+/// so one-byte datagrams from many spoofed ports cannot fill it.
+pub(crate) fn looks_like_ts(payload: &[u8]) -> bool {
+    payload.len() >= PACKET_LEN && payload.iter().step_by(PACKET_LEN).all(|&b| b == 0x47)
+}
+
 /// `mpegtsudp://host:port`: binds `addr` and feeds the datagrams of the first sender until
 /// it is silent for [`IDLE_TIMEOUT`]. The local stream ends then.
 pub async fn pull_udp(addr: SocketAddr, feed: &mut Feed) -> Result<(), SourceError> {

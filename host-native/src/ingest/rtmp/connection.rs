@@ -25,15 +25,31 @@ pub struct Limits {
     pub idle: Duration,
     /// Longest a write may wait for a peer that does not read.
     pub write: Duration,
+    /// Largest message a publisher may declare (`[limits] rtmp_max_message_bytes`).
+    pub max_message: u32,
+    /// Chunk streams one connection may use (`[limits] rtmp_max_chunk_streams`).
+    pub max_chunk_streams: usize,
+    /// Connections one address may hold (`[limits] rtmp_connections_per_address`).
+    pub per_address: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
+        Self::from_config(&crate::config::Limits::default())
+    }
+}
+
+impl Limits {
+    /// The server's `[limits]`, with the fixed setup, idle and write times.
+    pub fn from_config(c: &crate::config::Limits) -> Self {
         Self {
-            handshake: Duration::from_secs(10),
+            handshake: Duration::from_secs(c.rtmp_handshake_timeout_secs),
             setup: Duration::from_secs(30),
             idle: Duration::from_secs(30),
             write: Duration::from_secs(10),
+            max_message: c.rtmp_max_message_bytes,
+            max_chunk_streams: c.rtmp_max_chunk_streams,
+            per_address: c.rtmp_connections_per_address,
         }
     }
 }
@@ -81,7 +97,7 @@ pub async fn run(
     // Small control replies (connect/publish results) should not wait for Nagle.
     let _ = socket.set_nodelay(true);
     let accepted = Instant::now();
-    let mut session = Session::new(registry, peer.clone());
+    let mut session = Session::new(registry, peer.clone(), &limits);
     let mut buf = vec![0u8; READ_BUF];
     let mut out = Vec::new();
     let mut play_media: Option<mpsc::Receiver<Delivered>> = None;

@@ -8,6 +8,12 @@
 //! - **Buffering.** The session holds a partial message without a bound (a header may
 //!   announce 16 MiB, and a malformed header sequence can make it grow forever); a peer may
 //!   send at most [`MAX_UNPARSED_BYTES`] without completing a message.
+//! - **Declared sizes.** rml_rtmp reserves a message's declared length (up to 16 MiB) on its
+//!   first chunk, in each of the connection's two deserializers. [`ChunkScanner`] reads every
+//!   chunk header first, without buffering payload, and refuses a declared length above the
+//!   limit, a SetChunkSize below 128 (nginx-rtmp's floor: tiny chunks multiply the work per
+//!   byte) and more chunk streams than allowed (nginx-rtmp `max_streams`), before any of
+//!   those bytes reach rml_rtmp.
 //!
 //! It parses chunks with rml_rtmp's own [`ChunkDeserializer`] and follows the peer's
 //! SetChunkSize exactly as the session does, so both see the same message boundaries.
@@ -29,17 +35,48 @@ const TYPE_AMF3_COMMAND: u8 = 17;
 const TYPE_AMF0_DATA: u8 = 18;
 const TYPE_AMF0_COMMAND: u8 = 20;
 
+/// Largest message a peer may declare before it published (commands only: `connect`,
+/// `createStream`, `publish` are a few hundred bytes). Media needs an accepted publish.
+pub const MAX_COMMAND_MESSAGE: u32 = 64 * 1024;
+
+/// The smallest chunk size accepted in SetChunkSize (the protocol's initial size; nginx-rtmp
+/// refuses smaller ones too).
+pub const MIN_CHUNK_SIZE: u32 = 128;
+
 pub struct Guard {
     chunks: ChunkDeserializer,
     unparsed_bytes: u64,
+    scanner: ChunkScanner,
 }
 
 impl Guard {
+    /// A guard with the default limits, media messages allowed (the pull client's).
     pub fn new() -> Self {
+        Self::with_limits(
+            crate::config::Limits::default().rtmp_max_message_bytes,
+            crate::config::Limits::default().rtmp_max_chunk_streams,
+        )
+    }
+
+    /// A guard allowing messages up to `max_message` bytes (once [`Guard::allow_media`] is
+    /// called; [`MAX_COMMAND_MESSAGE`] before) on at most `max_chunk_streams` chunk streams.
+    pub fn with_limits(max_message: u32, max_chunk_streams: usize) -> Self {
         Self {
             chunks: ChunkDeserializer::new(),
             unparsed_bytes: 0,
+            scanner: ChunkScanner::new(max_message, max_chunk_streams),
         }
+    }
+
+    /// Until this is called, only command-sized messages are accepted.
+    pub fn commands_only(mut self) -> Self {
+        self.scanner.media_allowed = false;
+        self
+    }
+
+    /// A publish was accepted: media messages up to the configured size may follow.
+    pub fn allow_media(&mut self) {
+        self.scanner.media_allowed = true;
     }
 
     /// Checks the next bytes of the peer's chunk stream (every byte, in order). `Err` says
@@ -55,6 +92,8 @@ impl Guard {
         data: &[u8],
         mut on_message: impl FnMut(&MessagePayload),
     ) -> Result<(), String> {
+        // Headers first: nothing the scanner refuses reaches rml_rtmp's buffers.
+        self.scanner.scan(data)?;
         let mut input = data;
         let mut completed = false;
         loop {
@@ -100,6 +139,205 @@ impl Guard {
                     "more than {MAX_UNPARSED_BYTES} bytes without a complete RTMP message"
                 ));
             }
+        }
+        Ok(())
+    }
+}
+
+/// What the scanner remembers of a chunk stream's last header (what rml_rtmp keeps).
+#[derive(Clone, Copy, Default)]
+struct Header {
+    timestamp_field: u32,
+    length: u32,
+    type_id: u8,
+}
+
+/// Follows the chunk layer the way rml_rtmp's `ChunkDeserializer` does (including its one
+/// payload buffer shared by all chunk streams), reading headers and counting payload bytes
+/// without keeping them. Its only job is to refuse, from the headers, what would make
+/// rml_rtmp reserve or do too much.
+pub struct ChunkScanner {
+    max_message: u32,
+    max_chunk_streams: usize,
+    media_allowed: bool,
+    chunk_size: u32,
+    headers: std::collections::HashMap<u32, Header>,
+    /// The chunk whose payload is being read: its stream id and header.
+    current: Option<(u32, Header)>,
+    /// Payload bytes of the current message so far (rml_rtmp's `current_payload_data`).
+    payload_have: u32,
+    /// Payload bytes left in the current chunk.
+    chunk_left: u32,
+    /// A partial chunk header (at most 18 bytes).
+    pending: Vec<u8>,
+    /// The first bytes of a SetChunkSize message.
+    set_chunk_size: Vec<u8>,
+}
+
+/// Longest chunk header: 3 bytes of basic header, 11 of message header, 4 of extended time.
+const MAX_HEADER: usize = 18;
+const EXTENDED_TIMESTAMP: u32 = 0xFF_FFFF;
+
+impl ChunkScanner {
+    pub fn new(max_message: u32, max_chunk_streams: usize) -> Self {
+        Self {
+            max_message,
+            max_chunk_streams,
+            media_allowed: true,
+            chunk_size: MIN_CHUNK_SIZE,
+            headers: std::collections::HashMap::new(),
+            current: None,
+            payload_have: 0,
+            chunk_left: 0,
+            pending: Vec::with_capacity(MAX_HEADER),
+            set_chunk_size: Vec::new(),
+        }
+    }
+
+    fn max_message(&self) -> u32 {
+        if self.media_allowed {
+            self.max_message
+        } else {
+            self.max_message.min(MAX_COMMAND_MESSAGE)
+        }
+    }
+
+    /// Scans the next bytes of the chunk stream; `Err` says which limit the peer broke.
+    pub fn scan(&mut self, mut data: &[u8]) -> Result<(), String> {
+        while !data.is_empty() {
+            if let Some((csid, header)) = self.current {
+                let n = (self.chunk_left as usize).min(data.len());
+                if header.type_id == TYPE_SET_CHUNK_SIZE && self.set_chunk_size.len() < 4 {
+                    let want = (4 - self.set_chunk_size.len()).min(n);
+                    self.set_chunk_size.extend_from_slice(&data[..want]);
+                }
+                data = &data[n..];
+                // n is at most chunk_left, a u32.
+                self.chunk_left -= n as u32;
+                self.payload_have = self.payload_have.saturating_add(n as u32);
+                if self.chunk_left == 0 {
+                    self.end_chunk(csid, header)?;
+                }
+                continue;
+            }
+            self.pending.push(data[0]);
+            data = &data[1..];
+            self.try_header()?;
+        }
+        Ok(())
+    }
+
+    fn end_chunk(&mut self, csid: u32, header: Header) -> Result<(), String> {
+        self.current = None;
+        if self.payload_have == header.length {
+            self.payload_have = 0;
+            if header.type_id == TYPE_SET_CHUNK_SIZE {
+                let bytes = std::mem::take(&mut self.set_chunk_size);
+                let Ok(b) = <[u8; 4]>::try_from(bytes.get(..4).unwrap_or_default()) else {
+                    return Err("malformed RTMP SetChunkSize".into());
+                };
+                let size = u32::from_be_bytes(b);
+                if !(MIN_CHUNK_SIZE..=0x7FFF_FFFF).contains(&size) {
+                    return Err(format!(
+                        "RTMP chunk size {size} refused (at least {MIN_CHUNK_SIZE})"
+                    ));
+                }
+                self.chunk_size = size;
+            }
+        }
+        self.headers.insert(csid, header);
+        Ok(())
+    }
+
+    /// Parses `pending` as a chunk header once it is complete.
+    fn try_header(&mut self) -> Result<(), String> {
+        let p = &self.pending;
+        let fmt = p[0] >> 6;
+        let (csid, mut at) = match p[0] & 0x3f {
+            0 => match p.get(1) {
+                Some(b) => (u32::from(*b) + 64, 2),
+                None => return Ok(()),
+            },
+            1 => match (p.get(1), p.get(2)) {
+                (Some(lo), Some(hi)) => (u32::from(*hi) * 256 + u32::from(*lo) + 64, 3),
+                _ => return Ok(()),
+            },
+            x => (u32::from(x), 1),
+        };
+        let mut header = if fmt == 0 {
+            Header::default()
+        } else {
+            match self.headers.get(&csid) {
+                Some(h) => *h,
+                None => {
+                    return Err(format!(
+                        "RTMP chunk error: no previous chunk on stream {csid}"
+                    ))
+                }
+            }
+        };
+        let fields = match fmt {
+            0 => 11,
+            1 => 7,
+            2 => 3,
+            _ => 0,
+        };
+        let Some(f) = p.get(at..at + fields) else {
+            return Ok(());
+        };
+        let u24 = |b: &[u8]| u32::from_be_bytes([0, b[0], b[1], b[2]]);
+        if fields >= 3 {
+            header.timestamp_field = u24(&f[0..3]);
+        }
+        if fields >= 7 {
+            header.length = u24(&f[3..6]);
+            header.type_id = f[6];
+        }
+        at += fields;
+        if header.timestamp_field >= EXTENDED_TIMESTAMP {
+            if p.len() < at + 4 {
+                return Ok(());
+            }
+            at += 4;
+        }
+        debug_assert_eq!(at, p.len());
+        self.pending.clear();
+
+        if header.length > self.max_message() {
+            return Err(format!(
+                "RTMP message of {} bytes declared; the limit is {}{}",
+                header.length,
+                self.max_message(),
+                if self.media_allowed {
+                    ""
+                } else {
+                    " before a publish"
+                }
+            ));
+        }
+        if !self.headers.contains_key(&csid) && self.headers.len() >= self.max_chunk_streams {
+            return Err(format!(
+                "more than {} RTMP chunk streams on one connection",
+                self.max_chunk_streams
+            ));
+        }
+        // As rml_rtmp sizes a chunk: the whole message when it fits one chunk, else the
+        // rest of it up to the chunk size.
+        let Some(remaining) = header.length.checked_sub(self.payload_have) else {
+            return Err("malformed RTMP chunk (longer than its message)".into());
+        };
+        let chunk = if header.length > self.chunk_size {
+            remaining.min(self.chunk_size)
+        } else {
+            header.length
+        };
+        if header.type_id != TYPE_SET_CHUNK_SIZE || self.payload_have == 0 {
+            self.set_chunk_size.clear();
+        }
+        self.current = Some((csid, header));
+        self.chunk_left = chunk;
+        if chunk == 0 {
+            self.end_chunk(csid, header)?;
         }
         Ok(())
     }
@@ -244,6 +482,90 @@ mod tests {
         assert!(amf0_depth_ok(&[0x03, 0, 5, b'a']).is_ok());
         assert!(amf0_depth_ok(&[0xff; 64]).is_ok());
         assert!(amf0_depth_ok(&[]).is_ok());
+    }
+
+    /// A type-0 chunk header on `csid` declaring `len` bytes of `type_id`.
+    fn header(csid: u8, len: u32, type_id: u8) -> Vec<u8> {
+        let l = len.to_be_bytes();
+        vec![csid, 0, 0, 0, l[1], l[2], l[3], type_id, 1, 0, 0, 0]
+    }
+
+    #[test]
+    fn declared_sizes_are_refused_from_the_header() {
+        // 16 MiB (the 24-bit most) declared: refused on the 12 header bytes, before any payload.
+        let mut g = Guard::with_limits(8 << 20, 64).commands_only();
+        let e = g.check(&header(4, (16 << 20) - 1, 9)).expect_err("too big");
+        assert!(e.contains("declared"), "{e}");
+        // Before a publish, 64 KiB at most; after it, the configured size.
+        let mut g = Guard::with_limits(8 << 20, 64).commands_only();
+        assert!(g.check(&header(4, 100_000, 9)).is_err());
+        let mut g = Guard::with_limits(8 << 20, 64).commands_only();
+        g.allow_media();
+        assert!(g.check(&header(4, 100_000, 9)).is_ok());
+        g.check(&[0u8; 128]).expect("payload of the first chunk");
+        let mut g = Guard::with_limits(8 << 20, 64);
+        assert!(g.check(&header(4, (8 << 20) + 1, 9)).is_err());
+    }
+
+    #[test]
+    fn tiny_chunk_sizes_and_chunk_stream_floods_are_refused() {
+        for size in [0u32, 1, 127] {
+            let mut g = Guard::new();
+            let mut msg = header(2, 4, TYPE_SET_CHUNK_SIZE);
+            msg.extend_from_slice(&size.to_be_bytes());
+            let e = g.check(&msg).expect_err("tiny chunk size");
+            assert!(e.contains("chunk size"), "{size}: {e}");
+        }
+        let mut g = Guard::new();
+        let mut msg = header(2, 4, TYPE_SET_CHUNK_SIZE);
+        msg.extend_from_slice(&4096u32.to_be_bytes());
+        // A 1000-byte message now fits one chunk.
+        msg.extend_from_slice(&header(4, 1000, 9));
+        msg.extend_from_slice(&[0u8; 1000]);
+        g.check(&msg).expect("chunk size 4096");
+        assert_eq!(g.scanner.chunk_size, 4096);
+
+        // Three-byte basic headers name chunk streams up to 65,599: 8 are fine, 100 not.
+        let mut g = Guard::with_limits(8 << 20, 8);
+        let csid_header = |id: u16| {
+            let id = id - 64;
+            let mut h = vec![1, (id & 0xff) as u8, (id >> 8) as u8];
+            h.extend_from_slice(&header(0, 0, 9)[1..]);
+            h
+        };
+        for id in 0..7 {
+            g.check(&csid_header(64 + id)).expect("a few chunk streams");
+        }
+        let e = (7..100)
+            .find_map(|id| g.check(&csid_header(64 + id)).err())
+            .expect("refused");
+        assert!(e.contains("chunk streams"), "{e}");
+    }
+
+    /// The scanner and rml_rtmp agree on message boundaries, chunked at 128 bytes with
+    /// type-3 continuations and a type-1 header in between.
+    #[test]
+    fn the_scanner_follows_rml_rtmp() {
+        use rml_rtmp::chunk_io::ChunkSerializer;
+        use rml_rtmp::time::RtmpTimestamp;
+        let mut ser = ChunkSerializer::new();
+        let mut bytes = Vec::new();
+        for (i, len) in [300usize, 20, 5000, 128, 129].into_iter().enumerate() {
+            let payload = MessagePayload {
+                timestamp: RtmpTimestamp::new(i as u32 * 40),
+                message_stream_id: 1,
+                type_id: 9,
+                data: vec![7u8; len].into(),
+            };
+            bytes.extend(ser.serialize(&payload, false, false).expect("ser").bytes);
+        }
+        let mut g = Guard::new();
+        let mut seen = 0;
+        for piece in bytes.chunks(7) {
+            g.check_each(piece, |_| seen += 1).expect("in step");
+        }
+        assert_eq!(seen, 5);
+        assert!(g.scanner.current.is_none() && g.scanner.pending.is_empty());
     }
 
     /// What the decoder makes of a real encoder's metadata must pass: the walk agrees with

@@ -45,14 +45,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// Accepts RTMP connections until `shutdown`, then closes them.
 pub async fn serve(state: Arc<AppState>, listener: TcpListener, shutdown: Shutdown) -> Result<()> {
-    serve_with(
-        state,
-        listener,
-        shutdown,
-        Limits::default(),
-        MAX_CONNECTIONS,
-    )
-    .await
+    let limits = Limits::from_config(&state.config.limits);
+    serve_with(state, listener, shutdown, limits, MAX_CONNECTIONS).await
 }
 
 pub async fn serve_with(
@@ -63,6 +57,7 @@ pub async fn serve_with(
     max_connections: usize,
 ) -> Result<()> {
     let slots = Arc::new(Semaphore::new(max_connections));
+    let per_address = crate::per_address::PerAddress::new(limits.per_address);
     let mut connections = JoinSet::new();
     loop {
         if *shutdown.borrow() {
@@ -78,11 +73,18 @@ pub async fn serve_with(
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => match slots.clone().try_acquire_owned() {
                     Ok(slot) => {
+                        // One address may not take every slot (a flood of half-open
+                        // handshakes would lock real publishers out).
+                        let Some(address_slot) = per_address.try_acquire(peer.ip()) else {
+                            tracing::warn!(%peer, "RTMP connection refused: {} already open from this address", per_address.max());
+                            continue;
+                        };
                         let registry = state.streams.clone();
                         let shutdown = shutdown.clone();
                         connections.spawn(async move {
                             connection::run(registry, socket, limits, shutdown).await;
                             drop(slot);
+                            drop(address_slot);
                         });
                     }
                     Err(_) => {
@@ -101,6 +103,7 @@ pub async fn serve_with(
                 if let Err(e) = done {
                     if e.is_panic() {
                         tracing::error!("an RTMP connection task panicked: {e}");
+                        crate::metrics::get().error(crate::metrics::ErrorKind::Panic);
                     }
                 }
             }

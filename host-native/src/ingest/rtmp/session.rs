@@ -59,14 +59,14 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(registry: StreamRegistry, peer: String) -> Self {
+    pub fn new(registry: StreamRegistry, peer: String, limits: &super::Limits) -> Self {
         Self {
             registry,
             peer,
             phase: Phase::Handshake(Box::new(Handshake::new(PeerType::Server))),
             publish: None,
             last_stream: None,
-            guard: Guard::new(),
+            guard: Guard::with_limits(limits.max_message, limits.max_chunk_streams).commands_only(),
             play: None,
             play_media: None,
         }
@@ -304,6 +304,7 @@ impl Session {
                 );
                 self.last_stream = Some(publisher.name().to_string());
                 self.publish = Some(Publish::new(publisher));
+                self.guard.allow_media();
                 self.handle_results(results, out)
             }
             Err(why) => {
@@ -379,12 +380,23 @@ impl Session {
             // After FCUnpublish some encoders still flush a packet or two.
             return Ok(());
         };
-        p.tag(kind, timestamp, data).map_err(|e| {
-            Close::warn(format!(
-                "stream {}: bad {kind:?} data at {timestamp} ms: {e}",
-                p.publisher.name()
-            ))
-        })
+        // The FLV tag demuxing sees the peer's bytes: a panic there (a bug) ends this
+        // connection through the tidy close, like any bad data, and is counted.
+        match catch_unwind(AssertUnwindSafe(|| p.tag(kind, timestamp, data))) {
+            Ok(result) => result.map_err(|e| {
+                Close::warn(format!(
+                    "stream {}: bad {kind:?} data at {timestamp} ms: {e}",
+                    p.publisher.name()
+                ))
+            }),
+            Err(_) => {
+                crate::metrics::get().error(crate::metrics::ErrorKind::Panic);
+                Err(Close::warn(format!(
+                    "stream {}: {kind:?} data at {timestamp} ms made the demuxer panic",
+                    p.publisher.name()
+                )))
+            }
+        }
     }
 }
 

@@ -66,6 +66,7 @@ fn short_limits() -> Limits {
         setup: Duration::from_secs(4),
         idle: Duration::from_secs(2),
         write: Duration::from_secs(2),
+        ..Limits::default()
     }
 }
 

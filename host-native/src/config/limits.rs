@@ -1,0 +1,48 @@
+//! `[limits]`: the bounds that keep hostile or broken peers from taking the server's memory,
+//! connection slots or time. Every key is optional; the defaults suit a server with a few
+//! hundred publishers. Compare nginx-rtmp (`max_message` 1 MB, `max_streams` 32, chunk size
+//! at least 128), SRS (`firstpkt_timeout`) and nginx (`limit_conn`).
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "snake_case")]
+pub struct Limits {
+    /// Largest RTMP message a publisher may declare, checked in the chunk header before
+    /// anything is reserved. 8 MiB: far above a 4K keyframe at broadcast bitrates. Before
+    /// a publish is accepted only 64 KiB (commands) are allowed whatever this says.
+    pub rtmp_max_message_bytes: u32,
+    /// Chunk streams (csid) one RTMP connection may use. Encoders use fewer than ten.
+    pub rtmp_max_chunk_streams: usize,
+    /// Seconds from accept to a completed RTMP handshake (real encoders take milliseconds).
+    pub rtmp_handshake_timeout_secs: u64,
+    /// RTMP connections one peer address may hold at once (0: no limit); the global cap of
+    /// 1024 stays.
+    pub rtmp_connections_per_address: usize,
+    /// Seconds a JSON or ASCII CLI connection may stay silent before it is closed: long
+    /// enough for an operator in telnet, short enough that idle sockets free their slots.
+    pub cli_idle_timeout_secs: u64,
+    /// JSON/ASCII CLI connections one peer address may hold at once per port (0: no limit);
+    /// each port serves 256 at most.
+    pub cli_connections_per_address: usize,
+    /// Seconds an MPEG-TS sender over TCP gets to send a PMT (the program's description):
+    /// one that trickles bytes without one only holds a slot.
+    pub mpegts_first_pmt_timeout_secs: u64,
+    /// MSS configs (createMSSStream levels, autoMSS and restored ones) the server keeps.
+    pub max_mss_configs: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            rtmp_max_message_bytes: 8 << 20,
+            rtmp_max_chunk_streams: 64,
+            rtmp_handshake_timeout_secs: 5,
+            rtmp_connections_per_address: 64,
+            cli_idle_timeout_secs: 300,
+            cli_connections_per_address: 32,
+            mpegts_first_pmt_timeout_secs: 10,
+            max_mss_configs: 1024,
+        }
+    }
+}
