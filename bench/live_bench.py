@@ -172,10 +172,14 @@ class Server:
         os.makedirs(WEBROOT)
         with open(CONFIG, "w") as f:
             f.write('bind = "127.0.0.1"\nrtmp_port = 0\njson_cli_port = 0\nascii_cli_port = 0\n'
-                    f'http_api_port = 0\nweb_port = 0\nmpegts_port = 0\nwebroot = {json.dumps(WEBROOT)}\n')
+                    f'http_api_port = 0\nweb_port = 0\nmpegts_port = 0\nwebroot = {json.dumps(WEBROOT)}\n'
+                    # A state file of its own, never the working directory's.
+                    f'state_file = {json.dumps(os.path.join(OUT, "live-bench.state.json"))}\n')
             if EVENTS:
                 f.write(f'[events]\nfile = {json.dumps(EVENTS["file"])}\n'
                         f'http_url = {json.dumps(EVENTS["url"])}\n')
+            # Every publisher comes from 127.0.0.1: no per-address cap (the global one stays).
+            f.write('[limits]\nrtmp_connections_per_address = 0\n')
         self.log = open(SERVER_LOG, "w")
         env = dict(os.environ, SMOOTHCAST_LOG=os.environ.get("SMOOTHCAST_LOG", "warn"))
         self.proc = subprocess.Popen([exe, "serve", "--config", CONFIG], stdout=subprocess.PIPE,

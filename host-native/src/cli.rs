@@ -114,9 +114,8 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     }
     config.check_auto_mss()?;
     if config.state_file.is_none() {
-        config.state_file = Some(state::default_path(
-            args.config.first().map(std::path::PathBuf::as_path),
-        ));
+        config.state_file =
+            state::default_path(args.config.first().map(std::path::PathBuf::as_path));
     }
     if args.demo && config.default_manifest.is_none() {
         config.default_manifest = Some("/demo/manifest.ismc".into());
@@ -127,6 +126,26 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         // A closed stdout (a supervisor that stopped reading) must not take the server down.
         let mut out = std::io::stdout();
         let _ = writeln!(out, "{}", listeners.describe());
+        // What this server reads and writes, one line each, for operators and tests.
+        let shown = |p: &std::path::Path| crate::outputs::mss::normalize(p).display().to_string();
+        let _ = writeln!(out, "webroot {}", shown(&config.webroot));
+        let _ = match &config.state_file {
+            Some(p) => writeln!(out, "state_file {}", shown(p)),
+            None => writeln!(
+                out,
+                "state_file none (no --config and no HOME: configs are kept in memory only)"
+            ),
+        };
+        let files: Vec<String> = args.config.iter().map(|p| shown(p)).collect();
+        let _ = writeln!(
+            out,
+            "config_files {}",
+            if files.is_empty() {
+                "none".to_string()
+            } else {
+                files.join(" ")
+            }
+        );
         let demo = args.demo;
         if demo {
             let web = listeners.web.local_addr()?;

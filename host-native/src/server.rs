@@ -131,9 +131,21 @@ pub async fn run(
             store.path().unwrap_or_default().display()
         )
     })?;
-    if restored + restored_pulls > 0 {
+    // One line on stdout (the last of the start lines): what came back from the state file.
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout();
+        let _ = writeln!(
+            out,
+            "restored mss={} mss_failed={} pull={}",
+            restored.running, restored.failed, restored_pulls
+        );
+        let _ = out.flush();
+    }
+    if restored.running + restored.failed + restored_pulls > 0 {
         tracing::info!(
-            mss = restored,
+            mss = restored.running,
+            mss_failed = restored.failed,
             pull = restored_pulls,
             "configs restored from the state file"
         );

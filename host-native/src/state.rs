@@ -6,8 +6,10 @@
 //! rewrites the file atomically (temporary file, then rename), so a kill at any moment leaves
 //! the previous or the new state, never half of one.
 //!
-//! Where: `state_file` in the configuration; by default beside `--config` (`NAME.toml` keeps
-//! `NAME.state.json`), or `smoothcast.state.json` in the working directory without one.
+//! Where: `state_file` in the configuration; by default beside the first `--config`
+//! (`NAME.toml` keeps `NAME.state.json`), or without one in the XDG state directory,
+//! `$XDG_STATE_HOME/smoothcast/smoothcast.state.json` (`~/.local/state/smoothcast/...`);
+//! never silently in the working directory. The server prints at start which it uses.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -109,12 +111,35 @@ fn parse(bytes: &[u8]) -> Result<Map<String, Value>> {
     }
 }
 
-/// The state file used when the configuration names none.
-pub fn default_path(config: Option<&Path>) -> PathBuf {
-    match config {
-        Some(c) => c.with_extension("state.json"),
-        None => PathBuf::from("smoothcast.state.json"),
+/// The state file used when the configuration names none: beside the first configuration
+/// file, else in the XDG state directory. `None` when there is neither a configuration file
+/// nor a home to put it in: configs are then kept in memory only (the server says so).
+pub fn default_path(config: Option<&Path>) -> Option<PathBuf> {
+    default_path_in(
+        config,
+        std::env::var_os("XDG_STATE_HOME"),
+        std::env::var_os("HOME"),
+    )
+}
+
+fn default_path_in(
+    config: Option<&Path>,
+    xdg_state_home: Option<std::ffi::OsString>,
+    home: Option<std::ffi::OsString>,
+) -> Option<PathBuf> {
+    if let Some(c) = config {
+        return Some(c.with_extension("state.json"));
     }
+    // The XDG spec: a relative XDG_STATE_HOME is invalid and is ignored.
+    let state_home = xdg_state_home
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| {
+            home.map(PathBuf::from)
+                .filter(|p| p.is_absolute())
+                .map(|h| h.join(".local/state"))
+        })?;
+    Some(state_home.join("smoothcast").join("smoothcast.state.json"))
 }
 
 #[cfg(test)]
@@ -178,8 +203,23 @@ mod tests {
     fn default_path_sits_beside_the_config() {
         assert_eq!(
             default_path(Some(Path::new("/etc/smoothcast/server.toml"))),
-            PathBuf::from("/etc/smoothcast/server.state.json")
+            Some(PathBuf::from("/etc/smoothcast/server.state.json"))
         );
-        assert_eq!(default_path(None), PathBuf::from("smoothcast.state.json"));
+        assert_eq!(
+            default_path_in(Some(Path::new("cfg/a.toml")), Some("/x".into()), None),
+            Some(PathBuf::from("cfg/a.state.json"))
+        );
+        // Without a configuration file: the XDG state directory, never the working one.
+        assert_eq!(
+            default_path_in(None, Some("/var/state".into()), Some("/home/u".into())),
+            Some(PathBuf::from("/var/state/smoothcast/smoothcast.state.json"))
+        );
+        assert_eq!(
+            default_path_in(None, Some("relative".into()), Some("/home/u".into())),
+            Some(PathBuf::from(
+                "/home/u/.local/state/smoothcast/smoothcast.state.json"
+            ))
+        );
+        assert_eq!(default_path_in(None, None, None), None);
     }
 }

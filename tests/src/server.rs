@@ -18,6 +18,9 @@ pub struct Server {
     /// mpegts_udp.
     pub addrs: HashMap<String, SocketAddr>,
     pub webroot: PathBuf,
+    /// The lines the server printed at start after `listening`: `webroot ...`,
+    /// `state_file ...`, `config_files ...`, `restored mss=.. mss_failed=.. pull=..`.
+    pub startup: Vec<String>,
 }
 
 impl Server {
@@ -38,10 +41,23 @@ impl Server {
     ) -> Result<Self> {
         // Beside the web root (which may not exist: some tests check exactly that).
         let config = webroot.with_extension("smoothcast.toml");
+        // A state file of the test's own (beside the config, in its temp folder), unless the
+        // test names one: never the working directory's or the user's.
+        let state_file = if extra_toml.contains("state_file") {
+            String::new()
+        } else {
+            format!(
+                "state_file = {:?}\n",
+                webroot
+                    .with_extension("smoothcast.state.json")
+                    .display()
+                    .to_string()
+            )
+        };
         std::fs::write(
             &config,
             format!(
-                "bind = \"127.0.0.1\"\nrtmp_port = 0\njson_cli_port = 0\nascii_cli_port = 0\nhttp_api_port = 0\nweb_port = 0\nmpegts_port = 0\nwebroot = {:?}\n{extra_toml}\n",
+                "bind = \"127.0.0.1\"\nrtmp_port = 0\njson_cli_port = 0\nascii_cli_port = 0\nhttp_api_port = 0\nweb_port = 0\nmpegts_port = 0\nwebroot = {:?}\n{state_file}{extra_toml}\n",
                 webroot.display().to_string()
             ),
         )?;
@@ -58,6 +74,23 @@ impl Server {
         let mut reader = BufReader::new(stdout);
         let mut line = String::new();
         reader.read_line(&mut line)?;
+        // The start lines after it (web root, state file, configuration files, restored
+        // configs), up to the `restored` line; a server that stopped ends them early.
+        let mut startup = Vec::new();
+        if line.starts_with("listening ") {
+            loop {
+                let mut next = String::new();
+                if reader.read_line(&mut next)? == 0 {
+                    break;
+                }
+                let next = next.trim_end().to_string();
+                let last = next.starts_with("restored ");
+                startup.push(next);
+                if last {
+                    break;
+                }
+            }
+        }
         // Keep draining what the server prints so it never writes into a closed pipe.
         std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
         let Some(rest) = line.trim().strip_prefix("listening ") else {
@@ -78,6 +111,7 @@ impl Server {
             config,
             addrs,
             webroot: webroot.to_path_buf(),
+            startup,
         })
     }
 
@@ -116,6 +150,13 @@ impl Server {
             .as_array()
             .and_then(|a| a.iter().find(|e| &e["configId"] == config_id).cloned())
             .unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The value of the start line `key ...` (e.g. `state_file`), if printed.
+    pub fn startup_value(&self, key: &str) -> Option<&str> {
+        self.startup
+            .iter()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(' '))
     }
 
     pub fn pid(&self) -> u32 {

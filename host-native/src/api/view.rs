@@ -133,6 +133,10 @@ pub fn config_json(entry: &MssConfigEntry) -> Value {
         "status".into(),
         status_json(&entry.current, entry.previous.as_ref()),
     );
+    // A restored config that could not start says why.
+    if let Some(e) = &entry.last_error {
+        map.insert("lastError".into(), json!(e));
+    }
     Value::Object(map)
 }
 

@@ -160,6 +160,9 @@ pub struct MssConfigEntry {
     pub group_target_folder: PathBuf,
     /// Unique id of the group's output (listStreams shows it as an OFMSS stream).
     pub group_id: u64,
+    /// Why a config restored from the state file could not start (listConfig `lastError`);
+    /// it then only waits to be removed or fixed by a restart with the right settings.
+    pub last_error: Option<String>,
 }
 
 /// How a group task is asked to stop.
@@ -421,6 +424,7 @@ impl OutputManager {
                     previous: None,
                     group_target_folder: group_dir.clone(),
                     group_id,
+                    last_error: None,
                 },
             );
             ids.push(id);
@@ -450,6 +454,64 @@ impl OutputManager {
         let span = tracing::warn_span!("group", group = %ctx.params.group_name, config_ids = ?ids);
         let task = runtime.spawn(tracing::Instrument::instrument(run_group(ctx), span));
         Ok((ids, task))
+    }
+
+    /// A saved config that no longer validates (a targetFolder outside the current web
+    /// root, say): kept with its ids, its error and the status ConnectionFailed, so it shows
+    /// in listConfig, stays in the state file and can be removed, while the server starts.
+    /// `false` if its ids are taken (it cannot be told apart from the config holding them).
+    pub(super) fn record_failed(
+        &self,
+        params: MssParams,
+        group_id: u64,
+        config_ids: &[u64],
+        error: String,
+    ) -> bool {
+        let mut inner = self.lock();
+        let all = || config_ids.iter().chain([&group_id]);
+        if all().any(|id| inner.groups.contains_key(id) || inner.configs.contains_key(id)) {
+            return false;
+        }
+        for id in all() {
+            self.ids.skip_past(*id);
+        }
+        let group_dir = normalize(Path::new(&params.target_folder)).join(&params.group_name);
+        let now = unix_now();
+        for (i, (id, name)) in config_ids
+            .iter()
+            .zip(&params.local_stream_names)
+            .enumerate()
+        {
+            inner.configs.insert(
+                *id,
+                MssConfigEntry {
+                    config_id: *id,
+                    params: params.clone(),
+                    local_stream_name: name.clone(),
+                    bandwidth: params.bandwidths.get(i).copied().unwrap_or(0),
+                    current: StatusRecord {
+                        status: ConfigStatus::ConnectionFailed,
+                        timestamp: now,
+                        unique_stream_id: 0,
+                    },
+                    previous: None,
+                    group_target_folder: group_dir.clone(),
+                    group_id,
+                    last_error: Some(error.clone()),
+                },
+            );
+        }
+        // No task listens: removeConfig only drops the entries (never files it did not make).
+        let (stop, _) = watch::channel(StopMode::Running);
+        inner.groups.insert(
+            group_id,
+            GroupHandle {
+                config_ids: config_ids.to_vec(),
+                stop,
+                saved: true,
+            },
+        );
+        true
     }
 
     /// Every MSS config entry, by id.

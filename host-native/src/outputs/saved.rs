@@ -5,6 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::mss::{MssParams, Origin, OutputManager};
+#[cfg(test)]
+use crate::status::ConfigStatus;
 
 /// One group as the state file keeps it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -15,6 +17,15 @@ struct SavedGroup {
     /// As created, with measured bandwidths filled in: a level must come back with the
     /// bitrate its fragment paths and manifest already use.
     params: MssParams,
+}
+
+/// What [`OutputManager::restore`] brought back.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Restored {
+    /// Groups running again.
+    pub running: usize,
+    /// Groups kept as failed configs (they no longer validate).
+    pub failed: usize,
 }
 
 /// The state file's section for MSS configs.
@@ -30,30 +41,46 @@ impl OutputManager {
     }
 
     /// Brings back the configs the state file holds, with their ids; each presentation
-    /// resumes from its folder. An error names the config that could not come back.
-    pub fn restore(&self) -> Result<usize, String> {
+    /// resumes from its folder. A config that no longer validates (its folder outside the
+    /// current web root, say) comes back as a failed config, listed with its error and
+    /// removable, and the server starts anyway: one stale config must not keep every other
+    /// stream down. Only a section that cannot be read at all is an error.
+    pub fn restore(&self) -> Result<Restored, String> {
         let Some(section) = self.store.section(STATE_SECTION) else {
-            return Ok(0);
+            return Ok(Restored::default());
         };
         let groups: Vec<SavedGroup> = serde_json::from_value(section)
             .map_err(|e| format!("the saved MSS configs are malformed: {e}"))?;
-        let n = groups.len();
+        let mut restored = Restored::default();
         for g in groups {
             let label = format!(
                 "MSS config {:?} (group {})",
                 g.config_ids, g.params.group_name
             );
-            if g.config_ids.len() != g.params.local_stream_names.len() {
-                return Err(format!("{label}: one config id per local stream is needed"));
-            }
-            let origin = Origin::Restored {
-                group_id: g.group_id,
-                config_ids: g.config_ids,
+            let started = if g.config_ids.len() != g.params.local_stream_names.len() {
+                Err("one config id per local stream is needed".to_string())
+            } else {
+                let origin = Origin::Restored {
+                    group_id: g.group_id,
+                    config_ids: g.config_ids.clone(),
+                };
+                self.start_group(g.params.clone(), origin).map(|_| ())
             };
-            self.start_group(g.params, origin)
-                .map_err(|e| format!("{label}: {e}"))?;
+            match started {
+                Ok(()) => restored.running += 1,
+                Err(e) => {
+                    tracing::error!("state file: {label} cannot start: {e}; kept as a failed config (removeConfig removes it)");
+                    crate::metrics::get().error(crate::metrics::ErrorKind::Packaging);
+                    let ids_fit = g.config_ids.len() == g.params.local_stream_names.len();
+                    if ids_fit && self.record_failed(g.params, g.group_id, &g.config_ids, e) {
+                        restored.failed += 1;
+                    } else {
+                        return Err(format!("{label}: its ids are unusable"));
+                    }
+                }
+            }
         }
-        Ok(n)
+        Ok(restored)
     }
 
     /// Writes every saved group to the state file (errors are logged: the outputs run on).
@@ -128,7 +155,13 @@ mod tests {
 
         let again =
             manager(&root).with_state(crate::state::StateStore::open(&state).expect("store"));
-        assert_eq!(again.restore(), Ok(1));
+        assert_eq!(
+            again.restore(),
+            Ok(Restored {
+                running: 1,
+                failed: 0
+            })
+        );
         let back = again.list_mss();
         assert_eq!(
             back.iter()
@@ -142,6 +175,60 @@ mod tests {
         // Restoring twice would reuse the ids: refused, naming the config.
         let e = again.restore().expect_err("ids in use");
         assert!(e.contains("group g"), "{e}");
+        again.shutdown_all();
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// A config saved under one web root, restored by a server with another: it comes back
+    /// failed, with its error, stays saved until removed, and removing it works.
+    #[tokio::test]
+    async fn a_config_that_no_longer_validates_comes_back_failed() {
+        let root = std::env::temp_dir().join(format!("smoothcast-stale-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let state = root.join("s.state.json");
+        let old_root = root.join("old");
+        let m =
+            manager(&old_root).with_state(crate::state::StateStore::open(&state).expect("store"));
+        let ids = m
+            .create_saved_mss(MssParams::with_defaults(
+                vec!["cam".into()],
+                old_root.display().to_string(),
+                "g".into(),
+            ))
+            .expect("created");
+        m.shutdown_all();
+
+        let open = || crate::state::StateStore::open(&state).expect("store");
+        let again = manager(&root.join("new")).with_state(open());
+        assert_eq!(
+            again.restore(),
+            Ok(Restored {
+                running: 0,
+                failed: 1
+            })
+        );
+        let listed = again.list_mss();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].config_id, ids[0]);
+        assert_eq!(listed[0].current.status, ConfigStatus::ConnectionFailed);
+        let error = listed[0].last_error.as_deref().unwrap_or_default();
+        assert!(error.contains("outside the folders"), "{error}");
+        let next = again
+            .create_mss(MssParams::with_defaults(
+                vec!["x".into()],
+                root.join("new").display().to_string(),
+                "x".into(),
+            ))
+            .expect("created");
+        assert!(next[0] > ids[0], "new ids follow the failed ones");
+        // Another save keeps it (a failed config is not silently dropped).
+        again.save();
+        let third = manager(&root.join("new")).with_state(open());
+        assert_eq!(third.restore().map(|r| r.failed), Ok(1));
+        // Removable; then it is gone from the state file too.
+        assert_eq!(third.remove_config(ids[0], true), Ok(ids.clone()));
+        let fourth = manager(&root.join("new")).with_state(open());
+        assert_eq!(fourth.restore(), Ok(Restored::default()));
         again.shutdown_all();
         let _ = std::fs::remove_dir_all(&root);
     }
