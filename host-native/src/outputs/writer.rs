@@ -8,6 +8,14 @@
 //! after a manifest write, and `mssChunkError` for a failed write. Events a group queues with
 //! [`Writer::emit_after`] go out after everything queued before them is on disk. What the
 //! events say is built in `chunk_events.rs`.
+//!
+//! A write that fails (a full disk) is not the end of the presentation: the fragment is
+//! held in memory (up to [`HOLD_BUDGET`] per group) and written again once a write can
+//! succeed, and while any fragment is missing from disk the manifest is not rewritten, so
+//! the manifest on disk never lists a fragment that is not there. Players then see the
+//! presentation pause, and catch up when space returns. A fragment that did not fit in the
+//! budget is lost: the manifest stays as it was until the fragment leaves the rolling window
+//! (its `Remove`), or for good in an appending presentation (which cannot list a gap).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,11 +44,88 @@ struct Batch {
     after: Vec<(EventType, Value)>,
 }
 
+/// Bytes of fragments a group holds in memory while they cannot be written.
+pub const HOLD_BUDGET: usize = 64 << 20;
+
+/// Held fragments are written again at most this often while the disk refuses them.
+const RETRY_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// What the writer task keeps between batches.
 struct Shared {
     ev: EventContext,
     /// A write failed and none has succeeded since: one warning per outage, not per file.
     failing: AtomicBool,
+    held: std::sync::Mutex<Held>,
+}
+
+/// Fragments not on disk yet: what the manifest must wait for.
+#[derive(Default)]
+struct Held {
+    /// Failed writes kept for another try, in order.
+    fragments: Vec<(String, Vec<u8>)>,
+    bytes: usize,
+    /// Failed writes that did not fit in [`HOLD_BUDGET`].
+    lost: std::collections::BTreeSet<String>,
+    last_retry: Option<Instant>,
+    /// A manifest was held back and not written since (for one log line per outage).
+    manifest_held: bool,
+    /// The latest manifest held back: written as soon as nothing is missing, so a
+    /// presentation that ended during the outage still gets its last manifest.
+    manifest: Option<(String, String)>,
+}
+
+impl Held {
+    fn is_clear(&self) -> bool {
+        self.fragments.is_empty() && self.lost.is_empty()
+    }
+
+    fn hold(&mut self, path: String, data: Vec<u8>) {
+        self.forget(&path);
+        if self.bytes + data.len() <= HOLD_BUDGET {
+            self.bytes += data.len();
+            self.fragments.push((path, data));
+        } else {
+            tracing::error!(
+                fragment = %path,
+                "mss output: more than {HOLD_BUDGET} bytes of fragments wait for the disk; this one is lost, and the manifest stays as it is until it leaves the window"
+            );
+            self.lost.insert(path);
+        }
+    }
+
+    fn forget(&mut self, path: &str) {
+        self.lost.remove(path);
+        if let Some(i) = self.fragments.iter().position(|(p, _)| p == path) {
+            let (_, data) = self.fragments.remove(i);
+            self.bytes -= data.len();
+        }
+    }
+
+    /// Writes held fragments again (not more often than [`RETRY_INTERVAL`] unless `now`).
+    fn retry(&mut self, out: &crate::disk::OutputDir, now: bool) {
+        if self.fragments.is_empty() {
+            return;
+        }
+        if !now
+            && self
+                .last_retry
+                .is_some_and(|t| t.elapsed() < RETRY_INTERVAL)
+        {
+            return;
+        }
+        self.last_retry = Some(Instant::now());
+        let m = metrics::get();
+        while let Some((path, data)) = self.fragments.first() {
+            let len = data.len();
+            if write_fragment(out, path, data).is_err() {
+                return;
+            }
+            m.fragment_written(len);
+            tracing::info!(fragment = %path, "mss output: a held fragment is on disk now");
+            self.bytes -= len;
+            self.fragments.remove(0);
+        }
+    }
 }
 
 pub(super) struct Writer {
@@ -57,6 +142,7 @@ impl Writer {
         let shared = Arc::new(Shared {
             ev: events,
             failing: AtomicBool::new(false),
+            held: Default::default(),
         });
         let task = tokio::spawn(
             async move {
@@ -132,7 +218,21 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
     let m = metrics::get();
     let ev = &shared.ev;
     let fail = |file: &str, e: &anyhow::Error| failed(shared, file, e);
+    let mut held = shared.held.lock().unwrap_or_else(|e| e.into_inner());
     for batch in batches {
+        held.retry(&out, false);
+        if held.is_clear() {
+            if let Some((path, xml)) = held.manifest.take() {
+                held.manifest_held = false;
+                let file = dir.join(&path).display().to_string();
+                match out.apply(Output::WriteManifest { path, xml }) {
+                    Ok(()) => tracing::info!(
+                        "mss output: the held manifest is written; the presentation caught up"
+                    ),
+                    Err(e) => fail(&file, &e),
+                }
+            }
+        }
         let mut manifest_ok = true;
         let mut outputs = batch.outputs.into_iter().peekable();
         while let Some(o) = outputs.next() {
@@ -168,7 +268,7 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
                         ev.bus.emit(EventType::MssChunkCreated, p.clone());
                     }
                     let len = data.len();
-                    match out.apply(Output::WriteFragment { path, data }) {
+                    match write_fragment(&out, &path, &data) {
                         Ok(()) => {
                             m.fragment_written(len);
                             shared.failing.store(false, Ordering::Relaxed);
@@ -180,20 +280,53 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
                                 ev.bus.emit(EventType::MssChunkClosed, p);
                             }
                         }
-                        Err(e) => fail(&file, &e),
+                        Err(e) => {
+                            fail(&file, &e);
+                            held.hold(path, data);
+                        }
                     }
                 }
                 Output::RewriteFragment { path, data } => {
                     let len = data.len();
                     let file = dir.join(&path);
-                    match out.apply(Output::RewriteFragment { path, data }) {
-                        Ok(()) => m.fragment_rewritten(len),
-                        Err(e) => fail(&file.display().to_string(), &e),
+                    // A fragment not on disk yet: this newer version replaces the held one.
+                    let was_missing =
+                        held.lost.contains(&path) || held.fragments.iter().any(|(p, _)| *p == path);
+                    match write_fragment(&out, &path, &data) {
+                        Ok(()) => {
+                            m.fragment_rewritten(len);
+                            if was_missing {
+                                held.forget(&path);
+                            }
+                        }
+                        Err(e) => {
+                            fail(&file.display().to_string(), &e);
+                            if was_missing {
+                                held.hold(path, data);
+                            }
+                        }
                     }
                 }
                 Output::WriteManifest { path, xml } => {
                     let len = xml.len();
                     let file = dir.join(&path);
+                    held.retry(&out, true);
+                    if !held.is_clear() {
+                        // It would list fragments that are not on disk: the last good
+                        // manifest stays until they are.
+                        if !held.manifest_held {
+                            held.manifest_held = true;
+                            tracing::warn!(
+                                waiting = held.fragments.len() + held.lost.len(),
+                                "mss output: manifest update held back until the fragments it lists are on disk"
+                            );
+                        }
+                        held.manifest = Some((path, xml));
+                        manifest_ok = false;
+                        continue;
+                    }
+                    held.manifest_held = false;
+                    held.manifest = None;
                     manifest_ok = match out.apply(Output::WriteManifest { path, xml }) {
                         Ok(()) => {
                             m.manifest_written(len);
@@ -217,6 +350,8 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
                 }
                 Output::Event(e) => tracing::debug!(?e, "mss event"),
                 Output::Remove { path } => {
+                    // Left the window: nothing waits for it any more.
+                    held.forget(&path);
                     let file = dir.join(&path);
                     if let Err(e) = out.apply(Output::Remove { path }) {
                         fail(&file.display().to_string(), &e);
@@ -228,6 +363,12 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
             ev.bus.emit(kind, payload);
         }
     }
+}
+
+/// A fragment, new or rewritten, replaced atomically (a live folder is read while written);
+/// the data stays with the caller, to be held if the disk refuses it.
+fn write_fragment(out: &crate::disk::OutputDir, path: &str, data: &[u8]) -> anyhow::Result<()> {
+    crate::disk::write_atomic(&out.resolve(path)?, data)
 }
 
 fn failed(shared: &Shared, file: &str, e: &anyhow::Error) {
@@ -247,5 +388,146 @@ fn failed(shared: &Shared, file: &str, e: &anyhow::Error) {
             obj.insert("error".into(), json!(format!("{e:#}")));
         }
         ev.bus.emit(EventType::MssChunkError, p);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::EventBus;
+    use crate::outputs::OutputManager;
+    use crate::streams::StreamRegistry;
+
+    fn frag(path: &str, n: u8) -> Output {
+        Output::WriteFragment {
+            path: path.into(),
+            data: vec![n; 1000],
+        }
+    }
+
+    fn manifest(xml: &str) -> Output {
+        Output::WriteManifest {
+            path: "manifest.ismc".into(),
+            xml: xml.into(),
+        }
+    }
+
+    fn batch(outputs: Vec<Output>) -> Vec<Batch> {
+        vec![Batch {
+            outputs,
+            arrival: None,
+            after: Vec::new(),
+        }]
+    }
+
+    /// A fault-injecting disk: while a file sits where the group folder should be, every
+    /// write fails (as on a full disk); removing it is space coming back. Works unprivileged,
+    /// where a small tmpfs cannot be mounted (the hostile suite uses a real tmpfs).
+    #[test]
+    fn failed_fragments_are_held_and_the_manifest_waits_for_them() {
+        let root =
+            std::env::temp_dir().join(format!("smoothcast-writer-hold-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let _ = std::fs::remove_file(&root);
+        let dir = root.join("group");
+        let shared = Shared {
+            ev: EventContext {
+                bus: EventBus::disabled(),
+                manager: OutputManager::new(StreamRegistry::new()),
+                group_name: "g".into(),
+                config_ids: vec![1],
+            },
+            failing: AtomicBool::new(false),
+            held: Default::default(),
+        };
+        apply(
+            &dir,
+            batch(vec![frag("v/0.fmp4", 0), manifest("m0")]),
+            &shared,
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("manifest.ismc"))
+                .ok()
+                .as_deref(),
+            Some("m0")
+        );
+
+        // The disk "fills": the group folder's place is taken by a file.
+        std::fs::remove_dir_all(&dir).expect("rm");
+        std::fs::write(&dir, b"in the way").expect("block");
+        apply(
+            &dir,
+            batch(vec![frag("v/1.fmp4", 1), manifest("m1")]),
+            &shared,
+        );
+        apply(
+            &dir,
+            batch(vec![frag("v/2.fmp4", 2), manifest("m2")]),
+            &shared,
+        );
+        {
+            let held = shared.held.lock().expect("lock");
+            assert_eq!(held.fragments.len(), 2, "both fragments held");
+            assert_eq!(held.manifest.as_ref().map(|m| m.1.as_str()), Some("m2"));
+        }
+
+        // Space returns: the held fragments go first, then the manifest that lists them.
+        std::fs::remove_file(&dir).expect("unblock");
+        std::thread::sleep(RETRY_INTERVAL);
+        apply(
+            &dir,
+            batch(vec![frag("v/3.fmp4", 3), manifest("m3")]),
+            &shared,
+        );
+        for n in 1..=3u8 {
+            assert_eq!(
+                std::fs::read(dir.join(format!("v/{n}.fmp4"))).expect("fragment on disk"),
+                vec![n; 1000]
+            );
+        }
+        assert_eq!(
+            std::fs::read_to_string(dir.join("manifest.ismc")).expect("m"),
+            "m3"
+        );
+        assert!(shared.held.lock().expect("lock").is_clear());
+
+        // A held manifest is written once the fragments are back even if nothing new comes
+        // (a presentation that ended during the outage).
+        std::fs::remove_dir_all(&dir).expect("rm");
+        std::fs::write(&dir, b"in the way").expect("block");
+        apply(
+            &dir,
+            batch(vec![frag("v/4.fmp4", 4), manifest("m4")]),
+            &shared,
+        );
+        std::fs::remove_file(&dir).expect("unblock");
+        std::thread::sleep(RETRY_INTERVAL);
+        apply(&dir, batch(Vec::new()), &shared);
+        assert_eq!(
+            std::fs::read_to_string(dir.join("manifest.ismc")).expect("m"),
+            "m4"
+        );
+        assert!(dir.join("v/4.fmp4").is_file());
+
+        // A fragment that left the window while missing no longer holds the manifest back.
+        std::fs::remove_dir_all(&dir).expect("rm");
+        std::fs::write(&dir, b"in the way").expect("block");
+        apply(
+            &dir,
+            batch(vec![frag("v/5.fmp4", 5), manifest("m5")]),
+            &shared,
+        );
+        std::fs::remove_file(&dir).expect("unblock");
+        shared.held.lock().expect("lock").last_retry = None;
+        let removed = Output::Remove {
+            path: "v/5.fmp4".into(),
+        };
+        // The retry at the batch's start writes it; then the window drops it.
+        apply(&dir, batch(vec![removed, manifest("m6")]), &shared);
+        assert_eq!(
+            std::fs::read_to_string(dir.join("manifest.ismc")).expect("m"),
+            "m6"
+        );
+        let _ = std::fs::remove_dir_all(&root);
     }
 }
