@@ -289,21 +289,17 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
                 Output::RewriteFragment { path, data } => {
                     let len = data.len();
                     let file = dir.join(&path);
-                    // A fragment not on disk yet: this newer version replaces the held one.
-                    let was_missing =
-                        held.lost.contains(&path) || held.fragments.iter().any(|(p, _)| *p == path);
+                    // The rewrite announces the next fragment (tfrf), which a listed live
+                    // fragment must: a failed one is held like a new fragment, and a newer
+                    // version replaces whatever was held for the path.
                     match write_fragment(&out, &path, &data) {
                         Ok(()) => {
                             m.fragment_rewritten(len);
-                            if was_missing {
-                                held.forget(&path);
-                            }
+                            held.forget(&path);
                         }
                         Err(e) => {
                             fail(&file.display().to_string(), &e);
-                            if was_missing {
-                                held.hold(path, data);
-                            }
+                            held.hold(path, data);
                         }
                     }
                 }
