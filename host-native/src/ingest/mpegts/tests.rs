@@ -342,3 +342,57 @@ async fn m2ts_over_tcp_gives_the_same_media() {
     assert_eq!(got.len(), 75);
     assert!(got == want, "the pictures differ");
 }
+
+/// The inbound UDP port's sender table (64 places): one-byte datagrams from many ports take
+/// no place, TS-looking junk from 64 ports fills it with senders that never make a stream,
+/// and a real sender from a new port still gets in, evicting one of them.
+#[tokio::test]
+async fn spoofed_udp_senders_cannot_keep_a_real_one_out() {
+    let ts = ts_clip();
+    let state = std::sync::Arc::new(crate::api::test_support::state());
+    let mut notices = state.streams.notices();
+    let tcp = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let addr = socket.local_addr().expect("addr");
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(super::inbound::serve(state, tcp, socket, shutdown));
+    let mut spoofed = Vec::new();
+    for i in 0..(super::inbound::MAX_UDP_SENDERS + 40) {
+        let s = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        if i < 40 {
+            s.send_to(&[0x47], addr).await.expect("send");
+        } else {
+            // A null packet: sync byte, PID 0x1fff; never a PMT.
+            let mut null = vec![0xffu8; 188];
+            null[..4].copy_from_slice(&[0x47, 0x1f, 0xff, 0x10]);
+            s.send_to(&null, addr).await.expect("send");
+        }
+        spoofed.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let sender = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    for (i, chunk) in ts.chunks(7 * 188).enumerate() {
+        sender.send_to(chunk, addr).await.expect("send");
+        if i % 20 == 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    let created = timeout(LIMIT, async {
+        loop {
+            match notices.recv().await {
+                Ok(StreamNotice::Created { name, .. }) => return name,
+                Ok(_) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+    })
+    .await
+    .expect("the real sender's stream in time");
+    assert!(created.ends_with("_257_256"), "{created}");
+    stop.send(true).expect("stop");
+    timeout(LIMIT, server)
+        .await
+        .expect("stops")
+        .expect("join")
+        .expect("ok");
+}
