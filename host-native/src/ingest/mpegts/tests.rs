@@ -396,3 +396,45 @@ async fn spoofed_udp_senders_cannot_keep_a_real_one_out() {
         .expect("join")
         .expect("ok");
 }
+
+/// A TCP sender that trickles packets but never a PMT is closed at the first-PMT deadline,
+/// though it is never idle long enough for the idle timeout.
+#[tokio::test]
+async fn a_tcp_sender_without_a_pmt_is_closed_at_the_deadline() {
+    let (ours, mut theirs) = tcp_pair().await;
+    let trickle = tokio::spawn(async move {
+        let mut null = vec![0xffu8; 188];
+        null[..4].copy_from_slice(&[0x47, 0x1f, 0xff, 0x10]);
+        for _ in 0..100 {
+            if theirs.write_all(&null).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let mut sink = Collect::default();
+    let started = std::time::Instant::now();
+    let err = timeout(
+        LIMIT,
+        tcp::receive_with(
+            ours,
+            "peer",
+            &mut sink,
+            Duration::from_secs(2),
+            Duration::from_millis(400),
+        ),
+    )
+    .await
+    .expect("in time")
+    .expect_err("no PMT");
+    assert!(
+        matches!(&err, SourceError::Protocol(m) if m.contains("no PMT within")),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    trickle.abort();
+}
