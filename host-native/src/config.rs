@@ -9,10 +9,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
+pub mod auth;
 mod auto_mss;
 mod ems;
 mod lua;
 
+pub use auth::AuthConfig;
 pub use auto_mss::AutoMss;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -55,6 +57,8 @@ pub struct ServerConfig {
     pub auto_mss: Option<AutoMss>,
     /// Event sinks (`[events]`): a JSON-lines file and/or an HTTP endpoint.
     pub events: crate::events::EventsConfig,
+    /// Who may publish and play (`[auth]`); open by default.
+    pub auth: AuthConfig,
 }
 
 impl Default for ServerConfig {
@@ -75,6 +79,7 @@ impl Default for ServerConfig {
             player_assets: PathBuf::from("tests/player/node_modules/dashjs/dist/modern/umd"),
             auto_mss: None,
             events: crate::events::EventsConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }

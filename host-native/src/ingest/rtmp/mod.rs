@@ -63,6 +63,8 @@ pub async fn serve_with(
     max_connections: usize,
 ) -> Result<()> {
     let slots = Arc::new(Semaphore::new(max_connections));
+    // [auth]: who may publish and play; open by default.
+    let auth = crate::auth::Authorizer::new(&state.config.auth, state.events.clone());
     let mut connections = JoinSet::new();
     loop {
         if *shutdown.borrow() {
@@ -80,8 +82,9 @@ pub async fn serve_with(
                     Ok(slot) => {
                         let registry = state.streams.clone();
                         let shutdown = shutdown.clone();
+                        let auth = auth.clone();
                         connections.spawn(async move {
-                            connection::run(registry, socket, limits, shutdown).await;
+                            connection::run(registry, socket, limits, auth, shutdown).await;
                             drop(slot);
                         });
                     }
