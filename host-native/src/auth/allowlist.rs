@@ -3,7 +3,7 @@
 //! datagrams from outside the allowed networks cannot crowd out the real encoder.
 //!
 //! Refusals are counted one by one but logged (and sent as `inStreamRefused`) at most once
-//! per address per minute: a UDP sender sends hundreds of datagrams a second.
+//! per address and transport per minute: a UDP sender sends hundreds of datagrams a second.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -22,11 +22,15 @@ const LOG_EVERY: Duration = Duration::from_secs(60);
 /// new addresses are still counted and dropped, only not logged one by one.
 const MAX_TRACKED: usize = 4096;
 
+/// A refused source as the log counts it: address and transport. Its entry holds when it
+/// was last logged and the refusals since.
+type Source = (IpAddr, &'static str);
+
 pub struct SourceAllowlist {
     allow: Vec<Cidr>,
     events: EventBus,
     refused: AtomicU64,
-    last_logged: Mutex<HashMap<IpAddr, (Instant, u64)>>,
+    last_logged: Mutex<HashMap<Source, (Instant, u64)>>,
 }
 
 impl SourceAllowlist {
@@ -49,11 +53,11 @@ impl SourceAllowlist {
         let now = Instant::now();
         let report = {
             let mut seen = self.last_logged.lock().unwrap_or_else(|e| e.into_inner());
-            if seen.len() >= MAX_TRACKED && !seen.contains_key(&from.ip()) {
+            if seen.len() >= MAX_TRACKED && !seen.contains_key(&(from.ip(), what)) {
                 seen.retain(|_, (at, _)| now.duration_since(*at) < LOG_EVERY);
             }
             let room = seen.len() < MAX_TRACKED;
-            match seen.get_mut(&from.ip()) {
+            match seen.get_mut(&(from.ip(), what)) {
                 Some((at, since)) if now.duration_since(*at) < LOG_EVERY => {
                     *since += 1;
                     None
@@ -63,7 +67,7 @@ impl SourceAllowlist {
                     Some(std::mem::take(since) + 1)
                 }
                 None if room => {
-                    seen.insert(from.ip(), (now, 0));
+                    seen.insert((from.ip(), what), (now, 0));
                     Some(1)
                 }
                 None => None,
