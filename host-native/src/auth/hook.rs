@@ -28,6 +28,9 @@ use crate::config::AuthConfig;
 /// More of an answer than this is not read (the answer's status is all that counts).
 const MAX_RESPONSE: usize = 16 * 1024;
 
+/// The longest `hook_timeout_ms` honoured (RTMP's own setup deadline is 30 s).
+pub const MAX_TIMEOUT_MS: u64 = 30_000;
+
 pub struct HookClient {
     client: Client<HttpConnector, Full<Bytes>>,
     timeout: Duration,
@@ -40,7 +43,8 @@ impl HookClient {
             client: Client::builder(TokioExecutor::new())
                 .pool_idle_timeout(Duration::from_secs(30))
                 .build_http(),
-            timeout: Duration::from_millis(config.hook_timeout_ms.max(1)),
+            // Capped: a connection waiting for its callback holds a connection slot.
+            timeout: Duration::from_millis(config.hook_timeout_ms.clamp(1, MAX_TIMEOUT_MS)),
             format: config.hook_format,
         }
     }

@@ -11,6 +11,11 @@
 //! session is sans-I/O), then, when [`Authorizer::needs_hook`], the connection task awaits
 //! [`Authorizer::check_hook`]. A refusal is reported once through [`Authorizer::refused`]:
 //! a log line and an `inStreamRefused` event.
+//!
+//! Pulls (`pullStream`) are not checked against the publish rules: the control API creates
+//! them, so whoever may call the API (its own authentication) is already the operator, and a
+//! pull has no stream key to carry a token. A pull can therefore take a name an encoder was
+//! meant to use; that is the operator's choice, not a stranger's.
 
 pub mod allowlist;
 pub mod hook;

@@ -25,7 +25,7 @@ pub struct AuthConfig {
     pub on_publish: Option<HookUrl>,
     /// The same for plays (nginx-rtmp `on_play`).
     pub on_play: Option<HookUrl>,
-    /// Longest wait for a callback's answer; no answer in time refuses.
+    /// Longest wait for a callback's answer (at most 30 s); no answer in time refuses.
     pub hook_timeout_ms: u64,
     /// The callbacks' body: `json` (default) or `form` (nginx-rtmp's
     /// `application/x-www-form-urlencoded` with `call`, `app`, `name`, `addr` and the query).
