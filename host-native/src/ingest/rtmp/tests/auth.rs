@@ -327,3 +327,71 @@ async fn static_rules_come_before_the_callback() {
     assert_eq!(seen.lock().expect("lock").len(), 1);
     server.stop.send(true).expect("stop");
 }
+
+/// `on_play`: the callback lets ffmpeg play `yescam` and refuses `nocam` (before the server
+/// says whether it exists: a refused player learns nothing about which streams do).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_play_callback_decides() {
+    use smoothcast_tests::media::{clip, ClipSpec, Container};
+    let (url, seen) = callback_server().await;
+    let dir = temp_dir("on-play");
+    let (events, events_file) = events_to(&dir);
+    let config = ServerConfig {
+        auth: AuthConfig {
+            on_play: Some(HookUrl::try_from(url).expect("url")),
+            ..AuthConfig::default()
+        },
+        ..ServerConfig::default()
+    };
+    let server = start_with(config, events, Limits::default(), 16).await;
+    let media = clip(&ClipSpec {
+        seconds: 12.0,
+        container: Container::Flv,
+        ..ClipSpec::default()
+    })
+    .expect("clip");
+    let _publisher = smoothcast_tests::peer::send_clip(
+        &media,
+        "flv",
+        &format!("rtmp://{}/live/yescam", server.addr),
+    );
+    let streams = server.state.streams.clone();
+    wait_until("the publish", Duration::from_secs(10), || {
+        streams
+            .get("yescam")
+            .is_some_and(|s| s.has_video && s.has_audio)
+    })
+    .await;
+    assert!(
+        seen.lock().expect("lock").is_empty(),
+        "publishing is not asked"
+    );
+
+    let (ok, log) = finish(
+        ffmpeg_play(server.addr, "yescam?session=42", 2),
+        Duration::from_secs(20),
+    )
+    .await;
+    assert!(ok, "the allowed play failed: {log}");
+    let (ok, log) = finish(
+        ffmpeg_play(server.addr, "nocam", 2),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(!ok && log.contains("not authorized"), "{log}");
+
+    let bodies = seen.lock().expect("lock").clone();
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    assert_eq!(bodies[0]["action"], "play");
+    assert_eq!(bodies[0]["stream"], "yescam");
+    assert_eq!(bodies[0]["query"], "session=42");
+    wait_until("the inStreamRefused event", Duration::from_secs(5), || {
+        !refusals(&events_file).is_empty()
+    })
+    .await;
+    let got = refusals(&events_file);
+    assert_eq!(got[0]["stream"], "nocam");
+    assert_eq!(got[0]["reason"], "the play callback answered 403 Forbidden");
+    server.stop.send(true).expect("stop");
+    let _ = std::fs::remove_dir_all(&dir);
+}
