@@ -87,8 +87,10 @@ fn verify(
     // The path itself, then each parent folder: `/a/b/c`, `/a/b/`, `/a/`, `/`.
     let mut candidates = vec![path];
     candidates.extend(path.match_indices('/').map(|(i, _)| &path[..=i]));
+    // Keyed once; each candidate continues from a copy (saves hashing the key pads).
+    let keyed = mac(signed);
     for candidate in candidates {
-        let mut mac = mac(signed);
+        let mut mac = keyed.clone();
         mac.update(expiry.as_bytes());
         mac.update(b":");
         mac.update(candidate.as_bytes());
