@@ -395,3 +395,36 @@ async fn the_play_callback_decides() {
     server.stop.send(true).expect("stop");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A callback nobody answers at (a closed port) refuses at once, not after the timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_callback_refuses() {
+    // A port that was free a moment ago: nothing listens there now.
+    let closed = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/auth", closed.local_addr().expect("addr"));
+    drop(closed);
+    let config = ServerConfig {
+        auth: AuthConfig {
+            on_publish: Some(HookUrl::try_from(url).expect("url")),
+            hook_timeout_ms: 10_000,
+            ..AuthConfig::default()
+        },
+        ..ServerConfig::default()
+    };
+    let server = start_with(
+        config,
+        crate::events::EventBus::disabled(),
+        Limits::default(),
+        16,
+    )
+    .await;
+    let asked = Instant::now();
+    assert!(TestClient::publish(server.addr, "cam").await.is_err());
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert!(server.state.streams.list().is_empty());
+    server.stop.send(true).expect("stop");
+}
