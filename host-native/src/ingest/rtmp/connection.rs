@@ -145,7 +145,15 @@ pub async fn run(
         if let (Ok(()), Some(request)) = (&result, session.take_pending_auth()) {
             // The [auth] callback decides. The peer waits for the publish/play answer
             // anyway; what it sends meanwhile stays in the socket. Bounded by the hook
-            // timeout, and a stopping server does not wait for it.
+            // timeout, and a stopping server does not wait for it. Replies so far go out
+            // first (the peer may wait for them before it waits for this answer).
+            if !out.is_empty() {
+                match timeout(limits.write, socket.write_all(&out)).await {
+                    Ok(Ok(())) => out.clear(),
+                    Ok(Err(e)) => break End::Quiet(format!("write error: {e}")),
+                    Err(_) => break End::Warn("peer stopped reading (write timeout)".into()),
+                }
+            }
             let decision = tokio::select! {
                 d = auth.check_hook(&request) => d,
                 _ = shutdown.changed() => break End::Info("server shutting down".into()),

@@ -51,7 +51,7 @@ struct Awaiting {
     request_id: u32,
     /// The play's message stream (unused for a publish).
     stream_id: u32,
-    /// Handed to the connection task once; `None` after [`Session::take_pending_auth`].
+    /// Whether [`Session::take_pending_auth`] gave it to the connection task (only once).
     handed_out: bool,
 }
 
