@@ -9,11 +9,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
+pub mod auth;
 mod auto_mss;
 mod ems;
 mod limits;
 mod lua;
 
+pub use auth::AuthConfig;
 pub use auto_mss::AutoMss;
 pub use limits::Limits;
 
@@ -59,6 +61,8 @@ pub struct ServerConfig {
     pub events: crate::events::EventsConfig,
     /// Bounds against hostile or broken peers (`[limits]`; see `config/limits.rs`).
     pub limits: Limits,
+    /// Who may publish and play (`[auth]`); open by default.
+    pub auth: AuthConfig,
 }
 
 impl Default for ServerConfig {
@@ -80,6 +84,7 @@ impl Default for ServerConfig {
             auto_mss: None,
             events: crate::events::EventsConfig::default(),
             limits: Limits::default(),
+            auth: AuthConfig::default(),
         }
     }
 }

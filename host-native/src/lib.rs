@@ -2,6 +2,7 @@
 //! [`cli::main`], and the parsers here can be fuzzed and tested in-process from outside.
 
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod disk;

@@ -465,3 +465,129 @@ fn iis_urls_play_in_dashjs() {
         assert!(result.video_width > 0);
     }
 }
+
+/// `[auth.signed_urls]`: a protected presentation needs a token over its folder. The query
+/// form signs single requests, but a player resolves the manifest's relative fragment URLs
+/// without the query (WHATWG URL rules, as `url::Url::join` and browsers apply them), so the
+/// fragments would go unsigned; the `/_sig/<token>/<expiry>/` path form carries the token to
+/// every fragment, and dash.js plays through it. Expired, altered and missing tokens: 403.
+#[test]
+fn signed_urls_guard_a_presentation_and_play_in_dashjs() {
+    use smoothcast::auth::signed_url::sign;
+    const SECRET: &str = "test-secret-0123456789";
+    let dir = TempDir::new("web-signed");
+    let root = dir.path().join("webroot");
+    std::fs::create_dir_all(&root).expect("webroot");
+    let a = clip(ClipSpec {
+        seconds: 6.0,
+        ..ClipSpec::default()
+    });
+    package(&root, "vod", &[a.display().to_string()]);
+    std::fs::write(root.join("open.txt"), "open").expect("write");
+    let server = Server::start(
+        dir.path(),
+        &root,
+        &format!("[auth.signed_urls]\nsecret = \"{SECRET}\"\nprefixes = [\"/vod/\"]\n"),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let e = now + 600;
+    let st = sign(SECRET, "/vod/", e);
+    let m = read_manifest_ok(&root.join("vod/manifest.ismc"));
+    let (_, _, frag_file) = a_video_fragment(&root.join("vod"), &m);
+    let frag_rel = frag_file
+        .strip_prefix(root.join("vod"))
+        .expect("inside the group")
+        .display()
+        .to_string();
+
+    assert_eq!(
+        server.get("/open.txt").status,
+        200,
+        "unprotected paths stay open"
+    );
+    assert_eq!(server.get("/vod/Manifest").status, 403, "unsigned");
+    assert_eq!(
+        server.get(&format!("/vod/{frag_rel}")).status,
+        403,
+        "unsigned"
+    );
+
+    // The query form: the manifest, but not the fragments a player derives from it.
+    let base = url::Url::parse(&format!("http://{}/", server.web)).expect("url");
+    let manifest = base
+        .join(&format!("/vod/Manifest?st={st}&e={e}"))
+        .expect("url");
+    assert_eq!(server.get(&path_and_query(&manifest)).status, 200);
+    let derived = manifest.join(&frag_rel).expect("relative fragment URL");
+    assert_eq!(derived.query(), None, "URL resolution drops the query");
+    assert_eq!(server.get(&path_and_query(&derived)).status, 403);
+    assert_eq!(
+        server.get(&format!("/vod/{frag_rel}?st={st}&e={e}")).status,
+        200,
+        "one token for the whole folder"
+    );
+
+    // The path form: fragments resolved against the manifest keep the token.
+    let signed = base
+        .join(&format!("/_sig/{st}/{e}/vod/Manifest"))
+        .expect("url");
+    let reply = server.get(&path_and_query(&signed));
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("content-type"), MANIFEST_TYPE);
+    let derived = signed.join(&frag_rel).expect("relative fragment URL");
+    let frag = server.get(&path_and_query(&derived));
+    assert_eq!(frag.status, 200, "{derived}");
+    assert_eq!(frag.body, std::fs::read(&frag_file).expect("fragment"));
+
+    // Expired (a genuine token whose time is past), altered token, altered expiry, another
+    // folder's token.
+    let old = now - 10;
+    let expired = format!("/_sig/{}/{old}/vod/Manifest", sign(SECRET, "/vod/", old));
+    let mut altered = st.clone().into_bytes();
+    altered[0] = if altered[0] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).expect("ascii");
+    for (what, path) in [
+        ("expired", expired),
+        ("altered token", format!("/_sig/{altered}/{e}/vod/Manifest")),
+        (
+            "altered expiry",
+            format!("/_sig/{st}/{}/vod/Manifest", e + 1),
+        ),
+        (
+            "another folder's token",
+            format!("/_sig/{}/{e}/vod/Manifest", sign(SECRET, "/abr/", e)),
+        ),
+        (
+            "wrong secret",
+            format!(
+                "/_sig/{}/{e}/vod/Manifest",
+                sign("another-secret-0123", "/vod/", e)
+            ),
+        ),
+    ] {
+        assert_eq!(server.get(&path).status, 403, "{what}");
+    }
+
+    if player::ready_or_skip("signed_urls_guard_a_presentation_and_play_in_dashjs") {
+        let result = player::play(&PlayRequest {
+            seconds: 15.0,
+            min_time: 4.0,
+            expect_levels: Some(1),
+            ..PlayRequest::url(signed.to_string())
+        })
+        .expect("player ran");
+        println!("{result}");
+        assert!(result.ok, "dash.js through the signed path: {result}");
+        assert!(result.video_width > 0);
+    }
+}
+
+fn path_and_query(u: &url::Url) -> String {
+    match u.query() {
+        Some(q) => format!("{}?{q}", u.path()),
+        None => u.path().to_string(),
+    }
+}

@@ -10,7 +10,7 @@ use serde::Deserialize;
 pub struct Limits {
     /// Largest RTMP message a publisher may declare, checked in the chunk header before
     /// anything is reserved. 8 MiB: far above a 4K keyframe at broadcast bitrates. Before
-    /// a publish is accepted only 64 KiB (commands) are allowed whatever this says.
+    /// a publish is accepted at most 1 MiB (nginx-rtmp's default) whatever this says.
     pub rtmp_max_message_bytes: u32,
     /// Chunk streams (csid) one RTMP connection may use. Encoders use fewer than ten.
     pub rtmp_max_chunk_streams: usize,

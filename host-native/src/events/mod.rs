@@ -33,6 +33,9 @@ pub enum EventType {
     InStreamCreated,
     /// A local stream ended.
     InStreamClosed,
+    /// A publish or play was refused by `[auth]` (RTMP), or an MPEG-TS sender was dropped
+    /// by the allowlist: `action`, `protocol`, `stream`, `app`, `address`, `reason`.
+    InStreamRefused,
     /// A createMSSStream config started packaging one of its local streams.
     OutStreamCreated,
     /// It stopped: the source ended, the config was removed or the server stops.

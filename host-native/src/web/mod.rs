@@ -133,7 +133,12 @@ async fn handle(web: &Web, req: Request<Incoming>) -> Response<Body> {
             return r;
         }
     };
-    let names = match files::segments(req.uri().path()) {
+    // Signed playback URLs ([auth.signed_urls]): the path to serve, without a `/_sig/` prefix.
+    let path = match crate::auth::signed_url::gate(&web.state.config.auth, req.uri()) {
+        Ok(p) => p,
+        Err(why) => return error(StatusCode::FORBIDDEN, why),
+    };
+    let names = match files::segments(&path) {
         Ok(n) => n,
         Err(PathError::Malformed(why)) => return error(StatusCode::BAD_REQUEST, why),
         Err(PathError::Forbidden(why)) => return error(StatusCode::FORBIDDEN, why),

@@ -25,6 +25,7 @@ use tokio::time::Instant;
 
 use super::udp::{looks_like_ts, ts_payload, MAX_DATAGRAM};
 use super::{tcp, udp, Sink, TsInput};
+use crate::auth::allowlist::SourceAllowlist;
 use crate::ingest::feed::{Feed, SourceError};
 use crate::server::{AppState, Shutdown};
 use crate::streams::{StreamKind, StreamRegistry};
@@ -130,9 +131,19 @@ pub async fn serve(
     shutdown: Shutdown,
 ) -> Result<()> {
     let counter = Arc::new(Counter::default());
+    // [auth] mpegts_allow: senders from elsewhere are dropped before they get any state.
+    let allow = Arc::new(
+        crate::auth::Authorizer::new(&state.config.auth, state.events.clone()).ts_allowlist(),
+    );
     let (a, b) = tokio::join!(
-        serve_tcp(state.clone(), tcp, counter.clone(), shutdown.clone()),
-        serve_udp(state, udp, counter, shutdown),
+        serve_tcp(
+            state.clone(),
+            tcp,
+            counter.clone(),
+            allow.clone(),
+            shutdown.clone()
+        ),
+        serve_udp(state, udp, counter, allow, shutdown),
     );
     a.and(b)
 }
@@ -152,6 +163,7 @@ async fn serve_tcp(
     state: Arc<AppState>,
     listener: TcpListener,
     counter: Arc<Counter>,
+    allow: Arc<SourceAllowlist>,
     mut shutdown: Shutdown,
 ) -> Result<()> {
     let slots = Arc::new(Semaphore::new(MAX_TCP_SENDERS));
@@ -161,6 +173,9 @@ async fn serve_tcp(
             changed = shutdown.changed() => if changed.is_err() { break },
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
+                    if !allow.admits(peer, "tcp") {
+                        continue;
+                    }
                     let Ok(slot) = slots.clone().try_acquire_owned() else {
                         tracing::warn!(%peer, "MPEG-TS connection refused: {MAX_TCP_SENDERS} already open");
                         continue;
@@ -265,6 +280,7 @@ async fn serve_udp(
     state: Arc<AppState>,
     socket: UdpSocket,
     counter: Arc<Counter>,
+    allow: Arc<SourceAllowlist>,
     mut shutdown: Shutdown,
 ) -> Result<()> {
     udp::enlarge_receive_buffer(&socket);
@@ -307,6 +323,9 @@ async fn serve_udp(
                         continue;
                     }
                 };
+                if !allow.admits(from, "udp") {
+                    continue;
+                }
                 let payload = ts_payload(&buf[..n]);
                 if !senders.contains_key(&from) {
                     if !looks_like_ts(payload) {

@@ -438,3 +438,114 @@ async fn a_tcp_sender_without_a_pmt_is_closed_at_the_deadline() {
     );
     trickle.abort();
 }
+
+/// `[auth] mpegts_allow = ["127.0.0.1/32"]`: TS from 127.0.0.2 (UDP datagrams and a TCP
+/// connection) is dropped before it gets any state, and reported once per address, however
+/// many datagrams came; 127.0.0.1 still makes its stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbound_ts_from_an_address_outside_the_allowlist_is_dropped() {
+    use std::sync::Arc;
+    use tokio::io::AsyncReadExt;
+
+    let ts = ts_clip();
+    let dir = std::env::temp_dir().join(format!("smoothcast-ts-allow-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let events_file = dir.join("events.jsonl");
+    let events = crate::events::start(&crate::events::EventsConfig {
+        file: Some(events_file.clone()),
+        ..Default::default()
+    })
+    .expect("events");
+    let config = crate::config::ServerConfig {
+        auth: toml::from_str(r#"mpegts_allow = ["127.0.0.1/32"]"#).expect("auth"),
+        ..Default::default()
+    };
+    let streams = StreamRegistry::new();
+    let state = Arc::new(crate::server::AppState {
+        config,
+        outputs: crate::outputs::OutputManager::new(streams.clone()),
+        pulls: crate::ingest::pull::PullManager::new(streams.clone(), Default::default()),
+        streams: streams.clone(),
+        started: std::time::Instant::now(),
+        events,
+    });
+    let tcp = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let (tcp_addr, udp_addr) = (
+        tcp.local_addr().expect("addr"),
+        udp.local_addr().expect("addr"),
+    );
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(super::inbound::serve(state, tcp, udp, rx));
+
+    let send_udp = |from: &'static str, ts: Vec<u8>| async move {
+        let s = UdpSocket::bind(from).await.expect("bind sender");
+        for (i, chunk) in ts.chunks(7 * 188).enumerate() {
+            s.send_to(chunk, udp_addr).await.expect("send");
+            if i % 20 == 0 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+    };
+    // The foreign sender first: once the allowed one's stream exists, every earlier
+    // datagram has been handled.
+    send_udp("127.0.0.2:0", ts.clone()).await;
+    let foreign = tokio::net::TcpSocket::new_v4().expect("socket");
+    foreign
+        .bind("127.0.0.2:0".parse().expect("addr"))
+        .expect("bind 127.0.0.2");
+    let mut foreign = foreign.connect(tcp_addr).await.expect("connect");
+    let _ = foreign.write_all(&ts).await;
+    let mut byte = [0u8; 1];
+    let closed = timeout(LIMIT, foreign.read(&mut byte))
+        .await
+        .expect("closed in time");
+    assert!(
+        matches!(closed, Ok(0) | Err(_)),
+        "the connection stayed open"
+    );
+
+    send_udp("127.0.0.1:0", ts.clone()).await;
+    timeout(LIMIT, async {
+        while streams.list().is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the allowed sender's stream");
+    let list = streams.list();
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert!(
+        list[0].source.starts_with("mpegtsudp://127.0.0.1:"),
+        "{list:?}"
+    );
+
+    let refusals = || -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&events_file)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["type"] == "inStreamRefused")
+            .map(|v| v["payload"].clone())
+            .collect()
+    };
+    timeout(LIMIT, async {
+        while refusals().len() < 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the refusals are reported");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got = refusals();
+    assert_eq!(got.len(), 2, "one per address and transport: {got:?}");
+    let mut protocols: Vec<&str> = got.iter().filter_map(|v| v["protocol"].as_str()).collect();
+    protocols.sort_unstable();
+    assert_eq!(protocols, ["tcp", "udp"]);
+    assert!(got.iter().all(|v| v["address"]
+        .as_str()
+        .is_some_and(|a| a.starts_with("127.0.0.2:"))));
+    stop.send(true).expect("stop");
+    let _ = timeout(LIMIT, server).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

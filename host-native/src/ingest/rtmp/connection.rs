@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use tokio::time::{timeout, timeout_at, Instant};
 
 use super::session::Session;
+use crate::auth::Authorizer;
 use crate::server::Shutdown;
 use crate::streams::{Delivered, StreamRegistry};
 
@@ -88,6 +89,7 @@ pub async fn run(
     registry: StreamRegistry,
     mut socket: TcpStream,
     limits: Limits,
+    auth: Authorizer,
     mut shutdown: Shutdown,
 ) {
     let peer = socket
@@ -97,7 +99,7 @@ pub async fn run(
     // Small control replies (connect/publish results) should not wait for Nagle.
     let _ = socket.set_nodelay(true);
     let accepted = Instant::now();
-    let mut session = Session::new(registry, peer.clone(), &limits);
+    let mut session = Session::new(registry, peer.clone(), auth.clone(), &limits);
     let mut buf = vec![0u8; READ_BUF];
     let mut out = Vec::new();
     let mut play_media: Option<mpsc::Receiver<Delivered>> = None;
@@ -155,7 +157,25 @@ pub async fn run(
             Ok(Ok(n)) => n,
             Ok(Err(e)) => break End::Quiet(format!("read error: {e}")),
         };
-        let result = session.input(&buf[..n], &mut out);
+        let mut result = session.input(&buf[..n], &mut out);
+        if let (Ok(()), Some(request)) = (&result, session.take_pending_auth()) {
+            // The [auth] callback decides. The peer waits for the publish/play answer
+            // anyway; what it sends meanwhile stays in the socket. Bounded by the hook
+            // timeout, and a stopping server does not wait for it. Replies so far go out
+            // first (the peer may wait for them before it waits for this answer).
+            if !out.is_empty() {
+                match timeout(limits.write, socket.write_all(&out)).await {
+                    Ok(Ok(())) => out.clear(),
+                    Ok(Err(e)) => break End::Quiet(format!("write error: {e}")),
+                    Err(_) => break End::Warn("peer stopped reading (write timeout)".into()),
+                }
+            }
+            let decision = tokio::select! {
+                d = auth.check_hook(&request) => d,
+                _ = shutdown.changed() => break End::Info("server shutting down".into()),
+            };
+            result = session.resolve_auth(decision, &mut out);
+        }
         if let Some(rx) = session.take_play_media() {
             play_media = Some(rx);
         } else if !session.is_playing() {

@@ -35,9 +35,12 @@ const TYPE_AMF3_COMMAND: u8 = 17;
 const TYPE_AMF0_DATA: u8 = 18;
 const TYPE_AMF0_COMMAND: u8 = 20;
 
-/// Largest message a peer may declare before it published (commands only: `connect`,
-/// `createStream`, `publish` are a few hundred bytes). Media needs an accepted publish.
-pub const MAX_COMMAND_MESSAGE: u32 = 64 * 1024;
+/// Largest message a peer may declare before a publish is accepted: nginx-rtmp's
+/// `max_message` default for every message. Commands (`connect`, `createStream`, `publish`)
+/// are a few hundred bytes and encoders wait for `NetStream.Publish.Start` before media, but
+/// an early keyframe read in the same buffer as the publish still fits. Larger messages
+/// need an accepted publish, so an unauthenticated connection holds at most ~2 MiB.
+pub const MAX_COMMAND_MESSAGE: u32 = 1 << 20;
 
 /// The smallest chunk size accepted in SetChunkSize (the protocol's initial size; nginx-rtmp
 /// refuses smaller ones too).
@@ -496,12 +499,12 @@ mod tests {
         let mut g = Guard::with_limits(8 << 20, 64).commands_only();
         let e = g.check(&header(4, (16 << 20) - 1, 9)).expect_err("too big");
         assert!(e.contains("declared"), "{e}");
-        // Before a publish, 64 KiB at most; after it, the configured size.
+        // Before a publish, 1 MiB at most; after it, the configured size.
         let mut g = Guard::with_limits(8 << 20, 64).commands_only();
-        assert!(g.check(&header(4, 100_000, 9)).is_err());
+        assert!(g.check(&header(4, 2 << 20, 9)).is_err());
         let mut g = Guard::with_limits(8 << 20, 64).commands_only();
         g.allow_media();
-        assert!(g.check(&header(4, 100_000, 9)).is_ok());
+        assert!(g.check(&header(4, 2 << 20, 9)).is_ok());
         g.check(&[0u8; 128]).expect("payload of the first chunk");
         let mut g = Guard::with_limits(8 << 20, 64);
         assert!(g.check(&header(4, (8 << 20) + 1, 9)).is_err());

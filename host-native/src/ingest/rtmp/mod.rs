@@ -58,6 +58,8 @@ pub async fn serve_with(
 ) -> Result<()> {
     let slots = Arc::new(Semaphore::new(max_connections));
     let per_address = crate::per_address::PerAddress::new(limits.per_address);
+    // [auth]: who may publish and play; open by default.
+    let auth = crate::auth::Authorizer::new(&state.config.auth, state.events.clone());
     let mut connections = JoinSet::new();
     loop {
         if *shutdown.borrow() {
@@ -81,8 +83,9 @@ pub async fn serve_with(
                         };
                         let registry = state.streams.clone();
                         let shutdown = shutdown.clone();
+                        let auth = auth.clone();
                         connections.spawn(async move {
-                            connection::run(registry, socket, limits, shutdown).await;
+                            connection::run(registry, socket, limits, auth, shutdown).await;
                             drop(slot);
                             drop(address_slot);
                         });

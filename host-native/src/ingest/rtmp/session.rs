@@ -12,6 +12,7 @@ use rml_rtmp::sessions::{
 use super::guard::Guard;
 use super::play::Play;
 use super::publish::{stream_name, Publish, TagKind};
+use crate::auth::{Action, Authorizer, Decision, Request};
 use crate::streams::{Delivered, StreamItem, StreamKind, StreamRegistry};
 
 /// Why a connection ends. `quiet` ends (peer errors that say nothing about our health, like
@@ -44,6 +45,16 @@ enum Phase {
     Failed,
 }
 
+/// A publish or play the static rules allowed, waiting for the `[auth]` callback.
+struct Awaiting {
+    request: Request,
+    request_id: u32,
+    /// The play's message stream (unused for a publish).
+    stream_id: u32,
+    /// Whether [`Session::take_pending_auth`] gave it to the connection task (only once).
+    handed_out: bool,
+}
+
 /// One connection's protocol state.
 pub struct Session {
     registry: StreamRegistry,
@@ -56,13 +67,25 @@ pub struct Session {
     play: Option<Play>,
     /// The media of an accepted play, until the connection task takes it.
     play_media: Option<tokio::sync::mpsc::Receiver<Delivered>>,
+    auth: Authorizer,
+    /// The application of the connect (`live`), for authorization and logs.
+    app: String,
+    awaiting: Option<Awaiting>,
 }
 
 impl Session {
-    pub fn new(registry: StreamRegistry, peer: String, limits: &super::Limits) -> Self {
+    pub fn new(
+        registry: StreamRegistry,
+        peer: String,
+        auth: Authorizer,
+        limits: &super::Limits,
+    ) -> Self {
         Self {
             registry,
             peer,
+            auth,
+            app: String::new(),
+            awaiting: None,
             phase: Phase::Handshake(Box::new(Handshake::new(PeerType::Server))),
             publish: None,
             last_stream: None,
@@ -108,6 +131,34 @@ impl Session {
         })?;
         out.extend_from_slice(&packet.bytes);
         Ok(())
+    }
+
+    /// A publish or play that waits for the `[auth]` callback: the connection task asks it
+    /// ([`Authorizer::check_hook`]) and hands the answer to [`Session::resolve_auth`].
+    pub fn take_pending_auth(&mut self) -> Option<Request> {
+        let a = self.awaiting.as_mut().filter(|a| !a.handed_out)?;
+        a.handed_out = true;
+        Some(a.request.clone())
+    }
+
+    /// The callback's answer for the request [`Session::take_pending_auth`] gave out.
+    pub fn resolve_auth(&mut self, decision: Decision, out: &mut Vec<u8>) -> Result<(), Close> {
+        let Some(a) = self.awaiting.take() else {
+            return Ok(());
+        };
+        let result = match decision {
+            Decision::Refuse(why) => self.refuse_auth(&a.request, a.request_id, &why, out),
+            Decision::Allow => match a.request.action {
+                Action::Publish => {
+                    self.start_publish(a.request_id, &a.request.app, &a.request.stream, out)
+                }
+                Action::Play => self.start_play(a.request_id, &a.request.stream, a.stream_id, out),
+            },
+        };
+        if result.is_err() {
+            self.phase = Phase::Failed;
+        }
+        result
     }
 
     /// The name of the latest publish accepted on this connection, ended or not.
@@ -221,6 +272,7 @@ impl Session {
                 // Any application name: EMS setups use `live`, but encoders are configured
                 // with all sorts, and the stream name alone identifies the stream.
                 tracing::debug!(peer = %self.peer, app = %app_name, "RTMP connect");
+                self.app = app_name;
                 let results = self.with_session(|s| s.accept_request(request_id))?;
                 self.handle_results(results, out)
             }
@@ -281,18 +333,97 @@ impl Session {
         stream_key: &str,
         out: &mut Vec<u8>,
     ) -> Result<(), Close> {
-        let refusal = if self.publish.is_some() || self.play.is_some() {
+        let name = if self.busy() {
             Err("this connection is already publishing or playing".to_string())
         } else {
-            match stream_name(stream_key) {
-                Err(why) => Err(format!("invalid stream name {stream_key:?}: {why}")),
-                Ok(name) => self
-                    .registry
-                    .publish(name, StreamKind::Rtmp, &self.peer)
-                    .map_err(|e| e.to_string()),
-            }
+            stream_name(stream_key)
+                .map_err(|why| format!("invalid stream name {stream_key:?}: {why}"))
         };
-        match refusal {
+        let name = match name {
+            Ok(name) => name,
+            Err(why) => return self.reject(request_id, "NetStream.Publish.BadName", why, out),
+        };
+        let request = Request::rtmp(Action::Publish, app_name, name, stream_key, &self.peer);
+        self.authorize(request, request_id, 0, out)
+    }
+
+    fn busy(&self) -> bool {
+        self.publish.is_some() || self.play.is_some() || self.awaiting.is_some()
+    }
+
+    /// The static `[auth]` rules, then either the callback (the request waits for the
+    /// connection task) or the publish/play at once.
+    fn authorize(
+        &mut self,
+        request: Request,
+        request_id: u32,
+        stream_id: u32,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Close> {
+        if let Decision::Refuse(why) = self.auth.check_rules(&request) {
+            return self.refuse_auth(&request, request_id, &why, out);
+        }
+        if self.auth.needs_hook(request.action) {
+            self.awaiting = Some(Awaiting {
+                request,
+                request_id,
+                stream_id,
+                handed_out: false,
+            });
+            return Ok(());
+        }
+        match request.action {
+            Action::Publish => self.start_publish(request_id, &request.app, &request.stream, out),
+            Action::Play => self.start_play(request_id, &request.stream, stream_id, out),
+        }
+    }
+
+    /// Refuses for `[auth]`: the status nginx-rtmp/SRS-style clients show (ffmpeg prints
+    /// "Server error: <reason>"), an `inStreamRefused` event, and the connection closes.
+    fn refuse_auth(
+        &mut self,
+        request: &Request,
+        request_id: u32,
+        why: &str,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Close> {
+        self.auth.refused(request, why);
+        let code = match request.action {
+            Action::Publish => "NetStream.Publish.Rejected",
+            Action::Play => "NetStream.Play.Failed",
+        };
+        let desc = format!("{} refused: not authorized", request.action.as_str());
+        let results = self.with_session(|s| s.reject_request(request_id, code, &desc))?;
+        self.handle_results(results, out)?;
+        Err(Close::quiet(format!(
+            "RTMP {} of {:?} refused: {why}",
+            request.action.as_str(),
+            request.stream
+        )))
+    }
+
+    /// Sends an `_error` status for the request and ends the connection.
+    fn reject(
+        &mut self,
+        request_id: u32,
+        code: &str,
+        why: String,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Close> {
+        let results = self.with_session(|s| s.reject_request(request_id, code, &why))?;
+        self.handle_results(results, out)?;
+        // The peer has nothing else to do here; it reconnects to retry.
+        Err(Close::warn(format!("RTMP publish refused: {why}")))
+    }
+
+    fn start_publish(
+        &mut self,
+        request_id: u32,
+        app_name: &str,
+        name: &str,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Close> {
+        match self.registry.publish(name, StreamKind::Rtmp, &self.peer) {
             Ok(publisher) => {
                 let results = self.with_session(|s| s.accept_request(request_id))?;
                 tracing::info!(
@@ -307,19 +438,13 @@ impl Session {
                 self.guard.allow_media();
                 self.handle_results(results, out)
             }
-            Err(why) => {
-                let results = self.with_session(|s| {
-                    s.reject_request(request_id, "NetStream.Publish.BadName", &why)
-                })?;
-                self.handle_results(results, out)?;
-                // The peer has nothing else to do here; it reconnects to retry.
-                Err(Close::warn(format!("RTMP publish refused: {why}")))
-            }
+            Err(e) => self.reject(request_id, "NetStream.Publish.BadName", e.to_string(), out),
         }
     }
 
     /// A play of a local stream (another server pulling from us, or a player). A stream that
     /// does not exist (yet) is refused: the peer retries, as a pull with keepAlive does.
+    /// `[auth]` is asked first, so refused players learn nothing about which streams exist.
     fn play_requested(
         &mut self,
         request_id: u32,
@@ -327,40 +452,60 @@ impl Session {
         stream_id: u32,
         out: &mut Vec<u8>,
     ) -> Result<(), Close> {
-        let refusal = if self.publish.is_some() || self.play.is_some() {
+        let name = if self.busy() {
             Err((
                 "NetStream.Play.Failed",
                 "this connection is already busy".to_string(),
             ))
         } else {
-            match stream_name(stream_key) {
-                Err(why) => Err(("NetStream.Play.BadName", why.to_string())),
-                Ok(name) => match self.registry.subscribe(name) {
-                    Some(rx) => Ok((name.to_string(), rx)),
-                    None => Err((
-                        "NetStream.Play.StreamNotFound",
-                        format!("no stream named {name}"),
-                    )),
-                },
-            }
+            stream_name(stream_key).map_err(|why| ("NetStream.Play.BadName", why.to_string()))
         };
-        match refusal {
-            Ok((name, rx)) => {
-                let results = self.with_session(|s| s.accept_request(request_id))?;
-                tracing::info!(peer = %self.peer, stream = %name, "RTMP play started");
-                self.last_stream = Some(name.clone());
-                self.play = Some(Play::new(stream_id, name));
-                self.play_media = Some(rx);
-                self.handle_results(results, out)
-            }
-            Err((code, why)) => {
-                let results = self.with_session(|s| s.reject_request(request_id, code, &why))?;
-                self.handle_results(results, out)?;
-                Err(Close::quiet(format!(
-                    "RTMP play of {stream_key:?} refused: {why}"
-                )))
-            }
-        }
+        let name = match name {
+            Ok(name) => name,
+            Err((code, why)) => return self.reject_play(request_id, stream_key, code, why, out),
+        };
+        let app = self.app.clone();
+        let request = Request::rtmp(Action::Play, &app, name, stream_key, &self.peer);
+        self.authorize(request, request_id, stream_id, out)
+    }
+
+    fn start_play(
+        &mut self,
+        request_id: u32,
+        name: &str,
+        stream_id: u32,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Close> {
+        let Some(rx) = self.registry.subscribe(name) else {
+            return self.reject_play(
+                request_id,
+                name,
+                "NetStream.Play.StreamNotFound",
+                format!("no stream named {name}"),
+                out,
+            );
+        };
+        let results = self.with_session(|s| s.accept_request(request_id))?;
+        tracing::info!(peer = %self.peer, stream = %name, "RTMP play started");
+        self.last_stream = Some(name.to_string());
+        self.play = Some(Play::new(stream_id, name.to_string()));
+        self.play_media = Some(rx);
+        self.handle_results(results, out)
+    }
+
+    fn reject_play(
+        &mut self,
+        request_id: u32,
+        stream_key: &str,
+        code: &str,
+        why: String,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Close> {
+        let results = self.with_session(|s| s.reject_request(request_id, code, &why))?;
+        self.handle_results(results, out)?;
+        Err(Close::quiet(format!(
+            "RTMP play of {stream_key:?} refused: {why}"
+        )))
     }
 
     fn end_publish(&mut self, stream_key: &str, how: &str) {

@@ -33,14 +33,29 @@ struct Server {
 }
 
 async fn start(limits: Limits, max_connections: usize) -> Server {
+    start_with(
+        ServerConfig::default(),
+        crate::events::EventBus::disabled(),
+        limits,
+        max_connections,
+    )
+    .await
+}
+
+async fn start_with(
+    config: ServerConfig,
+    events: crate::events::EventBus,
+    limits: Limits,
+    max_connections: usize,
+) -> Server {
     let streams = StreamRegistry::new();
     let state = Arc::new(AppState {
-        config: ServerConfig::default(),
+        config,
         outputs: OutputManager::new(streams.clone()),
         pulls: crate::ingest::pull::PullManager::new(streams.clone(), Default::default()),
         streams,
         started: std::time::Instant::now(),
-        events: crate::events::EventBus::disabled(),
+        events,
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -728,3 +743,6 @@ async fn buffering_is_capped() {
     eprintln!("closed after about {} KiB", sent / 1024);
     assert!(sent < 32 << 20, "not closed after {sent} bytes");
 }
+
+/// `[auth]`: publish/play rules, callbacks and the `inStreamRefused` event.
+mod auth;
