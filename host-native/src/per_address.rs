@@ -7,11 +7,17 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
+/// Refusals are reported at most this often (a flood of refused connections must not
+/// become a flood of log lines).
+const REPORT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Counts open connections by peer address, up to a maximum each. Clones share the counts.
 #[derive(Clone)]
 pub struct PerAddress {
     counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
     max: usize,
+    /// When a refusal was last reported, and how many came since.
+    reported: Arc<Mutex<(Option<std::time::Instant>, u64)>>,
 }
 
 /// One connection's place in its address's count; released on drop.
@@ -26,7 +32,20 @@ impl PerAddress {
         Self {
             counts: Arc::default(),
             max,
+            reported: Arc::default(),
         }
+    }
+
+    /// Counts a refusal; `Some(n)` when it should be reported now, `n` being the refusals
+    /// since the last report (this one included).
+    pub fn refused(&self) -> Option<u64> {
+        let mut r = self.reported.lock().unwrap_or_else(|e| e.into_inner());
+        r.1 += 1;
+        if r.0.is_some_and(|t| t.elapsed() < REPORT_INTERVAL) {
+            return None;
+        }
+        r.0 = Some(std::time::Instant::now());
+        Some(std::mem::take(&mut r.1))
     }
 
     pub fn max(&self) -> usize {
@@ -86,5 +105,8 @@ mod tests {
             "a slot frees when its connection ends"
         );
         assert!(PerAddress::new(0).try_acquire(a).is_some(), "0: no limit");
+        assert_eq!(p.refused(), Some(1), "the first refusal is reported");
+        assert_eq!(p.refused(), None, "then not for a while");
+        assert_eq!(p.refused(), None);
     }
 }

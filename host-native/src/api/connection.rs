@@ -69,7 +69,9 @@ where
                         continue;
                     };
                     let Some(slot) = addresses.try_acquire(peer.ip()) else {
-                        tracing::warn!(%peer, "{what}: {per_address} connections from this address already, closing a new one");
+                        if let Some(n) = addresses.refused() {
+                            tracing::warn!(%peer, "{what}: {per_address} connections from this address already, closing a new one ({n} since the last report)");
+                        }
                         drop(stream);
                         continue;
                     };

@@ -78,7 +78,10 @@ pub async fn serve_with(
                         // One address may not take every slot (a flood of half-open
                         // handshakes would lock real publishers out).
                         let Some(address_slot) = per_address.try_acquire(peer.ip()) else {
-                            tracing::warn!(%peer, "RTMP connection refused: {} already open from this address", per_address.max());
+                            if let Some(n) = per_address.refused() {
+                                tracing::warn!(%peer, "RTMP connection refused: {} already open from this address ({n} refused since the last report)", per_address.max());
+                            }
+                            crate::metrics::get().error(crate::metrics::ErrorKind::Ingest);
                             continue;
                         };
                         let registry = state.streams.clone();
