@@ -12,13 +12,17 @@ use serde::Deserialize;
 mod auto_mss;
 mod ems;
 mod lua;
+pub mod security;
 
 pub use auto_mss::AutoMss;
+pub use security::Security;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "snake_case")]
 pub struct ServerConfig {
-    /// Address every listener binds to. Loopback by default: exposing the API is a choice.
+    /// Address the media listeners (RTMP, MPEG-TS, web) bind to unless `[security]` gives
+    /// one their own. Loopback by default. The API listeners stay on loopback whatever this
+    /// is (`[security] api_bind` moves them).
     pub bind: IpAddr,
     /// RTMP publish (EMS inboundRtmp).
     pub rtmp_port: u16,
@@ -55,6 +59,9 @@ pub struct ServerConfig {
     pub auto_mss: Option<AutoMss>,
     /// Event sinks (`[events]`): a JSON-lines file and/or an HTTP endpoint.
     pub events: crate::events::EventsConfig,
+    /// `[security]`: per-listener binds, the API token and cross-site rules, file-pull roots
+    /// and config caps.
+    pub security: Security,
 }
 
 impl Default for ServerConfig {
@@ -75,6 +82,7 @@ impl Default for ServerConfig {
             player_assets: PathBuf::from("tests/player/node_modules/dashjs/dist/modern/umd"),
             auto_mss: None,
             events: crate::events::EventsConfig::default(),
+            security: Security::default(),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! as EMS sends them, so scripts read every outcome the same way.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +15,10 @@ use base64::Engine;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE};
+use hyper::header::{
+    HeaderValue, ACCESS_CONTROL_ALLOW_ORIGIN, CONNECTION, CONTENT_TYPE, ORIGIN, VARY,
+    WWW_AUTHENTICATE,
+};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -41,9 +45,13 @@ pub async fn serve(state: Arc<AppState>, listener: TcpListener, shutdown: Shutdo
 }
 
 async fn serve_connection(state: Arc<AppState>, stream: TcpStream, mut shutdown: Shutdown) {
+    // Who is asking and where they reached us decide the token and Host rules.
+    let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
+        return;
+    };
     let service = service_fn(move |req: Request<Incoming>| {
         let state = state.clone();
-        async move { Ok::<_, Infallible>(respond(&state, &req)) }
+        async move { Ok::<_, Infallible>(respond(&state, &req, peer, local)) }
     });
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -66,7 +74,43 @@ async fn serve_connection(state: Arc<AppState>, stream: TcpStream, mut shutdown:
     }
 }
 
-fn respond(state: &AppState, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+fn respond(
+    state: &AppState,
+    req: &Request<Incoming>,
+    peer: SocketAddr,
+    local: SocketAddr,
+) -> Response<Full<Bytes>> {
+    // Every path, `/metrics` included, passes the same gate before anything runs.
+    if let Err(refusal) =
+        super::auth::check_http(&state.config.security, peer, local, req.headers())
+    {
+        tracing::warn!(%peer, status = %refusal.status, "HTTP API request refused: {}", refusal.message);
+        let mut r = text(Reply::fail(refusal.message).to_json(), refusal.status);
+        if refusal.status == StatusCode::UNAUTHORIZED {
+            let h = r.headers_mut();
+            h.append(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"smoothcast\", charset=\"UTF-8\""),
+            );
+            h.append(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"smoothcast\""),
+            );
+        }
+        return r;
+    }
+    let mut r = respond_allowed(state, req);
+    // A listed origin may read the reply from its page.
+    if let Some(origin) = req.headers().get(ORIGIN) {
+        r.headers_mut()
+            .insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+        r.headers_mut()
+            .insert(VARY, HeaderValue::from_static("Origin"));
+    }
+    r
+}
+
+fn respond_allowed(state: &AppState, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     if (req.method() == Method::GET || req.method() == Method::HEAD)
         && req.uri().path() == "/metrics"
     {
