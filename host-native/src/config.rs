@@ -132,11 +132,15 @@ impl ServerConfig {
         let Some(auto) = &self.auto_mss else {
             return Ok(());
         };
-        let normalize = crate::outputs::mss::normalize;
-        let target = normalize(Path::new(&auto.target_folder));
-        let mut roots = vec![normalize(&self.webroot)];
-        roots.extend(self.allowed_output_roots.iter().map(|r| normalize(r)));
-        if roots.iter().any(|r| target.starts_with(r)) {
+        // Links resolved, as createMSSStream's targetFolder is checked.
+        let real = crate::outputs::mss::real_path;
+        let target = crate::outputs::mss::resolve_links(Path::new(&auto.target_folder))
+            .unwrap_or_else(|| crate::outputs::mss::normalize(Path::new(&auto.target_folder)));
+        let mut roots = vec![real(&self.webroot)];
+        roots.extend(self.allowed_output_roots.iter().map(|r| real(r)));
+        if crate::outputs::mss::resolve_links(Path::new(&auto.target_folder)).is_some()
+            && roots.iter().any(|r| target.starts_with(r))
+        {
             return Ok(());
         }
         let at = auto

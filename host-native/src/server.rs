@@ -149,13 +149,23 @@ pub async fn run(
         None => crate::state::StateStore::in_memory(),
     };
     let ids = crate::status::ConfigIds::default();
+    // file:// pulls read inside the web root unless told otherwise.
+    let file_pull_roots = config
+        .security
+        .file_pull_roots
+        .clone()
+        .unwrap_or_else(|| vec![config.webroot.clone()]);
     let state = Arc::new(AppState {
         outputs: OutputManager::new(streams.clone())
             .with_allowed_roots(roots)
+            .with_max_configs(config.security.max_mss_configs)
             .with_config_ids(ids.clone())
             .with_events(events.clone())
             .with_state(store.clone()),
-        pulls: PullManager::new(streams.clone(), ids).with_state(store.clone()),
+        pulls: PullManager::new(streams.clone(), ids)
+            .with_state(store.clone())
+            .with_file_roots(&file_pull_roots)
+            .with_max_pulls(config.security.max_pulls),
         streams,
         events,
         config,
