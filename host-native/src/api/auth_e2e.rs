@@ -286,3 +286,41 @@ async fn cli_auth_line_off_loopback() {
         cli_token_rule(kind, ip, with_token()).await;
     }
 }
+
+/// Media on a public address leaves the API on loopback; `api_bind` and the per-listener
+/// binds move exactly what they name.
+#[tokio::test]
+async fn listeners_bind_where_configured() {
+    let Some(ip) = non_loopback_ip() else {
+        eprintln!("no non-loopback address on this machine: binds not tested");
+        return;
+    };
+    let loopback: IpAddr = "127.0.0.1".parse().expect("ip");
+    let mut config = ServerConfig {
+        bind: ip,
+        rtmp_port: 0,
+        mpegts_port: 0,
+        json_cli_port: 0,
+        ascii_cli_port: 0,
+        http_api_port: 0,
+        web_port: 0,
+        ..ServerConfig::default()
+    };
+    config.security.web_bind = Some(loopback);
+    let l = crate::server::Listeners::bind(&config).await.expect("bind");
+    let at = |l: &TcpListener| l.local_addr().expect("addr").ip();
+    assert_eq!(at(&l.rtmp), ip);
+    assert_eq!(at(&l.mpegts_tcp), ip);
+    assert_eq!(l.mpegts_udp.local_addr().expect("addr").ip(), ip);
+    assert_eq!(at(&l.web), loopback, "web_bind");
+    for api in [&l.json_cli, &l.ascii_cli, &l.http_api] {
+        assert_eq!(at(api), loopback, "the API stays on loopback");
+    }
+    drop(l);
+    config.security.api_bind = Some(ip);
+    config.security.json_cli_bind = Some(loopback);
+    let l = crate::server::Listeners::bind(&config).await.expect("bind");
+    assert_eq!(at(&l.http_api), ip);
+    assert_eq!(at(&l.ascii_cli), ip);
+    assert_eq!(at(&l.json_cli), loopback);
+}

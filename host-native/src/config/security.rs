@@ -186,4 +186,27 @@ mod tests {
         assert!(s.resolve_token().is_err());
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    /// autoMSS's targetFolder is checked with links resolved, as createMSSStream's is.
+    #[test]
+    fn auto_mss_target_through_a_link_is_refused() {
+        let base = std::env::temp_dir().join(format!("smoothcast-automss-{}", std::process::id()));
+        let root = base.join("www");
+        std::fs::create_dir_all(&root).expect("mkdir");
+        std::fs::create_dir_all(base.join("other")).expect("mkdir");
+        std::os::unix::fs::symlink(base.join("other"), root.join("out")).expect("symlink");
+        let mut c = crate::config::ServerConfig {
+            webroot: root.clone(),
+            auto_mss: Some(crate::config::AutoMss::new(
+                root.join("live").display().to_string(),
+            )),
+            ..crate::config::ServerConfig::default()
+        };
+        assert!(c.check_auto_mss().is_ok());
+        c.auto_mss = Some(crate::config::AutoMss::new(
+            root.join("out/live").display().to_string(),
+        ));
+        assert!(c.check_auto_mss().is_err());
+        let _ = std::fs::remove_dir_all(&base);
+    }
 }
