@@ -57,6 +57,31 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
+/// Logs a refused API request: a warning at most every 10 s (with how many were refused
+/// meanwhile), the rest at debug, so a client hammering the API cannot flood the log.
+pub fn log_refusal(peer: SocketAddr, what: &str, why: &str) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST_WARN_SECS: AtomicU64 = AtomicU64::new(0);
+    static SUPPRESSED: AtomicU64 = AtomicU64::new(0);
+    const EVERY_SECS: u64 = 10;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let last = LAST_WARN_SECS.load(Ordering::Relaxed);
+    if now >= last + EVERY_SECS
+        && LAST_WARN_SECS
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        let more = SUPPRESSED.swap(0, Ordering::Relaxed);
+        tracing::warn!(%peer, refused_since_last_warning = more, "{what} refused: {why}");
+    } else {
+        SUPPRESSED.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(%peer, "{what} refused: {why}");
+    }
+}
+
 /// An HTTP request the API will not run: its status and what to tell the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {

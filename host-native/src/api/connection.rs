@@ -173,7 +173,7 @@ fn gate(
                 serde_json::Value::Null,
             ));
         }
-        tracing::warn!(%peer, "API: wrong token on a CLI connection");
+        super::auth::log_refusal(peer, "CLI connection", "wrong API token");
         return Gate::Close(Reply::fail(
             "Authentication failed: wrong API token. Closing the connection",
         ));
@@ -181,7 +181,7 @@ fn gate(
     if *authenticated || text.is_empty() {
         return Gate::Run;
     }
-    tracing::warn!(%peer, "API: CLI command without the token refused");
+    super::auth::log_refusal(peer, "CLI command", "no `auth <token>` line first");
     Gate::Close(Reply::fail(
         "Authentication required: send `auth <token>` as the first line. Closing the connection",
     ))

@@ -84,7 +84,7 @@ fn respond(
     if let Err(refusal) =
         super::auth::check_http(&state.config.security, peer, local, req.headers())
     {
-        tracing::warn!(%peer, status = %refusal.status, "HTTP API request refused: {}", refusal.message);
+        super::auth::log_refusal(peer, "HTTP API request", &refusal.message);
         let mut r = text(Reply::fail(refusal.message).to_json(), refusal.status);
         if refusal.status == StatusCode::UNAUTHORIZED {
             let h = r.headers_mut();
