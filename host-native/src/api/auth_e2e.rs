@@ -276,6 +276,38 @@ async fn cli_auth_line_on_loopback_when_configured() {
     assert_eq!(out.matches("\"SUCCESS\"").count(), 2, "{out}");
 }
 
+/// A client that must authenticate and stays silent is closed after the (test-length)
+/// deadline instead of holding a connection slot.
+#[tokio::test]
+async fn silent_unauthenticated_cli_clients_are_closed() {
+    let strict = Security {
+        require_token_on_loopback: true,
+        ..with_token()
+    };
+    let api = start(Kind::Json, "127.0.0.1".parse().expect("ip"), strict).await;
+    let mut s = TcpStream::connect(api.addr).await.expect("connect");
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+        .await
+        .expect("closed by the server")
+        .expect("read");
+    assert!(String::from_utf8_lossy(&out).contains("Authentication timed out"));
+    // An authenticated connection may idle past it.
+    let mut s = TcpStream::connect(api.addr).await.expect("connect");
+    s.write_all(format!("auth {TOKEN}\r\n").as_bytes())
+        .await
+        .expect("write");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    s.write_all(b"version\r\n").await.expect("write");
+    let _ = s.shutdown().await;
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_string(&mut out))
+        .await
+        .expect("closed")
+        .expect("read");
+    assert!(out.contains("releaseNumber"), "{out}");
+}
+
 #[tokio::test]
 async fn cli_auth_line_off_loopback() {
     let Some(ip) = non_loopback_ip() else {

@@ -21,6 +21,15 @@ pub const MAX_CONNECTIONS: usize = 256;
 /// The longest command line accepted. EMS lines are short; a longer one is garbage or abuse.
 pub const MAX_LINE: usize = 64 * 1024;
 
+/// A client that must authenticate and has not within this time is closed, so strangers
+/// cannot hold the connection slots (enough for a person pasting a token into telnet; the
+/// unit tests use a short one to stay fast).
+const AUTH_TIMEOUT: Duration = if cfg!(test) {
+    Duration::from_millis(300)
+} else {
+    Duration::from_secs(30)
+};
+
 /// A reply that cannot be written in this time means a peer that stopped reading.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -88,6 +97,7 @@ pub async fn serve_lines(
         return;
     };
     let mut authenticated = !super::auth::token_required(&state.config.security, peer.ip());
+    let auth_deadline = tokio::time::Instant::now() + AUTH_TIMEOUT;
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
     let mut chunk = vec![0u8; 8192];
     loop {
@@ -120,6 +130,11 @@ pub async fn serve_lines(
         }
         tokio::select! {
             _ = shutdown.changed() => return,
+            () = tokio::time::sleep_until(auth_deadline), if !authenticated => {
+                let reply = Reply::fail("Authentication timed out: send `auth <token>` first. Closing the connection");
+                close_with(stream, &render(&reply)).await;
+                return;
+            }
             read = stream.read(&mut chunk) => match read {
                 Ok(0) | Err(_) => {
                     // A last command without a newline (`printf version | nc`) still runs.
