@@ -106,8 +106,7 @@ pub fn check_http(
     local: SocketAddr,
     headers: &HeaderMap,
 ) -> Result<(), Refusal> {
-    check_host(sec, local, headers)?;
-    check_browser(sec, headers)?;
+    check_cross_site(sec, local, headers)?;
     if !token_required(sec, peer.ip()) {
         return Ok(());
     }
@@ -124,6 +123,16 @@ pub fn check_http(
                 .into(),
         }),
     }
+}
+
+/// The Host and browser-origin rules alone (a CORS preflight carries no credentials).
+pub fn check_cross_site(
+    sec: &Security,
+    local: SocketAddr,
+    headers: &HeaderMap,
+) -> Result<(), Refusal> {
+    check_host(sec, local, headers)?;
+    check_browser(sec, headers)
 }
 
 /// `Some(true)` for a valid Bearer token or Basic password, `Some(false)` for credentials

@@ -176,6 +176,29 @@ async fn cross_site_requests_are_refused_and_curl_works() {
             .contains("access-control-allow-origin: https://ops.example.com"),
         "{out}"
     );
+    // Its preflight (to send the token) is answered; another page's is refused.
+    let preflight = |origin: &'static str| {
+        let addr = listed.addr;
+        async move {
+            let mut s = TcpStream::connect(addr).await.expect("connect");
+            let req = format!(
+                "OPTIONS /version HTTP/1.1\r\nHost: {addr}\r\nOrigin: {origin}\r\nAccess-Control-Request-Headers: authorization\r\n\r\n"
+            );
+            s.write_all(req.as_bytes()).await.expect("write");
+            let mut out = String::new();
+            let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_string(&mut out)).await;
+            out
+        }
+    };
+    let ok = preflight("https://ops.example.com").await;
+    assert!(ok.starts_with("HTTP/1.1 204"), "{ok}");
+    assert!(
+        ok.to_ascii_lowercase()
+            .contains("access-control-allow-headers: authorization"),
+        "{ok}"
+    );
+    let refused = preflight("http://evil.example").await;
+    assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -80,6 +80,34 @@ fn respond(
     peer: SocketAddr,
     local: SocketAddr,
 ) -> Response<Full<Bytes>> {
+    // A listed page's browser asks first whether it may send the token (CORS preflight):
+    // nothing runs, so the cross-site rules alone decide.
+    if req.method() == Method::OPTIONS && req.headers().contains_key(ORIGIN) {
+        let sec = &state.config.security;
+        return match super::auth::check_cross_site(sec, local, req.headers()) {
+            Ok(()) => {
+                let mut r = text(String::new(), StatusCode::NO_CONTENT);
+                let h = r.headers_mut();
+                if let Some(origin) = req.headers().get(ORIGIN) {
+                    h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+                }
+                h.insert(VARY, HeaderValue::from_static("Origin"));
+                h.insert(
+                    hyper::header::ACCESS_CONTROL_ALLOW_METHODS,
+                    HeaderValue::from_static("GET, HEAD"),
+                );
+                h.insert(
+                    hyper::header::ACCESS_CONTROL_ALLOW_HEADERS,
+                    HeaderValue::from_static("Authorization"),
+                );
+                r
+            }
+            Err(refusal) => {
+                super::auth::log_refusal(peer, "HTTP API preflight", &refusal.message);
+                text(Reply::fail(refusal.message).to_json(), refusal.status)
+            }
+        };
+    }
     // Every path, `/metrics` included, passes the same gate before anything runs.
     if let Err(refusal) =
         super::auth::check_http(&state.config.security, peer, local, req.headers())
