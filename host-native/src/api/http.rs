@@ -2,7 +2,9 @@
 //! where the base64 text is the command's `key=value key=value` parameters. As in EMS, the
 //! first query parameter is decoded whatever its name, and the reply is the JSON envelope as
 //! `text/plain` on a connection that then closes. Errors are FAIL envelopes with status 200,
-//! as EMS sends them, so scripts read every outcome the same way.
+//! as EMS sends them, so scripts read every outcome the same way. Requests that fail the
+//! access rules (`auth.rs`: Host, browser origin, token) are the exception: 403 or 401 with
+//! `WWW-Authenticate`, and a FAIL envelope saying why; nothing runs.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
