@@ -132,17 +132,19 @@ impl ServerConfig {
         let Some(auto) = &self.auto_mss else {
             return Ok(());
         };
-        // Links resolved, as createMSSStream's targetFolder is checked.
-        let real = crate::outputs::mss::real_path;
-        let target = crate::outputs::mss::resolve_links(Path::new(&auto.target_folder))
-            .unwrap_or_else(|| crate::outputs::mss::normalize(Path::new(&auto.target_folder)));
-        let mut roots = vec![real(&self.webroot)];
-        roots.extend(self.allowed_output_roots.iter().map(|r| real(r)));
-        if crate::outputs::mss::resolve_links(Path::new(&auto.target_folder)).is_some()
-            && roots.iter().any(|r| target.starts_with(r))
-        {
-            return Ok(());
+        // Links resolved, as createMSSStream's targetFolder is checked; a dangling link
+        // resolves nowhere and is refused.
+        use crate::outputs::mss::{normalize, real_path, resolve_links};
+        let given = Path::new(&auto.target_folder);
+        let resolved = resolve_links(given);
+        let mut roots = vec![real_path(&self.webroot)];
+        roots.extend(self.allowed_output_roots.iter().map(|r| real_path(r)));
+        if let Some(real) = &resolved {
+            if roots.iter().any(|r| real.starts_with(r)) {
+                return Ok(());
+            }
         }
+        let target = resolved.unwrap_or_else(|| normalize(given));
         let at = auto
             .origin
             .as_deref()

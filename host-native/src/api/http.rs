@@ -240,6 +240,11 @@ fn text(body: String, status: StatusCode) -> Response<Full<Bytes>> {
     let h = r.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     h.insert(CONNECTION, HeaderValue::from_static("close"));
+    // Replies echo request text (a refused Host or Origin): never to be read as HTML.
+    h.insert(
+        hyper::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     r
 }
 
