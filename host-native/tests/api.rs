@@ -464,3 +464,48 @@ fn api_token_from_the_client() {
     let mut cli = JsonCli::new(server.addr("json_cli"));
     assert_fail(&cli.cmd("version"), "Authentication required");
 }
+
+/// The API moved off loopback without a token: the server warns at start, and a client
+/// reaching it from that (non-loopback) address is refused. Needs a non-loopback address
+/// on this machine; without one the test says so and stops.
+#[test]
+fn api_off_loopback_without_a_token_warns_and_refuses() {
+    let ip = {
+        let s = std::net::UdpSocket::bind("0.0.0.0:0").expect("udp");
+        // No packet is sent: connect only picks the source address a route would use.
+        match s.connect("192.0.2.77:9").and_then(|_| s.local_addr()) {
+            Ok(a) if !a.ip().is_loopback() && !a.ip().is_unspecified() => a.ip(),
+            _ => {
+                eprintln!("no non-loopback address on this machine: not tested");
+                return;
+            }
+        }
+    };
+    let dir = TempDir::new("api-exposed");
+    let webroot = dir.path().join("webroot");
+    std::fs::create_dir_all(&webroot).expect("webroot");
+    let log = dir.path().join("stderr.log");
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_smoothcast"));
+    let server = smoothcast_tests::server::Server::start_with_stderr(
+        exe,
+        &webroot,
+        &format!("[security]\nhttp_api_bind = \"{ip}\"\n"),
+        &[],
+        std::fs::File::create(&log).expect("log").into(),
+    )
+    .expect("start smoothcast serve");
+    let api = server.addr("http_api");
+    assert_eq!(api.ip(), ip, "http_api_bind honoured");
+    assert!(
+        server.addr("json_cli").ip().is_loopback(),
+        "the others stay"
+    );
+    let (head, body) = http_get(api, "/version");
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    assert!(body.contains("Authentication required"), "{body}");
+    let warned = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        warned.contains("without an API token"),
+        "start-up warning: {warned}"
+    );
+}

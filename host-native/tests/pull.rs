@@ -251,6 +251,7 @@ fn file_pull_plays_in_dashjs_and_bad_files_fail_clearly() {
         let failed = wait_status(&server, &r["data"]["configId"], 5, Duration::from_secs(5));
         let why = failed["lastError"].as_str().unwrap_or_default().to_string();
         assert!(why.contains(&path.display().to_string()), "{failed}");
+        assert!(!why.contains("No such file"), "no OS error text: {failed}");
         server.api_ok("removeConfig", &format!("id={}", r["data"]["configId"]));
     }
     let r = server
