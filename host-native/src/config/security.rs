@@ -15,7 +15,7 @@ use serde::Deserialize;
 /// none) and for `smoothcast api`.
 pub const TOKEN_ENV: &str = "SMOOTHCAST_API_TOKEN";
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "snake_case")]
 pub struct Security {
     /// RTMP's address; the top-level `bind` when unset.
@@ -79,6 +79,30 @@ impl Default for Security {
             max_pulls: 64,
             max_mss_configs: 256,
         }
+    }
+}
+
+/// Written out without the token, so a logged or printed configuration does not leak it.
+impl std::fmt::Debug for Security {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Security")
+            .field("rtmp_bind", &self.rtmp_bind)
+            .field("mpegts_bind", &self.mpegts_bind)
+            .field("web_bind", &self.web_bind)
+            .field("api_bind", &self.api_bind)
+            .field("json_cli_bind", &self.json_cli_bind)
+            .field("ascii_cli_bind", &self.ascii_cli_bind)
+            .field("http_api_bind", &self.http_api_bind)
+            .field("api_token", &self.api_token.as_ref().map(|_| "<redacted>"))
+            .field("api_token_file", &self.api_token_file)
+            .field("require_token_on_loopback", &self.require_token_on_loopback)
+            .field("api_user", &self.api_user)
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("file_pull_roots", &self.file_pull_roots)
+            .field("max_pulls", &self.max_pulls)
+            .field("max_mss_configs", &self.max_mss_configs)
+            .finish()
     }
 }
 
@@ -173,6 +197,7 @@ mod tests {
         };
         s.resolve_token().expect("reads");
         assert_eq!(s.api_token.as_deref(), Some("s3cret"));
+        assert!(!format!("{s:?}").contains("s3cret"), "redacted in Debug");
         let mut s = Security {
             api_token: Some(String::new()),
             ..Security::default()
