@@ -140,6 +140,16 @@ impl Security {
                     anyhow::anyhow!("reading api_token_file {}: {e}", path.display())
                 })?;
                 self.api_token = text.lines().next().map(|l| l.trim().to_string());
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    if std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o004 != 0) {
+                        tracing::warn!(
+                            "api_token_file {} is readable by every user of this machine (chmod 600 it)",
+                            path.display()
+                        );
+                    }
+                }
             } else if let Ok(t) = std::env::var(TOKEN_ENV) {
                 self.api_token = Some(t.trim().to_string());
             }
