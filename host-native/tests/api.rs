@@ -424,6 +424,11 @@ fn api_token_from_the_client() {
     std::fs::create_dir_all(&webroot).expect("webroot");
     let token_file = dir.path().join("api.token");
     std::fs::write(&token_file, "t0ken-from-file\n").expect("token file");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600))
+            .expect("chmod 600");
+    }
     let exe = std::path::Path::new(env!("CARGO_BIN_EXE_smoothcast"));
     let extra = format!(
         "[security]\nrequire_token_on_loopback = true\napi_token_file = {:?}\n",
