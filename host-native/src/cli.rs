@@ -40,6 +40,10 @@ pub struct ApiArgs {
     /// Port of the HTTP API (EMS inboundHttpJsonCli).
     #[arg(long, default_value_t = 7777)]
     pub port: u16,
+    /// API token, sent as `Authorization: Bearer`; default: the SMOOTHCAST_API_TOKEN
+    /// environment variable (which keeps it out of the process list).
+    #[arg(long)]
+    pub token: Option<String>,
     /// EMS command, e.g. createMSSStream, listConfig, version.
     pub command: String,
     /// Parameters as EMS writes them: localStreamNames=a,b targetFolder=/var/www ...
@@ -113,6 +117,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         config.webroot = webroot.clone();
     }
     config.check_auto_mss()?;
+    config.security.resolve_token()?;
     if config.state_file.is_none() {
         config.state_file =
             state::default_path(args.config.first().map(std::path::PathBuf::as_path));

@@ -14,15 +14,19 @@ mod auto_mss;
 mod ems;
 mod limits;
 mod lua;
+pub mod security;
 
 pub use auth::AuthConfig;
 pub use auto_mss::AutoMss;
 pub use limits::Limits;
+pub use security::Security;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "snake_case")]
 pub struct ServerConfig {
-    /// Address every listener binds to. Loopback by default: exposing the API is a choice.
+    /// Address the media listeners (RTMP, MPEG-TS, web) bind to unless `[security]` gives
+    /// one their own. Loopback by default. The API listeners stay on loopback whatever this
+    /// is (`[security] api_bind` moves them).
     pub bind: IpAddr,
     /// RTMP publish (EMS inboundRtmp).
     pub rtmp_port: u16,
@@ -63,6 +67,9 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Who may publish and play (`[auth]`); open by default.
     pub auth: AuthConfig,
+    /// `[security]`: per-listener binds, the API token and cross-site rules, file-pull roots
+    /// and config caps.
+    pub security: Security,
 }
 
 impl Default for ServerConfig {
@@ -85,6 +92,7 @@ impl Default for ServerConfig {
             events: crate::events::EventsConfig::default(),
             limits: Limits::default(),
             auth: AuthConfig::default(),
+            security: Security::default(),
         }
     }
 }
@@ -134,13 +142,19 @@ impl ServerConfig {
         let Some(auto) = &self.auto_mss else {
             return Ok(());
         };
-        let normalize = crate::outputs::mss::normalize;
-        let target = normalize(Path::new(&auto.target_folder));
-        let mut roots = vec![normalize(&self.webroot)];
-        roots.extend(self.allowed_output_roots.iter().map(|r| normalize(r)));
-        if roots.iter().any(|r| target.starts_with(r)) {
-            return Ok(());
+        // Links resolved, as createMSSStream's targetFolder is checked; a dangling link
+        // resolves nowhere and is refused.
+        use crate::outputs::mss::{normalize, real_path, resolve_links};
+        let given = Path::new(&auto.target_folder);
+        let resolved = resolve_links(given);
+        let mut roots = vec![real_path(&self.webroot)];
+        roots.extend(self.allowed_output_roots.iter().map(|r| real_path(r)));
+        if let Some(real) = &resolved {
+            if roots.iter().any(|r| real.starts_with(r)) {
+                return Ok(());
+            }
         }
+        let target = resolved.unwrap_or_else(|| normalize(given));
         let at = auto
             .origin
             .as_deref()

@@ -1,6 +1,6 @@
 //! `smoothcast serve`: binds every listener, runs them until shutdown, then stops cleanly.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -43,23 +43,66 @@ pub struct Listeners {
 
 impl Listeners {
     pub async fn bind(config: &ServerConfig) -> Result<Self> {
-        let bind = |port: u16, what: &'static str| {
-            let addr = SocketAddr::new(config.bind, port);
+        use crate::config::security::ApiListener;
+        let sec = &config.security;
+        let bind = |ip: IpAddr, port: u16, what: &'static str| {
+            let addr = SocketAddr::new(ip, port);
             async move {
                 TcpListener::bind(addr)
                     .await
                     .with_context(|| format!("cannot listen for {what} on {addr}"))
             }
         };
+        // Media listeners follow `bind` unless given their own; the API stays on loopback.
+        let api = |which| sec.api_listener_bind(which, config.bind);
+        for (which, what) in [
+            (ApiListener::JsonCli, "JSON CLI"),
+            (ApiListener::AsciiCli, "ASCII CLI"),
+            (ApiListener::HttpApi, "HTTP API"),
+        ] {
+            if !api(which).is_loopback() && sec.api_token.is_none() {
+                tracing::warn!(
+                    "the {what} listens on {} without an API token: requests from other \
+                     machines are refused until [security] api_token is set",
+                    api(which)
+                );
+            }
+        }
+        let mpegts = sec.mpegts_bind.unwrap_or(config.bind);
         Ok(Self {
-            rtmp: bind(config.rtmp_port, "RTMP").await?,
-            json_cli: bind(config.json_cli_port, "the JSON CLI").await?,
-            ascii_cli: bind(config.ascii_cli_port, "the ASCII CLI").await?,
-            http_api: bind(config.http_api_port, "the HTTP API").await?,
-            web: bind(config.web_port, "the web server").await?,
-            mpegts_tcp: bind(config.mpegts_port, "MPEG-TS over TCP").await?,
+            rtmp: bind(
+                sec.rtmp_bind.unwrap_or(config.bind),
+                config.rtmp_port,
+                "RTMP",
+            )
+            .await?,
+            json_cli: bind(
+                api(ApiListener::JsonCli),
+                config.json_cli_port,
+                "the JSON CLI",
+            )
+            .await?,
+            ascii_cli: bind(
+                api(ApiListener::AsciiCli),
+                config.ascii_cli_port,
+                "the ASCII CLI",
+            )
+            .await?,
+            http_api: bind(
+                api(ApiListener::HttpApi),
+                config.http_api_port,
+                "the HTTP API",
+            )
+            .await?,
+            web: bind(
+                sec.web_bind.unwrap_or(config.bind),
+                config.web_port,
+                "the web server",
+            )
+            .await?,
+            mpegts_tcp: bind(mpegts, config.mpegts_port, "MPEG-TS over TCP").await?,
             mpegts_udp: {
-                let addr = SocketAddr::new(config.bind, config.mpegts_port);
+                let addr = SocketAddr::new(mpegts, config.mpegts_port);
                 UdpSocket::bind(addr)
                     .await
                     .with_context(|| format!("cannot listen for MPEG-TS over UDP on {addr}"))?
@@ -106,14 +149,23 @@ pub async fn run(
         None => crate::state::StateStore::in_memory(),
     };
     let ids = crate::status::ConfigIds::default();
+    // file:// pulls read inside the web root unless told otherwise.
+    let file_pull_roots = config
+        .security
+        .file_pull_roots
+        .clone()
+        .unwrap_or_else(|| vec![config.webroot.clone()]);
     let state = Arc::new(AppState {
         outputs: OutputManager::new(streams.clone())
             .with_allowed_roots(roots)
+            .with_max_configs(config.security.max_mss_configs)
             .with_config_ids(ids.clone())
-            .with_max_configs(config.limits.max_mss_configs)
             .with_events(events.clone())
             .with_state(store.clone()),
-        pulls: PullManager::new(streams.clone(), ids).with_state(store.clone()),
+        pulls: PullManager::new(streams.clone(), ids)
+            .with_state(store.clone())
+            .with_file_roots(&file_pull_roots)
+            .with_max_pulls(config.security.max_pulls),
         streams,
         events,
         config,

@@ -413,3 +413,104 @@ fn http_api_and_client() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(!out.stderr.is_empty());
 }
+
+/// A server that asks loopback clients for the token too (its token read from a file):
+/// `smoothcast api` sends it from `--token` or `SMOOTHCAST_API_TOKEN`, and without it gets
+/// the 401 reason and exit code 2.
+#[test]
+fn api_token_from_the_client() {
+    let dir = TempDir::new("api-token");
+    let webroot = dir.path().join("webroot");
+    std::fs::create_dir_all(&webroot).expect("webroot");
+    let token_file = dir.path().join("api.token");
+    std::fs::write(&token_file, "t0ken-from-file\n").expect("token file");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600))
+            .expect("chmod 600");
+    }
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_smoothcast"));
+    let extra = format!(
+        "[security]\nrequire_token_on_loopback = true\napi_token_file = {:?}\n",
+        token_file.display().to_string()
+    );
+    let server = smoothcast_tests::server::Server::start(exe, &webroot, &extra, &[])
+        .expect("start smoothcast serve");
+    let port = server.addr("http_api").port().to_string();
+    let run = |args: &[&str], env: Option<&str>| {
+        let mut c = Command::new(exe);
+        c.args(["api", "--port", &port]).args(args);
+        c.env_remove("SMOOTHCAST_API_TOKEN");
+        if let Some(t) = env {
+            c.env("SMOOTHCAST_API_TOKEN", t);
+        }
+        c.output().expect("run smoothcast api")
+    };
+    let out = run(&["version"], None);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("401") && err.contains("Authentication required"),
+        "{err}"
+    );
+    let out = run(&["--token", "wrong", "version"], None);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let out = run(&["--token", "t0ken-from-file", "version"], None);
+    assert!(out.status.success(), "{out:?}");
+    let out = run(&["version"], Some("t0ken-from-file"));
+    assert!(out.status.success(), "{out:?}");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json on stdout");
+    assert_eq!(v["status"], "SUCCESS");
+
+    // The CLIs want the `auth` line first.
+    let mut cli = JsonCli::new(server.addr("json_cli"));
+    assert_eq!(cli.cmd("auth t0ken-from-file")["status"], "SUCCESS");
+    assert_eq!(cli.cmd("version")["status"], "SUCCESS");
+    let mut cli = JsonCli::new(server.addr("json_cli"));
+    assert_fail(&cli.cmd("version"), "Authentication required");
+}
+
+/// The API moved off loopback without a token: the server warns at start, and a client
+/// reaching it from that (non-loopback) address is refused. Needs a non-loopback address
+/// on this machine; without one the test says so and stops.
+#[test]
+fn api_off_loopback_without_a_token_warns_and_refuses() {
+    let ip = {
+        let s = std::net::UdpSocket::bind("0.0.0.0:0").expect("udp");
+        // No packet is sent: connect only picks the source address a route would use.
+        match s.connect("192.0.2.77:9").and_then(|_| s.local_addr()) {
+            Ok(a) if !a.ip().is_loopback() && !a.ip().is_unspecified() => a.ip(),
+            _ => {
+                eprintln!("no non-loopback address on this machine: not tested");
+                return;
+            }
+        }
+    };
+    let dir = TempDir::new("api-exposed");
+    let webroot = dir.path().join("webroot");
+    std::fs::create_dir_all(&webroot).expect("webroot");
+    let log = dir.path().join("stderr.log");
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_smoothcast"));
+    let server = smoothcast_tests::server::Server::start_with_stderr(
+        exe,
+        &webroot,
+        &format!("[security]\nhttp_api_bind = \"{ip}\"\n"),
+        &[],
+        std::fs::File::create(&log).expect("log").into(),
+    )
+    .expect("start smoothcast serve");
+    let api = server.addr("http_api");
+    assert_eq!(api.ip(), ip, "http_api_bind honoured");
+    assert!(
+        server.addr("json_cli").ip().is_loopback(),
+        "the others stay"
+    );
+    let (head, body) = http_get(api, "/version");
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    assert!(body.contains("Authentication required"), "{body}");
+    let warned = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        warned.contains("without an API token"),
+        "start-up warning: {warned}"
+    );
+}

@@ -209,7 +209,35 @@ fn rtmp_pull_retries_until_a_server_listens() {
 #[test]
 fn file_pull_plays_in_dashjs_and_bad_files_fail_clearly() {
     let dir = TempDir::new("pull-file");
-    let server = start_server(&dir);
+    // File pulls read inside the web root only by default; these files live elsewhere.
+    let roots = format!(
+        "[security]\nfile_pull_roots = [{:?}, {:?}]\n",
+        dir.path().display().to_string(),
+        media::cache_dir().display().to_string()
+    );
+    let server = Server::start(
+        Path::new(env!("CARGO_BIN_EXE_smoothcast")),
+        &dir.path().join("www"),
+        &roots,
+        &[],
+    )
+    .expect("server");
+    // Outside the roots: refused at once, the same words whether the file exists or not.
+    let outside: Vec<String> = ["/etc/passwd", "/nonexistent/x.mp4"]
+        .iter()
+        .map(|p| {
+            let r = server
+                .api("pullStream", &format!("uri=file://{p}"))
+                .expect("api");
+            assert_eq!(r["status"], "FAIL", "{r}");
+            r["description"]
+                .as_str()
+                .unwrap_or_default()
+                .replace(p, "P")
+        })
+        .collect();
+    assert_eq!(outside[0], outside[1]);
+    assert!(outside[0].contains("file_pull_roots"), "{}", outside[0]);
 
     // A missing file and a file that is not media: Connection failed, with the reason.
     let missing = dir.path().join("missing.mp4");
@@ -223,6 +251,7 @@ fn file_pull_plays_in_dashjs_and_bad_files_fail_clearly() {
         let failed = wait_status(&server, &r["data"]["configId"], 5, Duration::from_secs(5));
         let why = failed["lastError"].as_str().unwrap_or_default().to_string();
         assert!(why.contains(&path.display().to_string()), "{failed}");
+        assert!(!why.contains("No such file"), "no OS error text: {failed}");
         server.api_ok("removeConfig", &format!("id={}", r["data"]["configId"]));
     }
     let r = server

@@ -50,7 +50,23 @@ fn request(args: &ApiArgs) -> Result<String> {
     } else {
         format!("{}:{}", args.host, args.port)
     };
-    write!(stream, "GET {target} HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
+    let token = args
+        .token
+        .clone()
+        .or_else(|| std::env::var(crate::config::security::TOKEN_ENV).ok())
+        .filter(|t| !t.is_empty());
+    let auth = match token {
+        // A line break in the token would end the header and inject others.
+        Some(t) if t.chars().any(char::is_control) => {
+            bail!("the API token holds control characters")
+        }
+        Some(t) => format!("Authorization: Bearer {t}\r\n"),
+        None => String::new(),
+    };
+    write!(
+        stream,
+        "GET {target} HTTP/1.0\r\nHost: {host}\r\n{auth}\r\n"
+    )?;
     let mut response = Vec::new();
     stream
         .read_to_end(&mut response)

@@ -21,6 +21,15 @@ pub const MAX_CONNECTIONS: usize = 256;
 /// The longest command line accepted. EMS lines are short; a longer one is garbage or abuse.
 pub const MAX_LINE: usize = 64 * 1024;
 
+/// A client that must authenticate and has not within this time is closed, so strangers
+/// cannot hold the connection slots (enough for a person pasting a token into telnet; the
+/// unit tests use a short one to stay fast).
+const AUTH_TIMEOUT: Duration = if cfg!(test) {
+    Duration::from_millis(300)
+} else {
+    Duration::from_secs(30)
+};
+
 /// A reply that cannot be written in this time means a peer that stopped reading.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -101,12 +110,21 @@ where
 /// commands as the peer likes. Blank lines are fine; bytes that are not a command get a FAIL
 /// reply like any unknown command. An over-long line closes it, and so does silence longer
 /// than `[limits] cli_idle_timeout_secs` (idle sockets would otherwise hold every slot).
+///
+/// A client that must present the API token (off loopback, or `require_token_on_loopback`)
+/// sends `auth <token>` as its first line; any other first line, or a wrong token, gets a
+/// FAIL reply and the connection closes.
 pub async fn serve_lines(
     state: Arc<AppState>,
     mut stream: TcpStream,
     mut shutdown: Shutdown,
     render: fn(&Reply) -> String,
 ) {
+    let Ok(peer) = stream.peer_addr() else {
+        return;
+    };
+    let mut authenticated = !super::auth::token_required(&state.config.security, peer.ip());
+    let auth_deadline = tokio::time::Instant::now() + AUTH_TIMEOUT;
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
     let mut chunk = vec![0u8; 8192];
     let idle = Duration::from_secs(state.config.limits.cli_idle_timeout_secs);
@@ -117,6 +135,19 @@ pub async fn serve_lines(
                 return;
             }
             let line: Vec<u8> = buf.drain(..=pos).collect();
+            match gate(&state, peer, &line, &mut authenticated) {
+                Gate::Run => {}
+                Gate::Reply(reply) => {
+                    if !send(&mut stream, &render(&reply)).await {
+                        return;
+                    }
+                    continue;
+                }
+                Gate::Close(reply) => {
+                    close_with(stream, &render(&reply)).await;
+                    return;
+                }
+            }
             if !run_line(&state, &mut stream, &line, render).await {
                 return;
             }
@@ -127,6 +158,11 @@ pub async fn serve_lines(
         }
         tokio::select! {
             _ = shutdown.changed() => return,
+            () = tokio::time::sleep_until(auth_deadline), if !authenticated => {
+                let reply = Reply::fail("Authentication timed out: send `auth <token>` first. Closing the connection");
+                close_with(stream, &render(&reply)).await;
+                return;
+            }
             () = tokio::time::sleep(idle) => {
                 tracing::debug!("CLI connection closed after {} s without a command", idle.as_secs());
                 return;
@@ -135,7 +171,14 @@ pub async fn serve_lines(
                 Ok(0) | Err(_) => {
                     // A last command without a newline (`printf version | nc`) still runs.
                     if !buf.is_empty() {
-                        run_line(&state, &mut stream, &buf, render).await;
+                        match gate(&state, peer, &buf, &mut authenticated) {
+                            Gate::Run => {
+                                run_line(&state, &mut stream, &buf, render).await;
+                            }
+                            Gate::Reply(r) | Gate::Close(r) => {
+                                send(&mut stream, &render(&r)).await;
+                            }
+                        }
                     }
                     return;
                 }
@@ -143,6 +186,52 @@ pub async fn serve_lines(
             },
         }
     }
+}
+
+/// What to do with one line before it may run as a command.
+enum Gate {
+    Run,
+    /// Answer it (an `auth` line) and carry on.
+    Reply(Reply),
+    /// Answer and close: authentication failed or was skipped.
+    Close(Reply),
+}
+
+fn gate(
+    state: &AppState,
+    peer: std::net::SocketAddr,
+    line: &[u8],
+    authenticated: &mut bool,
+) -> Gate {
+    let text = String::from_utf8_lossy(line);
+    let text = text.trim();
+    let mut words = text.splitn(2, char::is_whitespace);
+    let is_auth = words.next().is_some_and(|w| w.eq_ignore_ascii_case("auth"));
+    if is_auth {
+        let token = words.next().unwrap_or("").trim();
+        let sec = &state.config.security;
+        if super::auth::token_matches(sec, token) {
+            *authenticated = true;
+            return Gate::Reply(Reply::success("Authenticated", serde_json::Value::Null));
+        }
+        if *authenticated && sec.api_token.is_none() {
+            return Gate::Reply(Reply::success(
+                "No API token is configured; none is needed here",
+                serde_json::Value::Null,
+            ));
+        }
+        super::auth::log_refusal(peer, "CLI connection", "wrong API token");
+        return Gate::Close(Reply::fail(
+            "Authentication failed: wrong API token. Closing the connection",
+        ));
+    }
+    if *authenticated || text.is_empty() {
+        return Gate::Run;
+    }
+    super::auth::log_refusal(peer, "CLI command", "no `auth <token>` line first");
+    Gate::Close(Reply::fail(
+        "Authentication required: send `auth <token>` as the first line. Closing the connection",
+    ))
 }
 
 /// Runs one line and writes its reply; `false` when the connection is no longer usable.
@@ -160,14 +249,19 @@ async fn run_line(
     }
 }
 
-/// Replies FAIL to an over-long line and closes. Closing with unread input makes the kernel
-/// send a reset, which can destroy the reply before the peer reads it; so the write side is
-/// closed first and the input drained for a moment.
-async fn refuse(mut stream: TcpStream, render: fn(&Reply) -> String) {
+/// Replies FAIL to an over-long line and closes.
+async fn refuse(stream: TcpStream, render: fn(&Reply) -> String) {
     let reply = Reply::fail(format!(
         "Command line too long: the limit is {MAX_LINE} bytes. Closing the connection"
     ));
-    if !send(&mut stream, &render(&reply)).await {
+    close_with(stream, &render(&reply)).await;
+}
+
+/// Writes a last reply and closes. Closing with unread input makes the kernel send a reset,
+/// which can destroy the reply before the peer reads it; so the write side is closed first
+/// and the input drained for a moment.
+async fn close_with(mut stream: TcpStream, text: &str) {
+    if !send(&mut stream, text).await {
         return;
     }
     let _ = stream.shutdown().await;

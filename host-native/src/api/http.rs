@@ -2,9 +2,12 @@
 //! where the base64 text is the command's `key=value key=value` parameters. As in EMS, the
 //! first query parameter is decoded whatever its name, and the reply is the JSON envelope as
 //! `text/plain` on a connection that then closes. Errors are FAIL envelopes with status 200,
-//! as EMS sends them, so scripts read every outcome the same way.
+//! as EMS sends them, so scripts read every outcome the same way. Requests that fail the
+//! access rules (`auth.rs`: Host, browser origin, token) are the exception: 403 or 401 with
+//! `WWW-Authenticate`, and a FAIL envelope saying why; nothing runs.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +17,10 @@ use base64::Engine;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE};
+use hyper::header::{
+    HeaderValue, ACCESS_CONTROL_ALLOW_ORIGIN, CONNECTION, CONTENT_TYPE, ORIGIN, VARY,
+    WWW_AUTHENTICATE,
+};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -41,9 +47,13 @@ pub async fn serve(state: Arc<AppState>, listener: TcpListener, shutdown: Shutdo
 }
 
 async fn serve_connection(state: Arc<AppState>, stream: TcpStream, mut shutdown: Shutdown) {
+    // Who is asking and where they reached us decide the token and Host rules.
+    let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
+        return;
+    };
     let service = service_fn(move |req: Request<Incoming>| {
         let state = state.clone();
-        async move { Ok::<_, Infallible>(respond(&state, &req)) }
+        async move { Ok::<_, Infallible>(respond(&state, &req, peer, local)) }
     });
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -66,7 +76,71 @@ async fn serve_connection(state: Arc<AppState>, stream: TcpStream, mut shutdown:
     }
 }
 
-fn respond(state: &AppState, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+fn respond(
+    state: &AppState,
+    req: &Request<Incoming>,
+    peer: SocketAddr,
+    local: SocketAddr,
+) -> Response<Full<Bytes>> {
+    // A listed page's browser asks first whether it may send the token (CORS preflight):
+    // nothing runs, so the cross-site rules alone decide.
+    if req.method() == Method::OPTIONS && req.headers().contains_key(ORIGIN) {
+        let sec = &state.config.security;
+        return match super::auth::check_cross_site(sec, local, req.headers()) {
+            Ok(()) => {
+                let mut r = text(String::new(), StatusCode::NO_CONTENT);
+                let h = r.headers_mut();
+                if let Some(origin) = req.headers().get(ORIGIN) {
+                    h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+                }
+                h.insert(VARY, HeaderValue::from_static("Origin"));
+                h.insert(
+                    hyper::header::ACCESS_CONTROL_ALLOW_METHODS,
+                    HeaderValue::from_static("GET, HEAD"),
+                );
+                h.insert(
+                    hyper::header::ACCESS_CONTROL_ALLOW_HEADERS,
+                    HeaderValue::from_static("Authorization"),
+                );
+                r
+            }
+            Err(refusal) => {
+                super::auth::log_refusal(peer, "HTTP API preflight", &refusal.message);
+                text(Reply::fail(refusal.message).to_json(), refusal.status)
+            }
+        };
+    }
+    // Every path, `/metrics` included, passes the same gate before anything runs.
+    if let Err(refusal) =
+        super::auth::check_http(&state.config.security, peer, local, req.headers())
+    {
+        super::auth::log_refusal(peer, "HTTP API request", &refusal.message);
+        let mut r = text(Reply::fail(refusal.message).to_json(), refusal.status);
+        if refusal.status == StatusCode::UNAUTHORIZED {
+            let h = r.headers_mut();
+            h.append(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"smoothcast\", charset=\"UTF-8\""),
+            );
+            h.append(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"smoothcast\""),
+            );
+        }
+        return r;
+    }
+    let mut r = respond_allowed(state, req);
+    // A listed origin may read the reply from its page.
+    if let Some(origin) = req.headers().get(ORIGIN) {
+        r.headers_mut()
+            .insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+        r.headers_mut()
+            .insert(VARY, HeaderValue::from_static("Origin"));
+    }
+    r
+}
+
+fn respond_allowed(state: &AppState, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     if (req.method() == Method::GET || req.method() == Method::HEAD)
         && req.uri().path() == "/metrics"
     {
@@ -166,6 +240,11 @@ fn text(body: String, status: StatusCode) -> Response<Full<Bytes>> {
     let h = r.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     h.insert(CONNECTION, HeaderValue::from_static("close"));
+    // Replies echo request text (a refused Host or Origin): never to be read as HTML.
+    h.insert(
+        hyper::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     r
 }
 

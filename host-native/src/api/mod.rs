@@ -6,6 +6,9 @@
 //! transport renders its own way.
 
 pub mod ascii_cli;
+pub mod auth;
+#[cfg(test)]
+mod auth_e2e;
 pub mod client;
 pub mod cmd;
 mod connection;
@@ -64,12 +67,16 @@ pub(crate) mod test_support {
     use crate::streams::StreamRegistry;
 
     pub fn state() -> AppState {
+        state_with(ServerConfig::default())
+    }
+
+    pub fn state_with(config: ServerConfig) -> AppState {
         let streams = StreamRegistry::new();
         AppState {
             outputs: OutputManager::new(streams.clone()),
             pulls: crate::ingest::pull::PullManager::new(streams.clone(), Default::default()),
             streams,
-            config: ServerConfig::default(),
+            config,
             started: Instant::now(),
             events: crate::events::EventBus::disabled(),
         }

@@ -105,7 +105,7 @@ fn applications(
                 }
                 "acceptors" => {
                     for acceptor in table(value, "acceptors")?.array() {
-                        acceptors.add(acceptor, config, warnings)?;
+                        acceptors.add(acceptor, config)?;
                     }
                 }
                 "autoHLS" | "autoHDS" | "autoDASH" => warnings.push(format!(
@@ -141,12 +141,7 @@ struct Acceptors {
 }
 
 impl Acceptors {
-    fn add(
-        &mut self,
-        acceptor: &Spanned,
-        config: &mut ServerConfig,
-        warnings: &mut Vec<String>,
-    ) -> Result<(), LuaError> {
+    fn add(&mut self, acceptor: &Spanned, config: &mut ServerConfig) -> Result<(), LuaError> {
         let a = table(acceptor, "an acceptor")?;
         let protocol = match a.get("protocol") {
             Some(v) => string(v, "protocol")?,
@@ -187,14 +182,24 @@ impl Acceptors {
         };
         self.seen.push(name);
         *field = port;
-        if let Some(ip) = a.get("ip") {
-            let ip = string(ip, "ip")?;
-            if ip.parse::<std::net::IpAddr>().ok() != Some(config.bind) {
-                warnings.push(format!(
-                    "{protocol} ip {ip} ignored: every listener binds to {} (`bind` in the TOML configuration)",
-                    config.bind
-                ));
-            }
+        if let Some(ip_value) = a.get("ip") {
+            let ip = string(ip_value, "ip")?;
+            let ip: std::net::IpAddr = ip.parse().map_err(|_| {
+                LuaError::new(
+                    ip_value.pos,
+                    format!("{protocol} ip {ip:?} is not an IP address"),
+                )
+            })?;
+            // EMS binds each acceptor to its own `ip`; so does Smoothcast.
+            let sec = &mut config.security;
+            let slot = match name {
+                "inboundRtmp" => &mut sec.rtmp_bind,
+                "inboundJsonCli" => &mut sec.json_cli_bind,
+                "inboundAsciiCli" => &mut sec.ascii_cli_bind,
+                "inboundHttpJsonCli" => &mut sec.http_api_bind,
+                _ => &mut sec.mpegts_bind,
+            };
+            *slot = Some(ip);
         }
         Ok(())
     }
@@ -307,6 +312,14 @@ configuration=
         assert_eq!(c.rtmp_port, 1936, "the first non-clustering inboundRtmp");
         assert_eq!(c.ascii_cli_port, 1222, "untouched");
         assert_eq!(c.mpegts_port, 9998, "the first TS acceptor");
+        let ip = |s: &str| Some(s.parse::<std::net::IpAddr>().expect("ip"));
+        assert_eq!(c.security.rtmp_bind, ip("0.0.0.0"), "acceptor ip honoured");
+        assert_eq!(c.security.json_cli_bind, ip("127.0.0.1"));
+        assert_eq!(c.security.mpegts_bind, ip("127.0.0.1"));
+        assert_eq!(
+            c.security.http_api_bind, None,
+            "no acceptor: loopback default"
+        );
         let all = warnings.join("\n");
         for expected in [
             "autoMSS.drmType",
@@ -315,7 +328,6 @@ configuration=
             "inboundUdpTs:9997",
             "configuration.daemon",
             "maxRtmpOutBuffer",
-            "ip 0.0.0.0",
         ] {
             assert!(all.contains(expected), "{expected} not in {all}");
         }

@@ -28,8 +28,6 @@ pub struct Limits {
     /// Seconds an MPEG-TS sender over TCP gets to send a PMT (the program's description):
     /// one that trickles bytes without one only holds a slot.
     pub mpegts_first_pmt_timeout_secs: u64,
-    /// MSS configs (createMSSStream levels, autoMSS and restored ones) the server keeps.
-    pub max_mss_configs: usize,
 }
 
 impl Default for Limits {
@@ -42,7 +40,6 @@ impl Default for Limits {
             cli_idle_timeout_secs: 300,
             cli_connections_per_address: 32,
             mpegts_first_pmt_timeout_secs: 10,
-            max_mss_configs: 1024,
         }
     }
 }

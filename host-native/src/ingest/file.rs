@@ -55,7 +55,16 @@ fn load(source: &Source) -> Result<Clip> {
         Source::Embedded { name, data } => demux_clip(Path::new(name), data),
         Source::Disk(path) => {
             use std::io::Read as _;
-            let meta = std::fs::metadata(path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+            // The OS's reason goes to the log only: replies (listConfig's lastError) say
+            // what failed, not why, so they cannot probe the filesystem.
+            let unreadable = |e: std::io::Error| {
+                tracing::warn!(path = %path.display(), "file pull: {e}");
+                anyhow!(
+                    "{}: cannot be read (the server log says why)",
+                    path.display()
+                )
+            };
+            let meta = std::fs::metadata(path).map_err(unreadable)?;
             // Devices and pipes have no end to read to.
             if !meta.is_file() {
                 bail!("{}: not a regular file", path.display());
@@ -63,7 +72,7 @@ fn load(source: &Source) -> Result<Clip> {
             let mut data = Vec::new();
             std::fs::File::open(path)
                 .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut data))
-                .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+                .map_err(unreadable)?;
             if data.len() as u64 > MAX_FILE_BYTES {
                 bail!(
                     "{}: too large to play out (more than {MAX_FILE_BYTES} bytes)",

@@ -159,7 +159,13 @@ pub(super) async fn run_group(mut ctx: GroupContext) {
     writer.close().await;
     if let StopMode::Remove { delete_files: true } = stop {
         let dir = ctx.params.own_folder(&ctx.group_dir);
-        let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
+        // Checked again now: a link put in place since the config was created must not
+        // lead the deletion out of the allowed roots.
+        if ctx.manager.confined(&dir).is_ok() {
+            let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
+        } else {
+            tracing::warn!(folder = %dir.display(), "files not removed: the folder now leads outside the allowed roots");
+        }
     }
 }
 

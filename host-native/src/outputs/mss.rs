@@ -206,14 +206,13 @@ pub(super) struct Inner {
 pub struct OutputManager {
     streams: StreamRegistry,
     inner: Arc<Mutex<Inner>>,
+    /// The allowed roots with their links resolved (see [`real_path`]).
     allowed_roots: Arc<Vec<PathBuf>>,
+    max_configs: usize,
     ids: crate::status::ConfigIds,
     pub(super) stats: Arc<super::stats::WriteStats>,
     pub(super) events: EventBus,
     pub(super) store: crate::state::StateStore,
-    /// `[limits] max_mss_configs`: configs kept at most (each runs a task and holds a
-    /// presentation); more are refused.
-    max_configs: usize,
 }
 
 impl OutputManager {
@@ -223,18 +222,12 @@ impl OutputManager {
             streams,
             inner: Arc::default(),
             allowed_roots: Arc::default(),
+            max_configs: usize::MAX,
             ids: Default::default(),
             stats: Arc::default(),
             events: EventBus::disabled(),
             store: crate::state::StateStore::in_memory(),
-            max_configs: crate::config::Limits::default().max_mss_configs,
         }
-    }
-
-    /// Refuses configs beyond `max` (the server's `[limits] max_mss_configs`).
-    pub fn with_max_configs(mut self, max: usize) -> Self {
-        self.max_configs = max;
-        self
     }
 
     /// Outputs report their streams and chunks on this bus.
@@ -252,7 +245,14 @@ impl OutputManager {
     /// Confines targetFolder to these folders (the server passes its web root and the
     /// configured output roots).
     pub fn with_allowed_roots(mut self, roots: Vec<PathBuf>) -> Self {
-        self.allowed_roots = Arc::new(roots.iter().map(|r| normalize(r)).collect());
+        self.allowed_roots = Arc::new(roots.iter().map(|r| real_path(r)).collect());
+        self
+    }
+
+    /// At most this many MSS configs (one per local stream of a createMSSStream or autoMSS
+    /// presentation); a restored config counts but is never refused.
+    pub fn with_max_configs(mut self, max: usize) -> Self {
+        self.max_configs = max;
         self
     }
 
@@ -318,6 +318,16 @@ impl OutputManager {
         }
         let target = self.resolve_target(&params.target_folder).map_err(fail)?;
         let group_dir = target.join(&params.group_name);
+        // The group folder, or the stream's own folder in it, may already exist as a link
+        // that leads out: written into and cleaned, so checked as well.
+        for dir in [group_dir.clone(), params.own_folder(&group_dir)] {
+            self.confined(&dir).map_err(|_| {
+                fail(format!(
+                    "targetFolder {} with groupName {} leads outside the folders this server writes to (a symbolic link)",
+                    params.target_folder, params.group_name
+                ))
+            })?;
+        }
         let manifest_path = group_dir.join(
             params
                 .presentation_options()
@@ -328,12 +338,6 @@ impl OutputManager {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| fail("no runtime to run the output on".into()))?;
         let mut inner = self.lock();
-        if inner.configs.len() + params.local_stream_names.len() > self.max_configs {
-            return Err(fail(format!(
-                "the server keeps at most {} MSS configs ([limits] max_mss_configs)",
-                self.max_configs
-            )));
-        }
         for c in inner.configs.values() {
             // autoMSS presentations of different streams share their group folder.
             let apart = c.params.auto_mss
@@ -360,6 +364,13 @@ impl OutputManager {
             }
         }
         let restored = matches!(origin, Origin::Restored { .. });
+        if !restored && inner.configs.len() + params.local_stream_names.len() > self.max_configs {
+            return Err(fail(format!(
+                "the server holds {} MSS configs; the limit is {} ([security] max_mss_configs)",
+                inner.configs.len(),
+                self.max_configs
+            )));
+        }
         if let Origin::Restored {
             group_id,
             config_ids,
@@ -603,22 +614,32 @@ impl OutputManager {
     }
 
     /// Resolves targetFolder against the working directory (as EMS does) and checks that it
-    /// stays inside an allowed root.
+    /// stays inside an allowed root, following symbolic links: a link inside the web root
+    /// that leads elsewhere does not make elsewhere writable.
     fn resolve_target(&self, target: &str) -> Result<PathBuf, String> {
         if target.is_empty() || target.contains('\0') {
             return Err("targetFolder is empty or invalid".into());
         }
         let resolved = normalize(Path::new(target));
-        if self.allowed_roots.is_empty()
-            || self.allowed_roots.iter().any(|r| resolved.starts_with(r))
-        {
-            Ok(resolved)
-        } else {
-            Err(format!(
+        match self.confined(&resolved) {
+            Ok(()) => Ok(resolved),
+            Err(()) => Err(format!(
                 "targetFolder {target} resolves to {}, outside the folders this server writes to ({})",
                 resolved.display(),
                 self.allowed_roots.iter().map(|r| r.display().to_string()).collect::<Vec<_>>().join(", ")
-            ))
+            )),
+        }
+    }
+
+    /// `Ok` when `path`, links resolved, lies inside an allowed root (or none are set).
+    /// Asked again right before files are deleted, since links can appear after creation.
+    pub(super) fn confined(&self, path: &Path) -> Result<(), ()> {
+        if self.allowed_roots.is_empty() {
+            return Ok(());
+        }
+        match resolve_links(path) {
+            Some(real) if self.allowed_roots.iter().any(|r| real.starts_with(r)) => Ok(()),
+            _ => Err(()),
         }
     }
 }
@@ -638,6 +659,35 @@ pub fn normalize(path: &Path) -> PathBuf {
         }
     }
     out
+}
+
+/// Where `path` really is: normalized, then its longest existing ancestor resolved through
+/// symbolic links (`canonicalize`), with the parts that do not exist yet appended (they
+/// hold no links, not existing). `None` when a link along the way leads nowhere (a
+/// dangling link would be created at its target).
+pub fn resolve_links(path: &Path) -> Option<PathBuf> {
+    let lexical = normalize(path);
+    let mut existing = lexical.as_path();
+    let mut missing = Vec::new();
+    loop {
+        match std::fs::canonicalize(existing) {
+            Ok(mut real) => {
+                real.extend(missing.iter().rev());
+                return Some(real);
+            }
+            // It exists (as a link) yet cannot be resolved: dangling or a loop.
+            Err(_) if existing.symlink_metadata().is_ok() => return None,
+            Err(_) => {
+                missing.push(existing.file_name()?.to_owned());
+                existing = existing.parent()?;
+            }
+        }
+    }
+}
+
+/// A root as the checks compare against it: links resolved where possible, else lexical.
+pub fn real_path(path: &Path) -> PathBuf {
+    resolve_links(path).unwrap_or_else(|| normalize(path))
 }
 
 /// cleanupDestination: the manifest and fragment files of an earlier run go.
@@ -696,6 +746,91 @@ mod tests {
                 "{outside:?} was accepted"
             );
         }
+    }
+
+    /// A link inside the web root leading out is not a way out: not as targetFolder, not as
+    /// the group folder, and not at removeConfig time when it appears after creation.
+    #[tokio::test]
+    async fn symbolic_links_do_not_lead_out_of_the_roots() {
+        let base = std::env::temp_dir().join(format!("smoothcast-links-{}", std::process::id()));
+        let root = base.join("www");
+        let outside = base.join("elsewhere");
+        std::fs::create_dir_all(&root).expect("mkdir");
+        std::fs::create_dir_all(&outside).expect("mkdir");
+        std::os::unix::fs::symlink(&outside, root.join("out")).expect("symlink");
+        std::os::unix::fs::symlink(&outside, root.join("g")).expect("symlink");
+        std::os::unix::fs::symlink(base.join("nowhere"), root.join("dangling")).expect("symlink");
+        let m = manager(&root);
+        for target in ["out", "out/sub", "dangling", "dangling/x"] {
+            let t = root.join(target).display().to_string();
+            let e = m.resolve_target(&t).expect_err(target);
+            assert!(e.contains("outside the folders"), "{e}");
+            let mut p = MssParams::with_defaults(vec!["cam".into()], t, "grp".into());
+            p.cleanup_destination = true;
+            assert!(m.create_mss(p).is_err(), "{target}");
+        }
+        let target = root.display().to_string();
+        let e = m
+            .create_mss(MssParams::with_defaults(
+                vec!["cam".into()],
+                target.clone(),
+                "g".into(),
+            ))
+            .expect_err("the group folder is a link out");
+        assert!(e.contains("symbolic link"), "{e}");
+        // A link to a folder inside the root is fine.
+        std::fs::create_dir_all(root.join("real")).expect("mkdir");
+        std::os::unix::fs::symlink(root.join("real"), root.join("alias")).expect("symlink");
+        assert!(m
+            .resolve_target(&root.join("alias").display().to_string())
+            .is_ok());
+
+        // Created while real, swapped for a link before removeConfig removeFiles=1.
+        let keep = outside.join("keep.txt");
+        std::fs::write(&keep, b"keep").expect("write");
+        let (_, task) = m
+            .create(MssParams::with_defaults(
+                vec!["cam".into()],
+                target,
+                "later".into(),
+            ))
+            .expect("created");
+        let later = root.join("later");
+        std::fs::create_dir_all(&later).expect("mkdir");
+        std::fs::remove_dir_all(&later).expect("rm");
+        std::os::unix::fs::symlink(&outside, &later).expect("symlink");
+        assert!(m.remove_group("later", true).is_ok());
+        tokio::time::timeout(std::time::Duration::from_secs(10), task)
+            .await
+            .expect("group stops")
+            .expect("join");
+        assert!(keep.exists(), "nothing deleted through the link");
+        let _ = std::fs::remove_dir_all(&base);
+    }
+
+    #[tokio::test]
+    async fn mss_configs_are_capped() {
+        let root = std::env::temp_dir().join(format!("smoothcast-cap-{}", std::process::id()));
+        let m = manager(&root).with_max_configs(2);
+        let target = root.display().to_string();
+        let p = |names: &[&str], group: &str| {
+            let mut p = MssParams::with_defaults(
+                names.iter().map(|n| n.to_string()).collect(),
+                target.clone(),
+                group.into(),
+            );
+            p.bandwidths = (1..=names.len() as u32).map(|i| i * 100_000).collect();
+            p
+        };
+        m.create_mss(p(&["a"], "g1")).expect("one");
+        let e = m
+            .create_mss(p(&["b", "c"], "g2"))
+            .expect_err("three in all");
+        assert!(e.contains("the limit is 2"), "{e}");
+        m.create_mss(p(&["b"], "g2")).expect("two");
+        assert!(m.remove_group("g1", true).is_ok());
+        m.create_mss(p(&["c"], "g3")).expect("room again");
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[tokio::test]

@@ -218,8 +218,21 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
     let m = metrics::get();
     let ev = &shared.ev;
     let fail = |file: &str, e: &anyhow::Error| failed(shared, file, e);
+    // A link put in place of the folder since it was checked must not lead writes and
+    // deletions out of the allowed roots: checked per trip to the disk (a few syscalls).
+    let confined = ev.manager.confined(dir).is_ok();
     let mut held = shared.held.lock().unwrap_or_else(|e| e.into_inner());
     for batch in batches {
+        if !confined {
+            fail(
+                &dir.display().to_string(),
+                &anyhow::anyhow!("the folder now leads outside the allowed roots; nothing written"),
+            );
+            for (kind, payload) in batch.after {
+                ev.bus.emit(kind, payload);
+            }
+            continue;
+        }
         held.retry(&out, false);
         if held.is_clear() {
             if let Some((path, xml)) = held.manifest.take() {
@@ -525,5 +538,47 @@ mod tests {
             "m6"
         );
         let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// The group folder swapped for a link leading out after the config was made: the
+    /// writer writes nothing through it.
+    #[test]
+    fn no_writes_through_a_link_out_of_the_roots() {
+        let base = std::env::temp_dir().join(format!("smoothcast-writer-{}", std::process::id()));
+        let root = base.join("www");
+        let outside = base.join("elsewhere");
+        std::fs::create_dir_all(&root).expect("mkdir");
+        std::fs::create_dir_all(&outside).expect("mkdir");
+        let group = root.join("g");
+        std::os::unix::fs::symlink(&outside, &group).expect("symlink");
+        let shared = Shared {
+            ev: EventContext {
+                bus: crate::events::EventBus::disabled(),
+                manager: OutputManager::new(StreamRegistry::new())
+                    .with_allowed_roots(vec![root.clone()]),
+                group_name: "g".into(),
+                config_ids: vec![1],
+            },
+            failing: AtomicBool::new(false),
+            held: Default::default(),
+        };
+        let batch = || Batch {
+            outputs: vec![Output::WriteManifest {
+                path: "manifest.ismc".into(),
+                xml: "<x/>".into(),
+            }],
+            arrival: None,
+            after: Vec::new(),
+        };
+        apply(&group, vec![batch()], &shared);
+        assert!(
+            !outside.join("manifest.ismc").exists(),
+            "written through the link"
+        );
+        // A real folder inside the root is written as usual.
+        std::fs::remove_file(&group).expect("rm link");
+        apply(&group, vec![batch()], &shared);
+        assert!(group.join("manifest.ismc").exists());
+        let _ = std::fs::remove_dir_all(&base);
     }
 }

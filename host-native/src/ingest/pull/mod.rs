@@ -82,7 +82,13 @@ pub struct PullManager {
     backoff: Backoff,
     configs: Arc<Mutex<BTreeMap<u64, Config>>>,
     store: StateStore,
+    /// Folders file:// pulls may read, links resolved; empty refuses file pulls.
+    file_roots: Arc<Vec<std::path::PathBuf>>,
+    max_pulls: usize,
 }
+
+/// Pull configs at most unless [`PullManager::with_max_pulls`] says otherwise.
+pub const DEFAULT_MAX_PULLS: usize = 64;
 
 /// The state file's section for pulls.
 const STATE_SECTION: &str = "pull";
@@ -104,7 +110,34 @@ impl PullManager {
             backoff: Backoff::default(),
             configs: Arc::default(),
             store: StateStore::in_memory(),
+            file_roots: Arc::default(),
+            max_pulls: DEFAULT_MAX_PULLS,
         }
+    }
+
+    /// Lets file:// pulls read inside these folders (none by default: a pull could read
+    /// any file the server can).
+    pub fn with_file_roots(mut self, roots: &[std::path::PathBuf]) -> Self {
+        self.file_roots = Arc::new(
+            roots
+                .iter()
+                .map(|r| crate::outputs::mss::real_path(r))
+                .collect(),
+        );
+        self
+    }
+
+    /// At most `max` pull configs: each is a task, and with keepAlive retries forever.
+    pub fn with_max_pulls(mut self, max: usize) -> Self {
+        self.max_pulls = max;
+        self
+    }
+
+    /// `Ok` when a file pull may read `uri`'s file: its path, links resolved, inside a file
+    /// root. The refusal names no folder and no OS error, so the API cannot be used to
+    /// learn what exists outside the roots (the log has the details).
+    pub fn check_file(&self, uri: &PullUri) -> Result<std::path::PathBuf, String> {
+        check_file(&self.file_roots, uri)
     }
 
     /// Keeps keepAlive configs in this store (the server's state file), as EMS keeps them
@@ -140,6 +173,9 @@ impl PullManager {
         saved_id: Option<u64>,
     ) -> Result<PullConfigEntry, String> {
         let uri = PullUri::parse(&params.uri)?;
+        if uri.scheme == uri::Scheme::File {
+            self.check_file(&uri)?;
+        }
         if params.local_stream_name.is_empty() {
             params.local_stream_name = uri.derived_stream_name()?;
         } else {
@@ -149,6 +185,14 @@ impl PullManager {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| "no runtime to run the pull on".to_string())?;
         let mut configs = self.lock();
+        // A restored config was accepted once: it comes back even over a lowered limit.
+        if saved_id.is_none() && configs.len() >= self.max_pulls {
+            return Err(format!(
+                "the server holds {} pull configs; the limit is {} ([security] max_pulls)",
+                configs.len(),
+                self.max_pulls
+            ));
+        }
         if let Some(c) = configs
             .values()
             .find(|c| c.entry.params.local_stream_name == name)
@@ -312,6 +356,27 @@ impl PullManager {
     }
 }
 
+/// See [`PullManager::check_file`]; the file source asks again right before it reads.
+pub fn check_file(
+    roots: &[std::path::PathBuf],
+    uri: &PullUri,
+) -> Result<std::path::PathBuf, String> {
+    let refused = || {
+        format!(
+            "{}: file pulls may read only inside the folders set by [security] file_pull_roots",
+            uri.original
+        )
+    };
+    let path = uri.file_path().ok_or_else(refused)?;
+    match crate::outputs::mss::resolve_links(&path) {
+        Some(real) if roots.iter().any(|r| real.starts_with(r)) => Ok(path),
+        _ => {
+            tracing::warn!(path = %path.display(), roots = ?roots, "file pull outside file_pull_roots refused");
+            Err(refused())
+        }
+    }
+}
+
 fn record(status: ConfigStatus, unique_stream_id: u64) -> StatusRecord {
     StatusRecord {
         status,
@@ -360,7 +425,7 @@ async fn run_config(
         )
         .with_status_hook(hook);
         let outcome = tokio::select! {
-            r = source::run(&uri, &params, &mut feed) => Outcome::Source(r),
+            r = source::run(&uri, &params, &manager.file_roots, &mut feed) => Outcome::Source(r),
             () = reconnect.notified() => Outcome::ShutDown,
         };
         // Ends the local stream before the status says so.
@@ -398,10 +463,82 @@ mod tests {
     use super::*;
 
     fn manager() -> PullManager {
-        PullManager::new(StreamRegistry::new(), ConfigIds::default()).with_backoff(Backoff {
-            initial: Duration::from_millis(50),
-            max: Duration::from_millis(200),
-        })
+        PullManager::new(StreamRegistry::new(), ConfigIds::default())
+            .with_backoff(Backoff {
+                initial: Duration::from_millis(50),
+                max: Duration::from_millis(200),
+            })
+            .with_file_roots(&[std::env::temp_dir()])
+    }
+
+    /// file:// reads only inside the roots, links resolved; a refusal reads the same
+    /// whether the file outside exists or not, and names neither the roots nor an OS error.
+    #[tokio::test]
+    async fn file_pulls_stay_inside_their_roots_and_say_nothing_of_outside() {
+        let base = std::env::temp_dir().join(format!("smoothcast-roots-{}", std::process::id()));
+        let root = base.join("media");
+        let outside = base.join("private");
+        std::fs::create_dir_all(&root).expect("mkdir");
+        std::fs::create_dir_all(&outside).expect("mkdir");
+        let secret = outside.join("secret.mp4");
+        std::fs::write(&secret, b"not media").expect("write");
+        std::os::unix::fs::symlink(&outside, root.join("link")).expect("symlink");
+        let m = PullManager::new(StreamRegistry::new(), ConfigIds::default())
+            .with_file_roots(std::slice::from_ref(&root));
+        let refused = |path: &std::path::Path| {
+            let uri = format!("file://{}", path.display());
+            let e = m.create(PullParams::new(&uri, "x")).expect_err(&uri);
+            assert!(!e.contains("No such file") && !e.contains("denied"), "{e}");
+            e.replacen(&uri, "URI", 1)
+        };
+        let texts = [
+            refused(&secret),
+            refused(&outside.join("missing.mp4")),
+            refused(std::path::Path::new("/etc/passwd")),
+            refused(&root.join("link/secret.mp4")),
+            refused(&root.join("../private/secret.mp4")),
+        ];
+        assert!(texts.iter().all(|t| t == &texts[0]), "{texts:?}");
+        assert!(texts[0].contains("file_pull_roots"), "{}", texts[0]);
+        assert!(
+            !texts[0].contains(&root.display().to_string()),
+            "{}",
+            texts[0]
+        );
+
+        // Inside: accepted; a missing file fails without the OS's words.
+        let missing = root.join("missing.mp4");
+        let uri = format!("file://{}", missing.display());
+        let e = m
+            .create(PullParams::new(&uri, "in"))
+            .expect("inside the root");
+        let failed = wait_status(&m, e.config_id, ConfigStatus::ConnectionFailed).await;
+        let why = failed.last_error.unwrap_or_default();
+        assert!(why.contains("cannot be read"), "{why}");
+        assert!(!why.contains("No such file"), "{why}");
+        m.remove(e.config_id);
+        // No roots: no file pulls at all.
+        let none = PullManager::new(StreamRegistry::new(), ConfigIds::default());
+        assert!(none.create(PullParams::new(&uri, "n")).is_err());
+        let _ = std::fs::remove_dir_all(&base);
+    }
+
+    #[tokio::test]
+    async fn pulls_are_capped() {
+        let m = manager().with_max_pulls(2);
+        let a = m
+            .create(PullParams::new("rtmp://127.0.0.1:9/live/a", "a"))
+            .expect("first");
+        m.create(PullParams::new("rtmp://127.0.0.1:9/live/b", "b"))
+            .expect("second");
+        let e = m
+            .create(PullParams::new("rtmp://127.0.0.1:9/live/c", "c"))
+            .expect_err("over the cap");
+        assert!(e.contains("the limit is 2"), "{e}");
+        m.remove(a.config_id);
+        m.create(PullParams::new("rtmp://127.0.0.1:9/live/c", "c"))
+            .expect("room again");
+        m.shutdown_all();
     }
 
     async fn wait_status(m: &PullManager, id: u64, want: ConfigStatus) -> PullConfigEntry {
@@ -518,7 +655,10 @@ mod tests {
     #[tokio::test]
     async fn without_keep_alive_the_config_ends() {
         let m = manager();
-        let mut p = PullParams::new("file:///nonexistent/x.mp4", "");
+        // A missing file inside the file roots: it fails once and, without keepAlive, ends.
+        let missing =
+            std::env::temp_dir().join(format!("smoothcast-none-{}/x.mp4", std::process::id()));
+        let mut p = PullParams::new(&format!("file://{}", missing.display()), "");
         p.keep_alive = false;
         let e = m.create(p).expect("create");
         for _ in 0..200 {

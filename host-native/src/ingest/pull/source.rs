@@ -10,10 +10,19 @@ use crate::streams::StreamKind;
 /// Runs the source of `uri` once. A source gets the checked [`PullUri`] (`authority()` is
 /// `host:port`, `url()` the parsed rest) and the [`Feed`] to write into; see
 /// `crate::ingest::{rtmp, file, mpegts, rtsp}` for the sources.
-pub async fn run(uri: &PullUri, params: &PullParams, feed: &mut Feed) -> Result<(), SourceError> {
+pub async fn run(
+    uri: &PullUri,
+    params: &PullParams,
+    file_roots: &[std::path::PathBuf],
+    feed: &mut Feed,
+) -> Result<(), SourceError> {
     match uri.scheme {
         Scheme::Rtmp => crate::ingest::rtmp::pull(uri, params, feed).await,
-        Scheme::File => crate::ingest::file::pull(uri, params.looped, feed).await,
+        Scheme::File => {
+            // Again at every attempt: a link may have changed since the config was made.
+            super::check_file(file_roots, uri).map_err(SourceError::ConnectFailed)?;
+            crate::ingest::file::pull(uri, params.looped, feed).await
+        }
         Scheme::MpegTsTcp => {
             let addr = listen_address(uri).await?;
             crate::ingest::mpegts::pull_tcp(addr, feed).await
