@@ -12,6 +12,7 @@ use serde::Deserialize;
 mod auto_mss;
 mod ems;
 mod lua;
+pub mod tls;
 
 pub use auto_mss::AutoMss;
 
@@ -55,6 +56,8 @@ pub struct ServerConfig {
     pub auto_mss: Option<AutoMss>,
     /// Event sinks (`[events]`): a JSON-lines file and/or an HTTP endpoint.
     pub events: crate::events::EventsConfig,
+    /// TLS (`[tls]`): HTTPS for the web server and the HTTP API, RTMPS; off without it.
+    pub tls: Option<tls::TlsConfig>,
 }
 
 impl Default for ServerConfig {
@@ -75,6 +78,7 @@ impl Default for ServerConfig {
             player_assets: PathBuf::from("tests/player/node_modules/dashjs/dist/modern/umd"),
             auto_mss: None,
             events: crate::events::EventsConfig::default(),
+            tls: None,
         }
     }
 }

@@ -2,7 +2,8 @@
 //! where the base64 text is the command's `key=value key=value` parameters. As in EMS, the
 //! first query parameter is decoded whatever its name, and the reply is the JSON envelope as
 //! `text/plain` on a connection that then closes. Errors are FAIL envelopes with status 200,
-//! as EMS sends them, so scripts read every outcome the same way.
+//! as EMS sends them, so scripts read every outcome the same way. With `[tls]
+//! https_api_port`, the same API is served over TLS on that port too ([`serve_tls`]).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -19,12 +20,14 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 
 use super::connection::{self, MAX_LINE};
 use super::line::Line;
 use super::reply::Reply;
 use crate::server::{AppState, Shutdown};
+use crate::tls::{Protocol, Tls};
 
 /// A client that has not sent its request head by then is dropped.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,7 +43,37 @@ pub async fn serve(state: Arc<AppState>, listener: TcpListener, shutdown: Shutdo
     .await
 }
 
-async fn serve_connection(state: Arc<AppState>, stream: TcpStream, mut shutdown: Shutdown) {
+/// The same API over TLS on a port of its own (`[tls] https_api_port`).
+pub async fn serve_tls(
+    state: Arc<AppState>,
+    listener: TcpListener,
+    tls: Arc<Tls>,
+    shutdown: Shutdown,
+) -> Result<()> {
+    connection::accept_loop(
+        "HTTPS API",
+        listener,
+        shutdown,
+        connection::MAX_CONNECTIONS,
+        move |stream, shutdown| {
+            let (state, tls) = (state.clone(), tls.clone());
+            async move {
+                // The handshake runs in the connection's task, bounded by its timeout.
+                match tls.accept(stream, Protocol::Http).await {
+                    Ok(s) => serve_connection(state, s, shutdown).await,
+                    Err(e) => tracing::debug!("HTTPS API: TLS handshake failed: {e}"),
+                }
+            }
+        },
+    )
+    .await
+}
+
+/// One HTTP connection, over TCP or TLS.
+async fn serve_connection<S>(state: Arc<AppState>, stream: S, mut shutdown: Shutdown)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let service = service_fn(move |req: Request<Incoming>| {
         let state = state.clone();
         async move { Ok::<_, Infallible>(respond(&state, &req)) }
