@@ -47,6 +47,25 @@ pub struct TlsPorts {
 }
 
 impl TlsConfig {
+    /// The files, every port left to the defaults.
+    pub fn new(cert: PathBuf, key: PathBuf) -> Self {
+        Self {
+            cert,
+            key,
+            https_port: None,
+            https_api_port: None,
+            rtmps_port: None,
+            handshake_timeout_secs: default_handshake_timeout(),
+        }
+    }
+
+    /// Names every listener explicitly (so the defaults no longer apply).
+    pub fn set_ports(&mut self, ports: TlsPorts) {
+        self.https_port = ports.https;
+        self.https_api_port = ports.https_api;
+        self.rtmps_port = ports.rtmps;
+    }
+
     /// The listeners this section asks for (see the module comment for the defaults).
     pub fn ports(&self) -> TlsPorts {
         if self.https_port.is_none() && self.https_api_port.is_none() && self.rtmps_port.is_none() {
