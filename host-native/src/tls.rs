@@ -19,12 +19,12 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::tls::TlsConfig;
+use crate::server::Shutdown;
 
 /// PEM files larger than this are not certificates or keys: refused before parsing.
 const MAX_PEM_BYTES: u64 = 1024 * 1024;
@@ -172,33 +172,31 @@ impl Tls {
         self.resolver.current()
     }
 
-    /// The TLS handshake on an accepted connection, bounded by the handshake timeout.
-    /// TCP_NODELAY is set on the socket first: small RTMP control replies and HTTP heads
-    /// should not wait for Nagle under the TLS layer.
+    /// The TLS handshake on an accepted connection, bounded by the handshake timeout and
+    /// given up when the server stops. TCP_NODELAY is set on the socket first: small RTMP
+    /// control replies and HTTP heads should not wait for Nagle under the TLS layer.
     pub async fn accept(
         &self,
         socket: TcpStream,
         protocol: Protocol,
+        shutdown: &Shutdown,
     ) -> io::Result<TlsStream<TcpStream>> {
         let _ = socket.set_nodelay(true);
-        self.accept_stream(socket, protocol).await
-    }
-
-    /// [`Tls::accept`] over any byte stream.
-    pub async fn accept_stream<S>(&self, stream: S, protocol: Protocol) -> io::Result<TlsStream<S>>
-    where
-        S: AsyncRead + AsyncWrite + Unpin,
-    {
         let acceptor = match protocol {
             Protocol::Http => &self.http,
             Protocol::Rtmp => &self.rtmp,
         };
-        match tokio::time::timeout(self.handshake_timeout, acceptor.accept(stream)).await {
-            Ok(r) => r,
-            Err(_) => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "TLS handshake timeout",
-            )),
+        let mut shutdown = shutdown.clone();
+        let stopping = || io::Error::new(io::ErrorKind::Interrupted, "server shutting down");
+        if *shutdown.borrow() {
+            return Err(stopping());
+        }
+        tokio::select! {
+            r = tokio::time::timeout(self.handshake_timeout, acceptor.accept(socket)) => match r {
+                Ok(r) => r,
+                Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timeout")),
+            },
+            _ = shutdown.changed() => Err(stopping()),
         }
     }
 }
@@ -221,7 +219,7 @@ impl SighupReload {
     }
 
     /// Reloads `tls` on each SIGHUP until `shutdown`.
-    pub async fn run(self, tls: Arc<Tls>, mut shutdown: crate::server::Shutdown) {
+    pub async fn run(self, tls: Arc<Tls>, mut shutdown: Shutdown) {
         #[cfg(unix)]
         {
             let mut hangup = self.hangup;
@@ -273,13 +271,16 @@ mod tests {
 
     /// Serves one echo-less TLS listener: each connection is handshaken and held briefly.
     async fn start(tls: Arc<Tls>, protocol: Protocol) -> std::net::SocketAddr {
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        // Never stops: the runtime ends with the test.
+        std::mem::forget(stop);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move {
             while let Ok((s, _)) = listener.accept().await {
-                let tls = tls.clone();
+                let (tls, shutdown) = (tls.clone(), shutdown.clone());
                 tokio::spawn(async move {
-                    if let Ok(mut s) = tls.accept(s, protocol).await {
+                    if let Ok(mut s) = tls.accept(s, protocol, &shutdown).await {
                         let _ = s.write_all(b"ok").await;
                         let _ = s.shutdown().await;
                     }
@@ -392,7 +393,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_silent_client_is_dropped_after_the_handshake_timeout() {
+    async fn a_handshake_ends_at_its_timeout_or_at_shutdown() {
         let dir = temp_dir("timeout");
         let ca = Ca::new("test CA");
         let (c, k) = ca.leaf().write(&dir);
@@ -401,8 +402,12 @@ mod tests {
         let addr = listener.local_addr().expect("addr");
         let _client = TcpStream::connect(addr).await.expect("connect");
         let (s, _) = listener.accept().await.expect("accept");
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
         let started = std::time::Instant::now();
-        let e = tls.accept(s, Protocol::Rtmp).await.expect_err("times out");
+        let e = tls
+            .accept(s, Protocol::Rtmp, &shutdown)
+            .await
+            .expect_err("times out");
         assert_eq!(e.kind(), io::ErrorKind::TimedOut);
         // The timeout is 1 s; a busy machine may add some.
         let took = started.elapsed();
@@ -410,6 +415,23 @@ mod tests {
             took >= Duration::from_millis(900) && took < Duration::from_secs(10),
             "{took:?}"
         );
+
+        // Shutdown ends a handshake in progress at once.
+        let _client = TcpStream::connect(addr).await.expect("connect");
+        let (s, _) = listener.accept().await.expect("accept");
+        let handshake = tokio::spawn(async move {
+            tls.accept(s, Protocol::Http, &shutdown)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.kind())
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stop.send(true).expect("send");
+        let r = tokio::time::timeout(Duration::from_millis(900), handshake)
+            .await
+            .expect("ends before the handshake timeout")
+            .expect("task");
+        assert_eq!(r, Err(io::ErrorKind::Interrupted));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -59,7 +59,7 @@ pub async fn serve_tls(
             let (state, tls) = (state.clone(), tls.clone());
             async move {
                 // The handshake runs in the connection's task, bounded by its timeout.
-                match tls.accept(stream, Protocol::Http).await {
+                match tls.accept(stream, Protocol::Http, &shutdown).await {
                     Ok(s) => serve_connection(state, s, shutdown).await,
                     Err(e) => tracing::debug!("HTTPS API: TLS handshake failed: {e}"),
                 }

@@ -116,7 +116,7 @@ async fn accept_loop(
         tokio::spawn(async move {
             match tls {
                 None => serve_connection(web, http, stream, peer, shutdown).await,
-                Some(tls) => match tls.accept(stream, Protocol::Http).await {
+                Some(tls) => match tls.accept(stream, Protocol::Http, &shutdown).await {
                     Ok(s) => serve_connection(web, http, s, peer, shutdown).await,
                     Err(e) => tracing::debug!("web: TLS handshake with {peer} failed: {e}"),
                 },

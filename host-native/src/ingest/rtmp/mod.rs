@@ -122,7 +122,7 @@ async fn accept_loop(
                             let peer = peer.to_string();
                             match tls {
                                 None => connection::run(registry, socket, peer, limits, shutdown).await,
-                                Some(tls) => match tls.accept(socket, Protocol::Rtmp).await {
+                                Some(tls) => match tls.accept(socket, Protocol::Rtmp, &shutdown).await {
                                     Ok(s) => connection::run(registry, s, peer, limits, shutdown).await,
                                     Err(e) => tracing::debug!(%peer, "RTMPS handshake failed: {e}"),
                                 },
