@@ -40,92 +40,7 @@ pub struct Listeners {
     pub mpegts_tcp: TcpListener,
     pub mpegts_udp: UdpSocket,
     /// HTTPS and RTMPS, with the certificate they share; `None` without `[tls]`.
-    pub tls: Option<TlsListeners>,
-}
-
-/// The TLS listeners `[tls]` asks for; each is off (`None`) unless named (see config/tls.rs).
-pub struct TlsListeners {
-    pub tls: Arc<crate::tls::Tls>,
-    pub https: Option<TcpListener>,
-    pub https_api: Option<TcpListener>,
-    pub rtmps: Option<TcpListener>,
-    reload: crate::tls::SighupReload,
-}
-
-impl TlsListeners {
-    /// Reads the certificate (an unusable one stops the start) and binds the TLS ports.
-    async fn bind(config: &ServerConfig) -> Result<Option<Self>> {
-        let Some(tc) = &config.tls else {
-            return Ok(None);
-        };
-        let tls = Arc::new(crate::tls::Tls::load(tc).context("[tls]")?);
-        let ports = tc.ports();
-        let bind = |port: Option<u16>, what: &'static str| {
-            let addr = port.map(|p| SocketAddr::new(config.bind, p));
-            async move {
-                match addr {
-                    None => Ok(None),
-                    Some(addr) => TcpListener::bind(addr)
-                        .await
-                        .map(Some)
-                        .with_context(|| format!("cannot listen for {what} on {addr}")),
-                }
-            }
-        };
-        Ok(Some(Self {
-            https: bind(ports.https, "HTTPS").await?,
-            https_api: bind(ports.https_api, "the HTTPS API").await?,
-            rtmps: bind(ports.rtmps, "RTMPS").await?,
-            reload: crate::tls::SighupReload::install()
-                .context("cannot install the SIGHUP handler (TLS certificate reload)")?,
-            tls,
-        }))
-    }
-
-    /// ` https=... https_api=... rtmps=...` for the ones that are on.
-    fn describe(&self) -> String {
-        let mut out = String::new();
-        for (name, l) in [
-            ("https", &self.https),
-            ("https_api", &self.https_api),
-            ("rtmps", &self.rtmps),
-        ] {
-            if let Some(addr) = l.as_ref().and_then(|l| l.local_addr().ok()) {
-                out.push_str(&format!(" {name}={addr}"));
-            }
-        }
-        out
-    }
-
-    /// Starts the TLS listeners and the SIGHUP certificate reload.
-    fn spawn(self, state: &Arc<AppState>, tasks: &mut JoinSet<Result<()>>, shutdown: &Shutdown) {
-        if let Some(l) = self.https {
-            tasks.spawn(web::serve_tls(
-                state.clone(),
-                l,
-                self.tls.clone(),
-                shutdown.clone(),
-            ));
-        }
-        if let Some(l) = self.https_api {
-            tasks.spawn(api::http::serve_tls(
-                state.clone(),
-                l,
-                self.tls.clone(),
-                shutdown.clone(),
-            ));
-        }
-        if let Some(l) = self.rtmps {
-            tasks.spawn(ingest::rtmp::serve_tls(
-                state.clone(),
-                l,
-                self.tls.clone(),
-                shutdown.clone(),
-            ));
-        }
-        // Not in `tasks`: it is no listener, and it ends with the shutdown signal.
-        tokio::spawn(self.reload.run(self.tls, shutdown.clone()));
-    }
+    pub tls: Option<crate::tls::Listeners>,
 }
 
 impl Listeners {
@@ -151,7 +66,7 @@ impl Listeners {
                     .await
                     .with_context(|| format!("cannot listen for MPEG-TS over UDP on {addr}"))?
             },
-            tls: TlsListeners::bind(config).await?,
+            tls: crate::tls::Listeners::bind(config).await?,
         })
     }
 
@@ -168,7 +83,7 @@ impl Listeners {
             a(&self.web),
             a(&self.mpegts_tcp),
             udp(&self.mpegts_udp)
-        ) + &self.tls.as_ref().map(TlsListeners::describe).unwrap_or_default()
+        ) + &self.tls.as_ref().map(crate::tls::Listeners::describe).unwrap_or_default()
     }
 }
 

@@ -7,6 +7,10 @@
 //! connections keep the one they started with. A reload that fails (unreadable file, bad
 //! PEM, a key that does not match) keeps the old certificate and logs an error: a typo
 //! during renewal must not take the server off the air.
+//!
+//! - [`Tls`]: the certificate, the acceptors, [`Tls::accept`] (a bounded handshake).
+//! - [`SighupReload`]: reloads on SIGHUP.
+//! - [`Listeners`]: the TLS ports, bound and run beside the plain ones.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -22,6 +26,9 @@ use rustls::sign::CertifiedKey;
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
+
+mod listeners;
+pub use listeners::Listeners;
 
 use crate::config::tls::TlsConfig;
 use crate::server::Shutdown;
