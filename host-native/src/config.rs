@@ -14,6 +14,7 @@ mod auto_mss;
 mod ems;
 mod lua;
 pub mod security;
+pub mod tls;
 
 pub use auth::AuthConfig;
 pub use auto_mss::AutoMss;
@@ -66,6 +67,8 @@ pub struct ServerConfig {
     /// `[security]`: per-listener binds, the API token and cross-site rules, file-pull roots
     /// and config caps.
     pub security: Security,
+    /// TLS (`[tls]`): HTTPS for the web server and the HTTP API, RTMPS; off without it.
+    pub tls: Option<tls::TlsConfig>,
 }
 
 impl Default for ServerConfig {
@@ -88,6 +91,7 @@ impl Default for ServerConfig {
             events: crate::events::EventsConfig::default(),
             auth: AuthConfig::default(),
             security: Security::default(),
+            tls: None,
         }
     }
 }

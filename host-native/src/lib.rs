@@ -16,4 +16,5 @@ pub mod server;
 pub mod state;
 pub mod status;
 pub mod streams;
+pub mod tls;
 pub mod web;
