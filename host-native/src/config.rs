@@ -15,6 +15,7 @@ mod ems;
 mod limits;
 mod lua;
 pub mod security;
+pub mod tls;
 
 pub use auth::AuthConfig;
 pub use auto_mss::AutoMss;
@@ -70,6 +71,8 @@ pub struct ServerConfig {
     /// `[security]`: per-listener binds, the API token and cross-site rules, file-pull roots
     /// and config caps.
     pub security: Security,
+    /// TLS (`[tls]`): HTTPS for the web server and the HTTP API, RTMPS; off without it.
+    pub tls: Option<tls::TlsConfig>,
 }
 
 impl Default for ServerConfig {
@@ -93,6 +96,7 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             auth: AuthConfig::default(),
             security: Security::default(),
+            tls: None,
         }
     }
 }

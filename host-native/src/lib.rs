@@ -18,4 +18,5 @@ pub mod state;
 pub mod status;
 pub mod streams;
 pub mod supervise;
+pub mod tls;
 pub mod web;

@@ -39,6 +39,8 @@ pub struct Listeners {
     pub web: TcpListener,
     pub mpegts_tcp: TcpListener,
     pub mpegts_udp: UdpSocket,
+    /// HTTPS and RTMPS, with the certificate they share; `None` without `[tls]`.
+    pub tls: Option<crate::tls::Listeners>,
 }
 
 impl Listeners {
@@ -107,6 +109,7 @@ impl Listeners {
                     .await
                     .with_context(|| format!("cannot listen for MPEG-TS over UDP on {addr}"))?
             },
+            tls: crate::tls::Listeners::bind(config).await?,
         })
     }
 
@@ -123,7 +126,7 @@ impl Listeners {
             a(&self.web),
             a(&self.mpegts_tcp),
             udp(&self.mpegts_udp)
-        )
+        ) + &self.tls.as_ref().map(crate::tls::Listeners::describe).unwrap_or_default()
     }
 }
 
@@ -204,7 +207,12 @@ pub async fn run(
     }
     let (tx, rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
+    let mut listeners = listeners;
+    let tls = listeners.tls.take();
     spawn_listeners(&state, listeners, &mut tasks, &rx)?;
+    if let Some(tls) = tls {
+        tls.spawn(&state, &mut tasks, &rx);
+    }
     if demo {
         start_demo(&state, &mut tasks, rx.clone())?;
     }

@@ -1,17 +1,18 @@
 //! Live end to end: ffmpeg publishes two RTMP streams from one encoder (two bitrates, aligned
 //! GOPs); createMSSStream over the HTTP API makes an adaptive live presentation; dash.js plays
 //! it live; a rolling group keeps its window and deletes old files; killing the encoder
-//! mid-fragment leaves what was written playable.
+//! mid-fragment leaves what was written playable. And the same over TLS: RTMPS in, HTTPS out.
 
 use std::path::Path;
 use std::thread::sleep;
 use std::time::Duration;
 
 use smoothcast_core::manifest::Manifest;
+use smoothcast_tests::certs::Ca;
 use smoothcast_tests::peer::{LiveEncode, Peer};
 use smoothcast_tests::player::{self, PlayRequest};
-use smoothcast_tests::presentation::{check_listed_fragments, read_manifest};
-use smoothcast_tests::server::Server;
+use smoothcast_tests::presentation::{check_listed_fragments, fragment_path, read_manifest};
+use smoothcast_tests::server::{base64, http_get, https_get, Server};
 use smoothcast_tests::{wait_for, TempDir};
 
 /// One encoder publishing two renditions (`hi`, `lo`) of one source over RTMP in real time.
@@ -179,4 +180,146 @@ fn rtmp_to_live_adaptive_mss_plays_in_dashjs() {
 /// End of the video timeline a manifest lists.
 fn m_end(m: &Manifest) -> u64 {
     m.stream_indexes[0].chunks.last().map_or(0, |c| c.t + c.d)
+}
+
+/// TLS end to end (issue 10), with certificates made at test time: the HTTPS API creates the
+/// presentation, ffmpeg publishes over RTMPS verifying the server's certificate, the
+/// manifest and a fragment come over HTTPS, dash.js plays it live over HTTPS with only the
+/// server's key trusted, and SIGHUP swaps the certificate while a bad one keeps the old.
+#[test]
+fn rtmps_publish_https_play_and_certificate_reload() {
+    let dir = TempDir::new("live-tls");
+    let webroot = dir.path().join("www");
+    let certs = dir.path().join("tls");
+    std::fs::create_dir_all(&certs).expect("mkdir");
+    let ca = Ca::new("smoothcast test CA");
+    let ca_file = ca.write(&certs);
+    let leaf = ca.leaf();
+    let (cert, key) = leaf.write(&certs);
+    let log = dir.path().join("server.log");
+    let server = Server::start_with_stderr(
+        Path::new(env!("CARGO_BIN_EXE_smoothcast")),
+        &webroot,
+        &format!(
+            "[tls]\ncert = {:?}\nkey = {:?}\nhttps_port = 0\nhttps_api_port = 0\nrtmps_port = 0\n",
+            cert.display().to_string(),
+            key.display().to_string()
+        ),
+        &[],
+        std::fs::File::create(&log).expect("log file").into(),
+    )
+    .expect("server");
+    let (https, https_api, rtmps) = (
+        server.addr("https"),
+        server.addr("https_api"),
+        server.addr("rtmps"),
+    );
+
+    // The API over HTTPS.
+    let params = format!(
+        "localstreamnames=sec bandwidths=600000 targetfolder={} groupname=sec chunkLength=2",
+        webroot.display()
+    );
+    let (reply, served) = https_get(
+        https_api,
+        &ca.pem,
+        &format!("/createMSSStream?params={}", base64(params.as_bytes())),
+    )
+    .expect("HTTPS API");
+    assert_eq!(served, leaf.der, "the configured certificate");
+    let reply: serde_json::Value = serde_json::from_slice(&reply.body).expect("JSON");
+    assert_eq!(reply["status"], "SUCCESS", "{reply}");
+
+    // RTMPS: ffmpeg checks the certificate against the test CA.
+    let _encoder = LiveEncode::new(45)
+        .verify_with_ca(&ca_file)
+        .rtmp(format!("rtmps://{rtmps}/live/sec"), 500)
+        .start();
+    let group = webroot.join("sec");
+    wait_for("the live manifest", Duration::from_secs(30), || {
+        read_manifest_opt(&group.join("manifest.ismc"))
+            .is_some_and(|m| m.stream_indexes.iter().all(|s| s.chunks.len() >= 2))
+    });
+
+    // The manifest and a fragment over HTTPS, the fragment byte for byte as written.
+    let (m, _) = https_get(https, &ca.pem, "/sec/manifest.ismc").expect("HTTPS manifest");
+    assert_eq!(m.status, 200);
+    assert_eq!(m.header("content-type"), "application/vnd.ms-sstr+xml");
+    assert!(String::from_utf8_lossy(&m.body).contains("IsLive=\"TRUE\""));
+    let on_disk = read_manifest_opt(&group.join("manifest.ismc")).expect("manifest");
+    let s = &on_disk.stream_indexes[0];
+    let (q, c) = (&s.quality_levels[0], &s.chunks[0]);
+    let file = fragment_path(&group, s, q, c);
+    let rel = file.strip_prefix(&webroot).expect("inside the web root");
+    let url = format!("/{}", rel.display());
+    // Live fragments are rewritten as look-ahead fills in: equal to one version on disk.
+    wait_for(
+        "a fragment over HTTPS as on disk",
+        Duration::from_secs(10),
+        || {
+            let before = std::fs::read(&file).unwrap_or_default();
+            let got = https_get(https, &ca.pem, &url).expect("HTTPS fragment");
+            assert_eq!(got.0.status, 200);
+            got.0.body == before || got.0.body == std::fs::read(&file).unwrap_or_default()
+        },
+    );
+    // A client trusting another CA refuses the server.
+    assert!(https_get(https, &Ca::new("other CA").pem, "/sec/manifest.ismc").is_err());
+
+    if player::ready_or_skip("rtmps_publish_https_play_and_certificate_reload") {
+        let result = player::play(&PlayRequest {
+            seconds: 8.0,
+            min_time: 6.0,
+            live: true,
+            trust_spki: Some(leaf.spki_sha256.clone()),
+            ..PlayRequest::url(format!("https://{https}/sec/manifest.ismc"))
+        })
+        .expect("harness ran");
+        println!("{result}");
+        assert!(
+            result.ok,
+            "live playback over HTTPS failed: {}",
+            result.reason
+        );
+        assert!(result.errors.is_empty(), "{:?}", result.errors);
+    }
+
+    // Renewal: a certificate from another CA, then SIGHUP.
+    let ca2 = Ca::new("renewed CA");
+    let renewed = ca2.leaf();
+    renewed.write(&certs);
+    hangup(&server);
+    wait_for("the renewed certificate", Duration::from_secs(10), || {
+        https_get(https, &ca2.pem, "/sec/manifest.ismc")
+            .is_ok_and(|(r, c)| r.status == 200 && c == renewed.der)
+    });
+    let (_, c) = https_get(https_api, &ca2.pem, "/version").expect("HTTPS API renewed");
+    assert_eq!(c, renewed.der, "every TLS listener shares the certificate");
+    assert!(https_get(https, &ca.pem, "/sec/manifest.ismc").is_err());
+
+    // A broken renewal: the error is logged and the certificate in use stays.
+    smoothcast_tests::certs::write(&certs, "not a certificate", &renewed.key_pem);
+    hangup(&server);
+    wait_for(
+        "the reload error in the log",
+        Duration::from_secs(10),
+        || std::fs::read_to_string(&log).is_ok_and(|l| l.contains("TLS certificate not reloaded")),
+    );
+    let (r, c) = https_get(https, &ca2.pem, "/sec/manifest.ismc").expect("still served");
+    assert_eq!((r.status, c), (200, renewed.der));
+    // The plain listeners are unchanged.
+    assert_eq!(
+        http_get(server.addr("web"), "/sec/manifest.ismc")
+            .expect("plain web")
+            .status,
+        200
+    );
+}
+
+fn hangup(server: &Server) {
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &server.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
 }

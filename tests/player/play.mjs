@@ -72,6 +72,7 @@ function parseArgs(argv) {
       case '--screenshot': o.screenshot = need(i); i++; break;
       case '--port': o.port = Math.trunc(num(a, need(i))); i++; break;
       case '--live': o.live = true; break;
+      case '--trust-spki': o.trustSpki = need(i); i++; break;
       default: throw new Error(`unknown argument: ${a}`);
     }
   }
@@ -268,7 +269,9 @@ async function main() {
 
     userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'smoothcast-chromium-'));
     context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS,
+      executablePath: CHROMIUM, headless: true,
+      // Trusts exactly one server key (HTTPS tests), not every certificate.
+      args: opts.trustSpki ? [...CHROMIUM_ARGS, `--ignore-certificate-errors-spki-list=${opts.trustSpki}`] : CHROMIUM_ARGS,
       viewport: { width: 660, height: 380 },
     });
     const page = context.pages()[0] || await context.newPage();

@@ -55,6 +55,8 @@ pub struct LiveEncode {
     size: String,
     gop_frames: u32,
     renditions: Vec<Rendition>,
+    /// For rtmps:// URLs: the CA file the server's certificate must verify against.
+    ca_file: Option<String>,
 }
 
 impl LiveEncode {
@@ -65,6 +67,7 @@ impl LiveEncode {
             size: "320x180".into(),
             gop_frames: 50,
             renditions: Vec::new(),
+            ca_file: None,
         }
     }
 
@@ -77,6 +80,13 @@ impl LiveEncode {
     /// Frames between keyframes (25 per second).
     pub fn gop_frames(mut self, frames: u32) -> Self {
         self.gop_frames = frames;
+        self
+    }
+
+    /// For rtmps:// URLs: verify the server's certificate against `ca` (ffmpeg's TLS does
+    /// not verify unless told to).
+    pub fn verify_with_ca(mut self, ca: &Path) -> Self {
+        self.ca_file = Some(ca.display().to_string());
         self
     }
 
@@ -132,7 +142,11 @@ impl LiveEncode {
                 "-bf",
                 "0",
             ]);
-            cmd.args(["-c:a", "aac", "-b:a", "64k", "-f", "flv", &r.url]);
+            cmd.args(["-c:a", "aac", "-b:a", "64k", "-f", "flv"]);
+            if let Some(ca) = &self.ca_file {
+                cmd.args(["-ca_file", ca, "-tls_verify", "1"]);
+            }
+            cmd.arg(&r.url);
         }
         Peer::spawn(&mut cmd)
     }

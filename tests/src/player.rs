@@ -30,6 +30,10 @@ pub struct PlayRequest {
     pub expect_levels: Option<usize>,
     pub live: bool,
     pub screenshot: Option<PathBuf>,
+    /// HTTPS: the base64 SHA-256 of the server certificate's public key (SPKI), which this
+    /// browser instance then trusts (`--ignore-certificate-errors-spki-list`, honoured with
+    /// the fresh profile play.mjs makes); other certificates stay untrusted.
+    pub trust_spki: Option<String>,
 }
 
 impl PlayRequest {
@@ -52,6 +56,7 @@ impl PlayRequest {
             expect_levels: None,
             live: false,
             screenshot: None,
+            trust_spki: None,
         }
     }
 
@@ -74,6 +79,9 @@ impl PlayRequest {
         }
         if let Some(p) = &self.screenshot {
             a.extend(["--screenshot".into(), p.display().to_string()]);
+        }
+        if let Some(spki) = &self.trust_spki {
+            a.extend(["--trust-spki".into(), spki.clone()]);
         }
         a
     }

@@ -4,7 +4,8 @@
 //! `text/plain` on a connection that then closes. Errors are FAIL envelopes with status 200,
 //! as EMS sends them, so scripts read every outcome the same way. Requests that fail the
 //! access rules (`auth.rs`: Host, browser origin, token) are the exception: 403 or 401 with
-//! `WWW-Authenticate`, and a FAIL envelope saying why; nothing runs.
+//! `WWW-Authenticate`, and a FAIL envelope saying why; nothing runs. With `[tls]
+//! https_api_port`, the same API is served over TLS on that port too ([`serve_tls`]).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -25,12 +26,14 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::connection::{self, MAX_LINE};
 use super::line::Line;
 use super::reply::Reply;
 use crate::server::{AppState, Shutdown};
+use crate::tls::{Protocol, Tls};
 
 /// A client that has not sent its request head by then is dropped.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -41,16 +44,60 @@ pub async fn serve(state: Arc<AppState>, listener: TcpListener, shutdown: Shutdo
         listener,
         shutdown,
         connection::MAX_CONNECTIONS,
-        move |stream, shutdown| serve_connection(state.clone(), stream, shutdown),
+        move |stream, shutdown| serve_tcp(state.clone(), stream, shutdown),
     )
     .await
 }
 
-async fn serve_connection(state: Arc<AppState>, stream: TcpStream, mut shutdown: Shutdown) {
+/// The same API over TLS on a port of its own (`[tls] https_api_port`).
+pub async fn serve_tls(
+    state: Arc<AppState>,
+    listener: TcpListener,
+    tls: Arc<Tls>,
+    shutdown: Shutdown,
+) -> Result<()> {
+    connection::accept_loop(
+        "HTTPS API",
+        listener,
+        shutdown,
+        connection::MAX_CONNECTIONS,
+        move |stream, shutdown| {
+            let (state, tls) = (state.clone(), tls.clone());
+            async move {
+                // Who is asking and where they reached us decide the token and Host rules.
+                let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
+                    return;
+                };
+                // The handshake runs in the connection's task, bounded by its timeout.
+                match tls.accept(stream, Protocol::Http, &shutdown).await {
+                    Ok(s) => serve_connection(state, s, peer, local, shutdown).await,
+                    Err(e) => tracing::debug!("HTTPS API: TLS handshake failed: {e}"),
+                }
+            }
+        },
+    )
+    .await
+}
+
+/// One plain HTTP connection.
+async fn serve_tcp(state: Arc<AppState>, stream: TcpStream, shutdown: Shutdown) {
     // Who is asking and where they reached us decide the token and Host rules.
     let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
         return;
     };
+    serve_connection(state, stream, peer, local, shutdown).await
+}
+
+/// One HTTP connection, over TCP or TLS.
+async fn serve_connection<S>(
+    state: Arc<AppState>,
+    stream: S,
+    peer: SocketAddr,
+    local: SocketAddr,
+    mut shutdown: Shutdown,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let service = service_fn(move |req: Request<Incoming>| {
         let state = state.clone();
         async move { Ok::<_, Infallible>(respond(&state, &req, peer, local)) }

@@ -3,6 +3,9 @@
 //! storage, the other auto blocks, event sinks...) is reported as ignored, so an operator can
 //! bring their file unchanged and see what it does here.
 //!
+//! An `inboundRtmp` acceptor with `sslCert` and `sslKey` (EMS's RTMPS, 8081) becomes
+//! `[tls]` with that `rtmps_port`.
+//!
 //! The shape: `configuration = { ..., applications = { rootDirectory = "...", { name =
 //! "evostreamms", acceptors = { {protocol=..., port=...}, ... }, autoMSS = { ... } } } }`.
 
@@ -155,6 +158,10 @@ impl Acceptors {
             Some(v) => boolean(v, "clustering")?,
             None => false,
         };
+        // EMS's RTMPS acceptor (port 8081) is an inboundRtmp with sslCert and sslKey.
+        if protocol == "inboundRtmp" && !clustering && a.get("sslKey").is_some() {
+            return self.rtmps(acceptor, a, port, config);
+        }
         let slot = match protocol {
             "inboundRtmp" if !clustering && a.get("sslKey").is_none() => {
                 Some(("inboundRtmp", &mut config.rtmp_port))
@@ -201,6 +208,56 @@ impl Acceptors {
             };
             *slot = Some(ip);
         }
+        Ok(())
+    }
+}
+
+impl Acceptors {
+    /// The first RTMPS acceptor becomes `[tls]`: its files, and its port as `rtmps_port`
+    /// (HTTPS keeps what the TOML file said, or its default).
+    fn rtmps(
+        &mut self,
+        acceptor: &Spanned,
+        a: &Table,
+        port: Option<(u16, Pos)>,
+        config: &mut ServerConfig,
+    ) -> Result<(), LuaError> {
+        if self.seen.contains(&"inboundRtmps") {
+            let p = port.map(|(p, _)| format!(":{p}")).unwrap_or_default();
+            self.ignored.push(format!("inboundRtmp (sslKey){p}"));
+            return Ok(());
+        }
+        let file = |key: &str| -> Result<std::path::PathBuf, LuaError> {
+            let Some(v) = a.get(key) else {
+                return Err(LuaError::new(
+                    acceptor.pos,
+                    format!("an inboundRtmp acceptor with sslKey needs {key} too"),
+                ));
+            };
+            let path = ems_path(string(v, key)?);
+            if path.is_empty() {
+                return Err(LuaError::new(v.pos, format!("{key} is empty")));
+            }
+            Ok(path.into())
+        };
+        let (cert, key) = (file("sslCert")?, file("sslKey")?);
+        let Some((port, _)) = port else {
+            return Err(LuaError::new(
+                acceptor.pos,
+                "inboundRtmp (sslKey) acceptor without a port",
+            ));
+        };
+        self.seen.push("inboundRtmps");
+        let mut tls = config
+            .tls
+            .take()
+            .unwrap_or_else(|| super::tls::TlsConfig::new(cert.clone(), key.clone()));
+        let mut ports = tls.ports();
+        ports.rtmps = Some(port);
+        tls.set_ports(ports);
+        tls.cert = cert;
+        tls.key = key;
+        config.tls = Some(tls);
         Ok(())
     }
 }
@@ -331,6 +388,31 @@ configuration=
         ] {
             assert!(all.contains(expected), "{expected} not in {all}");
         }
+    }
+
+    #[test]
+    fn an_rtmp_acceptor_with_ssl_files_is_rtmps() {
+        let src = "configuration = { applications = { { acceptors = {\n\
+            { ip = '0.0.0.0', port = 8081, protocol = 'inboundRtmp', sslKey = 'k.pem', sslCert = 'c.pem' },\n\
+            { port = 8082, protocol = 'inboundRtmp', sslKey = 'k2.pem', sslCert = 'c2.pem' },\n\
+            { port = 1936, protocol = 'inboundRtmp' } } } } }";
+        let (c, warnings) = load(src).expect("loads");
+        let tls = c.tls.expect("[tls] from the acceptor");
+        assert_eq!(
+            (tls.cert.to_str(), tls.key.to_str()),
+            (Some("c.pem"), Some("k.pem"))
+        );
+        let ports = tls.ports();
+        assert_eq!((ports.rtmps, ports.https), (Some(8081), Some(8443)));
+        assert_eq!(c.rtmp_port, 1936, "the plain acceptor stays RTMP");
+        assert!(
+            warnings.join("\n").contains("inboundRtmp (sslKey):8082"),
+            "{warnings:?}"
+        );
+
+        let e = load("configuration = { applications = { { acceptors = {\n { port = 8081, protocol = 'inboundRtmp', sslKey = 'k.pem' } } } } }")
+            .expect_err("no sslCert");
+        assert!(e.message.contains("sslCert"), "{e}");
     }
 
     #[test]

@@ -7,6 +7,9 @@
 //! - [`iis`]: the IIS URL forms and the manifest lookups they need.
 //! - [`headers`]: types, caching, validators, ranges.
 //! - [`body`]: streamed file bodies.
+//!
+//! HTTPS ([`serve_tls`]) serves the same content on a port of its own; the TLS handshake
+//! happens per connection, then the same connection code runs over the TLS stream.
 
 mod body;
 mod files;
@@ -25,11 +28,12 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::server::{AppState, Shutdown};
+use crate::tls::{Protocol, Tls};
 use body::Body;
 use files::{Found, PathError};
 use headers::{ByteRange, Kind};
@@ -54,9 +58,26 @@ struct Web {
     manifests: iis::ManifestCache,
 }
 
-pub async fn serve(
+pub async fn serve(state: Arc<AppState>, listener: TcpListener, shutdown: Shutdown) -> Result<()> {
+    accept_loop(state, listener, None, shutdown).await
+}
+
+/// The same web server over TLS on a port of its own (`[tls] https_port`).
+pub async fn serve_tls(
     state: Arc<AppState>,
     listener: TcpListener,
+    tls: Arc<Tls>,
+    shutdown: Shutdown,
+) -> Result<()> {
+    accept_loop(state, listener, Some(tls), shutdown).await
+}
+
+/// Accepts until shutdown; with `tls`, each connection's handshake runs in its own task
+/// (holding a connection permit, bounded by the handshake timeout).
+async fn accept_loop(
+    state: Arc<AppState>,
+    listener: TcpListener,
+    tls: Option<Arc<Tls>>,
     mut shutdown: Shutdown,
 ) -> Result<()> {
     let web = Arc::new(Web {
@@ -90,25 +111,15 @@ pub async fn serve(
         };
         let web = web.clone();
         let http = http.clone();
-        let mut shutdown = shutdown.clone();
+        let shutdown = shutdown.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let web = web.clone();
-                async move { Ok::<_, Infallible>(handle(&web, req).await) }
-            });
-            let conn = http.serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            let result = tokio::select! {
-                r = conn.as_mut() => r,
-                _ = shutdown.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    tokio::time::timeout(SHUTDOWN_GRACE, conn.as_mut())
-                        .await
-                        .unwrap_or(Ok(()))
-                }
-            };
-            if let Err(e) = result {
-                tracing::debug!("web: connection from {peer}: {e}");
+            match tls {
+                None => serve_connection(web, http, stream, peer, shutdown).await,
+                Some(tls) => match tls.accept(stream, Protocol::Http, &shutdown).await {
+                    Ok(s) => serve_connection(web, http, s, peer, shutdown).await,
+                    Err(e) => tracing::debug!("web: TLS handshake with {peer} failed: {e}"),
+                },
             }
             drop(permit);
         });
@@ -120,6 +131,36 @@ pub async fn serve(
     )
     .await;
     Ok(())
+}
+
+/// Serves one connection, plain or TLS, until the client is done or shutdown (graceful).
+async fn serve_connection<S>(
+    web: Arc<Web>,
+    http: hyper::server::conn::http1::Builder,
+    stream: S,
+    peer: std::net::SocketAddr,
+    mut shutdown: Shutdown,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let web = web.clone();
+        async move { Ok::<_, Infallible>(handle(&web, req).await) }
+    });
+    let conn = http.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = shutdown.changed() => {
+            conn.as_mut().graceful_shutdown();
+            tokio::time::timeout(SHUTDOWN_GRACE, conn.as_mut())
+                .await
+                .unwrap_or(Ok(()))
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!("web: connection from {peer}: {e}");
+    }
 }
 
 async fn handle(web: &Web, req: Request<Incoming>) -> Response<Body> {

@@ -4,8 +4,7 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::{timeout, timeout_at, Instant};
 
@@ -85,19 +84,18 @@ enum End {
     Info(String),
 }
 
-pub async fn run(
+/// Drives one connection over `socket`: a TCP stream (RTMP) or a TLS stream over one
+/// (RTMPS); `peer` names it in the log.
+pub async fn run<S>(
     registry: StreamRegistry,
-    mut socket: TcpStream,
+    mut socket: S,
+    peer: String,
     limits: Limits,
     auth: Authorizer,
     mut shutdown: Shutdown,
-) {
-    let peer = socket
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_else(|_| "unknown".into());
-    // Small control replies (connect/publish results) should not wait for Nagle.
-    let _ = socket.set_nodelay(true);
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
     let accepted = Instant::now();
     let mut session = Session::new(registry, peer.clone(), auth.clone(), &limits);
     let mut buf = vec![0u8; READ_BUF];

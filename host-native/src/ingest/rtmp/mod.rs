@@ -11,6 +11,8 @@
 //! - [`pull`]: the other direction, a client that plays a stream from another RTMP server
 //!   (pullStream uri=rtmp://...).
 //!
+//! RTMPS is the same protocol inside TLS on a port of its own ([`serve_tls`]).
+//!
 //! Playing a stream that does not exist is refused (the peer retries).
 
 use std::sync::Arc;
@@ -22,6 +24,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::server::{AppState, Shutdown};
+use crate::tls::{Protocol, Tls};
 
 mod connection;
 mod guard;
@@ -49,12 +52,44 @@ pub async fn serve(state: Arc<AppState>, listener: TcpListener, shutdown: Shutdo
     serve_with(state, listener, shutdown, limits, MAX_CONNECTIONS).await
 }
 
+/// Accepts RTMPS connections (RTMP inside TLS, EMS inboundRtmps) until `shutdown`.
+pub async fn serve_tls(
+    state: Arc<AppState>,
+    listener: TcpListener,
+    tls: Arc<Tls>,
+    shutdown: Shutdown,
+) -> Result<()> {
+    let limits = Limits::from_config(&state.config.limits);
+    accept_loop(
+        state,
+        listener,
+        shutdown,
+        limits,
+        MAX_CONNECTIONS,
+        Some(tls),
+    )
+    .await
+}
+
 pub async fn serve_with(
+    state: Arc<AppState>,
+    listener: TcpListener,
+    shutdown: Shutdown,
+    limits: Limits,
+    max_connections: usize,
+) -> Result<()> {
+    accept_loop(state, listener, shutdown, limits, max_connections, None).await
+}
+
+/// The accept loop of both RTMP and RTMPS: with `tls`, each connection's TLS handshake runs
+/// in its own task (bounded by the handshake timeout), so a slow client holds up no one.
+async fn accept_loop(
     state: Arc<AppState>,
     listener: TcpListener,
     mut shutdown: Shutdown,
     limits: Limits,
     max_connections: usize,
+    tls: Option<Arc<Tls>>,
 ) -> Result<()> {
     let slots = Arc::new(Semaphore::new(max_connections));
     let per_address = crate::per_address::PerAddress::new(limits.per_address);
@@ -87,8 +122,19 @@ pub async fn serve_with(
                         let registry = state.streams.clone();
                         let shutdown = shutdown.clone();
                         let auth = auth.clone();
+                        let tls = tls.clone();
                         connections.spawn(async move {
-                            connection::run(registry, socket, limits, auth, shutdown).await;
+                            // Small control replies (connect/publish results) should not
+                            // wait for Nagle; set on the socket, under any TLS layer.
+                            let _ = socket.set_nodelay(true);
+                            let peer = peer.to_string();
+                            match tls {
+                                None => connection::run(registry, socket, peer, limits, auth, shutdown).await,
+                                Some(tls) => match tls.accept(socket, Protocol::Rtmp, &shutdown).await {
+                                    Ok(s) => connection::run(registry, s, peer, limits, auth, shutdown).await,
+                                    Err(e) => tracing::debug!(%peer, "RTMPS handshake failed: {e}"),
+                                },
+                            }
                             drop(slot);
                             drop(address_slot);
                         });
