@@ -166,8 +166,21 @@ async fn handle(web: &Web, req: Request<Incoming>) -> Response<Body> {
         Found::Dir(_) | Found::Outside => return not_found("not found"),
         Found::Missing => {}
     }
+    // `<dir>/<name>.ismc/<rest>`: a manifest file used as a base URL (GStreamer's mssdemux
+    // appends fragment paths to it), resolved as `<dir>/<rest>` with that manifest.
+    let mut manifest_name = None;
+    let mut names = names;
+    if let Some(i) = iis::manifest_file_segment(&names) {
+        if let Found::File(_) = files::resolve(&root, &names[..=i]).await {
+            manifest_name = Some(names.remove(i));
+            if let Found::File(path) = files::resolve(&root, &names).await {
+                let name = names.last().map_or("", String::as_str);
+                return send_file(h, head, &path, name, Window::Whole).await;
+            }
+        }
+    }
     match iis::parse(&names) {
-        Ok(Some(r)) => iis_request(web, &root, r, h, head).await,
+        Ok(Some(r)) => iis_request(web, &root, r, manifest_name.as_deref(), h, head).await,
         Ok(None) => not_found("not found"),
         Err(why) => error(StatusCode::BAD_REQUEST, why),
     }
@@ -177,6 +190,7 @@ async fn iis_request(
     web: &Web,
     root: &Path,
     req: iis::Request,
+    manifest_name: Option<&str>,
     h: &HeaderMap,
     head: bool,
 ) -> Response<Body> {
@@ -186,7 +200,11 @@ async fn iis_request(
     let Found::Dir(dir) = files::resolve(root, dir_names).await else {
         return not_found("no such presentation folder");
     };
-    let Some(manifest) = iis::find_manifest(&dir).await else {
+    let manifest = match manifest_name {
+        Some(name) => Some(dir.join(name)),
+        None => iis::find_manifest(&dir).await,
+    };
+    let Some(manifest) = manifest else {
         return not_found("no manifest in this folder");
     };
     // The manifest itself may be a symlink: it is served only if it stays inside.
