@@ -185,6 +185,18 @@ fn auto_mss_from_an_ems_config_lua_plays_in_dashjs() {
         assert_eq!(video.url, "video/{bitrate}/{start time}.fmp4");
         let bitrate = video.quality_levels[0].bitrate;
         assert!(bitrate > 0, "bandwidths=0: measured");
+        // The audio is announced at its own rate (64 kbit/s AAC), not the stream's.
+        let audio = m
+            .stream_indexes
+            .iter()
+            .find(|s| s.kind == smoothcast_core::TrackKind::Audio)
+            .expect("audio");
+        let audio_rate = audio.quality_levels[0].bitrate;
+        assert!(
+            (40_000..90_000).contains(&audio_rate),
+            "{name}: audio at {audio_rate}"
+        );
+        assert!(folder.join(format!("audio/{audio_rate}")).is_dir());
         let fragments = std::fs::read_dir(folder.join(format!("video/{bitrate}")))
             .expect("video fragments")
             .filter_map(Result::ok)

@@ -74,6 +74,14 @@ fn two_bitrates_play_in_dashjs() {
         vec![1_000_000, 400_000]
     );
     assert_eq!(video.chunks.len(), 10, "20 s in 2 s fragments");
+    // Both clips carry the same 128 kbit/s AAC: one audio quality level at its own rate.
+    let audio: Vec<u32> = m.stream_indexes[1]
+        .quality_levels
+        .iter()
+        .map(|q| q.bitrate)
+        .collect();
+    assert_eq!(audio.len(), 1, "identical audio announced once: {audio:?}");
+    assert!((100_000..160_000).contains(&audio[0]), "{audio:?}");
     // Audio priming (the AAC edit list) puts video a little after 0 on the shared timeline.
     assert!(group
         .join(format!("400000/video/{}.fmp4", video.chunks[0].t))
