@@ -47,10 +47,10 @@ pub struct ServerConfig {
     /// restarts. Default: beside `--config` (`NAME.toml` keeps `NAME.state.json`), or
     /// `smoothcast.state.json` in the working directory. An unreadable file stops the start.
     pub state_file: Option<PathBuf>,
-    /// Folder holding dash.js's `dash.all.min.js` and `dash.mss.min.js`, served under
-    /// `/_smoothcast/` for the built-in player page. Relative to the working directory; the
-    /// default is where the repository's test harness installs dash.js.
-    pub player_assets: PathBuf,
+    /// A folder whose `dash.all.min.js` and `dash.mss.min.js` replace the copies of dash.js
+    /// built into the binary (served under `/_smoothcast/` for the built-in player page).
+    /// Relative to the working directory. Unset: the built-in ones.
+    pub player_assets: Option<PathBuf>,
     /// autoMSS: a rolling MSS presentation for every new inbound stream (off without it).
     pub auto_mss: Option<AutoMss>,
     /// Event sinks (`[events]`): a JSON-lines file and/or an HTTP endpoint.
@@ -72,7 +72,7 @@ impl Default for ServerConfig {
             allowed_output_roots: Vec::new(),
             default_manifest: None,
             state_file: None,
-            player_assets: PathBuf::from("tests/player/node_modules/dashjs/dist/modern/umd"),
+            player_assets: None,
             auto_mss: None,
             events: crate::events::EventsConfig::default(),
         }

@@ -386,8 +386,10 @@ fn player_assets_and_missing_web_root() {
     assert_eq!(js.body, b"/* dash */");
     let missing = server.get("/_smoothcast/dash.mss.min.js");
     assert_eq!(missing.status, 404);
-    // With no web root at all there is still the player page.
-    assert_eq!(server.get("/").status, 200);
+    // With no web root at all there is still the player page, loading the override.
+    let page = server.get("/");
+    assert_eq!(page.status, 200);
+    assert!(String::from_utf8_lossy(&page.body).contains(r#"src="/_smoothcast/dash.all.min.js""#));
     assert_eq!(server.get("/vod/Manifest").status, 404);
     drop(server);
 

@@ -12,6 +12,7 @@ mod body;
 mod files;
 mod headers;
 mod iis;
+mod player_assets;
 
 use std::convert::Infallible;
 use std::io::SeekFrom;
@@ -260,25 +261,30 @@ fn file_name(p: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// `/_smoothcast/...`: the built-in player page and the dash.js files it loads.
+/// `/_smoothcast/...`: the built-in player page and the dash.js files it loads: built into
+/// the binary (`/_smoothcast/dashjs-<version>/<file>`, cached for good: the version is in
+/// the path), or from the `player_assets` folder when one is configured.
 async fn assets(web: &Web, names: &[String], h: &HeaderMap, head: bool) -> Response<Body> {
     match names {
         [] => player_page(head, &web.state.config),
         [page] if page == "player.html" => player_page(head, &web.state.config),
-        [file] => {
-            let dir = &web.state.config.player_assets;
-            let Ok(root) = files::canonical_root(dir).await else {
-                return not_found(&format!(
-                    "player assets folder {} not found: install dash.js 5 (`npm ci` in \
-                     tests/player) or set player_assets in the server configuration",
-                    dir.display()
-                ));
-            };
-            match files::resolve(&root, &[file]).await {
-                Found::File(p) => send_file(h, head, &p, file, Window::Whole).await,
-                _ => not_found(&format!("{file} is not in {}", dir.display())),
+        [file] => match &web.state.config.player_assets {
+            Some(dir) => {
+                let Ok(root) = files::canonical_root(dir).await else {
+                    return not_found(&format!(
+                        "player assets folder {} not found: fix player_assets in the server \
+                         configuration, or remove it to use the built-in dash.js",
+                        dir.display()
+                    ));
+                };
+                match files::resolve(&root, &[file]).await {
+                    Found::File(p) => send_file(h, head, &p, file, Window::Whole).await,
+                    _ => not_found(&format!("{file} is not in {}", dir.display())),
+                }
             }
-        }
+            None => player_assets::serve(file, h, head, false),
+        },
+        [dir, file] if dir == player_assets::DIR => player_assets::serve(file, h, head, true),
         _ => not_found("not found"),
     }
 }
@@ -292,7 +298,13 @@ fn player_page(head: bool, config: &crate::config::ServerConfig) -> Response<Bod
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || "/._-:?=&%".contains(*c))
         .collect();
-    let page = PLAYER_PAGE.replace("__DEFAULT_MANIFEST__", &preset);
+    let assets = match config.player_assets {
+        Some(_) => String::from("/_smoothcast"),
+        None => format!("/_smoothcast/{}", player_assets::DIR),
+    };
+    let page = PLAYER_PAGE
+        .replace("__DEFAULT_MANIFEST__", &preset)
+        .replace("__PLAYER_ASSETS__", &assets);
     let len = page.len();
     let mut r = Response::new(if head {
         Body::empty()
