@@ -85,13 +85,15 @@ fn the_binary_alone_serves_a_working_player_page() {
     std::fs::create_dir_all(&install).expect("folder");
     let exe = install.join("smoothcast");
     std::fs::copy(env!("CARGO_BIN_EXE_smoothcast"), &exe).expect("copy the binary");
-    let server = Server::start_in(
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let mut server = Server::start_in(
         &exe,
         Some(&install),
         &install.join("evo-webroot"),
         "",
         &["--demo"],
-        Stdio::inherit(),
+        Stdio::from(log),
     )
     .expect("server");
     let web = server.addr("web");
@@ -117,18 +119,48 @@ fn the_binary_alone_serves_a_working_player_page() {
     let licence = http_get(web, &src.replace("dash.all.min.js", "LICENSE.md")).expect("licence");
     assert!(String::from_utf8_lossy(&licence.body).contains("BSD"));
 
-    if !player::ready_or_skip("the_binary_alone_serves_a_working_player_page") {
-        return;
+    if player::ready_or_skip("the_binary_alone_serves_a_working_player_page") {
+        // The page itself waits for the live manifest, as a viewer opening it early would.
+        let result = player::play(&PlayRequest {
+            seconds: 30.0,
+            min_time: 6.0,
+            live: true,
+            ..PlayRequest::page(format!("http://{web}/"))
+        })
+        .expect("harness ran");
+        println!("{result}");
+        assert!(result.ok, "the built-in page failed: {}", result.reason);
+        assert_eq!((result.video_width, result.video_height), (640, 360));
+    } else {
+        let manifest = install.join("evo-webroot/demo/manifest.ismc");
+        smoothcast_tests::wait_for("the live manifest", Duration::from_secs(40), || {
+            manifest.is_file()
+        });
     }
-    // The page itself waits for the live manifest, as a viewer opening it early would.
-    let result = player::play(&PlayRequest {
-        seconds: 30.0,
-        min_time: 6.0,
-        live: true,
-        ..PlayRequest::page(format!("http://{web}/"))
-    })
-    .expect("harness ran");
-    println!("{result}");
-    assert!(result.ok, "the built-in page failed: {}", result.reason);
-    assert_eq!((result.video_width, result.video_height), (640, 360));
+
+    // At the default log level: one line for the stream, one for the presentation going
+    // live, one for the shutdown; plain text (stderr is a file, not a terminal).
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &server.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let started = Instant::now();
+    while server.try_wait().is_none() {
+        assert!(started.elapsed() < Duration::from_secs(15), "still running");
+        sleep(Duration::from_millis(50));
+    }
+    let log = std::fs::read_to_string(&log_path).expect("log");
+    assert!(
+        !log.contains('\x1b'),
+        "no colour codes in a log file: {log:?}"
+    );
+    for (what, needle) in [
+        ("publish", "inbound stream created"),
+        ("presentation", "presentation live:"),
+        ("shutdown", "shutting down"),
+    ] {
+        let n = log.lines().filter(|l| l.contains(needle)).count();
+        assert_eq!(n, 1, "one {what} line: {log}");
+    }
 }

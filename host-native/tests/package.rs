@@ -301,3 +301,34 @@ fn bad_inputs_fail_cleanly() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid group name"));
 }
+
+/// `package` says what it made and where to play it, and when it replaced a presentation.
+#[test]
+fn package_reports_what_it_made_and_replaced() {
+    let input = clip(ClipSpec {
+        seconds: 6.0,
+        ..ClipSpec::default()
+    });
+    let dir = TempDir::new("package-report");
+    let first = package(dir.path(), "show", &[arg(&input)]);
+    assert!(first.status.success());
+    let said = String::from_utf8_lossy(&first.stdout).into_owned();
+    let manifest = dir.path().join("show/manifest.ismc");
+    assert!(
+        said.contains(&format!("made {}", manifest.display())),
+        "{said}"
+    );
+    assert!(said.contains("audio at 1"), "the audio's own rate: {said}");
+    assert!(said.contains("play /show/manifest.ismc"), "{said}");
+    assert!(!said.contains("replaced"), "{said}");
+    let again = package(dir.path(), "show", &[arg(&input)]);
+    assert!(again.status.success());
+    let said = String::from_utf8_lossy(&again.stdout).into_owned();
+    assert!(
+        said.starts_with(&format!(
+            "replaced the presentation that was in {}",
+            dir.path().join("show").display()
+        )),
+        "{said}"
+    );
+}

@@ -694,26 +694,35 @@ impl Presentation {
     }
 
     fn misaligned(&self, kind: TrackKind, a: usize, b: usize, j: usize) -> PresentationError {
-        let at = |l: usize| {
-            self.levels[l]
-                .track(kind)
-                .and_then(|t| t.chunks.get(j))
-                .map_or(String::from("nothing"), |(t, d)| {
-                    format!("{:.3} s (+{:.3} s)", *t as f64 / 1e7, *d as f64 / 1e7)
-                })
-        };
-        error(
-            PresentationErrorKind::Mismatch,
-            format!(
-                "{} fragment {} of {} is at {} but at {} in {}; encode every input with the same keyframe positions",
-                kind.as_str(),
+        let chunk = |l: usize| self.levels[l].track(kind).and_then(|t| t.chunks.get(j));
+        let count = |l: usize| self.levels[l].track(kind).map_or(0, |t| t.chunks.len());
+        let at =
+            |(t, d): &(u64, u64)| format!("{:.3} s (+{:.3} s)", *t as f64 / 1e7, *d as f64 / 1e7);
+        let kind_name = kind.as_str();
+        let (na, nb) = (&self.names[a], &self.names[b]);
+        let message = match (chunk(a), chunk(b)) {
+            (Some(x), Some(y)) => format!(
+                "{kind_name} fragment {} is at {} in {nb} but at {} in {na}; encode every input with the same keyframe positions",
                 j + 1,
-                self.names[b],
-                at(b),
-                at(a),
-                self.names[a]
+                at(y),
+                at(x),
             ),
-        )
+            // One input ends early: say how long each is.
+            (x, y) => {
+                let (longer, shorter, c) = match (x, y) {
+                    (Some(c), _) => (na, nb, c),
+                    (_, Some(c)) => (nb, na, c),
+                    _ => (na, nb, &(0, 0)),
+                };
+                format!(
+                    "{longer} has {} {kind_name} fragments but {shorter} only {} (the next would be at {}); every input needs the same length and keyframe positions",
+                    count(a).max(count(b)),
+                    count(a).min(count(b)),
+                    at(c),
+                )
+            }
+        };
+        error(PresentationErrorKind::Mismatch, message)
     }
 
     fn build_manifest(&self, complete: bool) -> Result<Manifest, PresentationError> {

@@ -234,6 +234,24 @@ fn quality_levels_share_the_timeline_or_fail_clearly() {
     let e = p.finish().expect_err("misaligned");
     assert_eq!(e.kind, PresentationErrorKind::Mismatch);
     assert!(e.message.contains("b.mp4"), "{}", e.message);
+
+    // One input shorter than the other: the message says so instead of "at nothing".
+    let mut p = Presentation::new(PresentationOptions::vod(Layout::Multi));
+    let a = p.add_quality_level("hi.mp4", 2).expect("a");
+    let b = p.add_quality_level("lo.mp4", 1).expect("b");
+    for l in [a, b] {
+        p.add_track(l, video_track(0)).expect("video");
+    }
+    push_av(&mut p, a, 8, 50, 0);
+    push_av(&mut p, b, 4, 50, 0);
+    let e = p.finish().expect_err("different lengths");
+    assert!(!e.message.contains("nothing"), "{}", e.message);
+    assert!(
+        e.message
+            .starts_with("hi.mp4 has 4 video fragments but lo.mp4 only 2"),
+        "{}",
+        e.message
+    );
 }
 
 #[test]

@@ -94,6 +94,8 @@ pub(super) async fn run_group(mut ctx: GroupContext) {
         subscribe(&ctx, &writer, input, i, &tx).await;
     }
     let mut last_error = String::new();
+    // The first manifest of this run is worth a line at the default log level.
+    let mut live_announced = false;
     let stop = loop {
         tokio::select! {
             changed = ctx.stop.changed() => {
@@ -129,6 +131,12 @@ pub(super) async fn run_group(mut ctx: GroupContext) {
                     }
                 }
                 let outputs: Vec<Output> = std::iter::from_fn(|| presentation.poll_output()).collect();
+                if !live_announced {
+                    if let Some(Output::WriteManifest { path, .. }) = outputs.iter().find(|o| matches!(o, Output::WriteManifest { .. })) {
+                        live_announced = true;
+                        tracing::info!(target: crate::NOTICE, group = %ctx.params.group_name, "presentation live: {}", ctx.group_dir.join(path).display());
+                    }
+                }
                 writer.write(outputs, arrival).await;
                 let closing = !ctx.params.keep_alive && inputs.iter().all(|x| !x.subscribed) && inputs.iter().any(|x| x.level.is_some());
                 if closing {
