@@ -117,6 +117,9 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     if let Some(webroot) = &args.webroot {
         config.webroot = webroot.clone();
     }
+    if let Some(note) = config.settle_web_root(args.webroot.is_some()) {
+        tracing::warn!("{note}");
+    }
     config.check_auto_mss()?;
     if config.state_file.is_none() {
         config.state_file = Some(state::default_path(
