@@ -10,6 +10,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use smoothcast_core::manifest::Manifest;
+use smoothcast_tests::gst;
 use smoothcast_tests::peer::{LiveEncode, Peer};
 use smoothcast_tests::player::{self, PlayRequest};
 use smoothcast_tests::presentation::{check_listed_fragments, read_manifest};
@@ -397,4 +398,82 @@ fn publish(rtmp: std::net::SocketAddr, names: &[&str], seconds: u32) -> Peer {
             e.rtmp(format!("rtmp://{rtmp}/live/{name}"), 400)
         })
         .start()
+}
+
+/// Every URL form the product advertises for live output (README, the player page):
+/// createMSSStream with one stream and with two, autoMSS; each as `<manifest>.ismc` and as
+/// IIS's `/Manifest`. All play in GStreamer (souphttpsrc + mssdemux through playbin), and
+/// the IIS form of the adaptive one in dash.js (dash.js plays the `.ismc` forms in the
+/// other live tests).
+#[test]
+fn every_advertised_live_url_plays() {
+    let gst_ok = gst::ready_or_skip("every_advertised_live_url_plays");
+    let dash_ok = player::ready_or_skip("every_advertised_live_url_plays");
+    let dir = TempDir::new("auto-mss-urls");
+    let webroot = dir.path().join("www");
+    let toml = format!(
+        "[auto_mss]\ntarget_folder = {:?}\nchunk_length = 2\nchunk_on_idr = true\nplaylist_length = 10\n",
+        webroot.display().to_string()
+    );
+    let server = Server::start(exe(), &webroot, &toml, &[]).expect("server");
+    let target = webroot.display().to_string();
+    for (streams, extra) in [
+        ("hi", "bandwidths=900000 groupname=single"),
+        ("hi,lo", "bandwidths=900000,400000 groupname=abr"),
+    ] {
+        let r = server
+            .api(
+                "createMSSStream",
+                &format!("localstreamnames={streams} targetfolder={target} {extra} chunkLength=2"),
+            )
+            .expect("api");
+        assert_eq!(r["status"], "SUCCESS", "{r}");
+    }
+    let _encoder = publish(server.addr("rtmp"), &["hi", "lo"], 60);
+    let manifests = [
+        webroot.join("single/manifest.ismc"),
+        webroot.join("abr/manifest.ismc"),
+        webroot.join("autoMSS/hi/hi.ismc"),
+    ];
+    for m in &manifests {
+        wait_for(&m.display().to_string(), Duration::from_secs(40), || {
+            manifest(m).is_some_and(|m| m.stream_indexes.iter().all(|s| s.chunks.len() >= 2))
+        });
+    }
+    let web = server.addr("web");
+    let urls: Vec<String> = [
+        "/single/manifest.ismc",
+        "/single/Manifest",
+        "/abr/manifest.ismc",
+        "/abr/Manifest",
+        "/autoMSS/hi/hi.ismc",
+        "/autoMSS/hi/Manifest",
+    ]
+    .iter()
+    .map(|p| format!("http://{web}{p}"))
+    .collect();
+    if gst_ok {
+        // All at once, so the test takes one playback's time.
+        let runs: Vec<_> = urls
+            .iter()
+            .cloned()
+            .map(|u| std::thread::spawn(move || (gst::play(&u, 12.0), u)))
+            .collect();
+        for run in runs {
+            let (result, url) = run.join().expect("thread");
+            let r = result.expect("gst ran");
+            assert!(r.played(), "{url} in GStreamer: {r:?}");
+        }
+    }
+    if dash_ok {
+        let result = player::play(&PlayRequest {
+            seconds: 14.0,
+            min_time: 6.0,
+            live: true,
+            expect_levels: Some(2),
+            ..PlayRequest::url(format!("http://{web}/abr/Manifest"))
+        })
+        .expect("harness ran");
+        assert!(result.ok, "/abr/Manifest in dash.js: {result}");
+    }
 }
