@@ -440,6 +440,61 @@ fn every_advertised_live_url_plays() {
             manifest(m).is_some_and(|m| m.stream_indexes.iter().all(|s| s.chunks.len() >= 2))
         });
     }
+    // Stream ids, inbound and outbound (OFMSS), are small and distinct.
+    let streams = server.api("listStreams", "").expect("listStreams");
+    let ids: Vec<u64> = streams["data"]
+        .as_array()
+        .expect("streams")
+        .iter()
+        .filter_map(|s| s["uniqueId"].as_u64())
+        .collect();
+    assert!(
+        ids.iter().any(|_| true) && ids.iter().all(|id| *id < 100),
+        "{streams}"
+    );
+    let mut distinct = ids.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), ids.len(), "{streams}");
+    // What the encoder sends, as listStreams and getStreamInfo show it: 480x270 H.264
+    // (ultrafast: Baseline) at 25 fps, 48 kHz mono AAC-LC, to the RTMP application `live`.
+    let info = server
+        .api("getStreamInfo", "localStreamName=hi")
+        .expect("getStreamInfo");
+    let listed = streams["data"]
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .find(|s| s["name"] == "hi" && s["type"] == "INR")
+                .cloned()
+        })
+        .expect("hi listed");
+    for s in [&info["data"], &listed] {
+        assert_eq!(s["appName"], "live", "{s}");
+        assert_eq!(s["video"]["codec"], "H264", "{s}");
+        assert_eq!(s["video"]["profile"], "Baseline", "{s}");
+        assert!(
+            s["video"]["level"]
+                .as_str()
+                .is_some_and(|l| l.contains('.')),
+            "{s}"
+        );
+        assert_eq!(
+            (s["video"]["width"].as_u64(), s["video"]["height"].as_u64()),
+            (Some(480), Some(270)),
+            "{s}"
+        );
+        let fps = s["video"]["frameRate"].as_f64().unwrap_or(0.0);
+        assert!((24.0..=26.0).contains(&fps), "{s}");
+        assert_eq!(s["audio"]["codec"], "AAC", "{s}");
+        assert_eq!(s["audio"]["profile"], "LC", "{s}");
+        assert_eq!(s["audio"]["sampleRate"], 48000, "{s}");
+        assert_eq!(s["audio"]["channels"], 1, "{s}");
+        assert!(s["upTime"].as_u64().is_some_and(|t| t > 5_000), "{s}");
+        // 400 kbit/s video and 64 kbit/s audio, give or take the encoder's rate control.
+        let bw = s["bandwidth"].as_u64().unwrap_or(0);
+        assert!((150_000..2_000_000).contains(&bw), "{s}");
+    }
     let web = server.addr("web");
     let urls: Vec<String> = [
         "/single/manifest.ismc",

@@ -134,7 +134,7 @@ pub(super) async fn run_group(mut ctx: GroupContext) {
                 if !live_announced {
                     if let Some(Output::WriteManifest { path, .. }) = outputs.iter().find(|o| matches!(o, Output::WriteManifest { .. })) {
                         live_announced = true;
-                        tracing::info!(target: crate::NOTICE, group = %ctx.params.group_name, "presentation live: {}", ctx.group_dir.join(path).display());
+                        tracing::info!(target: crate::NOTICE, "presentation live: {}", ctx.group_dir.join(path).display());
                     }
                 }
                 writer.write(outputs, arrival).await;

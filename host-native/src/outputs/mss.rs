@@ -158,8 +158,11 @@ pub struct MssConfigEntry {
     pub current: StatusRecord,
     pub previous: Option<StatusRecord>,
     pub group_target_folder: PathBuf,
-    /// Unique id of the group's output (listStreams shows it as an OFMSS stream).
+    /// The group this config belongs to (its createMSSStream).
     pub group_id: u64,
+    /// The config's output stream id (listStreams shows it as an OFMSS stream): taken from
+    /// the stream registry's sequence, so inbound and outbound ids are one small namespace.
+    pub stream_id: u64,
 }
 
 /// How a group task is asked to stop.
@@ -188,8 +191,14 @@ pub(super) enum Origin {
     Api,
     /// From the server's own configuration (the demo, autoMSS): made again at every start.
     Config,
-    /// From the state file at start: same ids, and the presentation resumes from its folder.
-    Restored { group_id: u64, config_ids: Vec<u64> },
+    /// From the state file at start: same ids, and the presentation resumes from its folder
+    /// with the bitrates it was measured at (`measured`, 0 for none), which its fragment
+    /// paths contain; the config itself keeps the bandwidths it was created with.
+    Restored {
+        group_id: u64,
+        config_ids: Vec<u64>,
+        measured: Vec<u32>,
+    },
 }
 
 #[derive(Default)]
@@ -205,6 +214,9 @@ pub struct OutputManager {
     inner: Arc<Mutex<Inner>>,
     allowed_roots: Arc<Vec<PathBuf>>,
     ids: crate::status::ConfigIds,
+    /// Group ids: a sequence of their own, so config ids (which operators script against)
+    /// follow each other without gaps.
+    group_ids: crate::status::ConfigIds,
     pub(super) stats: Arc<super::stats::WriteStats>,
     pub(super) events: EventBus,
     pub(super) store: crate::state::StateStore,
@@ -218,6 +230,7 @@ impl OutputManager {
             inner: Arc::default(),
             allowed_roots: Arc::default(),
             ids: Default::default(),
+            group_ids: Default::default(),
             stats: Arc::default(),
             events: EventBus::disabled(),
             store: crate::state::StateStore::in_memory(),
@@ -344,19 +357,19 @@ impl OutputManager {
         if let Origin::Restored {
             group_id,
             config_ids,
+            ..
         } = &origin
         {
-            let mut all = config_ids.clone();
-            all.push(*group_id);
-            let mut distinct = all.clone();
+            let mut distinct = config_ids.clone();
             distinct.sort_unstable();
             distinct.dedup();
-            if distinct.len() != all.len() {
+            if distinct.len() != config_ids.len() {
                 return Err(fail("its saved ids repeat".into()));
             }
-            let taken = all
+            let taken = config_ids
                 .iter()
-                .find(|id| inner.groups.contains_key(id) || inner.configs.contains_key(id));
+                .find(|id| inner.configs.contains_key(id))
+                .or(Some(group_id).filter(|g| inner.groups.contains_key(g)));
             if let Some(id) = taken {
                 return Err(fail(format!("id {id} is already in use")));
             }
@@ -378,14 +391,25 @@ impl OutputManager {
             Origin::Restored {
                 group_id,
                 config_ids,
+                ..
             } => {
-                for id in config_ids.iter().chain([group_id]) {
+                for id in config_ids {
                     self.ids.skip_past(*id);
                 }
+                self.group_ids.skip_past(*group_id);
                 (*group_id, config_ids.clone().into_iter())
             }
-            _ => (self.ids.next(), Vec::new().into_iter()),
+            _ => (self.group_ids.next(), Vec::new().into_iter()),
         };
+        // A resumed presentation keeps the bitrates in its folder names.
+        let mut running = params.clone();
+        if let Origin::Restored { measured, .. } = &origin {
+            for (b, m) in running.bandwidths.iter_mut().zip(measured) {
+                if *b == 0 {
+                    *b = *m;
+                }
+            }
+        }
         let now = unix_now();
         let mut ids = Vec::new();
         for (i, name) in params.local_stream_names.iter().enumerate() {
@@ -396,7 +420,7 @@ impl OutputManager {
                     config_id: id,
                     params: params.clone(),
                     local_stream_name: name.clone(),
-                    bandwidth: params.bandwidths[i],
+                    bandwidth: running.bandwidths[i],
                     current: StatusRecord {
                         status: ConfigStatus::WaitingForStream,
                         timestamp: now,
@@ -405,6 +429,7 @@ impl OutputManager {
                     previous: None,
                     group_target_folder: group_dir.clone(),
                     group_id,
+                    stream_id: self.streams.next_unique_id(),
                 },
             );
             ids.push(id);
@@ -423,7 +448,7 @@ impl OutputManager {
         let ctx = GroupContext {
             manager: self.clone(),
             streams: self.streams.clone(),
-            params,
+            params: running,
             config_ids: ids.clone(),
             group_dir,
             stop: stop_rx,

@@ -12,9 +12,13 @@ use super::mss::{MssParams, Origin, OutputManager};
 struct SavedGroup {
     group_id: u64,
     config_ids: Vec<u64>,
-    /// As created, with measured bandwidths filled in: a level must come back with the
-    /// bitrate its fragment paths and manifest already use.
+    /// As created: `bandwidths=0` stays 0, so a new presentation of this config measures
+    /// its streams again.
     params: MssParams,
+    /// Per config, the bitrate its level was measured at: the presentation in the folder
+    /// resumes with it (its fragment paths and manifest contain it).
+    #[serde(default)]
+    measured: Vec<u32>,
 }
 
 /// The state file's section for MSS configs.
@@ -49,6 +53,7 @@ impl OutputManager {
             let origin = Origin::Restored {
                 group_id: g.group_id,
                 config_ids: g.config_ids,
+                measured: g.measured,
             };
             self.start_group(g.params, origin)
                 .map_err(|e| format!("{label}: {e}"))?;
@@ -66,8 +71,7 @@ impl OutputManager {
                 .filter(|(_, g)| g.saved)
                 .filter_map(|(group_id, g)| {
                     let first = inner.configs.get(g.config_ids.first()?)?;
-                    let mut params = first.params.clone();
-                    params.bandwidths = g
+                    let measured = g
                         .config_ids
                         .iter()
                         .map(|id| inner.configs.get(id).map_or(0, |c| c.bandwidth))
@@ -75,7 +79,8 @@ impl OutputManager {
                     Some(SavedGroup {
                         group_id: *group_id,
                         config_ids: g.config_ids.clone(),
-                        params,
+                        params: first.params.clone(),
+                        measured,
                     })
                 })
                 .collect();
@@ -137,6 +142,16 @@ mod tests {
             vec![(saved[0], 0), (saved[1], 640_000)]
         );
         assert_eq!(back[0].params.group_name, "g");
+        assert_eq!(
+            back[1].params.bandwidths,
+            vec![0, 0],
+            "the config keeps bandwidths=0; the measured one is for the resume"
+        );
+        assert_eq!(
+            back.iter().map(|c| c.config_id).collect::<Vec<_>>(),
+            vec![saved[0], saved[0] + 1],
+            "consecutive config ids"
+        );
         let next = again.create_mss(params(&["x"], "x")).expect("created");
         assert!(next[0] > saved[1], "new ids follow the restored ones");
         // Restoring twice would reuse the ids: refused, naming the config.
