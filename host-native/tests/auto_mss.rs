@@ -430,6 +430,12 @@ fn every_advertised_live_url_plays() {
         assert_eq!(r["status"], "SUCCESS", "{r}");
     }
     let _encoder = publish(server.addr("rtmp"), &["hi", "lo"], 60);
+    // A viewer who opens the stream as it starts: the manifest does not exist for another
+    // 10 s or so; the request is held until it does, and GStreamer plays.
+    let early = gst_ok.then(|| {
+        let url = format!("http://{}/abr/Manifest", server.addr("web"));
+        std::thread::spawn(move || gst::play(&url, 30.0))
+    });
     let manifests = [
         webroot.join("single/manifest.ismc"),
         webroot.join("abr/manifest.ismc"),
@@ -519,6 +525,11 @@ fn every_advertised_live_url_plays() {
             let r = result.expect("gst ran");
             assert!(r.played(), "{url} in GStreamer: {r:?}");
         }
+    }
+    if let Some(early) = early {
+        let r = early.join().expect("thread").expect("gst ran");
+        // Decoding shares the CPU with six other players here: that it plays is the point.
+        assert!(r.played(), "opened at the start: {r:?}");
     }
     if dash_ok {
         let result = player::play(&PlayRequest {

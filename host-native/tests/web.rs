@@ -310,7 +310,9 @@ fn static_files_iis_urls_and_headers() {
     assert_eq!(page.status, 200);
     assert!(page.header("content-type").starts_with("text/html"));
     let html = String::from_utf8_lossy(&page.body);
-    assert!(html.contains("/_smoothcast/dash.mss.min.js"), "{html}");
+    // The dash.js built into the binary, under a versioned path.
+    assert!(html.contains("/_smoothcast/dashjs-"), "{html}");
+    assert!(html.contains("/dash.mss.min.js"), "{html}");
     assert!(html.contains("http-head"), "{html}");
     std::fs::write(root.join("index.html"), "<p>mine</p>").expect("index");
     assert_eq!(server.get("/").body, b"<p>mine</p>");

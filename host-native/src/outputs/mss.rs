@@ -461,6 +461,26 @@ impl OutputManager {
         Ok((ids, task))
     }
 
+    /// Where each running config's manifest is (or will be) written: a request for one of
+    /// these that is not there yet is for a presentation that is starting.
+    pub fn manifest_paths(&self) -> Vec<PathBuf> {
+        let mut paths: Vec<PathBuf> = self
+            .lock()
+            .configs
+            .values()
+            .map(|c| {
+                let layout = c.params.presentation_options().layout;
+                normalize(
+                    &c.group_target_folder
+                        .join(layout.manifest_path(&c.params.manifest_name)),
+                )
+            })
+            .collect();
+        paths.sort();
+        paths.dedup();
+        paths
+    }
+
     /// Every MSS config entry, by id.
     pub fn list_mss(&self) -> Vec<MssConfigEntry> {
         self.lock().configs.values().cloned().collect()

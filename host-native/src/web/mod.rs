@@ -13,6 +13,7 @@ mod files;
 mod headers;
 mod iis;
 mod player_assets;
+mod starting;
 
 use std::convert::Infallible;
 use std::io::SeekFrom;
@@ -148,8 +149,20 @@ async fn handle(web: &Web, req: Request<Incoming>) -> Response<Body> {
         Ok(r) => r,
         Err(_) if names.is_empty() => return player_page(head, &web.state.config),
         Err(e) => {
-            tracing::warn!("web: web root {}: {e}", web.state.config.webroot.display());
-            return not_found("the web root does not exist");
+            // The first presentation may be about to create it.
+            let webroot = &web.state.config.webroot;
+            let configured = crate::outputs::mss::normalize(webroot);
+            match (
+                hold_starting(web, &configured, &names).await,
+                files::canonical_root(webroot).await,
+            ) {
+                (Some(r), _) => return r,
+                (None, Ok(root)) => root,
+                (None, Err(_)) => {
+                    tracing::warn!("web: web root {}: {e}", webroot.display());
+                    return not_found("the web root does not exist");
+                }
+            }
         }
     };
     if names.is_empty() {
@@ -165,7 +178,16 @@ async fn handle(web: &Web, req: Request<Incoming>) -> Response<Body> {
         }
         // No listings: a folder's contents are not for browsing.
         Found::Dir(_) | Found::Outside => return not_found("not found"),
-        Found::Missing => {}
+        Found::Missing => {
+            if let Some(r) = hold_starting(web, &root, &names).await {
+                return r;
+            }
+            // Written while the request was held.
+            if let Found::File(path) = files::resolve(&root, &names).await {
+                let name = names.last().map_or("", String::as_str);
+                return send_file(h, head, &path, name, Window::Whole).await;
+            }
+        }
     }
     // `<dir>/<name>.ismc/<rest>`: a manifest file used as a base URL (GStreamer's mssdemux
     // appends fragment paths to it), resolved as `<dir>/<rest>` with that manifest.
@@ -185,6 +207,35 @@ async fn handle(web: &Web, req: Request<Incoming>) -> Response<Body> {
         Ok(None) => not_found("not found"),
         Err(why) => error(StatusCode::BAD_REQUEST, why),
     }
+}
+
+/// The manifest of a presentation that is starting (configured, not written yet): held
+/// until it is written (`None`: go on and serve it, or this is no such request), or a 503
+/// with Retry-After once [`starting::HOLD`] has passed.
+async fn hold_starting(web: &Web, root: &Path, names: &[String]) -> Option<Response<Body>> {
+    let last = names.last()?;
+    let (file, dir) = if last.eq_ignore_ascii_case("manifest") {
+        (None, Some(root.join(names[..names.len() - 1].join("/"))))
+    } else if last.to_ascii_lowercase().ends_with(".ismc") {
+        (Some(root.join(names.join("/"))), None)
+    } else {
+        return None;
+    };
+    let manifest =
+        starting::starting_manifest(&web.state.outputs, file.as_deref(), dir.as_deref())?;
+    if starting::wait_for(&manifest, starting::HOLD).await {
+        return None;
+    }
+    let mut r = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the presentation is starting: its manifest is written once its first fragments are",
+    );
+    set(
+        &mut r,
+        header::RETRY_AFTER,
+        &starting::RETRY_AFTER.to_string(),
+    );
+    Some(r)
 }
 
 async fn iis_request(
