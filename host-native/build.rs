@@ -26,7 +26,7 @@ fn main() {
     let hash = git(&dir, &["rev-parse", "--short=12", "HEAD"]);
     let branch = git(&dir, &["rev-parse", "--abbrev-ref", "HEAD"]);
     // Rebuilt when HEAD moves (a commit, a checkout), not on every source change.
-    for path in ["HEAD", "index"] {
+    for path in ["HEAD"] {
         if let Some(p) = git(&dir, &["rev-parse", "--git-path", path]) {
             let p = dir.join(p);
             if p.exists() {
