@@ -8,10 +8,22 @@ use clap::{Parser, Subcommand};
 
 use crate::{api, config, package, server, state};
 
+/// `--version`: the release, and the commit, branch and date build.rs stamped.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("SMOOTHCAST_GIT_HASH"),
+    ", ",
+    env!("SMOOTHCAST_GIT_BRANCH"),
+    ", built ",
+    env!("SMOOTHCAST_BUILD_DATE"),
+    ")"
+);
+
 #[derive(Parser)]
 #[command(
     name = "smoothcast",
-    version,
+    version = VERSION,
     about = "Microsoft Smooth Streaming packager and media server"
 )]
 struct Cli {
