@@ -156,9 +156,23 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             );
         }
         let _ = out.flush();
-        server::run(config, listeners, demo, async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
+        server::run(config, listeners, demo, stop_signal()).await
     })
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM (systemd's stop, `docker stop`, a plain `kill`): either stops
+/// the server cleanly, closing what it writes.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

@@ -139,17 +139,22 @@ fn the_binary_alone_serves_a_working_player_page() {
     }
 
     // At the default log level: one line for the stream, one for the presentation going
-    // live, one for the shutdown; plain text (stderr is a file, not a terminal).
+    // live, one for the shutdown; plain text (stderr is a file, not a terminal). SIGTERM
+    // (systemd's stop) stops it as cleanly as Ctrl-C.
     let status = std::process::Command::new("kill")
-        .args(["-INT", &server.pid().to_string()])
+        .args(["-TERM", &server.pid().to_string()])
         .status()
         .expect("kill");
     assert!(status.success());
     let started = Instant::now();
-    while server.try_wait().is_none() {
+    let exit = loop {
+        if let Some(exit) = server.try_wait() {
+            break exit;
+        }
         assert!(started.elapsed() < Duration::from_secs(15), "still running");
         sleep(Duration::from_millis(50));
-    }
+    };
+    assert!(exit.success(), "a clean exit on SIGTERM: {exit}");
     let log = std::fs::read_to_string(&log_path).expect("log");
     assert!(
         !log.contains('\x1b'),
