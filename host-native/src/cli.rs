@@ -8,10 +8,22 @@ use clap::{Parser, Subcommand};
 
 use crate::{api, config, package, server, state};
 
+/// `--version`: the release, and the commit, branch and date build.rs stamped.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("SMOOTHCAST_GIT_HASH"),
+    ", ",
+    env!("SMOOTHCAST_GIT_BRANCH"),
+    ", built ",
+    env!("SMOOTHCAST_BUILD_DATE"),
+    ")"
+);
+
 #[derive(Parser)]
 #[command(
     name = "smoothcast",
-    version,
+    version = VERSION,
     about = "Microsoft Smooth Streaming packager and media server"
 )]
 struct Cli {
@@ -105,16 +117,24 @@ pub fn main() -> ExitCode {
 }
 
 fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    // Colour only for a person at a terminal: a log file or journal gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SMOOTHCAST_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_env("SMOOTHCAST_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(format!("warn,{}=info", crate::NOTICE))
+            }),
         )
+        .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .init();
     let mut config = config::ServerConfig::load_all(&args.config)?;
     if let Some(webroot) = &args.webroot {
         config.webroot = webroot.clone();
+    }
+    if let Some(note) = config.settle_web_root(args.webroot.is_some()) {
+        tracing::warn!("{note}");
     }
     config.check_auto_mss()?;
     config.security.resolve_token()?;
@@ -160,9 +180,23 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             );
         }
         let _ = out.flush();
-        server::run(config, listeners, demo, async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
+        server::run(config, listeners, demo, stop_signal()).await
     })
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM (systemd's stop, `docker stop`, a plain `kill`): either stops
+/// the server cleanly, closing what it writes.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

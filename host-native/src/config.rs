@@ -56,10 +56,10 @@ pub struct ServerConfig {
     /// restarts. Default: beside `--config` (`NAME.toml` keeps `NAME.state.json`), or
     /// `smoothcast.state.json` in the working directory. An unreadable file stops the start.
     pub state_file: Option<PathBuf>,
-    /// Folder holding dash.js's `dash.all.min.js` and `dash.mss.min.js`, served under
-    /// `/_smoothcast/` for the built-in player page. Relative to the working directory; the
-    /// default is where the repository's test harness installs dash.js.
-    pub player_assets: PathBuf,
+    /// A folder whose `dash.all.min.js` and `dash.mss.min.js` replace the copies of dash.js
+    /// built into the binary (served under `/_smoothcast/` for the built-in player page).
+    /// Relative to the working directory. Unset: the built-in ones.
+    pub player_assets: Option<PathBuf>,
     /// autoMSS: a rolling MSS presentation for every new inbound stream (off without it).
     pub auto_mss: Option<AutoMss>,
     /// Event sinks (`[events]`): a JSON-lines file and/or an HTTP endpoint.
@@ -90,7 +90,7 @@ impl Default for ServerConfig {
             allowed_output_roots: Vec::new(),
             default_manifest: None,
             state_file: None,
-            player_assets: PathBuf::from("tests/player/node_modules/dashjs/dist/modern/umd"),
+            player_assets: None,
             auto_mss: None,
             events: crate::events::EventsConfig::default(),
             limits: Limits::default(),
@@ -140,6 +140,39 @@ impl ServerConfig {
 }
 
 impl ServerConfig {
+    /// EMS serves its web root from `../evo-webroot` (beside its `bin/` folder) and an EMS
+    /// config.lua's autoMSS `targetFolder` is usually that web root, written relative. So
+    /// with the web root left at its default (`evo-webroot`), a relative autoMSS
+    /// targetFolder naming another `evo-webroot` (EMS's `../evo-webroot`) becomes the web
+    /// root: the operator's config.lua starts, and `/autoMSS/<stream>/<stream>.ismc` is
+    /// served. Any other folder still has to be inside the web root or allowed_output_roots.
+    /// Returns what was changed, for the log. `webroot_given`: set on the command line.
+    pub fn settle_web_root(&mut self, webroot_given: bool) -> Option<String> {
+        let auto = self.auto_mss.as_ref()?;
+        let default = Self::default().webroot;
+        if webroot_given || self.webroot != default {
+            return None;
+        }
+        let folder = Path::new(&auto.target_folder);
+        if folder.is_absolute() || folder.file_name() != default.file_name() {
+            return None;
+        }
+        let normalize = crate::outputs::mss::normalize;
+        let target = normalize(folder);
+        let inside = std::iter::once(&self.webroot)
+            .chain(&self.allowed_output_roots)
+            .any(|r| target.starts_with(normalize(r)));
+        if inside {
+            return None;
+        }
+        self.webroot = PathBuf::from(&auto.target_folder);
+        Some(format!(
+            "web root: {} (autoMSS targetFolder {}, as EMS serves it; set webroot to choose another)",
+            target.display(),
+            auto.target_folder
+        ))
+    }
+
     /// autoMSS's targetFolder must be one this server may write to, as createMSSStream's
     /// must: found now, not when the first stream arrives.
     pub fn check_auto_mss(&self) -> Result<()> {
@@ -218,6 +251,29 @@ mod tests {
             lua_only.check_auto_mss().is_err(),
             "/srv/www is not the web root"
         );
+
+        // EMS's usual `../evo-webroot` with the default web root: it becomes the web root.
+        let ems = dir.join("ems.lua");
+        std::fs::write(
+            &ems,
+            "configuration = { applications = { { autoMSS = { targetFolder = '..\\\\evo-webroot' } } } }",
+        )
+        .expect("write");
+        let mut c = ServerConfig::load(&ems).expect("loads");
+        assert!(c.check_auto_mss().is_err(), "outside ./evo-webroot as such");
+        let note = c.settle_web_root(false).expect("settled");
+        assert!(note.contains("evo-webroot"), "{note}");
+        assert_eq!(c.webroot, Path::new("../evo-webroot"));
+        assert!(c.check_auto_mss().is_ok());
+        // Not when the web root was chosen, nor for other folders.
+        let mut c = ServerConfig::load(&ems).expect("loads");
+        assert!(c.settle_web_root(true).is_none());
+        let mut other = ServerConfig::load(&lua).expect("loads");
+        assert!(
+            other.settle_web_root(false).is_none(),
+            "/srv/www stays refused"
+        );
+        assert!(other.check_auto_mss().is_err());
 
         let e = ServerConfig::load_all(&[lua, toml]).expect_err("TOML after config.lua");
         assert!(e.to_string().contains("must come first"), "{e}");

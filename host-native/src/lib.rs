@@ -20,3 +20,7 @@ pub mod streams;
 pub mod supervise;
 pub mod tls;
 pub mod web;
+
+/// The log target of the few lines an operator sees at the default level (`warn` plus
+/// these): a stream arriving, a presentation going live, the server shutting down.
+pub const NOTICE: &str = "smoothcast::notice";

@@ -85,10 +85,56 @@ pub fn run(args: &PackageArgs) -> Result<()> {
     let _ = fs::remove_dir_all(&staging);
     let result =
         package_into(&inputs, session, &staging).and_then(|()| replace_dir(&staging, &final_dir));
-    if result.is_err() {
-        let _ = fs::remove_dir_all(&staging);
+    match result {
+        Ok(replaced) => {
+            report(args, &final_dir, replaced);
+            Ok(())
+        }
+        Err(e) => {
+            let _ = fs::remove_dir_all(&staging);
+            Err(e)
+        }
     }
-    result
+}
+
+/// Says on stdout what was made and how to play it (a script may ignore it; a person
+/// should not have to guess).
+fn report(args: &PackageArgs, dir: &Path, replaced: bool) {
+    let manifest = dir.join(&args.manifest_name);
+    if replaced {
+        println!("replaced the presentation that was in {}", dir.display());
+    }
+    let summary = fs::read_to_string(&manifest)
+        .ok()
+        .and_then(|xml| smoothcast_core::manifest::parse(&xml).ok())
+        .map(|m| {
+            let streams: Vec<String> = m
+                .stream_indexes
+                .iter()
+                .map(|s| {
+                    let rates: Vec<String> = s
+                        .quality_levels
+                        .iter()
+                        .map(|q| format!("{}", q.bitrate))
+                        .collect();
+                    format!("{} at {} bit/s", s.kind.as_str(), rates.join(", "))
+                })
+                .collect();
+            format!(
+                "{:.1} s; {}",
+                m.duration as f64 / m.timescale.max(1) as f64,
+                streams.join("; ")
+            )
+        })
+        .unwrap_or_default();
+    println!("made {} ({summary})", manifest.display());
+    println!(
+        "play /{group}/{name} (or /{group}/Manifest) from a web server whose root is {target}, \
+         e.g. smoothcast serve --webroot {target}",
+        group = args.group_name,
+        name = args.manifest_name,
+        target = args.target_folder.display(),
+    );
 }
 
 /// Drives the core's packaging session over the input files, writing into `dir`.
@@ -140,8 +186,8 @@ fn package_into(inputs: &[Input], mut session: Session, dir: &Path) -> Result<()
 }
 
 /// Moves the finished staging folder into place, replacing an earlier presentation only
-/// after the new one is complete.
-fn replace_dir(staging: &Path, target: &Path) -> Result<()> {
+/// after the new one is complete. True if one was replaced.
+fn replace_dir(staging: &Path, target: &Path) -> Result<bool> {
     if target.exists() {
         let old = target.with_file_name(format!(
             ".{}.old-{}",
@@ -158,9 +204,10 @@ fn replace_dir(staging: &Path, target: &Path) -> Result<()> {
                 .with_context(|| format!("moving the presentation into {}", target.display()));
         }
         let _ = fs::remove_dir_all(&old);
-        Ok(())
+        Ok(true)
     } else {
         fs::rename(staging, target)
-            .with_context(|| format!("moving the presentation into {}", target.display()))
+            .with_context(|| format!("moving the presentation into {}", target.display()))?;
+        Ok(false)
     }
 }

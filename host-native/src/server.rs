@@ -239,6 +239,7 @@ pub async fn run(
             };
         }
     }
+    tracing::info!(target: crate::NOTICE, "shutting down");
     let _ = tx.send(true);
     state.pulls.shutdown_all();
     state.outputs.shutdown_all();
@@ -370,7 +371,8 @@ fn start_demo(
     Ok(())
 }
 
-/// Operators see streams come and go at `info` (`SMOOTHCAST_LOG=info`).
+/// Operators see streams arrive at the default level (one line each, target
+/// [`crate::NOTICE`]) and go at `info` (`SMOOTHCAST_LOG=info`).
 async fn log_stream_lifecycle(
     mut notices: tokio::sync::broadcast::Receiver<crate::streams::StreamNotice>,
 ) {
@@ -378,7 +380,7 @@ async fn log_stream_lifecycle(
     loop {
         match notices.recv().await {
             Ok(StreamNotice::Created { name, id }) => {
-                tracing::info!(stream = %name, id, "inbound stream created")
+                tracing::info!(target: crate::NOTICE, stream = %name, id, "inbound stream created")
             }
             Ok(StreamNotice::Closed { name, id }) => {
                 tracing::info!(stream = %name, id, "inbound stream closed")

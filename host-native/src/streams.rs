@@ -61,6 +61,102 @@ pub struct StreamInfo {
     pub bytes_in: u64,
     pub has_video: bool,
     pub has_audio: bool,
+    /// The RTMP application the encoder published to (EMS `appName`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_name: Option<String>,
+    /// Milliseconds since the stream started, when asked (EMS `upTime`).
+    pub up_time: u64,
+    /// Bits per second received since the start, all tracks and overhead included.
+    pub bandwidth: u64,
+    /// What the video track is, as operators check what an encoder sends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub video: Option<VideoDetails>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audio: Option<AudioDetails>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VideoDetails {
+    pub codec: &'static str,
+    /// H.264 profile name (`High`, `Main`, `Baseline`...) and level (`3.1`), from the SPS.
+    pub profile: String,
+    pub level: String,
+    pub width: u32,
+    pub height: u32,
+    /// Frames a second, measured from the decode times received (0 until two frames).
+    pub frame_rate: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AudioDetails {
+    pub codec: &'static str,
+    /// AAC profile: `LC`, `HE` (SBR), `HEv2` (SBR+PS), or the object type number.
+    pub profile: String,
+    pub sample_rate: u32,
+    pub channels: u8,
+}
+
+/// Video decode times seen, for the frame rate: first, last, count, timescale.
+#[derive(Debug, Default, Clone, Copy)]
+struct FrameClock {
+    track: u32,
+    timescale: u32,
+    first: i64,
+    last: i64,
+    frames: u64,
+}
+
+impl FrameClock {
+    fn rate(&self) -> f64 {
+        let span = self.last - self.first;
+        if self.frames < 2 || span <= 0 || self.timescale == 0 {
+            return 0.0;
+        }
+        let fps = (self.frames - 1) as f64 * f64::from(self.timescale) / span as f64;
+        (fps * 100.0).round() / 100.0
+    }
+}
+
+fn video_details(c: &smoothcast_core::media::AvcConfig) -> VideoDetails {
+    let sps = c.sps.first().map(Vec::as_slice).unwrap_or(&[]);
+    let (profile_idc, level_idc) = (
+        sps.get(1).copied().unwrap_or(0),
+        sps.get(3).copied().unwrap_or(0),
+    );
+    let profile = match profile_idc {
+        66 => "Baseline".to_string(),
+        77 => "Main".to_string(),
+        88 => "Extended".to_string(),
+        100 => "High".to_string(),
+        110 => "High 10".to_string(),
+        122 => "High 4:2:2".to_string(),
+        244 => "High 4:4:4".to_string(),
+        n => n.to_string(),
+    };
+    VideoDetails {
+        codec: "H264",
+        profile,
+        level: format!("{}.{}", level_idc / 10, level_idc % 10),
+        width: c.width,
+        height: c.height,
+        frame_rate: 0.0,
+    }
+}
+
+fn audio_details(c: &smoothcast_core::media::AacConfig) -> AudioDetails {
+    AudioDetails {
+        codec: "AAC",
+        profile: match c.object_type {
+            2 => "LC".to_string(),
+            5 => "HE".to_string(),
+            29 => "HEv2".to_string(),
+            n => n.to_string(),
+        },
+        sample_rate: c.sample_rate,
+        channels: c.channels,
+    }
 }
 
 /// Lifecycle notices, for outputs waiting for a stream and for the event sink.
@@ -78,6 +174,26 @@ struct Entry {
     stop: Arc<tokio::sync::Notify>,
     tracks: Vec<TrackInfo>,
     subscribers: Vec<mpsc::Sender<Delivered>>,
+    started: Instant,
+    frames: FrameClock,
+}
+
+impl Entry {
+    /// The stream as listed now: uptime, bitrate and frame rate as of this moment.
+    fn snapshot(&self) -> StreamInfo {
+        let mut info = self.info.clone();
+        let up = self.started.elapsed();
+        info.up_time = up.as_millis() as u64;
+        let secs = up.as_secs_f64();
+        info.bandwidth = match secs > 0.0 {
+            true => (info.bytes_in as f64 * 8.0 / secs) as u64,
+            false => 0,
+        };
+        if let Some(v) = info.video.as_mut() {
+            v.frame_rate = self.frames.rate();
+        }
+        info
+    }
 }
 
 #[derive(Default)]
@@ -132,6 +248,12 @@ impl StreamRegistry {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// An id from the sequence stream ids come from, for a stream kept elsewhere (an MSS
+    /// output), so every stream id, inbound or outbound, is unique and small.
+    pub fn next_unique_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// Claims a name for a new stream. Fails if a stream of that name exists (EMS refuses a
     /// second publisher of the same name).
     pub fn publish(
@@ -160,6 +282,11 @@ impl StreamRegistry {
                 bytes_in: 0,
                 has_video: false,
                 has_audio: false,
+                app_name: None,
+                up_time: 0,
+                bandwidth: 0,
+                video: None,
+                audio: None,
             };
             // Under the lock: no output can see the stream before this event is queued.
             self.events
@@ -171,6 +298,8 @@ impl StreamRegistry {
                     tracks: Vec::new(),
                     subscribers: Vec::new(),
                     stop: stop.clone(),
+                    started: Instant::now(),
+                    frames: FrameClock::default(),
                 },
             );
         }
@@ -208,18 +337,13 @@ impl StreamRegistry {
     }
 
     pub fn list(&self) -> Vec<StreamInfo> {
-        let mut v: Vec<StreamInfo> = self
-            .lock()
-            .streams
-            .values()
-            .map(|e| e.info.clone())
-            .collect();
+        let mut v: Vec<StreamInfo> = self.lock().streams.values().map(Entry::snapshot).collect();
         v.sort_by_key(|i| i.unique_id);
         v
     }
 
     pub fn get(&self, name: &str) -> Option<StreamInfo> {
-        self.lock().streams.get(name).map(|e| e.info.clone())
+        self.lock().streams.get(name).map(Entry::snapshot)
     }
 
     /// Asks the ingest behind a stream to stop (shutdownStream). Returns whether it existed.
@@ -238,7 +362,7 @@ impl StreamRegistry {
             .streams
             .values()
             .find(|e| e.info.unique_id == id)
-            .map(|e| e.info.clone())
+            .map(Entry::snapshot)
     }
 }
 
@@ -259,6 +383,13 @@ impl Publisher {
         self.id
     }
 
+    /// Records the RTMP application the stream was published to (listStreams `appName`).
+    pub fn set_app_name(&self, app: &str) {
+        if let Some(e) = self.registry.lock().streams.get_mut(&self.name) {
+            e.info.app_name = Some(app.to_string());
+        }
+    }
+
     /// Completes when shutdownStream asked for this stream to end; ingest selects on it.
     pub async fn shutdown_requested(&self) {
         self.stop.notified().await
@@ -274,12 +405,35 @@ impl Publisher {
         entry.info.bytes_in += wire_bytes;
         crate::metrics::get().bytes_in(wire_bytes);
         if let StreamItem::Track(t) = &item {
-            match t.kind() {
-                smoothcast_core::TrackKind::Video => entry.info.has_video = true,
-                smoothcast_core::TrackKind::Audio => entry.info.has_audio = true,
+            match &t.codec {
+                smoothcast_core::CodecConfig::H264(c) => {
+                    entry.info.has_video = true;
+                    entry.info.video = Some(video_details(c));
+                    if entry.frames.track != t.id || entry.frames.timescale != t.timescale {
+                        entry.frames = FrameClock {
+                            track: t.id,
+                            timescale: t.timescale,
+                            ..FrameClock::default()
+                        };
+                    }
+                }
+                smoothcast_core::CodecConfig::Aac(c) => {
+                    entry.info.has_audio = true;
+                    entry.info.audio = Some(audio_details(c));
+                }
             }
             entry.tracks.retain(|old| old.kind() != t.kind());
             entry.tracks.push(t.clone());
+        }
+        if let StreamItem::Sample(s) = &item {
+            let f = &mut entry.frames;
+            if s.track == f.track && f.timescale != 0 {
+                if f.frames == 0 {
+                    f.first = s.dts;
+                }
+                f.last = f.last.max(s.dts);
+                f.frames += 1;
+            }
         }
         let delivered = Delivered {
             item,
@@ -338,6 +492,84 @@ fn stream_payload(info: &StreamInfo) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listed_streams_say_what_the_encoder_sends() {
+        use smoothcast_core::media::{AacConfig, AvcConfig};
+        let r = StreamRegistry::new();
+        let p = r.publish("cam", StreamKind::Rtmp, "peer").expect("publish");
+        p.set_app_name("live");
+        let sps = vec![0x67, 100, 0, 31, 0xac];
+        p.send(
+            StreamItem::Track(TrackInfo {
+                id: 1,
+                timescale: 1000,
+                codec: smoothcast_core::CodecConfig::H264(AvcConfig {
+                    sps: vec![sps],
+                    pps: vec![vec![0x68]],
+                    width: 1280,
+                    height: 720,
+                }),
+                edit_offset: 0,
+                avg_bitrate: None,
+            }),
+            0,
+        );
+        p.send(
+            StreamItem::Track(TrackInfo {
+                id: 2,
+                timescale: 44_100,
+                codec: smoothcast_core::CodecConfig::Aac(AacConfig {
+                    asc: vec![0x12, 0x10],
+                    object_type: 2,
+                    sample_rate: 44_100,
+                    channels: 2,
+                }),
+                edit_offset: 0,
+                avg_bitrate: None,
+            }),
+            0,
+        );
+        // 30 fps: 31 frames over one second.
+        for f in 0..31i64 {
+            p.send(
+                StreamItem::Sample(Sample {
+                    track: 1,
+                    dts: f * 1000 / 30,
+                    cts_offset: 0,
+                    duration: None,
+                    keyframe: f == 0,
+                    data: bytes::Bytes::new(),
+                }),
+                100,
+            );
+        }
+        let info = r.get("cam").expect("listed");
+        assert_eq!(info.app_name.as_deref(), Some("live"));
+        let v = info.video.expect("video");
+        assert_eq!(
+            (
+                v.codec,
+                v.profile.as_str(),
+                v.level.as_str(),
+                v.width,
+                v.height
+            ),
+            ("H264", "High", "3.1", 1280, 720)
+        );
+        assert!((v.frame_rate - 30.0).abs() < 0.1, "{}", v.frame_rate);
+        let a = info.audio.expect("audio");
+        assert_eq!(
+            (a.codec, a.profile.as_str(), a.sample_rate, a.channels),
+            ("AAC", "LC", 44_100, 2)
+        );
+        assert_eq!(info.bytes_in, 3100);
+        let json = serde_json::to_value(r.get("cam").expect("listed")).expect("json");
+        for key in ["upTime", "bandwidth", "appName", "video", "audio"] {
+            assert!(json.get(key).is_some(), "{key}: {json}");
+        }
+        assert_eq!(json["video"]["frameRate"], serde_json::json!(v.frame_rate));
+    }
 
     #[tokio::test]
     async fn names_are_exclusive_and_freed_on_drop() {

@@ -182,6 +182,9 @@ fn json_cli() {
         assert_eq!(e["status"]["current"]["description"], "Waiting for stream");
     }
     assert_eq!(mss[0]["configId"], ids[0]);
+    // Config ids follow each other across createMSSStream calls (EMS scripts count on it).
+    let numbers: Vec<u64> = mss.iter().filter_map(|e| e["configId"].as_u64()).collect();
+    assert_eq!(numbers, vec![1, 2, 3], "{c}");
     assert_eq!(mss[0]["localStreamName"], "testpullstream");
     assert_eq!(mss[1]["bandwidth"], 20000000);
     for kind in [

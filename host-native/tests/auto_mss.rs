@@ -10,6 +10,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use smoothcast_core::manifest::Manifest;
+use smoothcast_tests::gst;
 use smoothcast_tests::peer::{LiveEncode, Peer};
 use smoothcast_tests::player::{self, PlayRequest};
 use smoothcast_tests::presentation::{check_listed_fragments, read_manifest};
@@ -185,6 +186,18 @@ fn auto_mss_from_an_ems_config_lua_plays_in_dashjs() {
         assert_eq!(video.url, "video/{bitrate}/{start time}.fmp4");
         let bitrate = video.quality_levels[0].bitrate;
         assert!(bitrate > 0, "bandwidths=0: measured");
+        // The audio is announced at its own rate (64 kbit/s AAC), not the stream's.
+        let audio = m
+            .stream_indexes
+            .iter()
+            .find(|s| s.kind == smoothcast_core::TrackKind::Audio)
+            .expect("audio");
+        let audio_rate = audio.quality_levels[0].bitrate;
+        assert!(
+            (40_000..90_000).contains(&audio_rate),
+            "{name}: audio at {audio_rate}"
+        );
+        assert!(folder.join(format!("audio/{audio_rate}")).is_dir());
         let fragments = std::fs::read_dir(folder.join(format!("video/{bitrate}")))
             .expect("video fragments")
             .filter_map(Result::ok)
@@ -385,4 +398,148 @@ fn publish(rtmp: std::net::SocketAddr, names: &[&str], seconds: u32) -> Peer {
             e.rtmp(format!("rtmp://{rtmp}/live/{name}"), 400)
         })
         .start()
+}
+
+/// Every URL form the product advertises for live output (README, the player page):
+/// createMSSStream with one stream and with two, autoMSS; each as `<manifest>.ismc` and as
+/// IIS's `/Manifest`. All play in GStreamer (souphttpsrc + mssdemux through playbin), and
+/// the IIS form of the adaptive one in dash.js (dash.js plays the `.ismc` forms in the
+/// other live tests).
+#[test]
+fn every_advertised_live_url_plays() {
+    let gst_ok = gst::ready_or_skip("every_advertised_live_url_plays");
+    let dash_ok = player::ready_or_skip("every_advertised_live_url_plays");
+    let dir = TempDir::new("auto-mss-urls");
+    let webroot = dir.path().join("www");
+    let toml = format!(
+        "[auto_mss]\ntarget_folder = {:?}\nchunk_length = 2\nchunk_on_idr = true\nplaylist_length = 10\n",
+        webroot.display().to_string()
+    );
+    let server = Server::start(exe(), &webroot, &toml, &[]).expect("server");
+    let target = webroot.display().to_string();
+    for (streams, extra) in [
+        ("hi", "bandwidths=900000 groupname=single"),
+        ("hi,lo", "bandwidths=900000,400000 groupname=abr"),
+    ] {
+        let r = server
+            .api(
+                "createMSSStream",
+                &format!("localstreamnames={streams} targetfolder={target} {extra} chunkLength=2"),
+            )
+            .expect("api");
+        assert_eq!(r["status"], "SUCCESS", "{r}");
+    }
+    let _encoder = publish(server.addr("rtmp"), &["hi", "lo"], 60);
+    // A viewer who opens the stream as it starts: the manifest does not exist for another
+    // 10 s or so; the request is held until it does, and GStreamer plays.
+    let early = gst_ok.then(|| {
+        let url = format!("http://{}/abr/Manifest", server.addr("web"));
+        std::thread::spawn(move || gst::play(&url, 30.0))
+    });
+    let manifests = [
+        webroot.join("single/manifest.ismc"),
+        webroot.join("abr/manifest.ismc"),
+        webroot.join("autoMSS/hi/hi.ismc"),
+    ];
+    for m in &manifests {
+        wait_for(&m.display().to_string(), Duration::from_secs(40), || {
+            manifest(m).is_some_and(|m| m.stream_indexes.iter().all(|s| s.chunks.len() >= 2))
+        });
+    }
+    // Stream ids, inbound and outbound (OFMSS), are small and distinct.
+    let streams = server.api("listStreams", "").expect("listStreams");
+    let ids: Vec<u64> = streams["data"]
+        .as_array()
+        .expect("streams")
+        .iter()
+        .filter_map(|s| s["uniqueId"].as_u64())
+        .collect();
+    assert!(
+        ids.iter().any(|_| true) && ids.iter().all(|id| *id < 100),
+        "{streams}"
+    );
+    let mut distinct = ids.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), ids.len(), "{streams}");
+    // What the encoder sends, as listStreams and getStreamInfo show it: 480x270 H.264
+    // (ultrafast: Baseline) at 25 fps, 48 kHz mono AAC-LC, to the RTMP application `live`.
+    let info = server
+        .api("getStreamInfo", "localStreamName=hi")
+        .expect("getStreamInfo");
+    let listed = streams["data"]
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .find(|s| s["name"] == "hi" && s["type"] == "INR")
+                .cloned()
+        })
+        .expect("hi listed");
+    for s in [&info["data"], &listed] {
+        assert_eq!(s["appName"], "live", "{s}");
+        assert_eq!(s["video"]["codec"], "H264", "{s}");
+        assert_eq!(s["video"]["profile"], "Baseline", "{s}");
+        assert!(
+            s["video"]["level"]
+                .as_str()
+                .is_some_and(|l| l.contains('.')),
+            "{s}"
+        );
+        assert_eq!(
+            (s["video"]["width"].as_u64(), s["video"]["height"].as_u64()),
+            (Some(480), Some(270)),
+            "{s}"
+        );
+        let fps = s["video"]["frameRate"].as_f64().unwrap_or(0.0);
+        assert!((24.0..=26.0).contains(&fps), "{s}");
+        assert_eq!(s["audio"]["codec"], "AAC", "{s}");
+        assert_eq!(s["audio"]["profile"], "LC", "{s}");
+        assert_eq!(s["audio"]["sampleRate"], 48000, "{s}");
+        assert_eq!(s["audio"]["channels"], 1, "{s}");
+        assert!(s["upTime"].as_u64().is_some_and(|t| t > 5_000), "{s}");
+        // 400 kbit/s video and 64 kbit/s audio, give or take the encoder's rate control.
+        let bw = s["bandwidth"].as_u64().unwrap_or(0);
+        assert!((150_000..2_000_000).contains(&bw), "{s}");
+    }
+    let web = server.addr("web");
+    let urls: Vec<String> = [
+        "/single/manifest.ismc",
+        "/single/Manifest",
+        "/abr/manifest.ismc",
+        "/abr/Manifest",
+        "/autoMSS/hi/hi.ismc",
+        "/autoMSS/hi/Manifest",
+    ]
+    .iter()
+    .map(|p| format!("http://{web}{p}"))
+    .collect();
+    if gst_ok {
+        // All at once, so the test takes one playback's time.
+        let runs: Vec<_> = urls
+            .iter()
+            .cloned()
+            .map(|u| std::thread::spawn(move || (gst::play(&u, 12.0), u)))
+            .collect();
+        for run in runs {
+            let (result, url) = run.join().expect("thread");
+            let r = result.expect("gst ran");
+            assert!(r.played(), "{url} in GStreamer: {r:?}");
+        }
+    }
+    if let Some(early) = early {
+        let r = early.join().expect("thread").expect("gst ran");
+        // Decoding shares the CPU with six other players here: that it plays is the point.
+        assert!(r.played(), "opened at the start: {r:?}");
+    }
+    if dash_ok {
+        let result = player::play(&PlayRequest {
+            seconds: 14.0,
+            min_time: 6.0,
+            live: true,
+            expect_levels: Some(2),
+            ..PlayRequest::url(format!("http://{web}/abr/Manifest"))
+        })
+        .expect("harness ran");
+        assert!(result.ok, "/abr/Manifest in dash.js: {result}");
+    }
 }

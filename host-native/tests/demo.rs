@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use smoothcast_tests::player::{self, PlayRequest};
 use smoothcast_tests::server::{http_get, Server};
 use smoothcast_tests::TempDir;
+use std::process::Stdio;
 
 #[test]
 fn demo_plays_live_from_the_web_server() {
@@ -73,4 +74,98 @@ fn demo_plays_live_from_the_web_server() {
     println!("{result}");
     assert!(result.ok, "demo playback failed: {}", result.reason);
     assert_eq!((result.video_width, result.video_height), (640, 360));
+}
+
+/// The binary alone in an empty folder (no checkout beside it, so no node_modules): its
+/// player page loads the dash.js built into it, and plays the demo in Chromium.
+#[test]
+fn the_binary_alone_serves_a_working_player_page() {
+    let dir = TempDir::new("demo-alone");
+    let install = dir.path().join("install");
+    std::fs::create_dir_all(&install).expect("folder");
+    let exe = install.join("smoothcast");
+    std::fs::copy(env!("CARGO_BIN_EXE_smoothcast"), &exe).expect("copy the binary");
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let mut server = Server::start_in(
+        &exe,
+        Some(&install),
+        &install.join("evo-webroot"),
+        "",
+        &["--demo"],
+        Stdio::from(log),
+    )
+    .expect("server");
+    let web = server.addr("web");
+    let page = http_get(web, "/").expect("player page");
+    assert_eq!(page.status, 200);
+    let html = String::from_utf8_lossy(&page.body).into_owned();
+    let src = html
+        .split("<script src=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("the page loads dash.js")
+        .to_string();
+    assert!(src.starts_with("/_smoothcast/dashjs-"), "{src}");
+    let js = http_get(web, &src).expect("dash.js");
+    assert_eq!(js.status, 200, "{src}");
+    assert!(js.body.len() > 100_000, "the whole of dash.js");
+    assert_eq!(
+        js.headers.get("cache-control").map(String::as_str),
+        Some("public, max-age=31536000, immutable")
+    );
+    let mss = http_get(web, &src.replace("dash.all.min.js", "dash.mss.min.js")).expect("mss");
+    assert_eq!(mss.status, 200);
+    let licence = http_get(web, &src.replace("dash.all.min.js", "LICENSE.md")).expect("licence");
+    assert!(String::from_utf8_lossy(&licence.body).contains("BSD"));
+
+    if player::ready_or_skip("the_binary_alone_serves_a_working_player_page") {
+        // The page itself waits for the live manifest, as a viewer opening it early would.
+        let result = player::play(&PlayRequest {
+            seconds: 30.0,
+            min_time: 6.0,
+            live: true,
+            ..PlayRequest::page(format!("http://{web}/"))
+        })
+        .expect("harness ran");
+        println!("{result}");
+        assert!(result.ok, "the built-in page failed: {}", result.reason);
+        assert_eq!((result.video_width, result.video_height), (640, 360));
+    } else {
+        let manifest = install.join("evo-webroot/demo/manifest.ismc");
+        smoothcast_tests::wait_for("the live manifest", Duration::from_secs(40), || {
+            manifest.is_file()
+        });
+    }
+
+    // At the default log level: one line for the stream, one for the presentation going
+    // live, one for the shutdown; plain text (stderr is a file, not a terminal). SIGTERM
+    // (systemd's stop) stops it as cleanly as Ctrl-C.
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(exit) = server.try_wait() {
+            break exit;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "still running");
+        sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "a clean exit on SIGTERM: {exit}");
+    let log = std::fs::read_to_string(&log_path).expect("log");
+    assert!(
+        !log.contains('\x1b'),
+        "no colour codes in a log file: {log:?}"
+    );
+    for (what, needle) in [
+        ("publish", "inbound stream created"),
+        ("presentation", "presentation live:"),
+        ("shutdown", "shutting down"),
+    ] {
+        let n = log.lines().filter(|l| l.contains(needle)).count();
+        assert_eq!(n, 1, "one {what} line: {log}");
+    }
 }

@@ -87,6 +87,14 @@ fn rtmp_to_live_adaptive_mss_plays_in_dashjs() {
             .collect::<Vec<_>>(),
         vec![900_000, 400_000]
     );
+    // Both renditions carry the encoder's one 64 kbit/s AAC: announced once, at its rate.
+    let audio: Vec<u32> = m.stream_indexes[1]
+        .quality_levels
+        .iter()
+        .map(|q| q.bitrate)
+        .collect();
+    assert_eq!(audio.len(), 1, "identical audio announced once: {audio:?}");
+    assert!((40_000..90_000).contains(&audio[0]), "{audio:?}");
     check_listed_fragments(&abr, &m);
 
     if player::ready_or_skip("rtmp_to_live_adaptive_mss_plays_in_dashjs") {

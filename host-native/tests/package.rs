@@ -74,6 +74,14 @@ fn two_bitrates_play_in_dashjs() {
         vec![1_000_000, 400_000]
     );
     assert_eq!(video.chunks.len(), 10, "20 s in 2 s fragments");
+    // Both clips carry the same 128 kbit/s AAC: one audio quality level at its own rate.
+    let audio: Vec<u32> = m.stream_indexes[1]
+        .quality_levels
+        .iter()
+        .map(|q| q.bitrate)
+        .collect();
+    assert_eq!(audio.len(), 1, "identical audio announced once: {audio:?}");
+    assert!((100_000..160_000).contains(&audio[0]), "{audio:?}");
     // Audio priming (the AAC edit list) puts video a little after 0 on the shared timeline.
     assert!(group
         .join(format!("400000/video/{}.fmp4", video.chunks[0].t))
@@ -292,4 +300,35 @@ fn bad_inputs_fail_cleanly() {
     let out = package(dir.path(), "../escape", &[arg(&good)]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid group name"));
+}
+
+/// `package` says what it made and where to play it, and when it replaced a presentation.
+#[test]
+fn package_reports_what_it_made_and_replaced() {
+    let input = clip(ClipSpec {
+        seconds: 6.0,
+        ..ClipSpec::default()
+    });
+    let dir = TempDir::new("package-report");
+    let first = package(dir.path(), "show", &[arg(&input)]);
+    assert!(first.status.success());
+    let said = String::from_utf8_lossy(&first.stdout).into_owned();
+    let manifest = dir.path().join("show/manifest.ismc");
+    assert!(
+        said.contains(&format!("made {}", manifest.display())),
+        "{said}"
+    );
+    assert!(said.contains("audio at 1"), "the audio's own rate: {said}");
+    assert!(said.contains("play /show/manifest.ismc"), "{said}");
+    assert!(!said.contains("replaced"), "{said}");
+    let again = package(dir.path(), "show", &[arg(&input)]);
+    assert!(again.status.success());
+    let said = String::from_utf8_lossy(&again.stdout).into_owned();
+    assert!(
+        said.starts_with(&format!(
+            "replaced the presentation that was in {}",
+            dir.path().join("show").display()
+        )),
+        "{said}"
+    );
 }

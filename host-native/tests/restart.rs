@@ -159,10 +159,17 @@ fn a_killed_server_comes_back_with_its_configs_and_continues_the_presentation() 
     let bitrate = before.stream_indexes[0].quality_levels[0].bitrate;
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&state_file).expect("state file")).expect("json");
+    // The config keeps bandwidths=0 (a new presentation measures again); the bitrate this
+    // presentation was measured at is kept apart, for resuming it.
     assert_eq!(
         state["mss"][0]["params"]["bandwidths"][0].as_u64(),
+        Some(0),
+        "bandwidths=0 is kept: {state}"
+    );
+    assert_eq!(
+        state["mss"][0]["measured"][0].as_u64(),
         Some(u64::from(bitrate)),
-        "the measured bandwidth is saved: {state}"
+        "the measured bandwidth is saved for the resume: {state}"
     );
 
     // A viewer watching through the kill: play.mjs serves the folder itself, so the player

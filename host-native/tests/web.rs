@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use smoothcast_core::manifest::Manifest;
 use smoothcast_core::TrackKind;
+use smoothcast_tests::gst;
 use smoothcast_tests::media::{self, ClipSpec};
 use smoothcast_tests::player::{self, PlayRequest};
 use smoothcast_tests::presentation;
@@ -309,7 +310,9 @@ fn static_files_iis_urls_and_headers() {
     assert_eq!(page.status, 200);
     assert!(page.header("content-type").starts_with("text/html"));
     let html = String::from_utf8_lossy(&page.body);
-    assert!(html.contains("/_smoothcast/dash.mss.min.js"), "{html}");
+    // The dash.js built into the binary, under a versioned path.
+    assert!(html.contains("/_smoothcast/dashjs-"), "{html}");
+    assert!(html.contains("/dash.mss.min.js"), "{html}");
     assert!(html.contains("http-head"), "{html}");
     std::fs::write(root.join("index.html"), "<p>mine</p>").expect("index");
     assert_eq!(server.get("/").body, b"<p>mine</p>");
@@ -385,8 +388,10 @@ fn player_assets_and_missing_web_root() {
     assert_eq!(js.body, b"/* dash */");
     let missing = server.get("/_smoothcast/dash.mss.min.js");
     assert_eq!(missing.status, 404);
-    // With no web root at all there is still the player page.
-    assert_eq!(server.get("/").status, 200);
+    // With no web root at all there is still the player page, loading the override.
+    let page = server.get("/");
+    assert_eq!(page.status, 200);
+    assert!(String::from_utf8_lossy(&page.body).contains(r#"src="/_smoothcast/dash.all.min.js""#));
     assert_eq!(server.get("/vod/Manifest").status, 404);
     drop(server);
 
@@ -589,5 +594,61 @@ fn path_and_query(u: &url::Url) -> String {
     match u.query() {
         Some(q) => format!("{}?{q}", u.path()),
         None => u.path().to_string(),
+    }
+}
+
+/// A manifest file's name used as a base URL (GStreamer's mssdemux appends the fragment
+/// path to it) resolves in the manifest's folder, as IIS resolves `<name>.ism/...`.
+#[test]
+fn manifest_file_as_base_url() {
+    let dir = TempDir::new("web-ismc-base");
+    let root = webroot(dir.path());
+    let server = Server::start(dir.path(), &root, "");
+    for group in ["vod", "abr"] {
+        let gdir = root.join(group);
+        let m = read_manifest_ok(&gdir.join("manifest.ismc"));
+        let (b, t, file) = a_video_fragment(&gdir, &m);
+        let bytes = std::fs::read(&file).expect("fragment file");
+        let rel = file
+            .strip_prefix(&gdir)
+            .expect("in group")
+            .display()
+            .to_string();
+        let r = server.get(&format!("/{group}/manifest.ismc/{rel}"));
+        assert_eq!(r.status, 200, "{group}/manifest.ismc/{rel}");
+        assert_eq!(r.body, bytes);
+        let r = server.get(&format!(
+            "/{group}/manifest.ismc/QualityLevels({b})/Fragments(video={t})"
+        ));
+        assert_eq!(r.status, 200, "{group}: IIS form under the manifest file");
+        assert_eq!(r.body, bytes);
+        let r = server.get(&format!("/{group}/manifest.ismc/Manifest"));
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-type"), MANIFEST_TYPE);
+        // Only an existing manifest file works as a base.
+        let r = server.get(&format!("/{group}/other.ismc/{rel}"));
+        assert_eq!(r.status, 404);
+    }
+}
+
+/// Every URL form a packaged presentation is offered under plays in GStreamer.
+#[test]
+fn vod_url_forms_play_in_gstreamer() {
+    if !gst::ready_or_skip("vod_url_forms_play_in_gstreamer") {
+        return;
+    }
+    let dir = TempDir::new("web-gst");
+    let root = webroot(dir.path());
+    let server = Server::start(dir.path(), &root, "");
+    for path in [
+        "/vod/manifest.ismc",
+        "/vod/Manifest",
+        "/abr/manifest.ismc",
+        "/abr/Manifest",
+    ] {
+        let r = gst::play(&format!("http://{}{path}", server.web), 30.0).expect("gst ran");
+        assert!(r.played(), "{path}: {r:?}");
+        // The 6 s clips play to their end.
+        assert!(r.video_seconds > 5.0, "{path}: {r:?}");
     }
 }

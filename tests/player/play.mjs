@@ -4,6 +4,9 @@
 //
 //   node play.mjs --root DIR --manifest REL [options]   serve DIR ourselves
 //   node play.mjs --url URL [options]                    play from another server (needs CORS)
+//   node play.mjs --page URL [options]                   open another player page (the
+//                                                        server's own, which loads its own
+//                                                        dash.js) and watch its <video>
 //
 // Options: --seconds N (max wall time playing, 20)  --min-time T (currentTime to reach, 10)
 //          --expect-levels K  --live  --screenshot FILE  --port P (0 = random)
@@ -66,6 +69,7 @@ function parseArgs(argv) {
       case '--root': o.root = need(i); i++; break;
       case '--manifest': o.manifest = need(i); i++; break;
       case '--url': o.url = need(i); i++; break;
+      case '--page': o.page = need(i); i++; break;
       case '--seconds': o.seconds = num(a, need(i)); i++; break;
       case '--min-time': o.minTime = num(a, need(i)); i++; break;
       case '--expect-levels': o.expectLevels = Math.trunc(num(a, need(i))); i++; break;
@@ -76,8 +80,9 @@ function parseArgs(argv) {
       default: throw new Error(`unknown argument: ${a}`);
     }
   }
+  if (o.page && (o.url || o.root || o.manifest)) throw new Error('--page stands alone');
   if (o.url && (o.root || o.manifest)) throw new Error('use either --url or --root/--manifest');
-  if (!o.url && !(o.root && o.manifest)) throw new Error('need --root DIR --manifest REL, or --url URL');
+  if (!o.page && !o.url && !(o.root && o.manifest)) throw new Error('need --root DIR --manifest REL, --url URL or --page URL');
   if (o.root) {
     o.root = fs.realpathSync(o.root); // throws a clear error if missing
     if (!fs.statSync(o.root).isDirectory()) throw new Error(`--root is not a directory: ${o.root}`);
@@ -225,6 +230,44 @@ function evaluate(opts, s, samples) {
   return fails;
 }
 
+// ---------- another player page (--page) ----------
+
+// Runs inside a page that is not ours: the same snapshot as page/index.html gives, read
+// from the page's first <video> and its #errors text (the built-in player's error box).
+function watchForeignPage() {
+  const video = document.querySelector('video');
+  const state = { playing: null, ended: false };
+  const now = () => performance.now() / 1000;
+  if (video && !video.paused && video.currentTime > 0) state.playing = { ct: video.currentTime, t: now() };
+  video?.addEventListener('playing', () => { if (!state.playing) state.playing = { ct: video.currentTime, t: now() }; });
+  video?.addEventListener('ended', () => { state.ended = true; });
+  window.harness = {
+    snapshot() {
+      const q = video?.getVideoPlaybackQuality ? video.getVideoPlaybackQuality() : null;
+      const text = (document.getElementById('errors')?.textContent || '').trim();
+      const errors = text ? text.split('\n').map(m => ({ source: 'page', code: null, message: m })) : [];
+      if (!video) errors.push({ source: 'page', code: 'NO_VIDEO', message: 'no <video> on the page' });
+      return {
+        t: now(),
+        currentTime: video ? video.currentTime : 0,
+        duration: video && Number.isFinite(video.duration) ? video.duration : null,
+        paused: video ? video.paused : true,
+        readyState: video ? video.readyState : 0,
+        videoWidth: video ? video.videoWidth : 0,
+        videoHeight: video ? video.videoHeight : 0,
+        totalVideoFrames: q ? q.totalVideoFrames : null,
+        droppedVideoFrames: q ? q.droppedVideoFrames : null,
+        dynamic: null,
+        videoLevels: [],
+        audioLevels: [],
+        dashjsVersion: typeof dashjs !== 'undefined' && dashjs.Version ? dashjs.Version : null,
+        errors,
+        ...state,
+      };
+    },
+  };
+}
+
 // ---------- main ----------
 
 async function main() {
@@ -261,10 +304,16 @@ async function main() {
     }
     const { chromium } = await import('playwright-core');
 
-    server = await startServer(opts);
-    const origin = `http://127.0.0.1:${server.address().port}`;
-    const manifestUrl = opts.url || origin + '/' + opts.manifest.split('/').map(encodeURIComponent).join('/');
-    const pageUrl = `${origin}${PREFIX}index.html?` + new URLSearchParams({ manifest: manifestUrl, clock: `${origin}${PREFIX}time` });
+    let manifestUrl, pageUrl;
+    if (opts.page) {
+      manifestUrl = null;
+      pageUrl = opts.page;
+    } else {
+      server = await startServer(opts);
+      const origin = `http://127.0.0.1:${server.address().port}`;
+      manifestUrl = opts.url || origin + '/' + opts.manifest.split('/').map(encodeURIComponent).join('/');
+      pageUrl = `${origin}${PREFIX}index.html?` + new URLSearchParams({ manifest: manifestUrl, clock: `${origin}${PREFIX}time` });
+    }
     Object.assign(result, { manifest_url: manifestUrl, page_url: pageUrl });
 
     userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'smoothcast-chromium-'));
@@ -285,6 +334,7 @@ async function main() {
     page.on('requestfailed', r => cap(httpErrors, { url: r.url(), status: null, failure: r.failure()?.errorText ?? null }));
 
     await page.goto(pageUrl, { waitUntil: 'load', timeout: 30_000 });
+    if (opts.page) await page.evaluate(watchForeignPage);
 
     const samples = [];       // [page time since start (s), currentTime]
     let snap = await page.evaluate(() => window.harness.snapshot());

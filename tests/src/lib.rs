@@ -2,12 +2,14 @@
 //!
 //! - [`certs`]: TLS certificates made at test time (a CA and leaves it signs).
 //! - [`media`]: synthetic test clips made with ffmpeg, cached under `target/test-media/`.
+//! - [`gst`]: plays a presentation with GStreamer (playbin, souphttpsrc, mssdemux).
 //! - [`peer`]: ffmpeg as a live peer: an encoder publishing over RTMP, a clip sender.
 //! - [`player`]: plays a presentation in headless Chromium with dash.js (tests/player).
 //! - [`rtsp_server`]: serves a clip over RTSP/RTP (interleaved TCP), truthfully or not.
 //! - [`rtsp_relay`]: passes what ffmpeg publishes with `-f rtsp` on to one RTSP player.
 
 pub mod certs;
+pub mod gst;
 pub mod media;
 pub mod peer;
 pub mod player;

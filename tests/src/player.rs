@@ -16,6 +16,9 @@ pub enum Source {
     Dir { root: PathBuf, manifest: String },
     /// Some other server (it must send CORS headers; the page has another origin).
     Url(String),
+    /// Another player page (the server's built-in one, loading the server's dash.js),
+    /// opened as it is; its `<video>` is watched.
+    Page(String),
 }
 
 /// One playback run. Build with [`PlayRequest::dir`] or [`PlayRequest::url`], then adjust.
@@ -48,6 +51,10 @@ impl PlayRequest {
         Self::new(Source::Url(url.into()))
     }
 
+    pub fn page(url: impl Into<String>) -> Self {
+        Self::new(Source::Page(url.into()))
+    }
+
     fn new(source: Source) -> Self {
         PlayRequest {
             source,
@@ -68,6 +75,7 @@ impl PlayRequest {
                 a.extend(["--manifest".into(), manifest.clone()]);
             }
             Source::Url(url) => a.extend(["--url".into(), url.clone()]),
+            Source::Page(url) => a.extend(["--page".into(), url.clone()]),
         }
         a.extend(["--seconds".into(), self.seconds.to_string()]);
         a.extend(["--min-time".into(), self.min_time.to_string()]);

@@ -40,6 +40,18 @@ impl Server {
         args: &[&str],
         stderr: Stdio,
     ) -> Result<Self> {
+        Self::start_in(exe, None, webroot, extra_toml, args, stderr)
+    }
+
+    /// [`Server::start_with_stderr`] with the server's working directory set to `cwd`.
+    pub fn start_in(
+        exe: &Path,
+        cwd: Option<&Path>,
+        webroot: &Path,
+        extra_toml: &str,
+        args: &[&str],
+        stderr: Stdio,
+    ) -> Result<Self> {
         // Beside the web root (which may not exist: some tests check exactly that).
         let config = webroot.with_extension("smoothcast.toml");
         // A state file of the test's own (beside the config, in its temp folder), unless the
@@ -62,7 +74,11 @@ impl Server {
                 webroot.display().to_string()
             ),
         )?;
-        let mut child = Command::new(exe)
+        let mut cmd = Command::new(exe);
+        if let Some(dir) = cwd {
+            cmd.current_dir(dir);
+        }
+        let mut child = cmd
             .arg("serve")
             .arg("--config")
             .arg(&config)

@@ -1,4 +1,5 @@
-//! The announced bitrate of an input when the caller gives none, measured exactly as
+//! The announced bitrate of an input when the caller gives none (its video's, or without
+//! video its audio's), measured exactly as
 //! `smoothcast package` measures it (the two must name folders with the same number).
 //!
 //! MP4 states per-track bitrates in its sample tables, so the answer is known at the first
@@ -13,8 +14,12 @@ use super::error::{Error, ErrorKind};
 
 #[derive(Debug, Default)]
 pub struct Measure {
-    /// One entry per announced track (and per change), as the native host keeps them.
-    stated: Vec<Option<u64>>,
+    /// One entry per announced track (and per change), as the native host keeps them:
+    /// whether it is video, and the bitrate the container states for it.
+    stated: Vec<(bool, Option<u64>)>,
+    /// With video, only the video counts: the level's bitrate is its video's (the audio
+    /// quality level is measured apart, by the presentation).
+    video: Vec<u32>,
     bytes: u64,
     /// Per track: lowest decode time, highest end time.
     spans: BTreeMap<u32, (i64, i64)>,
@@ -33,15 +38,24 @@ impl Measure {
     pub fn observe(&mut self, event: &DemuxEvent) -> Result<Observed, Error> {
         match event {
             DemuxEvent::Track(info) | DemuxEvent::TrackChanged(info) => {
-                self.stated.push(info.avg_bitrate);
+                let video = info.kind() == crate::media::TrackKind::Video;
+                if video && !self.video.contains(&info.id) {
+                    self.video.push(info.id);
+                }
+                self.stated.push((video, info.avg_bitrate));
                 self.timescales.insert(info.id, info.timescale);
             }
             DemuxEvent::Sample(s) => {
-                if !self.stated.is_empty() && self.stated.iter().all(Option::is_some) {
-                    let total: u64 = self.stated.iter().flatten().sum();
+                let any_video = !self.video.is_empty();
+                let counted = || self.stated.iter().filter(|(v, _)| *v || !any_video);
+                if counted().next().is_some() && counted().all(|(_, b)| b.is_some()) {
+                    let total: u64 = counted().filter_map(|(_, b)| *b).sum();
                     return u32::try_from(total.max(1))
                         .map(Observed::Stated)
                         .map_err(|_| Error::new(ErrorKind::Unsupported, "bitrate too large"));
+                }
+                if any_video && !self.video.contains(&s.track) {
+                    return Ok(Observed::More);
                 }
                 self.bytes += s.data.len() as u64;
                 let end = s.dts.saturating_add(i64::from(s.duration.unwrap_or(0)));

@@ -31,6 +31,9 @@ pub(crate) struct Track {
 #[derive(Debug)]
 pub(crate) struct Level {
     pub bitrate: u32,
+    /// The audio track's own bitrate: measured from its first fragment (or set by the host,
+    /// e.g. from an earlier run's manifest); until then the audio has no folder or URL.
+    pub audio_bitrate: Option<u32>,
     pub video: Option<Track>,
     pub audio: Option<Track>,
     /// 10 MHz time subtracted from every sample so the level's earliest sample is at 0.
@@ -69,6 +72,7 @@ impl Level {
     pub fn new(bitrate: u32) -> Self {
         Self {
             bitrate,
+            audio_bitrate: None,
             video: None,
             audio: None,
             origin: None,
@@ -155,6 +159,15 @@ impl Level {
         self.resume_at = end;
         self.resume_shared = false;
         self.finished = false;
+    }
+
+    /// The bitrate a track of this level is announced and stored under: video carries the
+    /// level's, audio its own (the level's until measured, for paths known before media).
+    pub fn bitrate_of(&self, kind: TrackKind) -> u32 {
+        match kind {
+            TrackKind::Video => self.bitrate,
+            TrackKind::Audio => self.audio_bitrate.unwrap_or(self.bitrate),
+        }
     }
 
     pub fn track_mut(&mut self, kind: TrackKind) -> &mut Option<Track> {

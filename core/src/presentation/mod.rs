@@ -41,6 +41,11 @@ use crate::manifest::{self, Chunk, Manifest, QualityLevel, StreamIndex};
 use crate::media::{Sample, TrackInfo, TrackKind};
 use crate::time::MSS_TIMESCALE;
 
+/// Audio tracks of two quality levels with one codec configuration and bitrates this close
+/// (percent of the higher) are one rendition. Separately measured windows of one AAC stream
+/// differ by a few percent; renditions meant to differ (64/96/128 kbit/s) by far more.
+const SAME_AUDIO_PERCENT: u64 = 10;
+
 /// How a live manifest keeps its fragments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Playlist {
@@ -197,6 +202,9 @@ pub struct Presentation {
     /// new fragment closes the gap to it.
     resumed_ends: BTreeMap<(usize, TrackKind), u64>,
     last_manifest: Option<String>,
+    /// Per audio bitrate, the start of the newest audio fragment written: levels carrying
+    /// the same audio (one encoder's renditions) write each fragment once.
+    audio_written: BTreeMap<u32, u64>,
     finished: bool,
 }
 
@@ -212,6 +220,7 @@ impl Presentation {
             removed: BTreeMap::new(),
             resumed_ends: BTreeMap::new(),
             last_manifest: None,
+            audio_written: BTreeMap::new(),
             finished: false,
         }
     }
@@ -431,12 +440,30 @@ impl Presentation {
     }
 
     fn emit_fragment(&mut self, level: usize, c: ClosedFragment) {
-        let bitrate = self.levels[level].bitrate;
+        if c.kind == TrackKind::Audio && self.levels[level].audio_bitrate.is_none() {
+            self.levels[level].audio_bitrate = Some(self.audio_bitrate_for(level, &c));
+        }
+        let bitrate = self.levels[level].bitrate_of(c.kind);
         let start = c.start + self.options.time_offset;
         if let Some(end) = self.resumed_ends.remove(&(level, c.kind)) {
             self.close_resume_gap(level, c.kind, end, start);
         }
+        // Levels carrying one audio rendition (an encoder's renditions share their audio)
+        // write each of its fragments once: whichever closes it first; a level that joins
+        // mid-fragment skips its partial one.
+        let duplicate = c.kind == TrackKind::Audio
+            && match self.audio_written.get(&bitrate) {
+                Some(&end) if start < end => true,
+                _ => {
+                    self.audio_written.insert(bitrate, start + c.duration);
+                    false
+                }
+            };
         let path = self.options.layout.fragment_path(c.kind, bitrate, start);
+        if duplicate {
+            self.announce_to_kept(level, c.kind, start, c.duration);
+            return;
+        }
         let seq = self.sequence.entry((level, c.kind)).or_insert(0);
         *seq += 1;
         let (tfhd, trun) = match c.kind {
@@ -486,26 +513,74 @@ impl Presentation {
             samples,
         }));
         if self.options.live {
+            self.announce_to_kept(level, c.kind, start, c.duration);
             let lookahead = usize::from(self.options.lookahead);
             let kept = self.kept.entry((level, c.kind)).or_default();
-            let entry = TfrfEntry {
-                time: start,
-                duration: c.duration,
-            };
-            for k in kept.iter_mut() {
-                if let Some(tfrf) = k.fragment.moof.traf.tfrf.as_mut() {
-                    tfrf.entries.push(entry);
-                }
-                self.outputs.push_back(Output::RewriteFragment {
-                    path: k.path.clone(),
-                    data: k.fragment.encode(),
-                });
-            }
             kept.push_back(KeptFragment { path, fragment });
             while kept.len() > lookahead {
                 kept.pop_front();
             }
         }
+    }
+
+    /// Live: the level's kept fragments announce a new one in their tfrf and are rewritten.
+    fn announce_to_kept(&mut self, level: usize, kind: TrackKind, start: u64, duration: u64) {
+        if !self.options.live {
+            return;
+        }
+        let entry = TfrfEntry {
+            time: start,
+            duration,
+        };
+        let Some(kept) = self.kept.get_mut(&(level, kind)) else {
+            return;
+        };
+        for k in kept.iter_mut() {
+            if let Some(tfrf) = k.fragment.moof.traf.tfrf.as_mut() {
+                tfrf.entries.push(entry);
+            }
+            self.outputs.push_back(Output::RewriteFragment {
+                path: k.path.clone(),
+                data: k.fragment.encode(),
+            });
+        }
+    }
+
+    /// An audio track's bitrate, from its first fragment: its payload over its duration,
+    /// rounded to 1 kbit/s. A level whose audio has the codec configuration of another
+    /// level's and a bitrate within [`SAME_AUDIO_PERCENT`] of it carries the same rendition
+    /// (one encoder feeding each video rendition the same audio) and takes its bitrate, so
+    /// the rendition is announced and written once. A different audio never takes a
+    /// bitrate already used for audio.
+    fn audio_bitrate_for(&self, level: usize, c: &ClosedFragment) -> u32 {
+        let bytes: usize = c.payload.iter().map(|b| b.len()).sum();
+        let measured = match c.duration {
+            0 => self.levels[level].bitrate,
+            d => {
+                let bps = (bytes as u128 * 8 * u128::from(MSS_TIMESCALE)) / u128::from(d);
+                let kbps = u32::try_from((bps + 500) / 1000).unwrap_or(u32::MAX / 1000);
+                kbps.clamp(1, u32::MAX / 1000) * 1000
+            }
+        };
+        let codec = self.levels[level].audio.as_ref().map(|t| &t.info.codec);
+        let mut used = Vec::new();
+        for (i, other) in self.levels.iter().enumerate() {
+            let Some(b) = other.audio_bitrate.filter(|_| i != level) else {
+                continue;
+            };
+            let same_codec = other.audio.as_ref().map(|t| &t.info.codec) == codec;
+            let near = u64::from(b.abs_diff(measured)) * 100
+                <= u64::from(b.max(measured)) * SAME_AUDIO_PERCENT;
+            if same_codec && near {
+                return b;
+            }
+            used.push(b);
+        }
+        let mut b = measured;
+        while used.contains(&b) {
+            b = b.saturating_add(1000);
+        }
+        b
     }
 
     /// Every input must bring the same kinds of track: a manifest has one StreamIndex per kind
@@ -539,12 +614,8 @@ impl Presentation {
 
     /// The chunk timeline of one stream kind, common to every quality level.
     fn timeline(&self, kind: TrackKind, complete: bool) -> Result<Vec<Chunk>, PresentationError> {
-        let lists: Vec<(usize, &Vec<(u64, u64)>)> = self
-            .levels
-            .iter()
-            .enumerate()
-            .filter_map(|(i, l)| l.track(kind).map(|t| (i, &t.chunks)))
-            .collect();
+        let lists = self.chunk_lists(kind);
+        let lists: Vec<(usize, &Vec<(u64, u64)>)> = lists.iter().map(|(i, c)| (*i, c)).collect();
         let Some((first_level, first)) = lists.first().copied() else {
             return Ok(Vec::new());
         };
@@ -586,27 +657,72 @@ impl Presentation {
         Ok(common)
     }
 
+    /// Each rendition's fragments, with the first level carrying it: a level's own for
+    /// video; for audio, one list per audio rendition, merged from the levels that carry
+    /// it (as written: in time order, a fragment overlapping the previous one is skipped).
+    fn chunk_lists(&self, kind: TrackKind) -> Vec<(usize, Vec<(u64, u64)>)> {
+        let mut keys: Vec<(Option<u32>, usize)> = Vec::new();
+        let mut lists: Vec<(usize, Vec<(u64, u64)>)> = Vec::new();
+        for (i, l) in self.levels.iter().enumerate() {
+            let Some(t) = l.track(kind) else { continue };
+            let key = match (kind, l.audio_bitrate) {
+                (TrackKind::Audio, Some(b)) => (Some(b), usize::MAX),
+                _ => (None, i),
+            };
+            match keys.iter().position(|k| *k == key) {
+                Some(j) => lists[j].1.extend_from_slice(&t.chunks),
+                None => {
+                    keys.push(key);
+                    lists.push((i, t.chunks.clone()));
+                }
+            }
+        }
+        for (_, list) in lists.iter_mut() {
+            list.sort_unstable();
+            let mut end = 0u64;
+            let mut first = true;
+            list.retain(|&(t, d)| {
+                let keep = first || t >= end;
+                if keep {
+                    first = false;
+                    end = t + d;
+                }
+                keep
+            });
+        }
+        lists
+    }
+
     fn misaligned(&self, kind: TrackKind, a: usize, b: usize, j: usize) -> PresentationError {
-        let at = |l: usize| {
-            self.levels[l]
-                .track(kind)
-                .and_then(|t| t.chunks.get(j))
-                .map_or(String::from("nothing"), |(t, d)| {
-                    format!("{:.3} s (+{:.3} s)", *t as f64 / 1e7, *d as f64 / 1e7)
-                })
-        };
-        error(
-            PresentationErrorKind::Mismatch,
-            format!(
-                "{} fragment {} of {} is at {} but at {} in {}; encode every input with the same keyframe positions",
-                kind.as_str(),
+        let chunk = |l: usize| self.levels[l].track(kind).and_then(|t| t.chunks.get(j));
+        let count = |l: usize| self.levels[l].track(kind).map_or(0, |t| t.chunks.len());
+        let at =
+            |(t, d): &(u64, u64)| format!("{:.3} s (+{:.3} s)", *t as f64 / 1e7, *d as f64 / 1e7);
+        let kind_name = kind.as_str();
+        let (na, nb) = (&self.names[a], &self.names[b]);
+        let message = match (chunk(a), chunk(b)) {
+            (Some(x), Some(y)) => format!(
+                "{kind_name} fragment {} is at {} in {nb} but at {} in {na}; encode every input with the same keyframe positions",
                 j + 1,
-                self.names[b],
-                at(b),
-                at(a),
-                self.names[a]
+                at(y),
+                at(x),
             ),
-        )
+            // One input ends early: say how long each is.
+            (x, y) => {
+                let (longer, shorter, c) = match (x, y) {
+                    (Some(c), _) => (na, nb, c),
+                    (_, Some(c)) => (nb, na, c),
+                    _ => (na, nb, &(0, 0)),
+                };
+                format!(
+                    "{longer} has {} {kind_name} fragments but {shorter} only {} (the next would be at {}); every input needs the same length and keyframe positions",
+                    count(a).max(count(b)),
+                    count(a).min(count(b)),
+                    at(c),
+                )
+            }
+        };
+        error(PresentationErrorKind::Mismatch, message)
     }
 
     fn build_manifest(&self, complete: bool) -> Result<Manifest, PresentationError> {
@@ -633,10 +749,23 @@ impl Presentation {
             if let Some(last) = chunks.last() {
                 duration = duration.max(last.t + last.d - self.options.time_offset);
             }
-            let quality_levels: Vec<QualityLevel> = levels
+            // Audio: one quality level per rendition, at its own bitrate, once measured.
+            let mut announced: Vec<(u32, &TrackInfo)> = Vec::new();
+            let decided = levels.iter().any(|(l, _)| l.audio_bitrate.is_some());
+            for (l, info) in &levels {
+                if kind == TrackKind::Audio && decided && l.audio_bitrate.is_none() {
+                    continue;
+                }
+                let b = l.bitrate_of(kind);
+                if kind == TrackKind::Audio && announced.iter().any(|(x, _)| *x == b) {
+                    continue;
+                }
+                announced.push((b, info));
+            }
+            let quality_levels: Vec<QualityLevel> = announced
                 .iter()
                 .enumerate()
-                .map(|(i, (l, info))| QualityLevel::for_codec(i as u32, l.bitrate, &info.codec))
+                .map(|(i, (b, info))| QualityLevel::for_codec(i as u32, *b, &info.codec))
                 .collect();
             let max_width = quality_levels.iter().filter_map(|q| q.max_width).max();
             let max_height = quality_levels.iter().filter_map(|q| q.max_height).max();
@@ -723,7 +852,7 @@ impl Presentation {
                     while let Some(&(t, _)) = track.chunks.get(*removed).filter(|c| c.0 < cutoff) {
                         let path = self.options.layout.fragment_path(
                             kind,
-                            level.bitrate,
+                            level.bitrate_of(kind),
                             t + self.options.time_offset,
                         );
                         self.outputs.push_back(Output::Remove { path });

@@ -86,10 +86,39 @@ impl Presentation {
         let mut out = Vec::new();
         for level in &self.levels {
             for kind in [TrackKind::Video, TrackKind::Audio] {
-                out.push(self.options.layout.fragment_folder(kind, level.bitrate));
+                let folder = self
+                    .options
+                    .layout
+                    .fragment_folder(kind, level.bitrate_of(kind));
+                if !out.contains(&folder) {
+                    out.push(folder);
+                }
             }
         }
         out
+    }
+
+    /// Takes the audio bitrates an earlier run's manifest announced, so
+    /// [`Presentation::fragment_folders`] and [`Presentation::resume`] find its audio: call it
+    /// first. Audio bitrates are measured from the media, so they are not known otherwise.
+    /// One audio quality level per level is taken in order; a single one is shared by all
+    /// levels; anything else (or no manifest) leaves the audio to be measured afresh.
+    pub fn adopt_audio_bitrates(&mut self, manifest: &str) {
+        let Ok(m) = crate::manifest::parse(manifest) else {
+            return;
+        };
+        let Some(audio) = m.stream_indexes.iter().find(|s| s.kind == TrackKind::Audio) else {
+            return;
+        };
+        let bitrates: Vec<u32> = audio.quality_levels.iter().map(|q| q.bitrate).collect();
+        let n = self.levels.len();
+        for (i, level) in self.levels.iter_mut().enumerate() {
+            level.audio_bitrate = match bitrates.len() {
+                1 => bitrates.first().copied(),
+                len if len == n => bitrates.get(i).copied(),
+                _ => None,
+            };
+        }
     }
 
     /// Continues a live presentation from an earlier run's files, before any media of this
@@ -283,7 +312,10 @@ impl Presentation {
         let t = Layout::fragment_time(name)?;
         for (i, level) in self.levels.iter().enumerate() {
             for kind in [TrackKind::Video, TrackKind::Audio] {
-                let f = self.options.layout.fragment_folder(kind, level.bitrate);
+                let f = self
+                    .options
+                    .layout
+                    .fragment_folder(kind, level.bitrate_of(kind));
                 if f.strip_suffix('/').unwrap_or(&f) == folder {
                     return Some((i, kind, t));
                 }

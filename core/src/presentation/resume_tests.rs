@@ -123,6 +123,7 @@ fn a_killed_live_presentation_continues_from_its_files() {
     drop(before);
 
     let (mut after, ids) = live(&options, &[1_000_000]);
+    after.adopt_audio_bitrates(&old_manifest);
     let stored = disk.stored(&after.fragment_folders(), 3, 4096);
     let report = after
         .resume(Some(old_manifest.clone()), stored)
@@ -166,7 +167,9 @@ fn a_killed_live_presentation_continues_from_its_files() {
             assert_eq!(w[0].t + w[0].d, w[1].t, "no gap, no overlap: {w:?}");
         }
         for c in &s.chunks {
-            let path = options.layout.fragment_path(s.kind, 1_000_000, c.t);
+            let path = options
+                .layout
+                .fragment_path(s.kind, s.quality_levels[0].bitrate, c.t);
             let f = disk.fragment(&path);
             assert_eq!(
                 (f.moof.traf.tfxd.time, f.moof.traf.tfxd.duration),
@@ -231,6 +234,9 @@ fn levels_resume_on_one_timeline_whichever_connects_first() {
     drop(before);
 
     let (mut after, ids) = live(&options, &[2, 1]);
+    if let Some(m) = &disk.manifest {
+        after.adopt_audio_bitrates(m);
+    }
     let stored = disk.stored(&after.fragment_folders(), 2, 100_000);
     let report = after
         .resume(disk.manifest.clone(), stored)

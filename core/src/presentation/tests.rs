@@ -48,6 +48,18 @@ pub(super) fn audio_track() -> TrackInfo {
 /// `secs` of 25 fps video (GOP of `gop` frames) and 48 kHz AAC, interleaved roughly as a
 /// muxer would, with the given video cts offset for B-frame-like reordering.
 pub(super) fn push_av(p: &mut Presentation, level: LevelId, secs: i64, gop: i64, cts: i64) {
+    push_av_with(p, level, secs, gop, cts, &[0x21, 0x10]);
+}
+
+/// [`push_av`] with audio frames of the given bytes (46.875 frames a second).
+fn push_av_with(
+    p: &mut Presentation,
+    level: LevelId,
+    secs: i64,
+    gop: i64,
+    cts: i64,
+    audio: &'static [u8],
+) {
     let frames = secs * 25;
     let mut next_audio = 0i64;
     for f in 0..frames {
@@ -74,7 +86,7 @@ pub(super) fn push_av(p: &mut Presentation, level: LevelId, secs: i64, gop: i64,
                     cts_offset: 0,
                     duration: None,
                     keyframe: true,
-                    data: Bytes::from_static(&[0x21, 0x10]),
+                    data: Bytes::from_static(audio),
                 },
             )
             .expect("audio");
@@ -222,6 +234,24 @@ fn quality_levels_share_the_timeline_or_fail_clearly() {
     let e = p.finish().expect_err("misaligned");
     assert_eq!(e.kind, PresentationErrorKind::Mismatch);
     assert!(e.message.contains("b.mp4"), "{}", e.message);
+
+    // One input shorter than the other: the message says so instead of "at nothing".
+    let mut p = Presentation::new(PresentationOptions::vod(Layout::Multi));
+    let a = p.add_quality_level("hi.mp4", 2).expect("a");
+    let b = p.add_quality_level("lo.mp4", 1).expect("b");
+    for l in [a, b] {
+        p.add_track(l, video_track(0)).expect("video");
+    }
+    push_av(&mut p, a, 8, 50, 0);
+    push_av(&mut p, b, 4, 50, 0);
+    let e = p.finish().expect_err("different lengths");
+    assert!(!e.message.contains("nothing"), "{}", e.message);
+    assert!(
+        e.message
+            .starts_with("hi.mp4 has 4 video fragments but lo.mp4 only 2"),
+        "{}",
+        e.message
+    );
 }
 
 #[test]
@@ -397,4 +427,83 @@ fn quality_levels_that_lose_their_source_apart_stay_aligned_after_it_returns() {
         "both levels resume at the presentation end"
     );
     drain(&mut p);
+}
+
+/// AAC frames of 341 bytes at 46.875 a second: 127,875 bit/s; of 171 bytes: 64,125 bit/s.
+static AUDIO_128K: [u8; 341] = [0x21; 341];
+static AUDIO_64K: [u8; 171] = [0x21; 171];
+
+fn bitrates(m: &Manifest, kind: TrackKind) -> Vec<u32> {
+    m.stream_indexes
+        .iter()
+        .find(|s| s.kind == kind)
+        .map(|s| s.quality_levels.iter().map(|q| q.bitrate).collect())
+        .unwrap_or_default()
+}
+
+fn audio_paths(outputs: &[Output]) -> Vec<&str> {
+    written(outputs)
+        .into_iter()
+        .map(|(p, _)| p)
+        .filter(|p| p.contains("/audio/"))
+        .collect()
+}
+
+#[test]
+fn audio_quality_levels_carry_the_audio_bitrate_once_per_rendition() {
+    for live in [false, true] {
+        let mut options = PresentationOptions::vod(Layout::Multi);
+        options.live = live;
+        // Two video renditions with identical audio, as one encoder sends them.
+        let mut p = Presentation::new(options.clone());
+        let hi = p.add_quality_level("hi", 2_000_000).expect("hi");
+        let lo = p.add_quality_level("lo", 1_000_000).expect("lo");
+        for l in [hi, lo] {
+            p.add_track(l, video_track(0)).expect("video");
+            p.add_track(l, audio_track()).expect("audio");
+        }
+        push_av_with(&mut p, hi, 12, 50, 0, &AUDIO_128K);
+        push_av_with(&mut p, lo, 12, 50, 0, &AUDIO_128K);
+        p.finish().expect("finish");
+        let out = drain(&mut p);
+        let m = final_manifest(&out);
+        assert_eq!(bitrates(&m, TrackKind::Video), vec![2_000_000, 1_000_000]);
+        assert_eq!(bitrates(&m, TrackKind::Audio), vec![128_000], "live={live}");
+        let audio = audio_paths(&out);
+        assert!(
+            audio.iter().all(|p| p.starts_with("128000/audio/")),
+            "{audio:?}"
+        );
+        let mut unique = audio.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            audio.len(),
+            "each audio fragment written once"
+        );
+        let chunks = &m.stream_indexes[1].chunks;
+        assert_eq!(chunks.len(), audio.len());
+        for c in chunks {
+            assert!(audio.contains(&alloc::format!("128000/audio/{}.fmp4", c.t).as_str()));
+        }
+
+        // Different audio in each rendition: one audio quality level each.
+        let mut p = Presentation::new(options);
+        let hi = p.add_quality_level("hi", 2_000_000).expect("hi");
+        let lo = p.add_quality_level("lo", 1_000_000).expect("lo");
+        for l in [hi, lo] {
+            p.add_track(l, video_track(0)).expect("video");
+            p.add_track(l, audio_track()).expect("audio");
+        }
+        push_av_with(&mut p, hi, 8, 50, 0, &AUDIO_128K);
+        push_av_with(&mut p, lo, 8, 50, 0, &AUDIO_64K);
+        p.finish().expect("finish");
+        let m = final_manifest(&drain(&mut p));
+        assert_eq!(
+            bitrates(&m, TrackKind::Audio),
+            vec![128_000, 64_000],
+            "live={live}"
+        );
+    }
 }

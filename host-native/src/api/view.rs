@@ -8,11 +8,6 @@ use crate::outputs::mss::{ConfigStatus, MssConfigEntry, StatusRecord};
 use crate::server::AppState;
 use crate::streams::StreamInfo;
 
-/// Outbound MSS streams are not in the stream registry, so they have no registry id. They
-/// get `OUTBOUND_ID_BASE + configId`: stable for the life of the config, and far above any
-/// id the registry hands out, so one `id` namespace covers both directions.
-pub const OUTBOUND_ID_BASE: u64 = 1 << 32;
-
 /// EMS operationType of MSS configs.
 const OPERATION_TYPE_MSS: u32 = 5;
 
@@ -20,7 +15,7 @@ const OPERATION_TYPE_MSS: u32 = 5;
 const OPERATION_TYPE_PULL: u32 = 1;
 
 pub enum StreamRef {
-    Inbound(StreamInfo),
+    Inbound(Box<StreamInfo>),
     Outbound(Box<MssConfigEntry>),
 }
 
@@ -63,8 +58,11 @@ pub fn running_outbound(state: &AppState) -> Vec<MssConfigEntry> {
         .collect()
 }
 
+/// Outbound MSS streams are not in the stream registry; each config has an id from the
+/// registry's sequence (stable for the life of the config), so one small `id` namespace
+/// covers both directions, as in EMS.
 pub fn outbound_id(entry: &MssConfigEntry) -> u64 {
-    OUTBOUND_ID_BASE + entry.config_id
+    entry.stream_id
 }
 
 pub fn outbound_json(state: &AppState, entry: &MssConfigEntry) -> Value {
@@ -86,7 +84,7 @@ pub fn all_streams(state: &AppState) -> Vec<StreamRef> {
         .streams
         .list()
         .into_iter()
-        .map(StreamRef::Inbound)
+        .map(|i| StreamRef::Inbound(Box::new(i)))
         .collect();
     v.extend(
         running_outbound(state)
@@ -98,12 +96,11 @@ pub fn all_streams(state: &AppState) -> Vec<StreamRef> {
 
 pub fn find_by_id(state: &AppState, id: u64) -> Option<StreamRef> {
     if let Some(info) = state.streams.by_id(id) {
-        return Some(StreamRef::Inbound(info));
+        return Some(StreamRef::Inbound(Box::new(info)));
     }
-    let config_id = id.checked_sub(OUTBOUND_ID_BASE)?;
     running_outbound(state)
         .into_iter()
-        .find(|c| c.config_id == config_id)
+        .find(|c| c.stream_id == id)
         .map(|c| StreamRef::Outbound(Box::new(c)))
 }
 

@@ -36,7 +36,8 @@ pub(super) fn group_payload(ev: &EventContext) -> Value {
 }
 
 /// mssChunkCreated's payload: the group, the stream whose level the fragment belongs to
-/// (found by its bitrate among the group's configs), the fragment's file and start.
+/// (found by its bitrate among the group's configs; audio, whose bitrate is its own, by
+/// the group's first stream), the fragment's file and start.
 pub(super) fn chunk_payload(ev: &EventContext, file: &str, closed: Option<&Closed>) -> Value {
     let mut p = json!({ "groupName": ev.group_name, "file": file });
     let Some(c) = closed else {
@@ -44,10 +45,16 @@ pub(super) fn chunk_payload(ev: &EventContext, file: &str, closed: Option<&Close
     };
     let stream = {
         let inner = ev.manager.lock();
-        ev.config_ids
-            .iter()
-            .filter_map(|id| inner.configs.get(id))
-            .find(|c2| c2.bandwidth == c.bitrate)
+        let mut configs = ev.config_ids.iter().filter_map(|id| inner.configs.get(id));
+        // Audio has its own bitrate, and one audio rendition may serve every level: it is
+        // told as the first stream's.
+        let by_bitrate = configs.clone().find(|c2| c2.bandwidth == c.bitrate);
+        by_bitrate
+            .or_else(|| {
+                (c.kind == TrackKind::Audio)
+                    .then(|| configs.next())
+                    .flatten()
+            })
             .map(|e| {
                 let unique = if e.current.unique_stream_id != 0 {
                     e.current.unique_stream_id

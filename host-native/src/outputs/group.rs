@@ -94,6 +94,8 @@ pub(super) async fn run_group(mut ctx: GroupContext) {
         subscribe(&ctx, &writer, input, i, &tx).await;
     }
     let mut last_error = String::new();
+    // The first manifest of this run is worth a line at the default log level.
+    let mut live_announced = false;
     let stop = loop {
         tokio::select! {
             changed = ctx.stop.changed() => {
@@ -129,6 +131,12 @@ pub(super) async fn run_group(mut ctx: GroupContext) {
                     }
                 }
                 let outputs: Vec<Output> = std::iter::from_fn(|| presentation.poll_output()).collect();
+                if !live_announced {
+                    if let Some(Output::WriteManifest { path, .. }) = outputs.iter().find(|o| matches!(o, Output::WriteManifest { .. })) {
+                        live_announced = true;
+                        tracing::info!(target: crate::NOTICE, "presentation live: {}", ctx.group_dir.join(path).display());
+                    }
+                }
                 writer.write(outputs, arrival).await;
                 let closing = !ctx.params.keep_alive && inputs.iter().all(|x| !x.subscribed) && inputs.iter().any(|x| x.level.is_some());
                 if closing {
@@ -181,8 +189,14 @@ const RESUME_HEAD_BYTES: u64 = 64 * 1024;
 async fn resume(ctx: &GroupContext, p: &mut Presentation, writer: &Writer) {
     let group = ctx.params.group_name.clone();
     let dir = ctx.group_dir.clone();
-    let folders = p.fragment_folders();
     let manifest = p.options().layout.manifest_path(&p.options().manifest_name);
+    // Audio bitrates are measured from the media: the last manifest says which folders the
+    // earlier run's audio went to.
+    let path = dir.join(&manifest);
+    if let Ok(Ok(xml)) = tokio::task::spawn_blocking(move || std::fs::read_to_string(path)).await {
+        p.adopt_audio_bitrates(&xml);
+    }
+    let folders = p.fragment_folders();
     let started = Instant::now();
     let read = tokio::task::spawn_blocking(move || read_previous(&dir, &manifest, &folders));
     let Ok((manifest, files)) = read.await else {
@@ -443,17 +457,22 @@ fn span_seconds(held: &[StreamItem]) -> Option<f64> {
         })
 }
 
-/// Bits per second of the held media, rounded to 1 kbit/s.
+/// Bits per second of the held video (the level's bitrate: its audio is measured apart, by
+/// the presentation), or of all held media without video; rounded to 1 kbit/s.
 fn measure(held: &[StreamItem]) -> Option<u32> {
     let secs = span_seconds(held).filter(|s| *s > 0.0)?;
+    let video: Vec<u32> = held
+        .iter()
+        .filter_map(|i| match i {
+            StreamItem::Track(t) if t.kind() == smoothcast_core::TrackKind::Video => Some(t.id),
+            _ => None,
+        })
+        .collect();
     let bytes: usize = held
         .iter()
-        .map(|i| {
-            if let StreamItem::Sample(s) = i {
-                s.data.len()
-            } else {
-                0
-            }
+        .map(|i| match i {
+            StreamItem::Sample(s) if video.is_empty() || video.contains(&s.track) => s.data.len(),
+            _ => 0,
         })
         .sum();
     let bps = (bytes as f64 * 8.0 / secs / 1000.0).round() as u32 * 1000;

@@ -158,11 +158,14 @@ pub struct MssConfigEntry {
     pub current: StatusRecord,
     pub previous: Option<StatusRecord>,
     pub group_target_folder: PathBuf,
-    /// Unique id of the group's output (listStreams shows it as an OFMSS stream).
+    /// The group this config belongs to (its createMSSStream).
     pub group_id: u64,
     /// Why a config restored from the state file could not start (listConfig `lastError`);
     /// it then only waits to be removed or fixed by a restart with the right settings.
     pub last_error: Option<String>,
+    /// The config's output stream id (listStreams shows it as an OFMSS stream): taken from
+    /// the stream registry's sequence, so inbound and outbound ids are one small namespace.
+    pub stream_id: u64,
 }
 
 /// How a group task is asked to stop.
@@ -191,8 +194,14 @@ pub(super) enum Origin {
     Api,
     /// From the server's own configuration (the demo, autoMSS): made again at every start.
     Config,
-    /// From the state file at start: same ids, and the presentation resumes from its folder.
-    Restored { group_id: u64, config_ids: Vec<u64> },
+    /// From the state file at start: same ids, and the presentation resumes from its folder
+    /// with the bitrates it was measured at (`measured`, 0 for none), which its fragment
+    /// paths contain; the config itself keeps the bandwidths it was created with.
+    Restored {
+        group_id: u64,
+        config_ids: Vec<u64>,
+        measured: Vec<u32>,
+    },
 }
 
 #[derive(Default)]
@@ -210,6 +219,9 @@ pub struct OutputManager {
     allowed_roots: Arc<Vec<PathBuf>>,
     max_configs: usize,
     ids: crate::status::ConfigIds,
+    /// Group ids: a sequence of their own, so config ids (which operators script against)
+    /// follow each other without gaps.
+    group_ids: crate::status::ConfigIds,
     pub(super) stats: Arc<super::stats::WriteStats>,
     pub(super) events: EventBus,
     pub(super) store: crate::state::StateStore,
@@ -224,6 +236,7 @@ impl OutputManager {
             allowed_roots: Arc::default(),
             max_configs: usize::MAX,
             ids: Default::default(),
+            group_ids: Default::default(),
             stats: Arc::default(),
             events: EventBus::disabled(),
             store: crate::state::StateStore::in_memory(),
@@ -374,19 +387,19 @@ impl OutputManager {
         if let Origin::Restored {
             group_id,
             config_ids,
+            ..
         } = &origin
         {
-            let mut all = config_ids.clone();
-            all.push(*group_id);
-            let mut distinct = all.clone();
+            let mut distinct = config_ids.clone();
             distinct.sort_unstable();
             distinct.dedup();
-            if distinct.len() != all.len() {
+            if distinct.len() != config_ids.len() {
                 return Err(fail("its saved ids repeat".into()));
             }
-            let taken = all
+            let taken = config_ids
                 .iter()
-                .find(|id| inner.groups.contains_key(id) || inner.configs.contains_key(id));
+                .find(|id| inner.configs.contains_key(id))
+                .or(Some(group_id).filter(|g| inner.groups.contains_key(g)));
             if let Some(id) = taken {
                 return Err(fail(format!("id {id} is already in use")));
             }
@@ -408,14 +421,25 @@ impl OutputManager {
             Origin::Restored {
                 group_id,
                 config_ids,
+                ..
             } => {
-                for id in config_ids.iter().chain([group_id]) {
+                for id in config_ids {
                     self.ids.skip_past(*id);
                 }
+                self.group_ids.skip_past(*group_id);
                 (*group_id, config_ids.clone().into_iter())
             }
-            _ => (self.ids.next(), Vec::new().into_iter()),
+            _ => (self.group_ids.next(), Vec::new().into_iter()),
         };
+        // A resumed presentation keeps the bitrates in its folder names.
+        let mut running = params.clone();
+        if let Origin::Restored { measured, .. } = &origin {
+            for (b, m) in running.bandwidths.iter_mut().zip(measured) {
+                if *b == 0 {
+                    *b = *m;
+                }
+            }
+        }
         let now = unix_now();
         let mut ids = Vec::new();
         for (i, name) in params.local_stream_names.iter().enumerate() {
@@ -426,7 +450,7 @@ impl OutputManager {
                     config_id: id,
                     params: params.clone(),
                     local_stream_name: name.clone(),
-                    bandwidth: params.bandwidths[i],
+                    bandwidth: running.bandwidths[i],
                     current: StatusRecord {
                         status: ConfigStatus::WaitingForStream,
                         timestamp: now,
@@ -436,6 +460,7 @@ impl OutputManager {
                     group_target_folder: group_dir.clone(),
                     group_id,
                     last_error: None,
+                    stream_id: self.streams.next_unique_id(),
                 },
             );
             ids.push(id);
@@ -454,7 +479,7 @@ impl OutputManager {
         let ctx = GroupContext {
             manager: self.clone(),
             streams: self.streams.clone(),
-            params,
+            params: running,
             config_ids: ids.clone(),
             group_dir,
             stop: stop_rx,
@@ -476,6 +501,7 @@ impl OutputManager {
         params: MssParams,
         group_id: u64,
         config_ids: &[u64],
+        measured: &[u32],
         error: String,
     ) -> bool {
         let mut inner = self.lock();
@@ -483,9 +509,10 @@ impl OutputManager {
         if all().any(|id| inner.groups.contains_key(id) || inner.configs.contains_key(id)) {
             return false;
         }
-        for id in all() {
+        for id in config_ids {
             self.ids.skip_past(*id);
         }
+        self.group_ids.skip_past(group_id);
         let group_dir = normalize(Path::new(&params.target_folder)).join(&params.group_name);
         let now = unix_now();
         for (i, (id, name)) in config_ids
@@ -499,7 +526,13 @@ impl OutputManager {
                     config_id: *id,
                     params: params.clone(),
                     local_stream_name: name.clone(),
-                    bandwidth: params.bandwidths.get(i).copied().unwrap_or(0),
+                    // Kept so the next save still holds what the folder's presentation
+                    // was measured at.
+                    bandwidth: measured
+                        .get(i)
+                        .or(params.bandwidths.get(i))
+                        .copied()
+                        .unwrap_or(0),
                     current: StatusRecord {
                         status: ConfigStatus::ConnectionFailed,
                         timestamp: now,
@@ -509,6 +542,8 @@ impl OutputManager {
                     group_target_folder: group_dir.clone(),
                     group_id,
                     last_error: Some(error.clone()),
+                    // Not streaming: never listed as an outbound stream.
+                    stream_id: 0,
                 },
             );
         }
@@ -523,6 +558,28 @@ impl OutputManager {
             },
         );
         true
+    }
+
+    /// Where each running config's manifest is (or will be) written: a request for one of
+    /// these that is not there yet is for a presentation that is starting.
+    pub fn manifest_paths(&self) -> Vec<PathBuf> {
+        let mut paths: Vec<PathBuf> = self
+            .lock()
+            .configs
+            .values()
+            // A failed config (restored, no longer valid) writes nothing to wait for.
+            .filter(|c| c.last_error.is_none())
+            .map(|c| {
+                let layout = c.params.presentation_options().layout;
+                normalize(
+                    &c.group_target_folder
+                        .join(layout.manifest_path(&c.params.manifest_name)),
+                )
+            })
+            .collect();
+        paths.sort();
+        paths.dedup();
+        paths
     }
 
     /// Every MSS config entry, by id.

@@ -14,9 +14,13 @@ use crate::status::ConfigStatus;
 struct SavedGroup {
     group_id: u64,
     config_ids: Vec<u64>,
-    /// As created, with measured bandwidths filled in: a level must come back with the
-    /// bitrate its fragment paths and manifest already use.
+    /// As created: `bandwidths=0` stays 0, so a new presentation of this config measures
+    /// its streams again.
     params: MssParams,
+    /// Per config, the bitrate its level was measured at: the presentation in the folder
+    /// resumes with it (its fragment paths and manifest contain it).
+    #[serde(default)]
+    measured: Vec<u32>,
 }
 
 /// What [`OutputManager::restore`] brought back.
@@ -63,6 +67,7 @@ impl OutputManager {
                 let origin = Origin::Restored {
                     group_id: g.group_id,
                     config_ids: g.config_ids.clone(),
+                    measured: g.measured.clone(),
                 };
                 self.start_group(g.params.clone(), origin).map(|_| ())
             };
@@ -72,7 +77,9 @@ impl OutputManager {
                     tracing::error!("state file: {label} cannot start: {e}; kept as a failed config (removeConfig removes it)");
                     crate::metrics::get().error(crate::metrics::ErrorKind::Packaging);
                     let ids_fit = g.config_ids.len() == g.params.local_stream_names.len();
-                    if ids_fit && self.record_failed(g.params, g.group_id, &g.config_ids, e) {
+                    if ids_fit
+                        && self.record_failed(g.params, g.group_id, &g.config_ids, &g.measured, e)
+                    {
                         restored.failed += 1;
                     } else {
                         return Err(format!("{label}: its ids are unusable"));
@@ -93,8 +100,7 @@ impl OutputManager {
                 .filter(|(_, g)| g.saved)
                 .filter_map(|(group_id, g)| {
                     let first = inner.configs.get(g.config_ids.first()?)?;
-                    let mut params = first.params.clone();
-                    params.bandwidths = g
+                    let measured = g
                         .config_ids
                         .iter()
                         .map(|id| inner.configs.get(id).map_or(0, |c| c.bandwidth))
@@ -102,7 +108,8 @@ impl OutputManager {
                     Some(SavedGroup {
                         group_id: *group_id,
                         config_ids: g.config_ids.clone(),
-                        params,
+                        params: first.params.clone(),
+                        measured,
                     })
                 })
                 .collect();
@@ -170,6 +177,16 @@ mod tests {
             vec![(saved[0], 0), (saved[1], 640_000)]
         );
         assert_eq!(back[0].params.group_name, "g");
+        assert_eq!(
+            back[1].params.bandwidths,
+            vec![0, 0],
+            "the config keeps bandwidths=0; the measured one is for the resume"
+        );
+        assert_eq!(
+            back.iter().map(|c| c.config_id).collect::<Vec<_>>(),
+            vec![saved[0], saved[0] + 1],
+            "consecutive config ids"
+        );
         let next = again.create_mss(params(&["x"], "x")).expect("created");
         assert!(next[0] > saved[1], "new ids follow the restored ones");
         // Restoring twice would reuse the ids: refused, naming the config.

@@ -69,6 +69,18 @@ pub fn parse(names: &[String]) -> Result<Option<Request>, &'static str> {
     }))
 }
 
+/// The index of a path segment before the last that names a manifest file (`*.ismc`):
+/// players that derive a base URL by cutting `/Manifest` (GStreamer's mssdemux) keep a
+/// manifest file's name and request `<dir>/<name>.ismc/<Url template>`; IIS serves
+/// `<name>.ism/...` the same way.
+pub fn manifest_file_segment(names: &[String]) -> Option<usize> {
+    let last = names.len().checked_sub(1)?;
+    names[..last].iter().rposition(|n| {
+        n.rsplit_once('.')
+            .is_some_and(|(stem, ext)| !stem.is_empty() && ext.eq_ignore_ascii_case("ismc"))
+    })
+}
+
 /// `Name(inner)` -> `inner`, the name matched without regard to case as IIS does.
 fn strip_call<'a>(s: &'a str, name: &str) -> Option<&'a str> {
     let head = s.get(..name.len())?;
@@ -305,6 +317,17 @@ mod tests {
         ] {
             assert!(parse(&names(bad)).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn finds_manifest_files_used_as_base_urls() {
+        assert_eq!(
+            manifest_file_segment(&names("autoMSS/cam/cam.ismc/video/1/0.fmp4")),
+            Some(2)
+        );
+        assert_eq!(manifest_file_segment(&names("g/manifest.ismc")), None);
+        assert_eq!(manifest_file_segment(&names("g/.ismc/x")), None);
+        assert_eq!(manifest_file_segment(&names("g/x.ism/Manifest")), None);
     }
 
     #[test]

@@ -15,6 +15,8 @@ mod body;
 mod files;
 mod headers;
 mod iis;
+mod player_assets;
+mod starting;
 
 use std::convert::Infallible;
 use std::io::SeekFrom;
@@ -193,8 +195,20 @@ async fn handle(web: &Web, req: Request<Incoming>) -> Response<Body> {
         Ok(r) => r,
         Err(_) if names.is_empty() => return player_page(head, &web.state.config),
         Err(e) => {
-            tracing::warn!("web: web root {}: {e}", web.state.config.webroot.display());
-            return not_found("the web root does not exist");
+            // The first presentation may be about to create it.
+            let webroot = &web.state.config.webroot;
+            let configured = crate::outputs::mss::normalize(webroot);
+            match (
+                hold_starting(web, &configured, &names).await,
+                files::canonical_root(webroot).await,
+            ) {
+                (Some(r), _) => return r,
+                (None, Ok(root)) => root,
+                (None, Err(_)) => {
+                    tracing::warn!("web: web root {}: {e}", webroot.display());
+                    return not_found("the web root does not exist");
+                }
+            }
         }
     };
     if names.is_empty() {
@@ -210,19 +224,71 @@ async fn handle(web: &Web, req: Request<Incoming>) -> Response<Body> {
         }
         // No listings: a folder's contents are not for browsing.
         Found::Dir(_) | Found::Outside => return not_found("not found"),
-        Found::Missing => {}
+        Found::Missing => {
+            if let Some(r) = hold_starting(web, &root, &names).await {
+                return r;
+            }
+            // Written while the request was held.
+            if let Found::File(path) = files::resolve(&root, &names).await {
+                let name = names.last().map_or("", String::as_str);
+                return send_file(h, head, &path, name, Window::Whole).await;
+            }
+        }
+    }
+    // `<dir>/<name>.ismc/<rest>`: a manifest file used as a base URL (GStreamer's mssdemux
+    // appends fragment paths to it), resolved as `<dir>/<rest>` with that manifest.
+    let mut manifest_name = None;
+    let mut names = names;
+    if let Some(i) = iis::manifest_file_segment(&names) {
+        if let Found::File(_) = files::resolve(&root, &names[..=i]).await {
+            manifest_name = Some(names.remove(i));
+            if let Found::File(path) = files::resolve(&root, &names).await {
+                let name = names.last().map_or("", String::as_str);
+                return send_file(h, head, &path, name, Window::Whole).await;
+            }
+        }
     }
     match iis::parse(&names) {
-        Ok(Some(r)) => iis_request(web, &root, r, h, head).await,
+        Ok(Some(r)) => iis_request(web, &root, r, manifest_name.as_deref(), h, head).await,
         Ok(None) => not_found("not found"),
         Err(why) => error(StatusCode::BAD_REQUEST, why),
     }
+}
+
+/// The manifest of a presentation that is starting (configured, not written yet): held
+/// until it is written (`None`: go on and serve it, or this is no such request), or a 503
+/// with Retry-After once [`starting::HOLD`] has passed.
+async fn hold_starting(web: &Web, root: &Path, names: &[String]) -> Option<Response<Body>> {
+    let last = names.last()?;
+    let (file, dir) = if last.eq_ignore_ascii_case("manifest") {
+        (None, Some(root.join(names[..names.len() - 1].join("/"))))
+    } else if last.to_ascii_lowercase().ends_with(".ismc") {
+        (Some(root.join(names.join("/"))), None)
+    } else {
+        return None;
+    };
+    let manifest =
+        starting::starting_manifest(&web.state.outputs, file.as_deref(), dir.as_deref())?;
+    if starting::wait_for(&manifest, starting::HOLD).await {
+        return None;
+    }
+    let mut r = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the presentation is starting: its manifest is written once its first fragments are",
+    );
+    set(
+        &mut r,
+        header::RETRY_AFTER,
+        &starting::RETRY_AFTER.to_string(),
+    );
+    Some(r)
 }
 
 async fn iis_request(
     web: &Web,
     root: &Path,
     req: iis::Request,
+    manifest_name: Option<&str>,
     h: &HeaderMap,
     head: bool,
 ) -> Response<Body> {
@@ -232,7 +298,11 @@ async fn iis_request(
     let Found::Dir(dir) = files::resolve(root, dir_names).await else {
         return not_found("no such presentation folder");
     };
-    let Some(manifest) = iis::find_manifest(&dir).await else {
+    let manifest = match manifest_name {
+        Some(name) => Some(dir.join(name)),
+        None => iis::find_manifest(&dir).await,
+    };
+    let Some(manifest) = manifest else {
         return not_found("no manifest in this folder");
     };
     // The manifest itself may be a symlink: it is served only if it stays inside.
@@ -288,25 +358,30 @@ fn file_name(p: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// `/_smoothcast/...`: the built-in player page and the dash.js files it loads.
+/// `/_smoothcast/...`: the built-in player page and the dash.js files it loads: built into
+/// the binary (`/_smoothcast/dashjs-<version>/<file>`, cached for good: the version is in
+/// the path), or from the `player_assets` folder when one is configured.
 async fn assets(web: &Web, names: &[String], h: &HeaderMap, head: bool) -> Response<Body> {
     match names {
         [] => player_page(head, &web.state.config),
         [page] if page == "player.html" => player_page(head, &web.state.config),
-        [file] => {
-            let dir = &web.state.config.player_assets;
-            let Ok(root) = files::canonical_root(dir).await else {
-                return not_found(&format!(
-                    "player assets folder {} not found: install dash.js 5 (`npm ci` in \
-                     tests/player) or set player_assets in the server configuration",
-                    dir.display()
-                ));
-            };
-            match files::resolve(&root, &[file]).await {
-                Found::File(p) => send_file(h, head, &p, file, Window::Whole).await,
-                _ => not_found(&format!("{file} is not in {}", dir.display())),
+        [file] => match &web.state.config.player_assets {
+            Some(dir) => {
+                let Ok(root) = files::canonical_root(dir).await else {
+                    return not_found(&format!(
+                        "player assets folder {} not found: fix player_assets in the server \
+                         configuration, or remove it to use the built-in dash.js",
+                        dir.display()
+                    ));
+                };
+                match files::resolve(&root, &[file]).await {
+                    Found::File(p) => send_file(h, head, &p, file, Window::Whole).await,
+                    _ => not_found(&format!("{file} is not in {}", dir.display())),
+                }
             }
-        }
+            None => player_assets::serve(file, h, head, false),
+        },
+        [dir, file] if dir == player_assets::DIR => player_assets::serve(file, h, head, true),
         _ => not_found("not found"),
     }
 }
@@ -320,7 +395,13 @@ fn player_page(head: bool, config: &crate::config::ServerConfig) -> Response<Bod
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || "/._-:?=&%".contains(*c))
         .collect();
-    let page = PLAYER_PAGE.replace("__DEFAULT_MANIFEST__", &preset);
+    let assets = match config.player_assets {
+        Some(_) => String::from("/_smoothcast"),
+        None => format!("/_smoothcast/{}", player_assets::DIR),
+    };
+    let page = PLAYER_PAGE
+        .replace("__DEFAULT_MANIFEST__", &preset)
+        .replace("__PLAYER_ASSETS__", &assets);
     let len = page.len();
     let mut r = Response::new(if head {
         Body::empty()

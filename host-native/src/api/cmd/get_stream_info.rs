@@ -21,7 +21,10 @@ impl GetStreamInfo {
     pub fn apply(self, state: &AppState) -> Reply {
         let found = match &self.stream {
             StreamSelector::Id(id) => view::find_by_id(state, *id),
-            StreamSelector::Name(name) => state.streams.get(name).map(StreamRef::Inbound),
+            StreamSelector::Name(name) => state
+                .streams
+                .get(name)
+                .map(|i| StreamRef::Inbound(Box::new(i))),
         };
         match found {
             Some(s) => Reply::success("Stream information", s.to_json(state)),

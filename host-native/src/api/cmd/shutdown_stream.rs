@@ -26,7 +26,10 @@ impl ShutdownStream {
     pub fn apply(self, state: &AppState) -> Reply {
         let found = match &self.stream {
             StreamSelector::Id(id) => view::find_by_id(state, *id),
-            StreamSelector::Name(name) => state.streams.get(name).map(StreamRef::Inbound),
+            StreamSelector::Name(name) => state
+                .streams
+                .get(name)
+                .map(|i| StreamRef::Inbound(Box::new(i))),
         };
         let Some(stream) = found else {
             return Reply::fail(match self.stream {

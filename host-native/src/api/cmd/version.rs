@@ -16,10 +16,10 @@ impl Version {
 
     pub fn apply(self, _state: &AppState) -> Reply {
         let release = env!("CARGO_PKG_VERSION");
-        // Packagers may stamp these at build time; EMS scripts only display them.
-        let hash = option_env!("SMOOTHCAST_GIT_HASH").unwrap_or("");
-        let branch = option_env!("SMOOTHCAST_GIT_BRANCH").unwrap_or("");
-        let build_date = option_env!("SMOOTHCAST_BUILD_DATE").unwrap_or("");
+        // build.rs stamps these from git and the clock, unless a packager set them.
+        let hash = option_env!("SMOOTHCAST_GIT_HASH").unwrap_or("unknown");
+        let branch = option_env!("SMOOTHCAST_GIT_BRANCH").unwrap_or("unknown");
+        let build_date = option_env!("SMOOTHCAST_BUILD_DATE").unwrap_or("unknown");
         let build_number = option_env!("SMOOTHCAST_BUILD_NUMBER").unwrap_or("0");
         Reply::success(
             "Version",
@@ -57,5 +57,11 @@ mod tests {
             assert!(r.data[key].is_string(), "{key}");
         }
         assert_eq!(r.data["releaseNumber"], env!("CARGO_PKG_VERSION"));
+        for key in ["hash", "branchName", "buildDate"] {
+            assert!(
+                !r.data[key].as_str().unwrap_or("").is_empty(),
+                "{key} stamped"
+            );
+        }
     }
 }

@@ -433,6 +433,7 @@ impl Session {
                     id = publisher.id(),
                     "RTMP publish started"
                 );
+                publisher.set_app_name(app_name);
                 self.last_stream = Some(publisher.name().to_string());
                 self.publish = Some(Publish::new(publisher));
                 self.guard.allow_media();
