@@ -12,8 +12,10 @@ use serde::Deserialize;
 mod auto_mss;
 mod ems;
 mod lua;
+mod web;
 
 pub use auto_mss::AutoMss;
+pub use web::WebConfig;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "snake_case")]
@@ -55,6 +57,8 @@ pub struct ServerConfig {
     pub auto_mss: Option<AutoMss>,
     /// Event sinks (`[events]`): a JSON-lines file and/or an HTTP endpoint.
     pub events: crate::events::EventsConfig,
+    /// The web server's limits and cache (`[web]`).
+    pub web: WebConfig,
 }
 
 impl Default for ServerConfig {
@@ -75,6 +79,7 @@ impl Default for ServerConfig {
             player_assets: PathBuf::from("tests/player/node_modules/dashjs/dist/modern/umd"),
             auto_mss: None,
             events: crate::events::EventsConfig::default(),
+            web: WebConfig::default(),
         }
     }
 }

@@ -131,6 +131,8 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
     let out = crate::disk::OutputDir::new(dir.to_path_buf()).with_atomic_fragments();
     let m = metrics::get();
     let ev = &shared.ev;
+    // Viewers get what was just written from memory: filled after each file is in place.
+    let cache = ev.manager.web_cache();
     let fail = |file: &str, e: &anyhow::Error| failed(shared, file, e);
     for batch in batches {
         let mut manifest_ok = true;
@@ -168,8 +170,10 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
                         ev.bus.emit(EventType::MssChunkCreated, p.clone());
                     }
                     let len = data.len();
+                    let kept = bytes::Bytes::from(data.clone());
                     match out.apply(Output::WriteFragment { path, data }) {
                         Ok(()) => {
+                            cache.store(Path::new(&file), kept);
                             m.fragment_written(len);
                             shared.failing.store(false, Ordering::Relaxed);
                             if let Some(mut p) = payload {
@@ -186,16 +190,22 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
                 Output::RewriteFragment { path, data } => {
                     let len = data.len();
                     let file = dir.join(&path);
+                    let kept = bytes::Bytes::from(data.clone());
                     match out.apply(Output::RewriteFragment { path, data }) {
-                        Ok(()) => m.fragment_rewritten(len),
+                        Ok(()) => {
+                            cache.store(&file, kept);
+                            m.fragment_rewritten(len)
+                        }
                         Err(e) => fail(&file.display().to_string(), &e),
                     }
                 }
                 Output::WriteManifest { path, xml } => {
                     let len = xml.len();
                     let file = dir.join(&path);
+                    let kept = bytes::Bytes::from(xml.clone().into_bytes());
                     manifest_ok = match out.apply(Output::WriteManifest { path, xml }) {
                         Ok(()) => {
+                            cache.store(&file, kept);
                             m.manifest_written(len);
                             shared.failing.store(false, Ordering::Relaxed);
                             true
@@ -218,8 +228,9 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
                 Output::Event(e) => tracing::debug!(?e, "mss event"),
                 Output::Remove { path } => {
                     let file = dir.join(&path);
-                    if let Err(e) = out.apply(Output::Remove { path }) {
-                        fail(&file.display().to_string(), &e);
+                    match out.apply(Output::Remove { path }) {
+                        Ok(()) => cache.remove(&file),
+                        Err(e) => fail(&file.display().to_string(), &e),
                     }
                 }
             }

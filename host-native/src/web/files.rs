@@ -95,29 +95,39 @@ pub enum Found {
 
 /// Resolves `names` (already checked by [`segments`], or built from them) under
 /// `root`, which must be canonical.
-pub async fn resolve(root: &Path, names: &[impl AsRef<str>]) -> Found {
+///
+/// Blocking, on purpose: a canonicalize and a stat of files the kernel has cached take
+/// microseconds, far less than two trips to tokio's blocking pool (which is what
+/// `tokio::fs` does for each call, and what made the web tier slow). The web root is
+/// expected on a local filesystem; a hung network mount would stall a worker thread.
+pub fn resolve(root: &Path, names: &[impl AsRef<str>]) -> Found {
+    resolve_meta(root, names).0
+}
+
+/// As [`resolve`], with the file's metadata (for the cache's identity check).
+pub fn resolve_meta(root: &Path, names: &[impl AsRef<str>]) -> (Found, Option<std::fs::Metadata>) {
     let mut path = root.to_path_buf();
     for n in names {
         path.push(n.as_ref());
     }
-    let canon = match tokio::fs::canonicalize(&path).await {
+    let canon = match std::fs::canonicalize(&path) {
         Ok(c) => c,
-        Err(_) => return Found::Missing,
+        Err(_) => return (Found::Missing, None),
     };
     if !canon.starts_with(root) {
-        return Found::Outside;
+        return (Found::Outside, None);
     }
-    match tokio::fs::metadata(&canon).await {
-        Ok(m) if m.is_file() => Found::File(canon),
-        Ok(m) if m.is_dir() => Found::Dir(canon),
-        _ => Found::Missing,
+    match std::fs::metadata(&canon) {
+        Ok(m) if m.is_file() => (Found::File(canon), Some(m)),
+        Ok(m) if m.is_dir() => (Found::Dir(canon), None),
+        _ => (Found::Missing, None),
     }
 }
 
-/// The canonical web root, or why it cannot be served.
-pub async fn canonical_root(root: &Path) -> io::Result<PathBuf> {
-    let c = tokio::fs::canonicalize(root).await?;
-    if tokio::fs::metadata(&c).await?.is_dir() {
+/// The canonical web root, or why it cannot be served. Blocking, as [`resolve`].
+pub fn canonical_root(root: &Path) -> io::Result<PathBuf> {
+    let c = std::fs::canonicalize(root)?;
+    if std::fs::metadata(&c)?.is_dir() {
         Ok(c)
     } else {
         Err(io::Error::new(io::ErrorKind::NotADirectory, "not a folder"))
