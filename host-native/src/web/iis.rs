@@ -88,7 +88,7 @@ fn digits<T: std::str::FromStr>(s: &str) -> Option<T> {
 /// The manifest a folder serves as `Manifest`: `manifest.ismc` (EMS's default name), or
 /// the folder's only `.ismc` (autoMSS's `<stream>.ismc`, custom manifestName). Several
 /// candidates and no `manifest.ismc` is ambiguous, so none.
-/// Blocking (a stat; a folder listing only without `manifest.ismc`), as `files::resolve`.
+/// Blocking (a stat; a folder listing only without `manifest.ismc`), as `files::resolve_meta`.
 pub fn find_manifest(dir: &Path) -> Option<PathBuf> {
     let default = dir.join("manifest.ismc");
     if std::fs::metadata(&default).is_ok_and(|m| m.is_file()) {
@@ -131,9 +131,12 @@ const CACHE_ENTRIES: usize = 256;
 const MAX_MANIFEST: u64 = 64 * 1024 * 1024;
 
 impl ManifestCache {
-    pub async fn get(&self, path: &Path) -> Result<Arc<Manifest>, String> {
-        // The stat is blocking (see `files::resolve`); reading and parsing a new version is not.
-        let meta = std::fs::metadata(path).map_err(|e| format!("manifest: {e}"))?;
+    /// `meta`: the stat the manifest's path was resolved with.
+    pub async fn get(
+        &self,
+        path: &Path,
+        meta: &std::fs::Metadata,
+    ) -> Result<Arc<Manifest>, String> {
         let (modified, len) = (meta.modified().ok(), meta.len());
         if let Some(e) = self.lock().get(path) {
             if e.modified == modified && e.len == len && modified.is_some() {

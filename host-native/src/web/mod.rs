@@ -58,6 +58,7 @@ pub(crate) struct Web {
     state: Arc<AppState>,
     manifests: iis::ManifestCache,
     cache: cache::Cache,
+    paths: files::Resolver,
     gzip: bool,
     root: Mutex<Option<(Instant, PathBuf)>>,
 }
@@ -68,6 +69,7 @@ impl Web {
             cache: state.outputs.web_cache().clone(),
             gzip: state.config.web.gzip,
             manifests: iis::ManifestCache::default(),
+            paths: files::Resolver::default(),
             root: Mutex::new(None),
             state,
         }
@@ -101,7 +103,6 @@ impl Connections {
     fn new(web: Arc<Web>, cfg: &WebConfig) -> Self {
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
-            .max_buf_size(MAX_HEADER_BYTES.max(8192))
             .max_header_size(MAX_HEADER_BYTES);
         // Drops slow-loris and idle clients (hyper starts the clock when it waits for a
         // request, so it is also the keep-alive idle limit).
@@ -238,14 +239,14 @@ async fn handle(web: &Web, req: Request<Incoming>) -> Response<Body> {
         }
     };
     if names.is_empty() {
-        return match files::resolve_meta(&root, &["index.html"]) {
+        return match web.paths.resolve_meta(&root, &["index.html"]) {
             (Found::File(path), Some(meta)) => {
                 send_file(web, h, head, &path, meta, "index.html", Window::Whole).await
             }
             _ => player_page(head, &web.state.config),
         };
     }
-    match files::resolve_meta(&root, &names) {
+    match web.paths.resolve_meta(&root, &names) {
         (Found::File(path), Some(meta)) => {
             let name = names.last().map_or("", String::as_str);
             return send_file(web, h, head, &path, meta, name, Window::Whole).await;
@@ -271,16 +272,22 @@ async fn iis_request(
     let dir_names = match &req {
         iis::Request::Manifest { dir } | iis::Request::Fragment { dir, .. } => dir,
     };
-    let Found::Dir(dir) = files::resolve(root, dir_names) else {
+    let Found::Dir(dir) = web.paths.resolve(root, dir_names) else {
         return not_found("no such presentation folder");
     };
-    let Some(manifest) = iis::find_manifest(&dir) else {
-        return not_found("no manifest in this folder");
-    };
+    // `manifest.ismc` first (one stat when recently resolved), else the folder's only .ismc.
     // The manifest itself may be a symlink: it is served only if it stays inside.
-    let (manifest, meta) = match files::resolve_meta(&dir, &[file_name(&manifest)]) {
+    let (manifest, meta) = match web.paths.resolve_meta(&dir, &["manifest.ismc"]) {
         (Found::File(p), Some(m)) => (p, m),
-        _ => return not_found("no manifest in this folder"),
+        _ => {
+            let Some(manifest) = iis::find_manifest(&dir) else {
+                return not_found("no manifest in this folder");
+            };
+            match web.paths.resolve_meta(&dir, &[file_name(&manifest)]) {
+                (Found::File(p), Some(m)) => (p, m),
+                _ => return not_found("no manifest in this folder"),
+            }
+        }
     };
     let iis::Request::Fragment {
         bitrate,
@@ -292,7 +299,7 @@ async fn iis_request(
     else {
         return send_file(web, h, head, &manifest, meta, "Manifest", Window::Whole).await;
     };
-    let parsed = match web.manifests.get(&manifest).await {
+    let parsed = match web.manifests.get(&manifest, &meta).await {
         Ok(m) => m,
         Err(e) => {
             tracing::warn!("web: {}: {e}", manifest.display());
@@ -313,7 +320,7 @@ async fn iis_request(
         Ok(n) => n,
         Err(_) => return not_found("the manifest's Url template is unusable"),
     };
-    let (path, meta) = match files::resolve_meta(&dir, &rel_names) {
+    let (path, meta) = match web.paths.resolve_meta(&dir, &rel_names) {
         (Found::File(p), Some(m)) => (p, m),
         _ => return not_found("fragment not found"),
     };
@@ -344,7 +351,7 @@ async fn assets(web: &Web, names: &[String], h: &HeaderMap, head: bool) -> Respo
                     dir.display()
                 ));
             };
-            match files::resolve_meta(&root, &[file]) {
+            match web.paths.resolve_meta(&root, &[file]) {
                 (Found::File(p), Some(meta)) => {
                     send_file(web, h, head, &p, meta, file, Window::Whole).await
                 }
