@@ -14,9 +14,10 @@ Then a live viewer load: two bitrates published over RTMP (ffmpeg, -c copy, real
 a rolling createMSSStream; N simulated viewers (wrk connections running a Lua script: each
 refreshes the manifest and fetches the newest video and audio fragment once per fragment
 duration, jittered) against Smoothcast, then nginx serving the same live folder. N doubles
-until p99 latency (over every viewer request) passes 100 ms or errors appear.
+until p99 latency (over every viewer request) passes 100 ms or errors appear, in a step and
+in its one retry.
 
-    python3 bench/web_bench.py [--seconds 8] [--live-seconds 10] [--max-viewers 4096]
+    python3 bench/web_bench.py [--seconds 8] [--rounds 3] [--live-seconds 10] [--max-viewers 4096]
 
 Needs ffmpeg, wrk, nginx (Debian: `apt-get install nginx wrk`) and cargo (or --exe).
 Writes to bench/out/ (ignored by git). Loopback only; every process it starts it stops.
@@ -80,11 +81,15 @@ def make_inputs():
 class Smoothcast:
     def __init__(self, exe):
         self.config = os.path.join(OUT, "web-bench.toml")
+        # A fresh state file: a live config saved by an earlier run must not come back.
+        state = os.path.join(OUT, "web-bench.state.json")
+        if os.path.exists(state):
+            os.remove(state)
         with open(self.config, "w") as f:
             f.write(
                 'bind = "127.0.0.1"\nrtmp_port = 0\njson_cli_port = 0\nascii_cli_port = 0\n'
                 f'http_api_port = 0\nweb_port = 0\nmpegts_port = 0\nwebroot = "{WEBROOT}"\n'
-                f'state_file = "{os.path.join(OUT, "web-bench.state.json")}"\n'
+                f'state_file = "{state}"\n'
                 # One load generator on one address holds every connection: no per-address cap.
                 "[web]\nmax_connections = 16384\nmax_connections_per_address = 0\n")
         self.log = open(os.path.join(OUT, "web-server.log"), "w")
@@ -291,6 +296,11 @@ def wrk(host, script, threads, conns, seconds, path="/"):
     return res
 
 
+def median_run(runs):
+    """The run with the median requests/s (its latencies with it)."""
+    return sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
+
+
 def lua_list(paths):
     return ", ".join(f'"{p}"' for p in paths)
 
@@ -313,7 +323,8 @@ def static_part(sc, ng, args):
     frags.sort()
     sizes = [os.path.getsize(os.path.join(WEBROOT, p[1:])) for p in frags]
     print(f"\nVOD: {len(frags)} fragment files, {sum(sizes) / len(sizes) / 1e3:.0f} KB average; "
-          f"wrk -d{args.seconds}s, latencies in ms", flush=True)
+          f"wrk -d{args.seconds}s, median of {args.rounds} alternating rounds; latencies in ms",
+          flush=True)
     # The IIS form of every fragment, from the manifest's Url templates.
     man = open(os.path.join(group, "manifest.ismc")).read()
     iis = []
@@ -339,11 +350,16 @@ def static_part(sc, ng, args):
     for label, script, t, c in [("fragments -c64", rotate, 2, 64),
                                 ("manifest -c64", manifest, 2, 64),
                                 ("one connection", rotate, 1, 1)]:
-        # Warm both (first reads from the disk, caches filled), then measure.
+        # Warm both (first reads from the disk, caches filled), then measure in alternating
+        # rounds (the machine's speed drifts) and keep each server's median round.
         for host in (sc.web, ng.web):
             wrk(host, script, t, c, 1)
-        s = wrk(sc.web, script, t, c, args.seconds)
-        n = wrk(ng.web, script, t, c, args.seconds)
+        runs = {"sc": [], "ng": []}
+        for i in range(args.rounds):
+            order = [("sc", sc.web), ("ng", ng.web)]
+            for key, host in (order if i % 2 == 0 else order[::-1]):
+                runs[key].append(wrk(host, script, t, c, args.seconds))
+        s, n = (median_run(runs["sc"]), median_run(runs["ng"]))
         ratios[label] = (row(label, s, n), s, n)
     s = wrk(sc.web, rotate_iis, 2, 64, args.seconds)
     print(f"{'IIS URLs -c64 (sc)':<22}{s['rps']:>12.0f}{'':>12}{'':>9}{s['p50']:>9.2f}{'':>9}"
@@ -392,6 +408,11 @@ def live_part(sc, ng, inputs, args):
                     continue
                 r = wrk(host, viewer, 2, n, args.live_seconds)
                 ok = r["errors"] == 0 and r["p99"] <= LIVE_P99_MS
+                if not ok:
+                    # One spike on a shared machine is not a limit: a step fails only when
+                    # its retry fails too (the same rule for both servers).
+                    r = wrk(host, viewer, 2, n, args.live_seconds)
+                    ok = r["errors"] == 0 and r["p99"] <= LIVE_P99_MS
                 cells[label] = r
                 if ok:
                     results[label].append(n)
@@ -419,7 +440,8 @@ def live_part(sc, ng, inputs, args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seconds", type=int, default=8, help="wrk duration per static row")
+    ap.add_argument("--seconds", type=int, default=8, help="wrk duration per static run")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating runs per static row")
     ap.add_argument("--live-seconds", type=int, default=10, help="wrk duration per viewer step")
     ap.add_argument("--max-viewers", type=int, default=4096)
     ap.add_argument("--exe", help="smoothcast binary (default: cargo build --release)")

@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 use bytes::Bytes;
+use hyper::header::HeaderValue;
 
 use super::headers;
 
@@ -69,13 +70,14 @@ impl Ident {
 /// One file's bytes and the header values derived from them, computed once.
 pub struct Cached {
     pub bytes: Bytes,
-    pub etag: String,
-    pub last_modified: Option<String>,
+    /// Header values made once per version (a clone is a reference count).
+    pub etag: HeaderValue,
+    pub last_modified: Option<HeaderValue>,
     pub modified: Option<SystemTime>,
     /// A manifest declaring `IsLive` (decides its caching headers).
     pub live: bool,
     gzip: OnceLock<Option<Bytes>>,
-    etag_gzip: OnceLock<String>,
+    etag_gzip: OnceLock<HeaderValue>,
 }
 
 impl Cached {
@@ -84,8 +86,8 @@ impl Cached {
         let head = &bytes[..bytes.len().min(SNIFF_BYTES)];
         Self {
             live: headers::sniff_live(head),
-            etag: headers::etag(bytes.len() as u64, modified, ""),
-            last_modified: modified.map(headers::http_date),
+            etag: value(headers::etag(bytes.len() as u64, modified, "")),
+            last_modified: modified.map(|m| value(headers::http_date(m))),
             modified,
             bytes,
             gzip: OnceLock::new(),
@@ -110,12 +112,17 @@ impl Cached {
     }
 
     /// The gzip form's own strong validator (another representation, another tag).
-    pub fn etag_gzip(&self) -> &str {
+    pub fn etag_gzip(&self) -> &HeaderValue {
         self.etag_gzip.get_or_init(|| {
-            let base = self.etag.trim_end_matches('"');
-            format!("{base}-gz\"")
+            let base = self.etag.to_str().unwrap_or("").trim_end_matches('"');
+            value(format!("{base}-gz\""))
         })
     }
+}
+
+/// Our validators and dates are plain ASCII; anything else would be a bug, sent as empty.
+pub fn value(s: String) -> HeaderValue {
+    HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static(""))
 }
 
 /// Enough of a manifest's head to see its root element's attributes.
@@ -356,7 +363,7 @@ mod tests {
             .read_to_end(&mut out)
             .expect("gunzip");
         assert_eq!(out, vec![b'a'; 10_000]);
-        assert!(c.etag_gzip().ends_with("-gz\""));
+        assert!(c.etag_gzip().to_str().expect("ascii").ends_with("-gz\""));
         assert_ne!(c.etag_gzip(), c.etag);
     }
 }

@@ -403,8 +403,8 @@ enum Content {
 struct Described {
     ctype: &'static str,
     cache_control: &'static str,
-    tag: String,
-    last_modified: Option<String>,
+    tag: HeaderValue,
+    last_modified: Option<HeaderValue>,
     len: u64,
     /// `Some` for a gzip-encoded body; `vary` for a body that depends on Accept-Encoding.
     gzip: bool,
@@ -481,7 +481,7 @@ fn describe_cached(
     let mut d = Described {
         ctype,
         cache_control: headers::cache_control(kind, cached.live),
-        tag: String::new(),
+        tag: HeaderValue::from_static(""),
         last_modified: cached.last_modified.clone(),
         len: 0,
         gzip: false,
@@ -495,7 +495,7 @@ fn describe_cached(
             match cached.gzip().filter(|_| gz) {
                 Some(z) => {
                     d.gzip = true;
-                    d.tag = cached.etag_gzip().to_string();
+                    d.tag = cached.etag_gzip().clone();
                     z.clone()
                 }
                 None => {
@@ -506,7 +506,7 @@ fn describe_cached(
         }
         Window::Moof => {
             let (o, l) = iis::find_moof_in(&cached.bytes)?;
-            d.tag = headers::etag(l as u64, cached.modified, "-moof");
+            d.tag = cache::value(headers::etag(l as u64, cached.modified, "-moof"));
             cached.bytes.slice(o..o + l)
         }
     };
@@ -536,12 +536,12 @@ async fn describe_file(
         ctype,
         // Only manifests can be live, and those are read whole.
         cache_control: headers::cache_control(kind, false),
-        tag: headers::etag(
+        tag: cache::value(headers::etag(
             len,
             modified,
             if window == Window::Moof { "-moof" } else { "" },
-        ),
-        last_modified: modified.map(headers::http_date),
+        )),
+        last_modified: modified.map(|m| cache::value(headers::http_date(m))),
         len,
         gzip: false,
         vary: false,
@@ -574,9 +574,9 @@ async fn respond(h: &HeaderMap, head: bool, d: Described) -> Response<Body> {
     let mut r = Response::new(Body::empty());
     set_static(&mut r, header::CONTENT_TYPE, d.ctype);
     set_static(&mut r, header::CACHE_CONTROL, d.cache_control);
-    set(&mut r, header::ETAG, &d.tag);
+    r.headers_mut().insert(header::ETAG, d.tag.clone());
     if let Some(lm) = &d.last_modified {
-        set(&mut r, header::LAST_MODIFIED, lm);
+        r.headers_mut().insert(header::LAST_MODIFIED, lm.clone());
     }
     if d.gzip {
         set_static(&mut r, header::CONTENT_ENCODING, "gzip");
@@ -589,9 +589,10 @@ async fn respond(h: &HeaderMap, head: bool, d: Described) -> Response<Body> {
     cors(&mut r);
 
     let text = |n: HeaderName| h.get(n).and_then(|v| v.to_str().ok());
-    let last_modified = d.last_modified.as_deref();
+    let last_modified = d.last_modified.as_ref().and_then(|v| v.to_str().ok());
+    let tag = d.tag.to_str().unwrap_or("");
     let not_modified = match text(header::IF_NONE_MATCH) {
-        Some(inm) => headers::none_match(inm, &d.tag),
+        Some(inm) => headers::none_match(inm, tag),
         None => text(header::IF_MODIFIED_SINCE).is_some_and(|ims| Some(ims) == last_modified),
     };
     if not_modified {
@@ -601,7 +602,7 @@ async fn respond(h: &HeaderMap, head: bool, d: Described) -> Response<Body> {
     let len = d.len;
     // A range of an older version would splice two files: If-Range guards against it.
     let range_applies =
-        text(header::IF_RANGE).is_none_or(|ir| ir == d.tag || Some(ir) == last_modified);
+        text(header::IF_RANGE).is_none_or(|ir| ir == tag || Some(ir) == last_modified);
     let range = if range_applies && !d.gzip {
         headers::parse_range(text(header::RANGE), len)
     } else {
