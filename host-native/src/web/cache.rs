@@ -20,7 +20,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -142,7 +142,8 @@ pub struct Cache {
 struct Inner {
     budget: u64,
     max_file: u64,
-    state: Mutex<State>,
+    /// Lookups share it; only fills and removals take it alone.
+    state: RwLock<State>,
 }
 
 #[derive(Default)]
@@ -173,7 +174,7 @@ impl Cache {
             inner: Arc::new(Inner {
                 budget,
                 max_file: max_file.min(budget),
-                state: Mutex::default(),
+                state: RwLock::default(),
             }),
         }
     }
@@ -186,7 +187,7 @@ impl Cache {
     /// The cached version of `path` (canonical) if it is the version `id` describes.
     pub fn get(&self, path: &Path, id: &Ident) -> Option<Arc<Cached>> {
         let m = crate::metrics::get();
-        let st = self.lock();
+        let st = self.read();
         match st.map.get(path) {
             Some(e) if e.id == *id => {
                 m.web_cache(true);
@@ -269,14 +270,21 @@ impl Cache {
 
     /// Bytes held now.
     pub fn held(&self) -> u64 {
-        self.lock().bytes
+        self.read().bytes
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
         // The state is consistent between statements; a panic elsewhere cannot break it.
         self.inner
             .state
-            .lock()
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn lock(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.inner
+            .state
+            .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

@@ -132,8 +132,10 @@ pub fn resolve_meta(root: &Path, names: &[impl AsRef<str>]) -> (Found, Option<st
 /// how long that window can be.) Only found paths are kept, at most [`RESOLVED_MAX`].
 #[derive(Default)]
 pub struct Resolver {
-    seen: std::sync::Mutex<std::collections::HashMap<PathBuf, (std::time::Instant, PathBuf)>>,
+    seen: std::sync::RwLock<Seen>,
 }
+
+type Seen = std::collections::HashMap<PathBuf, (std::time::Instant, PathBuf)>;
 
 pub const RESOLVED_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 const RESOLVED_MAX: usize = 4096;
@@ -152,7 +154,7 @@ impl Resolver {
             path.push(n.as_ref());
         }
         let known = {
-            let seen = self.lock();
+            let seen = self.read();
             seen.get(&path)
                 .filter(|(at, _)| at.elapsed() < RESOLVED_TTL)
                 .map(|(_, c)| c.clone())
@@ -188,7 +190,7 @@ impl Resolver {
         };
         let (mut cur, mut key, mut start) = (root.to_path_buf(), root.to_path_buf(), 0);
         {
-            let seen = self.lock();
+            let seen = self.read();
             let mut k = root.to_path_buf();
             for (i, n) in parents.iter().enumerate() {
                 k.push(n.as_ref());
@@ -238,12 +240,15 @@ impl Resolver {
         self.resolve_meta(root, names).0
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<PathBuf, (std::time::Instant, PathBuf)>>
-    {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Seen> {
         self.seen
-            .lock()
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn lock(&self) -> std::sync::RwLockWriteGuard<'_, Seen> {
+        self.seen
+            .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

@@ -21,7 +21,7 @@ use std::convert::Infallible;
 use std::io::SeekFrom;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -60,7 +60,9 @@ pub(crate) struct Web {
     cache: cache::Cache,
     paths: files::Resolver,
     gzip: bool,
-    root: Mutex<Option<(Instant, PathBuf)>>,
+    /// Read-mostly, as the other shared maps here: `RwLock`, so a worker thread that the OS
+    /// preempts while reading never holds the others up.
+    root: RwLock<Option<(Instant, PathBuf)>>,
 }
 
 impl Web {
@@ -70,7 +72,7 @@ impl Web {
             gzip: state.config.web.gzip,
             manifests: iis::ManifestCache::default(),
             paths: files::Resolver::default(),
-            root: Mutex::new(None),
+            root: RwLock::new(None),
             state,
         }
     }
@@ -78,14 +80,14 @@ impl Web {
     /// The canonical web root, resolved at most once per [`ROOT_TTL`] (a canonicalize per
     /// request was a syscall per path component); failures are never reused.
     fn root(&self) -> std::io::Result<PathBuf> {
-        let mut slot = self.root.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((at, root)) = &*slot {
+        if let Some((at, root)) = &*self.root.read().unwrap_or_else(|e| e.into_inner()) {
             if at.elapsed() < ROOT_TTL {
                 return Ok(root.clone());
             }
         }
         let root = files::canonical_root(&self.state.config.webroot)?;
-        *slot = Some((Instant::now(), root.clone()));
+        *self.root.write().unwrap_or_else(|e| e.into_inner()) =
+            Some((Instant::now(), root.clone()));
         Ok(root)
     }
 }
