@@ -18,6 +18,7 @@ until p99 latency (over every viewer request) passes 100 ms or errors appear, in
 in its one retry.
 
     python3 bench/web_bench.py [--seconds 8] [--rounds 3] [--live-seconds 10] [--max-viewers 4096]
+    python3 bench/web_bench.py --no-live --baseline --exe OLD/smoothcast   # a build without [web]
 
 Needs ffmpeg, wrk, nginx (Debian: `apt-get install nginx wrk`) and cargo (or --exe).
 Writes to bench/out/ (ignored by git). Loopback only; every process it starts it stops.
@@ -79,7 +80,7 @@ def make_inputs():
 
 
 class Smoothcast:
-    def __init__(self, exe):
+    def __init__(self, exe, web_section=True):
         self.config = os.path.join(OUT, "web-bench.toml")
         # A fresh state file: a live config saved by an earlier run must not come back.
         state = os.path.join(OUT, "web-bench.state.json")
@@ -91,7 +92,8 @@ class Smoothcast:
                 f'http_api_port = 0\nweb_port = 0\nmpegts_port = 0\nwebroot = "{WEBROOT}"\n'
                 f'state_file = "{state}"\n'
                 # One load generator on one address holds every connection: no per-address cap.
-                "[web]\nmax_connections = 16384\nmax_connections_per_address = 0\n")
+                + ("[web]\nmax_connections = 16384\nmax_connections_per_address = 0\n"
+                   if web_section else ""))
         self.log = open(os.path.join(OUT, "web-server.log"), "w")
         self.proc = subprocess.Popen([exe, "serve", "--config", self.config],
                                      stdout=subprocess.PIPE, stderr=self.log, text=True)
@@ -446,6 +448,8 @@ def main():
     ap.add_argument("--max-viewers", type=int, default=4096)
     ap.add_argument("--exe", help="smoothcast binary (default: cargo build --release)")
     ap.add_argument("--no-live", action="store_true")
+    ap.add_argument("--baseline", action="store_true",
+                    help="--exe is a build from before the [web] section existed (written without it)")
     args = ap.parse_args()
     for tool in ("wrk", "nginx", "ffmpeg"):
         if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
@@ -463,7 +467,7 @@ def main():
                    check=True, stdout=subprocess.DEVNULL)
     print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.2f} (other work on the "
           "machine skews both servers alike; ratios are from one run)", flush=True)
-    sc = Smoothcast(exe)
+    sc = Smoothcast(exe, web_section=not args.baseline)
     ng = Nginx()
     try:
         ratios = static_part(sc, ng, args)
