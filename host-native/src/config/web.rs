@@ -43,3 +43,27 @@ impl WebConfig {
         (v.is_finite() && v > 0.0).then(|| std::time::Duration::from_secs_f64(v.min(1e9)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::ServerConfig;
+
+    #[test]
+    fn web_section() {
+        let c: ServerConfig = toml::from_str(
+            "[web]\nsend_timeout_secs = 2.5\nmax_connections_per_address = 0\ngzip = false\n",
+        )
+        .expect("parses");
+        assert_eq!(c.web.send_timeout_secs, 2.5);
+        assert_eq!(c.web.max_connections_per_address, 0);
+        assert!(!c.web.gzip);
+        assert_eq!(c.web.max_connections, 1024, "the rest default");
+        assert!(toml::from_str::<ServerConfig>("[web]\nsend_timeout = 1\n").is_err());
+        assert_eq!(
+            super::WebConfig::secs(2.5),
+            Some(std::time::Duration::from_millis(2500))
+        );
+        assert_eq!(super::WebConfig::secs(0.0), None, "0 is off");
+        assert_eq!(super::WebConfig::secs(f64::NAN), None);
+    }
+}

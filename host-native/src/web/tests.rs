@@ -266,6 +266,20 @@ async fn validators_ranges_head_and_gzip() {
     .await;
     assert_eq!(r.header("content-encoding"), None);
     assert_eq!(r.body, xml.as_bytes());
+
+    // The web series on /metrics.
+    let text = crate::metrics::get().render(&s.state);
+    for series in [
+        "smoothcast_web_requests_total{status=\"2xx\"}",
+        "smoothcast_web_requests_total{status=\"3xx\"}",
+        "smoothcast_web_response_seconds_bucket",
+        "smoothcast_web_cache_lookups_total{result=\"hit\"}",
+        "smoothcast_web_cache_bytes",
+        "smoothcast_web_connections_refused_total{reason=\"per_address\"}",
+        "smoothcast_bytes_out_total{kind=\"web\"}",
+    ] {
+        assert!(text.contains(series), "{series} missing from /metrics");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
