@@ -160,14 +160,19 @@ impl Resolver {
                 .map(|(_, c)| c.clone())
         };
         if let Some(canon) = known {
-            return match std::fs::metadata(&canon) {
-                Ok(m) if m.is_file() => (Found::File(canon), Some(m)),
-                Ok(m) if m.is_dir() => (Found::Dir(canon), None),
-                _ => {
+            // lstat: a file replaced by a symlink since is checked again in full, never
+            // followed on the strength of the old proof.
+            match std::fs::symlink_metadata(&canon) {
+                Ok(m) if m.is_file() => return (Found::File(canon), Some(m)),
+                Ok(m) if m.is_dir() => return (Found::Dir(canon), None),
+                Ok(_) => {
                     self.lock().remove(&path);
-                    (Found::Missing, None)
                 }
-            };
+                Err(_) => {
+                    self.lock().remove(&path);
+                    return (Found::Missing, None);
+                }
+            }
         }
         let (found, meta) = if names.len() > WALK_MAX {
             resolve_meta(root, names)
@@ -348,6 +353,20 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+        // Replaced by a symlink to the outside: refused at once, whatever was remembered.
+        std::fs::remove_file(root.join("a/b/f.fmp4")).expect("rm");
+        std::os::unix::fs::symlink(base.join("outside/secret"), root.join("a/b/f.fmp4"))
+            .expect("symlink");
+        assert!(matches!(
+            r.resolve(&root, &["a", "b", "f.fmp4"]),
+            Found::Outside
+        ));
+        std::fs::remove_file(root.join("a/b/f.fmp4")).expect("rm");
+        std::fs::write(root.join("a/b/f.fmp4"), b"x").expect("write");
+        assert!(matches!(
+            r.resolve(&root, &["a", "b", "f.fmp4"]),
+            Found::File(_)
+        ));
         // Removed: gone at once, whatever was remembered.
         std::fs::remove_file(root.join("a/b/f.fmp4")).expect("rm");
         assert!(matches!(

@@ -291,7 +291,7 @@ async fn send_timeout_closes_a_client_that_never_reads() {
     };
     let s = start("sendtimeout", web).await;
     // Far more than the loopback socket buffers hold: the server's writes must block.
-    let big = vec![7u8; 64 * 1024 * 1024];
+    let big = vec![7u8; 32 * 1024 * 1024];
     std::fs::write(s.root.join("big.ismv"), &big).expect("write");
     std::fs::write(s.root.join("small.txt"), b"hello").expect("write");
 
