@@ -16,11 +16,13 @@ mod limits;
 mod lua;
 pub mod security;
 pub mod tls;
+mod web;
 
 pub use auth::AuthConfig;
 pub use auto_mss::AutoMss;
 pub use limits::Limits;
 pub use security::Security;
+pub use web::WebConfig;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "snake_case")]
@@ -73,6 +75,8 @@ pub struct ServerConfig {
     pub security: Security,
     /// TLS (`[tls]`): HTTPS for the web server and the HTTP API, RTMPS; off without it.
     pub tls: Option<tls::TlsConfig>,
+    /// The web server's limits and cache (`[web]`).
+    pub web: WebConfig,
 }
 
 impl Default for ServerConfig {
@@ -97,6 +101,7 @@ impl Default for ServerConfig {
             auth: AuthConfig::default(),
             security: Security::default(),
             tls: None,
+            web: WebConfig::default(),
         }
     }
 }

@@ -85,6 +85,16 @@ pub struct Metrics {
     fragments_rewritten: IntCounter,
     manifests_written: IntCounter,
     write_delay: Histogram,
+    /// The web server's: bytes out (the `web` child of `bytes_out`, resolved once: it is
+    /// counted per body chunk), requests by status class, time to the response head, cache
+    /// lookups, cache size and refused connections.
+    web_bytes: IntCounter,
+    /// Children resolved once (2xx, 3xx, 4xx, 5xx; hit, miss): counted per request.
+    web_requests: [IntCounter; 4],
+    web_response: Histogram,
+    web_cache: [IntCounter; 2],
+    web_cache_bytes: IntGauge,
+    web_refused: IntCounterVec,
     errors: IntCounterVec,
     events_emitted: IntCounter,
     events_delivered: IntCounterVec,
@@ -144,6 +154,27 @@ impl Metrics {
             )
             .expect(CONST_OPTS),
         );
+        let web_response = reg(
+            &registry,
+            Histogram::with_opts(
+                HistogramOpts::new(
+                    "web_response_seconds",
+                    "Web server: from a request's arrival to its response head (status and \
+                     headers ready; the body then streams).",
+                )
+                .namespace("smoothcast")
+                .buckets(vec![
+                    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                    1.0,
+                ]),
+            )
+            .expect(CONST_OPTS),
+        );
+        let bytes_out = counter_vec(
+            "bytes_out_total",
+            "Bytes written to disk (fragment, manifest) and served by the web server (web).",
+            "kind",
+        );
         let m = Self {
             inbound_streams: gauge("inbound_streams", "Local streams being published now."),
             stream_bytes_in: reg(
@@ -162,10 +193,30 @@ impl Metrics {
                 "bytes_in_total",
                 "Bytes received by ingest (wire bytes of media).",
             ),
-            bytes_out: counter_vec(
-                "bytes_out_total",
-                "Bytes written to disk (fragment, manifest) and served by the web server (web).",
-                "kind",
+            web_bytes: bytes_out.with_label_values(&["web"]),
+            bytes_out,
+            web_requests: {
+                let v = counter_vec(
+                    "web_requests_total",
+                    "Web server requests answered, by status class (2xx, 3xx, 4xx, 5xx).",
+                    "status",
+                );
+                ["2xx", "3xx", "4xx", "5xx"].map(|c| v.with_label_values(&[c]))
+            },
+            web_response,
+            web_cache: {
+                let v = counter_vec(
+                    "web_cache_lookups_total",
+                    "Web file cache lookups (hit or miss; hit ratio = hit / (hit + miss)).",
+                    "result",
+                );
+                ["hit", "miss"].map(|r| v.with_label_values(&[r]))
+            },
+            web_cache_bytes: gauge("web_cache_bytes", "Bytes held by the web file cache."),
+            web_refused: counter_vec(
+                "web_connections_refused_total",
+                "Web connections closed at accept, by reason (per_address cap).",
+                "reason",
             ),
             fragments_written: counter(
                 "mss_fragments_written_total",
@@ -212,6 +263,7 @@ impl Metrics {
         ] {
             m.events_dropped.with_label_values(&[why.label()]);
         }
+        m.web_refused.with_label_values(&["per_address"]);
         for sink in ["file", "http"] {
             m.events_delivered.with_label_values(&[sink]);
         }
@@ -244,7 +296,32 @@ impl Metrics {
     }
 
     pub fn web_bytes(&self, n: usize) {
-        self.bytes_out.with_label_values(&["web"]).inc_by(n as u64);
+        self.web_bytes.inc_by(n as u64);
+    }
+
+    /// One web response: its status and the time to its head.
+    pub fn web_request(&self, status: u16, took: std::time::Duration) {
+        let class = match status {
+            200..=299 => 0,
+            300..=399 => 1,
+            400..=499 => 2,
+            _ => 3,
+        };
+        self.web_requests[class].inc();
+        self.web_response.observe(took.as_secs_f64());
+    }
+
+    pub fn web_cache(&self, hit: bool) {
+        self.web_cache[usize::from(!hit)].inc();
+    }
+
+    pub fn web_cache_bytes(&self, n: u64) {
+        self.web_cache_bytes
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    pub fn web_refused(&self, reason: &str) {
+        self.web_refused.with_label_values(&[reason]).inc();
     }
 
     pub fn write_delay(&self, d: std::time::Duration) {

@@ -158,13 +158,16 @@ pub async fn run(
         .file_pull_roots
         .clone()
         .unwrap_or_else(|| vec![config.webroot.clone()]);
+    // One file cache: the writers fill it, the web server reads it.
+    let web_cache = web::cache::Cache::new(config.web.cache_bytes, config.web.cache_max_file_bytes);
     let state = Arc::new(AppState {
         outputs: OutputManager::new(streams.clone())
             .with_allowed_roots(roots)
             .with_max_configs(config.security.max_mss_configs)
             .with_config_ids(ids.clone())
             .with_events(events.clone())
-            .with_state(store.clone()),
+            .with_state(store.clone())
+            .with_web_cache(web_cache),
         pulls: PullManager::new(streams.clone(), ids)
             .with_state(store.clone())
             .with_file_roots(&file_pull_roots)

@@ -225,6 +225,8 @@ pub struct OutputManager {
     pub(super) stats: Arc<super::stats::WriteStats>,
     pub(super) events: EventBus,
     pub(super) store: crate::state::StateStore,
+    /// Filled with what the writers write, so the web server serves it from memory.
+    web_cache: crate::web::cache::Cache,
 }
 
 impl OutputManager {
@@ -240,7 +242,18 @@ impl OutputManager {
             stats: Arc::default(),
             events: EventBus::disabled(),
             store: crate::state::StateStore::in_memory(),
+            web_cache: crate::web::cache::Cache::default(),
         }
+    }
+
+    /// The web server's file cache, which the writers fill and invalidate.
+    pub fn with_web_cache(mut self, cache: crate::web::cache::Cache) -> Self {
+        self.web_cache = cache;
+        self
+    }
+
+    pub fn web_cache(&self) -> &crate::web::cache::Cache {
+        &self.web_cache
     }
 
     /// Outputs report their streams and chunks on this bus.

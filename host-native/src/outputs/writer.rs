@@ -217,6 +217,8 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
     let out = crate::disk::OutputDir::new(dir.to_path_buf()).with_atomic_fragments();
     let m = metrics::get();
     let ev = &shared.ev;
+    // Viewers get what was just written from memory: filled after each file is in place.
+    let cache = ev.manager.web_cache();
     let fail = |file: &str, e: &anyhow::Error| failed(shared, file, e);
     // A link put in place of the folder since it was checked must not lead writes and
     // deletions out of the allowed roots: checked per trip to the disk (a few syscalls).
@@ -283,6 +285,7 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
                     let len = data.len();
                     match write_fragment(&out, &path, &data) {
                         Ok(()) => {
+                            cache.store(Path::new(&file), bytes::Bytes::from(data));
                             m.fragment_written(len);
                             shared.failing.store(false, Ordering::Relaxed);
                             if let Some(mut p) = payload {
@@ -307,6 +310,7 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
                     // version replaces whatever was held for the path.
                     match write_fragment(&out, &path, &data) {
                         Ok(()) => {
+                            cache.store(&file, bytes::Bytes::from(data));
                             m.fragment_rewritten(len);
                             held.forget(&path);
                         }
@@ -336,8 +340,10 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
                     }
                     held.manifest_held = false;
                     held.manifest = None;
+                    let kept = bytes::Bytes::from(xml.clone().into_bytes());
                     manifest_ok = match out.apply(Output::WriteManifest { path, xml }) {
                         Ok(()) => {
+                            cache.store(&file, kept);
                             m.manifest_written(len);
                             shared.failing.store(false, Ordering::Relaxed);
                             true
@@ -362,8 +368,9 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
                     // Left the window: nothing waits for it any more.
                     held.forget(&path);
                     let file = dir.join(&path);
-                    if let Err(e) = out.apply(Output::Remove { path }) {
-                        fail(&file.display().to_string(), &e);
+                    match out.apply(Output::Remove { path }) {
+                        Ok(()) => cache.remove(&file),
+                        Err(e) => fail(&file.display().to_string(), &e),
                     }
                 }
             }

@@ -10,7 +10,8 @@ use hyper::body::{Frame, SizeHint};
 use tokio::fs::File;
 use tokio::io::{AsyncRead, ReadBuf};
 
-const CHUNK: usize = 64 * 1024;
+/// Each chunk is one trip to the blocking pool: larger chunks, fewer trips for big files.
+const CHUNK: usize = 256 * 1024;
 
 pub enum Body {
     Bytes(Option<Bytes>),

@@ -100,17 +100,15 @@ fn digits<T: std::str::FromStr>(s: &str) -> Option<T> {
 /// The manifest a folder serves as `Manifest`: `manifest.ismc` (EMS's default name), or
 /// the folder's only `.ismc` (autoMSS's `<stream>.ismc`, custom manifestName). Several
 /// candidates and no `manifest.ismc` is ambiguous, so none.
-pub async fn find_manifest(dir: &Path) -> Option<PathBuf> {
+/// Blocking (a stat; a folder listing only without `manifest.ismc`), as `files::resolve_meta`.
+pub fn find_manifest(dir: &Path) -> Option<PathBuf> {
     let default = dir.join("manifest.ismc");
-    if tokio::fs::metadata(&default)
-        .await
-        .is_ok_and(|m| m.is_file())
-    {
+    if std::fs::metadata(&default).is_ok_and(|m| m.is_file()) {
         return Some(default);
     }
-    let mut entries = tokio::fs::read_dir(dir).await.ok()?;
+    let entries = std::fs::read_dir(dir).ok()?;
     let mut found = None;
-    while let Ok(Some(e)) = entries.next_entry().await {
+    for e in entries.flatten() {
         let name = e.file_name();
         let Some(name) = name.to_str() else { continue };
         let is_ismc = name
@@ -145,10 +143,12 @@ const CACHE_ENTRIES: usize = 256;
 const MAX_MANIFEST: u64 = 64 * 1024 * 1024;
 
 impl ManifestCache {
-    pub async fn get(&self, path: &Path) -> Result<Arc<Manifest>, String> {
-        let meta = tokio::fs::metadata(path)
-            .await
-            .map_err(|e| format!("manifest: {e}"))?;
+    /// `meta`: the stat the manifest's path was resolved with.
+    pub async fn get(
+        &self,
+        path: &Path,
+        meta: &std::fs::Metadata,
+    ) -> Result<Arc<Manifest>, String> {
         let (modified, len) = (meta.modified().ok(), meta.len());
         if let Some(e) = self.lock().get(path) {
             if e.modified == modified && e.len == len && modified.is_some() {
@@ -232,6 +232,29 @@ pub fn fragment_path(
         .replace("{Bitrate}", &bitrate.to_string())
         .replace("{start time}", &t)
         .replace("{start_time}", &t))
+}
+
+/// As [`find_moof`], over a file already in memory.
+pub fn find_moof_in(data: &[u8]) -> Option<(usize, usize)> {
+    let mut offset = 0usize;
+    for _ in 0..8 {
+        let rest = data.get(offset..).filter(|r| !r.is_empty())?;
+        let head = &rest[..rest.len().min(32)];
+        let h = BoxHeader::parse(head).ok()?;
+        let size = if head.get(..4) == Some(&[0, 0, 0, 0]) {
+            rest.len()
+        } else {
+            h.size
+        };
+        if size == 0 || size > rest.len() {
+            return None;
+        }
+        if &h.typ == b"moof" {
+            return Some((offset, size));
+        }
+        offset += size;
+    }
+    None
 }
 
 /// Where the top-level `moof` box of a fragment file is: (offset, length). `None` if the

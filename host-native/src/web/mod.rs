@@ -12,17 +12,22 @@
 //! happens per connection, then the same connection code runs over the TLS stream.
 
 mod body;
+pub mod cache;
+mod conn;
 mod files;
 mod headers;
 mod iis;
 mod player_assets;
 mod starting;
+#[cfg(test)]
+mod tests;
 
 use std::convert::Infallible;
 use std::io::SeekFrom;
-use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use bytes::Bytes;
@@ -30,34 +35,127 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncSeekExt, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use crate::config::WebConfig;
 use crate::server::{AppState, Shutdown};
 use crate::tls::{Protocol, Tls};
 use body::Body;
+use cache::Cached;
 use files::{Found, PathError};
 use headers::{ByteRange, Kind};
 
-/// Connections served at once; further clients wait in the listen backlog.
-const MAX_CONNECTIONS: u32 = 1024;
-/// Time a client gets to send a request's headers, also the keep-alive idle limit (hyper
-/// starts the clock when it waits for a request): drops slow-loris and idle clients.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(15);
 /// Request line plus headers; players send well under 2 KiB.
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Time in-flight responses get to finish once shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// Manifests up to this size are read whole, to see `IsLive` and send one consistent copy
-/// even while the writer replaces the file.
+/// Manifests up to this size are read whole (even past the cache's file limit), to see
+/// `IsLive` and send one consistent copy even while the writer replaces the file.
 const MANIFEST_IN_MEMORY: u64 = 16 * 1024 * 1024;
+/// How long the canonical web root is reused before it is resolved again (a web root
+/// switched by replacing a symlink is seen within this).
+const ROOT_TTL: Duration = Duration::from_secs(1);
 
 const PLAYER_PAGE: &str = include_str!("player.html");
 
-struct Web {
+pub(crate) struct Web {
     state: Arc<AppState>,
     manifests: iis::ManifestCache,
+    cache: cache::Cache,
+    paths: files::Resolver,
+    gzip: bool,
+    /// Read-mostly, as the other shared maps here: `RwLock`, so a worker thread that the OS
+    /// preempts while reading never holds the others up.
+    root: RwLock<Option<(Instant, PathBuf)>>,
+}
+
+impl Web {
+    fn new(state: Arc<AppState>) -> Self {
+        Self {
+            cache: state.outputs.web_cache().clone(),
+            gzip: state.config.web.gzip,
+            manifests: iis::ManifestCache::default(),
+            paths: files::Resolver::default(),
+            root: RwLock::new(None),
+            state,
+        }
+    }
+
+    /// The canonical web root, resolved at most once per [`ROOT_TTL`] (a canonicalize per
+    /// request was a syscall per path component); failures are never reused.
+    fn root(&self) -> std::io::Result<PathBuf> {
+        if let Some((at, root)) = &*self.root.read().unwrap_or_else(|e| e.into_inner()) {
+            if at.elapsed() < ROOT_TTL {
+                return Ok(root.clone());
+            }
+        }
+        let root = files::canonical_root(&self.state.config.webroot)?;
+        *self.root.write().unwrap_or_else(|e| e.into_inner()) =
+            Some((Instant::now(), root.clone()));
+        Ok(root)
+    }
+}
+
+/// What every connection needs: the shared request state, hyper's settings and the limits.
+/// `serve_connection` takes any stream, so a TLS layer can wrap accepted sockets.
+#[derive(Clone)]
+pub(crate) struct Connections {
+    web: Arc<Web>,
+    http: hyper::server::conn::http1::Builder,
+    send_timeout: Option<Duration>,
+}
+
+impl Connections {
+    fn new(web: Arc<Web>, cfg: &WebConfig) -> Self {
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .max_header_size(MAX_HEADER_BYTES);
+        // Drops slow-loris and idle clients (hyper starts the clock when it waits for a
+        // request, so it is also the keep-alive idle limit).
+        if let Some(t) = WebConfig::secs(cfg.header_timeout_secs) {
+            http.header_read_timeout(t);
+        }
+        Self {
+            web,
+            http,
+            send_timeout: WebConfig::secs(cfg.send_timeout_secs),
+        }
+    }
+
+    /// Serves one connection until the client closes it, it fails, or shutdown (after a
+    /// grace period for the responses in flight).
+    pub async fn serve_connection<S>(&self, stream: S, peer: SocketAddr, mut shutdown: Shutdown)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let web = self.web.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let web = web.clone();
+            async move {
+                let started = Instant::now();
+                let r = handle(&web, req).await;
+                crate::metrics::get().web_request(r.status().as_u16(), started.elapsed());
+                Ok::<_, Infallible>(r)
+            }
+        });
+        let io = TokioIo::new(conn::SendTimeout::new(stream, self.send_timeout));
+        let conn = self.http.serve_connection(io, service);
+        tokio::pin!(conn);
+        let result = tokio::select! {
+            r = conn.as_mut() => r,
+            _ = shutdown.changed() => {
+                conn.as_mut().graceful_shutdown();
+                tokio::time::timeout(SHUTDOWN_GRACE, conn.as_mut())
+                    .await
+                    .unwrap_or(Ok(()))
+            }
+        };
+        if let Err(e) = result {
+            tracing::debug!("web: connection from {peer}: {e}");
+        }
+    }
 }
 
 pub async fn serve(state: Arc<AppState>, listener: TcpListener, shutdown: Shutdown) -> Result<()> {
@@ -82,15 +180,11 @@ async fn accept_loop(
     tls: Option<Arc<Tls>>,
     mut shutdown: Shutdown,
 ) -> Result<()> {
-    let web = Arc::new(Web {
-        state,
-        manifests: iis::ManifestCache::default(),
-    });
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
-        .max_header_size(MAX_HEADER_BYTES);
-    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS as usize));
+    let cfg = state.config.web.clone();
+    let conns = Connections::new(Arc::new(Web::new(state)), &cfg);
+    let max = cfg.max_connections.max(1);
+    let limit = Arc::new(Semaphore::new(max as usize));
+    let per_address = conn::PerAddress::new(cfg.max_connections_per_address);
     loop {
         let permit = tokio::select! {
             p = limit.clone().acquire_owned() => match p {
@@ -111,60 +205,42 @@ async fn accept_loop(
             },
             _ = shutdown.changed() => break,
         };
-        let web = web.clone();
-        let http = http.clone();
+        let Some(slot) = per_address.claim(peer.ip()) else {
+            // Closed at once: one host must not hold every slot.
+            crate::metrics::get().web_refused("per_address");
+            tracing::debug!("web: {peer}: too many connections from this address");
+            continue;
+        };
+        // Responses go out as soon as they are written: without this, Nagle's algorithm
+        // meets the client's delayed ACK and each response's tail waits ~40 ms.
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!("web: {peer}: TCP_NODELAY: {e}");
+        }
+        let conns = conns.clone();
         let shutdown = shutdown.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
             match tls {
-                None => serve_connection(web, http, stream, peer, shutdown).await,
+                None => conns.serve_connection(stream, peer, shutdown).await,
                 Some(tls) => match tls.accept(stream, Protocol::Http, &shutdown).await {
-                    Ok(s) => serve_connection(web, http, s, peer, shutdown).await,
+                    Ok(s) => conns.serve_connection(s, peer, shutdown).await,
                     Err(e) => tracing::debug!("web: TLS handshake with {peer} failed: {e}"),
                 },
             }
+            drop(slot);
             drop(permit);
         });
     }
     // Every connection holds a permit until it is done: all permits back means all closed.
     let _ = tokio::time::timeout(
         SHUTDOWN_GRACE + Duration::from_secs(1),
-        limit.acquire_many(MAX_CONNECTIONS),
+        limit.acquire_many(max),
     )
     .await;
     Ok(())
 }
 
-/// Serves one connection, plain or TLS, until the client is done or shutdown (graceful).
-async fn serve_connection<S>(
-    web: Arc<Web>,
-    http: hyper::server::conn::http1::Builder,
-    stream: S,
-    peer: std::net::SocketAddr,
-    mut shutdown: Shutdown,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let service = hyper::service::service_fn(move |req| {
-        let web = web.clone();
-        async move { Ok::<_, Infallible>(handle(&web, req).await) }
-    });
-    let conn = http.serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(conn);
-    let result = tokio::select! {
-        r = conn.as_mut() => r,
-        _ = shutdown.changed() => {
-            conn.as_mut().graceful_shutdown();
-            tokio::time::timeout(SHUTDOWN_GRACE, conn.as_mut())
-                .await
-                .unwrap_or(Ok(()))
-        }
-    };
-    if let Err(e) = result {
-        tracing::debug!("web: connection from {peer}: {e}");
-    }
-}
-
+/// One request. Checks (a signed URL, say) go first, as one call returning early.
 async fn handle(web: &Web, req: Request<Incoming>) -> Response<Body> {
     let head = match *req.method() {
         Method::GET => false,
@@ -191,7 +267,7 @@ async fn handle(web: &Web, req: Request<Incoming>) -> Response<Body> {
     if names.first().map(String::as_str) == Some("_smoothcast") {
         return assets(web, &names[1..], h, head).await;
     }
-    let root = match files::canonical_root(&web.state.config.webroot).await {
+    let root = match web.root() {
         Ok(r) => r,
         Err(_) if names.is_empty() => return player_page(head, &web.state.config),
         Err(e) => {
@@ -200,7 +276,7 @@ async fn handle(web: &Web, req: Request<Incoming>) -> Response<Body> {
             let configured = crate::outputs::mss::normalize(webroot);
             match (
                 hold_starting(web, &configured, &names).await,
-                files::canonical_root(webroot).await,
+                files::canonical_root(webroot),
             ) {
                 (Some(r), _) => return r,
                 (None, Ok(root)) => root,
@@ -212,26 +288,28 @@ async fn handle(web: &Web, req: Request<Incoming>) -> Response<Body> {
         }
     };
     if names.is_empty() {
-        return match files::resolve(&root, &["index.html"]).await {
-            Found::File(path) => send_file(h, head, &path, "index.html", Window::Whole).await,
+        return match web.paths.resolve_meta(&root, &["index.html"]) {
+            (Found::File(path), Some(meta)) => {
+                send_file(web, h, head, &path, meta, "index.html", Window::Whole).await
+            }
             _ => player_page(head, &web.state.config),
         };
     }
-    match files::resolve(&root, &names).await {
-        Found::File(path) => {
+    match web.paths.resolve_meta(&root, &names) {
+        (Found::File(path), Some(meta)) => {
             let name = names.last().map_or("", String::as_str);
-            return send_file(h, head, &path, name, Window::Whole).await;
+            return send_file(web, h, head, &path, meta, name, Window::Whole).await;
         }
         // No listings: a folder's contents are not for browsing.
-        Found::Dir(_) | Found::Outside => return not_found("not found"),
-        Found::Missing => {
+        (Found::Dir(_) | Found::Outside | Found::File(_), _) => return not_found("not found"),
+        (Found::Missing, _) => {
             if let Some(r) = hold_starting(web, &root, &names).await {
                 return r;
             }
             // Written while the request was held.
-            if let Found::File(path) = files::resolve(&root, &names).await {
+            if let (Found::File(path), Some(meta)) = web.paths.resolve_meta(&root, &names) {
                 let name = names.last().map_or("", String::as_str);
-                return send_file(h, head, &path, name, Window::Whole).await;
+                return send_file(web, h, head, &path, meta, name, Window::Whole).await;
             }
         }
     }
@@ -240,11 +318,11 @@ async fn handle(web: &Web, req: Request<Incoming>) -> Response<Body> {
     let mut manifest_name = None;
     let mut names = names;
     if let Some(i) = iis::manifest_file_segment(&names) {
-        if let Found::File(_) = files::resolve(&root, &names[..=i]).await {
+        if let Found::File(_) = web.paths.resolve(&root, &names[..=i]) {
             manifest_name = Some(names.remove(i));
-            if let Found::File(path) = files::resolve(&root, &names).await {
+            if let (Found::File(path), Some(meta)) = web.paths.resolve_meta(&root, &names) {
                 let name = names.last().map_or("", String::as_str);
-                return send_file(h, head, &path, name, Window::Whole).await;
+                return send_file(web, h, head, &path, meta, name, Window::Whole).await;
             }
         }
     }
@@ -295,20 +373,25 @@ async fn iis_request(
     let dir_names = match &req {
         iis::Request::Manifest { dir } | iis::Request::Fragment { dir, .. } => dir,
     };
-    let Found::Dir(dir) = files::resolve(root, dir_names).await else {
+    let Found::Dir(dir) = web.paths.resolve(root, dir_names) else {
         return not_found("no such presentation folder");
     };
-    let manifest = match manifest_name {
-        Some(name) => Some(dir.join(name)),
-        None => iis::find_manifest(&dir).await,
-    };
-    let Some(manifest) = manifest else {
-        return not_found("no manifest in this folder");
-    };
-    // The manifest itself may be a symlink: it is served only if it stays inside.
-    let manifest = match files::resolve(&dir, &[file_name(&manifest)]).await {
-        Found::File(p) => p,
-        _ => return not_found("no manifest in this folder"),
+    // The manifest named by the URL, else `manifest.ismc` (one stat when recently
+    // resolved), else the folder's only .ismc. The manifest itself may be a symlink: it is
+    // served only if it stays inside.
+    let named = manifest_name.unwrap_or("manifest.ismc");
+    let (manifest, meta) = match web.paths.resolve_meta(&dir, &[named]) {
+        (Found::File(p), Some(m)) => (p, m),
+        _ if manifest_name.is_some() => return not_found("no manifest in this folder"),
+        _ => {
+            let Some(manifest) = iis::find_manifest(&dir) else {
+                return not_found("no manifest in this folder");
+            };
+            match web.paths.resolve_meta(&dir, &[file_name(&manifest)]) {
+                (Found::File(p), Some(m)) => (p, m),
+                _ => return not_found("no manifest in this folder"),
+            }
+        }
     };
     let iis::Request::Fragment {
         bitrate,
@@ -318,9 +401,9 @@ async fn iis_request(
         ..
     } = req
     else {
-        return send_file(h, head, &manifest, "Manifest", Window::Whole).await;
+        return send_file(web, h, head, &manifest, meta, "Manifest", Window::Whole).await;
     };
-    let parsed = match web.manifests.get(&manifest).await {
+    let parsed = match web.manifests.get(&manifest, &meta).await {
         Ok(m) => m,
         Err(e) => {
             tracing::warn!("web: {}: {e}", manifest.display());
@@ -341,14 +424,14 @@ async fn iis_request(
         Ok(n) => n,
         Err(_) => return not_found("the manifest's Url template is unusable"),
     };
-    let path = match files::resolve(&dir, &rel_names).await {
-        Found::File(p) => p,
+    let (path, meta) = match web.paths.resolve_meta(&dir, &rel_names) {
+        (Found::File(p), Some(m)) => (p, m),
         _ => return not_found("fragment not found"),
     };
     if info {
-        send_file(h, head, &path, "FragmentInfo()", Window::Moof).await
+        send_file(web, h, head, &path, meta, "FragmentInfo()", Window::Moof).await
     } else {
-        send_file(h, head, &path, "Fragments()", Window::Whole).await
+        send_file(web, h, head, &path, meta, "Fragments()", Window::Whole).await
     }
 }
 
@@ -367,15 +450,17 @@ async fn assets(web: &Web, names: &[String], h: &HeaderMap, head: bool) -> Respo
         [page] if page == "player.html" => player_page(head, &web.state.config),
         [file] => match &web.state.config.player_assets {
             Some(dir) => {
-                let Ok(root) = files::canonical_root(dir).await else {
+                let Ok(root) = files::canonical_root(dir) else {
                     return not_found(&format!(
                         "player assets folder {} not found: fix player_assets in the server \
                          configuration, or remove it to use the built-in dash.js",
                         dir.display()
                     ));
                 };
-                match files::resolve(&root, &[file]).await {
-                    Found::File(p) => send_file(h, head, &p, file, Window::Whole).await,
+                match web.paths.resolve_meta(&root, &[file]) {
+                    (Found::File(p), Some(meta)) => {
+                        send_file(web, h, head, &p, meta, file, Window::Whole).await
+                    }
                     _ => not_found(&format!("{file} is not in {}", dir.display())),
                 }
             }
@@ -408,8 +493,8 @@ fn player_page(head: bool, config: &crate::config::ServerConfig) -> Response<Bod
     } else {
         Body::bytes(Bytes::from(page))
     });
-    set(&mut r, header::CONTENT_TYPE, "text/html; charset=utf-8");
-    set(&mut r, header::CACHE_CONTROL, "no-cache");
+    set_static(&mut r, header::CONTENT_TYPE, "text/html; charset=utf-8");
+    set_static(&mut r, header::CACHE_CONTROL, "no-cache");
     set(&mut r, header::CONTENT_LENGTH, &len.to_string());
     cors(&mut r);
     r
@@ -423,86 +508,217 @@ enum Window {
     Moof,
 }
 
+/// A response's body before ranges apply: bytes in memory, or a window of an open file.
+enum Content {
+    Memory(Bytes),
+    File { file: tokio::fs::File, offset: u64 },
+}
+
+/// Everything the headers say about a body.
+struct Described {
+    ctype: &'static str,
+    cache_control: &'static str,
+    tag: HeaderValue,
+    last_modified: Option<HeaderValue>,
+    len: u64,
+    /// `Some` for a gzip-encoded body; `vary` for a body that depends on Accept-Encoding.
+    gzip: bool,
+    vary: bool,
+    content: Content,
+}
+
 /// Sends a file (or its moof), honouring conditional and range requests. `name` decides
-/// the content type and caching; the file is opened once and described from that handle,
-/// so a file replaced meanwhile is sent whole and consistent.
+/// the content type and caching; `meta` is the stat the path was resolved with.
+///
+/// Small files (and manifests) are served from the cache, read once per version; larger
+/// ones are streamed from one open handle, described from that handle, so a file replaced
+/// meanwhile is sent whole and consistent.
 async fn send_file(
+    web: &Web,
     h: &HeaderMap,
     head: bool,
     path: &Path,
+    meta: std::fs::Metadata,
     name: &str,
     window: Window,
 ) -> Response<Body> {
     let (ctype, kind) = headers::classify(name);
-    let opened = async {
-        let mut file = tokio::fs::File::open(path).await?;
-        let meta = file.metadata().await?;
-        let (offset, len) = match window {
-            Window::Whole => (0, meta.len()),
-            Window::Moof => match iis::find_moof(&mut file, meta.len()).await? {
-                Some(w) => w,
-                None => return Ok(None),
-            },
+    let len = meta.len();
+    let described = if web.cache.fits(len) || (kind == Kind::Manifest && len <= MANIFEST_IN_MEMORY)
+    {
+        let cached = match web.cache.get(path, &cache::Ident::of(&meta)) {
+            Some(c) => c,
+            None => {
+                let p = path.to_path_buf();
+                match tokio::task::spawn_blocking(move || cache::read_file(&p)).await {
+                    Ok(Ok((id, c, stable))) => {
+                        if stable {
+                            web.cache.insert(path, id, c.clone());
+                        }
+                        c
+                    }
+                    Ok(Err(e)) => {
+                        tracing::debug!("web: {}: {e}", path.display());
+                        return not_found("not found");
+                    }
+                    Err(e) => {
+                        tracing::warn!("web: reading {}: {e}", path.display());
+                        return error(StatusCode::INTERNAL_SERVER_ERROR, "read error");
+                    }
+                }
+            }
         };
-        // Manifests: read whole, both to see IsLive and to send one consistent copy.
-        let memory = if kind == Kind::Manifest && len <= MANIFEST_IN_MEMORY {
-            file.seek(SeekFrom::Start(0)).await?;
-            let mut buf = Vec::with_capacity(len as usize);
-            (&mut file).take(len).read_to_end(&mut buf).await?;
-            Some(Bytes::from(buf))
-        } else {
-            None
-        };
-        Ok::<_, std::io::Error>(Some((file, meta, offset, len, memory)))
-    };
-    let (mut file, meta, offset, len, memory) = match opened.await {
-        Ok(Some(x)) => x,
-        Ok(None) => return not_found("the fragment has no moof box"),
-        Err(e) => {
-            tracing::debug!("web: {}: {e}", path.display());
-            return not_found("not found");
+        match describe_cached(web, h, &cached, ctype, kind, window) {
+            Some(d) => d,
+            None => return not_found("the fragment has no moof box"),
+        }
+    } else {
+        match describe_file(path, ctype, kind, window).await {
+            Ok(Some(d)) => d,
+            Ok(None) => return not_found("the fragment has no moof box"),
+            Err(e) => {
+                tracing::debug!("web: {}: {e}", path.display());
+                return not_found("not found");
+            }
         }
     };
-    // The in-memory copy is what is sent, so its length is the one to describe.
-    let len = memory.as_ref().map_or(len, |b| b.len() as u64);
-    let live = memory.as_ref().is_some_and(|b| headers::sniff_live(b));
-    let modified = meta.modified().ok();
-    let tag = headers::etag(
-        len,
-        modified,
-        if window == Window::Moof { "-moof" } else { "" },
-    );
-    let last_modified = modified.map(headers::http_date);
+    respond(h, head, described).await
+}
 
+fn describe_cached(
+    web: &Web,
+    h: &HeaderMap,
+    cached: &Cached,
+    ctype: &'static str,
+    kind: Kind,
+    window: Window,
+) -> Option<Described> {
+    let mut d = Described {
+        ctype,
+        cache_control: headers::cache_control(kind, cached.live),
+        tag: HeaderValue::from_static(""),
+        last_modified: cached.last_modified.clone(),
+        len: 0,
+        gzip: false,
+        vary: web.gzip && kind == Kind::Manifest && window == Window::Whole,
+        content: Content::Memory(Bytes::new()),
+    };
+    let body = match window {
+        Window::Whole => {
+            // gzip only for whole bodies: a range of the encoded form would be of no use.
+            let gz = d.vary && h.get(header::RANGE).is_none() && accepts_gzip(h);
+            match cached.gzip().filter(|_| gz) {
+                Some(z) => {
+                    d.gzip = true;
+                    d.tag = cached.etag_gzip().clone();
+                    z.clone()
+                }
+                None => {
+                    d.tag = cached.etag.clone();
+                    cached.bytes.clone()
+                }
+            }
+        }
+        Window::Moof => {
+            let (o, l) = iis::find_moof_in(&cached.bytes)?;
+            d.tag = cache::value(headers::etag(l as u64, cached.modified, "-moof"));
+            cached.bytes.slice(o..o + l)
+        }
+    };
+    d.len = body.len() as u64;
+    d.content = Content::Memory(body);
+    Some(d)
+}
+
+/// A file too large for the cache: described from its open handle, streamed.
+async fn describe_file(
+    path: &Path,
+    ctype: &'static str,
+    kind: Kind,
+    window: Window,
+) -> std::io::Result<Option<Described>> {
+    let mut file = tokio::fs::File::open(path).await?;
+    let meta = file.metadata().await?;
+    let (offset, len) = match window {
+        Window::Whole => (0, meta.len()),
+        Window::Moof => match iis::find_moof(&mut file, meta.len()).await? {
+            Some(w) => w,
+            None => return Ok(None),
+        },
+    };
+    let modified = meta.modified().ok();
+    Ok(Some(Described {
+        ctype,
+        // Only manifests can be live, and those are read whole.
+        cache_control: headers::cache_control(kind, false),
+        tag: cache::value(headers::etag(
+            len,
+            modified,
+            if window == Window::Moof { "-moof" } else { "" },
+        )),
+        last_modified: modified.map(|m| cache::value(headers::http_date(m))),
+        len,
+        gzip: false,
+        vary: false,
+        content: Content::File { file, offset },
+    }))
+}
+
+/// Whether `Accept-Encoding` takes gzip (not refused with `q=0`).
+fn accepts_gzip(h: &HeaderMap) -> bool {
+    h.get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip"))
+                && !refused
+        })
+}
+
+/// The response for a described body: validators, conditionals, ranges, HEAD.
+async fn respond(h: &HeaderMap, head: bool, d: Described) -> Response<Body> {
     let mut r = Response::new(Body::empty());
-    set(&mut r, header::CONTENT_TYPE, ctype);
-    set(
-        &mut r,
-        header::CACHE_CONTROL,
-        headers::cache_control(kind, live),
-    );
-    set(&mut r, header::ETAG, &tag);
-    if let Some(lm) = &last_modified {
-        set(&mut r, header::LAST_MODIFIED, lm);
+    set_static(&mut r, header::CONTENT_TYPE, d.ctype);
+    set_static(&mut r, header::CACHE_CONTROL, d.cache_control);
+    r.headers_mut().insert(header::ETAG, d.tag.clone());
+    if let Some(lm) = &d.last_modified {
+        r.headers_mut().insert(header::LAST_MODIFIED, lm.clone());
     }
-    set(&mut r, header::ACCEPT_RANGES, "bytes");
+    if d.gzip {
+        set_static(&mut r, header::CONTENT_ENCODING, "gzip");
+    } else {
+        set_static(&mut r, header::ACCEPT_RANGES, "bytes");
+    }
+    if d.vary {
+        set_static(&mut r, header::VARY, "Accept-Encoding");
+    }
     cors(&mut r);
 
     let text = |n: HeaderName| h.get(n).and_then(|v| v.to_str().ok());
+    let last_modified = d.last_modified.as_ref().and_then(|v| v.to_str().ok());
+    let tag = d.tag.to_str().unwrap_or("");
     let not_modified = match text(header::IF_NONE_MATCH) {
-        Some(inm) => headers::none_match(inm, &tag),
-        None => {
-            text(header::IF_MODIFIED_SINCE).is_some_and(|ims| Some(ims) == last_modified.as_deref())
-        }
+        Some(inm) => headers::none_match(inm, tag),
+        None => text(header::IF_MODIFIED_SINCE).is_some_and(|ims| Some(ims) == last_modified),
     };
     if not_modified {
         *r.status_mut() = StatusCode::NOT_MODIFIED;
         return r;
     }
+    let len = d.len;
     // A range of an older version would splice two files: If-Range guards against it.
     let range_applies =
-        text(header::IF_RANGE).is_none_or(|ir| ir == tag || Some(ir) == last_modified.as_deref());
-    let range = if range_applies {
+        text(header::IF_RANGE).is_none_or(|ir| ir == tag || Some(ir) == last_modified);
+    let range = if range_applies && !d.gzip {
         headers::parse_range(text(header::RANGE), len)
     } else {
         ByteRange::Whole
@@ -522,24 +738,25 @@ async fn send_file(
         ByteRange::Unsatisfiable => {
             *r.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
             set(&mut r, header::CONTENT_RANGE, &format!("bytes */{len}"));
-            set(&mut r, header::CACHE_CONTROL, "no-store");
-            set(&mut r, header::CONTENT_LENGTH, "0");
+            set_static(&mut r, header::CACHE_CONTROL, "no-store");
+            set_static(&mut r, header::CONTENT_LENGTH, "0");
             return r;
         }
     };
-    set(&mut r, header::CONTENT_LENGTH, &count.to_string());
+    r.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(count));
     if head {
         return r;
     }
-    *r.body_mut() = match memory {
-        Some(b) => {
+    *r.body_mut() = match d.content {
+        Content::Memory(b) => {
             // start + count <= len == b.len(), both from parse_range.
             let (s, e) = (start as usize, (start + count) as usize);
             Body::bytes(b.slice(s..e))
         }
-        None => {
+        Content::File { mut file, offset } => {
             if let Err(e) = file.seek(SeekFrom::Start(offset + start)).await {
-                tracing::debug!("web: {}: {e}", path.display());
+                tracing::debug!("web: seek: {e}");
                 return error(StatusCode::INTERNAL_SERVER_ERROR, "read error");
             }
             Body::File {
@@ -572,8 +789,8 @@ fn preflight(h: &HeaderMap) -> Response<Body> {
 /// Players are usually on another origin (a page on a CDN, a test harness); `Date` is
 /// exposed because dash.js's live clock reads it, and it is not a safelisted header.
 fn cors(r: &mut Response<Body>) {
-    set(r, header::ACCESS_CONTROL_ALLOW_ORIGIN, "*");
-    set(
+    set_static(r, header::ACCESS_CONTROL_ALLOW_ORIGIN, "*");
+    set_static(
         r,
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
         "Content-Length, Content-Range, Date, ETag, Last-Modified",
@@ -594,6 +811,12 @@ fn error(status: StatusCode, msg: &str) -> Response<Body> {
 
 fn not_found(msg: &str) -> Response<Body> {
     error(StatusCode::NOT_FOUND, msg)
+}
+
+/// A constant value: no parsing per response.
+fn set_static(r: &mut Response<Body>, name: HeaderName, value: &'static str) {
+    r.headers_mut()
+        .insert(name, HeaderValue::from_static(value));
 }
 
 fn set(r: &mut Response<Body>, name: HeaderName, value: &str) {

@@ -1,0 +1,69 @@
+//! `[web]`: the web server's limits and its file cache. Every key is optional.
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "snake_case")]
+pub struct WebConfig {
+    /// Connections served at once; further clients wait in the listen backlog.
+    pub max_connections: u32,
+    /// Connections one client address may hold at once; more are closed at accept, so one
+    /// host cannot take every slot. 0: no per-address limit.
+    pub max_connections_per_address: u32,
+    /// A response that makes no progress (the client reads nothing) for this many seconds
+    /// closes its connection. 0: no limit.
+    pub send_timeout_secs: f64,
+    /// Time a client gets to send a request's headers, also the keep-alive idle limit.
+    pub header_timeout_secs: f64,
+    /// Bytes of served files kept in memory (0: no cache).
+    pub cache_bytes: u64,
+    /// Files larger than this are streamed from the disk, never cached.
+    pub cache_max_file_bytes: u64,
+    /// Manifests are sent gzip-compressed to clients that accept it.
+    pub gzip: bool,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            max_connections_per_address: 64,
+            send_timeout_secs: 30.0,
+            header_timeout_secs: 15.0,
+            cache_bytes: crate::web::cache::DEFAULT_BUDGET,
+            cache_max_file_bytes: crate::web::cache::DEFAULT_MAX_FILE,
+            gzip: true,
+        }
+    }
+}
+
+impl WebConfig {
+    /// A seconds value as a duration; `None` for 0 (off), negative or not a number.
+    pub fn secs(v: f64) -> Option<std::time::Duration> {
+        (v.is_finite() && v > 0.0).then(|| std::time::Duration::from_secs_f64(v.min(1e9)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::ServerConfig;
+
+    #[test]
+    fn web_section() {
+        let c: ServerConfig = toml::from_str(
+            "[web]\nsend_timeout_secs = 2.5\nmax_connections_per_address = 0\ngzip = false\n",
+        )
+        .expect("parses");
+        assert_eq!(c.web.send_timeout_secs, 2.5);
+        assert_eq!(c.web.max_connections_per_address, 0);
+        assert!(!c.web.gzip);
+        assert_eq!(c.web.max_connections, 1024, "the rest default");
+        assert!(toml::from_str::<ServerConfig>("[web]\nsend_timeout = 1\n").is_err());
+        assert_eq!(
+            super::WebConfig::secs(2.5),
+            Some(std::time::Duration::from_millis(2500))
+        );
+        assert_eq!(super::WebConfig::secs(0.0), None, "0 is off");
+        assert_eq!(super::WebConfig::secs(f64::NAN), None);
+    }
+}

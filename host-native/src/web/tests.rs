@@ -1,0 +1,451 @@
+//! The web server in-process, on a free loopback port with a temporary web root: the cache
+//! against rewrites and removals, validators, ranges, HEAD and gzip, the send timeout, the
+//! per-address cap, and a reader polling a live presentation.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::watch;
+
+use crate::config::WebConfig;
+use crate::server::AppState;
+
+/// Every wait in these tests is bounded by this.
+const LIMIT: Duration = Duration::from_secs(20);
+
+struct Running {
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    root: PathBuf,
+    stop: watch::Sender<bool>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        self.state.outputs.shutdown_all();
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+async fn start(name: &str, web: WebConfig) -> Running {
+    let root = std::env::temp_dir().join(format!("smoothcast-web-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).expect("mkdir");
+    let root = std::fs::canonicalize(root).expect("canonical");
+    let mut state = crate::api::test_support::state();
+    state.config.webroot = root.clone();
+    let cache = super::cache::Cache::new(web.cache_bytes, web.cache_max_file_bytes);
+    state.outputs = state.outputs.clone().with_web_cache(cache);
+    state.config.web = web;
+    let state = Arc::new(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, rx) = watch::channel(false);
+    tokio::spawn(super::serve(state.clone(), listener, rx));
+    Running {
+        addr,
+        state,
+        root,
+        stop,
+    }
+}
+
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+async fn send(stream: &mut TcpStream, method: &str, path: &str, headers: &[(&str, &str)]) {
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n");
+    for (n, v) in headers {
+        req.push_str(&format!("{n}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    stream.write_all(req.as_bytes()).await.expect("send");
+}
+
+fn parse(raw: &[u8], head: bool) -> Reply {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete head");
+    let text = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = text.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let body = if head {
+        Vec::new()
+    } else {
+        raw[split + 4..].to_vec()
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+async fn request_from(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Reply {
+    let go = async {
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        send(&mut s, method, path, headers).await;
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).await.expect("read");
+        parse(&raw, method == "HEAD")
+    };
+    tokio::time::timeout(LIMIT, go).await.expect("in time")
+}
+
+async fn get(addr: SocketAddr, path: &str) -> Reply {
+    request_from(addr, "GET", path, &[]).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewritten_files_are_never_stale_and_removed_ones_are_404() {
+    let s = start("stale", WebConfig::default()).await;
+    let dir = s.root.join("live");
+    let frag = dir.join("1000.fmp4");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let cache = s.state.outputs.web_cache().clone();
+
+    crate::disk::write_atomic(&frag, b"version-1").expect("write");
+    assert_eq!(get(s.addr, "/live/1000.fmp4").await.body, b"version-1");
+    // Served twice: the second from memory.
+    assert_eq!(get(s.addr, "/live/1000.fmp4").await.body, b"version-1");
+    assert!(cache.held() >= 9);
+
+    // Replaced by rename, same length, the cache not told: the new bytes at once.
+    crate::disk::write_atomic(&frag, b"version-2").expect("write");
+    assert_eq!(get(s.addr, "/live/1000.fmp4").await.body, b"version-2");
+
+    // The writer's way: replaced and handed to the cache.
+    crate::disk::write_atomic(&frag, b"version-3").expect("write");
+    cache.store(&frag, bytes::Bytes::from_static(b"version-3"));
+    assert_eq!(get(s.addr, "/live/1000.fmp4").await.body, b"version-3");
+
+    // Rewritten in place by someone else, another length: never the cached bytes.
+    std::fs::write(&frag, b"version-four").expect("write");
+    assert_eq!(get(s.addr, "/live/1000.fmp4").await.body, b"version-four");
+
+    // Removed without telling the cache, then with: 404 both ways.
+    crate::disk::write_atomic(&frag, b"version-5").expect("write");
+    assert_eq!(get(s.addr, "/live/1000.fmp4").await.body, b"version-5");
+    std::fs::remove_file(&frag).expect("rm");
+    assert_eq!(get(s.addr, "/live/1000.fmp4").await.status, 404);
+    crate::disk::write_atomic(&frag, b"version-6").expect("write");
+    cache.store(&frag, bytes::Bytes::from_static(b"version-6"));
+    std::fs::remove_file(&frag).expect("rm");
+    cache.remove(&frag);
+    assert_eq!(get(s.addr, "/live/1000.fmp4").await.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validators_ranges_head_and_gzip() {
+    let s = start("headers", WebConfig::default()).await;
+    let xml = format!(
+        "<?xml version=\"1.0\"?><SmoothStreamingMedia IsLive=\"TRUE\">{}</SmoothStreamingMedia>",
+        "<c t=\"0\" d=\"20000000\"/>".repeat(200)
+    );
+    std::fs::write(s.root.join("manifest.ismc"), &xml).expect("write");
+    let frag: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(s.root.join("0.fmp4"), &frag).expect("write");
+
+    for _ in 0..2 {
+        // Once read from the disk, once from the cache: the same answers.
+        let r = get(s.addr, "/0.fmp4").await;
+        assert_eq!((r.status, r.body.len()), (200, frag.len()));
+        assert_eq!(r.header("content-type"), Some("video/mp4"));
+        assert_eq!(
+            r.header("cache-control"),
+            Some("public, max-age=31536000, immutable")
+        );
+        assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+        let tag = r.header("etag").expect("etag").to_string();
+        let lm = r
+            .header("last-modified")
+            .expect("last-modified")
+            .to_string();
+
+        let r = request_from(s.addr, "GET", "/0.fmp4", &[("If-None-Match", &tag)]).await;
+        assert_eq!((r.status, r.body.len()), (304, 0));
+        let r = request_from(s.addr, "GET", "/0.fmp4", &[("If-Modified-Since", &lm)]).await;
+        assert_eq!(r.status, 304);
+
+        let r = request_from(s.addr, "GET", "/0.fmp4", &[("Range", "bytes=10-19")]).await;
+        assert_eq!(r.status, 206);
+        assert_eq!(r.body, frag[10..20]);
+        assert_eq!(r.header("content-range"), Some("bytes 10-19/100000"));
+        let r = request_from(
+            s.addr,
+            "GET",
+            "/0.fmp4",
+            &[("Range", "bytes=10-19"), ("If-Range", "\"old\"")],
+        )
+        .await;
+        assert_eq!((r.status, r.body.len()), (200, frag.len()));
+        let r = request_from(s.addr, "GET", "/0.fmp4", &[("Range", "bytes=200000-")]).await;
+        assert_eq!(r.status, 416);
+
+        let r = request_from(s.addr, "HEAD", "/0.fmp4", &[]).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-length"), Some("100000"));
+
+        // Fragments are never compressed (already dense; ranges must stay byte-exact).
+        let r = request_from(s.addr, "GET", "/0.fmp4", &[("Accept-Encoding", "gzip")]).await;
+        assert_eq!(r.header("content-encoding"), None);
+        assert_eq!(r.body, frag);
+    }
+
+    let plain = get(s.addr, "/manifest.ismc").await;
+    assert_eq!(plain.body, xml.as_bytes());
+    assert_eq!(plain.header("cache-control"), Some("no-cache"), "live");
+    assert_eq!(plain.header("vary"), Some("Accept-Encoding"));
+    let gz = request_from(
+        s.addr,
+        "GET",
+        "/manifest.ismc",
+        &[("Accept-Encoding", "br, gzip")],
+    )
+    .await;
+    assert_eq!(gz.status, 200);
+    assert_eq!(gz.header("content-encoding"), Some("gzip"));
+    assert_eq!(gz.header("vary"), Some("Accept-Encoding"));
+    assert!(gz.body.len() < xml.len() / 4, "{} bytes", gz.body.len());
+    let mut out = String::new();
+    use std::io::Read;
+    flate2::read::GzDecoder::new(&gz.body[..])
+        .read_to_string(&mut out)
+        .expect("gunzip");
+    assert_eq!(out, xml);
+    let gz_tag = gz.header("etag").expect("etag");
+    assert_ne!(Some(gz_tag), plain.header("etag"), "two representations");
+    let r = request_from(
+        s.addr,
+        "GET",
+        "/manifest.ismc",
+        &[("Accept-Encoding", "gzip"), ("If-None-Match", gz_tag)],
+    )
+    .await;
+    assert_eq!(r.status, 304);
+    let r = request_from(
+        s.addr,
+        "GET",
+        "/manifest.ismc",
+        &[("Accept-Encoding", "gzip;q=0")],
+    )
+    .await;
+    assert_eq!(r.header("content-encoding"), None);
+    assert_eq!(r.body, xml.as_bytes());
+
+    // The web series on /metrics.
+    let text = crate::metrics::get().render(&s.state);
+    for series in [
+        "smoothcast_web_requests_total{status=\"2xx\"}",
+        "smoothcast_web_requests_total{status=\"3xx\"}",
+        "smoothcast_web_response_seconds_bucket",
+        "smoothcast_web_cache_lookups_total{result=\"hit\"}",
+        "smoothcast_web_cache_bytes",
+        "smoothcast_web_connections_refused_total{reason=\"per_address\"}",
+        "smoothcast_bytes_out_total{kind=\"web\"}",
+    ] {
+        assert!(text.contains(series), "{series} missing from /metrics");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_timeout_closes_a_client_that_never_reads() {
+    let web = WebConfig {
+        send_timeout_secs: 1.0,
+        cache_max_file_bytes: 1024 * 1024,
+        ..WebConfig::default()
+    };
+    let s = start("sendtimeout", web).await;
+    // Far more than the loopback socket buffers hold: the server's writes must block.
+    let big = vec![7u8; 32 * 1024 * 1024];
+    std::fs::write(s.root.join("big.ismv"), &big).expect("write");
+    std::fs::write(s.root.join("small.txt"), b"hello").expect("write");
+
+    let mut stuck = TcpStream::connect(s.addr).await.expect("connect");
+    send(&mut stuck, "GET", "/big.ismv", &[]).await;
+    // Meanwhile a normal client is served.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = get(s.addr, "/small.txt").await;
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"hello"[..]));
+    // Well past the timeout, the stuck client reads: what was buffered, then the end,
+    // long before the whole body.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let drained = tokio::time::timeout(LIMIT, async {
+        let mut n = 0usize;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            match stuck.read(&mut buf).await {
+                Ok(0) | Err(_) => return n,
+                Ok(k) => n += k,
+            }
+        }
+    })
+    .await
+    .expect("the connection was closed");
+    assert!(
+        drained < big.len(),
+        "closed after {drained} of {} bytes",
+        big.len()
+    );
+}
+
+/// A connection from `from` that has been served once and stays open.
+async fn held_connection(addr: SocketAddr, from: &str) -> Option<TcpStream> {
+    let sock = TcpSocket::new_v4().expect("socket");
+    sock.bind(format!("{from}:0").parse().expect("addr"))
+        .expect("bind");
+    let mut s = sock.connect(addr).await.ok()?;
+    s.write_all(b"GET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .ok()?;
+    let mut buf = vec![0u8; 4096];
+    let mut got = Vec::new();
+    let read = async {
+        while !got.ends_with(b"hello") {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        true
+    };
+    let served = tokio::time::timeout(Duration::from_secs(5), read)
+        .await
+        .unwrap_or(false);
+    served.then_some(s)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_address_cap_refuses_the_excess_only() {
+    let web = WebConfig {
+        max_connections_per_address: 2,
+        ..WebConfig::default()
+    };
+    let s = start("peraddr", web).await;
+    std::fs::write(s.root.join("small.txt"), b"hello").expect("write");
+    let a = held_connection(s.addr, "127.0.0.1").await.expect("first");
+    let _b = held_connection(s.addr, "127.0.0.1").await.expect("second");
+    assert!(
+        held_connection(s.addr, "127.0.0.1").await.is_none(),
+        "a third from the same address is closed"
+    );
+    // Another address (all of 127/8 is loopback on Linux) is served meanwhile.
+    let _c = held_connection(s.addr, "127.0.0.2")
+        .await
+        .expect("another address");
+    // A slot comes back when its connection closes.
+    drop(a);
+    let again = async {
+        loop {
+            if held_connection(s.addr, "127.0.0.1").await.is_some() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(LIMIT, again)
+        .await
+        .expect("served again after a close");
+}
+
+/// A reader polling a live presentation (the embedded demo clip, packaged as it plays):
+/// every fragment each fetched manifest lists is there, whole, through the IIS URLs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_manifest_and_fragments_stay_consistent() {
+    let s = start("live", WebConfig::default()).await;
+    let (_stop_tx, stop_rx) = watch::channel(false);
+    let streams = s.state.streams.clone();
+    tokio::spawn(crate::ingest::file::play(
+        streams,
+        crate::ingest::file::Source::Embedded {
+            name: "demo.mp4",
+            data: include_bytes!("../../../media/demo.mp4"),
+        },
+        "demo".into(),
+        true,
+        stop_rx,
+    ));
+    let mut params = crate::outputs::MssParams::with_defaults(
+        vec!["demo".into()],
+        s.root.display().to_string(),
+        "demo".into(),
+    );
+    params.playlist_type = crate::outputs::PlaylistType::Rolling;
+    params.chunk_length = 1;
+    params.playlist_length = 2;
+    params.stale_retention_count = 1;
+    params.bandwidths = vec![500_000];
+    params.cleanup_destination = true;
+    s.state.outputs.create_mss(params).expect("output");
+
+    // Until four manifest versions were seen (about four chunks), within a bound.
+    let until = tokio::time::Instant::now() + LIMIT;
+    let (mut polls, mut fetched, mut versions) = (0, 0, std::collections::HashSet::new());
+    while tokio::time::Instant::now() < until && versions.len() < 4 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let r = get(s.addr, "/demo/Manifest").await;
+        if r.status == 404 {
+            continue; // not written yet
+        }
+        assert_eq!(r.status, 200);
+        polls += 1;
+        versions.insert(r.body.clone());
+        let text = String::from_utf8(r.body).expect("utf-8");
+        let m = smoothcast_core::manifest::parse(&text).expect("a whole manifest");
+        for si in &m.stream_indexes {
+            for q in &si.quality_levels {
+                for c in &si.chunks {
+                    let url = format!(
+                        "/demo/QualityLevels({})/Fragments({}={})",
+                        q.bitrate, si.name, c.t
+                    );
+                    let f = get(s.addr, &url).await;
+                    assert_eq!(f.status, 200, "{url} listed but not served");
+                    assert!(f.body.len() > 8, "{url}: {} bytes", f.body.len());
+                    fetched += 1;
+                }
+            }
+        }
+    }
+    assert!(polls >= 4, "{polls} manifest polls");
+    assert!(
+        versions.len() >= 4,
+        "{} manifest versions seen",
+        versions.len()
+    );
+    assert!(fetched > 10, "{fetched} fragments fetched");
+}
