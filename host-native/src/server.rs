@@ -208,6 +208,9 @@ pub async fn run(
             "configs restored from the state file"
         );
     }
+    // Subscribed before anything can publish (the demo starts below): a notice sent before
+    // the subscription would never be logged.
+    tokio::spawn(log_stream_lifecycle(state.streams.notices()));
     let (tx, rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     let mut listeners = listeners;
@@ -227,7 +230,6 @@ pub async fn run(
             rx.clone(),
         ));
     }
-    tokio::spawn(log_stream_lifecycle(state.streams.notices()));
     tokio::select! {
         () = stop => {}
         Some(res) = tasks.join_next() => {
