@@ -103,11 +103,13 @@ impl Presentation {
     /// first. Audio bitrates are measured from the media, so they are not known otherwise.
     /// One audio quality level per level is taken in order; a single one is shared by all
     /// levels; anything else (or no manifest) leaves the audio to be measured afresh.
-    pub fn adopt_audio_bitrates(&mut self, manifest: &str) {
-        let Ok(m) = crate::manifest::parse(manifest) else {
-            return;
-        };
-        let Some(audio) = m.stream_indexes.iter().find(|s| s.kind == TrackKind::Audio) else {
+    /// The host parses the manifest (the parser needs `std`).
+    pub fn adopt_audio_bitrates(&mut self, manifest: &crate::manifest::Manifest) {
+        let Some(audio) = manifest
+            .stream_indexes
+            .iter()
+            .find(|s| s.kind == TrackKind::Audio)
+        else {
             return;
         };
         let bitrates: Vec<u32> = audio.quality_levels.iter().map(|q| q.bitrate).collect();

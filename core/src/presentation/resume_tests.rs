@@ -123,7 +123,7 @@ fn a_killed_live_presentation_continues_from_its_files() {
     drop(before);
 
     let (mut after, ids) = live(&options, &[1_000_000]);
-    after.adopt_audio_bitrates(&old_manifest);
+    after.adopt_audio_bitrates(&crate::manifest::parse(&old_manifest).expect("manifest"));
     let stored = disk.stored(&after.fragment_folders(), 3, 4096);
     let report = after
         .resume(Some(old_manifest.clone()), stored)
@@ -234,8 +234,12 @@ fn levels_resume_on_one_timeline_whichever_connects_first() {
     drop(before);
 
     let (mut after, ids) = live(&options, &[2, 1]);
-    if let Some(m) = &disk.manifest {
-        after.adopt_audio_bitrates(m);
+    if let Some(m) = disk
+        .manifest
+        .as_deref()
+        .and_then(|m| crate::manifest::parse(m).ok())
+    {
+        after.adopt_audio_bitrates(&m);
     }
     let stored = disk.stored(&after.fragment_folders(), 2, 100_000);
     let report = after

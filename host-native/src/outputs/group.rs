@@ -193,8 +193,10 @@ async fn resume(ctx: &GroupContext, p: &mut Presentation, writer: &Writer) {
     // Audio bitrates are measured from the media: the last manifest says which folders the
     // earlier run's audio went to.
     let path = dir.join(&manifest);
-    if let Ok(Ok(xml)) = tokio::task::spawn_blocking(move || std::fs::read_to_string(path)).await {
-        p.adopt_audio_bitrates(&xml);
+    let read = tokio::task::spawn_blocking(move || std::fs::read_to_string(path)).await;
+    let old = read.ok().and_then(Result::ok);
+    if let Some(m) = old.and_then(|xml| smoothcast_core::manifest::parse(&xml).ok()) {
+        p.adopt_audio_bitrates(&m);
     }
     let folders = p.fragment_folders();
     let started = Instant::now();
