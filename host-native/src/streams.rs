@@ -64,6 +64,9 @@ pub struct StreamInfo {
     /// The RTMP application the encoder published to (EMS `appName`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app_name: Option<String>,
+    /// The URL the RTMP encoder connected to, without its query (EMS `tcUrl`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tc_url: Option<String>,
     /// Milliseconds since the stream started, when asked (EMS `upTime`).
     pub up_time: u64,
     /// Bits per second received since the start, all tracks and overhead included.
@@ -283,6 +286,7 @@ impl StreamRegistry {
                 has_video: false,
                 has_audio: false,
                 app_name: None,
+                tc_url: None,
                 up_time: 0,
                 bandwidth: 0,
                 video: None,
@@ -387,6 +391,13 @@ impl Publisher {
     pub fn set_app_name(&self, app: &str) {
         if let Some(e) = self.registry.lock().streams.get_mut(&self.name) {
             e.info.app_name = Some(app.to_string());
+        }
+    }
+
+    /// Records the URL the RTMP encoder connected to (listStreams `tcUrl`).
+    pub fn set_tc_url(&self, tc_url: &str) {
+        if let Some(e) = self.registry.lock().streams.get_mut(&self.name) {
+            e.info.tc_url = Some(tc_url.to_string());
         }
     }
 

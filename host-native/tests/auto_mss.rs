@@ -477,6 +477,11 @@ fn every_advertised_live_url_plays() {
         .expect("hi listed");
     for s in [&info["data"], &listed] {
         assert_eq!(s["appName"], "live", "{s}");
+        assert_eq!(
+            s["tcUrl"],
+            format!("rtmp://{}/live", server.addr("rtmp")),
+            "{s}"
+        );
         assert_eq!(s["video"]["codec"], "H264", "{s}");
         assert_eq!(s["video"]["profile"], "Baseline", "{s}");
         assert!(

@@ -33,7 +33,7 @@ const TYPE_SET_CHUNK_SIZE: u8 = 1;
 const TYPE_AMF3_DATA: u8 = 15;
 const TYPE_AMF3_COMMAND: u8 = 17;
 const TYPE_AMF0_DATA: u8 = 18;
-const TYPE_AMF0_COMMAND: u8 = 20;
+pub(super) const TYPE_AMF0_COMMAND: u8 = 20;
 
 /// Largest message a peer may declare before a publish is accepted: nginx-rtmp's
 /// `max_message` default for every message. Commands (`connect`, `createStream`, `publish`)

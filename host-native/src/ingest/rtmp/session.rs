@@ -64,6 +64,8 @@ pub struct Session {
     /// The name of the latest accepted publish or play, for the connection's last log line.
     last_stream: Option<String>,
     guard: Guard,
+    /// The `tcUrl` of the peer's `connect` command, without its query.
+    tc_url: Option<String>,
     play: Option<Play>,
     /// The media of an accepted play, until the connection task takes it.
     play_media: Option<tokio::sync::mpsc::Receiver<Delivered>>,
@@ -90,6 +92,7 @@ impl Session {
             publish: None,
             last_stream: None,
             guard: Guard::with_limits(limits.max_message, limits.max_chunk_streams).commands_only(),
+            tc_url: None,
             play: None,
             play_media: None,
         }
@@ -222,7 +225,20 @@ impl Session {
     }
 
     fn session_input(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), Close> {
-        self.guard.check(data).map_err(Close::warn)?;
+        // The first AMF0 command is `connect`, whose tcUrl rml_rtmp does not hand on: kept
+        // here, read once the guard has passed the bytes (its AMF depth check comes first).
+        let mut command = None;
+        let want = self.tc_url.is_none();
+        self.guard
+            .check_each(data, |m| {
+                if want && command.is_none() && m.type_id == super::guard::TYPE_AMF0_COMMAND {
+                    command = Some(m.data.clone());
+                }
+            })
+            .map_err(Close::warn)?;
+        if let Some(command) = command {
+            self.tc_url = connect_tc_url(&command);
+        }
         let results = self.with_session(|s| s.handle_input(data))?;
         self.handle_results(results, out)
     }
@@ -434,6 +450,9 @@ impl Session {
                     "RTMP publish started"
                 );
                 publisher.set_app_name(app_name);
+                if let Some(tc_url) = &self.tc_url {
+                    publisher.set_tc_url(tc_url);
+                }
                 self.last_stream = Some(publisher.name().to_string());
                 self.publish = Some(Publish::new(publisher));
                 self.guard.allow_media();
@@ -556,5 +575,72 @@ fn other_name(event: &ServerSessionEvent) -> &'static str {
         ServerSessionEvent::AcknowledgementReceived { .. } => "AcknowledgementReceived",
         ServerSessionEvent::PingResponseReceived { .. } => "PingResponseReceived",
         _ => "other",
+    }
+}
+
+/// The `tcUrl` of an AMF0 `connect` command (`None` for any other command), without its
+/// query (which may carry credentials) and at most 1 KiB long.
+fn connect_tc_url(command: &[u8]) -> Option<String> {
+    use rml_rtmp::rml_amf0::{deserialize, Amf0Value};
+    // rml_amf0 has panicking paths on malformed input; this is only a listing detail.
+    let values = std::panic::catch_unwind(|| deserialize(&mut std::io::Cursor::new(command)))
+        .ok()?
+        .ok()?;
+    let [Amf0Value::Utf8String(name), _, Amf0Value::Object(props), ..] = values.as_slice() else {
+        return None;
+    };
+    if name != "connect" {
+        return None;
+    }
+    let Some(Amf0Value::Utf8String(url)) = props.get("tcUrl") else {
+        return None;
+    };
+    let url = url.split('?').next().unwrap_or_default();
+    let mut end = url.len().min(1024);
+    while !url.is_char_boundary(end) {
+        end -= 1;
+    }
+    Some(url[..end].to_string())
+}
+
+#[cfg(test)]
+mod tc_url_tests {
+    use std::collections::HashMap;
+
+    use rml_rtmp::rml_amf0::{serialize, Amf0Value};
+
+    use super::connect_tc_url;
+
+    fn command(name: &str, props: &[(&str, Amf0Value)]) -> Vec<u8> {
+        let props: HashMap<String, Amf0Value> = props
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        serialize(&vec![
+            Amf0Value::Utf8String(name.into()),
+            Amf0Value::Number(1.0),
+            Amf0Value::Object(props),
+        ])
+        .expect("serializes")
+    }
+
+    #[test]
+    fn tc_url_comes_from_connect_without_its_query() {
+        let url = |s: &str| Amf0Value::Utf8String(s.into());
+        let c = command(
+            "connect",
+            &[
+                ("app", url("live")),
+                ("tcUrl", url("rtmp://h:1935/live?k=secret")),
+            ],
+        );
+        assert_eq!(connect_tc_url(&c).as_deref(), Some("rtmp://h:1935/live"));
+        let other = command("createStream", &[("tcUrl", url("rtmp://h/live"))]);
+        assert_eq!(connect_tc_url(&other), None);
+        assert_eq!(connect_tc_url(&command("connect", &[])), None);
+        assert_eq!(connect_tc_url(&[0x02, 0xff]), None, "truncated AMF");
+        let long = format!("rtmp://h/{}", "é".repeat(2000));
+        let got = connect_tc_url(&command("connect", &[("tcUrl", url(&long))])).expect("kept");
+        assert!(got.len() <= 1024 && long.starts_with(&got));
     }
 }
