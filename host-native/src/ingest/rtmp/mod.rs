@@ -27,7 +27,7 @@ use crate::server::{AppState, Shutdown};
 use crate::tls::{Protocol, Tls};
 
 mod connection;
-mod guard;
+pub mod guard;
 mod play;
 mod publish;
 mod pull;
