@@ -52,6 +52,12 @@ pub struct Guard {
     scanner: ChunkScanner,
 }
 
+impl Default for Guard {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Guard {
     /// A guard with the default limits, media messages allowed (the pull client's).
     pub fn new() -> Self {
