@@ -10,8 +10,8 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 
 mod auto_mss;
-mod ems;
-mod lua;
+pub mod ems;
+pub mod lua;
 
 pub use auto_mss::AutoMss;
 

@@ -495,7 +495,7 @@ mod tests {
 
     impl BitWriter {
         fn bit(&mut self, v: bool) {
-            if self.n % 8 == 0 {
+            if self.n.is_multiple_of(8) {
                 self.out.push(0);
             }
             if v {

@@ -432,7 +432,7 @@ impl Presentation {
 
     fn emit_fragment(&mut self, level: usize, c: ClosedFragment) {
         let bitrate = self.levels[level].bitrate;
-        let start = c.start + self.options.time_offset;
+        let start = c.start.saturating_add(self.options.time_offset);
         if let Some(end) = self.resumed_ends.remove(&(level, c.kind)) {
             self.close_resume_gap(level, c.kind, end, start);
         }
@@ -560,7 +560,10 @@ impl Presentation {
             }
             return Ok(first
                 .iter()
-                .map(|&(t, d)| Chunk { t: t + offset, d })
+                .map(|&(t, d)| Chunk {
+                    t: t.saturating_add(offset),
+                    d,
+                })
                 .collect());
         }
         // Live inputs may lose and regain their sources at slightly different moments: a chunk
@@ -573,7 +576,10 @@ impl Presentation {
                         .is_ok_and(|j| l[j] == **c)
                 })
             })
-            .map(|&(t, d)| Chunk { t: t + offset, d })
+            .map(|&(t, d)| Chunk {
+                t: t.saturating_add(offset),
+                d,
+            })
             .collect();
         if !complete {
             // The newest fragments are listed once the fragments announcing them exist.
@@ -631,7 +637,8 @@ impl Presentation {
                 chunks.drain(..drop);
             }
             if let Some(last) = chunks.last() {
-                duration = duration.max(last.t + last.d - self.options.time_offset);
+                let end = last.t.saturating_add(last.d);
+                duration = duration.max(end.saturating_sub(self.options.time_offset));
             }
             let quality_levels: Vec<QualityLevel> = levels
                 .iter()
@@ -711,7 +718,7 @@ impl Presentation {
                 // differ after a source was lost and regained).
                 let Some(cutoff) = published
                     .get(keep_from)
-                    .map(|c| c.t - self.options.time_offset)
+                    .map(|c| c.t.saturating_sub(self.options.time_offset))
                 else {
                     continue;
                 };
@@ -724,7 +731,7 @@ impl Presentation {
                         let path = self.options.layout.fragment_path(
                             kind,
                             level.bitrate,
-                            t + self.options.time_offset,
+                            t.saturating_add(self.options.time_offset),
                         );
                         self.outputs.push_back(Output::Remove { path });
                         *removed += 1;

@@ -398,3 +398,37 @@ fn quality_levels_that_lose_their_source_apart_stay_aligned_after_it_returns() {
     );
     drain(&mut p);
 }
+
+// Fuzzing regression (fuzz target `presentation`): a composition offset near i64::MAX
+// (and a stated duration) overflowed `to_mss(dts + cts) - origin - t` in debug builds.
+#[test]
+fn extreme_composition_offset_does_not_overflow() {
+    let mut options = PresentationOptions::vod(Layout::Single {
+        stream: "s".to_string(),
+    });
+    options.chunk_length = 20_224 << 14;
+    options.time_offset = 31_098;
+    let mut p = Presentation::new(options);
+    let l = p.add_quality_level("in", 100_000).expect("level");
+    let mut track = video_track(22_359);
+    track.id = 87;
+    track.timescale = 44_100;
+    p.add_track(l, track).expect("track");
+    for (dts, cts) in [(11_351, 6_293_595_036_912_670_551), (11_352, i64::MIN)] {
+        p.push_sample(
+            l,
+            Sample {
+                track: 87,
+                dts,
+                cts_offset: cts,
+                duration: Some(1_465_341_783),
+                keyframe: true,
+                data: Bytes::from_static(&[0, 0, 0, 1, 0x65]),
+            },
+        )
+        .expect("pushed");
+    }
+    p.finish().expect("finishes");
+    let outputs = drain(&mut p);
+    assert!(!written(&outputs).is_empty());
+}

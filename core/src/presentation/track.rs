@@ -98,7 +98,7 @@ impl TrackFragmenter {
             return (Accepted::Yes, None);
         };
         self.newest_t = Some(s.t);
-        let duration = s.t - held.t;
+        let duration = s.t.saturating_sub(held.t);
         self.last_duration = duration;
         self.append(held, duration);
         let mut closed = None;
@@ -119,7 +119,7 @@ impl TrackFragmenter {
             .duration_hint
             .filter(|d| *d > 0)
             .unwrap_or(self.last_duration);
-        let end = held.t + duration;
+        let end = held.t.saturating_add(duration);
         self.append(held, duration);
         let closed = self.close(end);
         self.start = None;
@@ -149,7 +149,7 @@ impl TrackFragmenter {
         Some(ClosedFragment {
             kind: self.kind,
             start: start.max(0) as u64,
-            duration: (end - start).max(0) as u64,
+            duration: end.saturating_sub(start).max(0) as u64,
             samples: core::mem::take(&mut self.samples),
             payload: core::mem::take(&mut self.payload),
         })

@@ -122,7 +122,16 @@ pub type Globals = HashMap<String, Spanned>;
 
 /// Parses and evaluates a config file.
 pub fn evaluate(source: &str) -> Result<Globals, LuaError> {
-    let ast = full_moon::parse(source).map_err(|errors| match errors.first() {
+    // full_moon 3 panics on some malformed input (fuzzing found `#\0`\0`: its lexer reaches
+    // an `unreachable!()` for a backtick without the cfxlua feature); a bad config file must
+    // be reported as one, not crash the server.
+    let parsed = std::panic::catch_unwind(|| full_moon::parse(source)).map_err(|_| {
+        LuaError::new(
+            Pos::default(),
+            "syntax error: the Lua parser failed on this file",
+        )
+    })?;
+    let ast = parsed.map_err(|errors| match errors.first() {
         Some(e) => {
             let (start, _) = e.range();
             LuaError::new(
@@ -523,6 +532,13 @@ mod tests {
 
     fn eval_one(src: &str) -> Result<Value, LuaError> {
         evaluate(&format!("x = {src}")).map(|g| g["x"].value.clone())
+    }
+
+    // Fuzzing regression (fuzz target `config_lua`): full_moon's lexer panicked.
+    #[test]
+    fn parser_panic_is_a_syntax_error() {
+        let e = evaluate("#\0`\0").expect_err("not Lua");
+        assert!(e.message.contains("syntax error"), "{e}");
     }
 
     #[test]

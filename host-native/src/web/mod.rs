@@ -9,9 +9,9 @@
 //! - [`body`]: streamed file bodies.
 
 mod body;
-mod files;
-mod headers;
-mod iis;
+pub mod files;
+pub mod headers;
+pub mod iis;
 
 use std::convert::Infallible;
 use std::io::SeekFrom;

@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 use crate::server::{AppState, Shutdown};
 
 mod connection;
-mod guard;
+pub mod guard;
 mod play;
 mod publish;
 mod pull;
