@@ -37,11 +37,11 @@ export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
 -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing \
 -Cllvm-args=-simplifycfg-branch-fold-threshold=0 -Cllvm-args=-sanitizer-coverage-stack-depth \
--Cdebug-assertions -Ccodegen-units=1"
+-Cdebug-assertions"
 build() {
   local t0=$SECONDS
   (cd "$here" && CARGO_TARGET_DIR="$out" cargo build --release --locked --target "$triple" \
-    ${FUZZ_JOBS:+-j "$FUZZ_JOBS"} $(printf -- '--bin %s ' "${targets[@]}"))
+    ${FUZZ_JOBS:+-j "$FUZZ_JOBS"} ${FUZZ_CARGO_ARGS-} $(printf -- '--bin %s ' "${targets[@]}"))
   echo "fuzz: built ${#targets[@]} targets in $((SECONDS - t0)) s"
 }
 build

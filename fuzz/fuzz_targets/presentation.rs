@@ -18,6 +18,9 @@ struct Input {
     lookahead: u8,
     rolling: Option<(u8, u8)>,
     time_offset: Num,
+    /// Fragment limits (issue 11): bytes, and 10 MHz ticks; defaults when `None`.
+    max_bytes: Option<u16>,
+    max_duration: Option<u32>,
     single: bool,
     levels: u8,
     ops: Vec<Op>,
@@ -65,8 +68,9 @@ enum Timescale {
 impl Timescale {
     fn get(&self) -> u32 {
         match self {
-            Timescale::Common(i) => [90_000, 1_000, 48_000, 44_100, 10_000_000, 1, 12_800]
-                [usize::from(*i) % 7],
+            Timescale::Common(i) => {
+                [90_000, 1_000, 48_000, 44_100, 10_000_000, 1, 12_800][usize::from(*i) % 7]
+            }
             Timescale::Any(v) => *v,
         }
     }
@@ -74,9 +78,7 @@ impl Timescale {
 
 fuzz_target!(|input: Input| {
     let layout = if input.single {
-        Layout::Single {
-            stream: "s".into(),
-        }
+        Layout::Single { stream: "s".into() }
     } else {
         Layout::Multi
     };
@@ -94,6 +96,10 @@ fuzz_target!(|input: Input| {
     }
     options.time_offset = input.time_offset.get().unsigned_abs();
     options.live_start_chunks = 1;
+    if let Some(b) = input.max_bytes {
+        options.max_fragment_bytes = u64::from(b);
+    }
+    options.max_fragment_duration = input.max_duration.map(u64::from);
     let mut p = Presentation::new(options);
     let levels: Vec<_> = (0..input.levels % 3 + 1)
         .filter_map(|i| p.add_quality_level("in", 100_000 * (u32::from(i) + 1)).ok())
@@ -126,7 +132,14 @@ fuzz_target!(|input: Input| {
                 keyframe,
             } => p.push_sample(
                 level(l),
-                sample(u32::from(id), video, dts.get(), cts.get(), duration, keyframe),
+                sample(
+                    u32::from(id),
+                    video,
+                    dts.get(),
+                    cts.get(),
+                    duration,
+                    keyframe,
+                ),
             ),
             Op::Run {
                 level: l,

@@ -76,8 +76,7 @@ fn feed(p: &mut Presentation, audio: bool, start: i64, seconds: i64) -> bool {
     }
     for frame in 0..seconds * 25 {
         let t = start.saturating_add(frame * 3_600);
-        if p
-            .push_sample(level, sample(1, true, t, 0, None, frame % 25 == 0))
+        if p.push_sample(level, sample(1, true, t, 0, None, frame % 25 == 0))
             .is_err()
         {
             return false;

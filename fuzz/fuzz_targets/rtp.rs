@@ -8,16 +8,31 @@ use smoothcast_fuzz::media::{Num, SPS_720P};
 
 #[derive(Debug, Arbitrary)]
 enum Op {
-    H264 { track: u8, clock: u32, avcc: Avcc },
-    Aac { track: u8, clock: u32, asc: Vec<u8> },
-    Frame { track: u8, pts: Num, keyframe: bool, data: Vec<u8> },
+    H264 {
+        track: u8,
+        clock: u32,
+        avcc: Avcc,
+    },
+    Aac {
+        track: u8,
+        clock: u32,
+        asc: Vec<u8>,
+    },
+    Frame {
+        track: u8,
+        pts: Num,
+        keyframe: bool,
+        data: Vec<u8>,
+    },
     Finish,
 }
 
 #[derive(Debug, Arbitrary)]
 enum Avcc {
     /// A valid record with 4-byte lengths (so frames get through), maybe cut.
-    Valid { cut: u8 },
+    Valid {
+        cut: u8,
+    },
     Raw(Vec<u8>),
 }
 
@@ -40,9 +55,11 @@ fuzz_target!(|ops: Vec<Op>| {
     let mut events = 0usize;
     for op in ops.into_iter().take(1_000) {
         let r = match op {
-            Op::H264 { track, clock, avcc: a } => {
-                d.configure_h264(u32::from(track % 4), clock, &avcc(a))
-            }
+            Op::H264 {
+                track,
+                clock,
+                avcc: a,
+            } => d.configure_h264(u32::from(track % 4), clock, &avcc(a)),
             Op::Aac { track, clock, asc } => d.configure_aac(u32::from(track % 4), clock, &asc),
             Op::Frame {
                 track,

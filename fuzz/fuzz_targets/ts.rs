@@ -6,5 +6,10 @@ use smoothcast_fuzz::{run_demuxer, split_input};
 
 fuzz_target!(|data: &[u8]| {
     let (payload, chunk) = split_input(data);
-    run_demuxer(for_container(Container::MpegTs, false), payload, chunk, false);
+    run_demuxer(
+        for_container(Container::MpegTs, false),
+        payload,
+        chunk,
+        false,
+    );
 });

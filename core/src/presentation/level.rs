@@ -4,7 +4,7 @@
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
-use super::track::{Accepted, ClosedFragment, TimedSample, TrackFragmenter};
+use super::track::{Accepted, ClosedFragment, ForcedCut, Limits, TimedSample, TrackFragmenter};
 use crate::media::{Sample, TrackInfo, TrackKind};
 use crate::time::to_mss;
 
@@ -58,11 +58,14 @@ pub(crate) struct Level {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum LevelNote {
     Dropped(TrackKind, Accepted),
+    /// A fragment was cut by a limit, not by the cut rule.
+    Cut(TrackKind, ForcedCut),
 }
 
 pub(crate) struct CutRule {
     pub chunk_length: i64,
     pub chunk_on_idr: bool,
+    pub limits: Limits,
 }
 
 impl Level {
@@ -327,7 +330,7 @@ impl Level {
         let t = s.t;
         let chunk_length = rule.chunk_length;
         let on_idr = rule.chunk_on_idr;
-        let (accepted, closed) = video.fragmenter.push(s, on_idr, |start, s| {
+        let (accepted, closed) = video.fragmenter.push(s, on_idr, rule.limits, |start, s| {
             s.t.saturating_sub(start) >= chunk_length - CUT_TOLERANCE && (!on_idr || s.keyframe)
         });
         if accepted != Accepted::Yes {
@@ -336,6 +339,9 @@ impl Level {
         }
         self.video_watermark = Some(t);
         if let Some(c) = closed {
+            if let Some(why) = c.forced {
+                notes.push(LevelNote::Cut(TrackKind::Video, why));
+            }
             video.chunks.push((c.start, c.duration));
             self.boundaries.push_back(t);
             out.push(c);
@@ -372,7 +378,7 @@ impl Level {
             let boundaries = &mut self.boundaries;
             let chunk_length = rule.chunk_length;
             let audio_only = !has_video;
-            let (accepted, closed) = audio.fragmenter.push(s, false, |start, s| {
+            let (accepted, closed) = audio.fragmenter.push(s, false, rule.limits, |start, s| {
                 if audio_only {
                     return s.t.saturating_sub(start) >= chunk_length - CUT_TOLERANCE;
                 }
@@ -389,6 +395,9 @@ impl Level {
                 notes.push(LevelNote::Dropped(TrackKind::Audio, accepted));
             }
             if let Some(c) = closed {
+                if let Some(why) = c.forced {
+                    notes.push(LevelNote::Cut(TrackKind::Audio, why));
+                }
                 audio.chunks.push((c.start, c.duration));
                 out.push(c);
             }
