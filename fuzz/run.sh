@@ -11,7 +11,8 @@
 # cargo-fuzz's (`-s none`), passed by hand so nothing but cargo is needed; libFuzzer itself
 # is compiled from libfuzzer-sys's bundled sources with the system C++ compiler.
 #
-# Environment: FUZZ_TARGET_DIR (default target/fuzz in the repository), FUZZ_JOBS (cargo -j),
+# Environment: FUZZ_TARGET_DIR (default target/fuzz in the repository), FUZZ_PROFILE (cargo
+# profile: release, the default, or smoke: opt-level 1, quicker to build), FUZZ_JOBS (cargo -j),
 # FUZZ_ARGS (more libFuzzer flags). New inputs go to $FUZZ_TARGET_DIR/corpus/<target>, crashes
 # to $FUZZ_TARGET_DIR/artifacts/<target>/; the checked-in seeds in fuzz/corpus/ stay as they
 # are. A summary line per target (runs, cov, ft, result) ends the output; the exit status is
@@ -20,6 +21,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 out=${FUZZ_TARGET_DIR:-$repo/target/fuzz}
+profile=${FUZZ_PROFILE:-release}
 
 build_only=0
 secs=10
@@ -40,14 +42,14 @@ export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
 -Cdebug-assertions"
 build() {
   local t0=$SECONDS
-  (cd "$here" && CARGO_TARGET_DIR="$out" cargo build --release --locked --target "$triple" \
+  (cd "$here" && CARGO_TARGET_DIR="$out" cargo build --profile "$profile" --locked --target "$triple" \
     ${FUZZ_JOBS:+-j "$FUZZ_JOBS"} ${FUZZ_CARGO_ARGS-} $(printf -- '--bin %s ' "${targets[@]}"))
   echo "fuzz: built ${#targets[@]} targets in $((SECONDS - t0)) s"
 }
 build
 [ $build_only -eq 1 ] && exit 0
 
-bin=$out/$triple/release
+bin=$out/$triple/$profile
 summary=()
 failed=0
 for t in "${targets[@]}"; do
