@@ -54,6 +54,7 @@ export type Output =
   | { type: "manifest-updated"; path: string }
   | { type: "sample-dropped"; level: string; kind: "video" | "audio"; reason: string }
   | { type: "codec-changed"; level: string; kind: "video" | "audio" }
+  | { type: "fragment-cut"; level: string; kind: "video" | "audio"; reason: string }
   /** Only from a seekable Packager: continue the current input from this byte offset. */
   | { type: "seek"; offset: number }
   | { type: "input-done"; input: number }

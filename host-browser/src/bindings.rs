@@ -285,6 +285,16 @@ fn step_to_js(step: &Step, bytes: impl Fn(&[u8]) -> JsValue) -> JsValue {
                     ("level", s(level)),
                     ("kind", s(kind.as_str())),
                 ]),
+                Event::FragmentCut {
+                    level,
+                    kind,
+                    reason,
+                } => object(&[
+                    t("fragment-cut"),
+                    ("level", s(level)),
+                    ("kind", s(kind.as_str())),
+                    ("reason", s(reason)),
+                ]),
             },
         },
         Step::Seek(offset) => object(&[t("seek"), ("offset", n(*offset))]),

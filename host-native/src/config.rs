@@ -11,9 +11,9 @@ use serde::Deserialize;
 
 pub mod auth;
 mod auto_mss;
-mod ems;
+pub mod ems;
 mod limits;
-mod lua;
+pub mod lua;
 pub mod security;
 pub mod tls;
 mod web;

@@ -229,6 +229,13 @@ pub struct SpsInfo {
     pub pic_order_cnt_type: u32,
 }
 
+/// Largest picture width or height [`parse_sps`] accepts, in pixels. Level 6.2's maximum
+/// frame size (139,264 macroblocks) allows at most 8,448 pixels on a side at 8x8 square
+/// macroblock aspect; 16,384 leaves room for odd shapes while staying far from overflow.
+pub const MAX_SPS_DIMENSION: u32 = 16_384;
+/// Largest `pic_width_in_mbs` / `pic_height_in_map_units` accepted (16,384 / 16).
+const MAX_SPS_MBS: u32 = MAX_SPS_DIMENSION / 16;
+
 /// Parses a sequence parameter set NAL unit (header byte included) far enough to get the
 /// cropped picture size. Returns `None` on anything malformed.
 pub fn parse_sps(nal: &[u8]) -> Option<SpsInfo> {
@@ -315,13 +322,19 @@ pub fn parse_sps(nal: &[u8]) -> Option<SpsInfo> {
     } else {
         (sub_w, sub_h * field_factor)
     };
-    let width = width_mbs
-        .checked_mul(16)?
-        .checked_sub(crop_unit_x * (crop_l.checked_add(crop_r)?))?;
+    // The crops and sizes are Exp-Golomb values up to u32::MAX: every product is checked
+    // (a crop of 2^31 once overflowed here), and a crop that eats the whole picture or a
+    // size beyond any H.264 level is refused rather than packaged as a nonsense size.
+    if width_mbs > MAX_SPS_MBS || height_map_units > MAX_SPS_MBS {
+        return None;
+    }
+    let crop_w = crop_l.checked_add(crop_r)?.checked_mul(crop_unit_x)?;
+    let crop_h = crop_t.checked_add(crop_b)?.checked_mul(crop_unit_y)?;
+    let width = width_mbs.checked_mul(16)?.checked_sub(crop_w)?;
     let height = height_map_units
         .checked_mul(16 * field_factor)?
-        .checked_sub(crop_unit_y * (crop_t.checked_add(crop_b)?))?;
-    if width == 0 || height == 0 {
+        .checked_sub(crop_h)?;
+    if width == 0 || height == 0 || width > MAX_SPS_DIMENSION || height > MAX_SPS_DIMENSION {
         return None;
     }
     Some(SpsInfo {
@@ -419,6 +432,95 @@ mod tests {
         let info = parse_sps(&SPS_720P).expect("valid sps");
         assert_eq!((info.width, info.height), (1280, 720));
         assert_eq!(info.profile_idc, 100);
+    }
+
+    // Fuzzing regressions: frame_crop_left_offset = ue(2^31) overflowed
+    // `crop_unit_x * (crop_l + crop_r)` (a panic in debug, a 16x16 picture in release).
+    #[test]
+    fn sps_with_huge_left_crop_is_refused() {
+        let sps = [
+            0x67, 0x42, 0x00, 0x1e, 0xdd, 0xf0, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03,
+            0x00, 0x3e,
+        ];
+        assert_eq!(parse_sps(&sps), None);
+    }
+
+    // The first libFuzzer crash: 0x67 + base64 `/////3oLAAAAAL6+vr6+vno=` overflowed the
+    // vertical crop product.
+    #[test]
+    fn sps_with_huge_vertical_crop_is_refused() {
+        let sps = [
+            0x67, 0xff, 0xff, 0xff, 0xff, 0x7a, 0x0b, 0x00, 0x00, 0x00, 0x00, 0xbe, 0xbe, 0xbe,
+            0xbe, 0xbe, 0xbe, 0x7a,
+        ];
+        assert_eq!(parse_sps(&sps), None);
+    }
+
+    #[test]
+    fn sps_larger_than_any_level_is_refused() {
+        // Baseline, 1023 / 1024 / 1025 macroblocks wide, 16 pixels high, no cropping.
+        let info = parse_sps(&baseline_sps(1022)).expect("16,368 wide is accepted");
+        assert_eq!((info.width, info.height), (16_368, 16));
+        assert!(parse_sps(&baseline_sps(1023)).is_some());
+        assert_eq!(parse_sps(&baseline_sps(1024)), None);
+        assert_eq!(parse_sps(&baseline_sps(u32::MAX - 1)), None);
+    }
+
+    fn baseline_sps(width_mbs_minus1: u32) -> Vec<u8> {
+        let mut w = BitWriter::default();
+        for v in [0x42, 0x00, 0x1e] {
+            w.bits(v, 8);
+        }
+        w.ue(0); // sps id
+        w.ue(0); // log2_max_frame_num_minus4
+        w.ue(2); // pic_order_cnt_type
+        w.ue(1); // max_num_ref_frames
+        w.bit(false);
+        w.ue(width_mbs_minus1);
+        w.ue(0); // pic_height_in_map_units_minus1
+        w.bit(true); // frame_mbs_only
+        w.bit(true); // direct_8x8
+        w.bit(false); // no cropping
+        w.bit(true); // stop bit
+        let mut nal = vec![0x67];
+        nal.extend_from_slice(&w.finish());
+        nal
+    }
+
+    #[derive(Default)]
+    struct BitWriter {
+        out: Vec<u8>,
+        n: usize,
+    }
+
+    impl BitWriter {
+        fn bit(&mut self, v: bool) {
+            if self.n.is_multiple_of(8) {
+                self.out.push(0);
+            }
+            if v {
+                *self.out.last_mut().unwrap() |= 0x80 >> (self.n % 8);
+            }
+            self.n += 1;
+        }
+        fn bits(&mut self, v: u32, n: u32) {
+            for i in (0..n).rev() {
+                self.bit((v >> i) & 1 == 1);
+            }
+        }
+        fn ue(&mut self, v: u32) {
+            let x = u64::from(v) + 1;
+            let len = 64 - x.leading_zeros();
+            for _ in 1..len {
+                self.bit(false);
+            }
+            for i in (0..len).rev() {
+                self.bit((x >> i) & 1 == 1);
+            }
+        }
+        fn finish(self) -> Vec<u8> {
+            self.out
+        }
     }
 
     #[test]

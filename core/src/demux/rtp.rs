@@ -173,7 +173,10 @@ impl RtpDemuxer {
         }
         match t.codec {
             CodecConfig::Aac(_) => {
-                let dts = t.last_dts.map_or(pts, |last| pts.max(last + 1));
+                // Saturating: a host's timestamps may sit at the end of i64 (fuzzing).
+                let dts = t
+                    .last_dts
+                    .map_or(pts, |last| pts.max(last.saturating_add(1)));
                 t.last_dts = Some(dts);
                 self.events.push_back(DemuxEvent::Sample(Sample {
                     track,
@@ -216,12 +219,14 @@ impl RtpDemuxer {
                 break;
             };
             // A picture reordered further than the window would step back in time.
-            let dts = t.last_dts.map_or(slot, |last| slot.max(last + 1));
+            let dts = t
+                .last_dts
+                .map_or(slot, |last| slot.max(last.saturating_add(1)));
             t.last_dts = Some(dts);
             events.push_back(DemuxEvent::Sample(Sample {
                 track: t.id,
                 dts,
-                cts_offset: p.pts - dts,
+                cts_offset: p.pts.saturating_sub(dts),
                 duration: None,
                 keyframe: p.keyframe,
                 data: p.data,
@@ -268,6 +273,29 @@ mod tests {
         r.extend_from_slice(&sps);
         r.extend_from_slice(&[1, 0, 4, 0x68, 0xeb, 0xe3, 0xcb]);
         r
+    }
+
+    // Fuzzing regression (fuzz target `rtp`): a frame after one at i64::MAX overflowed
+    // `last + 1`; reordered H.264 at the ends of i64 overflowed `pts - dts`.
+    #[test]
+    fn timestamps_at_the_ends_of_i64_do_not_overflow() {
+        let mut d = RtpDemuxer::new();
+        d.configure_aac(1, 48_000, &[0x11, 0x90]).expect("asc");
+        d.configure_h264(2, 90_000, &avcc(0x1f)).expect("avcc");
+        for pts in [i64::MAX, i64::MIN, i64::MAX, 0] {
+            d.push_frame(1, pts, true, Bytes::from_static(&[0x21]))
+                .expect("aac");
+        }
+        for (pts, key) in [(i64::MAX, true), (i64::MIN, false), (i64::MAX - 1, false)] {
+            d.push_frame(2, pts, key, frame(if key { 0x65 } else { 0x41 }))
+                .expect("h264");
+        }
+        d.finish();
+        let got = samples(&drain(&mut d));
+        assert_eq!(got.len(), 7);
+        assert!(got
+            .iter()
+            .all(|s| s.1 == i64::MAX || s.1 >= 0 || s.1 == i64::MIN));
     }
 
     fn frame(t: u8) -> Bytes {

@@ -19,6 +19,8 @@ pub const SAMPLE_CTS: u32 = 0x800;
 pub const SYNC_SAMPLE_FLAGS: u32 = 0x0200_0000;
 /// A non-sync sample: depends on others, `sample_is_non_sync_sample` set.
 pub const NON_SYNC_SAMPLE_FLAGS: u32 = 0x0101_0000;
+/// Samples a `trun` without per-sample fields may declare, at most.
+pub const MAX_SAMPLES_WITHOUT_FIELDS: u32 = 1 << 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TrunSample {
@@ -150,7 +152,12 @@ impl Trun {
         {
             return err("trun sample count exceeds the box");
         }
-        t.samples.reserve(if per > 0 { count as usize } else { 0 });
+        // Without per-sample fields nothing in the box bounds the count (fuzzing: 2^32
+        // default samples took gigabytes); no real fragment comes near this.
+        if per == 0 && count > MAX_SAMPLES_WITHOUT_FIELDS {
+            return err("trun declares too many samples without fields");
+        }
+        t.samples.reserve(count as usize);
         for _ in 0..count {
             let mut s = TrunSample::default();
             let field =
@@ -175,6 +182,22 @@ impl Trun {
 mod tests {
     use super::*;
     use alloc::vec;
+
+    // Fuzzing regression (fuzz target `fragment`): a trun with no per-sample fields and
+    // a count of 2^32 - 1 made decode build billions of default samples (out of memory).
+    #[test]
+    fn count_without_fields_is_bounded() {
+        let body = [0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff];
+        assert!(Trun::decode(&body).is_err());
+        let body = [0, 0, 0, 0, 0, 0, 0, 3];
+        assert_eq!(
+            Trun::decode(&body)
+                .expect("3 default samples")
+                .samples
+                .len(),
+            3
+        );
+    }
 
     fn samples() -> Vec<TrunSample> {
         vec![

@@ -4,7 +4,7 @@
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
-use super::track::{Accepted, ClosedFragment, TimedSample, TrackFragmenter};
+use super::track::{Accepted, ClosedFragment, ForcedCut, Limits, TimedSample, TrackFragmenter};
 use crate::media::{Sample, TrackInfo, TrackKind};
 use crate::time::to_mss;
 
@@ -61,11 +61,14 @@ pub(crate) struct Level {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum LevelNote {
     Dropped(TrackKind, Accepted),
+    /// A fragment was cut by a limit, not by the cut rule.
+    Cut(TrackKind, ForcedCut),
 }
 
 pub(crate) struct CutRule {
     pub chunk_length: i64,
     pub chunk_on_idr: bool,
+    pub limits: Limits,
 }
 
 impl Level {
@@ -138,7 +141,10 @@ impl Level {
             .flatten()
             .map(|t| &t.chunks)
             .chain(&self.resumed)
-            .filter_map(|c| c.last().map(|(s, d)| (s + d) as i64))
+            .filter_map(|c| {
+                c.last()
+                    .map(|(s, d)| s.saturating_add(*d).min(i64::MAX as u64) as i64)
+            })
             .max()
     }
 
@@ -263,7 +269,7 @@ impl Level {
             .filter_map(|(k, s)| self.timeline_time(*k, s))
             .min()
             .unwrap_or(0);
-        self.origin = Some(earliest - self.resume_at.take().unwrap_or(0));
+        self.origin = Some(earliest.saturating_sub(self.resume_at.take().unwrap_or(0)));
         self.resume_shared = false;
         for (kind, sample) in core::mem::take(&mut self.gate) {
             self.route(kind, sample, rule, out, notes);
@@ -293,7 +299,9 @@ impl Level {
         let (ts, edit) = (track.info.timescale, track.info.edit_offset);
         let origin = self.origin.unwrap_or(0);
         let dts = s.dts.saturating_sub(edit);
-        let t = to_mss(dts, ts) - origin;
+        // Saturating: decode times and offsets come from the input (and from files read
+        // back at a resume), so any of them may sit near the ends of i64.
+        let t = to_mss(dts, ts).saturating_sub(origin);
         if t < 0 {
             // Earlier than the presentation's start (a late input of a shared timeline, or
             // a track that starts before the others after a restart): nothing can show it.
@@ -302,10 +310,14 @@ impl Level {
         }
         let timed = TimedSample {
             t,
-            cts_offset: to_mss(dts.saturating_add(s.cts_offset), ts) - origin - t,
-            duration_hint: s
-                .duration
-                .map(|d| to_mss(dts.saturating_add(i64::from(d)), ts) - origin - t),
+            cts_offset: to_mss(dts.saturating_add(s.cts_offset), ts)
+                .saturating_sub(origin)
+                .saturating_sub(t),
+            duration_hint: s.duration.map(|d| {
+                to_mss(dts.saturating_add(i64::from(d)), ts)
+                    .saturating_sub(origin)
+                    .saturating_sub(t)
+            }),
             keyframe: s.keyframe,
             data: s.data,
         };
@@ -331,8 +343,8 @@ impl Level {
         let t = s.t;
         let chunk_length = rule.chunk_length;
         let on_idr = rule.chunk_on_idr;
-        let (accepted, closed) = video.fragmenter.push(s, on_idr, |start, s| {
-            s.t - start >= chunk_length - CUT_TOLERANCE && (!on_idr || s.keyframe)
+        let (accepted, closed) = video.fragmenter.push(s, on_idr, rule.limits, |start, s| {
+            s.t.saturating_sub(start) >= chunk_length - CUT_TOLERANCE && (!on_idr || s.keyframe)
         });
         if accepted != Accepted::Yes {
             notes.push(LevelNote::Dropped(TrackKind::Video, accepted));
@@ -340,6 +352,9 @@ impl Level {
         }
         self.video_watermark = Some(t);
         if let Some(c) = closed {
+            if let Some(why) = c.forced {
+                notes.push(LevelNote::Cut(TrackKind::Video, why));
+            }
             video.chunks.push((c.start, c.duration));
             self.boundaries.push_back(t);
             out.push(c);
@@ -357,7 +372,9 @@ impl Level {
     ) {
         let has_video = self.video.is_some();
         while let Some(front) = self.audio_pending.front() {
-            let ahead = self.video_watermark.map_or(front.t, |w| front.t - w);
+            let ahead = self
+                .video_watermark
+                .map_or(front.t, |w| front.t.saturating_sub(w));
             let known = !has_video
                 || all
                 || self.video_watermark.is_some_and(|w| front.t <= w)
@@ -374,9 +391,9 @@ impl Level {
             let boundaries = &mut self.boundaries;
             let chunk_length = rule.chunk_length;
             let audio_only = !has_video;
-            let (accepted, closed) = audio.fragmenter.push(s, false, |start, s| {
+            let (accepted, closed) = audio.fragmenter.push(s, false, rule.limits, |start, s| {
                 if audio_only {
-                    return s.t - start >= chunk_length - CUT_TOLERANCE;
+                    return s.t.saturating_sub(start) >= chunk_length - CUT_TOLERANCE;
                 }
                 let mut cut = false;
                 // Boundaries at or before this fragment's start belong to fragments that
@@ -391,6 +408,9 @@ impl Level {
                 notes.push(LevelNote::Dropped(TrackKind::Audio, accepted));
             }
             if let Some(c) = closed {
+                if let Some(why) = c.forced {
+                    notes.push(LevelNote::Cut(TrackKind::Audio, why));
+                }
                 audio.chunks.push((c.start, c.duration));
                 out.push(c);
             }
@@ -410,7 +430,8 @@ impl Level {
         if let Some(video) = self.video.as_mut() {
             if let Some(c) = video.fragmenter.finish() {
                 video.chunks.push((c.start, c.duration));
-                self.boundaries.push_back((c.start + c.duration) as i64);
+                let end = c.start.saturating_add(c.duration).min(i64::MAX as u64);
+                self.boundaries.push_back(end as i64);
                 out.push(c);
             }
         }

@@ -32,7 +32,7 @@ mod track;
 
 use level::{CutRule, Level, LevelNote};
 pub use resume::{Resumed, StoredFragment};
-use track::{Accepted, ClosedFragment};
+use track::{Accepted, ClosedFragment, ForcedCut, Limits};
 
 use crate::demux::DemuxEvent;
 use crate::fragment::{Fragment, Mfhd, Moof, Tfhd, Tfrf, TfrfEntry, Tfxd, Traf, Trun};
@@ -76,6 +76,13 @@ pub struct PresentationOptions {
     pub playlist: Playlist,
     /// Added to every time (e.g. a live start in wall-clock 10 MHz ticks); 0 for VOD.
     pub time_offset: u64,
+    /// The longest a fragment may grow before it is cut anyway, in 10 MHz ticks, even where
+    /// no keyframe starts the next (reported as [`Event::FragmentCut`]). `None`, the default:
+    /// [`PresentationOptions::fragment_duration_limit`], 4 × `chunk_length` and at least 20 s.
+    pub max_fragment_duration: Option<u64>,
+    /// The most sample bytes a fragment may hold before it is cut anyway (reported as
+    /// [`Event::FragmentCut`]); default [`DEFAULT_MAX_FRAGMENT_BYTES`].
+    pub max_fragment_bytes: u64,
     /// The live manifest is first written when every stream lists this many fragments:
     /// dash.js starts four fragment durations behind the live edge, and a manifest with
     /// fewer gives it nothing to start on (it stalls instead of waiting).
@@ -95,9 +102,29 @@ impl PresentationOptions {
             playlist: Playlist::Appending,
             time_offset: 0,
             live_start_chunks: 4,
+            max_fragment_duration: None,
+            max_fragment_bytes: DEFAULT_MAX_FRAGMENT_BYTES,
         }
     }
+
+    /// The fragment duration limit in force: [`PresentationOptions::max_fragment_duration`],
+    /// or 4 × `chunk_length` but at least [`MIN_DEFAULT_MAX_FRAGMENT_DURATION`], so that
+    /// sources with GOPs of several seconds and short chunks are not cut between keyframes.
+    pub fn fragment_duration_limit(&self) -> u64 {
+        self.max_fragment_duration.unwrap_or_else(|| {
+            self.chunk_length
+                .saturating_mul(4)
+                .max(MIN_DEFAULT_MAX_FRAGMENT_DURATION)
+        })
+    }
 }
+
+/// Default [`PresentationOptions::max_fragment_bytes`]: 64 MiB, far above any real fragment
+/// (a 2 s fragment of 50 Mbit/s video is 12.5 MB), as MediaMTX's `hlsSegmentMaxSize` (50M).
+pub const DEFAULT_MAX_FRAGMENT_BYTES: u64 = 64 << 20;
+
+/// The least default fragment duration limit: 20 s in 10 MHz ticks.
+pub const MIN_DEFAULT_MAX_FRAGMENT_DURATION: u64 = 20 * MSS_TIMESCALE;
 
 /// What the host should do. Paths are relative to the group folder and use `/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,6 +173,15 @@ pub enum Event {
     },
     /// A track's codec configuration changed mid-stream; the manifest shows the newest one.
     CodecChanged { level: String, kind: TrackKind },
+    /// A fragment was cut by [`PresentationOptions::max_fragment_duration`] or
+    /// [`PresentationOptions::max_fragment_bytes`] rather than where the cut rule wanted
+    /// (with chunkOnIDR, the next fragment starts without a keyframe): the source sends no
+    /// keyframes, or timestamps that barely advance. Hosts report it (EMS `mssChunkError`).
+    FragmentCut {
+        level: String,
+        kind: TrackKind,
+        reason: &'static str,
+    },
 }
 
 /// Identifies a quality level (an input) inside a presentation.
@@ -406,6 +442,10 @@ impl Presentation {
         CutRule {
             chunk_length: self.options.chunk_length.min(i64::MAX as u64) as i64,
             chunk_on_idr: self.options.chunk_on_idr,
+            limits: Limits {
+                duration: self.options.fragment_duration_limit().min(i64::MAX as u64) as i64,
+                bytes: self.options.max_fragment_bytes,
+            },
         }
     }
 
@@ -415,19 +455,34 @@ impl Presentation {
         closed: Vec<ClosedFragment>,
         notes: Vec<LevelNote>,
     ) -> Result<(), PresentationError> {
-        for LevelNote::Dropped(kind, why) in notes {
-            let reason = match why {
-                Accepted::NotMonotonic => "decode time does not advance",
-                Accepted::WaitingForKeyframe => "waiting for the first keyframe",
-                Accepted::BeforeStart => "earlier than the presentation start",
-                Accepted::Yes => continue,
+        for note in notes {
+            let name = self.names[level].clone();
+            let event = match note {
+                LevelNote::Dropped(kind, why) => {
+                    let reason = match why {
+                        Accepted::NotMonotonic => "decode time does not advance",
+                        Accepted::WaitingForKeyframe => "waiting for the first keyframe",
+                        Accepted::BeforeStart => "earlier than the presentation start",
+                        Accepted::Yes => continue,
+                    };
+                    Event::SampleDropped {
+                        level: name,
+                        kind,
+                        reason,
+                    }
+                }
+                LevelNote::Cut(kind, why) => Event::FragmentCut {
+                    level: name,
+                    kind,
+                    reason: match why {
+                        ForcedCut::Duration => {
+                            "no fragment boundary within the maximum fragment duration"
+                        }
+                        ForcedCut::Size => "the fragment reached the maximum fragment size",
+                    },
+                },
             };
-            let level = self.names[level].clone();
-            self.outputs.push_back(Output::Event(Event::SampleDropped {
-                level,
-                kind,
-                reason,
-            }));
+            self.outputs.push_back(Output::Event(event));
         }
         let any = !closed.is_empty();
         for c in closed {
@@ -444,7 +499,7 @@ impl Presentation {
             self.levels[level].audio_bitrate = Some(self.audio_bitrate_for(level, &c));
         }
         let bitrate = self.levels[level].bitrate_of(c.kind);
-        let start = c.start + self.options.time_offset;
+        let start = c.start.saturating_add(self.options.time_offset);
         if let Some(end) = self.resumed_ends.remove(&(level, c.kind)) {
             self.close_resume_gap(level, c.kind, end, start);
         }
@@ -631,7 +686,10 @@ impl Presentation {
             }
             return Ok(first
                 .iter()
-                .map(|&(t, d)| Chunk { t: t + offset, d })
+                .map(|&(t, d)| Chunk {
+                    t: t.saturating_add(offset),
+                    d,
+                })
                 .collect());
         }
         // Live inputs may lose and regain their sources at slightly different moments: a chunk
@@ -644,7 +702,10 @@ impl Presentation {
                         .is_ok_and(|j| l[j] == **c)
                 })
             })
-            .map(|&(t, d)| Chunk { t: t + offset, d })
+            .map(|&(t, d)| Chunk {
+                t: t.saturating_add(offset),
+                d,
+            })
             .collect();
         if !complete {
             // The newest fragments are listed once the fragments announcing them exist.
@@ -747,7 +808,8 @@ impl Presentation {
                 chunks.drain(..drop);
             }
             if let Some(last) = chunks.last() {
-                duration = duration.max(last.t + last.d - self.options.time_offset);
+                let end = last.t.saturating_add(last.d);
+                duration = duration.max(end.saturating_sub(self.options.time_offset));
             }
             // Audio: one quality level per rendition, at its own bitrate, once measured.
             let mut announced: Vec<(u32, &TrackInfo)> = Vec::new();
@@ -840,7 +902,7 @@ impl Presentation {
                 // differ after a source was lost and regained).
                 let Some(cutoff) = published
                     .get(keep_from)
-                    .map(|c| c.t - self.options.time_offset)
+                    .map(|c| c.t.saturating_sub(self.options.time_offset))
                 else {
                     continue;
                 };
@@ -853,7 +915,7 @@ impl Presentation {
                         let path = self.options.layout.fragment_path(
                             kind,
                             level.bitrate_of(kind),
-                            t + self.options.time_offset,
+                            t.saturating_add(self.options.time_offset),
                         );
                         self.outputs.push_back(Output::Remove { path });
                         *removed += 1;

@@ -193,7 +193,7 @@ impl Presentation {
             .iter()
             .flatten()
             .flatten()
-            .map(|f| (f.t + f.d).max(f.announced_end))
+            .map(|f| f.t.saturating_add(f.d).max(f.announced_end))
             .max();
         let Some(end) = end else {
             // Nothing on disk to continue from: a fresh start (the old manifest listed nothing
@@ -216,13 +216,16 @@ impl Presentation {
                 let mut kept_list: Vec<Found> = Vec::with_capacity(list.len());
                 for f in list {
                     match kept_list.last() {
-                        Some(prev) if f.t < prev.t + prev.d => report.ignored.push(f.path),
+                        Some(prev) if f.t < prev.t.saturating_add(prev.d) => {
+                            report.ignored.push(f.path)
+                        }
                         _ => kept_list.push(f),
                     }
                 }
                 report.fragments += kept_list.len();
                 if let Some(last) = kept_list.last() {
-                    self.resumed_ends.insert((i, kind), last.t + last.d);
+                    self.resumed_ends
+                        .insert((i, kind), last.t.saturating_add(last.d));
                 }
                 chunks[k] = kept_list.iter().map(|f| (f.t - offset, f.d)).collect();
                 if let Some(seq) = kept_list.iter().map(|f| f.sequence).max() {
@@ -272,7 +275,7 @@ impl Presentation {
         };
         let traf = &mut last.fragment.moof.traf;
         let t = traf.tfxd.time;
-        if t + traf.tfxd.duration != end {
+        if t.saturating_add(traf.tfxd.duration) != end {
             return;
         }
         let Some(sample) = traf.trun.samples.last_mut() else {
@@ -282,7 +285,7 @@ impl Presentation {
             return;
         };
         sample.duration = longer;
-        traf.tfxd.duration += gap;
+        traf.tfxd.duration = traf.tfxd.duration.saturating_add(gap);
         for k in kept.iter_mut() {
             for e in k
                 .fragment
@@ -293,14 +296,14 @@ impl Presentation {
                 .flat_map(|f| &mut f.entries)
             {
                 if e.time == t {
-                    e.duration += gap;
+                    e.duration = e.duration.saturating_add(gap);
                 }
             }
         }
-        let rel = t - self.options.time_offset;
+        let rel = t.saturating_sub(self.options.time_offset);
         if let Some(track) = self.levels[level].track_mut(kind).as_mut() {
             if let Some(c) = track.chunks.iter_mut().rev().find(|c| c.0 == rel) {
-                c.1 += gap;
+                c.1 = c.1.saturating_add(gap);
             }
         }
     }

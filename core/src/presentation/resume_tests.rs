@@ -6,6 +6,8 @@ use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
 
+use bytes::Bytes;
+
 use super::tests::{audio_track, drain, push_av, video_track};
 use super::*;
 
@@ -354,4 +356,48 @@ fn files_that_are_not_whole_fragments_are_judged_carefully() {
         ]
     );
     assert_eq!(report.fragments, 1);
+}
+
+// Fuzzing regression (fuzz target `resume`): after a resume, a returning source whose
+// decode times sit near i64::MIN overflowed `to_mss(dts) - origin` in debug builds.
+#[test]
+fn resume_then_extreme_decode_times_do_not_overflow() {
+    let options = live_options(Playlist::Rolling {
+        length: 2,
+        stale_retention: 3,
+    });
+    let mut disk = Disk::default();
+    let (mut before, ids) = live(&options, &[1_000_000]);
+    with_tracks(&mut before, ids[0]);
+    push_av(&mut before, ids[0], 8, 25, 0);
+    disk.apply(drain(&mut before));
+    drop(before);
+
+    let (mut after, ids) = live(&options, &[1_000_000]);
+    let stored = disk.stored(&after.fragment_folders(), 3, 4096);
+    after
+        .resume(disk.manifest.clone(), stored)
+        .expect("resumes");
+    p_add_video(&mut after, ids[0]);
+    let t0 = -(1i64 << 62) - 1;
+    for frame in 0..100 {
+        let _ = after.push_sample(
+            ids[0],
+            Sample {
+                track: 1,
+                dts: t0.saturating_add(frame * 3_600),
+                cts_offset: 0,
+                duration: None,
+                keyframe: frame % 25 == 0,
+                data: Bytes::from_static(&[0, 0, 0, 1, 0x65]),
+            },
+        );
+        drain(&mut after);
+    }
+    let _ = after.finish();
+    drain(&mut after);
+}
+
+fn p_add_video(p: &mut Presentation, l: LevelId) {
+    p.add_track(l, video_track(0)).expect("video");
 }

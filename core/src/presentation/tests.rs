@@ -507,3 +507,159 @@ fn audio_quality_levels_carry_the_audio_bitrate_once_per_rendition() {
         );
     }
 }
+
+// Fuzzing regression (fuzz target `presentation`): a composition offset near i64::MAX
+// (and a stated duration) overflowed `to_mss(dts + cts) - origin - t` in debug builds.
+#[test]
+fn extreme_composition_offset_does_not_overflow() {
+    let mut options = PresentationOptions::vod(Layout::Single {
+        stream: "s".to_string(),
+    });
+    options.chunk_length = 20_224 << 14;
+    options.time_offset = 31_098;
+    let mut p = Presentation::new(options);
+    let l = p.add_quality_level("in", 100_000).expect("level");
+    let mut track = video_track(22_359);
+    track.id = 87;
+    track.timescale = 44_100;
+    p.add_track(l, track).expect("track");
+    for (dts, cts) in [(11_351, 6_293_595_036_912_670_551), (11_352, i64::MIN)] {
+        p.push_sample(
+            l,
+            Sample {
+                track: 87,
+                dts,
+                cts_offset: cts,
+                duration: Some(1_465_341_783),
+                keyframe: true,
+                data: Bytes::from_static(&[0, 0, 0, 1, 0x65]),
+            },
+        )
+        .expect("pushed");
+    }
+    p.finish().expect("finishes");
+    let outputs = drain(&mut p);
+    assert!(!written(&outputs).is_empty());
+}
+
+fn cuts(outputs: &[Output]) -> Vec<(TrackKind, &'static str)> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Event(Event::FragmentCut { kind, reason, .. }) => Some((*kind, *reason)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn closed(outputs: &[Output], want: TrackKind) -> Vec<(u64, u64)> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Event(Event::FragmentClosed {
+                kind,
+                start,
+                duration,
+                ..
+            }) if *kind == want => Some((*start, *duration)),
+            _ => None,
+        })
+        .collect()
+}
+
+// Issue 11: with chunkOnIDR a source that sends one IDR and then P-frames only must not
+// grow one fragment forever; it is cut at the duration limit (4 x 2 s, at least 20 s).
+#[test]
+fn p_frames_only_are_cut_at_the_maximum_fragment_duration() {
+    let mut options = PresentationOptions::vod(Layout::Multi);
+    options.live = true;
+    options.live_start_chunks = 1;
+    assert_eq!(options.fragment_duration_limit(), 200_000_000);
+    let mut p = Presentation::new(options);
+    let l = p.add_quality_level("in", 1_000_000).expect("level");
+    p.add_track(l, video_track(0)).expect("video");
+    p.add_track(l, audio_track()).expect("audio");
+    // 70 s: one IDR, then P-frames only (gop longer than the stream).
+    push_av(&mut p, l, 70, 1_000_000, 0);
+    let outputs = drain(&mut p);
+    assert_eq!(
+        closed(&outputs, TrackKind::Video),
+        vec![
+            (0, 200_000_000),
+            (200_000_000, 200_000_000),
+            (400_000_000, 200_000_000)
+        ]
+    );
+    let reason = "no fragment boundary within the maximum fragment duration";
+    assert_eq!(cuts(&outputs), vec![(TrackKind::Video, reason); 3]);
+    // Audio follows the forced video boundaries, as it follows ordinary ones.
+    let audio = closed(&outputs, TrackKind::Audio);
+    assert_eq!(audio.len(), 3, "{audio:?}");
+    assert!(audio
+        .iter()
+        .zip([0, 200_000_000, 400_000_000])
+        .all(|(&(s, _), b)| s.abs_diff(b) < 300_000));
+    // Fragments after a forced cut start with a P-frame: flags say "not a sync sample".
+    let second = outputs
+        .iter()
+        .find_map(|o| match o {
+            Output::WriteFragment { path, data } if path == "1000000/video/200000000.fmp4" => {
+                Some(Fragment::decode(data).expect("decodes"))
+            }
+            _ => None,
+        })
+        .expect("the second video fragment");
+    assert_eq!(
+        second.moof.traf.trun.samples[0].flags,
+        crate::fragment::trun::NON_SYNC_SAMPLE_FLAGS
+    );
+}
+
+// Issue 11: timestamps that barely advance (or huge samples) are bounded by size.
+#[test]
+fn fragments_are_cut_at_the_maximum_fragment_size() {
+    let mut options = PresentationOptions::vod(Layout::Multi);
+    options.max_fragment_bytes = 1_000;
+    let mut p = Presentation::new(options);
+    let l = p.add_quality_level("in", 1_000_000).expect("level");
+    p.add_track(l, video_track(0)).expect("video");
+    for i in 0..25 {
+        let mut data = vec![0, 0, 0, 96, if i == 0 { 0x65 } else { 0x41 }];
+        data.resize(100, 0x5a);
+        p.push_sample(
+            l,
+            Sample {
+                track: 1,
+                // One tick apart: a clock that creeps.
+                dts: i,
+                cts_offset: 0,
+                duration: None,
+                keyframe: i == 0,
+                data: data.into(),
+            },
+        )
+        .expect("pushed");
+    }
+    p.finish().expect("finishes");
+    let outputs = drain(&mut p);
+    let sizes: Vec<usize> = outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::WriteFragment { data, .. } => {
+                Some(Fragment::decode(data).expect("decodes").mdat.len())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sizes, vec![1_000, 1_000, 500]);
+    assert_eq!(
+        cuts(&outputs),
+        vec![
+            (
+                TrackKind::Video,
+                "the fragment reached the maximum fragment size"
+            );
+            2
+        ]
+    );
+}

@@ -33,6 +33,29 @@ pub(crate) struct ClosedFragment {
     pub samples: Vec<TrunSample>,
     /// The sample payloads in order: copied once, when the fragment is encoded.
     pub payload: Vec<Bytes>,
+    /// Cut by a limit rather than by the cut rule (the next fragment may not start on a
+    /// sync sample).
+    pub forced: Option<ForcedCut>,
+}
+
+/// Why a fragment was cut where the cut rule would not have cut it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ForcedCut {
+    /// It reached the maximum fragment duration (no keyframe came, or none was wanted).
+    Duration,
+    /// Its samples reached the maximum fragment size.
+    Size,
+}
+
+/// How far an open fragment may grow whatever the cut rule says: without them a source that
+/// never sends another keyframe (with chunkOnIDR), or whose timestamps barely advance, would
+/// make one fragment hold everything it ever sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Limits {
+    /// 10 MHz ticks from the fragment's start to the sample that would extend it.
+    pub duration: i64,
+    /// Sample bytes, the sample that would extend it included.
+    pub bytes: u64,
 }
 
 #[derive(Debug)]
@@ -42,6 +65,8 @@ pub(crate) struct TrackFragmenter {
     start: Option<i64>,
     samples: Vec<TrunSample>,
     payload: Vec<Bytes>,
+    /// Bytes of `payload`.
+    bytes: u64,
     /// The last known sample duration, used for the final sample when nothing states it.
     last_duration: i64,
     /// Decode time of the newest accepted sample, for rejecting time going backwards.
@@ -68,6 +93,7 @@ impl TrackFragmenter {
             start: None,
             samples: Vec::new(),
             payload: Vec::new(),
+            bytes: 0,
             last_duration: default_duration.max(1),
             newest_t: None,
         }
@@ -78,11 +104,13 @@ impl TrackFragmenter {
     }
 
     /// Adds a sample. `cut_before` decides, given the fragment start, whether this sample
-    /// opens a new fragment; if so the finished fragment is returned.
+    /// opens a new fragment; so do `limits`, whatever it says. If a fragment ends, it is
+    /// returned.
     pub fn push(
         &mut self,
         s: TimedSample,
         require_keyframe_start: bool,
+        limits: Limits,
         cut_before: impl FnOnce(i64, &TimedSample) -> bool,
     ) -> (Accepted, Option<ClosedFragment>) {
         if self.newest_t.is_some_and(|n| s.t <= n) {
@@ -98,13 +126,27 @@ impl TrackFragmenter {
             return (Accepted::Yes, None);
         };
         self.newest_t = Some(s.t);
-        let duration = s.t - held.t;
+        let duration = s.t.saturating_sub(held.t);
         self.last_duration = duration;
         self.append(held, duration);
         let mut closed = None;
         if let Some(start) = self.start {
-            if cut_before(start, &s) {
+            // Always asked: audio's rule consumes video boundaries as it goes.
+            let by_rule = cut_before(start, &s);
+            let forced = if by_rule {
+                None
+            } else if s.t.saturating_sub(start) >= limits.duration {
+                Some(ForcedCut::Duration)
+            } else if self.bytes.saturating_add(s.data.len() as u64) > limits.bytes {
+                Some(ForcedCut::Size)
+            } else {
+                None
+            };
+            if by_rule || forced.is_some() {
                 closed = self.close(s.t);
+                if let Some(c) = closed.as_mut() {
+                    c.forced = forced;
+                }
                 self.start = Some(s.t);
             }
         }
@@ -119,7 +161,7 @@ impl TrackFragmenter {
             .duration_hint
             .filter(|d| *d > 0)
             .unwrap_or(self.last_duration);
-        let end = held.t + duration;
+        let end = held.t.saturating_add(duration);
         self.append(held, duration);
         let closed = self.close(end);
         self.start = None;
@@ -138,6 +180,7 @@ impl TrackFragmenter {
             flags,
             cts_offset: s.cts_offset.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
         });
+        self.bytes = self.bytes.saturating_add(s.data.len() as u64);
         self.payload.push(s.data);
     }
 
@@ -146,12 +189,14 @@ impl TrackFragmenter {
         if self.samples.is_empty() {
             return None;
         }
+        self.bytes = 0;
         Some(ClosedFragment {
             kind: self.kind,
             start: start.max(0) as u64,
-            duration: (end - start).max(0) as u64,
+            duration: end.saturating_sub(start).max(0) as u64,
             samples: core::mem::take(&mut self.samples),
             payload: core::mem::take(&mut self.payload),
+            forced: None,
         })
     }
 }
@@ -170,19 +215,36 @@ mod tests {
         }
     }
 
+    const NO_LIMITS: Limits = Limits {
+        duration: i64::MAX,
+        bytes: u64::MAX,
+    };
+
     #[test]
     fn cuts_on_the_sample_that_starts_the_next_fragment() {
         let mut f = TrackFragmenter::new(TrackKind::Video, 10);
         let cut = |start: i64, s: &TimedSample| s.keyframe && s.t - start >= 30;
         assert_eq!(
-            f.push(s(0, false), true, cut).0,
+            f.push(s(0, false), true, NO_LIMITS, cut).0,
             Accepted::WaitingForKeyframe
         );
-        assert_eq!(f.push(s(0, true), true, cut), (Accepted::Yes, None));
-        assert_eq!(f.push(s(10, false), true, cut), (Accepted::Yes, None));
-        assert_eq!(f.push(s(10, false), true, cut).0, Accepted::NotMonotonic);
-        assert_eq!(f.push(s(20, false), true, cut), (Accepted::Yes, None));
-        let (_, closed) = f.push(s(30, true), true, cut);
+        assert_eq!(
+            f.push(s(0, true), true, NO_LIMITS, cut),
+            (Accepted::Yes, None)
+        );
+        assert_eq!(
+            f.push(s(10, false), true, NO_LIMITS, cut),
+            (Accepted::Yes, None)
+        );
+        assert_eq!(
+            f.push(s(10, false), true, NO_LIMITS, cut).0,
+            Accepted::NotMonotonic
+        );
+        assert_eq!(
+            f.push(s(20, false), true, NO_LIMITS, cut),
+            (Accepted::Yes, None)
+        );
+        let (_, closed) = f.push(s(30, true), true, NO_LIMITS, cut);
         let closed = closed.expect("closed at 30");
         assert_eq!(
             (closed.start, closed.duration, closed.samples.len()),
@@ -191,5 +253,35 @@ mod tests {
         assert_eq!(closed.samples[0].flags, SYNC_SAMPLE_FLAGS);
         let last = f.finish().expect("final fragment");
         assert_eq!((last.start, last.duration), (30, 10));
+    }
+
+    #[test]
+    fn limits_cut_without_a_keyframe() {
+        let mut f = TrackFragmenter::new(TrackKind::Video, 10);
+        let limits = Limits {
+            duration: 25,
+            bytes: 5,
+        };
+        let never = |_: i64, _: &TimedSample| false;
+        assert_eq!(f.push(s(0, true), true, limits, never).1, None);
+        assert_eq!(f.push(s(10, false), true, limits, never).1, None);
+        // 2 + 2 bytes held; a third sample would make 6 > 5.
+        let (_, closed) = f.push(s(20, false), true, limits, never);
+        let c = closed.expect("cut by size");
+        assert_eq!(
+            (c.start, c.duration, c.forced),
+            (0, 20, Some(ForcedCut::Size))
+        );
+        let big = Limits {
+            duration: 25,
+            bytes: u64::MAX,
+        };
+        assert_eq!(f.push(s(30, false), true, big, never).1, None);
+        let (_, closed) = f.push(s(45, false), true, big, never);
+        let c = closed.expect("cut by duration");
+        assert_eq!(
+            (c.start, c.duration, c.forced),
+            (20, 25, Some(ForcedCut::Duration))
+        );
     }
 }

@@ -215,7 +215,7 @@ fn respond_allowed(state: &AppState, req: &Request<Incoming>) -> Response<Full<B
 }
 
 /// The command from the path and its parameters from the first query value.
-fn request_line(
+pub fn request_line(
     path: &str,
     query: Option<&str>,
 ) -> Result<Result<Line, super::line::LineError>, Reply> {

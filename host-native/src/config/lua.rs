@@ -120,9 +120,48 @@ impl Table {
 /// assignments.
 pub type Globals = HashMap<String, Spanned>;
 
+/// Deepest bracket nesting accepted. full_moon parses recursively: fuzzing found ~180 nested
+/// table constructors overflowing a 1 MiB stack (a few thousand overflow the main thread's
+/// 8 MiB, which aborts the process). EMS's shipped files nest four or five levels.
+const MAX_NESTING: usize = 64;
+
+/// Counts `{ ( [` against `} ) ]`, strings and comments included: a bracket in a string
+/// only makes the count stricter, and no real config comes near the limit.
+fn nesting_ok(source: &str) -> bool {
+    let mut depth = 0usize;
+    for b in source.bytes() {
+        match b {
+            b'{' | b'(' | b'[' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return false;
+                }
+            }
+            b'}' | b')' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    true
+}
+
 /// Parses and evaluates a config file.
 pub fn evaluate(source: &str) -> Result<Globals, LuaError> {
-    let ast = full_moon::parse(source).map_err(|errors| match errors.first() {
+    if !nesting_ok(source) {
+        return Err(LuaError::new(
+            Pos::default(),
+            format!("brackets nested deeper than {MAX_NESTING} levels"),
+        ));
+    }
+    // full_moon 3 panics on some malformed input (fuzzing found `#\0`\0`: its lexer reaches
+    // an `unreachable!()` for a backtick without the cfxlua feature); a bad config file must
+    // be reported as one, not crash the server.
+    let parsed = std::panic::catch_unwind(|| full_moon::parse(source)).map_err(|_| {
+        LuaError::new(
+            Pos::default(),
+            "syntax error: the Lua parser failed on this file",
+        )
+    })?;
+    let ast = parsed.map_err(|errors| match errors.first() {
         Some(e) => {
             let (start, _) = e.range();
             LuaError::new(
@@ -523,6 +562,24 @@ mod tests {
 
     fn eval_one(src: &str) -> Result<Value, LuaError> {
         evaluate(&format!("x = {src}")).map(|g| g["x"].value.clone())
+    }
+
+    // Fuzzing regression (fuzz target `config_lua`): deeply nested table constructors
+    // overflowed the stack in full_moon's recursive parser (a test thread has 2 MiB).
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let deep = format!("x = {}1{}", "{".repeat(5_000), "}".repeat(5_000));
+        let e = evaluate(&deep).expect_err("too deep");
+        assert!(e.message.contains("nested deeper"), "{e}");
+        let ok = format!("x = {}1{}", "{".repeat(8), "}".repeat(8));
+        assert!(evaluate(&ok).is_ok());
+    }
+
+    // Fuzzing regression (fuzz target `config_lua`): full_moon's lexer panicked.
+    #[test]
+    fn parser_panic_is_a_syntax_error() {
+        let e = evaluate("#\0`\0").expect_err("not Lua");
+        assert!(e.message.contains("syntax error"), "{e}");
     }
 
     #[test]

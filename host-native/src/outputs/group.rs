@@ -452,7 +452,7 @@ fn span_seconds(held: &[StreamItem]) -> Option<f64> {
         .filter_map(|(id, (lo, hi))| {
             timescales
                 .get(id)
-                .map(|ts| (to_mss(hi - lo, *ts)) as f64 / 1e7)
+                .map(|ts| (to_mss(hi.saturating_sub(*lo), *ts)) as f64 / 1e7)
         })
         .fold(None, |acc: Option<f64>, s| {
             Some(acc.map_or(s, |a| a.max(s)))

@@ -363,6 +363,22 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
                         ev.bus.emit(EventType::MssPlaylistUpdated, p);
                     }
                 }
+                Output::Event(Event::FragmentCut {
+                    level,
+                    kind,
+                    reason,
+                }) => {
+                    // A fragment limit cut a fragment short of a keyframe (issue 11): the
+                    // source is misbehaving, which an operator should hear of.
+                    tracing::warn!("mss output: {level} {}: {reason}", kind.as_str());
+                    if ev.bus.enabled() {
+                        let mut p = group_payload(ev);
+                        if let Some(obj) = p.as_object_mut() {
+                            obj.insert("error".into(), json!(format!("{level}: {reason}")));
+                        }
+                        ev.bus.emit(EventType::MssChunkError, p);
+                    }
+                }
                 Output::Event(e) => tracing::debug!(?e, "mss event"),
                 Output::Remove { path } => {
                     // Left the window: nothing waits for it any more.

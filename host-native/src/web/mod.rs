@@ -14,9 +14,9 @@
 mod body;
 pub mod cache;
 mod conn;
-mod files;
-mod headers;
-mod iis;
+pub mod files;
+pub mod headers;
+pub mod iis;
 mod player_assets;
 mod starting;
 #[cfg(test)]

@@ -149,6 +149,14 @@ impl Outputs {
             CoreOutput::Event(Event::CodecChanged { level, kind: k }) => out.push(Output::Note(
                 format!("{level}: {} codec configuration changed", k.as_str()),
             )),
+            CoreOutput::Event(Event::FragmentCut {
+                level,
+                kind: k,
+                reason,
+            }) => out.push(Output::Note(format!(
+                "{level}: {} fragment cut: {reason}",
+                k.as_str()
+            ))),
             CoreOutput::Event(Event::ManifestUpdated { .. }) => {}
         }
     }

@@ -64,6 +64,17 @@ pub const STREAM_TYPE_AAC_ADTS: u8 = 0x0f;
 /// 100 ms or so; this is seconds of even a high-bitrate stream.
 pub const PMT_SEARCH_LIMIT: u64 = 4 << 20;
 
+/// Elementary streams of the program that are demuxed, at most: the first ones of a
+/// supported type the PMT lists. A 4 KiB PMT section may list ~200 PIDs, each of which would
+/// otherwise get a PES assembler of up to [`pes::MAX_PES`] bytes; real programs carry a
+/// video and a few audio streams.
+pub const MAX_STREAMS: usize = 8;
+
+/// PES bytes buffered over all streams of a demuxer, at most. A stream whose packet takes
+/// the total past it loses the PES it is assembling (counted in [`TsStats::dropped_pes`]).
+/// Far above what declared-length PES packets need; it bounds unbounded ones.
+pub const MAX_BUFFERED_BYTES: usize = 64 << 20;
+
 /// Damage the demuxer repaired so far; every count only grows.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct TsStats {
@@ -216,11 +227,20 @@ impl Program {
             stats,
             ..
         } = self;
+        // The others' buffers, for the demuxer-wide bound.
+        let others: usize = streams
+            .iter()
+            .filter(|s| s.pid != pkt.pid)
+            .map(|s| s.pes.buffered())
+            .sum();
         if let Some(s) = streams.iter_mut().find(|s| s.pid == pkt.pid) {
             let codec = &mut s.codec;
             let (lost, dropped) = s.pes.damage();
             s.pes
                 .push(&pkt, &mut |pes, gap| codec.on_pes(pes, gap, clock, events));
+            if others.saturating_add(s.pes.buffered()) > MAX_BUFFERED_BYTES {
+                s.pes.abandon();
+            }
             let (lost_now, dropped_now) = s.pes.damage();
             stats.continuity_errors += lost_now - lost;
             stats.dropped_pes += dropped_now - dropped;
@@ -234,16 +254,17 @@ impl Program {
 
     /// Sets up the elementary streams a PMT lists, keeping those it lists again unchanged.
     fn apply_pmt(&mut self, listed: &[(u8, u16)]) -> Result<(), DemuxError> {
-        let wanted: Vec<(u8, u16)> = listed
-            .iter()
-            .copied()
-            .filter(|&(t, pid)| {
-                matches!(t, STREAM_TYPE_H264 | STREAM_TYPE_AAC_ADTS)
-                    && pid != PID_PAT
-                    && pid != PID_NULL
-                    && Some(pid) != self.program.map(|p| p.1)
-            })
-            .collect();
+        let mut wanted: Vec<(u8, u16)> = Vec::new();
+        for &(t, pid) in listed {
+            let usable = matches!(t, STREAM_TYPE_H264 | STREAM_TYPE_AAC_ADTS)
+                && pid != PID_PAT
+                && pid != PID_NULL
+                && Some(pid) != self.program.map(|p| p.1)
+                && !wanted.iter().any(|&(_, p)| p == pid);
+            if usable && wanted.len() < MAX_STREAMS {
+                wanted.push((t, pid));
+            }
+        }
         if wanted.is_empty() && !self.pmt_seen {
             let mut types = String::new();
             for (i, (t, _)) in listed.iter().enumerate() {
@@ -297,6 +318,11 @@ impl TsDemuxer {
     /// What was repaired so far (lost packets, dropped PES, lost sync).
     pub fn stats(&self) -> TsStats {
         self.program.stats
+    }
+
+    /// PES bytes held over all streams (at most [`MAX_BUFFERED_BYTES`]).
+    pub fn buffered_bytes(&self) -> usize {
+        self.program.streams.iter().map(|s| s.pes.buffered()).sum()
     }
 
     /// The program's streams once its PMT has been read; `None` before.

@@ -98,8 +98,14 @@ impl PesAssembler {
         }
     }
 
-    /// Drops a PES known to be damaged, so that no sample is made from it.
-    fn abandon(&mut self) {
+    /// Bytes held for the PES being assembled.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Drops a PES known to be damaged (or over a buffering limit), so that no sample is
+    /// made from it.
+    pub fn abandon(&mut self) {
         if self.collecting {
             self.dropped += 1;
         }

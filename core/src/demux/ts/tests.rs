@@ -709,3 +709,78 @@ fn m2ts_and_parity_framings_give_the_same_events() {
         None
     );
 }
+
+/// PAT + a PMT listing `streams` (no unsupported padding entries).
+fn psi_only(streams: &[(u8, u16)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for p in section_packets(0, &pat(PMT_PID), &mut 0) {
+        out.extend(p);
+    }
+    for p in section_packets(PMT_PID, &pmt(streams), &mut 0) {
+        out.extend(p);
+    }
+    out
+}
+
+#[test]
+fn a_pmt_listing_200_pids_gets_at_most_max_streams() {
+    let pids: Vec<u16> = (0..200).map(|i| 0x100 + i).collect();
+    let listed: Vec<(u8, u16)> = pids.iter().map(|&p| (STREAM_TYPE_H264, p)).collect();
+    let mut data = psi_only(&listed);
+    for &pid in &pids {
+        for p in pes_packets(pid, &pes(0xe0, 9000, None, &idr_au(), true), &mut 0) {
+            data.extend(p);
+        }
+    }
+    let (events, r) = run(&data);
+    r.expect("demuxes");
+    let ids: Vec<u32> = tracks(&events).iter().map(|t| t.id).collect();
+    let first: Vec<u32> = pids[..MAX_STREAMS].iter().map(|&p| u32::from(p)).collect();
+    assert_eq!(
+        ids, first,
+        "the first {MAX_STREAMS} listed streams, no others"
+    );
+}
+
+#[test]
+fn pes_buffered_over_all_streams_is_bounded() {
+    // Three video PIDs each start an unbounded PES (length 0) and send 22 MiB of it: the
+    // third one takes the total past MAX_BUFFERED_BYTES and loses its PES.
+    let pids = [0x100u16, 0x101, 0x102];
+    let listed: Vec<(u8, u16)> = pids.iter().map(|&p| (STREAM_TYPE_H264, p)).collect();
+    let mut d = TsDemuxer::new();
+    d.push(&psi_only(&listed)).expect("psi");
+    let per_pid = 22 << 20;
+    let mut peak = 0;
+    for &pid in &pids {
+        let mut cc = 0u8;
+        let mut batch = Vec::with_capacity(188 * 1024);
+        let head = pes(0xe0, 9000, None, &idr_au(), false);
+        for p in pes_packets(pid, &head, &mut cc) {
+            batch.extend(p);
+        }
+        let mut sent = head.len();
+        while sent < per_pid {
+            batch.extend_from_slice(&[0x47, (pid >> 8) as u8, pid as u8, 0x10 | cc]);
+            batch.resize(batch.len() + 184, 0x5a);
+            cc = (cc + 1) & 0xf;
+            sent += 184;
+            if batch.len() >= 188 * 1024 {
+                d.push(&batch).expect("pushes");
+                batch.clear();
+                peak = peak.max(d.buffered_bytes());
+            }
+        }
+        d.push(&batch).expect("pushes");
+        peak = peak.max(d.buffered_bytes());
+        while d.poll().is_some() {}
+    }
+    assert!(peak <= MAX_BUFFERED_BYTES, "peak {peak}");
+    assert_eq!(d.stats().dropped_pes, 1);
+    // The first two PIDs keep theirs.
+    let kept = d.buffered_bytes();
+    assert!(
+        (2 * per_pid..=2 * (per_pid + 184)).contains(&kept),
+        "{kept}"
+    );
+}
