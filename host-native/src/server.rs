@@ -164,6 +164,10 @@ pub async fn run(
         outputs: OutputManager::new(streams.clone())
             .with_allowed_roots(roots)
             .with_max_configs(config.security.max_mss_configs)
+            .with_fragment_limits(
+                config.limits.max_fragment_seconds,
+                Some(config.limits.max_fragment_bytes),
+            )
             .with_config_ids(ids.clone())
             .with_events(events.clone())
             .with_state(store.clone())

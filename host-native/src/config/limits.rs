@@ -28,6 +28,13 @@ pub struct Limits {
     /// Seconds an MPEG-TS sender over TCP gets to send a PMT (the program's description):
     /// one that trickles bytes without one only holds a slot.
     pub mpegts_first_pmt_timeout_secs: u64,
+    /// Longest a live fragment may grow, in seconds, before it is cut without waiting for a
+    /// keyframe (and an `mssChunkError` says so): a source that stops sending keyframes
+    /// must not hold ever more media in memory. Unset: 4x chunkLength, at least 20 s.
+    pub max_fragment_seconds: Option<u64>,
+    /// Largest a fragment may grow, in bytes, before it is cut (as MediaMTX's
+    /// `hlsSegmentMaxSize`). 64 MiB.
+    pub max_fragment_bytes: u64,
 }
 
 impl Default for Limits {
@@ -40,6 +47,8 @@ impl Default for Limits {
             cli_idle_timeout_secs: 300,
             cli_connections_per_address: 32,
             mpegts_first_pmt_timeout_secs: 10,
+            max_fragment_seconds: None,
+            max_fragment_bytes: smoothcast_core::presentation::DEFAULT_MAX_FRAGMENT_BYTES,
         }
     }
 }

@@ -10,7 +10,7 @@ use smoothcast_core::time::to_mss;
 use tokio::sync::{broadcast, mpsc, watch};
 
 use super::chunk_events::EventContext;
-use super::mss::{presentation_for, ConfigStatus, MssParams, OutputManager, StopMode};
+use super::mss::{ConfigStatus, MssParams, OutputManager, StopMode};
 use super::writer::Writer;
 use crate::events::EventType;
 use crate::streams::{Delivered, StreamItem, StreamNotice, StreamRegistry};
@@ -49,7 +49,7 @@ struct Input {
 type Item = (usize, Option<Delivered>);
 
 pub(super) async fn run_group(mut ctx: GroupContext) {
-    let mut presentation = presentation_for(&ctx.params);
+    let mut presentation = ctx.manager.presentation_for(&ctx.params);
     let writer = Writer::start(
         ctx.group_dir.clone(),
         ctx.manager.stats.clone(),

@@ -218,6 +218,8 @@ pub struct OutputManager {
     /// The allowed roots with their links resolved (see [`real_path`]).
     allowed_roots: Arc<Vec<PathBuf>>,
     max_configs: usize,
+    /// `[limits]`' ceilings on one fragment (seconds, bytes); `None`: the core's defaults.
+    fragment_limits: (Option<u64>, Option<u64>),
     ids: crate::status::ConfigIds,
     /// Group ids: a sequence of their own, so config ids (which operators script against)
     /// follow each other without gaps.
@@ -237,6 +239,7 @@ impl OutputManager {
             inner: Arc::default(),
             allowed_roots: Arc::default(),
             max_configs: usize::MAX,
+            fragment_limits: (None, None),
             ids: Default::default(),
             group_ids: Default::default(),
             stats: Arc::default(),
@@ -280,6 +283,26 @@ impl OutputManager {
     pub fn with_max_configs(mut self, max: usize) -> Self {
         self.max_configs = max;
         self
+    }
+
+    /// Ceilings on one fragment's duration (seconds) and size (bytes): a fragment that
+    /// would pass one is cut even without a keyframe (`None`: the core's default).
+    pub fn with_fragment_limits(mut self, seconds: Option<u64>, bytes: Option<u64>) -> Self {
+        self.fragment_limits = (seconds, bytes);
+        self
+    }
+
+    /// The core's presentation for a config, with this server's fragment ceilings.
+    pub(super) fn presentation_for(&self, params: &MssParams) -> Presentation {
+        let mut o = params.presentation_options();
+        let (seconds, bytes) = self.fragment_limits;
+        if let Some(s) = seconds {
+            o.max_fragment_duration = Some(s.saturating_mul(MSS_TIMESCALE));
+        }
+        if let Some(b) = bytes {
+            o.max_fragment_bytes = b;
+        }
+        Presentation::new(o)
     }
 
     /// Takes config ids from `ids`, shared with the other kinds of config.
@@ -786,10 +809,6 @@ pub(super) fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-pub(super) fn presentation_for(params: &MssParams) -> Presentation {
-    Presentation::new(params.presentation_options())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -876,6 +895,23 @@ mod tests {
             .expect("join");
         assert!(keep.exists(), "nothing deleted through the link");
         let _ = std::fs::remove_dir_all(&base);
+    }
+
+    #[test]
+    fn fragment_limits_reach_the_core() {
+        let root = std::env::temp_dir();
+        let params =
+            MssParams::with_defaults(vec!["cam".into()], root.display().to_string(), "g".into());
+        let default = manager(&root).presentation_for(&params);
+        assert_eq!(
+            default.options().max_fragment_duration,
+            None,
+            "the core decides"
+        );
+        let m = manager(&root).with_fragment_limits(Some(3), Some(1_000));
+        let p = m.presentation_for(&params);
+        assert_eq!(p.options().max_fragment_duration, Some(3 * MSS_TIMESCALE));
+        assert_eq!(p.options().max_fragment_bytes, 1_000);
     }
 
     #[tokio::test]
