@@ -16,6 +16,7 @@ mod reply;
 mod route;
 mod source;
 
+use smoothcast_core::TrackKind;
 use wstd::http::{Body, Error, Method, Request, Response};
 
 use route::{Reject, Route};
@@ -71,15 +72,26 @@ async fn serve(route: Route) -> Response<Body> {
             info_only,
             ..
         } => {
-            let Some(input) = inputs.iter().find(|i| i.bitrate == bitrate) else {
-                return reply::error(404, "no quality level with that bitrate");
+            // A video level is named by its input's bitrate; an audio level by the audio's
+            // own, which packaging measures: the inputs are asked in manifest order.
+            let candidates: Vec<_> = match kind {
+                TrackKind::Video => inputs.iter().filter(|i| i.bitrate == bitrate).collect(),
+                _ => inputs.iter().collect(),
             };
-            match package::fragment(&source, &group, input, kind, start).await {
-                Ok(Some(data)) if info_only => reply::fragment(package::moof_only(&data).to_vec()),
-                Ok(Some(data)) => reply::fragment(data),
-                Ok(None) => reply::error(404, "no fragment starts at that time"),
-                Err(e) => reply::error(500, &e),
+            if candidates.is_empty() {
+                return reply::error(404, "no quality level with that bitrate");
             }
+            for input in candidates {
+                match package::fragment(&source, &group, input, kind, bitrate, start).await {
+                    Ok(Some(data)) if info_only => {
+                        return reply::fragment(package::moof_only(&data).to_vec())
+                    }
+                    Ok(Some(data)) => return reply::fragment(data),
+                    Ok(None) => {}
+                    Err(e) => return reply::error(500, &e),
+                }
+            }
+            reply::error(404, "no fragment of that quality level starts at that time")
         }
     }
 }

@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 use smoothcast_core::demux::{self, DemuxEvent};
 use smoothcast_core::layout::Layout;
 use smoothcast_core::manifest;
-use smoothcast_core::presentation::{Presentation, PresentationOptions};
+use smoothcast_core::presentation::{Event, Presentation, PresentationOptions};
 use smoothcast_core::{Output, TrackKind};
 
 use crate::source::{Blob, InputName, Source};
@@ -144,32 +144,47 @@ pub async fn manifest(source: &Source, group: &str, inputs: &[Input]) -> Result<
     Ok(manifest::write(&m))
 }
 
-/// One fragment of one input, or `None` if no fragment of that kind starts at `start`.
-/// Only that input is packaged, and only up to the fragment: a fragment's bytes depend on
-/// its own input alone (its sequence number counts that input's earlier fragments).
+/// The `kind` fragment of quality level `bitrate` starting at `start` in one input, or
+/// `None` if this input has none. A video level is its input's bitrate, but an audio level
+/// is the audio's own bitrate, measured while packaging: so the search stops as soon as a
+/// fragment of that kind reaches `start`, whoever's it is. Only that input is packaged,
+/// and only up to the fragment: a fragment's bytes depend on its own input alone (its
+/// sequence number counts that input's earlier fragments).
 pub async fn fragment(
     source: &Source,
     group: &str,
     input: &Input,
     kind: TrackKind,
+    bitrate: u32,
     start: u64,
 ) -> Result<Option<Vec<u8>>, String> {
-    let layout = Layout::Multi;
-    let want = layout.fragment_path(kind, input.bitrate, start);
     let mut p = Presentation::new(options());
     let level = p
         .add_quality_level(&input.name.file, input.bitrate)
         .map_err(|e| e.to_string())?;
+    let mut written: Option<(String, Vec<u8>)> = None;
     let mut found = None;
+    let mut passed = false;
     let mut take = |p: &mut Presentation| {
         while let Some(o) = p.poll_output() {
-            if let Output::WriteFragment { path, data } = o {
-                if path == want {
-                    found = Some(data);
+            match o {
+                Output::WriteFragment { path, data } => written = Some((path, data)),
+                Output::Event(Event::FragmentClosed {
+                    path,
+                    kind: k,
+                    bitrate: b,
+                    start: t,
+                    ..
+                }) if k == kind && t >= start => {
+                    if t == start && b == bitrate {
+                        found = written.take().filter(|(p, _)| *p == path).map(|(_, d)| d);
+                    }
+                    passed = true;
                 }
+                _ => {}
             }
         }
-        found.is_some()
+        passed
     };
     let mut blob = source.open(group, &input.name.file).await?;
     demux(&mut blob, |event| {
