@@ -13,8 +13,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::header::{HeaderValue, CONTENT_TYPE};
+use http_body_util::Full;
 use hyper::Uri;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -78,24 +77,14 @@ impl HookClient {
         body: String,
         content_type: &'static str,
     ) -> Result<hyper::StatusCode, String> {
-        let mut req = hyper::Request::post(url.clone())
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| e.to_string())?;
-        req.headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-        let resp = self.client.request(req).await.map_err(|e| e.to_string())?;
-        let status = resp.status();
-        // Reading a short answer to its end lets the connection be reused.
-        let mut body = resp.into_body();
-        let mut read = 0usize;
-        while read <= MAX_RESPONSE {
-            match body.frame().await {
-                Some(Ok(frame)) => read += frame.data_ref().map_or(0, |d| d.len()),
-                Some(Err(e)) => return Err(e.to_string()),
-                None => break,
-            }
-        }
-        Ok(status)
+        crate::events::http::post_for_status(
+            &self.client,
+            url,
+            Bytes::from(body),
+            content_type,
+            MAX_RESPONSE,
+        )
+        .await
     }
 }
 

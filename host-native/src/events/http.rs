@@ -141,33 +141,45 @@ fn note_failure(failing: &mut bool, seq: u64, why: impl std::fmt::Display) {
 }
 
 /// One POST; Ok for a 2xx answer read to its end.
-async fn post(
-    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+async fn post(client: &HttpClient, uri: &Uri, body: Bytes) -> Result<(), String> {
+    let status = post_for_status(client, uri, body, "application/json", MAX_RESPONSE).await?;
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("endpoint answered {status}"))
+    }
+}
+
+/// The plain-HTTP pooled client of the event sink and the `[auth]` callbacks.
+pub(crate) type HttpClient =
+    Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+/// POSTs `body` and reads the answer to its end (at most `max_answer` bytes are waited
+/// for), so the pooled connection can be reused; the status says how it went.
+pub(crate) async fn post_for_status(
+    client: &HttpClient,
     uri: &Uri,
     body: Bytes,
-) -> Result<(), String> {
+    content_type: &'static str,
+    max_answer: usize,
+) -> Result<hyper::StatusCode, String> {
     let mut req = Request::post(uri.clone())
         .body(Full::new(body))
         .map_err(|e| e.to_string())?;
     req.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     let resp = client.request(req).await.map_err(|e| e.to_string())?;
     let status = resp.status();
-    // Reading the answer to its end lets the connection be reused.
     let mut body = resp.into_body();
     let mut read = 0usize;
-    while read <= MAX_RESPONSE {
+    while read <= max_answer {
         match body.frame().await {
             Some(Ok(frame)) => read += frame.data_ref().map_or(0, |d| d.len()),
             Some(Err(e)) => return Err(e.to_string()),
             None => break,
         }
     }
-    if status.is_success() {
-        Ok(())
-    } else {
-        Err(format!("endpoint answered {status}"))
-    }
+    Ok(status)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 //! (EMS's RPC shape `{"type","payload"}` plus the sequence number and the Unix time in ms).
 
 mod file;
-mod http;
+pub(crate) mod http;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
