@@ -93,6 +93,7 @@ pub struct Metrics {
     web_requests: [IntCounter; 4],
     web_response: Histogram,
     web_cache: [IntCounter; 2],
+    web_ready: IntCounter,
     web_cache_bytes: IntGauge,
     web_refused: IntCounterVec,
     errors: IntCounterVec,
@@ -212,6 +213,10 @@ impl Metrics {
                 );
                 ["hit", "miss"].map(|r| v.with_label_values(&[r]))
             },
+            web_ready: counter(
+                "web_ready_responses_total",
+                "Web responses sent from a ready response (a target served recently, still current).",
+            ),
             web_cache_bytes: gauge("web_cache_bytes", "Bytes held by the web file cache."),
             web_refused: counter_vec(
                 "web_connections_refused_total",
@@ -313,6 +318,17 @@ impl Metrics {
 
     pub fn web_cache(&self, hit: bool) {
         self.web_cache[usize::from(!hit)].inc();
+    }
+
+    /// A response sent from a ready one (also a cache hit).
+    pub fn web_ready(&self) {
+        self.web_ready.inc();
+        self.web_cache(true);
+    }
+
+    #[cfg(test)]
+    pub fn web_ready_count(&self) -> u64 {
+        self.web_ready.get()
     }
 
     pub fn web_cache_bytes(&self, n: u64) {

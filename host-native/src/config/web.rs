@@ -21,6 +21,10 @@ pub struct WebConfig {
     pub cache_max_file_bytes: u64,
     /// Manifests are sent gzip-compressed to clients that accept it.
     pub gzip: bool,
+    /// Fragment bodies (16 KiB and up) on plain HTTP go out with `sendfile` from the page
+    /// cache instead of being copied from memory (as nginx's `sendfile on`). Off for file
+    /// systems where `sendfile` misbehaves.
+    pub sendfile: bool,
 }
 
 impl Default for WebConfig {
@@ -33,6 +37,7 @@ impl Default for WebConfig {
             cache_bytes: crate::web::cache::DEFAULT_BUDGET,
             cache_max_file_bytes: crate::web::cache::DEFAULT_MAX_FILE,
             gzip: true,
+            sendfile: true,
         }
     }
 }

@@ -39,6 +39,11 @@ pub struct Ident {
 }
 
 impl Ident {
+    /// The file's length in this version.
+    pub fn file_len(&self) -> u64 {
+        self.len
+    }
+
     pub fn of(meta: &std::fs::Metadata) -> Self {
         #[cfg(unix)]
         {

@@ -16,11 +16,14 @@ pub mod cache;
 mod conn;
 pub mod files;
 pub mod headers;
+mod hot;
 pub mod iis;
+mod plain;
 mod player_assets;
 mod starting;
 #[cfg(test)]
 mod tests;
+mod wire;
 
 use std::convert::Infallible;
 use std::io::SeekFrom;
@@ -31,9 +34,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use bytes::Bytes;
-use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Response, StatusCode, Uri};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncSeekExt, AsyncWrite};
 use tokio::net::TcpListener;
@@ -65,6 +67,10 @@ pub(crate) struct Web {
     manifests: iis::ManifestCache,
     cache: cache::Cache,
     paths: files::Resolver,
+    /// Ready responses for targets served recently ([`hot`]), used by plain-TCP connections.
+    hot: hot::Table,
+    /// Off with signed URLs: each request's signature must be checked.
+    hot_enabled: bool,
     gzip: bool,
     /// Read-mostly, as the other shared maps here: `RwLock`, so a worker thread that the OS
     /// preempts while reading never holds the others up.
@@ -76,6 +82,8 @@ impl Web {
         Self {
             cache: state.outputs.web_cache().clone(),
             gzip: state.config.web.gzip,
+            hot: hot::Table::new(state.config.web.sendfile),
+            hot_enabled: state.config.auth.signed_urls.is_none(),
             manifests: iis::ManifestCache::default(),
             paths: files::Resolver::default(),
             root: RwLock::new(None),
@@ -105,6 +113,9 @@ pub(crate) struct Connections {
     web: Arc<Web>,
     http: hyper::server::conn::http1::Builder,
     send_timeout: Option<Duration>,
+    /// Time a client gets to send a request head; also how long a keep-alive connection
+    /// may sit idle.
+    header_timeout: Option<Duration>,
 }
 
 impl Connections {
@@ -114,13 +125,15 @@ impl Connections {
             .max_header_size(MAX_HEADER_BYTES);
         // Drops slow-loris and idle clients (hyper starts the clock when it waits for a
         // request, so it is also the keep-alive idle limit).
-        if let Some(t) = WebConfig::secs(cfg.header_timeout_secs) {
+        let header_timeout = WebConfig::secs(cfg.header_timeout_secs);
+        if let Some(t) = header_timeout {
             http.header_read_timeout(t);
         }
         Self {
             web,
             http,
             send_timeout: WebConfig::secs(cfg.send_timeout_secs),
+            header_timeout,
         }
     }
 
@@ -135,7 +148,7 @@ impl Connections {
             let web = web.clone();
             async move {
                 let started = Instant::now();
-                let r = handle(&web, req).await;
+                let r = handle(&web, req.method(), req.uri(), req.headers()).await;
                 crate::metrics::get().web_request(r.status().as_u16(), started.elapsed());
                 Ok::<_, Infallible>(r)
             }
@@ -221,7 +234,7 @@ async fn accept_loop(
         let tls = tls.clone();
         tokio::spawn(async move {
             match tls {
-                None => conns.serve_connection(stream, peer, shutdown).await,
+                None => plain::serve(conns, stream, peer, shutdown).await,
                 Some(tls) => match tls.accept(stream, Protocol::Http, &shutdown).await {
                     Ok(s) => conns.serve_connection(s, peer, shutdown).await,
                     Err(e) => tracing::debug!("web: TLS handshake with {peer} failed: {e}"),
@@ -241,11 +254,11 @@ async fn accept_loop(
 }
 
 /// One request. Checks (a signed URL, say) go first, as one call returning early.
-async fn handle(web: &Web, req: Request<Incoming>) -> Response<Body> {
-    let head = match *req.method() {
+async fn handle(web: &Web, method: &Method, uri: &Uri, h: &HeaderMap) -> Response<Body> {
+    let head = match *method {
         Method::GET => false,
         Method::HEAD => true,
-        Method::OPTIONS => return preflight(req.headers()),
+        Method::OPTIONS => return preflight(h),
         _ => {
             let mut r = error(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD");
             set(&mut r, header::ALLOW, "GET, HEAD, OPTIONS");
@@ -253,7 +266,7 @@ async fn handle(web: &Web, req: Request<Incoming>) -> Response<Body> {
         }
     };
     // Signed playback URLs ([auth.signed_urls]): the path to serve, without a `/_sig/` prefix.
-    let path = match crate::auth::signed_url::gate(&web.state.config.auth, req.uri()) {
+    let path = match crate::auth::signed_url::gate(&web.state.config.auth, uri) {
         Ok(p) => p,
         Err(why) => return error(StatusCode::FORBIDDEN, why),
     };
@@ -263,7 +276,6 @@ async fn handle(web: &Web, req: Request<Incoming>) -> Response<Body> {
         Err(PathError::Forbidden(why)) => return error(StatusCode::FORBIDDEN, why),
         Err(PathError::Hidden) => return not_found("not found"),
     };
-    let h = req.headers();
     if names.first().map(String::as_str) == Some("_smoothcast") {
         return assets(web, &names[1..], h, head).await;
     }
@@ -544,16 +556,23 @@ async fn send_file(
 ) -> Response<Body> {
     let (ctype, kind) = headers::classify(name);
     let len = meta.len();
+    // The version of the bytes served from memory, if it is one a later request may reuse.
+    let mut kept = None;
     let described = if web.cache.fits(len) || (kind == Kind::Manifest && len <= MANIFEST_IN_MEMORY)
     {
-        let cached = match web.cache.get(path, &cache::Ident::of(&meta)) {
-            Some(c) => c,
+        let ident = cache::Ident::of(&meta);
+        let cached = match web.cache.get(path, &ident) {
+            Some(c) => {
+                kept = Some(ident);
+                c
+            }
             None => {
                 let p = path.to_path_buf();
                 match tokio::task::spawn_blocking(move || cache::read_file(&p)).await {
                     Ok(Ok((id, c, stable))) => {
                         if stable {
                             web.cache.insert(path, id, c.clone());
+                            kept = Some(id);
                         }
                         c
                     }
@@ -582,7 +601,15 @@ async fn send_file(
             }
         }
     };
-    respond(h, head, described).await
+    let mut r = respond(h, head, described).await;
+    if let (Some(ident), StatusCode::OK) = (kept, r.status()) {
+        // This response may be kept whole for the next request of its target.
+        r.extensions_mut().insert(hot::Source {
+            path: path.to_path_buf(),
+            ident,
+        });
+    }
+    r
 }
 
 fn describe_cached(
@@ -669,19 +696,22 @@ fn accepts_gzip(h: &HeaderMap) -> bool {
     h.get_all(header::ACCEPT_ENCODING)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|item| {
-            let mut parts = item.split(';');
-            let coding = parts.next().unwrap_or("").trim();
-            let refused = parts.any(|p| {
-                p.trim()
-                    .strip_prefix("q=")
-                    .and_then(|q| q.trim().parse::<f32>().ok())
-                    .is_some_and(|q| q <= 0.0)
-            });
-            (coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip"))
-                && !refused
-        })
+        .any(takes_gzip)
+}
+
+/// Whether one `Accept-Encoding` value takes gzip.
+fn takes_gzip(value: &str) -> bool {
+    value.split(',').any(|item| {
+        let mut parts = item.split(';');
+        let coding = parts.next().unwrap_or("").trim();
+        let refused = parts.any(|p| {
+            p.trim()
+                .strip_prefix("q=")
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        (coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip")) && !refused
+    })
 }
 
 /// The response for a described body: validators, conditionals, ranges, HEAD.

@@ -449,3 +449,182 @@ async fn live_manifest_and_fragments_stay_consistent() {
     );
     assert!(fetched > 10, "{fetched} fragments fetched");
 }
+
+/// One response read off a keep-alive connection: its head, then `Content-Length` bytes.
+async fn read_reply(stream: &mut TcpStream, head_only: bool) -> Reply {
+    let go = async {
+        let mut raw = Vec::new();
+        let mut byte = [0u8; 1];
+        while !raw.ends_with(b"\r\n\r\n") {
+            let n = stream.read(&mut byte).await.expect("read");
+            assert_eq!(n, 1, "closed inside a head");
+            raw.push(byte[0]);
+        }
+        let mut r = parse(&raw, true);
+        if !head_only {
+            let len: usize = r
+                .header("content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            r.body = vec![0u8; len];
+            stream.read_exact(&mut r.body).await.expect("body");
+        }
+        r
+    };
+    tokio::time::timeout(LIMIT, go).await.expect("in time")
+}
+
+async fn ask(stream: &mut TcpStream, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: t\r\n");
+    for (n, v) in headers {
+        req.push_str(&format!("{n}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    stream.write_all(req.as_bytes()).await.expect("send");
+    read_reply(stream, method == "HEAD").await
+}
+
+/// The way players use the port: one keep-alive connection, the same targets again and
+/// again (the ready responses of `web::hot`), while files are replaced and removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_ready_responses_follow_the_files() {
+    let s = start("keepalive", WebConfig::default()).await;
+    let dir = s.root.join("live");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let cache = s.state.outputs.web_cache().clone();
+    // Large enough to go out with sendfile, and a small one from memory.
+    let big = |v: u8| vec![v; 40_000];
+    let frag = dir.join("1000.fmp4");
+    crate::disk::write_atomic(&frag, &big(1)).expect("write");
+    crate::disk::write_atomic(&dir.join("a.txt"), b"small-1").expect("write");
+    let mut c = TcpStream::connect(s.addr).await.expect("connect");
+    let ready = crate::metrics::get().web_ready_count();
+
+    for _ in 0..3 {
+        let r = ask(&mut c, "GET", "/live/1000.fmp4", &[]).await;
+        assert_eq!((r.status, r.body.as_slice()), (200, big(1).as_slice()));
+        assert_eq!(r.header("content-type"), Some("video/mp4"));
+        assert!(r.header("date").is_some_and(|d| d.ends_with("GMT")));
+        assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+        let r = ask(&mut c, "GET", "/live/a.txt", &[]).await;
+        assert_eq!(r.body, b"small-1");
+    }
+    // The first of each was described from the file, the others sent ready.
+    assert!(crate::metrics::get().web_ready_count() >= ready + 4);
+    // Replaced by rename, same length, the cache not told: the new bytes at once.
+    crate::disk::write_atomic(&frag, &big(2)).expect("write");
+    assert_eq!(
+        ask(&mut c, "GET", "/live/1000.fmp4", &[]).await.body,
+        big(2)
+    );
+    assert_eq!(
+        ask(&mut c, "GET", "/live/1000.fmp4", &[]).await.body,
+        big(2)
+    );
+    // The writer's way.
+    crate::disk::write_atomic(&frag, &big(3)).expect("write");
+    cache.store(&frag, bytes::Bytes::from(big(3)));
+    assert_eq!(
+        ask(&mut c, "GET", "/live/1000.fmp4", &[]).await.body,
+        big(3)
+    );
+    // Rewritten in place, another length.
+    std::fs::write(dir.join("a.txt"), b"small-two").expect("write");
+    assert_eq!(
+        ask(&mut c, "GET", "/live/a.txt", &[]).await.body,
+        b"small-two"
+    );
+    // HEAD from a ready response: the head only, and the connection stays in step.
+    let r = ask(&mut c, "HEAD", "/live/1000.fmp4", &[]).await;
+    assert_eq!((r.status, r.header("content-length")), (200, Some("40000")));
+    // Conditional and ranged requests on the same connection.
+    let tag = r.header("etag").expect("etag").to_string();
+    let r = ask(&mut c, "GET", "/live/1000.fmp4", &[("If-None-Match", &tag)]).await;
+    assert_eq!((r.status, r.body.len()), (304, 0));
+    let r = ask(&mut c, "GET", "/live/1000.fmp4", &[("Range", "bytes=5-9")]).await;
+    assert_eq!((r.status, r.body.as_slice()), (206, &big(3)[5..10]));
+    // Removed: 404 on the next request.
+    std::fs::remove_file(&frag).expect("rm");
+    let r = ask(&mut c, "GET", "/live/1000.fmp4", &[]).await;
+    assert_eq!(r.status, 404);
+
+    // A manifest asked for with and without gzip, each twice: each client its form.
+    let xml = format!(
+        "<?xml version=\"1.0\"?><SmoothStreamingMedia IsLive=\"TRUE\">{}</SmoothStreamingMedia>",
+        "<c d=\"20000000\"/>".repeat(100)
+    );
+    std::fs::write(dir.join("manifest.ismc"), &xml).expect("write");
+    for _ in 0..2 {
+        let r = ask(
+            &mut c,
+            "GET",
+            "/live/Manifest",
+            &[("Accept-Encoding", "gzip")],
+        )
+        .await;
+        assert_eq!(r.header("content-encoding"), Some("gzip"));
+        let r = ask(&mut c, "GET", "/live/Manifest", &[]).await;
+        assert_eq!(
+            (r.header("content-encoding"), r.body.as_slice()),
+            (None, xml.as_bytes())
+        );
+    }
+
+    // Pipelined: three requests in one write, three answers in order.
+    c.write_all(
+        b"GET /live/a.txt HTTP/1.1\r\nHost: t\r\n\r\nGET /live/none HTTP/1.1\r\nHost: t\r\n\r\nHEAD /live/a.txt HTTP/1.1\r\nHost: t\r\n\r\n",
+    )
+    .await
+    .expect("send");
+    assert_eq!(read_reply(&mut c, false).await.body, b"small-two");
+    assert_eq!(read_reply(&mut c, false).await.status, 404);
+    assert_eq!(read_reply(&mut c, true).await.status, 200);
+
+    // A request with a body is hyper's: it answers, and then serves the rest.
+    c.write_all(b"POST /live/a.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc")
+        .await
+        .expect("send");
+    let r = read_reply(&mut c, false).await;
+    assert_eq!(
+        (r.status, r.header("allow")),
+        (405, Some("GET, HEAD, OPTIONS"))
+    );
+    assert_eq!(
+        ask(&mut c, "GET", "/live/a.txt", &[]).await.body,
+        b"small-two"
+    );
+}
+
+/// A client that sends half a request head and stops is closed at the header timeout,
+/// while others are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_sent_head_is_closed_at_the_header_timeout() {
+    let web = WebConfig {
+        header_timeout_secs: 1.0,
+        ..WebConfig::default()
+    };
+    let s = start("headertimeout", web).await;
+    std::fs::write(s.root.join("a.txt"), b"hello").expect("write");
+    let mut slow = TcpStream::connect(s.addr).await.expect("connect");
+    slow.write_all(b"GET /a.txt HTTP/1.1\r\nHost: t\r\nX-Slow: ")
+        .await
+        .expect("send");
+    let r = get(s.addr, "/a.txt").await;
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"hello"[..]));
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(LIMIT, slow.read(&mut buf))
+        .await
+        .expect("closed in time")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "closed without an answer");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // An idle keep-alive connection is closed the same way.
+    let mut idle = TcpStream::connect(s.addr).await.expect("connect");
+    assert_eq!(ask(&mut idle, "GET", "/a.txt", &[]).await.body, b"hello");
+    let n = tokio::time::timeout(LIMIT, idle.read(&mut buf))
+        .await
+        .expect("closed in time")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+}
