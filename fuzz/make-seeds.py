@@ -135,6 +135,13 @@ for i, u in enumerate([b"/g/manifest.ismc", b"/g/a/video/100000/0.fmp4", b"/g%2F
                        b"/g/QualityLevels(57688)/FragmentInfo(audio=0)", b"/a/%e9t%C3%A9/b?x=1#f"]):
     put("web_segments", "path-%d" % i, u)
     put("iis", "path-%d" % i, u)
+for i, h in enumerate([
+        b"GET /vod/manifest.ismc HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Encoding: gzip, br\r\n\r\n",
+        b"GET /live/QualityLevels(500000)/Fragments(video=0) HTTP/1.1\r\nHost: x\r\nRange: bytes=0-99\r\n"
+        b"If-None-Match: \"a\"\r\nConnection: close\r\n\r\nGET / HTTP/1.0\r\n\r\n",
+        b"POST /x HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n"
+        b"Connection: Upgrade\r\n\r\nabc"]):
+    put("web_head", "head-%d" % i, h)
 for i, r in enumerate([b"bytes=0-99", b"bytes=100-", b"bytes=-500", b"bytes=0-0,5-9", b" bytes=18446744073709551615-"]):
     put("range", "range-%d" % i, struct.pack("<Q", 1000) + r)
 put("config_lua", "ems.lua", b"""-- EMS config.lua, abridged

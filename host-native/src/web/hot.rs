@@ -99,6 +99,10 @@ pub struct Table {
     sendfile: bool,
 }
 
+// An entry is of no use once its reuse window has passed, and it holds its body (maybe
+// evicted from the cache since) and an open file (maybe deleted since, its disk space held
+// while open): `sweep` drops such entries, on a timer and as new ones come.
+
 impl Table {
     /// `sendfile`: whether large bodies may be sent from their files (`[web] sendfile`).
     pub fn new(sendfile: bool) -> Self {
@@ -142,7 +146,11 @@ impl Table {
             identity = Some(rendered);
         }
         if map.len() >= MAX_ENTRIES && !map.contains_key(target) {
-            map.clear();
+            let now = Instant::now();
+            map.retain(|_, e| now.duration_since(e.made) < TTL);
+            if map.len() >= MAX_ENTRIES {
+                map.clear();
+            }
         }
         map.insert(
             target.into(),
@@ -173,6 +181,17 @@ impl Table {
             file,
             count: self.open_files.clone(),
         }))
+    }
+
+    /// Drops the entries whose reuse window has passed.
+    pub fn sweep(&self, now: Instant) {
+        let stale = self
+            .read()
+            .values()
+            .any(|e| now.duration_since(e.made) >= TTL);
+        if stale {
+            self.write().retain(|_, e| now.duration_since(e.made) < TTL);
+        }
     }
 
     /// Forgets `target` if it still maps to `entry` (a newer entry stays).
@@ -250,6 +269,13 @@ mod tests {
         std::fs::remove_file(&path).expect("rm");
         assert!(!e.current(Instant::now()));
         table.forget("/a/0.fmp4", &e);
+        assert_eq!(table.len(), 0);
+        // Past the window, a sweep drops what is left.
+        let source = Source { path, ident };
+        table.insert("/b", source, false, false, r(b"x"));
+        table.sweep(Instant::now());
+        assert_eq!(table.len(), 1);
+        table.sweep(Instant::now() + TTL);
         assert_eq!(table.len(), 0);
         assert!(table.get(&"/".repeat(MAX_TARGET + 1)).is_none());
         let _ = std::fs::remove_dir_all(&dir);

@@ -18,7 +18,7 @@ pub mod files;
 pub mod headers;
 mod hot;
 pub mod iis;
-mod plain;
+pub mod plain;
 mod player_assets;
 mod starting;
 #[cfg(test)]
@@ -198,6 +198,17 @@ async fn accept_loop(
     let max = cfg.max_connections.max(1);
     let limit = Arc::new(Semaphore::new(max as usize));
     let per_address = conn::PerAddress::new(cfg.max_connections_per_address);
+    let web = conns.web.clone();
+    let mut sweep_shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(hot::TTL);
+        loop {
+            tokio::select! {
+                _ = every.tick() => web.hot.sweep(Instant::now()),
+                _ = sweep_shutdown.changed() => break,
+            }
+        }
+    });
     loop {
         let permit = tokio::select! {
             p = limit.clone().acquire_owned() => match p {
