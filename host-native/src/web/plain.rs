@@ -333,12 +333,22 @@ async fn general(
     let response = super::handle(web, &head.method, &uri, &headers).await;
     let (parts, body) = response.into_parts();
     crate::metrics::get().web_request(parts.status.as_u16(), started.elapsed());
+    // As hyper does: no body after a HEAD, 1xx, 204 or 304 head, whatever the handler made
+    // (an error page, say); a body there would be read as the next response.
+    let status = parts.status;
+    let bodiless = head.method == Method::HEAD
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
     let length = match &body {
         Body::Bytes(b) => b.as_ref().map_or(0, |b| b.len() as u64),
         Body::File { remaining, .. } => *remaining,
     };
     out.clear();
-    wire::head(out, parts.status, &parts.headers, Some(length), head.close);
+    // A HEAD response's length is the handler's (that of the GET), never the empty body's.
+    let length = (head.method != Method::HEAD).then_some(length);
+    wire::head(out, status, &parts.headers, length, head.close);
+    let body = if bodiless { Body::empty() } else { body };
     match body {
         Body::Bytes(b) => {
             let b = b.unwrap_or_default();

@@ -580,6 +580,15 @@ async fn keep_alive_ready_responses_follow_the_files() {
     assert_eq!(read_reply(&mut c, false).await.status, 404);
     assert_eq!(read_reply(&mut c, true).await.status, 200);
 
+    // A HEAD answered with an error: no body follows its head (the error page would be
+    // read as the next response).
+    let r = ask(&mut c, "HEAD", "/live/none", &[]).await;
+    assert_eq!(r.status, 404);
+    assert_eq!(
+        ask(&mut c, "GET", "/live/a.txt", &[]).await.body,
+        b"small-two"
+    );
+
     // A request with a body is hyper's: it answers, and then serves the rest.
     c.write_all(b"POST /live/a.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc")
         .await
