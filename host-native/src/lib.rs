@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod outputs;
 pub mod package;
+pub mod paths;
 pub mod per_address;
 pub mod progress;
 pub mod server;
