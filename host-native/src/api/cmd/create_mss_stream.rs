@@ -131,7 +131,7 @@ impl CreateMssStream {
                 }
                 Reply::success("MSS stream created", data)
             }
-            Err(description) => Reply::fail(description),
+            Err(e) => Reply::fail(e.to_string()),
         }
     }
 }

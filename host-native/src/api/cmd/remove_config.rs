@@ -60,7 +60,7 @@ impl RemoveConfig {
                     Ok(_) => {
                         Reply::success("Configuration terminated", shown.unwrap_or(Value::Null))
                     }
-                    Err(e) => Reply::fail(e),
+                    Err(e) => Reply::fail(e.to_string()),
                 }
             }
             Target::Group(group) => match state.outputs.remove_group(&group, self.remove_files) {
@@ -72,7 +72,7 @@ impl RemoveConfig {
                         .collect();
                     Reply::success("Configuration terminated", Value::Array(shown))
                 }
-                Err(e) => Reply::fail(e),
+                Err(e) => Reply::fail(e.to_string()),
             },
         }
     }

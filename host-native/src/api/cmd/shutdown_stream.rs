@@ -67,7 +67,7 @@ impl ShutdownStream {
                     );
                 }
                 if let Err(e) = state.outputs.remove_config(entry.config_id, false) {
-                    return Reply::fail(e);
+                    return Reply::fail(e.to_string());
                 }
             }
         }

@@ -3,25 +3,25 @@
 
 use std::path::{Path, PathBuf};
 
-use super::OutputManager;
+use super::{OutputManager, TargetError};
 use crate::paths::{normalize, resolve_links};
 
 impl OutputManager {
     /// Resolves targetFolder against the working directory (as EMS does) and checks that it
     /// stays inside an allowed root, following symbolic links: a link inside the web root
     /// that leads elsewhere does not make elsewhere writable.
-    pub(super) fn resolve_target(&self, target: &str) -> Result<PathBuf, String> {
+    pub(super) fn resolve_target(&self, target: &str) -> Result<PathBuf, TargetError> {
         if target.is_empty() || target.contains('\0') {
-            return Err("targetFolder is empty or invalid".into());
+            return Err(TargetError::Invalid);
         }
         let resolved = normalize(Path::new(target));
         match self.confined(&resolved) {
             Ok(()) => Ok(resolved),
-            Err(()) => Err(format!(
-                "targetFolder {target} resolves to {}, outside the folders this server writes to ({})",
-                resolved.display(),
-                self.allowed_roots.iter().map(|r| r.display().to_string()).collect::<Vec<_>>().join(", ")
-            )),
+            Err(()) => Err(TargetError::Outside {
+                target: target.to_string(),
+                resolved,
+                roots: self.allowed_roots.to_vec(),
+            }),
         }
     }
 
@@ -78,7 +78,7 @@ mod tests {
         let m = manager(&root);
         for target in ["out", "out/sub", "dangling", "dangling/x"] {
             let t = root.join(target).display().to_string();
-            let e = m.resolve_target(&t).expect_err(target);
+            let e = m.resolve_target(&t).expect_err(target).to_string();
             assert!(e.contains("outside the folders"), "{e}");
             let mut p = MssParams::with_defaults(vec!["cam".into()], t, "grp".into());
             p.cleanup_destination = true;
@@ -91,7 +91,8 @@ mod tests {
                 target.clone(),
                 "g".into(),
             ))
-            .expect_err("the group folder is a link out");
+            .expect_err("the group folder is a link out")
+            .to_string();
         assert!(e.contains("symbolic link"), "{e}");
         // A link to a folder inside the root is fine.
         std::fs::create_dir_all(root.join("real")).expect("mkdir");

@@ -8,7 +8,7 @@ use smoothcast_core::presentation::Presentation;
 use smoothcast_core::time::MSS_TIMESCALE;
 
 use super::records::{unix_now, Inner, Origin, StopMode};
-use super::{ConfigStatus, MssConfigEntry, MssParams, StatusRecord};
+use super::{ConfigStatus, CreateError, MssConfigEntry, MssParams, StatusRecord};
 use crate::events::EventBus;
 use crate::paths::{normalize, real_path};
 use crate::streams::StreamRegistry;
@@ -123,9 +123,9 @@ impl OutputManager {
     }
 
     /// Creates a config (one id per local stream name) and starts its output, which waits
-    /// for its streams if they are not there yet. `Err` is the reply's description. Configs
+    /// for its streams if they are not there yet. `Err` shows as the reply's description. Configs
     /// made this way come from the server's configuration and are not saved.
-    pub fn create_mss(&self, params: MssParams) -> Result<Vec<u64>, String> {
+    pub fn create_mss(&self, params: MssParams) -> Result<Vec<u64>, CreateError> {
         self.start_group(params, Origin::Config).map(|(ids, _)| ids)
     }
 
@@ -135,7 +135,7 @@ impl OutputManager {
     pub fn create(
         &self,
         params: MssParams,
-    ) -> Result<(Vec<u64>, tokio::task::JoinHandle<()>), String> {
+    ) -> Result<(Vec<u64>, tokio::task::JoinHandle<()>), CreateError> {
         self.start_group(params, Origin::Config)
     }
 

@@ -11,14 +11,17 @@
 //! - [`start`]: checking a config and starting its group.
 //! - [`remove`]: removeConfig and shutdown.
 //! - [`confine`]: keeping target folders inside the allowed roots.
+//! - [`error`]: why a request is refused, in the words of the EMS replies.
 
 mod confine;
+mod error;
 mod manager;
 mod params;
 mod records;
 mod remove;
 mod start;
 
+pub use error::{CreateError, RemoveError, TargetError};
 pub use manager::OutputManager;
 pub use params::{MssParams, PlaylistType};
 pub(super) use records::Origin;

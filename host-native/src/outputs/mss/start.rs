@@ -1,12 +1,13 @@
 //! Starting a group: checking a config, recording it and spawning its task; and recording a
 //! saved config that can no longer start.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use smoothcast_core::layout;
 use tokio::sync::watch;
 
-use super::records::{unix_now, GroupHandle, Origin, StopMode};
+use super::error::CreateError;
+use super::records::{unix_now, GroupHandle, Inner, Origin, StopMode};
 use super::{ConfigStatus, MssConfigEntry, MssParams, OutputManager, StatusRecord};
 use crate::outputs::group::{run_group, GroupContext};
 use crate::paths::normalize;
@@ -18,83 +19,15 @@ impl OutputManager {
         &self,
         params: MssParams,
         origin: Origin,
-    ) -> Result<(Vec<u64>, tokio::task::JoinHandle<()>), String> {
-        let fail = |why: String| format!("Unable to create MSS stream: {why}");
-        if params.local_stream_names.is_empty() {
-            return Err(fail("localStreamNames is empty".into()));
-        }
-        if params.bandwidths.len() != params.local_stream_names.len() {
-            return Err(fail(
-                "bandwidths and localStreamNames have different number of elements".into(),
-            ));
-        }
-        layout::validate_component("groupName", &params.group_name).map_err(fail)?;
-        layout::validate_component("manifestName", &params.manifest_name).map_err(fail)?;
-        for name in &params.local_stream_names {
-            layout::validate_component("localStreamName", name).map_err(fail)?;
-        }
-        let mut seen = params.bandwidths.clone();
-        seen.retain(|b| *b != 0);
-        seen.sort_unstable();
-        if seen.windows(2).any(|w| w[0] == w[1]) {
-            return Err(fail(
-                "two streams have the same bandwidth; quality levels need distinct bitrates".into(),
-            ));
-        }
-        let target = self.resolve_target(&params.target_folder).map_err(fail)?;
-        let group_dir = target.join(&params.group_name);
-        // The group folder, or the stream's own folder in it, may already exist as a link
-        // that leads out: written into and cleaned, so checked as well.
-        for dir in [group_dir.clone(), params.own_folder(&group_dir)] {
-            self.confined(&dir).map_err(|_| {
-                fail(format!(
-                    "targetFolder {} with groupName {} leads outside the folders this server writes to (a symbolic link)",
-                    params.target_folder, params.group_name
-                ))
-            })?;
-        }
-        let manifest_path = group_dir.join(
-            params
-                .presentation_options()
-                .layout
-                .manifest_path(&params.manifest_name),
-        );
-
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|_| fail("no runtime to run the output on".into()))?;
-        let mut inner = self.lock();
-        for c in inner.configs.values() {
-            // autoMSS presentations of different streams share their group folder.
-            let apart = c.params.auto_mss
-                && params.auto_mss
-                && !params.local_stream_names.contains(&c.local_stream_name);
-            if c.params.group_name == params.group_name
-                && c.group_target_folder == group_dir
-                && !apart
-            {
-                if let Some(s) = params
-                    .local_stream_names
-                    .iter()
-                    .find(|s| **s == c.local_stream_name)
-                {
-                    return Err(fail(format!(
-                        "group {} already packages stream {s}",
-                        params.group_name
-                    )));
-                }
-                return Err(fail(format!(
-                    "group {} is already in use",
-                    params.group_name
-                )));
-            }
-        }
+    ) -> Result<(Vec<u64>, tokio::task::JoinHandle<()>), CreateError> {
+        check_params(&params)?;
+        let group_dir = self.group_folder(&params)?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| CreateError::NoRuntime)?;
         let restored = matches!(origin, Origin::Restored { .. });
-        if !restored && inner.configs.len() + params.local_stream_names.len() > self.max_configs {
-            return Err(fail(format!(
-                "the server holds {} MSS configs; the limit is {} ([security] max_mss_configs)",
-                inner.configs.len(),
-                self.max_configs
-            )));
+        let mut inner = self.lock();
+        check_group_free(&inner, &params, &group_dir)?;
+        if !restored {
+            self.check_room(&inner, &params)?;
         }
         if let Origin::Restored {
             group_id,
@@ -102,81 +35,16 @@ impl OutputManager {
             ..
         } = &origin
         {
-            let mut distinct = config_ids.clone();
-            distinct.sort_unstable();
-            distinct.dedup();
-            if distinct.len() != config_ids.len() {
-                return Err(fail("its saved ids repeat".into()));
-            }
-            let taken = config_ids
-                .iter()
-                .find(|id| inner.configs.contains_key(id))
-                .or(Some(group_id).filter(|g| inner.groups.contains_key(g)));
-            if let Some(id) = taken {
-                return Err(fail(format!("id {id} is already in use")));
-            }
+            check_saved_ids(&inner, *group_id, config_ids)?;
         }
-        if restored {
-            // The folder holds the presentation this config resumes: neither cleaned nor
-            // refused for existing.
-        } else if params.cleanup_destination {
-            let own = params.own_folder(&group_dir);
-            cleanup(&own).map_err(|e| fail(format!("cleaning {}: {e}", own.display())))?;
-        } else if !params.overwrite_destination && manifest_path.exists() {
-            return Err(fail(format!(
-                "{} exists and overwriteDestination is 0",
-                manifest_path.display()
-            )));
+        if !restored {
+            // A restored config's folder holds the presentation it resumes: neither cleaned
+            // nor refused for existing.
+            prepare_destination(&params, &group_dir)?;
         }
-
-        let (group_id, mut given) = match &origin {
-            Origin::Restored {
-                group_id,
-                config_ids,
-                ..
-            } => {
-                for id in config_ids {
-                    self.ids.skip_past(*id);
-                }
-                self.group_ids.skip_past(*group_id);
-                (*group_id, config_ids.clone().into_iter())
-            }
-            _ => (self.group_ids.next(), Vec::new().into_iter()),
-        };
-        // A resumed presentation keeps the bitrates in its folder names.
-        let mut running = params.clone();
-        if let Origin::Restored { measured, .. } = &origin {
-            for (b, m) in running.bandwidths.iter_mut().zip(measured) {
-                if *b == 0 {
-                    *b = *m;
-                }
-            }
-        }
-        let now = unix_now();
-        let mut ids = Vec::new();
-        for (i, name) in params.local_stream_names.iter().enumerate() {
-            let id = given.next().unwrap_or_else(|| self.ids.next());
-            inner.configs.insert(
-                id,
-                MssConfigEntry {
-                    config_id: id,
-                    params: params.clone(),
-                    local_stream_name: name.clone(),
-                    bandwidth: running.bandwidths[i],
-                    current: StatusRecord {
-                        status: ConfigStatus::WaitingForStream,
-                        timestamp: now,
-                        unique_stream_id: 0,
-                    },
-                    previous: None,
-                    group_target_folder: group_dir.clone(),
-                    group_id,
-                    last_error: None,
-                    stream_id: self.streams.next_unique_id(),
-                },
-            );
-            ids.push(id);
-        }
+        let group_id = self.take_group_id(&origin);
+        let running = running_params(&params, &origin);
+        let ids = self.record_configs(&mut inner, &params, &running, &group_dir, group_id, &origin);
         let (stop_tx, stop_rx) = watch::channel(StopMode::Running);
         inner.groups.insert(
             group_id,
@@ -202,6 +70,95 @@ impl OutputManager {
         let span = tracing::warn_span!("group", group = %ctx.params.group_name, config_ids = ?ids);
         let task = runtime.spawn(tracing::Instrument::instrument(run_group(ctx), span));
         Ok((ids, task))
+    }
+
+    /// The group folder: targetFolder resolved and confined, with groupName. The group
+    /// folder, or the stream's own folder in it, may already exist as a link that leads out:
+    /// written into and cleaned, so checked as well.
+    fn group_folder(&self, params: &MssParams) -> Result<PathBuf, CreateError> {
+        let target = self.resolve_target(&params.target_folder)?;
+        let group_dir = target.join(&params.group_name);
+        for dir in [group_dir.clone(), params.own_folder(&group_dir)] {
+            self.confined(&dir).map_err(|()| CreateError::LinkOut {
+                target_folder: params.target_folder.clone(),
+                group_name: params.group_name.clone(),
+            })?;
+        }
+        Ok(group_dir)
+    }
+
+    /// Refuses a config that would pass `[security] max_mss_configs` (a restored one is
+    /// never refused for it).
+    fn check_room(&self, inner: &Inner, params: &MssParams) -> Result<(), CreateError> {
+        if inner.configs.len() + params.local_stream_names.len() > self.max_configs {
+            return Err(CreateError::TooMany {
+                held: inner.configs.len(),
+                limit: self.max_configs,
+            });
+        }
+        Ok(())
+    }
+
+    /// The group's id: a restored group keeps its own (and the sequences move past its
+    /// ids), any other takes the next.
+    fn take_group_id(&self, origin: &Origin) -> u64 {
+        match origin {
+            Origin::Restored {
+                group_id,
+                config_ids,
+                ..
+            } => {
+                for id in config_ids {
+                    self.ids.skip_past(*id);
+                }
+                self.group_ids.skip_past(*group_id);
+                *group_id
+            }
+            _ => self.group_ids.next(),
+        }
+    }
+
+    /// One config entry per local stream, waiting for its stream; their ids, the saved ones
+    /// for a restored group.
+    fn record_configs(
+        &self,
+        inner: &mut Inner,
+        params: &MssParams,
+        running: &MssParams,
+        group_dir: &Path,
+        group_id: u64,
+        origin: &Origin,
+    ) -> Vec<u64> {
+        let mut given = match origin {
+            Origin::Restored { config_ids, .. } => config_ids.clone().into_iter(),
+            _ => Vec::new().into_iter(),
+        };
+        let now = unix_now();
+        let mut ids = Vec::new();
+        for (i, name) in params.local_stream_names.iter().enumerate() {
+            let id = given.next().unwrap_or_else(|| self.ids.next());
+            inner.configs.insert(
+                id,
+                MssConfigEntry {
+                    config_id: id,
+                    params: params.clone(),
+                    local_stream_name: name.clone(),
+                    bandwidth: running.bandwidths[i],
+                    current: StatusRecord {
+                        status: ConfigStatus::WaitingForStream,
+                        timestamp: now,
+                        unique_stream_id: 0,
+                    },
+                    previous: None,
+                    group_target_folder: group_dir.to_path_buf(),
+                    group_id,
+                    last_error: None,
+                    stream_id: self.streams.next_unique_id(),
+                },
+            );
+            ids.push(id);
+        }
+        ids
     }
 
     /// A saved config that no longer validates (a targetFolder outside the current web
@@ -273,6 +230,110 @@ impl OutputManager {
     }
 }
 
+/// The checks that need nothing but the parameters: streams, names and bandwidths.
+fn check_params(params: &MssParams) -> Result<(), CreateError> {
+    if params.local_stream_names.is_empty() {
+        return Err(CreateError::NoStreams);
+    }
+    if params.bandwidths.len() != params.local_stream_names.len() {
+        return Err(CreateError::BandwidthCount);
+    }
+    layout::validate_component("groupName", &params.group_name).map_err(CreateError::BadName)?;
+    layout::validate_component("manifestName", &params.manifest_name)
+        .map_err(CreateError::BadName)?;
+    for name in &params.local_stream_names {
+        layout::validate_component("localStreamName", name).map_err(CreateError::BadName)?;
+    }
+    let mut seen = params.bandwidths.clone();
+    seen.retain(|b| *b != 0);
+    seen.sort_unstable();
+    if seen.windows(2).any(|w| w[0] == w[1]) {
+        return Err(CreateError::SameBandwidth);
+    }
+    Ok(())
+}
+
+/// Refuses a group that is already running in the same folder (for one of these streams,
+/// or at all). autoMSS presentations of different streams share their group folder.
+fn check_group_free(
+    inner: &Inner,
+    params: &MssParams,
+    group_dir: &Path,
+) -> Result<(), CreateError> {
+    for c in inner.configs.values() {
+        let apart = c.params.auto_mss
+            && params.auto_mss
+            && !params.local_stream_names.contains(&c.local_stream_name);
+        if c.params.group_name == params.group_name && c.group_target_folder == group_dir && !apart
+        {
+            if let Some(s) = params
+                .local_stream_names
+                .iter()
+                .find(|s| **s == c.local_stream_name)
+            {
+                return Err(CreateError::StreamTaken {
+                    group: params.group_name.clone(),
+                    stream: s.clone(),
+                });
+            }
+            return Err(CreateError::GroupInUse {
+                group: params.group_name.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A restored group's saved ids must be distinct and free.
+fn check_saved_ids(inner: &Inner, group_id: u64, config_ids: &[u64]) -> Result<(), CreateError> {
+    let mut distinct = config_ids.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() != config_ids.len() {
+        return Err(CreateError::SavedIdsRepeat);
+    }
+    let taken = config_ids
+        .iter()
+        .find(|id| inner.configs.contains_key(id))
+        .or(Some(&group_id).filter(|g| inner.groups.contains_key(g)));
+    match taken {
+        Some(id) => Err(CreateError::IdInUse(*id)),
+        None => Ok(()),
+    }
+}
+
+/// cleanupDestination empties the config's folder of an earlier run's files; without it and
+/// without overwriteDestination, an existing manifest refuses the config.
+fn prepare_destination(params: &MssParams, group_dir: &Path) -> Result<(), CreateError> {
+    let manifest_path = group_dir.join(
+        params
+            .presentation_options()
+            .layout
+            .manifest_path(&params.manifest_name),
+    );
+    if params.cleanup_destination {
+        let own = params.own_folder(group_dir);
+        cleanup(&own).map_err(|error| CreateError::Cleanup { dir: own, error })?;
+    } else if !params.overwrite_destination && manifest_path.exists() {
+        return Err(CreateError::ManifestExists(manifest_path));
+    }
+    Ok(())
+}
+
+/// The parameters the group task runs with: a resumed presentation keeps the bitrates in
+/// its folder names, so a level that was measured keeps its measured bandwidth.
+fn running_params(params: &MssParams, origin: &Origin) -> MssParams {
+    let mut running = params.clone();
+    if let Origin::Restored { measured, .. } = origin {
+        for (b, m) in running.bandwidths.iter_mut().zip(measured) {
+            if *b == 0 {
+                *b = *m;
+            }
+        }
+    }
+    running
+}
+
 /// cleanupDestination: the manifest and fragment files of an earlier run go.
 fn cleanup(dir: &Path) -> std::io::Result<()> {
     if !dir.exists() {
@@ -314,7 +375,8 @@ mod tests {
         m.create_mss(p(&["a"], "g1")).expect("one");
         let e = m
             .create_mss(p(&["b", "c"], "g2"))
-            .expect_err("three in all");
+            .expect_err("three in all")
+            .to_string();
         assert!(e.contains("the limit is 2"), "{e}");
         m.create_mss(p(&["b"], "g2")).expect("two");
         assert!(m.remove_group("g1", true).is_ok());
