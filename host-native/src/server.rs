@@ -16,7 +16,8 @@ use crate::outputs::OutputManager;
 use crate::streams::StreamRegistry;
 use crate::{api, ingest, web};
 
-/// What every task shares.
+/// The server's handles together, for the API (whose commands span them) and the web
+/// server; the other listeners and tasks are given only the handles they use.
 pub struct AppState {
     pub config: ServerConfig,
     pub streams: StreamRegistry,
