@@ -23,53 +23,37 @@ impl OutputManager {
         check_params(&params)?;
         let group_dir = self.group_folder(&params)?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| CreateError::NoRuntime)?;
-        let restored = matches!(origin, Origin::Restored { .. });
         let mut inner = self.lock();
         check_group_free(&inner, &params, &group_dir)?;
-        if !restored {
-            self.check_room(&inner, &params)?;
-        }
-        if let Origin::Restored {
-            group_id,
-            config_ids,
-            ..
-        } = &origin
-        {
-            check_saved_ids(&inner, *group_id, config_ids)?;
-        }
-        if !restored {
-            // A restored config's folder holds the presentation it resumes: neither cleaned
-            // nor refused for existing.
-            prepare_destination(&params, &group_dir)?;
+        match &origin {
+            Origin::Restored {
+                group_id,
+                config_ids,
+                ..
+            } => check_saved_ids(&inner, *group_id, config_ids)?,
+            // A restored config was counted once and its folder holds the presentation it
+            // resumes: it is neither refused for the cap nor cleaned nor refused for
+            // existing. Any other is.
+            _ => {
+                self.check_room(&inner, &params)?;
+                prepare_destination(&params, &group_dir)?;
+            }
         }
         let group_id = self.take_group_id(&origin);
         let running = running_params(&params, &origin);
-        let ids = self.record_configs(&mut inner, &params, &running, &group_dir, group_id, &origin);
-        let (stop_tx, stop_rx) = watch::channel(StopMode::Running);
-        inner.groups.insert(
-            group_id,
-            GroupHandle {
-                config_ids: ids.clone(),
-                stop: stop_tx,
-                saved: origin != Origin::Config && params.keep_alive,
-            },
-        );
+        let (ids, stop) =
+            self.record_group(&mut inner, &params, &running, &group_dir, group_id, &origin);
         drop(inner);
-
         let ctx = GroupContext {
             manager: self.clone(),
             streams: self.streams.clone(),
             params: running,
             config_ids: ids.clone(),
             group_dir,
-            stop: stop_rx,
-            resume: restored,
+            stop,
+            resume: matches!(origin, Origin::Restored { .. }),
         };
-        // Every log line of the group carries its name and config ids (a warn span, so the
-        // fields show with the default `warn` filter too).
-        let span = tracing::warn_span!("group", group = %ctx.params.group_name, config_ids = ?ids);
-        let task = runtime.spawn(tracing::Instrument::instrument(run_group(ctx), span));
-        Ok((ids, task))
+        Ok((ids, spawn_group(&runtime, ctx)))
     }
 
     /// The group folder: targetFolder resolved and confined, with groupName. The group
@@ -118,9 +102,9 @@ impl OutputManager {
         }
     }
 
-    /// One config entry per local stream, waiting for its stream; their ids, the saved ones
-    /// for a restored group.
-    fn record_configs(
+    /// One config entry per local stream, waiting for its stream, and the group's handle:
+    /// their ids (the saved ones for a restored group) and the group's stop switch.
+    fn record_group(
         &self,
         inner: &mut Inner,
         params: &MssParams,
@@ -128,7 +112,7 @@ impl OutputManager {
         group_dir: &Path,
         group_id: u64,
         origin: &Origin,
-    ) -> Vec<u64> {
+    ) -> (Vec<u64>, watch::Receiver<StopMode>) {
         let mut given = match origin {
             Origin::Restored { config_ids, .. } => config_ids.clone().into_iter(),
             _ => Vec::new().into_iter(),
@@ -158,7 +142,16 @@ impl OutputManager {
             );
             ids.push(id);
         }
-        ids
+        let (stop_tx, stop_rx) = watch::channel(StopMode::Running);
+        inner.groups.insert(
+            group_id,
+            GroupHandle {
+                config_ids: ids.clone(),
+                stop: stop_tx,
+                saved: *origin != Origin::Config && params.keep_alive,
+            },
+        );
+        (ids, stop_rx)
     }
 
     /// A saved config that no longer validates (a targetFolder outside the current web
@@ -228,6 +221,14 @@ impl OutputManager {
         );
         true
     }
+}
+
+/// Runs the group's task. Every log line of the group carries its name and config ids (a
+/// warn span, so the fields show with the default `warn` filter too).
+fn spawn_group(runtime: &tokio::runtime::Handle, ctx: GroupContext) -> tokio::task::JoinHandle<()> {
+    let span =
+        tracing::warn_span!("group", group = %ctx.params.group_name, config_ids = ?ctx.config_ids);
+    runtime.spawn(tracing::Instrument::instrument(run_group(ctx), span))
 }
 
 /// The checks that need nothing but the parameters: streams, names and bandwidths.
