@@ -152,7 +152,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         let mut out = std::io::stdout();
         let _ = writeln!(out, "{}", listeners.describe());
         // What this server reads and writes, one line each, for operators and tests.
-        let shown = |p: &std::path::Path| crate::outputs::mss::normalize(p).display().to_string();
+        let shown = |p: &std::path::Path| crate::paths::normalize(p).display().to_string();
         let _ = writeln!(out, "webroot {}", shown(&config.webroot));
         let _ = match &config.state_file {
             Some(p) => writeln!(out, "state_file {}", shown(p)),

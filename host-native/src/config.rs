@@ -162,7 +162,7 @@ impl ServerConfig {
         if folder.is_absolute() || folder.file_name() != default.file_name() {
             return None;
         }
-        let normalize = crate::outputs::mss::normalize;
+        let normalize = crate::paths::normalize;
         let target = normalize(folder);
         let inside = std::iter::once(&self.webroot)
             .chain(&self.allowed_output_roots)
@@ -186,7 +186,7 @@ impl ServerConfig {
         };
         // Links resolved, as createMSSStream's targetFolder is checked; a dangling link
         // resolves nowhere and is refused.
-        use crate::outputs::mss::{normalize, real_path, resolve_links};
+        use crate::paths::{normalize, real_path, resolve_links};
         let given = Path::new(&auto.target_folder);
         let resolved = resolve_links(given);
         let mut roots = vec![real_path(&self.webroot)];

@@ -1,6 +1,7 @@
 //! Smoothcast's native host as a library: the `smoothcast` binary is a thin `main.rs` over
 //! [`cli::main`], and the parsers here can be fuzzed and tested in-process from outside.
 
+pub mod accept;
 pub mod api;
 pub mod auth;
 pub mod cli;
@@ -11,6 +12,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod outputs;
 pub mod package;
+pub mod paths;
 pub mod per_address;
 pub mod progress;
 pub mod server;

@@ -16,7 +16,8 @@ use crate::outputs::OutputManager;
 use crate::streams::StreamRegistry;
 use crate::{api, ingest, web};
 
-/// What every task shares.
+/// The server's handles together, for the API (whose commands span them) and the web
+/// server; the other listeners and tasks are given only the handles they use.
 pub struct AppState {
     pub config: ServerConfig,
     pub streams: StreamRegistry,
@@ -267,22 +268,24 @@ fn spawn_listeners(
     rx: &Shutdown,
 ) -> Result<()> {
     use crate::supervise::{supervise, ListenerFuture};
-    type Serve<F> = fn(Arc<AppState>, TcpListener, Shutdown) -> F;
-    fn tcp<F>(
+    /// A listener run under the supervisor with the handle `serve` takes (each listener is
+    /// given only what it needs: the RTMP and MPEG-TS ingest their narrow contexts).
+    fn tcp<H, F>(
         what: &'static str,
-        state: &Arc<AppState>,
+        handle: H,
         listener: TcpListener,
         rx: &Shutdown,
-        serve: Serve<F>,
+        serve: fn(H, TcpListener, Shutdown) -> F,
     ) -> Result<impl std::future::Future<Output = Result<()>> + Send + 'static>
     where
+        H: Clone + Send + Sync + 'static,
         F: std::future::Future<Output = Result<()>> + Send + 'static,
     {
         let addr = listener.local_addr()?;
         let mut first = Some(listener);
-        let (state, shutdown) = (state.clone(), rx.clone());
+        let shutdown = rx.clone();
         Ok(supervise(what, rx.clone(), move || -> ListenerFuture {
-            let (pre, state, shutdown) = (first.take(), state.clone(), shutdown.clone());
+            let (pre, handle, shutdown) = (first.take(), handle.clone(), shutdown.clone());
             Box::pin(async move {
                 let listener = match pre {
                     Some(l) => l,
@@ -290,42 +293,49 @@ fn spawn_listeners(
                         .await
                         .with_context(|| format!("cannot listen for {what} on {addr} again"))?,
                 };
-                serve(state, listener, shutdown).await
+                serve(handle, listener, shutdown).await
             })
         }))
     }
-    tasks.spawn(tcp("RTMP", state, listeners.rtmp, rx, ingest::rtmp::serve)?);
+    let rtmp =
+        ingest::rtmp::Context::new(state.streams.clone(), &state.config, state.events.clone());
+    tasks.spawn(tcp("RTMP", rtmp, listeners.rtmp, rx, ingest::rtmp::serve)?);
     tasks.spawn(tcp(
         "JSON CLI",
-        state,
+        state.clone(),
         listeners.json_cli,
         rx,
         api::json_cli::serve,
     )?);
     tasks.spawn(tcp(
         "ASCII CLI",
-        state,
+        state.clone(),
         listeners.ascii_cli,
         rx,
         api::ascii_cli::serve,
     )?);
     tasks.spawn(tcp(
         "HTTP API",
-        state,
+        state.clone(),
         listeners.http_api,
         rx,
         api::http::serve,
     )?);
-    tasks.spawn(tcp("web", state, listeners.web, rx, web::serve)?);
+    tasks.spawn(tcp("web", state.clone(), listeners.web, rx, web::serve)?);
     let tcp_addr = listeners.mpegts_tcp.local_addr()?;
     let udp_addr = listeners.mpegts_udp.local_addr()?;
     let mut first = Some((listeners.mpegts_tcp, listeners.mpegts_udp));
-    let (st, shutdown) = (state.clone(), rx.clone());
+    let mpegts = ingest::mpegts::inbound::Context::new(
+        state.streams.clone(),
+        &state.config,
+        state.events.clone(),
+    );
+    let shutdown = rx.clone();
     tasks.spawn(supervise(
         "MPEG-TS",
         rx.clone(),
         move || -> ListenerFuture {
-            let (pre, state, shutdown) = (first.take(), st.clone(), shutdown.clone());
+            let (pre, ctx, shutdown) = (first.take(), mpegts.clone(), shutdown.clone());
             Box::pin(async move {
                 let (tcp, udp) = match pre {
                     Some(pair) => pair,
@@ -338,7 +348,7 @@ fn spawn_listeners(
                         })?,
                     ),
                 };
-                ingest::mpegts::inbound::serve(state, tcp, udp, shutdown).await
+                ingest::mpegts::inbound::serve(ctx, tcp, udp, shutdown).await
             })
         },
     ));

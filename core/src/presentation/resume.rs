@@ -17,7 +17,7 @@
 //!   gap would become a hole in its buffer), and a viewer arriving later asks for no fragment
 //!   after a hole in the manifest's `c` list. Even the small gap left where the new source's
 //!   first sample lands is closed, by stretching the last old fragment (kept, not yet listed)
-//!   over it; `host-native/tests/restart.rs` plays both viewers across a `kill -9`.
+//!   over it; `host-native/tests/it/restart.rs` plays both viewers across a `kill -9`.
 //! - The newest `lookahead` fragments are kept, so they gain tfrf entries (are rewritten) as
 //!   new fragments follow, exactly as if the run had not stopped.
 //! - Rolling removal counts the old fragments: files beyond the window go as new ones come.

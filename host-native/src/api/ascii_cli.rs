@@ -12,13 +12,12 @@ use crate::server::{AppState, Shutdown};
 
 pub async fn serve(state: Arc<AppState>, listener: TcpListener, shutdown: Shutdown) -> Result<()> {
     let per_address = state.config.limits.cli_connections_per_address;
-    connection::accept_loop_per_address(
-        "ASCII CLI",
+    crate::accept::accept_loop(
+        connection::policy("ASCII CLI", per_address),
         listener,
         shutdown,
-        connection::MAX_CONNECTIONS,
-        per_address,
-        move |stream, shutdown| connection::serve_lines(state.clone(), stream, shutdown, render),
+        |_| true,
+        move |stream, _, shutdown| connection::serve_lines(state.clone(), stream, shutdown, render),
     )
     .await
 }

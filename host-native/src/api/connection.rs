@@ -1,15 +1,11 @@
-//! What the three API listeners share: a bounded accept loop with graceful shutdown, and the
-//! line-per-command connection both CLIs speak.
+//! What the API listeners share: their accept policy, and the line-per-command connection
+//! both CLIs speak.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Result;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use tokio::net::TcpStream;
 
 use super::reply::Reply;
 use crate::server::{AppState, Shutdown};
@@ -17,6 +13,18 @@ use crate::server::{AppState, Shutdown};
 /// Connections served at once per listener; more are closed at once. The API is for
 /// scripts and operators, not crowds, and this keeps a runaway script from exhausting files.
 pub const MAX_CONNECTIONS: usize = 256;
+
+/// An API listener's accept policy: `per_address` connections from one address (0: no
+/// limit); connections finish what they were doing at shutdown.
+pub fn policy(what: &'static str, per_address: usize) -> crate::accept::Policy {
+    crate::accept::Policy {
+        what,
+        max_connections: MAX_CONNECTIONS,
+        per_address,
+        drain: crate::accept::Drain::Wait,
+        refusal_error: None,
+    }
+}
 
 /// The longest command line accepted. EMS lines are short; a longer one is garbage or abuse.
 pub const MAX_LINE: usize = 64 * 1024;
@@ -32,79 +40,6 @@ const AUTH_TIMEOUT: Duration = if cfg!(test) {
 
 /// A reply that cannot be written in this time means a peer that stopped reading.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Accepts until `shutdown` changes, running `handle` per connection, then waits for the
-/// connections (which watch `shutdown` too) to finish what they were doing.
-pub async fn accept_loop<F, Fut>(
-    what: &'static str,
-    listener: TcpListener,
-    shutdown: Shutdown,
-    max_connections: usize,
-    handle: F,
-) -> Result<()>
-where
-    F: Fn(TcpStream, Shutdown) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    accept_loop_per_address(what, listener, shutdown, max_connections, 0, handle).await
-}
-
-/// [`accept_loop`], also holding each peer address to `per_address` connections (0: no
-/// limit), so one host's idle sockets cannot take every slot.
-pub async fn accept_loop_per_address<F, Fut>(
-    what: &'static str,
-    listener: TcpListener,
-    mut shutdown: Shutdown,
-    max_connections: usize,
-    per_address: usize,
-    handle: F,
-) -> Result<()>
-where
-    F: Fn(TcpStream, Shutdown) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let permits = Arc::new(Semaphore::new(max_connections));
-    let addresses = crate::per_address::PerAddress::new(per_address);
-    let mut tasks = JoinSet::new();
-    loop {
-        tokio::select! {
-            // An error means the sender is gone: the server is stopping either way.
-            _ = shutdown.changed() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let Ok(permit) = permits.clone().try_acquire_owned() else {
-                        tracing::warn!(%peer, "{what}: too many connections, closing a new one");
-                        drop(stream);
-                        continue;
-                    };
-                    let Some(slot) = addresses.try_acquire(peer.ip()) else {
-                        if let Some(n) = addresses.refused() {
-                            tracing::warn!(%peer, "{what}: {per_address} connections from this address already, closing a new one ({n} since the last report)");
-                        }
-                        drop(stream);
-                        continue;
-                    };
-                    let conn = handle(stream, shutdown.clone());
-                    tasks.spawn(async move {
-                        conn.await;
-                        drop(permit);
-                        drop(slot);
-                    });
-                }
-                Err(e) => {
-                    // Usually out of file descriptors: pause instead of spinning.
-                    tracing::warn!("{what}: accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-            // Reap finished connections so the set does not grow.
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-        }
-    }
-    drop(listener);
-    while tasks.join_next().await.is_some() {}
-    Ok(())
-}
 
 /// One CLI connection: a command per line (`\n` or `\r\n`), a reply per command, as many
 /// commands as the peer likes. Blank lines are fine; bytes that are not a command get a FAIL
@@ -289,7 +224,9 @@ async fn send(stream: &mut TcpStream, text: &str) -> bool {
 mod tests {
     use super::*;
     use crate::api::test_support;
+    use anyhow::Result;
     use tokio::io::AsyncBufReadExt;
+    use tokio::net::TcpListener;
 
     async fn start() -> (
         std::net::SocketAddr,
@@ -331,9 +268,17 @@ mod tests {
         let addr = listener.local_addr().expect("addr");
         let (_tx, rx) = tokio::sync::watch::channel(false);
         let state = Arc::new(test_support::state());
-        tokio::spawn(accept_loop("test", listener, rx, 1, move |s, sd| {
-            serve_lines(state.clone(), s, sd, crate::api::json_cli::render)
-        }));
+        let policy = crate::accept::Policy {
+            max_connections: 1,
+            ..policy("test", 0)
+        };
+        tokio::spawn(crate::accept::accept_loop(
+            policy,
+            listener,
+            rx,
+            |_| true,
+            move |s, _, sd| serve_lines(state.clone(), s, sd, crate::api::json_cli::render),
+        ));
         let mut first = TcpStream::connect(addr).await.expect("first");
         first.write_all(b"version\n").await.expect("write");
         let mut buf = [0u8; 1];

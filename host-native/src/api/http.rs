@@ -39,12 +39,12 @@ use crate::tls::{Protocol, Tls};
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn serve(state: Arc<AppState>, listener: TcpListener, shutdown: Shutdown) -> Result<()> {
-    connection::accept_loop(
-        "HTTP API",
+    crate::accept::accept_loop(
+        connection::policy("HTTP API", 0),
         listener,
         shutdown,
-        connection::MAX_CONNECTIONS,
-        move |stream, shutdown| serve_tcp(state.clone(), stream, shutdown),
+        |_| true,
+        move |stream, _, shutdown| serve_tcp(state.clone(), stream, shutdown),
     )
     .await
 }
@@ -56,12 +56,12 @@ pub async fn serve_tls(
     tls: Arc<Tls>,
     shutdown: Shutdown,
 ) -> Result<()> {
-    connection::accept_loop(
-        "HTTPS API",
+    crate::accept::accept_loop(
+        connection::policy("HTTPS API", 0),
         listener,
         shutdown,
-        connection::MAX_CONNECTIONS,
-        move |stream, shutdown| {
+        |_| true,
+        move |stream, _, shutdown| {
             let (state, tls) = (state.clone(), tls.clone());
             async move {
                 // Who is asking and where they reached us decide the token and Host rules.

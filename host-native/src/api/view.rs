@@ -4,9 +4,31 @@
 use serde_json::{json, Map, Value};
 
 use crate::ingest::pull::PullConfigEntry;
+use crate::ingest::pull::PullManager;
 use crate::outputs::mss::{ConfigStatus, MssConfigEntry, StatusRecord};
+use crate::outputs::OutputManager;
 use crate::server::AppState;
 use crate::streams::StreamInfo;
+use crate::streams::StreamRegistry;
+
+/// What the stream and config commands read: the local streams, the MSS outputs (which are
+/// the outbound streams) and the pulls (which made some of the inbound ones).
+#[derive(Clone, Copy)]
+pub struct Streams<'a> {
+    pub streams: &'a StreamRegistry,
+    pub outputs: &'a OutputManager,
+    pub pulls: &'a PullManager,
+}
+
+impl<'a> Streams<'a> {
+    pub fn of(state: &'a AppState) -> Self {
+        Self {
+            streams: &state.streams,
+            outputs: &state.outputs,
+            pulls: &state.pulls,
+        }
+    }
+}
 
 /// EMS operationType of MSS configs.
 const OPERATION_TYPE_MSS: u32 = 5;
@@ -20,7 +42,7 @@ pub enum StreamRef {
 }
 
 impl StreamRef {
-    pub fn to_json(&self, state: &AppState) -> Value {
+    pub fn to_json(&self, state: Streams<'_>) -> Value {
         match self {
             StreamRef::Inbound(info) => {
                 let mut v = inbound_json(info);
@@ -37,7 +59,7 @@ impl StreamRef {
 
 /// The pull config behind an inbound stream, if a pull made it (and not, say, a publisher
 /// that took the name while the pull was reconnecting).
-pub fn pulled_by(state: &AppState, info: &StreamInfo) -> Option<PullConfigEntry> {
+pub fn pulled_by(state: Streams<'_>, info: &StreamInfo) -> Option<PullConfigEntry> {
     state
         .pulls
         .by_stream_name(&info.name)
@@ -49,7 +71,7 @@ pub fn inbound_json(info: &StreamInfo) -> Value {
 }
 
 /// Configs whose output is running show as an `OFMSS` stream, as EMS lists them.
-pub fn running_outbound(state: &AppState) -> Vec<MssConfigEntry> {
+pub fn running_outbound(state: Streams<'_>) -> Vec<MssConfigEntry> {
     state
         .outputs
         .list_mss()
@@ -65,7 +87,7 @@ pub fn outbound_id(entry: &MssConfigEntry) -> u64 {
     entry.stream_id
 }
 
-pub fn outbound_json(state: &AppState, entry: &MssConfigEntry) -> Value {
+pub fn outbound_json(state: Streams<'_>, entry: &MssConfigEntry) -> Value {
     let mut settings = params_map(entry);
     settings.insert("configId".into(), json!(entry.config_id));
     let inbound = state.streams.get(&entry.local_stream_name);
@@ -79,7 +101,7 @@ pub fn outbound_json(state: &AppState, entry: &MssConfigEntry) -> Value {
 }
 
 /// Every stream: inbound ones from the registry, then running MSS outputs.
-pub fn all_streams(state: &AppState) -> Vec<StreamRef> {
+pub fn all_streams(state: Streams<'_>) -> Vec<StreamRef> {
     let mut v: Vec<StreamRef> = state
         .streams
         .list()
@@ -94,7 +116,7 @@ pub fn all_streams(state: &AppState) -> Vec<StreamRef> {
     v
 }
 
-pub fn find_by_id(state: &AppState, id: u64) -> Option<StreamRef> {
+pub fn find_by_id(state: Streams<'_>, id: u64) -> Option<StreamRef> {
     if let Some(info) = state.streams.by_id(id) {
         return Some(StreamRef::Inbound(Box::new(info)));
     }

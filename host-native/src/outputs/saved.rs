@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::mss::{MssParams, Origin, OutputManager};
+use super::mss::{CreateError, MssParams, Origin, OutputManager};
 #[cfg(test)]
 use crate::status::ConfigStatus;
 
@@ -23,6 +23,26 @@ struct SavedGroup {
     measured: Vec<u32>,
 }
 
+/// Why the state file's MSS section could not be brought back at all (one config that
+/// cannot start is not this: it comes back as a failed config).
+#[derive(Debug)]
+pub enum RestoreError {
+    Malformed(serde_json::Error),
+    /// A config whose ids do not fit its streams or are taken (named by its label).
+    UnusableIds(String),
+}
+
+impl std::fmt::Display for RestoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Malformed(e) => write!(f, "the saved MSS configs are malformed: {e}"),
+            Self::UnusableIds(label) => write!(f, "{label}: its ids are unusable"),
+        }
+    }
+}
+
+impl std::error::Error for RestoreError {}
+
 /// What [`OutputManager::restore`] brought back.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Restored {
@@ -38,7 +58,7 @@ const STATE_SECTION: &str = "mss";
 impl OutputManager {
     /// createMSSStream over the API: like [`OutputManager::create_mss`], and kept in the
     /// state file (with keepAlive, as EMS keeps it) so it comes back after a restart.
-    pub fn create_saved_mss(&self, params: MssParams) -> Result<Vec<u64>, String> {
+    pub fn create_saved_mss(&self, params: MssParams) -> Result<Vec<u64>, CreateError> {
         let (ids, _) = self.start_group(params, Origin::Api)?;
         self.save();
         Ok(ids)
@@ -49,12 +69,12 @@ impl OutputManager {
     /// current web root, say) comes back as a failed config, listed with its error and
     /// removable, and the server starts anyway: one stale config must not keep every other
     /// stream down. Only a section that cannot be read at all is an error.
-    pub fn restore(&self) -> Result<Restored, String> {
+    pub fn restore(&self) -> Result<Restored, RestoreError> {
         let Some(section) = self.store.section(STATE_SECTION) else {
             return Ok(Restored::default());
         };
-        let groups: Vec<SavedGroup> = serde_json::from_value(section)
-            .map_err(|e| format!("the saved MSS configs are malformed: {e}"))?;
+        let groups: Vec<SavedGroup> =
+            serde_json::from_value(section).map_err(RestoreError::Malformed)?;
         let mut restored = Restored::default();
         for g in groups {
             let label = format!(
@@ -69,7 +89,9 @@ impl OutputManager {
                     config_ids: g.config_ids.clone(),
                     measured: g.measured.clone(),
                 };
-                self.start_group(g.params.clone(), origin).map(|_| ())
+                self.start_group(g.params.clone(), origin)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
             };
             match started {
                 Ok(()) => restored.running += 1,
@@ -82,7 +104,7 @@ impl OutputManager {
                     {
                         restored.failed += 1;
                     } else {
-                        return Err(format!("{label}: its ids are unusable"));
+                        return Err(RestoreError::UnusableIds(label));
                     }
                 }
             }
@@ -163,7 +185,7 @@ mod tests {
         let again =
             manager(&root).with_state(crate::state::StateStore::open(&state).expect("store"));
         assert_eq!(
-            again.restore(),
+            again.restore().map_err(|e| e.to_string()),
             Ok(Restored {
                 running: 1,
                 failed: 0
@@ -190,7 +212,7 @@ mod tests {
         let next = again.create_mss(params(&["x"], "x")).expect("created");
         assert!(next[0] > saved[1], "new ids follow the restored ones");
         // Restoring twice would reuse the ids: refused, naming the config.
-        let e = again.restore().expect_err("ids in use");
+        let e = again.restore().expect_err("ids in use").to_string();
         assert!(e.contains("group g"), "{e}");
         again.shutdown_all();
         let _ = std::fs::remove_dir_all(&root);
@@ -218,7 +240,7 @@ mod tests {
         let open = || crate::state::StateStore::open(&state).expect("store");
         let again = manager(&root.join("new")).with_state(open());
         assert_eq!(
-            again.restore(),
+            again.restore().map_err(|e| e.to_string()),
             Ok(Restored {
                 running: 0,
                 failed: 1
@@ -241,11 +263,17 @@ mod tests {
         // Another save keeps it (a failed config is not silently dropped).
         again.save();
         let third = manager(&root.join("new")).with_state(open());
-        assert_eq!(third.restore().map(|r| r.failed), Ok(1));
+        assert_eq!(
+            third.restore().map(|r| r.failed).map_err(|e| e.to_string()),
+            Ok(1)
+        );
         // Removable; then it is gone from the state file too.
         assert_eq!(third.remove_config(ids[0], true), Ok(ids.clone()));
         let fourth = manager(&root.join("new")).with_state(open());
-        assert_eq!(fourth.restore(), Ok(Restored::default()));
+        assert_eq!(
+            fourth.restore().map_err(|e| e.to_string()),
+            Ok(Restored::default())
+        );
         again.shutdown_all();
         let _ = std::fs::remove_dir_all(&root);
     }

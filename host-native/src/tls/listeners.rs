@@ -101,8 +101,13 @@ impl Listeners {
             ));
         }
         if let Some(l) = self.rtmps {
+            let ctx = ingest::rtmp::Context::new(
+                state.streams.clone(),
+                &state.config,
+                state.events.clone(),
+            );
             tasks.spawn(ingest::rtmp::serve_tls(
-                state.clone(),
+                ctx,
                 l,
                 self.tls.clone(),
                 shutdown.clone(),

@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use crate::api::line::{Line, SyntaxError};
 use crate::api::reply::Reply;
+use crate::outputs::OutputManager;
 use crate::outputs::{MssParams, PlaylistType};
-use crate::server::AppState;
 
 const DEFAULT_PLAYLIST_LENGTH: u64 = 10;
 const DEFAULT_CHUNK_LENGTH: u64 = 10;
@@ -119,19 +119,19 @@ impl CreateMssStream {
         Ok(CreateMssStream { params })
     }
 
-    pub fn apply(self, state: &AppState) -> Reply {
+    pub fn apply(self, outputs: &OutputManager) -> Reply {
         let mut data = match serde_json::to_value(&self.params) {
             Ok(v) => v,
             Err(e) => return Reply::fail(format!("Unable to create MSS stream: {e}")),
         };
-        match state.outputs.create_saved_mss(self.params) {
+        match outputs.create_saved_mss(self.params) {
             Ok(ids) => {
                 if let Value::Object(map) = &mut data {
                     map.insert("configIds".into(), Value::from(ids));
                 }
                 Reply::success("MSS stream created", data)
             }
-            Err(description) => Reply::fail(description),
+            Err(e) => Reply::fail(e.to_string()),
         }
     }
 }
@@ -370,7 +370,9 @@ mod tests {
             "createMSSStream localStreamNames=a,b targetFolder=/w groupName=g bandwidths=1,2",
         )
         .expect("line");
-        let reply = CreateMssStream::parse(&line).expect("parse").apply(&state);
+        let reply = CreateMssStream::parse(&line)
+            .expect("parse")
+            .apply(&state.outputs);
         assert!(reply.is_success(), "{reply:?}");
         assert_eq!(reply.description, "MSS stream created");
         assert_eq!(reply.data["configIds"].as_array().map(Vec::len), Some(2));

@@ -3,8 +3,8 @@
 use super::StreamSelector;
 use crate::api::line::Line;
 use crate::api::reply::Reply;
+use crate::api::view::Streams;
 use crate::api::view::{self, StreamRef};
-use crate::server::AppState;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GetStreamInfo {
@@ -18,7 +18,7 @@ impl GetStreamInfo {
         })
     }
 
-    pub fn apply(self, state: &AppState) -> Reply {
+    pub fn apply(self, state: Streams<'_>) -> Reply {
         let found = match &self.stream {
             StreamSelector::Id(id) => view::find_by_id(state, *id),
             StreamSelector::Name(name) => state
@@ -42,9 +42,9 @@ mod tests {
     use crate::api::test_support;
     use crate::streams::StreamKind;
 
-    fn run(state: &AppState, text: &str) -> Reply {
+    fn run(state: &crate::server::AppState, text: &str) -> Reply {
         match GetStreamInfo::parse(&Line::parse(text).expect("line")) {
-            Ok(c) => c.apply(state),
+            Ok(c) => c.apply(Streams::of(state)),
             Err(r) => r,
         }
     }

@@ -5,7 +5,6 @@ use serde_json::{json, Value};
 use super::COMMANDS;
 use crate::api::line::Line;
 use crate::api::reply::Reply;
-use crate::server::AppState;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Help;
@@ -15,7 +14,7 @@ impl Help {
         Ok(Help)
     }
 
-    pub fn apply(self, _state: &AppState) -> Reply {
+    pub fn apply(self) -> Reply {
         let list: Vec<Value> = COMMANDS
             .iter()
             .map(|(command, description)| json!({"command": command, "description": description}))
@@ -27,11 +26,10 @@ impl Help {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::test_support;
 
     #[test]
     fn lists_every_command() {
-        let r = Help.apply(&test_support::state());
+        let r = Help.apply();
         let names: Vec<&str> = r
             .data
             .as_array()

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crate::api::line::Line;
 use crate::api::reply::Reply;
 use crate::api::view;
-use crate::server::AppState;
+use crate::api::view::Streams;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListConfig;
@@ -16,7 +16,7 @@ impl ListConfig {
         Ok(ListConfig)
     }
 
-    pub fn apply(self, state: &AppState) -> Reply {
+    pub fn apply(self, state: Streams<'_>) -> Reply {
         let mss: Vec<Value> = state
             .outputs
             .list_mss()
@@ -73,7 +73,7 @@ mod tests {
     #[tokio::test]
     async fn shows_mss_configs_waiting_for_their_stream() {
         let state = test_support::state();
-        let empty = ListConfig.apply(&state);
+        let empty = ListConfig.apply(Streams::of(&state));
         assert_eq!(empty.data["mss"], json!([]));
         for kind in [
             "dash", "hds", "hls", "process", "pull", "push", "record", "webrtc",
@@ -84,7 +84,7 @@ mod tests {
             .outputs
             .create_mss(params(&["cam"], "g"))
             .expect("create");
-        let r = ListConfig.apply(&state);
+        let r = ListConfig.apply(Streams::of(&state));
         let e = &r.data["mss"][0];
         assert_eq!(e["configId"], ids[0]);
         assert_eq!(e["localStreamName"], "cam");

@@ -5,7 +5,7 @@ use serde_json::Value;
 use crate::api::line::Line;
 use crate::api::reply::Reply;
 use crate::api::view;
-use crate::server::AppState;
+use crate::api::view::Streams;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListStreams {
@@ -20,7 +20,7 @@ impl ListStreams {
         })
     }
 
-    pub fn apply(self, state: &AppState) -> Reply {
+    pub fn apply(self, state: Streams<'_>) -> Reply {
         let streams: Vec<Value> = view::all_streams(state)
             .iter()
             .map(|s| s.to_json(state))
@@ -59,7 +59,7 @@ mod tests {
         let r = ListStreams {
             disable_internal_streams: false,
         }
-        .apply(&state);
+        .apply(Streams::of(&state));
         assert_eq!(r.data, serde_json::json!([]));
         let _p = state
             .streams
@@ -68,7 +68,7 @@ mod tests {
         let r = ListStreams {
             disable_internal_streams: false,
         }
-        .apply(&state);
+        .apply(Streams::of(&state));
         assert!(r.is_success());
         assert_eq!(r.data[0]["name"], "cam1");
         assert_eq!(r.data[0]["type"], "INR");

@@ -4,8 +4,8 @@ use serde_json::Value;
 
 use crate::api::line::Line;
 use crate::api::reply::Reply;
+use crate::api::view::Streams;
 use crate::api::view::{self, StreamRef};
-use crate::server::AppState;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListStreamsIds;
@@ -15,7 +15,7 @@ impl ListStreamsIds {
         Ok(ListStreamsIds)
     }
 
-    pub fn apply(self, state: &AppState) -> Reply {
+    pub fn apply(self, state: Streams<'_>) -> Reply {
         let ids: Vec<Value> = view::all_streams(state)
             .iter()
             .map(|s| match s {
@@ -42,7 +42,7 @@ mod tests {
             .expect("publish");
         let r = ListStreamsIds::parse(&Line::parse("listStreamsIds").expect("line"))
             .expect("parse")
-            .apply(&state);
+            .apply(Streams::of(&state));
         assert_eq!(r.data, serde_json::json!([p.id()]));
     }
 }

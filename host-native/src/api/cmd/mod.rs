@@ -1,5 +1,6 @@
 //! One module per EMS command, each with `parse` (from a [`Line`] to typed arguments, with
-//! EMS's syntax-error texts) and `apply` (against the shared state), side by side.
+//! EMS's syntax-error texts) and `apply` (against the handles it needs: the output or pull
+//! manager, the streams view, or for serverStats the whole server), side by side.
 
 mod create_mss_stream;
 mod get_stream_info;
@@ -27,6 +28,7 @@ pub use version::Version;
 
 use super::line::{Line, SyntaxError};
 use super::reply::Reply;
+use super::view::Streams;
 use crate::server::AppState;
 
 /// Every command with the one-line description `help` shows. The names are EMS's spelling;
@@ -82,19 +84,20 @@ impl Command {
         })
     }
 
+    /// Runs the command, handing it only what it reads or changes.
     pub fn apply(self, state: &AppState) -> Reply {
         match self {
-            Command::CreateMssStream(c) => (*c).apply(state),
-            Command::GetStreamInfo(c) => c.apply(state),
-            Command::Help(c) => c.apply(state),
-            Command::ListConfig(c) => c.apply(state),
-            Command::ListStreams(c) => c.apply(state),
-            Command::ListStreamsIds(c) => c.apply(state),
-            Command::PullStream(c) => (*c).apply(state),
-            Command::RemoveConfig(c) => c.apply(state),
+            Command::CreateMssStream(c) => (*c).apply(&state.outputs),
+            Command::GetStreamInfo(c) => c.apply(Streams::of(state)),
+            Command::Help(c) => c.apply(),
+            Command::ListConfig(c) => c.apply(Streams::of(state)),
+            Command::ListStreams(c) => c.apply(Streams::of(state)),
+            Command::ListStreamsIds(c) => c.apply(Streams::of(state)),
+            Command::PullStream(c) => (*c).apply(&state.pulls),
+            Command::RemoveConfig(c) => c.apply(Streams::of(state)),
             Command::ServerStats(c) => c.apply(state),
-            Command::ShutdownStream(c) => c.apply(state),
-            Command::Version(c) => c.apply(state),
+            Command::ShutdownStream(c) => c.apply(Streams::of(state)),
+            Command::Version(c) => c.apply(),
         }
     }
 }

@@ -6,8 +6,8 @@
 use crate::api::line::{Line, SyntaxError};
 use crate::api::reply::Reply;
 use crate::api::view;
+use crate::ingest::pull::PullManager;
 use crate::ingest::pull::PullParams;
-use crate::server::AppState;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PullStream {
@@ -47,9 +47,9 @@ impl PullStream {
         })
     }
 
-    pub fn apply(self, state: &AppState) -> Reply {
+    pub fn apply(self, pulls: &PullManager) -> Reply {
         let uri = self.params.uri.clone();
-        match state.pulls.create(self.params) {
+        match pulls.create(self.params) {
             Ok(entry) => Reply::success(
                 format!("Stream {uri} enqueued for pulling"),
                 view::pull_settings_json(&entry),

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::api::line::Line;
 use crate::api::reply::Reply;
 use crate::api::view;
-use crate::server::AppState;
+use crate::api::view::Streams;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -42,7 +42,7 @@ impl RemoveConfig {
         })
     }
 
-    pub fn apply(self, state: &AppState) -> Reply {
+    pub fn apply(self, state: Streams<'_>) -> Reply {
         if let Target::Id(id) = self.target {
             if let Some(pull) = state.pulls.remove(id) {
                 return Reply::success("Configuration terminated", view::pull_config_json(&pull));
@@ -60,7 +60,7 @@ impl RemoveConfig {
                     Ok(_) => {
                         Reply::success("Configuration terminated", shown.unwrap_or(Value::Null))
                     }
-                    Err(e) => Reply::fail(e),
+                    Err(e) => Reply::fail(e.to_string()),
                 }
             }
             Target::Group(group) => match state.outputs.remove_group(&group, self.remove_files) {
@@ -72,7 +72,7 @@ impl RemoveConfig {
                         .collect();
                     Reply::success("Configuration terminated", Value::Array(shown))
                 }
-                Err(e) => Reply::fail(e),
+                Err(e) => Reply::fail(e.to_string()),
             },
         }
     }
@@ -84,9 +84,9 @@ mod tests {
     use crate::api::cmd::ListConfig;
     use crate::api::test_support;
 
-    fn run(state: &AppState, text: &str) -> Reply {
+    fn run(state: &crate::server::AppState, text: &str) -> Reply {
         match RemoveConfig::parse(&Line::parse(text).expect("line")) {
-            Ok(c) => c.apply(state),
+            Ok(c) => c.apply(Streams::of(state)),
             Err(r) => r,
         }
     }
@@ -134,7 +134,7 @@ mod tests {
 
         // The configs of one createMSSStream share one presentation: removing one removes
         // the group.
-        let left = ListConfig.apply(&state);
+        let left = ListConfig.apply(Streams::of(&state));
         assert_eq!(left.data["mss"].as_array().map(Vec::len), Some(0));
         assert!(!run(&state, &format!("removeConfig id={}", ids[1])).is_success());
     }

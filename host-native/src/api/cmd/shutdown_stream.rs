@@ -5,8 +5,8 @@ use serde_json::Value;
 use super::StreamSelector;
 use crate::api::line::Line;
 use crate::api::reply::Reply;
+use crate::api::view::Streams;
 use crate::api::view::{self, StreamRef};
-use crate::server::AppState;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShutdownStream {
@@ -23,7 +23,7 @@ impl ShutdownStream {
         })
     }
 
-    pub fn apply(self, state: &AppState) -> Reply {
+    pub fn apply(self, state: Streams<'_>) -> Reply {
         let found = match &self.stream {
             StreamSelector::Id(id) => view::find_by_id(state, *id),
             StreamSelector::Name(name) => state
@@ -67,7 +67,7 @@ impl ShutdownStream {
                     );
                 }
                 if let Err(e) = state.outputs.remove_config(entry.config_id, false) {
-                    return Reply::fail(e);
+                    return Reply::fail(e.to_string());
                 }
             }
         }
@@ -121,7 +121,7 @@ mod tests {
             .expect("publish");
         let r = parse("shutdownStream localStreamName=cam")
             .expect("parse")
-            .apply(&state);
+            .apply(Streams::of(&state));
         assert!(r.is_success(), "{r:?}");
         assert_eq!(r.data["name"], "cam");
         // The notification is stored for the ingest task.
@@ -130,7 +130,7 @@ mod tests {
             .expect("shutdown requested");
         let r = parse("shutdownStream id=12345")
             .expect("parse")
-            .apply(&state);
+            .apply(Streams::of(&state));
         assert!(!r.is_success());
     }
 }

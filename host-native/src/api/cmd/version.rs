@@ -4,7 +4,6 @@ use serde_json::json;
 
 use crate::api::line::Line;
 use crate::api::reply::Reply;
-use crate::server::AppState;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Version;
@@ -14,7 +13,7 @@ impl Version {
         Ok(Version)
     }
 
-    pub fn apply(self, _state: &AppState) -> Reply {
+    pub fn apply(self) -> Reply {
         let release = env!("CARGO_PKG_VERSION");
         // build.rs stamps these from git and the clock, unless a packager set them.
         let hash = option_env!("SMOOTHCAST_GIT_HASH").unwrap_or("unknown");
@@ -39,11 +38,10 @@ impl Version {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::test_support;
 
     #[test]
     fn fields() {
-        let r = Version.apply(&test_support::state());
+        let r = Version.apply();
         assert!(r.is_success());
         for key in [
             "banner",

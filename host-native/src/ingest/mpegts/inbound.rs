@@ -19,15 +19,16 @@ use anyhow::Result;
 use smoothcast_core::demux::ts::{ProgramPids, TsDemuxer};
 use smoothcast_core::demux::DemuxEvent;
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::udp::{looks_like_ts, ts_payload, MAX_DATAGRAM};
 use super::{tcp, udp, Sink, TsInput};
+use crate::accept::{Drain, Policy};
 use crate::auth::allowlist::SourceAllowlist;
+use crate::config::ServerConfig;
+use crate::events::EventBus;
 use crate::ingest::feed::{Feed, SourceError};
-use crate::server::{AppState, Shutdown};
+use crate::server::Shutdown;
 use crate::streams::{StreamKind, StreamRegistry};
 
 /// TCP senders served at once; more are closed on accept.
@@ -63,10 +64,10 @@ pub(crate) struct InboundFeed {
 }
 
 impl InboundFeed {
-    fn new(state: &AppState, number: u64, source: String) -> Self {
+    fn new(ctx: &Context, number: u64, source: String) -> Self {
         Self {
-            streams: state.streams.clone(),
-            configured_name: state.config.mpegts_stream_name.as_deref().map(Arc::from),
+            streams: ctx.streams.clone(),
+            configured_name: ctx.stream_name.clone(),
             number,
             source,
             feed: None,
@@ -123,27 +124,40 @@ impl Counter {
     }
 }
 
+/// What the MPEG-TS acceptors need of the server.
+#[derive(Clone)]
+pub struct Context {
+    pub streams: StreamRegistry,
+    /// `mpegts_stream_name`: the one name every source takes.
+    pub stream_name: Option<Arc<str>>,
+    /// `[limits] mpegts_first_pmt_timeout_secs`, for TCP senders.
+    pub first_pmt: Duration,
+    /// `[auth] mpegts_allow`: senders from elsewhere are dropped before they get any state.
+    pub allow: Arc<SourceAllowlist>,
+}
+
+impl Context {
+    pub fn new(streams: StreamRegistry, config: &ServerConfig, events: EventBus) -> Self {
+        Self {
+            streams,
+            stream_name: config.mpegts_stream_name.as_deref().map(Arc::from),
+            first_pmt: Duration::from_secs(config.limits.mpegts_first_pmt_timeout_secs),
+            allow: Arc::new(crate::auth::Authorizer::new(&config.auth, events).ts_allowlist()),
+        }
+    }
+}
+
 /// Runs both acceptors until `shutdown`.
 pub async fn serve(
-    state: Arc<AppState>,
+    ctx: Context,
     tcp: TcpListener,
     udp: UdpSocket,
     shutdown: Shutdown,
 ) -> Result<()> {
     let counter = Arc::new(Counter::default());
-    // [auth] mpegts_allow: senders from elsewhere are dropped before they get any state.
-    let allow = Arc::new(
-        crate::auth::Authorizer::new(&state.config.auth, state.events.clone()).ts_allowlist(),
-    );
     let (a, b) = tokio::join!(
-        serve_tcp(
-            state.clone(),
-            tcp,
-            counter.clone(),
-            allow.clone(),
-            shutdown.clone()
-        ),
-        serve_udp(state, udp, counter, allow, shutdown),
+        serve_tcp(ctx.clone(), tcp, counter.clone(), shutdown.clone()),
+        serve_udp(ctx, udp, counter, shutdown),
     );
     a.and(b)
 }
@@ -160,54 +174,38 @@ fn log_end(source: &str, name: Option<&str>, result: &Result<(), SourceError>) {
 }
 
 async fn serve_tcp(
-    state: Arc<AppState>,
+    ctx: Context,
     listener: TcpListener,
     counter: Arc<Counter>,
-    allow: Arc<SourceAllowlist>,
-    mut shutdown: Shutdown,
+    shutdown: Shutdown,
 ) -> Result<()> {
-    let slots = Arc::new(Semaphore::new(MAX_TCP_SENDERS));
-    let mut senders = JoinSet::new();
-    while !*shutdown.borrow() {
-        tokio::select! {
-            changed = shutdown.changed() => if changed.is_err() { break },
-            accepted = listener.accept() => match accepted {
-                Ok((socket, peer)) => {
-                    if !allow.admits(peer, "tcp") {
-                        continue;
-                    }
-                    let Ok(slot) = slots.clone().try_acquire_owned() else {
-                        tracing::warn!(%peer, "MPEG-TS connection refused: {MAX_TCP_SENDERS} already open");
-                        continue;
-                    };
-                    let source = format!("mpegtstcp://{peer}");
-                    let mut feed = InboundFeed::new(&state, counter.next(), source.clone());
-                    let first_pmt = Duration::from_secs(state.config.limits.mpegts_first_pmt_timeout_secs);
-                    senders.spawn(async move {
-                        let result = tcp::receive_with(socket, &source, &mut feed, tcp::IDLE_TIMEOUT, first_pmt).await;
-                        log_end(&source, feed.name(), &result);
-                        drop(slot);
-                    });
-                }
-                Err(e) => {
-                    // Usually out of file descriptors: wait instead of spinning.
-                    tracing::warn!("MPEG-TS accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-            Some(done) = senders.join_next(), if !senders.is_empty() => {
-                if let Err(e) = done {
-                    if e.is_panic() {
-                        tracing::error!("an MPEG-TS connection task panicked: {e}");
-                        crate::metrics::get().error(crate::metrics::ErrorKind::Panic);
-                    }
-                }
+    let policy = Policy {
+        what: "MPEG-TS",
+        max_connections: MAX_TCP_SENDERS,
+        per_address: 0,
+        // Dropping a sender's future ends its stream; nothing needs flushing.
+        drain: Drain::Abort,
+        refusal_error: None,
+    };
+    let allow = ctx.allow.clone();
+    crate::accept::accept_loop(
+        policy,
+        listener,
+        shutdown,
+        move |peer| allow.admits(peer, "tcp"),
+        move |socket, peer, _| {
+            let source = format!("mpegtstcp://{peer}");
+            let mut feed = InboundFeed::new(&ctx, counter.next(), source.clone());
+            let first_pmt = ctx.first_pmt;
+            async move {
+                let result =
+                    tcp::receive_with(socket, &source, &mut feed, tcp::IDLE_TIMEOUT, first_pmt)
+                        .await;
+                log_end(&source, feed.name(), &result);
             }
-        }
-    }
-    // Dropping a sender's future ends its stream; nothing needs flushing.
-    senders.shutdown().await;
-    Ok(())
+        },
+    )
+    .await
 }
 
 /// Whether shutdownStream asked `feed`'s stream to end, without waiting.
@@ -277,12 +275,12 @@ fn evictable(senders: &HashMap<SocketAddr, UdpSender>) -> Option<SocketAddr> {
 }
 
 async fn serve_udp(
-    state: Arc<AppState>,
+    ctx: Context,
     socket: UdpSocket,
     counter: Arc<Counter>,
-    allow: Arc<SourceAllowlist>,
     mut shutdown: Shutdown,
 ) -> Result<()> {
+    let allow = ctx.allow.clone();
     udp::enlarge_receive_buffer(&socket);
     let mut senders: HashMap<SocketAddr, UdpSender> = HashMap::new();
     let mut buf = vec![0u8; MAX_DATAGRAM];
@@ -357,7 +355,7 @@ async fn serve_udp(
                     let source = format!("mpegtsudp://{from}");
                     UdpSender {
                         input: TsInput::new(source.clone()),
-                        feed: InboundFeed::new(&state, counter.next(), source),
+                        feed: InboundFeed::new(&ctx, counter.next(), source),
                         last: Instant::now(),
                         refused: false,
                     }

@@ -355,7 +355,9 @@ async fn spoofed_udp_senders_cannot_keep_a_real_one_out() {
     let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
     let addr = socket.local_addr().expect("addr");
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(super::inbound::serve(state, tcp, socket, shutdown));
+    let ctx =
+        super::inbound::Context::new(state.streams.clone(), &state.config, state.events.clone());
+    let server = tokio::spawn(super::inbound::serve(ctx, tcp, socket, shutdown));
     let mut spoofed = Vec::new();
     for i in 0..(super::inbound::MAX_UDP_SENDERS + 40) {
         let s = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
@@ -444,7 +446,6 @@ async fn a_tcp_sender_without_a_pmt_is_closed_at_the_deadline() {
 /// many datagrams came; 127.0.0.1 still makes its stream.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inbound_ts_from_an_address_outside_the_allowlist_is_dropped() {
-    use std::sync::Arc;
     use tokio::io::AsyncReadExt;
 
     let ts = ts_clip();
@@ -461,14 +462,7 @@ async fn inbound_ts_from_an_address_outside_the_allowlist_is_dropped() {
         ..Default::default()
     };
     let streams = StreamRegistry::new();
-    let state = Arc::new(crate::server::AppState {
-        config,
-        outputs: crate::outputs::OutputManager::new(streams.clone()),
-        pulls: crate::ingest::pull::PullManager::new(streams.clone(), Default::default()),
-        streams: streams.clone(),
-        started: std::time::Instant::now(),
-        events,
-    });
+    let ctx = super::inbound::Context::new(streams.clone(), &config, events);
     let tcp = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
     let (tcp_addr, udp_addr) = (
@@ -476,7 +470,7 @@ async fn inbound_ts_from_an_address_outside_the_allowlist_is_dropped() {
         udp.local_addr().expect("addr"),
     );
     let (stop, rx) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(super::inbound::serve(state, tcp, udp, rx));
+    let server = tokio::spawn(super::inbound::serve(ctx, tcp, udp, rx));
 
     let send_udp = |from: &'static str, ts: Vec<u8>| async move {
         let s = UdpSocket::bind(from).await.expect("bind sender");

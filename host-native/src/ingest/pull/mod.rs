@@ -118,12 +118,7 @@ impl PullManager {
     /// Lets file:// pulls read inside these folders (none by default: a pull could read
     /// any file the server can).
     pub fn with_file_roots(mut self, roots: &[std::path::PathBuf]) -> Self {
-        self.file_roots = Arc::new(
-            roots
-                .iter()
-                .map(|r| crate::outputs::mss::real_path(r))
-                .collect(),
-        );
+        self.file_roots = Arc::new(roots.iter().map(|r| crate::paths::real_path(r)).collect());
         self
     }
 
@@ -160,7 +155,7 @@ impl PullManager {
 
     /// Checks `params`, fills in the derived stream name, and starts pulling. `Err` is the
     /// FAIL reply's description.
-    pub fn create(&self, params: PullParams) -> Result<PullConfigEntry, String> {
+    pub fn create(&self, params: PullParams) -> Result<PullConfigEntry, PullError> {
         let entry = self.start(params, None)?;
         self.save();
         Ok(entry)
@@ -171,44 +166,40 @@ impl PullManager {
         &self,
         mut params: PullParams,
         saved_id: Option<u64>,
-    ) -> Result<PullConfigEntry, String> {
-        let uri = PullUri::parse(&params.uri)?;
+    ) -> Result<PullConfigEntry, PullError> {
+        let uri = PullUri::parse(&params.uri).map_err(PullError::Invalid)?;
         if uri.scheme == uri::Scheme::File {
-            self.check_file(&uri)?;
+            self.check_file(&uri).map_err(PullError::Invalid)?;
         }
         if params.local_stream_name.is_empty() {
-            params.local_stream_name = uri.derived_stream_name()?;
+            params.local_stream_name = uri.derived_stream_name().map_err(PullError::Invalid)?;
         } else {
-            uri::check_stream_name(&params.local_stream_name)?;
+            uri::check_stream_name(&params.local_stream_name).map_err(PullError::Invalid)?;
         }
         let name = params.local_stream_name.clone();
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|_| "no runtime to run the pull on".to_string())?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| PullError::NoRuntime)?;
         let mut configs = self.lock();
         // A restored config was accepted once: it comes back even over a lowered limit.
         if saved_id.is_none() && configs.len() >= self.max_pulls {
-            return Err(format!(
-                "the server holds {} pull configs; the limit is {} ([security] max_pulls)",
-                configs.len(),
-                self.max_pulls
-            ));
+            return Err(PullError::TooMany {
+                held: configs.len(),
+                limit: self.max_pulls,
+            });
         }
         if let Some(c) = configs
             .values()
             .find(|c| c.entry.params.local_stream_name == name)
         {
-            return Err(format!(
-                "localStreamName {name} is already used by pull config {}",
-                c.entry.config_id
-            ));
+            return Err(PullError::NameUsed {
+                name,
+                config_id: c.entry.config_id,
+            });
         }
         if self.streams.get(&name).is_some() {
-            return Err(format!("a stream named {name} already exists"));
+            return Err(PullError::StreamExists(name));
         }
         let config_id = match saved_id {
-            Some(id) if configs.contains_key(&id) => {
-                return Err(format!("config id {id} is already in use"))
-            }
+            Some(id) if configs.contains_key(&id) => return Err(PullError::IdInUse(id)),
             Some(id) => {
                 self.ids.skip_past(id);
                 id
@@ -285,17 +276,17 @@ impl PullManager {
 
     /// Starts the configs the state file holds, with their ids. An error names the one
     /// that could not come back (the server then refuses to start half-configured).
-    pub fn restore(&self) -> Result<usize, String> {
+    pub fn restore(&self) -> Result<usize, PullRestoreError> {
         let Some(section) = self.store.section(STATE_SECTION) else {
             return Ok(0);
         };
-        let saved: Vec<SavedPull> = serde_json::from_value(section)
-            .map_err(|e| format!("the saved pull configs are malformed: {e}"))?;
+        let saved: Vec<SavedPull> =
+            serde_json::from_value(section).map_err(PullRestoreError::Malformed)?;
         let n = saved.len();
         for s in saved {
             let label = format!("pull config {} ({})", s.config_id, s.params.uri);
             self.start(s.params, Some(s.config_id))
-                .map_err(|e| format!("{label}: {e}"))?;
+                .map_err(|error| PullRestoreError::Config { label, error })?;
         }
         Ok(n)
     }
@@ -356,6 +347,69 @@ impl PullManager {
     }
 }
 
+/// Why a pull config is refused: the reply's description follows `Unable to pull <uri>: `.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PullError {
+    /// A uri or stream name that does not parse, or a file outside the file roots (their
+    /// own messages).
+    Invalid(String),
+    NoRuntime,
+    TooMany {
+        held: usize,
+        limit: usize,
+    },
+    NameUsed {
+        name: String,
+        config_id: u64,
+    },
+    StreamExists(String),
+    IdInUse(u64),
+}
+
+impl std::fmt::Display for PullError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Invalid(why) => f.write_str(why),
+            Self::NoRuntime => f.write_str("no runtime to run the pull on"),
+            Self::TooMany { held, limit } => write!(
+                f,
+                "the server holds {held} pull configs; the limit is {limit} ([security] max_pulls)"
+            ),
+            Self::NameUsed { name, config_id } => write!(
+                f,
+                "localStreamName {name} is already used by pull config {config_id}"
+            ),
+            Self::StreamExists(name) => write!(f, "a stream named {name} already exists"),
+            Self::IdInUse(id) => write!(f, "config id {id} is already in use"),
+        }
+    }
+}
+
+impl std::error::Error for PullError {}
+
+/// Why the state file's pull configs could not come back (the server then refuses to start
+/// half-configured).
+#[derive(Debug)]
+pub enum PullRestoreError {
+    Malformed(serde_json::Error),
+    /// The config `label` names could not start.
+    Config {
+        label: String,
+        error: PullError,
+    },
+}
+
+impl std::fmt::Display for PullRestoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Malformed(e) => write!(f, "the saved pull configs are malformed: {e}"),
+            Self::Config { label, error } => write!(f, "{label}: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for PullRestoreError {}
+
 /// See [`PullManager::check_file`]; the file source asks again right before it reads.
 pub fn check_file(
     roots: &[std::path::PathBuf],
@@ -368,7 +422,7 @@ pub fn check_file(
         )
     };
     let path = uri.file_path().ok_or_else(refused)?;
-    match crate::outputs::mss::resolve_links(&path) {
+    match crate::paths::resolve_links(&path) {
         Some(real) if roots.iter().any(|r| real.starts_with(r)) => Ok(path),
         _ => {
             tracing::warn!(path = %path.display(), roots = ?roots, "file pull outside file_pull_roots refused");
@@ -487,7 +541,10 @@ mod tests {
             .with_file_roots(std::slice::from_ref(&root));
         let refused = |path: &std::path::Path| {
             let uri = format!("file://{}", path.display());
-            let e = m.create(PullParams::new(&uri, "x")).expect_err(&uri);
+            let e = m
+                .create(PullParams::new(&uri, "x"))
+                .expect_err(&uri)
+                .to_string();
             assert!(!e.contains("No such file") && !e.contains("denied"), "{e}");
             e.replacen(&uri, "URI", 1)
         };
@@ -533,7 +590,8 @@ mod tests {
             .expect("second");
         let e = m
             .create(PullParams::new("rtmp://127.0.0.1:9/live/c", "c"))
-            .expect_err("over the cap");
+            .expect_err("over the cap")
+            .to_string();
         assert!(e.contains("the limit is 2"), "{e}");
         m.remove(a.config_id);
         m.create(PullParams::new("rtmp://127.0.0.1:9/live/c", "c"))
@@ -617,7 +675,7 @@ mod tests {
         let fresh_ids = ConfigIds::default();
         let again =
             PullManager::new(StreamRegistry::new(), fresh_ids.clone()).with_state(store.clone());
-        assert_eq!(again.restore(), Ok(1));
+        assert_eq!(again.restore().map_err(|e| e.to_string()), Ok(1));
         let back = again.list();
         assert_eq!(back.len(), 1);
         assert_eq!(back[0].config_id, kept.config_id);
@@ -638,7 +696,8 @@ mod tests {
             .expect("create");
         let dup = m
             .create(PullParams::new("rtmp://127.0.0.1:9/live/b", "cam"))
-            .expect_err("duplicate");
+            .expect_err("duplicate")
+            .to_string();
         assert!(dup.contains("already used"), "{dup}");
         assert!(m
             .create(PullParams::new("rtmp://127.0.0.1:9/live/b", "a/b"))

@@ -23,6 +23,70 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use rml_rtmp::chunk_io::ChunkDeserializer;
 use rml_rtmp::messages::{MessagePayload, RtmpMessage};
 
+/// Why the guard closes a connection; shown in the log and in the connection's end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuardError {
+    /// rml_rtmp's chunk layer refused the bytes (its message).
+    Chunk(String),
+    /// rml_rtmp's chunk layer panicked on them (contained).
+    ChunkPanicked,
+    Unparsed,
+    MalformedSetChunkSize,
+    ChunkSizeRefused(u32),
+    NoPreviousChunk(u32),
+    TooLarge {
+        declared: u32,
+        limit: u32,
+        before_publish: bool,
+    },
+    TooManyChunkStreams(usize),
+    ChunkLongerThanMessage,
+    AmfTooDeep,
+}
+
+impl std::fmt::Display for GuardError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Chunk(e) => write!(f, "RTMP chunk error: {e}"),
+            Self::ChunkPanicked => f.write_str("malformed RTMP chunk (rml_rtmp panicked)"),
+            Self::Unparsed => write!(
+                f,
+                "more than {MAX_UNPARSED_BYTES} bytes without a complete RTMP message"
+            ),
+            Self::MalformedSetChunkSize => f.write_str("malformed RTMP SetChunkSize"),
+            Self::ChunkSizeRefused(size) => write!(
+                f,
+                "RTMP chunk size {size} refused (at least {MIN_CHUNK_SIZE})"
+            ),
+            Self::NoPreviousChunk(csid) => {
+                write!(f, "RTMP chunk error: no previous chunk on stream {csid}")
+            }
+            Self::TooLarge {
+                declared,
+                limit,
+                before_publish,
+            } => write!(
+                f,
+                "RTMP message of {declared} bytes declared; the limit is {limit}{}",
+                if *before_publish {
+                    " before a publish"
+                } else {
+                    ""
+                }
+            ),
+            Self::TooManyChunkStreams(max) => {
+                write!(f, "more than {max} RTMP chunk streams on one connection")
+            }
+            Self::ChunkLongerThanMessage => {
+                f.write_str("malformed RTMP chunk (longer than its message)")
+            }
+            Self::AmfTooDeep => write!(f, "AMF data nested deeper than {MAX_AMF_DEPTH} levels"),
+        }
+    }
+}
+
+impl std::error::Error for GuardError {}
+
 /// Bytes a peer may send without completing a message; far above any real video frame.
 pub const MAX_UNPARSED_BYTES: u64 = 8 << 20;
 
@@ -90,7 +154,7 @@ impl Guard {
 
     /// Checks the next bytes of the peer's chunk stream (every byte, in order). `Err` says
     /// why the connection must close; the bytes must then not reach the session.
-    pub fn check(&mut self, data: &[u8]) -> Result<(), String> {
+    pub fn check(&mut self, data: &[u8]) -> Result<(), GuardError> {
         self.check_each(data, |_| {})
     }
 
@@ -100,7 +164,7 @@ impl Guard {
         &mut self,
         data: &[u8],
         mut on_message: impl FnMut(&MessagePayload),
-    ) -> Result<(), String> {
+    ) -> Result<(), GuardError> {
         // Headers first: nothing the scanner refuses reaches rml_rtmp's buffers.
         self.scanner.scan(data)?;
         let mut input = data;
@@ -112,8 +176,8 @@ impl Guard {
                 Ok(Ok(Some(m))) => m,
                 Ok(Ok(None)) => break,
                 // The session would fail on the same bytes; say so here.
-                Ok(Err(e)) => return Err(format!("RTMP chunk error: {e}")),
-                Err(_) => return Err("malformed RTMP chunk (rml_rtmp panicked)".into()),
+                Ok(Err(e)) => return Err(GuardError::Chunk(e.to_string())),
+                Err(_) => return Err(GuardError::ChunkPanicked),
             };
             completed = true;
             on_message(&message);
@@ -122,7 +186,7 @@ impl Guard {
                     if let Ok(RtmpMessage::SetChunkSize { size }) = message.to_rtmp_message() {
                         self.chunks
                             .set_max_chunk_size(size as usize)
-                            .map_err(|e| format!("RTMP chunk error: {e}"))?;
+                            .map_err(|e| GuardError::Chunk(e.to_string()))?;
                     }
                 }
                 TYPE_AMF0_COMMAND | TYPE_AMF0_DATA | TYPE_AMF3_DATA => {
@@ -144,9 +208,7 @@ impl Guard {
         } else {
             self.unparsed_bytes += data.len() as u64;
             if self.unparsed_bytes > MAX_UNPARSED_BYTES {
-                return Err(format!(
-                    "more than {MAX_UNPARSED_BYTES} bytes without a complete RTMP message"
-                ));
+                return Err(GuardError::Unparsed);
             }
         }
         Ok(())
@@ -212,7 +274,7 @@ impl ChunkScanner {
     }
 
     /// Scans the next bytes of the chunk stream; `Err` says which limit the peer broke.
-    pub fn scan(&mut self, mut data: &[u8]) -> Result<(), String> {
+    pub fn scan(&mut self, mut data: &[u8]) -> Result<(), GuardError> {
         while !data.is_empty() {
             if let Some((csid, header)) = self.current {
                 let n = (self.chunk_left as usize).min(data.len());
@@ -236,20 +298,18 @@ impl ChunkScanner {
         Ok(())
     }
 
-    fn end_chunk(&mut self, csid: u32, header: Header) -> Result<(), String> {
+    fn end_chunk(&mut self, csid: u32, header: Header) -> Result<(), GuardError> {
         self.current = None;
         if self.payload_have == header.length {
             self.payload_have = 0;
             if header.type_id == TYPE_SET_CHUNK_SIZE {
                 let bytes = std::mem::take(&mut self.set_chunk_size);
                 let Ok(b) = <[u8; 4]>::try_from(bytes.get(..4).unwrap_or_default()) else {
-                    return Err("malformed RTMP SetChunkSize".into());
+                    return Err(GuardError::MalformedSetChunkSize);
                 };
                 let size = u32::from_be_bytes(b);
                 if !(MIN_CHUNK_SIZE..=0x7FFF_FFFF).contains(&size) {
-                    return Err(format!(
-                        "RTMP chunk size {size} refused (at least {MIN_CHUNK_SIZE})"
-                    ));
+                    return Err(GuardError::ChunkSizeRefused(size));
                 }
                 self.chunk_size = size;
             }
@@ -259,7 +319,7 @@ impl ChunkScanner {
     }
 
     /// Parses `pending` as a chunk header once it is complete.
-    fn try_header(&mut self) -> Result<(), String> {
+    fn try_header(&mut self) -> Result<(), GuardError> {
         let p = &self.pending;
         let fmt = p[0] >> 6;
         let (csid, mut at) = match p[0] & 0x3f {
@@ -278,11 +338,7 @@ impl ChunkScanner {
         } else {
             match self.headers.get(&csid) {
                 Some(h) => *h,
-                None => {
-                    return Err(format!(
-                        "RTMP chunk error: no previous chunk on stream {csid}"
-                    ))
-                }
+                None => return Err(GuardError::NoPreviousChunk(csid)),
             }
         };
         let fields = match fmt {
@@ -313,27 +369,19 @@ impl ChunkScanner {
         self.pending.clear();
 
         if header.length > self.max_message() {
-            return Err(format!(
-                "RTMP message of {} bytes declared; the limit is {}{}",
-                header.length,
-                self.max_message(),
-                if self.media_allowed {
-                    ""
-                } else {
-                    " before a publish"
-                }
-            ));
+            return Err(GuardError::TooLarge {
+                declared: header.length,
+                limit: self.max_message(),
+                before_publish: !self.media_allowed,
+            });
         }
         if !self.headers.contains_key(&csid) && self.headers.len() >= self.max_chunk_streams {
-            return Err(format!(
-                "more than {} RTMP chunk streams on one connection",
-                self.max_chunk_streams
-            ));
+            return Err(GuardError::TooManyChunkStreams(self.max_chunk_streams));
         }
         // As rml_rtmp sizes a chunk: the whole message when it fits one chunk, else the
         // rest of it up to the chunk size.
         let Some(remaining) = header.length.checked_sub(self.payload_have) else {
-            return Err("malformed RTMP chunk (longer than its message)".into());
+            return Err(GuardError::ChunkLongerThanMessage);
         };
         let chunk = if header.length > self.chunk_size {
             remaining.min(self.chunk_size)
@@ -355,7 +403,7 @@ impl ChunkScanner {
 /// Walks AMF0 values the way rml_amf0 decodes them, without recursion, and fails if they
 /// nest deeper than [`MAX_AMF_DEPTH`]. Where rml_amf0 would stop with an error (unknown
 /// marker, truncation), this stops too: nothing past that point is ever decoded.
-fn amf0_depth_ok(data: &[u8]) -> Result<(), String> {
+fn amf0_depth_ok(data: &[u8]) -> Result<(), GuardError> {
     enum Frame {
         Object,
         Array(u32),
@@ -412,9 +460,7 @@ fn amf0_depth_ok(data: &[u8]) -> Result<(), String> {
             Some(Some(frame)) => {
                 stack.push(frame);
                 if stack.len() > MAX_AMF_DEPTH {
-                    return Err(format!(
-                        "AMF data nested deeper than {MAX_AMF_DEPTH} levels"
-                    ));
+                    return Err(GuardError::AmfTooDeep);
                 }
             }
         }
@@ -524,7 +570,10 @@ mod tests {
     fn declared_sizes_are_refused_from_the_header() {
         // 16 MiB (the 24-bit most) declared: refused on the 12 header bytes, before any payload.
         let mut g = Guard::with_limits(8 << 20, 64).commands_only();
-        let e = g.check(&header(4, (16 << 20) - 1, 9)).expect_err("too big");
+        let e = g
+            .check(&header(4, (16 << 20) - 1, 9))
+            .expect_err("too big")
+            .to_string();
         assert!(e.contains("declared"), "{e}");
         // Before a publish, 1 MiB at most; after it, the configured size.
         let mut g = Guard::with_limits(8 << 20, 64).commands_only();
@@ -543,7 +592,7 @@ mod tests {
             let mut g = Guard::new();
             let mut msg = header(2, 4, TYPE_SET_CHUNK_SIZE);
             msg.extend_from_slice(&size.to_be_bytes());
-            let e = g.check(&msg).expect_err("tiny chunk size");
+            let e = g.check(&msg).expect_err("tiny chunk size").to_string();
             assert!(e.contains("chunk size"), "{size}: {e}");
         }
         let mut g = Guard::new();
@@ -569,7 +618,7 @@ mod tests {
         let e = (7..100)
             .find_map(|id| g.check(&csid_header(64 + id)).err())
             .expect("refused");
-        assert!(e.contains("chunk streams"), "{e}");
+        assert!(e.to_string().contains("chunk streams"), "{e}");
     }
 
     /// The scanner and rml_rtmp agree on message boundaries, chunked at 128 bytes with

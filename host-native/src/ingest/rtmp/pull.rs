@@ -280,7 +280,7 @@ impl Client {
                     unpack_aggregate(&m.data, m.timestamp.value, &mut media);
                 }
             })
-            .map_err(SourceError::Protocol)?;
+            .map_err(|e| SourceError::Protocol(e.to_string()))?;
         let results = self.call(|s| s.handle_input(data))?;
         for (tag, timestamp, data) in media {
             self.media(tag, timestamp, &data, feed)?;

@@ -235,7 +235,7 @@ impl Session {
                     command = Some(m.data.clone());
                 }
             })
-            .map_err(Close::warn)?;
+            .map_err(|e| Close::warn(e.to_string()))?;
         if let Some(command) = command {
             self.tc_url = connect_tc_url(&command);
         }

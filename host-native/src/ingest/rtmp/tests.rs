@@ -19,14 +19,12 @@ use tokio::process::{Child, Command};
 use tokio::sync::watch;
 use tokio::time::timeout;
 
-use super::{serve_with, Limits};
+use super::{serve_with, Context, Limits};
 use crate::config::ServerConfig;
-use crate::outputs::OutputManager;
-use crate::server::AppState;
 use crate::streams::{StreamItem, StreamRegistry};
 
 struct Server {
-    state: Arc<AppState>,
+    state: Context,
     addr: SocketAddr,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
@@ -48,25 +46,15 @@ async fn start_with(
     limits: Limits,
     max_connections: usize,
 ) -> Server {
-    let streams = StreamRegistry::new();
-    let state = Arc::new(AppState {
-        config,
-        outputs: OutputManager::new(streams.clone()),
-        pulls: crate::ingest::pull::PullManager::new(streams.clone(), Default::default()),
-        streams,
-        started: std::time::Instant::now(),
-        events,
-    });
+    let state = Context {
+        streams: StreamRegistry::new(),
+        auth: crate::auth::Authorizer::new(&config.auth, events),
+        limits,
+    };
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop, rx) = watch::channel(false);
-    let task = tokio::spawn(serve_with(
-        state.clone(),
-        listener,
-        rx,
-        limits,
-        max_connections,
-    ));
+    let task = tokio::spawn(serve_with(state.clone(), listener, rx, max_connections));
     Server {
         state,
         addr,
