@@ -209,7 +209,11 @@ fn parse_options(js: &JsValue) -> Result<SessionOptions, Error> {
                 )))
             }
         };
-        o.inputs.push(InputSpec { name, bitrate });
+        o.inputs.push(InputSpec {
+            name,
+            bitrate,
+            seekable: None,
+        });
     }
     if let Some(c) = opt_number(js, "chunkLength")? {
         o.chunk_length = c;

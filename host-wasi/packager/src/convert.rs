@@ -3,15 +3,14 @@
 use std::collections::VecDeque;
 
 use smoothcast_core::layout::Layout as CoreLayout;
+use smoothcast_core::package::{self, ErrorKind as CoreErrorKind};
 use smoothcast_core::presentation::{Event, Playlist as CorePlaylist, PresentationOptions};
 use smoothcast_core::time::secs_to_mss;
 use smoothcast_core::{Output as CoreOutput, TrackKind as CoreKind};
 
 use crate::exports::smoothcast::packager::packaging::{
-    Error, ErrorKind, Fragment, Layout, ManifestUpdate, Options, Output, Playlist, SeekRequest,
-    TrackKind,
+    Error, ErrorKind, Fragment, Layout, ManifestUpdate, Options, Output, Playlist, TrackKind,
 };
-use crate::session::{self, SessionOutput};
 
 pub fn options(o: Options) -> PresentationOptions {
     let layout = match o.layout {
@@ -37,14 +36,18 @@ pub fn options(o: Options) -> PresentationOptions {
     p
 }
 
-pub fn error(e: session::Error) -> Error {
+pub fn error(e: package::Error) -> Error {
     let kind = match e.kind {
-        session::Kind::Malformed => ErrorKind::Malformed,
-        session::Kind::Truncated => ErrorKind::Truncated,
-        session::Kind::Unsupported => ErrorKind::Unsupported,
-        session::Kind::Usage => ErrorKind::Usage,
-        session::Kind::Mismatch => ErrorKind::Mismatch,
-        session::Kind::Empty => ErrorKind::Empty,
+        CoreErrorKind::Options => ErrorKind::Options,
+        CoreErrorKind::NotMedia => ErrorKind::NotMedia,
+        CoreErrorKind::Malformed => ErrorKind::Malformed,
+        CoreErrorKind::Truncated => ErrorKind::Truncated,
+        CoreErrorKind::Unsupported => ErrorKind::Unsupported,
+        CoreErrorKind::NoVideo => ErrorKind::NoVideo,
+        CoreErrorKind::BitrateUnknown => ErrorKind::BitrateUnknown,
+        CoreErrorKind::Mismatch => ErrorKind::Mismatch,
+        CoreErrorKind::Empty => ErrorKind::Empty,
+        CoreErrorKind::Usage => ErrorKind::Usage,
     };
     Error {
         kind,
@@ -82,15 +85,7 @@ pub struct Outputs {
 }
 
 impl Outputs {
-    pub fn convert(&mut self, o: SessionOutput, out: &mut Vec<Output>) {
-        let o = match o {
-            SessionOutput::Seek { input, offset } => {
-                self.flush(out);
-                out.push(Output::Seek(SeekRequest { input, offset }));
-                return;
-            }
-            SessionOutput::Core(o) => o,
-        };
+    pub fn convert(&mut self, o: CoreOutput, out: &mut Vec<Output>) {
         match o {
             CoreOutput::WriteFragment { path, data } => {
                 self.flush(out);
