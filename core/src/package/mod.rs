@@ -8,7 +8,6 @@
 //! seekable input asks for one.
 
 mod error;
-mod measure;
 mod options;
 mod session;
 

@@ -15,11 +15,11 @@ use alloc::vec::Vec;
 
 use crate::demux::{self, DemuxEvent, Demuxer};
 use crate::manifest::Manifest;
+use crate::measure::{Measure, Observed};
 use crate::presentation::{LevelId, Output, Presentation, PresentationOptions};
 use crate::TrackKind;
 
 use super::error::{Error, ErrorKind};
-use super::measure::{Measure, Observed};
 use super::options::{check_inputs, InputSpec, SessionOptions};
 
 /// Bytes sniffed before choosing a demuxer: two TS packets, so an M2TS (a 4-byte timecode
