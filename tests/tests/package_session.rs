@@ -43,8 +43,8 @@ fn run(data: &[u8], chunk: usize, options: SessionOptions) -> Result<Files, Erro
                     pos = usize::try_from(to).expect("offset fits");
                     sought = true;
                 }
-                Step::Output(Output::WriteFragment { path, data })
-                | Step::Output(Output::RewriteFragment { path, data }) => {
+                Step::Output(Output::WriteFragment { path, data, .. })
+                | Step::Output(Output::RewriteFragment { path, data, .. }) => {
                     files.insert(path, data);
                 }
                 Step::Output(Output::WriteManifest { path, xml }) => {

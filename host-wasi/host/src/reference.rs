@@ -29,7 +29,8 @@ impl Packaged {
     /// Applies one core output as a disk host would.
     pub fn apply(&mut self, output: Output) {
         match output {
-            Output::WriteFragment { path, data } | Output::RewriteFragment { path, data } => {
+            Output::WriteFragment { path, data, .. }
+            | Output::RewriteFragment { path, data, .. } => {
                 self.fragments.insert(path, data);
             }
             Output::WriteManifest { path, xml } => self.manifest = Some((path, xml)),

@@ -8,7 +8,7 @@ use std::ops::ControlFlow;
 use smoothcast_core::layout::Layout;
 use smoothcast_core::manifest;
 use smoothcast_core::package::{InputSpec, Session, Step};
-use smoothcast_core::presentation::{Event, PresentationOptions};
+use smoothcast_core::presentation::PresentationOptions;
 use smoothcast_core::{Output, TrackKind};
 
 use crate::source::{Blob, InputName, Source};
@@ -150,23 +150,14 @@ pub async fn fragment(
     start: u64,
 ) -> Result<Option<Vec<u8>>, String> {
     let mut s = session(vec![spec(&input.name.file, Some(input.bitrate))])?;
-    let mut written: Option<(String, Vec<u8>)> = None;
     let mut found = None;
     let mut blob = source.open(group, &input.name.file).await?;
     drive(&mut s, &mut blob, |_, step| match step {
-        Step::Output(Output::WriteFragment { path, data }) => {
-            written = Some((path, data));
-            ControlFlow::Continue(())
-        }
-        Step::Output(Output::Event(Event::FragmentClosed {
-            path,
-            kind: k,
-            bitrate: b,
-            start: t,
-            ..
-        })) if k == kind && t >= start => {
-            if t == start && b == bitrate {
-                found = written.take().filter(|(p, _)| *p == path).map(|(_, d)| d);
+        Step::Output(Output::WriteFragment { data, info, .. })
+            if info.kind == kind && info.start >= start =>
+        {
+            if info.start == start && info.bitrate == bitrate {
+                found = Some(data);
             }
             ControlFlow::Break(())
         }

@@ -36,7 +36,6 @@ struct State {
     /// Created at the first push or finish-input: the WIT adds inputs one by one, the
     /// session wants them all at once.
     session: Option<Session>,
-    outputs: convert::Outputs,
     queued: Vec<WitOutput>,
 }
 
@@ -85,7 +84,7 @@ impl State {
         let mut input = session.input();
         while let Some(step) = session.poll() {
             match step {
-                Step::Output(o) => self.outputs.convert(o, &mut self.queued),
+                Step::Output(o) => self.queued.extend(convert::output(o)),
                 Step::Seek(offset) => self.queued.push(WitOutput::Seek(SeekRequest {
                     input: u32::try_from(input).unwrap_or(u32::MAX),
                     offset,
@@ -115,7 +114,6 @@ impl GuestPackager for Packager {
                 options: convert::options(options),
                 inputs: Vec::new(),
                 session: None,
-                outputs: convert::Outputs::default(),
                 queued: Vec::new(),
             }),
         }
@@ -171,12 +169,7 @@ impl GuestPackager for Packager {
     }
 
     fn poll(&self) -> Vec<WitOutput> {
-        let mut state = self.state.borrow_mut();
-        let State {
-            outputs, queued, ..
-        } = &mut *state;
-        outputs.flush(queued);
-        std::mem::take(queued)
+        std::mem::take(&mut self.state.borrow_mut().queued)
     }
 
     fn bitrate(&self, input: u32) -> Option<u32> {
