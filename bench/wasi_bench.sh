@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The WASI components against the native core, same input, same run (see
+# The WASI components against `smoothcast package`, same input, same run (see
 # host-wasi/host/src/bin/bench.rs). Not a test: prints numbers.
 #   bench/wasi_bench.sh [CLIP.mp4] [--rounds N]
 # Without a clip it makes a 60 s 720p one with ffmpeg (cached in target/test-media).

@@ -23,6 +23,7 @@ pub mod demux;
 pub mod fragment;
 pub mod layout;
 pub mod manifest;
+pub mod measure;
 pub mod media;
 pub mod package;
 pub mod presentation;

@@ -99,7 +99,8 @@ fuzz_target!(|input: Input| {
     let mut manifest = None;
     while let Some(o) = first.poll_output() {
         match o {
-            Output::WriteFragment { path, data } | Output::RewriteFragment { path, data } => {
+            Output::WriteFragment { path, data, .. }
+            | Output::RewriteFragment { path, data, .. } => {
                 files.insert(path, data);
             }
             Output::WriteManifest { xml, .. } => manifest = Some(xml),

@@ -26,7 +26,6 @@ export async function packageFiles(inputs, { targetFolder, groupName, onProgress
   const root = path.join(targetFolder, groupName);
   const fragments = [];
   const made = new Set();
-  const sizes = new Map();
   let seekTo = null;
   let inputDone = false;
 
@@ -43,16 +42,15 @@ export async function packageFiles(inputs, { targetFolder, groupName, onProgress
     switch (step.type) {
       case 'seek': seekTo = step.offset; break;
       case 'input-done': inputDone = true; break;
-      case 'fragment': write(step.path, step.data); sizes.set(step.path, step.data.length); break;
+      case 'fragment': {
+        write(step.path, step.data);
+        const { type, data, ...info } = step;
+        fragments.push(info);
+        break;
+      }
       case 'rewrite': write(step.path, step.data); break;
       case 'manifest': write(step.path, step.xml); break;
       case 'remove': fs.rmSync(confined(root, step.path), { force: true }); break;
-      case 'fragment-closed': {
-        const { type, ...info } = step;
-        fragments.push({ ...info, size: sizes.get(step.path) ?? 0 });
-        sizes.delete(step.path);
-        break;
-      }
       default: break;
     }
   };

@@ -5,7 +5,7 @@
 //! (`host-browser/npm/lib/api.js`), where promises and streams are native.
 
 use js_sys::{Array, Object, Reflect, Uint8Array};
-use smoothcast_core::presentation::{Event, Output};
+use smoothcast_core::presentation::{Event, FragmentInfo, Output};
 use wasm_bindgen::prelude::*;
 
 use smoothcast_core::package::{Error, ErrorKind, InputSpec, Session, SessionOptions, Step};
@@ -30,8 +30,8 @@ export interface RawPackagerOptions {
 
 /** What poll() returns; times are in 10 MHz ticks. */
 export type RawStep =
-  | { type: "fragment"; path: string; data: Uint8Array }
-  | { type: "rewrite"; path: string; data: Uint8Array }
+  | { type: "fragment"; path: string; data: Uint8Array; kind: "video" | "audio"; bitrate: number; start: number; duration: number; samples: number; size: number }
+  | { type: "rewrite"; path: string; data: Uint8Array; kind: "video" | "audio"; bitrate: number; start: number; duration: number; samples: number; size: number }
   | { type: "manifest"; path: string; xml: string }
   | { type: "remove"; path: string }
   | { type: "fragment-closed"; path: string; kind: "video" | "audio"; bitrate: number; start: number; duration: number; samples: number }
@@ -209,7 +209,11 @@ fn parse_options(js: &JsValue) -> Result<SessionOptions, Error> {
                 )))
             }
         };
-        o.inputs.push(InputSpec { name, bitrate });
+        o.inputs.push(InputSpec {
+            name,
+            bitrate,
+            seekable: None,
+        });
     }
     if let Some(c) = opt_number(js, "chunkLength")? {
         o.chunk_length = c;
@@ -238,14 +242,24 @@ fn step_to_js(step: &Step, bytes: impl Fn(&[u8]) -> JsValue) -> JsValue {
     let s = |v: &str| JsValue::from_str(v);
     // Times and offsets as numbers: exact up to 2^53 (28 years in 10 MHz ticks, 8 PiB).
     let n = |v: u64| JsValue::from_f64(v as f64);
+    // A fragment's own facts, so JavaScript need not pair it with its fragment-closed.
+    let fragment = |kind: &str, path: &str, data: &[u8], info: &FragmentInfo| {
+        object(&[
+            t(kind),
+            ("path", s(path)),
+            ("data", bytes(data)),
+            ("kind", s(info.kind.as_str())),
+            ("bitrate", n(u64::from(info.bitrate))),
+            ("start", n(info.start)),
+            ("duration", n(info.duration)),
+            ("samples", n(info.samples as u64)),
+            ("size", n(info.size as u64)),
+        ])
+    };
     match step {
         Step::Output(output) => match output {
-            Output::WriteFragment { path, data } => {
-                object(&[t("fragment"), ("path", s(path)), ("data", bytes(data))])
-            }
-            Output::RewriteFragment { path, data } => {
-                object(&[t("rewrite"), ("path", s(path)), ("data", bytes(data))])
-            }
+            Output::WriteFragment { path, data, info } => fragment("fragment", path, data, info),
+            Output::RewriteFragment { path, data, info } => fragment("rewrite", path, data, info),
             Output::WriteManifest { path, xml } => {
                 object(&[t("manifest"), ("path", s(path)), ("xml", s(xml))])
             }

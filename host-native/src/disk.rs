@@ -41,12 +41,14 @@ impl OutputDir {
     /// Carries out one output; events are returned for the caller to log or forward.
     pub fn apply(&self, output: Output) -> Result<()> {
         match output {
-            Output::WriteFragment { path, data } if self.atomic_fragments => {
+            Output::WriteFragment { path, data, .. } if self.atomic_fragments => {
                 write_atomic(&self.resolve(&path)?, &data)
             }
-            Output::WriteFragment { path, data } => write_file(&self.resolve(&path)?, &data),
+            Output::WriteFragment { path, data, .. } => write_file(&self.resolve(&path)?, &data),
             // A rewritten fragment may be read mid-write by a player: replace it atomically.
-            Output::RewriteFragment { path, data } => write_atomic(&self.resolve(&path)?, &data),
+            Output::RewriteFragment { path, data, .. } => {
+                write_atomic(&self.resolve(&path)?, &data)
+            }
             Output::WriteManifest { path, xml } => {
                 write_atomic(&self.resolve(&path)?, xml.as_bytes())
             }

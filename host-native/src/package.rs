@@ -64,6 +64,7 @@ pub fn run(args: &PackageArgs) -> Result<()> {
             .map(|i| InputSpec {
                 name: i.path.display().to_string(),
                 bitrate: i.bitrate,
+                seekable: None,
             })
             .collect(),
         chunk_length: args.chunk_length,

@@ -15,6 +15,7 @@ fn options(name: &str, bitrate: Option<u32>, seekable: bool) -> SessionOptions {
         inputs: vec![InputSpec {
             name: name.into(),
             bitrate,
+            seekable: None,
         }],
         seekable,
         ..SessionOptions::default()
@@ -42,8 +43,8 @@ fn run(data: &[u8], chunk: usize, options: SessionOptions) -> Result<Files, Erro
                     pos = usize::try_from(to).expect("offset fits");
                     sought = true;
                 }
-                Step::Output(Output::WriteFragment { path, data })
-                | Step::Output(Output::RewriteFragment { path, data }) => {
+                Step::Output(Output::WriteFragment { path, data, .. })
+                | Step::Output(Output::RewriteFragment { path, data, .. }) => {
                     files.insert(path, data);
                 }
                 Step::Output(Output::WriteManifest { path, xml }) => {
@@ -120,4 +121,17 @@ fn bad_inputs_fail_with_a_kind() {
     let mut s = Session::new(options("x.txt", None, true)).expect("session");
     assert!(s.push(&text).is_err());
     assert_eq!(s.push(b"more").unwrap_err().kind, ErrorKind::NotMedia);
+}
+
+#[test]
+fn an_input_may_be_seekable_in_a_one_way_session() {
+    let data = clip(Container::Ts, false);
+    let mut o = options("t.ts", None, false);
+    o.inputs[0].seekable = Some(true);
+    // Seekable after all: measured in a first pass, as in a seekable session.
+    let files = run(&data, 50_000, o).expect("package");
+    assert_eq!(
+        files,
+        run(&data, 50_000, options("t.ts", None, true)).expect("package")
+    );
 }

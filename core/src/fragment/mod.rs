@@ -1,20 +1,23 @@
 //! Smooth Streaming fragments: `moof` + `mdat`, one track per fragment.
 //!
-//! The module tree mirrors the box tree, one box per file:
+//! The folder tree mirrors the box tree, one box per file (as kixelated/mp4-atom does):
 //!
 //! ```text
-//! moof            moof.rs
-//!   mfhd          mfhd.rs
-//!   traf          traf.rs
-//!     tfhd        tfhd.rs
-//!     trun        trun.rs
-//!     uuid tfxd   tfxd.rs
-//!     uuid tfrf   tfrf.rs   (live only)
-//! mdat            mdat.rs
+//! (any box's header)  header.rs
+//! moof                moof/mod.rs
+//!   mfhd              moof/mfhd.rs
+//!   traf              moof/traf/mod.rs
+//!     tfhd            moof/traf/tfhd.rs
+//!     trun            moof/traf/trun.rs
+//!     uuid tfxd       moof/traf/tfxd.rs
+//!     uuid tfrf       moof/traf/tfrf.rs   (live only)
+//! mdat                mdat.rs
 //! ```
 //!
 //! Every box has `encode` (append to a `Vec<u8>`) and `decode` (from its payload, after the
-//! box header), and a round-trip test beside it. [`Fragment`] ties them together.
+//! box header), and a round-trip test beside it. [`Fragment`] ties them together. The MP4
+//! demuxer reads box headers and `tfhd` with the same code (`demux::mp4::boxes`,
+//! `demux::mp4::moof::traf`).
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -22,15 +25,13 @@ use core::fmt;
 
 pub mod header;
 pub mod mdat;
-pub mod mfhd;
 pub mod moof;
-pub mod tfhd;
-pub mod tfrf;
-pub mod tfxd;
-pub mod traf;
-pub mod trun;
 
-pub use header::BoxHeader;
+// The boxes by name, wherever they sit in the tree.
+pub use moof::traf::{tfhd, tfrf, tfxd, trun};
+pub use moof::{mfhd, traf};
+
+pub use header::{BoxHeader, RawHeader};
 pub use mfhd::Mfhd;
 pub use moof::Moof;
 pub use tfhd::Tfhd;

@@ -1,14 +1,13 @@
 //! On-demand packaging as a session: the loop behind `smoothcast package`, turned inside out
-//! so that every host (the native binary, the browser, the WASI component) drives the same
-//! code and writes the same bytes.
+//! so that every host (the native binary, the browser, the WASI packager and origin) drives
+//! the same code and writes the same bytes.
 //!
 //! The host pushes the bytes of one input at a time, calls [`Session::end`] at the end of
 //! each, and drains [`Session::poll`]. A [`Step::Seek`] means "continue this input from that
 //! offset" (an MP4 with its `moov` at the end, or a second pass to measure a bitrate); only a
-//! session created `seekable` asks for one.
+//! seekable input asks for one.
 
 mod error;
-mod measure;
 mod options;
 mod session;
 

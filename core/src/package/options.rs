@@ -12,10 +12,34 @@ use super::error::{Error, ErrorKind};
 
 /// One input: a name (a file name; it names the stream folder of a single input) and the
 /// bitrate to announce, measured when absent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InputSpec {
     pub name: String,
     pub bitrate: Option<u32>,
+    /// Whether the host can honour seek requests for this input; `None`: the session's
+    /// [`SessionOptions::seekable`]. A WASI host decides input by input (a file, a stream).
+    pub seekable: Option<bool>,
+}
+
+impl InputSpec {
+    /// The checks `smoothcast package` makes on one input argument.
+    pub fn check(&self) -> Result<(), Error> {
+        if self.bitrate == Some(0) {
+            return Err(Error::new(
+                ErrorKind::Options,
+                format!("{}: bitrate must be above 0", self.name),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The checks on the input list, whoever chose the presentation options.
+pub(super) fn check_inputs(inputs: &[InputSpec]) -> Result<(), Error> {
+    if inputs.is_empty() {
+        return Err(Error::new(ErrorKind::Options, "no inputs"));
+    }
+    inputs.iter().try_for_each(InputSpec::check)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -53,14 +77,7 @@ impl SessionOptions {
                 "chunkLength must be between 0.1 and 3600 seconds".into()
             ));
         }
-        if self.inputs.is_empty() {
-            return Err(opt("no inputs".into()));
-        }
-        for input in &self.inputs {
-            if input.bitrate == Some(0) {
-                return Err(opt(format!("{}: bitrate must be above 0", input.name)));
-            }
-        }
+        check_inputs(&self.inputs)?;
         let layout = match (&self.inputs[..], &self.stream_name) {
             ([_], Some(stream)) => {
                 layout::validate_component("stream name", stream).map_err(opt)?;
@@ -125,7 +142,7 @@ mod tests {
     fn rejects_bad_options() {
         let input = InputSpec {
             name: "a.mp4".into(),
-            bitrate: None,
+            ..InputSpec::default()
         };
         let base = SessionOptions {
             inputs: vec![input.clone()],

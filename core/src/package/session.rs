@@ -1,10 +1,11 @@
-//! The packaging session: the native host's `package` loop turned inside out, so that a
-//! JavaScript host (which owns the bytes and the event loop) can drive it.
+//! The packaging session: the `package` loop turned inside out, so that every host (the
+//! native command, JavaScript, the WASI components) owns the bytes and the event loop and
+//! drives the same code.
 //!
 //! The host pushes the bytes of one input at a time, calls [`Session::end`] at the end of
 //! each, and drains [`Session::poll`]. A [`Step::Seek`] means "continue this input from that
 //! offset" (an MP4 with its `moov` at the end, or a second pass to measure a bitrate); only
-//! a session created `seekable` asks for one.
+//! a seekable input (see [`InputSpec::seekable`]) asks for one.
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
@@ -13,14 +14,16 @@ use alloc::string::ToString;
 use alloc::vec::Vec;
 
 use crate::demux::{self, DemuxEvent, Demuxer};
-use crate::presentation::{LevelId, Output, Presentation};
+use crate::manifest::Manifest;
+use crate::measure::{Measure, Observed};
+use crate::presentation::{LevelId, Output, Presentation, PresentationOptions};
 use crate::TrackKind;
 
 use super::error::{Error, ErrorKind};
-use super::measure::{Measure, Observed};
-use super::options::{InputSpec, SessionOptions};
+use super::options::{check_inputs, InputSpec, SessionOptions};
 
-/// Bytes sniffed before choosing a demuxer; the native host reads the same amount.
+/// Bytes sniffed before choosing a demuxer: two TS packets, so an M2TS (a 4-byte timecode
+/// before each packet) is confirmed by its second sync byte.
 const HEAD_LEN: usize = 376;
 
 /// What the host must do next.
@@ -66,7 +69,9 @@ enum Mode {
 
 pub struct Session {
     presentation: Presentation,
+    /// A measured bitrate is written back into its input, so [`Session::bitrate`] has it.
     inputs: Vec<InputSpec>,
+    /// The default of inputs that do not say.
     seekable: bool,
     current: usize,
     pass: Pass,
@@ -77,12 +82,24 @@ pub struct Session {
 }
 
 impl Session {
+    /// A session with `smoothcast package`'s presentation: VOD, layout from the inputs.
     pub fn new(options: SessionOptions) -> Result<Self, Error> {
-        let presentation = Presentation::new(options.presentation_options()?);
+        let presentation = options.presentation_options()?;
+        Self::with_presentation(options.inputs, options.seekable, presentation)
+    }
+
+    /// A session with presentation options the host chose (the WASI packager's layouts and
+    /// live options, the origin's layout); the inputs are checked as [`Session::new`] does.
+    pub fn with_presentation(
+        inputs: Vec<InputSpec>,
+        seekable: bool,
+        options: PresentationOptions,
+    ) -> Result<Self, Error> {
+        check_inputs(&inputs)?;
         let mut session = Self {
-            presentation,
-            inputs: options.inputs,
-            seekable: options.seekable,
+            presentation: Presentation::new(options),
+            inputs,
+            seekable,
             current: 0,
             pass: Pass::Over,
             steps: VecDeque::new(),
@@ -93,9 +110,35 @@ impl Session {
         Ok(session)
     }
 
-    /// Index of the input being read.
+    /// Index of the input being read (the input count once every input is done).
     pub fn input(&self) -> usize {
         self.current
+    }
+
+    /// An input's bitrate: given, or measured once known.
+    pub fn bitrate(&self, input: usize) -> Option<u32> {
+        self.inputs.get(input).and_then(|i| i.bitrate)
+    }
+
+    /// Whether every input was packaged and the final manifest queued.
+    pub fn is_done(&self) -> bool {
+        self.failed.is_none() && self.current >= self.inputs.len()
+    }
+
+    /// The manifest as it stands (complete once [`Session::is_done`]), for hosts that
+    /// rewrite it before serving (the WASI origin's IIS URLs).
+    pub fn manifest(&self) -> Result<Manifest, Error> {
+        self.presentation
+            .manifest()
+            .map_err(|e| Error::presentation(None, &e))
+    }
+
+    /// Whether the host honours seeks for the current input.
+    fn seekable(&self) -> bool {
+        self.inputs
+            .get(self.current)
+            .and_then(|i| i.seekable)
+            .unwrap_or(self.seekable)
     }
 
     /// `"measure"` (a pass to find the bitrate), `"package"` or `"done"`.
@@ -168,9 +211,14 @@ impl Session {
 
     fn add_level(&mut self, bitrate: u32) -> Result<LevelId, Error> {
         let name = self.name().to_string();
-        self.presentation
+        let level = self
+            .presentation
             .add_quality_level(&name, bitrate)
-            .map_err(|e| Error::presentation(None, &e))
+            .map_err(|e| Error::presentation(None, &e))?;
+        if let Some(input) = self.inputs.get_mut(self.current) {
+            input.bitrate = Some(bitrate);
+        }
+        Ok(level)
     }
 
     fn push_inner(&mut self, chunk: Chunk<'_>) -> Result<(), Error> {
@@ -241,7 +289,7 @@ impl Session {
                 ),
             )
         })?;
-        let mut demuxer = demux::for_container(container, self.seekable);
+        let mut demuxer = demux::for_container(container, self.seekable());
         demuxer
             .push(&buf)
             .map_err(|e| Error::demux(self.name(), &e))?;
@@ -252,6 +300,7 @@ impl Session {
     /// Hands every demuxer event on: to the measurement or to the presentation.
     fn drain(&mut self) -> Result<(), Error> {
         let name = self.name().to_string();
+        let seekable = self.seekable();
         let Pass::Demux { demuxer, mode } = &mut self.pass else {
             return Ok(());
         };
@@ -267,7 +316,7 @@ impl Session {
                     let bitrate = match measure.observe(&event)? {
                         Observed::Stated(bitrate) => bitrate,
                         Observed::More => {
-                            if matches!(event, DemuxEvent::Sample(_)) && !self.seekable {
+                            if matches!(event, DemuxEvent::Sample(_)) && !seekable {
                                 return Err(Error::new(
                                     ErrorKind::BitrateUnknown,
                                     format!("{name}: this container states no bitrate; give one (a one-way stream cannot be read twice to measure it)"),
@@ -285,6 +334,9 @@ impl Session {
                         .presentation
                         .add_quality_level(&name, bitrate)
                         .map_err(|e| Error::presentation(None, &e))?;
+                    if let Some(input) = self.inputs.get_mut(self.current) {
+                        input.bitrate = Some(bitrate);
+                    }
                     for e in core::mem::take(held) {
                         self.presentation
                             .handle_demux_event(level, e)

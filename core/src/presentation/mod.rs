@@ -133,11 +133,13 @@ pub enum Output {
     WriteFragment {
         path: String,
         data: Vec<u8>,
+        info: FragmentInfo,
     },
     /// An earlier live fragment, now announcing more following fragments in its tfrf.
     RewriteFragment {
         path: String,
         data: Vec<u8>,
+        info: FragmentInfo,
     },
     /// The manifest changed; replace it atomically (readers may fetch it at any moment).
     WriteManifest {
@@ -149,6 +151,25 @@ pub enum Output {
         path: String,
     },
     Event(Event),
+}
+
+/// The facts of a fragment file, carried by its write and each rewrite, so that a host can
+/// name, count and report it from the output alone (the [`Event::FragmentClosed`] that
+/// follows a write says the same, for event sinks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FragmentInfo {
+    /// The input whose samples it holds.
+    pub level: LevelId,
+    pub kind: TrackKind,
+    /// Its quality level's bitrate (for audio, the audio's own), as in its path.
+    pub bitrate: u32,
+    /// The manifest's `c@t`, in 10 MHz ticks, time offset included.
+    pub start: u64,
+    /// In 10 MHz ticks.
+    pub duration: u64,
+    pub samples: usize,
+    /// Bytes of the file as this output writes it.
+    pub size: usize,
 }
 
 /// Things worth telling an operator or an event sink.
@@ -184,8 +205,8 @@ pub enum Event {
     },
 }
 
-/// Identifies a quality level (an input) inside a presentation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Identifies a quality level (an input) inside a presentation; the default is the first.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LevelId(usize);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -221,7 +242,23 @@ fn error(kind: PresentationErrorKind, message: String) -> PresentationError {
 #[derive(Debug)]
 struct KeptFragment {
     path: String,
+    /// As in its path (an audio level's bitrate is settled by its first fragment).
+    bitrate: u32,
     fragment: Fragment,
+}
+
+/// What the presentation keeps per level and track kind from one fragment to the next.
+#[derive(Debug, Default)]
+struct TrackState {
+    /// The `mfhd` sequence number of the newest fragment.
+    sequence: u32,
+    /// Live: the newest fragments, rewritten as later ones complete.
+    kept: VecDeque<KeptFragment>,
+    /// How many leading fragments have been removed from disk.
+    removed: usize,
+    /// After [`Presentation::resume`]: where the track ended on disk, until its first new
+    /// fragment closes the gap to it.
+    resumed_end: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -230,13 +267,8 @@ pub struct Presentation {
     levels: Vec<Level>,
     names: Vec<String>,
     outputs: VecDeque<Output>,
-    sequence: BTreeMap<(usize, TrackKind), u32>,
-    kept: BTreeMap<(usize, TrackKind), VecDeque<KeptFragment>>,
-    /// Per level and kind: how many leading fragments have been removed from disk.
-    removed: BTreeMap<(usize, TrackKind), usize>,
-    /// After [`Presentation::resume`]: where each level's track ended on disk, until its first
-    /// new fragment closes the gap to it.
-    resumed_ends: BTreeMap<(usize, TrackKind), u64>,
+    /// Per level and kind.
+    tracks: BTreeMap<(usize, TrackKind), TrackState>,
     last_manifest: Option<String>,
     /// Per audio bitrate, the start of the newest audio fragment written: levels carrying
     /// the same audio (one encoder's renditions) write each fragment once.
@@ -251,10 +283,7 @@ impl Presentation {
             levels: Vec::new(),
             names: Vec::new(),
             outputs: VecDeque::new(),
-            sequence: BTreeMap::new(),
-            kept: BTreeMap::new(),
-            removed: BTreeMap::new(),
-            resumed_ends: BTreeMap::new(),
+            tracks: BTreeMap::new(),
             last_manifest: None,
             audio_written: BTreeMap::new(),
             finished: false,
@@ -500,7 +529,11 @@ impl Presentation {
         }
         let bitrate = self.levels[level].bitrate_of(c.kind);
         let start = c.start.saturating_add(self.options.time_offset);
-        if let Some(end) = self.resumed_ends.remove(&(level, c.kind)) {
+        let resumed_end = self
+            .tracks
+            .get_mut(&(level, c.kind))
+            .and_then(|t| t.resumed_end.take());
+        if let Some(end) = resumed_end {
             self.close_resume_gap(level, c.kind, end, start);
         }
         // Levels carrying one audio rendition (an encoder's renditions share their audio)
@@ -519,8 +552,9 @@ impl Presentation {
             self.announce_to_kept(level, c.kind, start, c.duration);
             return;
         }
-        let seq = self.sequence.entry((level, c.kind)).or_insert(0);
-        *seq += 1;
+        let track = self.tracks.entry((level, c.kind)).or_default();
+        track.sequence += 1;
+        let sequence_number = track.sequence;
         let (tfhd, trun) = match c.kind {
             TrackKind::Video => (Tfhd::video(1), Trun::video(c.samples)),
             TrackKind::Audio => (Tfhd::audio(2), Trun::audio(c.samples)),
@@ -528,9 +562,7 @@ impl Presentation {
         let samples = trun.samples.len();
         let mut fragment = Fragment {
             moof: Moof {
-                mfhd: Mfhd {
-                    sequence_number: *seq,
-                },
+                mfhd: Mfhd { sequence_number },
                 traf: Traf {
                     tfhd,
                     trun,
@@ -555,9 +587,19 @@ impl Presentation {
             // Kept for the tfrf rewrites that follow.
             fragment.mdat = data[head_len..].to_vec();
         }
+        let info = FragmentInfo {
+            level: LevelId(level),
+            kind: c.kind,
+            bitrate,
+            start,
+            duration: c.duration,
+            samples,
+            size: data.len(),
+        };
         self.outputs.push_back(Output::WriteFragment {
             path: path.clone(),
             data,
+            info,
         });
         self.outputs.push_back(Output::Event(Event::FragmentClosed {
             path: path.clone(),
@@ -570,8 +612,12 @@ impl Presentation {
         if self.options.live {
             self.announce_to_kept(level, c.kind, start, c.duration);
             let lookahead = usize::from(self.options.lookahead);
-            let kept = self.kept.entry((level, c.kind)).or_default();
-            kept.push_back(KeptFragment { path, fragment });
+            let kept = &mut self.tracks.entry((level, c.kind)).or_default().kept;
+            kept.push_back(KeptFragment {
+                path,
+                bitrate,
+                fragment,
+            });
             while kept.len() > lookahead {
                 kept.pop_front();
             }
@@ -587,16 +633,28 @@ impl Presentation {
             time: start,
             duration,
         };
-        let Some(kept) = self.kept.get_mut(&(level, kind)) else {
+        let Some(track) = self.tracks.get_mut(&(level, kind)) else {
             return;
         };
-        for k in kept.iter_mut() {
+        for k in track.kept.iter_mut() {
             if let Some(tfrf) = k.fragment.moof.traf.tfrf.as_mut() {
                 tfrf.entries.push(entry);
             }
+            let data = k.fragment.encode();
+            let traf = &k.fragment.moof.traf;
+            let info = FragmentInfo {
+                level: LevelId(level),
+                kind,
+                bitrate: k.bitrate,
+                start: traf.tfxd.time,
+                duration: traf.tfxd.duration,
+                samples: traf.trun.samples.len(),
+                size: data.len(),
+            };
             self.outputs.push_back(Output::RewriteFragment {
                 path: k.path.clone(),
-                data: k.fragment.encode(),
+                data,
+                info,
             });
         }
     }
@@ -910,7 +968,7 @@ impl Presentation {
                     let Some(track) = level.track(kind) else {
                         continue;
                     };
-                    let removed = self.removed.entry((i, kind)).or_insert(0);
+                    let removed = &mut self.tracks.entry((i, kind)).or_default().removed;
                     while let Some(&(t, _)) = track.chunks.get(*removed).filter(|c| c.0 < cutoff) {
                         let path = self.options.layout.fragment_path(
                             kind,

@@ -223,21 +223,24 @@ impl Presentation {
                     }
                 }
                 report.fragments += kept_list.len();
-                if let Some(last) = kept_list.last() {
-                    self.resumed_ends
-                        .insert((i, kind), last.t.saturating_add(last.d));
-                }
                 chunks[k] = kept_list.iter().map(|f| (f.t - offset, f.d)).collect();
+                // Its path was found under this bitrate's folder (`owner_of`).
+                let bitrate = self.levels[i].bitrate_of(kind);
+                let track = self.tracks.entry((i, kind)).or_default();
+                if let Some(last) = kept_list.last() {
+                    track.resumed_end = Some(last.t.saturating_add(last.d));
+                }
                 if let Some(seq) = kept_list.iter().map(|f| f.sequence).max() {
-                    self.sequence.insert((i, kind), seq);
+                    track.sequence = seq;
                 }
                 // The newest fragments go on announcing what follows them.
-                let kept = self.kept.entry((i, kind)).or_default();
+                let kept = &mut track.kept;
                 let tail = kept_list.len().saturating_sub(lookahead);
                 for f in kept_list.into_iter().skip(tail) {
                     match f.whole {
                         Some(fragment) => kept.push_back(KeptFragment {
                             path: f.path,
+                            bitrate,
                             fragment,
                         }),
                         // Without its bytes it cannot be rewritten; neither can those before
@@ -267,7 +270,7 @@ impl Presentation {
         if gap == 0 || gap > self.options.chunk_length {
             return;
         }
-        let Some(kept) = self.kept.get_mut(&(level, kind)) else {
+        let Some(kept) = self.tracks.get_mut(&(level, kind)).map(|t| &mut t.kept) else {
             return;
         };
         let Some(last) = kept.back_mut() else {

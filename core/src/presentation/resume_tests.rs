@@ -22,7 +22,8 @@ impl Disk {
     fn apply(&mut self, outputs: Vec<Output>) {
         for o in outputs {
             match o {
-                Output::WriteFragment { path, data } | Output::RewriteFragment { path, data } => {
+                Output::WriteFragment { path, data, .. }
+                | Output::RewriteFragment { path, data, .. } => {
                     self.files.insert(path, data);
                 }
                 Output::WriteManifest { xml, .. } => self.manifest = Some(xml),

@@ -103,7 +103,7 @@ fn written(outputs: &[Output]) -> Vec<(&str, &[u8])> {
     outputs
         .iter()
         .filter_map(|o| match o {
-            Output::WriteFragment { path, data } => Some((path.as_str(), data.as_slice())),
+            Output::WriteFragment { path, data, .. } => Some((path.as_str(), data.as_slice())),
             _ => None,
         })
         .collect()
@@ -286,7 +286,8 @@ fn live_fragments_gain_tfrf_and_the_manifest_lags_by_the_lookahead() {
     let versions: Vec<usize> = out
         .iter()
         .filter_map(|o| match o {
-            Output::WriteFragment { path, data } | Output::RewriteFragment { path, data }
+            Output::WriteFragment { path, data, .. }
+            | Output::RewriteFragment { path, data, .. }
                 if path == first =>
             {
                 Fragment::decode(data)
@@ -603,7 +604,7 @@ fn p_frames_only_are_cut_at_the_maximum_fragment_duration() {
     let second = outputs
         .iter()
         .find_map(|o| match o {
-            Output::WriteFragment { path, data } if path == "1000000/video/200000000.fmp4" => {
+            Output::WriteFragment { path, data, .. } if path == "1000000/video/200000000.fmp4" => {
                 Some(Fragment::decode(data).expect("decodes"))
             }
             _ => None,
@@ -662,4 +663,68 @@ fn fragments_are_cut_at_the_maximum_fragment_size() {
             2
         ]
     );
+}
+
+/// A write and each rewrite carry the fragment's facts: the same as its FragmentClosed,
+/// with the size of the bytes they carry (the host needs nothing else).
+#[test]
+fn fragment_outputs_carry_their_facts() {
+    for live in [false, true] {
+        let mut options = PresentationOptions::vod(Layout::Multi);
+        options.live = live;
+        options.time_offset = 7;
+        let mut p = Presentation::new(options);
+        let l = p.add_quality_level("in", 1_000_000).expect("level");
+        p.add_track(l, video_track(0)).expect("video");
+        p.add_track(l, audio_track()).expect("audio");
+        push_av(&mut p, l, 12, 50, 0);
+        p.finish().expect("finish");
+        let out = drain(&mut p);
+        let mut facts = BTreeMap::new();
+        let mut rewrites = 0;
+        for (i, o) in out.iter().enumerate() {
+            match o {
+                Output::WriteFragment { path, data, info } => {
+                    assert_eq!(info.level, l);
+                    assert_eq!(info.size, data.len(), "{path}");
+                    let Some(Output::Event(Event::FragmentClosed {
+                        path: closed,
+                        kind,
+                        bitrate,
+                        start,
+                        duration,
+                        samples,
+                    })) = out.get(i + 1)
+                    else {
+                        panic!("{path}: no FragmentClosed after it");
+                    };
+                    assert_eq!(closed, path);
+                    assert_eq!(
+                        (info.kind, info.bitrate, info.start, info.duration),
+                        (*kind, *bitrate, *start, *duration)
+                    );
+                    assert_eq!(info.samples, *samples);
+                    let decoded = Fragment::decode(data).expect("decodes");
+                    assert_eq!(decoded.moof.traf.tfxd.time, info.start);
+                    assert_eq!(decoded.moof.traf.trun.samples.len(), info.samples);
+                    assert!(path.starts_with(&format!("{}/{}/", info.bitrate, kind.as_str())));
+                    facts.insert(path.clone(), *info);
+                }
+                Output::RewriteFragment { path, data, info } => {
+                    rewrites += 1;
+                    let first = facts.get(path).expect("rewrites follow the write");
+                    assert_eq!(
+                        *info,
+                        FragmentInfo {
+                            size: data.len(),
+                            ..*first
+                        }
+                    );
+                }
+                _ => {}
+            }
+        }
+        assert!(facts.len() >= 10, "{}", facts.len());
+        assert_eq!(rewrites > 0, live);
+    }
 }

@@ -22,9 +22,6 @@ export function makeApi(raw, init) {
   class Packager {
     #raw;
     #callbacks;
-    // WriteFragment arrives just before its FragmentClosed event; they are joined into one
-    // 'fragment' output so a caller gets the bytes and the timing together.
-    #pending = new Map();
 
     constructor(options = {}) {
       const { onOutput, onFragment, onManifest, ...rest } = options;
@@ -57,24 +54,9 @@ export function makeApi(raw, init) {
     #drain() {
       const outputs = [];
       for (let step = this.#raw.poll(); step !== undefined; step = this.#raw.poll()) {
-        let out = step;
-        if (step.type === 'fragment') {
-          this.#pending.set(step.path, step);
-          continue;
-        }
-        if (step.type === 'fragment-closed') {
-          const written = this.#pending.get(step.path);
-          if (!written) continue;
-          this.#pending.delete(step.path);
-          const { type, ...timing } = step;
-          out = { ...timing, type: 'fragment', data: written.data, size: written.data.length };
-        }
-        if (step.type === 'done') {
-          // Never expected (the core always reports a closed fragment), but never lose bytes.
-          for (const f of this.#pending.values()) outputs.push({ ...f, size: f.data.length });
-          this.#pending.clear();
-        }
-        outputs.push(out);
+        // A fragment carries its own timing; its fragment-closed event repeats it.
+        if (step.type === 'fragment-closed') continue;
+        outputs.push(step);
       }
       const { onOutput, onFragment, onManifest } = this.#callbacks;
       for (const out of outputs) {

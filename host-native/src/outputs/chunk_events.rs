@@ -3,6 +3,7 @@
 //! when a file is on disk); this module only builds their payloads.
 
 use serde_json::{json, Value};
+use smoothcast_core::presentation::FragmentInfo;
 use smoothcast_core::time::MSS_TIMESCALE;
 use smoothcast_core::TrackKind;
 
@@ -17,15 +18,6 @@ pub(super) struct EventContext {
     pub config_ids: Vec<u64>,
 }
 
-/// A fragment's timing, from the core's `FragmentClosed` that follows its write.
-pub(super) struct Closed {
-    pub kind: TrackKind,
-    pub bitrate: u32,
-    pub start: u64,
-    pub duration: u64,
-    pub samples: usize,
-}
-
 /// 10 MHz ticks to the milliseconds EMS's events and manifests use.
 pub(super) fn ms(ticks: u64) -> u64 {
     ticks / (MSS_TIMESCALE / 1000)
@@ -38,11 +30,8 @@ pub(super) fn group_payload(ev: &EventContext) -> Value {
 /// mssChunkCreated's payload: the group, the stream whose level the fragment belongs to
 /// (found by its bitrate among the group's configs; audio, whose bitrate is its own, by
 /// the group's first stream), the fragment's file and start.
-pub(super) fn chunk_payload(ev: &EventContext, file: &str, closed: Option<&Closed>) -> Value {
+pub(super) fn chunk_payload(ev: &EventContext, file: &str, c: &FragmentInfo) -> Value {
     let mut p = json!({ "groupName": ev.group_name, "file": file });
-    let Some(c) = closed else {
-        return p;
-    };
     let stream = {
         let inner = ev.manager.lock();
         let mut configs = ev.config_ids.iter().filter_map(|id| inner.configs.get(id));

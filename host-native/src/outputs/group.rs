@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use smoothcast_core::layout::Layout;
+use smoothcast_core::measure::{self, Held};
 use smoothcast_core::presentation::{LevelId, Output, Presentation, StoredFragment};
-use smoothcast_core::time::to_mss;
 use tokio::sync::{broadcast, mpsc, watch};
 
 use super::chunk_events::EventContext;
@@ -428,57 +428,20 @@ fn start_level(
 }
 
 fn measured_enough(held: &[StreamItem]) -> bool {
-    held.len() >= MEASURE_MAX_ITEMS || span_seconds(held).is_some_and(|s| s >= MEASURE_SECONDS)
+    held.len() >= MEASURE_MAX_ITEMS
+        || measure::window_seconds(as_held(held)).is_some_and(|s| s >= MEASURE_SECONDS)
 }
 
-/// The span of the held video (or, without video, audio) in seconds.
-fn span_seconds(held: &[StreamItem]) -> Option<f64> {
-    let mut timescales = std::collections::HashMap::new();
-    for item in held {
-        if let StreamItem::Track(t) = item {
-            timescales.insert(t.id, t.timescale);
-        }
-    }
-    let mut spans: std::collections::HashMap<u32, (i64, i64)> = Default::default();
-    for item in held {
-        if let StreamItem::Sample(s) = item {
-            let e = spans.entry(s.track).or_insert((s.dts, s.dts));
-            e.0 = e.0.min(s.dts);
-            e.1 = e.1.max(s.dts);
-        }
-    }
-    spans
-        .iter()
-        .filter_map(|(id, (lo, hi))| {
-            timescales
-                .get(id)
-                .map(|ts| (to_mss(hi.saturating_sub(*lo), *ts)) as f64 / 1e7)
-        })
-        .fold(None, |acc: Option<f64>, s| {
-            Some(acc.map_or(s, |a| a.max(s)))
-        })
-}
-
-/// Bits per second of the held video (the level's bitrate: its audio is measured apart, by
-/// the presentation), or of all held media without video; rounded to 1 kbit/s.
+/// The level's bitrate from the held items, measured by the core.
 fn measure(held: &[StreamItem]) -> Option<u32> {
-    let secs = span_seconds(held).filter(|s| *s > 0.0)?;
-    let video: Vec<u32> = held
-        .iter()
-        .filter_map(|i| match i {
-            StreamItem::Track(t) if t.kind() == smoothcast_core::TrackKind::Video => Some(t.id),
-            _ => None,
-        })
-        .collect();
-    let bytes: usize = held
-        .iter()
-        .map(|i| match i {
-            StreamItem::Sample(s) if video.is_empty() || video.contains(&s.track) => s.data.len(),
-            _ => 0,
-        })
-        .sum();
-    let bps = (bytes as f64 * 8.0 / secs / 1000.0).round() as u32 * 1000;
-    Some(bps.max(1000))
+    measure::window_bitrate(as_held(held))
+}
+
+fn as_held(held: &[StreamItem]) -> impl Iterator<Item = Held<'_>> + Clone {
+    held.iter().map(|i| match i {
+        StreamItem::Track(t) => Held::Track(t),
+        StreamItem::Sample(s) => Held::Sample(s),
+    })
 }
 
 /// What outStreamCreated/Closed carry: the config entry and the local stream it packages.

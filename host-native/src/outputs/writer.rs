@@ -28,7 +28,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use super::chunk_events::{chunk_payload, group_payload, ms, Closed, EventContext};
+use super::chunk_events::{chunk_payload, group_payload, ms, EventContext};
 use super::stats::WriteStats;
 use crate::events::EventType;
 use crate::metrics::{self, ErrorKind};
@@ -249,36 +249,11 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
             }
         }
         let mut manifest_ok = true;
-        let mut outputs = batch.outputs.into_iter().peekable();
-        while let Some(o) = outputs.next() {
+        for o in batch.outputs {
             match o {
-                Output::WriteFragment { path, data } => {
-                    // The core queues the fragment's FragmentClosed right behind its write.
-                    let closed = match outputs.peek() {
-                        Some(Output::Event(Event::FragmentClosed {
-                            path: p,
-                            kind,
-                            bitrate,
-                            start,
-                            duration,
-                            samples,
-                        })) if *p == path => Some(Closed {
-                            kind: *kind,
-                            bitrate: *bitrate,
-                            start: *start,
-                            duration: *duration,
-                            samples: *samples,
-                        }),
-                        _ => None,
-                    };
-                    if closed.is_some() {
-                        outputs.next();
-                    }
+                Output::WriteFragment { path, data, info } => {
                     let file = dir.join(&path).display().to_string();
-                    let payload = ev
-                        .bus
-                        .enabled()
-                        .then(|| chunk_payload(ev, &file, closed.as_ref()));
+                    let payload = ev.bus.enabled().then(|| chunk_payload(ev, &file, &info));
                     if let Some(p) = &payload {
                         ev.bus.emit(EventType::MssChunkCreated, p.clone());
                     }
@@ -289,9 +264,12 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
                             m.fragment_written(len);
                             shared.failing.store(false, Ordering::Relaxed);
                             if let Some(mut p) = payload {
-                                if let (Some(c), Some(obj)) = (&closed, p.as_object_mut()) {
-                                    obj.insert("stopTime".into(), json!(ms(c.start + c.duration)));
-                                    obj.insert("frameCount".into(), json!(c.samples));
+                                if let Some(obj) = p.as_object_mut() {
+                                    obj.insert(
+                                        "stopTime".into(),
+                                        json!(ms(info.start + info.duration)),
+                                    );
+                                    obj.insert("frameCount".into(), json!(info.samples));
                                 }
                                 ev.bus.emit(EventType::MssChunkClosed, p);
                             }
@@ -302,7 +280,7 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
                         }
                     }
                 }
-                Output::RewriteFragment { path, data } => {
+                Output::RewriteFragment { path, data, .. } => {
                     let len = data.len();
                     let file = dir.join(&path);
                     // The rewrite announces the next fragment (tfrf), which a listed live
@@ -379,6 +357,8 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
                         ev.bus.emit(EventType::MssChunkError, p);
                     }
                 }
+                // Its write carried the same facts (mssChunkCreated/Closed above).
+                Output::Event(Event::FragmentClosed { .. }) => {}
                 Output::Event(e) => tracing::debug!(?e, "mss event"),
                 Output::Remove { path } => {
                     // Left the window: nothing waits for it any more.
@@ -434,6 +414,15 @@ mod tests {
         Output::WriteFragment {
             path: path.into(),
             data: vec![n; 1000],
+            info: smoothcast_core::presentation::FragmentInfo {
+                level: Default::default(),
+                kind: smoothcast_core::TrackKind::Video,
+                bitrate: 1000,
+                start: u64::from(n),
+                duration: 1,
+                samples: 1,
+                size: 1000,
+            },
         }
     }
 

@@ -1,12 +1,12 @@
 //! Runs Smoothcast's WASI components in wasmtime: the `smoothcast:packager` library component
-//! and the wasi:http JIT origin. Used by the tests (byte identity with the native core, bad
-//! input, a real player), by `smoothcast-wasi-serve` (the origin without wasmtime-cli) and
-//! by `smoothcast-wasi-bench`.
+//! and the wasi:http JIT origin. Used by the tests (byte identity with `smoothcast package`,
+//! bad input, a real player), by `smoothcast-wasi-serve` (the origin without wasmtime-cli)
+//! and by `smoothcast-wasi-bench`.
 
 pub mod build;
-pub mod native;
 pub mod origin;
 pub mod packager;
+pub mod reference;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};

@@ -7,7 +7,7 @@ use wasmtime::component::{Component, Linker, ResourceAny};
 use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::WasiCtx;
 
-use crate::native::{InputSpec, Packaged};
+use crate::reference::{InputSpec, Packaged};
 use crate::State;
 
 wasmtime::component::bindgen!({
@@ -136,7 +136,8 @@ pub fn apply(out: &mut Packaged, outputs: Vec<Output>, seeks: &mut Vec<(u32, u64
 }
 
 /// Packages in-memory inputs through the component, pushing `chunk`-byte pieces (any
-/// chunking must give the same bytes) and honouring seeks as a file reader would.
+/// chunking must give the same bytes) and honouring seeks as a file reader would (also
+/// after `finish-input`: a second pass to measure a bitrate).
 pub fn package(
     rt: &Runtime,
     inputs: &[InputSpec],
@@ -168,13 +169,14 @@ pub fn package(
             if let Err(e) = result {
                 return Ok(Err(e));
             }
-            if piece.is_empty() {
-                break;
-            }
-            if let Some(&(_, offset)) = seeks.last() {
-                pos = usize::try_from(offset)
-                    .unwrap_or(usize::MAX)
-                    .min(i.data.len());
+            match seeks.last() {
+                Some(&(_, offset)) => {
+                    pos = usize::try_from(offset)
+                        .unwrap_or(usize::MAX)
+                        .min(i.data.len())
+                }
+                None if piece.is_empty() => break,
+                None => {}
             }
         }
     }

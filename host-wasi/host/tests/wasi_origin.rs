@@ -1,5 +1,5 @@
 //! The JIT origin component served by wasmtime-wasi-http: its manifest and fragments must be
-//! the native core's bytes (only the manifest's Url differs, IIS-style); wrong times,
+//! the bytes `smoothcast package` writes (only the manifest's Url differs, IIS-style); wrong times,
 //! bitrates and paths are 4xx; dash.js plays it with two bitrates.
 
 use std::io::{Read, Write};
@@ -7,14 +7,13 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 
 use smoothcast_core::layout::Layout;
-use smoothcast_core::presentation::PresentationOptions;
 use smoothcast_core::TrackKind;
 use smoothcast_tests::media::{self, ClipSpec};
 use smoothcast_tests::player::{self, PlayRequest};
 use smoothcast_tests::TempDir;
 use smoothcast_wasi_host::build::{self, Guest};
-use smoothcast_wasi_host::native::{self, InputSpec, Packaged};
 use smoothcast_wasi_host::origin::{self, Origin};
+use smoothcast_wasi_host::reference::{self, InputSpec, Packaged};
 
 struct Reply {
     status: u16,
@@ -124,8 +123,9 @@ fn start(media: &Path) -> (tokio::runtime::Runtime, SocketAddr) {
     (rt, addr)
 }
 
+/// What `smoothcast package` writes for the group (two inputs: the multi layout).
 fn native(inputs: &[InputSpec]) -> Packaged {
-    native::package(inputs, PresentationOptions::vod(Layout::Multi)).expect("native packages")
+    reference::package(inputs, 2.0).expect("smoothcast package")
 }
 
 #[test]
@@ -172,7 +172,7 @@ fn serves_the_native_bytes_with_headers() {
         assert_eq!(r.status, 200, "{url}: {}", String::from_utf8_lossy(&r.body));
         assert!(
             r.body == *data,
-            "{url}: bytes differ from the native core's"
+            "{url}: bytes differ from smoothcast package's"
         );
         assert_eq!(r.header("content-type"), Some("video/mp4"));
         assert_eq!(

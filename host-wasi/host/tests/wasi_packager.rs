@@ -1,14 +1,17 @@
-//! The `smoothcast:packager` component in wasmtime against the native core in-process: the
-//! same inputs and options must give byte-identical fragments and manifests, whatever the
-//! chunking; bad input must give WIT errors, never traps, and leave the instance usable.
+//! The `smoothcast:packager` component in wasmtime against `smoothcast package` (the
+//! `smoothcast` library in-process): the same inputs and options must give byte-identical
+//! fragments and manifests, whatever the chunking; bad input must give the core's error
+//! kinds as WIT errors, never traps, and leave the instance usable.
 
 use smoothcast_core::layout::Layout as CoreLayout;
+use smoothcast_core::package::{InputSpec as CoreInput, Session, Step};
 use smoothcast_core::presentation::{Playlist as CorePlaylist, PresentationOptions};
 use smoothcast_core::time::secs_to_mss;
 use smoothcast_tests::media::{self, ClipSpec, Container};
+use smoothcast_tests::TempDir;
 use smoothcast_wasi_host::build::{self, Guest};
-use smoothcast_wasi_host::native::{self, InputSpec};
 use smoothcast_wasi_host::packager::{self, ErrorKind, Layout, Options, Playlist, Runtime};
+use smoothcast_wasi_host::reference::{self, InputSpec, Packaged};
 
 fn runtime() -> Runtime {
     let path = build::component(Guest::Packager).expect("build the packager component");
@@ -42,18 +45,11 @@ fn wit_options(layout: Layout, chunk_ms: u32) -> Options {
     }
 }
 
-fn core_options(layout: CoreLayout, chunk_ms: u32) -> PresentationOptions {
-    let mut o = PresentationOptions::vod(layout);
-    o.chunk_length = secs_to_mss(u64::from(chunk_ms), 1000);
-    o
-}
-
-/// Packages through both and asserts identical files, for several chunkings.
-fn assert_identical(inputs: &[InputSpec], wit: &Options, core: PresentationOptions) {
-    let rt = runtime();
-    let expected = native::package(inputs, core).expect("native core packages");
+/// The component's files for every chunking, against `expected`.
+fn assert_component_writes(expected: &Packaged, inputs: &[InputSpec], wit: &Options) {
     assert!(!expected.fragments.is_empty());
     assert!(expected.manifest.is_some());
+    let rt = runtime();
     for chunk in [1 << 20, 65_536, 7_777] {
         let got = packager::package(&rt, inputs, wit, chunk)
             .expect("no trap")
@@ -73,20 +69,21 @@ fn assert_identical(inputs: &[InputSpec], wit: &Options, core: PresentationOptio
     }
 }
 
+/// Packages through `smoothcast package` and the component; asserts identical files.
+fn assert_identical(inputs: &[InputSpec], wit: &Options) {
+    let chunk_length = f64::from(wit.chunk_length_ms) / 1000.0;
+    let expected = reference::package(inputs, chunk_length).expect("smoothcast package");
+    assert_component_writes(&expected, inputs, wit);
+}
+
 #[test]
 fn single_mp4_measured_bitrate_moov_at_end() {
-    let data = clip(spec(800, Container::Mp4));
     let inputs = [InputSpec {
         name: "cam1.mp4".into(),
-        data,
+        data: clip(spec(800, Container::Mp4)),
         bitrate: None,
     }];
-    let stream = "cam1".to_string();
-    assert_identical(
-        &inputs,
-        &wit_options(Layout::Single(stream.clone()), 2000),
-        core_options(CoreLayout::Single { stream }, 2000),
-    );
+    assert_identical(&inputs, &wit_options(Layout::Single("cam1".into()), 2000));
 }
 
 #[test]
@@ -106,11 +103,7 @@ fn two_bitrates_multi_layout() {
             bitrate: None,
         },
     ];
-    assert_identical(
-        &inputs,
-        &wit_options(Layout::Multi, 4000),
-        core_options(CoreLayout::Multi, 4000),
-    );
+    assert_identical(&inputs, &wit_options(Layout::Multi, 4000));
 }
 
 #[test]
@@ -121,14 +114,55 @@ fn ts_and_flv_with_given_bitrates() {
             data: clip(spec(600, container)),
             bitrate: Some(700_000),
         }];
-        assert_identical(
-            &inputs,
-            &wit_options(Layout::Multi, 2000),
-            core_options(CoreLayout::Multi, 2000),
-        );
+        assert_identical(&inputs, &wit_options(Layout::Single("in".into()), 2000));
     }
 }
 
+/// A fix: the component used to refuse a TS or FLV without a bitrate; like the core, a
+/// seekable one is now read twice, the first pass measuring it.
+#[test]
+fn ts_and_flv_without_bitrate_are_measured_in_a_first_pass() {
+    for container in [Container::Ts, Container::Flv] {
+        let inputs = [InputSpec {
+            name: format!("in.{}", container.extension()),
+            data: clip(spec(600, container)),
+            bitrate: None,
+        }];
+        assert_identical(&inputs, &wit_options(Layout::Single("in".into()), 2000));
+    }
+}
+
+/// A fix: the component used to decide the container from the first 189 bytes, too few
+/// for an M2TS (a 4-byte timecode before each packet: its second sync byte is at 196).
+/// Like the core it now waits for 376, so small first pushes do not matter.
+#[test]
+fn m2ts_is_recognised_from_small_pushes() {
+    let ts = clip(spec(500, Container::Ts));
+    let mut m2ts = Vec::with_capacity(ts.len() / 188 * 192);
+    for (i, packet) in ts.chunks(188).enumerate() {
+        m2ts.extend_from_slice(&(i as u32).to_be_bytes());
+        m2ts.extend_from_slice(packet);
+    }
+    let inputs = [InputSpec {
+        name: "in.m2ts".into(),
+        data: m2ts,
+        bitrate: Some(500_000),
+    }];
+    let expected = reference::package(&inputs, 2.0).expect("smoothcast package");
+    let rt = runtime();
+    let got = packager::package(
+        &rt,
+        &inputs,
+        &wit_options(Layout::Single("in".into()), 2000),
+        190,
+    )
+    .expect("no trap")
+    .unwrap_or_else(|e| panic!("component failed: {e:?}"));
+    assert_eq!(got, expected);
+}
+
+/// `smoothcast package` has no live mode: the live options are checked against the core's
+/// session natively (the one the component runs), honouring seeks as a file host.
 #[test]
 fn live_rolling_window() {
     let inputs = [InputSpec {
@@ -147,18 +181,37 @@ fn live_rolling_window() {
             stale_retention: 1,
         },
     );
-    let mut core = core_options(
-        CoreLayout::Auto {
-            stream: "live".into(),
-        },
-        2000,
-    );
+    let mut core = PresentationOptions::vod(CoreLayout::Auto {
+        stream: "live".into(),
+    });
+    core.chunk_length = secs_to_mss(2000, 1000);
     core.live = true;
     core.playlist = CorePlaylist::Rolling {
         length: 3,
         stale_retention: 1,
     };
-    assert_identical(&inputs, &wit, core);
+    let input = &inputs[0];
+    let mut session = Session::with_presentation(
+        vec![CoreInput {
+            name: input.name.clone(),
+            bitrate: input.bitrate,
+            seekable: Some(true),
+        }],
+        true,
+        core,
+    )
+    .expect("session");
+    session.push(&input.data).expect("push");
+    session.end().expect("end");
+    let mut expected = Packaged::default();
+    while let Some(step) = session.poll() {
+        match step {
+            Step::Output(o) => expected.apply(o),
+            Step::Seek(_) => panic!("a TS with a bitrate is read once"),
+            Step::InputDone(_) | Step::Done => {}
+        }
+    }
+    assert_component_writes(&expected, &inputs, &wit);
 }
 
 #[test]
@@ -167,7 +220,8 @@ fn bad_input_is_an_error_not_a_trap() {
     let options = wit_options(Layout::Multi, 2000);
     let mut inst = rt.packager(&options).expect("instantiate");
 
-    // Random bytes: not a container.
+    // Random bytes: not a container. A fix: the component called this `malformed` where
+    // the core (and so `smoothcast package` and the npm package) says `not-media`.
     let mut x: u32 = 0x1234_5678;
     let noise: Vec<u8> = (0..4096)
         .map(|_| {
@@ -185,18 +239,44 @@ fn bad_input_is_an_error_not_a_trap() {
         .push(id, &noise)
         .expect("no trap")
         .expect_err("noise rejected");
-    assert_eq!(err.kind, ErrorKind::Malformed, "{err:?}");
-    // The same packager goes on answering: pushing into a failed input is a usage error.
+    assert_eq!(err.kind, ErrorKind::NotMedia, "{err:?}");
+    assert!(err.message.starts_with("noise: "), "{err:?}");
+    // The same packager goes on answering: the failed input repeats its error...
     let err = inst
         .push(id, &noise)
         .expect("no trap")
         .expect_err("input failed");
-    assert_eq!(err.kind, ErrorKind::Usage, "{err:?}");
+    assert_eq!(err.kind, ErrorKind::NotMedia, "{err:?}");
+    // ...and a caller mistake is a usage error.
     let err = inst
         .push(99, b"x")
         .expect("no trap")
         .expect_err("unknown input");
     assert_eq!(err.kind, ErrorKind::Usage, "{err:?}");
+
+    // A bitrate of 0 is refused as `smoothcast package` refuses it.
+    inst.renew(&options).expect("new packager, same instance");
+    let err = inst
+        .add_input("zero.mp4", Some(0), false)
+        .expect("no trap")
+        .expect_err("bitrate 0");
+    assert_eq!(err.kind, ErrorKind::Options, "{err:?}");
+
+    // Inputs are read in order.
+    let id0 = inst
+        .add_input("a.mp4", Some(1000), false)
+        .expect("no trap")
+        .expect("added");
+    let id1 = inst
+        .add_input("b.mp4", Some(2000), false)
+        .expect("no trap")
+        .expect("added");
+    let err = inst
+        .push(id1, b"x")
+        .expect("no trap")
+        .expect_err("out of order");
+    assert_eq!(err.kind, ErrorKind::Usage, "{err:?}");
+    let _ = id0;
 
     // A truncated MP4 (moov first, cut mid-mdat): an error at finish, not a trap.
     let data = clip(ClipSpec {
@@ -218,7 +298,8 @@ fn bad_input_is_an_error_not_a_trap() {
         .expect_err("truncated");
     assert_eq!(err.kind, ErrorKind::Truncated, "{err:?}");
 
-    // TS states no bitrate: the caller must give one.
+    // A one-way TS states no bitrate: the caller must give one (the core's kind, where the
+    // component used to say `usage`).
     let ts = clip(spec(400, Container::Ts));
     inst.renew(&options).expect("new packager, same instance");
     let id = inst
@@ -229,9 +310,10 @@ fn bad_input_is_an_error_not_a_trap() {
         .push(id, &ts)
         .expect("no trap")
         .expect_err("needs a bitrate");
-    assert_eq!(err.kind, ErrorKind::Usage, "{err:?}");
+    assert_eq!(err.kind, ErrorKind::BitrateUnknown, "{err:?}");
 
-    // Finishing with nothing pushed is `empty`... after the input is finished.
+    // Finishing before every input is finished is a usage error; no bytes at all is not
+    // media.
     inst.renew(&options).expect("new packager, same instance");
     let id = inst
         .add_input("none", Some(1), false)
@@ -246,7 +328,7 @@ fn bad_input_is_an_error_not_a_trap() {
         .finish_input(id)
         .expect("no trap")
         .expect_err("no bytes at all");
-    assert_eq!(err.kind, ErrorKind::Malformed, "{err:?}");
+    assert_eq!(err.kind, ErrorKind::NotMedia, "{err:?}");
 
     // After all that, the same runtime still packages a good input.
     let good = [InputSpec {
@@ -258,4 +340,41 @@ fn bad_input_is_an_error_not_a_trap() {
         .expect("no trap")
         .expect("packaged");
     assert!(!got.fragments.is_empty());
+}
+
+/// A fix: the component packaged an input without video, where the core refuses it (a
+/// Smooth presentation from a packager without video is almost always the wrong file).
+#[test]
+fn an_input_without_video_is_refused() {
+    let dir = TempDir::new("wasi-packager-no-video");
+    let path = dir.path().join("tone.mp4");
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=3",
+        ])
+        .args(["-c:a", "aac", "-b:a", "96k"])
+        .arg(&path)
+        .output()
+        .expect("run ffmpeg");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let inputs = [InputSpec {
+        name: "tone.mp4".into(),
+        data: std::fs::read(&path).expect("read"),
+        bitrate: None,
+    }];
+    let native = reference::package(&inputs, 2.0).expect_err("smoothcast package refuses");
+    assert!(native.to_string().contains("no H.264 video"), "{native}");
+    let rt = runtime();
+    let err = packager::package(&rt, &inputs, &wit_options(Layout::Multi, 2000), 65_536)
+        .expect("no trap")
+        .expect_err("refused");
+    assert_eq!(err.kind, ErrorKind::NoVideo, "{err:?}");
 }

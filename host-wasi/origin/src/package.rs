@@ -1,13 +1,14 @@
-//! Packaging on demand: the same core calls as `smoothcast package`, so manifests and
-//! fragments are byte-identical to it (only the manifest's `Url` differs: IIS URLs here).
+//! Packaging on demand: the core's packaging session, as `smoothcast package` drives it, so
+//! manifests and fragments are byte-identical to it (only the manifest's `Url` differs:
+//! IIS URLs here).
 
 use std::io::{Read, Seek, SeekFrom};
 use std::ops::ControlFlow;
 
-use smoothcast_core::demux::{self, DemuxEvent};
 use smoothcast_core::layout::Layout;
 use smoothcast_core::manifest;
-use smoothcast_core::presentation::{Event, Presentation, PresentationOptions};
+use smoothcast_core::package::{InputSpec, Session, Step};
+use smoothcast_core::presentation::PresentationOptions;
 use smoothcast_core::{Output, TrackKind};
 
 use crate::source::{Blob, InputName, Source};
@@ -28,52 +29,59 @@ pub struct Input {
     pub bitrate: u32,
 }
 
-/// Reads a source through the right demuxer, honouring seeks, until `on_event` breaks.
-fn demux(
+/// The session of `smoothcast package` over these inputs, with the origin's layout (its
+/// URLs are IIS URLs, whatever the number of inputs).
+fn session(inputs: Vec<InputSpec>) -> Result<Session, String> {
+    Session::with_presentation(inputs, true, PresentationOptions::vod(Layout::Multi))
+        .map_err(|e| e.to_string())
+}
+
+/// Drives `session` over the current input's source, honouring seeks, until the input is
+/// done or `on_step` breaks.
+fn drive(
+    session: &mut Session,
     blob: &mut Blob,
-    mut on_event: impl FnMut(DemuxEvent) -> Result<ControlFlow<()>, String>,
+    mut on_step: impl FnMut(&Session, Step) -> ControlFlow<()>,
 ) -> Result<(), String> {
+    let input = session.input();
     let mut buf = vec![0u8; READ_CHUNK];
-    let head = read_full(blob, &mut buf[..376])?;
-    let container = demux::sniff(&buf[..head])
-        .ok_or("not a media file Smoothcast reads (MP4, MOV, MPEG-TS or FLV)")?;
-    blob.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
-    let mut demuxer = demux::for_container(container, true);
     loop {
         let n = blob.read(&mut buf).map_err(|e| e.to_string())?;
-        if n == 0 {
-            demuxer.finish().map_err(|e| e.to_string())?;
-        } else {
-            demuxer.push(&buf[..n]).map_err(|e| e.to_string())?;
-        }
-        while let Some(event) = demuxer.poll() {
-            if let DemuxEvent::Seek(offset) = event {
-                blob.seek(SeekFrom::Start(offset))
-                    .map_err(|e| e.to_string())?;
-            } else if on_event(event)?.is_break() {
-                return Ok(());
+        let result = match n {
+            0 => session.end(),
+            n => session.push(&buf[..n]),
+        };
+        result.map_err(|e| e.to_string())?;
+        let (mut sought, mut done) = (false, false);
+        while let Some(step) = session.poll() {
+            match step {
+                Step::Seek(offset) => {
+                    blob.seek(SeekFrom::Start(offset))
+                        .map_err(|e| e.to_string())?;
+                    sought = true;
+                }
+                // The last input's last fragments follow its InputDone (the presentation
+                // finishes after it): the queue is drained before returning.
+                Step::InputDone(i) => done |= i == input,
+                Step::Done => done = true,
+                step => {
+                    if on_step(session, step).is_break() {
+                        return Ok(());
+                    }
+                }
             }
         }
-        if n == 0 {
+        if done {
             return Ok(());
         }
-    }
-}
-
-fn read_full(blob: &mut Blob, buf: &mut [u8]) -> Result<usize, String> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        let n = blob.read(&mut buf[filled..]).map_err(|e| e.to_string())?;
-        if n == 0 {
-            break;
+        if n == 0 && !sought {
+            return Err("the packager neither finished the input nor asked to read on".into());
         }
-        filled += n;
     }
-    Ok(filled)
 }
 
-/// The group's inputs with bitrates: from the file name, else the MP4's stated average
-/// bitrate (sum over tracks, read from `moov` only), as `smoothcast package` measures it.
+/// The group's inputs with bitrates: from the file name, else measured as `smoothcast
+/// package` measures it (an MP4 states it in `moov`: reading stops at the first sample).
 pub async fn inputs(
     source: &Source,
     group: &str,
@@ -85,7 +93,13 @@ pub async fn inputs(
             Some(b) => b,
             None => {
                 let mut blob = source.open(group, &name.file).await?;
-                stated_bitrate(&mut blob).map_err(|e| format!("{}: {e}", name.file))?
+                let mut s = session(vec![spec(&name.file, None)])?;
+                drive(&mut s, &mut blob, |s, _| match s.bitrate(0) {
+                    Some(_) => ControlFlow::Break(()),
+                    None => ControlFlow::Continue(()),
+                })?;
+                s.bitrate(0)
+                    .ok_or_else(|| format!("{}: no bitrate; name it NAME@BITRATE.mp4", name.file))?
             }
         };
         out.push(Input { name, bitrate });
@@ -93,51 +107,28 @@ pub async fn inputs(
     Ok(out)
 }
 
-fn stated_bitrate(blob: &mut Blob) -> Result<u32, String> {
-    let mut stated: Vec<Option<u64>> = Vec::new();
-    demux(blob, |event| {
-        Ok(match event {
-            DemuxEvent::Track(info) | DemuxEvent::TrackChanged(info) => {
-                stated.push(info.avg_bitrate);
-                ControlFlow::Continue(())
-            }
-            DemuxEvent::Sample(_) => ControlFlow::Break(()),
-            DemuxEvent::Seek(_) => ControlFlow::Continue(()),
-        })
-    })?;
-    if stated.is_empty() || stated.iter().any(Option::is_none) {
-        return Err("states no bitrate; name it NAME@BITRATE.mp4".into());
+fn spec(file: &str, bitrate: Option<u32>) -> InputSpec {
+    InputSpec {
+        name: file.to_string(),
+        bitrate,
+        seekable: None,
     }
-    u32::try_from(stated.iter().flatten().sum::<u64>().max(1)).map_err(|e| e.to_string())
-}
-
-fn options() -> PresentationOptions {
-    PresentationOptions::vod(Layout::Multi)
 }
 
 /// The whole presentation's manifest, with IIS URLs.
 pub async fn manifest(source: &Source, group: &str, inputs: &[Input]) -> Result<String, String> {
-    let mut p = Presentation::new(options());
-    let mut levels = Vec::new();
+    let mut s = session(
+        inputs
+            .iter()
+            .map(|i| spec(&i.name.file, Some(i.bitrate)))
+            .collect(),
+    )?;
     for i in inputs {
-        levels.push(
-            p.add_quality_level(&i.name.file, i.bitrate)
-                .map_err(|e| e.to_string())?,
-        );
-    }
-    for (i, level) in inputs.iter().zip(levels) {
         let mut blob = source.open(group, &i.name.file).await?;
-        demux(&mut blob, |event| {
-            p.handle_demux_event(level, event)
-                .map_err(|e| e.to_string())?;
-            // Fragments are not needed here; drop them as they come to bound memory.
-            while p.poll_output().is_some() {}
-            Ok(ControlFlow::Continue(()))
-        })
-        .map_err(|e| format!("{}: {e}", i.name.file))?;
+        // Fragments are not needed here: dropped as they come, to bound memory.
+        drive(&mut s, &mut blob, |_, _| ControlFlow::Continue(()))?;
     }
-    p.finish().map_err(|e| e.to_string())?;
-    let mut m = p.manifest().map_err(|e| e.to_string())?;
+    let mut m = s.manifest().map_err(|e| e.to_string())?;
     for s in &mut m.stream_indexes {
         s.url = iis_url(s.kind);
     }
@@ -158,49 +149,20 @@ pub async fn fragment(
     bitrate: u32,
     start: u64,
 ) -> Result<Option<Vec<u8>>, String> {
-    let mut p = Presentation::new(options());
-    let level = p
-        .add_quality_level(&input.name.file, input.bitrate)
-        .map_err(|e| e.to_string())?;
-    let mut written: Option<(String, Vec<u8>)> = None;
+    let mut s = session(vec![spec(&input.name.file, Some(input.bitrate))])?;
     let mut found = None;
-    let mut passed = false;
-    let mut take = |p: &mut Presentation| {
-        while let Some(o) = p.poll_output() {
-            match o {
-                Output::WriteFragment { path, data } => written = Some((path, data)),
-                Output::Event(Event::FragmentClosed {
-                    path,
-                    kind: k,
-                    bitrate: b,
-                    start: t,
-                    ..
-                }) if k == kind && t >= start => {
-                    if t == start && b == bitrate {
-                        found = written.take().filter(|(p, _)| *p == path).map(|(_, d)| d);
-                    }
-                    passed = true;
-                }
-                _ => {}
-            }
-        }
-        passed
-    };
     let mut blob = source.open(group, &input.name.file).await?;
-    demux(&mut blob, |event| {
-        p.handle_demux_event(level, event)
-            .map_err(|e| e.to_string())?;
-        Ok(if take(&mut p) {
+    drive(&mut s, &mut blob, |_, step| match step {
+        Step::Output(Output::WriteFragment { data, info, .. })
+            if info.kind == kind && info.start >= start =>
+        {
+            if info.start == start && info.bitrate == bitrate {
+                found = Some(data);
+            }
             ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        })
-    })
-    .map_err(|e| format!("{}: {e}", input.name.file))?;
-    if !take(&mut p) {
-        p.finish_level(level).map_err(|e| e.to_string())?;
-        take(&mut p);
-    }
+        }
+        _ => ControlFlow::Continue(()),
+    })?;
     Ok(found)
 }
 

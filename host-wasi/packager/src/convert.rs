@@ -1,17 +1,16 @@
 //! Between WIT types and core types.
 
-use std::collections::VecDeque;
-
 use smoothcast_core::layout::Layout as CoreLayout;
-use smoothcast_core::presentation::{Event, Playlist as CorePlaylist, PresentationOptions};
+use smoothcast_core::package::{self, ErrorKind as CoreErrorKind};
+use smoothcast_core::presentation::{
+    Event, FragmentInfo, Playlist as CorePlaylist, PresentationOptions,
+};
 use smoothcast_core::time::secs_to_mss;
 use smoothcast_core::{Output as CoreOutput, TrackKind as CoreKind};
 
 use crate::exports::smoothcast::packager::packaging::{
-    Error, ErrorKind, Fragment, Layout, ManifestUpdate, Options, Output, Playlist, SeekRequest,
-    TrackKind,
+    Error, ErrorKind, Fragment, Layout, ManifestUpdate, Options, Output, Playlist, TrackKind,
 };
-use crate::session::{self, SessionOutput};
 
 pub fn options(o: Options) -> PresentationOptions {
     let layout = match o.layout {
@@ -37,14 +36,18 @@ pub fn options(o: Options) -> PresentationOptions {
     p
 }
 
-pub fn error(e: session::Error) -> Error {
+pub fn error(e: package::Error) -> Error {
     let kind = match e.kind {
-        session::Kind::Malformed => ErrorKind::Malformed,
-        session::Kind::Truncated => ErrorKind::Truncated,
-        session::Kind::Unsupported => ErrorKind::Unsupported,
-        session::Kind::Usage => ErrorKind::Usage,
-        session::Kind::Mismatch => ErrorKind::Mismatch,
-        session::Kind::Empty => ErrorKind::Empty,
+        CoreErrorKind::Options => ErrorKind::Options,
+        CoreErrorKind::NotMedia => ErrorKind::NotMedia,
+        CoreErrorKind::Malformed => ErrorKind::Malformed,
+        CoreErrorKind::Truncated => ErrorKind::Truncated,
+        CoreErrorKind::Unsupported => ErrorKind::Unsupported,
+        CoreErrorKind::NoVideo => ErrorKind::NoVideo,
+        CoreErrorKind::BitrateUnknown => ErrorKind::BitrateUnknown,
+        CoreErrorKind::Mismatch => ErrorKind::Mismatch,
+        CoreErrorKind::Empty => ErrorKind::Empty,
+        CoreErrorKind::Usage => ErrorKind::Usage,
     };
     Error {
         kind,
@@ -59,131 +62,41 @@ fn kind(k: CoreKind) -> TrackKind {
     }
 }
 
-/// Fragment facts kept for live rewrites, which the core reports by path only.
-#[derive(Clone)]
-struct Meta {
-    path: String,
-    bitrate: u32,
-    track: TrackKind,
-    start: u64,
-    duration: u64,
-}
-
-/// Enough for every rewrite: the core rewrites only the last `lookahead` (≤ 255) fragments
-/// of each level and kind, and a host rarely has more than a handful of levels.
-const KEPT_META: usize = 4096;
-
-/// Pairs each core `WriteFragment` with the `FragmentClosed` event that follows it, so a
-/// WIT fragment carries its bitrate, track and times.
-#[derive(Default)]
-pub struct Outputs {
-    written: Option<(String, Vec<u8>)>,
-    recent: VecDeque<Meta>,
-}
-
-impl Outputs {
-    pub fn convert(&mut self, o: SessionOutput, out: &mut Vec<Output>) {
-        let o = match o {
-            SessionOutput::Seek { input, offset } => {
-                self.flush(out);
-                out.push(Output::Seek(SeekRequest { input, offset }));
-                return;
-            }
-            SessionOutput::Core(o) => o,
-        };
-        match o {
-            CoreOutput::WriteFragment { path, data } => {
-                self.flush(out);
-                self.written = Some((path, data));
-            }
-            CoreOutput::Event(Event::FragmentClosed {
-                path,
-                kind: k,
-                bitrate,
-                start,
-                duration,
-                ..
-            }) => {
-                let data = match self.written.take() {
-                    Some((p, data)) if p == path => data,
-                    other => {
-                        self.written = other;
-                        return;
-                    }
-                };
-                let meta = Meta {
-                    path,
-                    bitrate,
-                    track: kind(k),
-                    start,
-                    duration,
-                };
-                out.push(fragment(&meta, false, data));
-                if self.recent.len() == KEPT_META {
-                    self.recent.pop_front();
-                }
-                self.recent.push_back(meta);
-            }
-            CoreOutput::RewriteFragment { path, data } => {
-                self.flush(out);
-                if let Some(meta) = self.recent.iter().rev().find(|m| m.path == path) {
-                    out.push(fragment(meta, true, data));
-                }
-            }
-            CoreOutput::WriteManifest { path, xml } => {
-                self.flush(out);
-                out.push(Output::Manifest(ManifestUpdate { path, xml }));
-            }
-            CoreOutput::Remove { path } => {
-                self.flush(out);
-                out.push(Output::Remove(path));
-            }
-            CoreOutput::Event(Event::SampleDropped {
-                level,
-                kind: k,
-                reason,
-            }) => out.push(Output::Note(format!(
-                "{level}: {} sample dropped: {reason}",
-                k.as_str()
-            ))),
-            CoreOutput::Event(Event::CodecChanged { level, kind: k }) => out.push(Output::Note(
-                format!("{level}: {} codec configuration changed", k.as_str()),
-            )),
-            CoreOutput::Event(Event::FragmentCut {
-                level,
-                kind: k,
-                reason,
-            }) => out.push(Output::Note(format!(
-                "{level}: {} fragment cut: {reason}",
-                k.as_str()
-            ))),
-            CoreOutput::Event(Event::ManifestUpdated { .. }) => {}
+/// A core output as the WIT tells it; `None` for what the WIT does not carry (a fragment's
+/// closing event repeats its write's facts; manifest updates are told by the manifest).
+pub fn output(o: CoreOutput) -> Option<Output> {
+    Some(match o {
+        CoreOutput::WriteFragment { path, data, info } => fragment(path, data, &info, false),
+        CoreOutput::RewriteFragment { path, data, info } => fragment(path, data, &info, true),
+        CoreOutput::WriteManifest { path, xml } => Output::Manifest(ManifestUpdate { path, xml }),
+        CoreOutput::Remove { path } => Output::Remove(path),
+        CoreOutput::Event(Event::SampleDropped {
+            level,
+            kind: k,
+            reason,
+        }) => Output::Note(format!("{level}: {} sample dropped: {reason}", k.as_str())),
+        CoreOutput::Event(Event::CodecChanged { level, kind: k }) => Output::Note(format!(
+            "{level}: {} codec configuration changed",
+            k.as_str()
+        )),
+        CoreOutput::Event(Event::FragmentCut {
+            level,
+            kind: k,
+            reason,
+        }) => Output::Note(format!("{level}: {} fragment cut: {reason}", k.as_str())),
+        CoreOutput::Event(Event::FragmentClosed { .. } | Event::ManifestUpdated { .. }) => {
+            return None
         }
-    }
-
-    /// A write whose event never came (the core always sends both; this is a backstop that
-    /// keeps the bytes rather than dropping them).
-    pub fn flush(&mut self, out: &mut Vec<Output>) {
-        if let Some((path, data)) = self.written.take() {
-            let meta = Meta {
-                path,
-                bitrate: 0,
-                track: TrackKind::Video,
-                start: 0,
-                duration: 0,
-            };
-            out.push(fragment(&meta, false, data));
-        }
-    }
+    })
 }
 
-fn fragment(m: &Meta, rewrite: bool, data: Vec<u8>) -> Output {
+fn fragment(path: String, data: Vec<u8>, info: &FragmentInfo, rewrite: bool) -> Output {
     Output::Fragment(Fragment {
-        path: m.path.clone(),
-        bitrate: m.bitrate,
-        track: m.track,
-        start: m.start,
-        duration: m.duration,
+        path,
+        bitrate: info.bitrate,
+        track: kind(info.kind),
+        start: info.start,
+        duration: info.duration,
         rewrite,
         data,
     })

@@ -3,21 +3,12 @@
 use alloc::format;
 use alloc::string::String;
 
-use crate::bytes_util::Reader;
 use crate::demux::DemuxError;
 
 pub(crate) type FourCc = [u8; 4];
 
-/// A parsed box header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Header {
-    pub typ: FourCc,
-    /// 8, or 16 with a 64-bit `largesize`.
-    pub header_len: u8,
-    /// Whole box size including the header; `None` for size 0 ("to the end of the enclosing
-    /// space": the file at top level, the parent box inside one).
-    pub size: Option<u64>,
-}
+/// A box header, as the one reader of the crate reads it ([`crate::fragment::header`]).
+pub(crate) use crate::fragment::RawHeader as Header;
 
 /// Bytes needed before [`parse_header`] can decide: 8, or 16 once a `largesize` is announced.
 pub(crate) fn header_len_needed(first8: &[u8]) -> usize {
@@ -31,34 +22,18 @@ pub(crate) fn header_len_needed(first8: &[u8]) -> usize {
 /// Parses a box header from `data`. `Ok(None)` means more bytes are needed.
 /// `at` is the header's absolute offset, for messages.
 pub(crate) fn parse_header(data: &[u8], at: u64) -> Result<Option<Header>, DemuxError> {
-    if data.len() < 8 {
+    let Some(h) = crate::fragment::header::read(data) else {
         return Ok(None);
-    }
-    let mut r = Reader::new(data);
-    let size32 = r.u32().unwrap_or(0);
-    let mut typ = [0u8; 4];
-    typ.copy_from_slice(r.bytes(4).unwrap_or(&[0; 4]));
-    let (header_len, size) = match size32 {
-        0 => (8, None),
-        1 => match r.u64() {
-            Some(large) => (16, Some(large)),
-            None => return Ok(None),
-        },
-        n => (8, Some(u64::from(n))),
     };
-    if let Some(size) = size {
-        if size < u64::from(header_len) {
+    if let Some(size) = h.size {
+        if size < u64::from(h.header_len) {
             return Err(DemuxError::malformed(format!(
                 "{} box at byte {at} has invalid size {size}",
-                fourcc(&typ)
+                fourcc(&h.typ)
             )));
         }
     }
-    Ok(Some(Header {
-        typ,
-        header_len,
-        size,
-    }))
+    Ok(Some(h))
 }
 
 /// Whether a type looks like a box type at all (printable ASCII, or QuickTime's `©`).

@@ -241,9 +241,8 @@ async fn b_frames_keep_their_times_and_play_in_dash_js() {
     let mut manifest = None;
     while let Some(out) = pres.poll_output() {
         match out {
-            Output::WriteFragment { path, data } | Output::RewriteFragment { path, data } => {
-                write(&dir, &path, &data)
-            }
+            Output::WriteFragment { path, data, .. }
+            | Output::RewriteFragment { path, data, .. } => write(&dir, &path, &data),
             Output::WriteManifest { path, xml } => {
                 write(&dir, &path, xml.as_bytes());
                 manifest = Some(path);

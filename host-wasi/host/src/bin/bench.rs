@@ -1,5 +1,6 @@
-//! `smoothcast-wasi-bench CLIP.mp4 [--rounds N]`: the packager component against the native
-//! core on the same input in the same run (throughput ratio), the components' sizes, and
+//! `smoothcast-wasi-bench CLIP.mp4 [--rounds N]`: the packager component against
+//! `smoothcast package` (in-process, writing its files to a temporary folder) on the same
+//! input in the same run (throughput ratio), the components' sizes, and
 //! the JIT origin's per-request cold start (instantiation after compilation) and latency.
 //! Run it in release: `bench/wasi_bench.sh` does.
 
@@ -8,12 +9,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use http_body_util::BodyExt;
-use smoothcast_core::layout::Layout as CoreLayout;
-use smoothcast_core::presentation::PresentationOptions;
 use smoothcast_wasi_host::build::{self, Guest};
-use smoothcast_wasi_host::native::{self, InputSpec};
 use smoothcast_wasi_host::origin::Origin;
 use smoothcast_wasi_host::packager::{self, Layout, Options, Playlist, Runtime};
+use smoothcast_wasi_host::reference::{self, InputSpec};
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -55,7 +54,8 @@ fn main() -> Result<()> {
         t.elapsed().as_secs_f64() * 1e3
     );
     let options = Options {
-        layout: Layout::Multi,
+        // What `smoothcast package` names a single input's stream folder.
+        layout: Layout::Single("in".into()),
         manifest_name: "manifest.ismc".into(),
         chunk_length_ms: 2000,
         chunk_on_idr: true,
@@ -68,14 +68,14 @@ fn main() -> Result<()> {
     let (mut nat, mut wasm) = (Vec::new(), Vec::new());
     for _ in 0..rounds.max(1) {
         let t = Instant::now();
-        let a = native::package(&inputs, PresentationOptions::vod(CoreLayout::Multi))?;
+        let a = reference::package(&inputs, 2.0)?;
         nat.push(t.elapsed());
         let t = Instant::now();
         let b = packager::package(&rt, &inputs, &options, 1 << 20)?
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         wasm.push(t.elapsed());
         if a != b {
-            bail!("component output differs from the native core's");
+            bail!("component output differs from smoothcast package's");
         }
     }
     let (n, w) = (median(nat), median(wasm));
@@ -97,13 +97,13 @@ fn main() -> Result<()> {
     let origin = Origin::new(&origin_wasm, &media)?;
     println!("origin compile: {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
     let tokio = tokio::runtime::Runtime::new()?;
-    let first_video = native::package(&inputs, PresentationOptions::vod(CoreLayout::Multi))?
+    let first_video = reference::package(&inputs, 2.0)?
         .fragments
         .into_keys()
-        .find(|p| p.starts_with("1000000/video/"))
+        .find(|p| p.starts_with("in/video/1000000/"))
         .context("no video fragment")?;
     let t0 = first_video
-        .trim_start_matches("1000000/video/")
+        .trim_start_matches("in/video/1000000/")
         .trim_end_matches(".fmp4")
         .to_string();
     for (what, path) in [

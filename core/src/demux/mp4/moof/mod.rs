@@ -10,7 +10,7 @@ use crate::demux::mp4::boxes;
 use crate::demux::mp4::moov::mvex::Trex;
 use crate::demux::DemuxError;
 
-use traf::Trun;
+use traf::SampleRun;
 
 /// Per-track state that fragments carry over.
 #[derive(Debug, Clone, Copy)]
@@ -29,7 +29,7 @@ pub(crate) fn parse_moof(
     moof: &Bytes,
     moof_start: u64,
     tracks: &mut Vec<FragTrack>,
-) -> Result<Vec<(u32, Trun)>, DemuxError> {
+) -> Result<Vec<(u32, SampleRun)>, DemuxError> {
     let mut runs = Vec::new();
     let mut implicit_base = moof_start;
     for child in boxes::children(moof) {

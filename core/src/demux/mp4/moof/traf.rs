@@ -10,12 +10,8 @@ use crate::demux::mp4::boxes::{self, full_box, short};
 use crate::demux::mp4::moov::mvex::Trex;
 use crate::demux::mp4::sched::Meta;
 use crate::demux::DemuxError;
+use crate::fragment;
 
-const TFHD_BASE_DATA_OFFSET: u32 = 0x01;
-const TFHD_DESCRIPTION_INDEX: u32 = 0x02;
-const TFHD_DURATION: u32 = 0x08;
-const TFHD_SIZE: u32 = 0x10;
-const TFHD_FLAGS: u32 = 0x20;
 const TFHD_DEFAULT_BASE_IS_MOOF: u32 = 0x02_0000;
 
 const TRUN_DATA_OFFSET: u32 = 0x01;
@@ -28,9 +24,10 @@ const TRUN_CTS: u32 = 0x800;
 /// `sample_is_non_sync_sample` in the sample flags.
 const NON_SYNC: u32 = 0x01_0000;
 
-/// The `tfhd` fields that matter here, with `trex` defaults already applied.
+/// What the demuxer needs of a `tfhd` (the box itself is [`fragment::Tfhd`]), with `trex`
+/// defaults already applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Tfhd {
+pub(crate) struct TrackDefaults {
     pub track_id: u32,
     pub base_data_offset: Option<u64>,
     pub default_base_is_moof: bool,
@@ -45,36 +42,17 @@ pub(crate) fn tfhd_track_id(body: &[u8]) -> Result<u32, DemuxError> {
     Reader::new(rest).u32().ok_or_else(|| short("tfhd"))
 }
 
-pub(crate) fn parse_tfhd(body: &[u8], trex: &Trex) -> Result<Tfhd, DemuxError> {
-    let (_, flags, rest) = full_box(body, "tfhd")?;
-    let mut r = Reader::new(rest);
-    let s = || short("tfhd");
-    let track_id = r.u32().ok_or_else(s)?;
-    let base_data_offset = if flags & TFHD_BASE_DATA_OFFSET != 0 {
-        Some(r.u64().ok_or_else(s)?)
-    } else {
-        None
-    };
-    if flags & TFHD_DESCRIPTION_INDEX != 0 {
-        r.skip(4).ok_or_else(s)?;
-    }
-    let mut opt = |bit: u32, default: u32| -> Result<u32, DemuxError> {
-        if flags & bit != 0 {
-            r.u32().ok_or_else(s)
-        } else {
-            Ok(default)
-        }
-    };
-    let default_duration = opt(TFHD_DURATION, trex.default_duration)?;
-    let default_size = opt(TFHD_SIZE, trex.default_size)?;
-    let default_flags = opt(TFHD_FLAGS, trex.default_flags)?;
-    Ok(Tfhd {
-        track_id,
-        base_data_offset,
-        default_base_is_moof: flags & TFHD_DEFAULT_BASE_IS_MOOF != 0,
-        default_duration,
-        default_size,
-        default_flags,
+/// The box as the fragment codec reads it ([`fragment::Tfhd`]), with `trex` defaults for
+/// what it leaves out.
+pub(crate) fn parse_tfhd(body: &[u8], trex: &Trex) -> Result<TrackDefaults, DemuxError> {
+    let t = fragment::Tfhd::decode(body).map_err(|_| short("tfhd"))?;
+    Ok(TrackDefaults {
+        track_id: t.track_id,
+        base_data_offset: t.base_data_offset,
+        default_base_is_moof: t.other_flags & TFHD_DEFAULT_BASE_IS_MOOF != 0,
+        default_duration: t.default_sample_duration.unwrap_or(trex.default_duration),
+        default_size: t.default_sample_size.unwrap_or(trex.default_size),
+        default_flags: t.default_sample_flags.unwrap_or(trex.default_flags),
     })
 }
 
@@ -90,8 +68,10 @@ pub(crate) fn parse_tfdt(body: &[u8]) -> Result<i64, DemuxError> {
     t.ok_or_else(|| short("tfdt"))
 }
 
-/// One `trun`, ready to walk.
-pub(crate) struct Trun {
+/// One `trun`, ready to walk: its sample records are read lazily from the shared bytes
+/// (the fragment codec's [`fragment::Trun`] decodes them all at once, for fragments we
+/// write and resume).
+pub(crate) struct SampleRun {
     pub cursor: TrunCursor,
     /// Byte after the run's data.
     pub end: u64,
@@ -104,11 +84,11 @@ pub(crate) struct Trun {
 /// `data_offset` (the previous run's end); `base` is what a `data_offset` is relative to.
 pub(crate) fn parse_trun(
     trun: &Bytes,
-    tfhd: &Tfhd,
+    tfhd: &TrackDefaults,
     base: u64,
     data_start: u64,
     dts: i64,
-) -> Result<Trun, DemuxError> {
+) -> Result<SampleRun, DemuxError> {
     let (_, flags, rest) = full_box(trun, "trun")?;
     let mut r = Reader::new(rest);
     let s = || short("trun");
@@ -178,7 +158,7 @@ pub(crate) fn parse_trun(
     let end = offset
         .checked_add(bytes)
         .ok_or_else(|| DemuxError::malformed("trun data runs past 2^64"))?;
-    Ok(Trun {
+    Ok(SampleRun {
         cursor,
         end,
         duration,
@@ -259,7 +239,7 @@ impl TrunCursor {
 /// A parsed `traf`: its track, its runs, and where its data and time end.
 pub(crate) struct Traf {
     pub track_id: u32,
-    pub runs: Vec<Trun>,
+    pub runs: Vec<SampleRun>,
     /// Byte after the last run's data (the implicit base of the next `traf`).
     pub data_end: u64,
     /// Decode time after the last sample.
@@ -315,6 +295,10 @@ pub(crate) fn parse_traf(
 pub(crate) mod tests {
     use super::*;
     use crate::demux::mp4::boxes::tests::mk_full;
+    use crate::fragment::tfhd::{
+        BASE_DATA_OFFSET as TFHD_BASE_DATA_OFFSET, DEFAULT_SAMPLE_DURATION as TFHD_DURATION,
+        DEFAULT_SAMPLE_SIZE as TFHD_SIZE,
+    };
     use alloc::vec;
 
     fn trex() -> Trex {

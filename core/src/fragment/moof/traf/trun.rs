@@ -5,8 +5,8 @@
 
 use alloc::vec::Vec;
 
-use super::{err, ParseError};
 use crate::bytes_util::{put_version_flags, write_box, Reader};
+use crate::fragment::{err, ParseError};
 
 pub const DATA_OFFSET: u32 = 0x001;
 pub const FIRST_SAMPLE_FLAGS: u32 = 0x004;

@@ -2,9 +2,12 @@
 
 use alloc::vec::Vec;
 
-use super::header::children;
-use super::{err, Mfhd, ParseError, Traf};
+pub mod mfhd;
+pub mod traf;
+
 use crate::bytes_util::write_box;
+use crate::fragment::header::children;
+use crate::fragment::{err, Mfhd, ParseError, Traf};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Moof {

@@ -3,11 +3,16 @@
 
 use alloc::vec::Vec;
 
-use super::header::children;
-use super::tfrf::TFRF_UUID;
-use super::tfxd::TFXD_UUID;
-use super::{err, ParseError, Tfhd, Tfrf, Tfxd, Trun};
+pub mod tfhd;
+pub mod tfrf;
+pub mod tfxd;
+pub mod trun;
+
 use crate::bytes_util::write_box;
+use crate::fragment::header::children;
+use crate::fragment::{err, ParseError, Tfhd, Tfrf, Tfxd, Trun};
+use tfrf::TFRF_UUID;
+use tfxd::TFXD_UUID;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Traf {

@@ -2,8 +2,8 @@
 
 use alloc::vec::Vec;
 
-use super::{err, ParseError};
 use crate::bytes_util::{put_version_flags, write_box, Reader};
+use crate::fragment::{err, ParseError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mfhd {

@@ -1,6 +1,5 @@
-//! The announced bitrate of an input when the caller gives none (its video's, or without
-//! video its audio's), measured exactly as
-//! `smoothcast package` measures it (the two must name folders with the same number).
+//! The announced bitrate of a whole input when the caller gives none (its video's, or
+//! without video its audio's): what every host's packaging session announces.
 //!
 //! MP4 states per-track bitrates in its sample tables, so the answer is known at the first
 //! sample. MPEG-TS and FLV state none: every sample is counted, which takes a whole pass.
@@ -10,7 +9,7 @@ use alloc::vec::Vec;
 
 use crate::demux::DemuxEvent;
 
-use super::error::{Error, ErrorKind};
+use crate::package::{Error, ErrorKind};
 
 #[derive(Debug, Default)]
 pub struct Measure {

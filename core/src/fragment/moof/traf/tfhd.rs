@@ -6,14 +6,15 @@
 
 use alloc::vec::Vec;
 
-use super::{err, ParseError};
 use crate::bytes_util::{put_version_flags, write_box, Reader};
+use crate::fragment::{err, ParseError};
 
-const BASE_DATA_OFFSET: u32 = 0x01;
-const SAMPLE_DESCRIPTION_INDEX: u32 = 0x02;
-const DEFAULT_SAMPLE_DURATION: u32 = 0x08;
-const DEFAULT_SAMPLE_SIZE: u32 = 0x10;
-const DEFAULT_SAMPLE_FLAGS: u32 = 0x20;
+/// The tf_flags bits of the optional fields.
+pub const BASE_DATA_OFFSET: u32 = 0x01;
+pub const SAMPLE_DESCRIPTION_INDEX: u32 = 0x02;
+pub const DEFAULT_SAMPLE_DURATION: u32 = 0x08;
+pub const DEFAULT_SAMPLE_SIZE: u32 = 0x10;
+pub const DEFAULT_SAMPLE_FLAGS: u32 = 0x20;
 
 /// Non-sync, depends on others: the usual video sample.
 pub const VIDEO_DEFAULT_FLAGS: u32 = 0x0101_0000;
