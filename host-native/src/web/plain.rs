@@ -463,17 +463,7 @@ async fn write_all(
         match stream.try_write_vectored(parts) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => IoSlice::advance_slices(&mut parts, n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => match limit {
-                Some(l) => tokio::time::timeout(l, stream.writable())
-                    .await
-                    .map_err(|_| {
-                        io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            "send timeout: the client read nothing",
-                        )
-                    })??,
-                None => stream.writable().await?,
-            },
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => writable(stream, limit).await?,
             Err(e) => return Err(e),
         }
     }
