@@ -1,6 +1,7 @@
-//! The EMS-compatible API end to end: the real binary on ephemeral ports, spoken to the way
-//! EMS scripts speak to EMS (JSON CLI, ASCII CLI, HTTP with base64 params) and through
-//! `smoothcast api`.
+//! The EMS-compatible API end to end: the server on ephemeral ports, spoken to the way EMS
+//! scripts speak to EMS (JSON CLI, ASCII CLI, HTTP with base64 params) and through the
+//! `smoothcast api` client binary. The server runs in-process where only its replies matter;
+//! the token and warning tests run the real binary (they read its stderr and exit codes).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -11,10 +12,10 @@ use base64::Engine;
 use serde_json::Value;
 use smoothcast_tests::TempDir;
 
-/// The shared server runner, with the API addresses at hand.
+/// An in-process server, with the API addresses at hand.
 struct Server {
     // Declared first so the server stops before its folder is removed.
-    _inner: smoothcast_tests::server::Server,
+    _inner: super::in_process::Server,
     json_cli: SocketAddr,
     ascii_cli: SocketAddr,
     http_api: SocketAddr,
@@ -26,13 +27,11 @@ impl Server {
         let dir = TempDir::new(name);
         let webroot = dir.path().join("webroot");
         std::fs::create_dir_all(&webroot).expect("webroot");
-        let exe = std::path::Path::new(env!("CARGO_BIN_EXE_smoothcast"));
-        let inner = smoothcast_tests::server::Server::start(exe, &webroot, "", &[])
-            .expect("start smoothcast serve");
+        let inner = super::in_process::Server::start(&webroot, &dir.path().join("state.json"));
         Server {
-            json_cli: inner.addr("json_cli"),
-            ascii_cli: inner.addr("ascii_cli"),
-            http_api: inner.addr("http_api"),
+            json_cli: inner.json_cli,
+            ascii_cli: inner.ascii_cli,
+            http_api: inner.http_api,
             _inner: inner,
             dir,
         }

@@ -1,12 +1,15 @@
-//! The end-to-end tests that run the real `smoothcast` binary, as one test binary: one
-//! build and link instead of one per file, and the modules' tests share the test threads.
-//! Each module is one area, as each was its own binary before. `hostile.rs` stays a binary
-//! of its own: a panic that escaped there must end only that process.
+//! The end-to-end tests that run the server (the real `smoothcast` binary, or in-process),
+//! as one test binary: one build and link instead of one per file, and the modules' tests
+//! share the test threads. Each module is one area, as each was its own binary before;
+//! `in_process` runs the server inside this process for the tests that need no process of
+//! their own. `hostile.rs` stays a binary of its own: a panic that escaped there must end
+//! only that process.
 
 mod api;
 mod auto_mss;
 mod demo;
 mod events;
+mod in_process;
 mod live;
 mod mpegts;
 mod package;
