@@ -120,6 +120,11 @@ impl Session {
         self.inputs.get(input).and_then(|i| i.bitrate)
     }
 
+    /// The error that ended the session, which every later call repeats.
+    pub fn error(&self) -> Option<&Error> {
+        self.failed.as_ref()
+    }
+
     /// Whether every input was packaged and the final manifest queued.
     pub fn is_done(&self) -> bool {
         self.failed.is_none() && self.current >= self.inputs.len()

@@ -247,6 +247,9 @@ fn bad_input_is_an_error_not_a_trap() {
         .expect("no trap")
         .expect_err("input failed");
     assert_eq!(err.kind, ErrorKind::NotMedia, "{err:?}");
+    // ...finish says why the presentation failed...
+    let err = inst.finish().expect("no trap").expect_err("failed");
+    assert_eq!(err.kind, ErrorKind::NotMedia, "{err:?}");
     // ...and a caller mistake is a usage error.
     let err = inst
         .push(99, b"x")

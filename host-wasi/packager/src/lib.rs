@@ -152,12 +152,14 @@ impl GuestPackager for Packager {
         let state = self.state.borrow();
         match &state.session {
             Some(s) if s.is_done() => Ok(()),
-            Some(s) => {
-                let name = state.inputs.get(s.input()).map_or("", |i| i.name.as_str());
-                Err(convert::error(usage(format!(
-                    "{name}: finish-input every input before finish"
-                ))))
-            }
+            // A failed presentation says why, as every call after the failure does.
+            Some(s) => Err(convert::error(match s.error() {
+                Some(e) => e.clone(),
+                None => {
+                    let name = state.inputs.get(s.input()).map_or("", |i| i.name.as_str());
+                    usage(format!("{name}: finish-input every input before finish"))
+                }
+            })),
             None if state.inputs.is_empty() => Err(convert::error(package::Error::new(
                 package::ErrorKind::Options,
                 "no inputs",

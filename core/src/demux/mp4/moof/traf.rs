@@ -11,15 +11,14 @@ use crate::demux::mp4::moov::mvex::Trex;
 use crate::demux::mp4::sched::Meta;
 use crate::demux::DemuxError;
 use crate::fragment;
+// The trun flags as the box layer names them.
+use crate::fragment::trun::{
+    DATA_OFFSET as TRUN_DATA_OFFSET, FIRST_SAMPLE_FLAGS as TRUN_FIRST_FLAGS,
+    SAMPLE_CTS as TRUN_CTS, SAMPLE_DURATION as TRUN_DURATION, SAMPLE_FLAGS as TRUN_FLAGS,
+    SAMPLE_SIZE as TRUN_SIZE,
+};
 
 const TFHD_DEFAULT_BASE_IS_MOOF: u32 = 0x02_0000;
-
-const TRUN_DATA_OFFSET: u32 = 0x01;
-const TRUN_FIRST_FLAGS: u32 = 0x04;
-const TRUN_DURATION: u32 = 0x100;
-const TRUN_SIZE: u32 = 0x200;
-const TRUN_FLAGS: u32 = 0x400;
-const TRUN_CTS: u32 = 0x800;
 
 /// `sample_is_non_sync_sample` in the sample flags.
 const NON_SYNC: u32 = 0x01_0000;
