@@ -62,7 +62,7 @@ for t in "${targets[@]}"; do
     -print_final_stats=1 -artifact_prefix="$out/artifacts/$t/" ${FUZZ_ARGS-} \
     "$out/corpus/$t" "$here/corpus/$t" >"$log" 2>&1 || rc=$?
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-  covft=$(grep -E '^#[0-9]+' "$log" | tail -1 | grep -oE 'cov: [0-9]+ ft: [0-9]+' || true)
+  covft=$(grep -aE '^#[0-9]+' "$log" | tail -1 | grep -aoE 'cov: [0-9]+ ft: [0-9]+' || true)
   if [ $rc -eq 0 ]; then result=ok; else result="CRASH (exit $rc, see $log)"; failed=1; tail -40 "$log"; fi
   line=$(printf '%-18s %10s runs  %-20s %s' "$t" "${runs:-?}" "${covft:-cov: ? ft: ?}" "$result")
   echo "fuzz: $line"
