@@ -11,8 +11,11 @@ the server's own serverStats (fragments written, write delay p50/p99/max).
     python3 bench/live_bench.py --find-max [--seconds 40] [--start 50] [--step 50]
 
 "Holds in real time" = all publishers connected and none dropped, fragments written >= 90%
-of expected (N x D/chunk per track x 2 tracks), generator p99 lateness < 500 ms and server
-CPU < 190% (two cores). --find-max stops at the first N that does not hold.
+of expected (N x D/chunk per track x 2 tracks), the server's write delay p99 <= 50 ms (a
+fragment on disk 50 ms after its last sample arrived: later, and live viewers stall),
+steady memory <= 1.5 MiB per stream, generator p99 lateness < 500 ms and server CPU < 190%
+(two cores). --find-max stops at the first N that does not hold. Each N starts from a clean
+web root and state file.
 
 With --events the server also sends every event to a JSON-lines file and POSTs it to a
 receiver in this script; the row then says how many arrived, how many were dropped and how
@@ -49,6 +52,8 @@ TARGET_P99_MS = 20.0
 HOLD_FRAGMENTS = 0.90
 HOLD_LATENESS_MS = 500.0
 HOLD_CPU = 190.0
+HOLD_WRITE_P99_MS = 50.0
+HOLD_MIB_PER_STREAM = 1.5
 
 # Set by --events: {"url": ..., "file": ...} and the receiver counting POSTs.
 EVENTS = None
@@ -170,11 +175,16 @@ class Server:
     def __init__(self, exe):
         shutil.rmtree(WEBROOT, ignore_errors=True)
         os.makedirs(WEBROOT)
+        # A clean state file too: the configs an earlier run saved would come back at start
+        # ("group g0 already packages stream load0").
+        state = os.path.join(OUT, "live-bench.state.json")
+        if os.path.exists(state):
+            os.remove(state)
         with open(CONFIG, "w") as f:
             f.write('bind = "127.0.0.1"\nrtmp_port = 0\njson_cli_port = 0\nascii_cli_port = 0\n'
                     f'http_api_port = 0\nweb_port = 0\nmpegts_port = 0\nwebroot = {json.dumps(WEBROOT)}\n'
                     # A state file of its own, never the working directory's.
-                    f'state_file = {json.dumps(os.path.join(OUT, "live-bench.state.json"))}\n')
+                    f'state_file = {json.dumps(state)}\n')
             if EVENTS:
                 f.write(f'[events]\nfile = {json.dumps(EVENTS["file"])}\n'
                         f'http_url = {json.dumps(EVENTS["url"])}\n')
@@ -379,6 +389,10 @@ def run_one(server_exe, load_exe, flv, n, seconds, args):
         why.append(f"{n - r['connected']} not connected, {r['dropped']} dropped")
     if r["fragments"] < HOLD_FRAGMENTS * expected:
         why.append(f"fragments {r['fragments']} < {HOLD_FRAGMENTS:.0%} of {expected:.0f}")
+    if r["write_p99_ms"] > HOLD_WRITE_P99_MS:
+        why.append(f"write delay p99 {r['write_p99_ms']:.0f} ms > {HOLD_WRITE_P99_MS:.0f} ms")
+    if r["mib_per_stream"] > HOLD_MIB_PER_STREAM:
+        why.append(f"{r['mib_per_stream']:.2f} MiB per stream > {HOLD_MIB_PER_STREAM}")
     if r["lateness_p99_ms"] >= HOLD_LATENESS_MS:
         why.append(f"generator p99 lateness {r['lateness_p99_ms']:.0f} ms")
     if srv_cpu is None or srv_cpu >= HOLD_CPU:
