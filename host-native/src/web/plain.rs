@@ -214,20 +214,20 @@ async fn hot(
         web.hot.forget(target, &entry);
         return None;
     }
-    let (date, n) = date_line();
+    let date = wire::DateLine::now();
     let m = crate::metrics::get();
     m.web_ready();
     m.web_request(200, started.elapsed());
     let r = match (&rendered.file, head.method == Method::HEAD) {
         (_, true) => {
-            let mut parts = [IoSlice::new(&rendered.head), IoSlice::new(&date[..n])];
+            let mut parts = [IoSlice::new(&rendered.head), IoSlice::new(date.as_bytes())];
             write_all(stream, &mut parts, conns.send_timeout).await
         }
         (Some(file), false) => {
             send_file(
                 stream,
                 &rendered.head,
-                &date[..n],
+                date.as_bytes(),
                 file,
                 rendered.body.len(),
                 conns.send_timeout,
@@ -237,7 +237,7 @@ async fn hot(
         (None, false) => {
             let mut parts = [
                 IoSlice::new(&rendered.head),
-                IoSlice::new(&date[..n]),
+                IoSlice::new(date.as_bytes()),
                 IoSlice::new(&rendered.body),
             ];
             write_all(stream, &mut parts, conns.send_timeout).await
@@ -369,10 +369,10 @@ async fn general(
                         .insert(target, source.clone(), vary, head.gzip, rendered);
                 }
             }
-            let (date, n) = date_line();
+            let date = wire::DateLine::now();
             let mut parts = [
                 IoSlice::new(out),
-                IoSlice::new(&date[..n]),
+                IoSlice::new(date.as_bytes()),
                 IoSlice::new(&b),
             ];
             write_all(stream, &mut parts, conns.send_timeout).await?;
@@ -382,8 +382,8 @@ async fn general(
             mut file,
             mut remaining,
         } => {
-            let (date, n) = date_line();
-            let mut parts = [IoSlice::new(out), IoSlice::new(&date[..n])];
+            let date = wire::DateLine::now();
+            let mut parts = [IoSlice::new(out), IoSlice::new(date.as_bytes())];
             write_all(stream, &mut parts, conns.send_timeout).await?;
             let mut chunk =
                 vec![0u8; FILE_CHUNK.min(usize::try_from(remaining).unwrap_or(FILE_CHUNK))];
@@ -407,15 +407,6 @@ async fn general(
         }
     }
     Ok(true)
-}
-
-fn date_line() -> ([u8; 64], usize) {
-    wire::with_date(|date| {
-        let mut d = [0u8; 64];
-        let n = date.len().min(d.len());
-        d[..n].copy_from_slice(&date[..n]);
-        (d, n)
-    })
 }
 
 /// Reads more of the next request. `false`: the client closed, the header timeout passed

@@ -2,7 +2,7 @@
 //! bytes, the `Date` line, and the stream that hands already-read bytes to hyper when a
 //! connection leaves the plain path.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -14,7 +14,7 @@ use hyper::StatusCode;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// The status line and headers of a response, without `Date` and the blank line that ends
-/// the head (see [`with_date`]). `length` is added as `Content-Length` when the headers have
+/// the head (see [`DateLine`]). `length` is added as `Content-Length` when the headers have
 /// none and the status has a body; `close` adds `Connection: close`.
 pub fn head(
     out: &mut Vec<u8>,
@@ -52,21 +52,41 @@ pub fn head(
 }
 
 /// `date: <IMF-fixdate>\r\n\r\n`: the line every response ends its head with, made once
-/// per second per thread (as hyper does).
-pub fn with_date<R>(f: impl FnOnce(&[u8]) -> R) -> R {
-    thread_local! {
-        static LINE: RefCell<(u64, Vec<u8>)> = const { RefCell::new((u64::MAX, Vec::new())) };
-    }
-    let now = SystemTime::now();
-    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    LINE.with(|line| {
-        let mut line = line.borrow_mut();
-        if line.0 != secs {
-            let text = format!("date: {}\r\n\r\n", super::headers::http_date(now));
-            *line = (secs, text.into_bytes());
+/// per second per thread (as hyper does). Returned by value, so no borrow of the
+/// thread-local spans the write that follows.
+#[derive(Clone, Copy)]
+pub struct DateLine {
+    bytes: [u8; 48],
+    len: usize,
+}
+
+impl DateLine {
+    pub fn now() -> Self {
+        thread_local! {
+            static LINE: Cell<(u64, DateLine)> =
+                const { Cell::new((u64::MAX, DateLine { bytes: [0; 48], len: 0 })) };
         }
-        f(&line.1)
-    })
+        let now = SystemTime::now();
+        let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        LINE.with(|line| {
+            let (at, cached) = line.get();
+            if at == secs {
+                return cached;
+            }
+            let text = format!("date: {}\r\n\r\n", super::headers::http_date(now));
+            let mut fresh = DateLine {
+                bytes: [0; 48],
+                len: text.len().min(48),
+            };
+            fresh.bytes[..fresh.len].copy_from_slice(&text.as_bytes()[..fresh.len]);
+            line.set((secs, fresh));
+            fresh
+        })
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
 }
 
 /// A stream that first yields `prefix` (bytes the plain path read but did not serve), then
@@ -140,7 +160,7 @@ mod tests {
         h.insert(header::CONTENT_TYPE, "video/mp4".parse().expect("value"));
         let mut out = Vec::new();
         head(&mut out, StatusCode::OK, &h, Some(5), true);
-        with_date(|d| out.extend_from_slice(d));
+        out.extend_from_slice(DateLine::now().as_bytes());
         let text = String::from_utf8(out).expect("ascii");
         assert!(text.starts_with("HTTP/1.1 200 OK\r\ncontent-type: video/mp4\r\n"));
         assert!(text.contains("content-length: 5\r\nconnection: close\r\ndate: "));
