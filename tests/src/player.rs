@@ -37,6 +37,13 @@ pub struct PlayRequest {
     /// browser instance then trusts (`--ignore-certificate-errors-spki-list`, honoured with
     /// the fresh profile play.mjs makes); other certificates stay untrusted.
     pub trust_spki: Option<String>,
+    /// No video expected: decoded audio is checked instead of a picture.
+    pub audio_only: bool,
+    /// Show subtitles (the first text track) in a TTML rendering div, recording each change
+    /// of the rendered text (`captions` in the raw result).
+    pub text: bool,
+    /// Switch to the audio track of this language after 3 s of playback.
+    pub switch_audio: Option<String>,
 }
 
 impl PlayRequest {
@@ -64,6 +71,9 @@ impl PlayRequest {
             live: false,
             screenshot: None,
             trust_spki: None,
+            audio_only: false,
+            text: false,
+            switch_audio: None,
         }
     }
 
@@ -90,6 +100,15 @@ impl PlayRequest {
         }
         if let Some(spki) = &self.trust_spki {
             a.extend(["--trust-spki".into(), spki.clone()]);
+        }
+        if self.audio_only {
+            a.push("--audio-only".into());
+        }
+        if self.text {
+            a.push("--text".into());
+        }
+        if let Some(lang) = &self.switch_audio {
+            a.extend(["--switch-audio".into(), lang.clone()]);
         }
         a
     }

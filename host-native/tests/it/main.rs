@@ -16,4 +16,5 @@ mod package;
 mod pull;
 mod restart;
 mod rtsp;
+mod tracks;
 mod web;

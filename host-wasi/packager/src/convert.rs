@@ -43,7 +43,6 @@ pub fn error(e: package::Error) -> Error {
         CoreErrorKind::Malformed => ErrorKind::Malformed,
         CoreErrorKind::Truncated => ErrorKind::Truncated,
         CoreErrorKind::Unsupported => ErrorKind::Unsupported,
-        CoreErrorKind::NoVideo => ErrorKind::NoVideo,
         CoreErrorKind::BitrateUnknown => ErrorKind::BitrateUnknown,
         CoreErrorKind::Mismatch => ErrorKind::Mismatch,
         CoreErrorKind::Empty => ErrorKind::Empty,
@@ -59,6 +58,7 @@ fn kind(k: CoreKind) -> TrackKind {
     match k {
         CoreKind::Video => TrackKind::Video,
         CoreKind::Audio => TrackKind::Audio,
+        CoreKind::Text => TrackKind::Text,
     }
 }
 
@@ -84,6 +84,11 @@ pub fn output(o: CoreOutput) -> Option<Output> {
             kind: k,
             reason,
         }) => Output::Note(format!("{level}: {} fragment cut: {reason}", k.as_str())),
+        CoreOutput::Event(Event::TrackIgnored {
+            level,
+            track,
+            reason,
+        }) => Output::Note(format!("{level}: track {track} ignored: {reason}")),
         CoreOutput::Event(Event::FragmentClosed { .. } | Event::ManifestUpdated { .. }) => {
             return None
         }
