@@ -412,7 +412,7 @@ impl Presentation {
     /// Announces a track. An input's first video track is packaged; each of its audio
     /// tracks becomes a stream of its language (the first joins `audio`); a further video
     /// track, or a subtitle track inside a media input, is ignored with
-    /// [`Event::TrackIgnored`].
+    /// [`Event::TrackIgnored`]. A track announced again is a change of its configuration.
     pub fn add_track(&mut self, id: LevelId, info: TrackInfo) -> Result<(), PresentationError> {
         let kind = info.kind();
         let level = self.level_mut(id)?;
@@ -430,7 +430,8 @@ impl Presentation {
             return Ok(());
         }
         if level.track(kind).is_some_and(|t| t.info.id == info.id) {
-            return Ok(());
+            // Announced again (a live source's new parameter sets): a change, if any.
+            return self.change_track(id, info);
         }
         let (bitrate, follows) = (level.bitrate, level.follows);
         match kind {
@@ -477,19 +478,13 @@ impl Presentation {
                 }
                 Ok(())
             }
-            Some(_) => Ok(()),
+            // Another track of the kind: a further language, as when first announced.
+            Some(_) => self.add_track(id, info),
             None => {
                 level.add_track(info);
                 Ok(())
             }
         }
-    }
-
-    /// Whether a level has a track of this kind (announced so far).
-    pub fn has_track(&self, id: LevelId, kind: TrackKind) -> bool {
-        self.levels
-            .get(id.0)
-            .is_some_and(|l| l.track(kind).is_some())
     }
 
     /// Pushes a sample of an announced track (samples of ignored tracks are dropped).
