@@ -701,9 +701,11 @@ impl Presentation {
     }
 
     fn emit_fragment(&mut self, level: usize, c: ClosedFragment) {
-        if c.kind == TrackKind::Audio && self.levels[level].audio_bitrate.is_none() {
+        if c.kind == TrackKind::Audio && self.levels[level].stream.is_none() {
             let stream = self.audio_stream_for(level);
             self.levels[level].stream = Some(stream);
+        }
+        if c.kind == TrackKind::Audio && self.levels[level].audio_bitrate.is_none() {
             self.levels[level].audio_bitrate = Some(self.audio_bitrate_for(level, &c));
         }
         let bitrate = self.levels[level].bitrate_of(c.kind);
@@ -1293,5 +1295,7 @@ fn video_ends(closed: &[ClosedFragment]) -> Vec<i64> {
 
 #[cfg(test)]
 mod resume_tests;
+#[cfg(test)]
+mod streams_tests;
 #[cfg(test)]
 mod tests;
