@@ -142,6 +142,12 @@ pub async fn run(
     demo: bool,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
+    // The port the web server really listens on (0 in the config: chosen at bind), for
+    // pages that link to it (the console's manifest links).
+    let mut config = config;
+    if let Ok(addr) = listeners.web.local_addr() {
+        config.web_port = addr.port();
+    }
     let events = crate::events::start(&config.events)?;
     let streams = StreamRegistry::new().with_events(events.clone());
     // createMSSStream may write under the web root and the configured output roots only.
