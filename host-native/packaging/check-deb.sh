@@ -53,7 +53,8 @@ curl -fsS "http://127.0.0.1:$api/version"; echo
 # The console answers on the API port, the player page on the web port, RTMP accepts.
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$api/console")
 echo "console: HTTP $code"
-[ "$code" = 200 ] || [ "$code" = 404 ]
+[ "$code" = 200 ]
+curl -fsS "http://127.0.0.1:$api/console" | grep -q "Smoothcast console"
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$web/")
 echo "web /: HTTP $code"; [ "$code" = 200 ]
 (exec 3<>"/dev/tcp/127.0.0.1/$rtmp") && echo "rtmp: port $rtmp accepts"
