@@ -36,7 +36,8 @@ done
 
 log=$(mktemp)
 # As the service runs it: its user, its working directory, the packaged config.
-run_as=(runuser -u smoothcast --)
+# setpriv execs the server itself (no PAM session in between), so the TERM below reaches it.
+run_as=(setpriv --reuid=smoothcast --regid=smoothcast --init-groups --no-new-privs)
 [ "$(id -u)" -eq 0 ] || run_as=(sudo "${run_as[@]}")
 (cd /var/lib/smoothcast && exec "${run_as[@]}" /usr/bin/smoothcast serve --config "$conf") >"$log" 2>&1 &
 pid=$!
