@@ -2,11 +2,13 @@
 // operator would, and prints one JSON line: {ok, reason, steps: [...], ...}.
 //
 //   node console.mjs --api http://127.0.0.1:PORT --token TOKEN --stream NAME --out DIR
+//                    [--rtmp rtmp://127.0.0.1:PORT/live/NAME  (also check the pull form)]
 //
 // Steps: without credentials the page and its state are refused (401); with them (the API's
 // Basic challenge, token as password) the published stream NAME appears with its codec and
 // resolution; the create form makes an MSS output that listConfig then lists; its embedded
-// player plays; Remove takes it out of the page and of listConfig; the charts have points.
+// player plays; Remove takes it out of the page and of listConfig; with --rtmp, a pull made
+// from the pull form is listed and removed the same way; the charts have points.
 // Screenshots go to DIR. Stops itself after 150 s at most.
 import fs from 'node:fs';
 import os from 'node:os';
@@ -121,7 +123,32 @@ try {
   if (after) throw new Error(`config ${config.configId} still in listConfig after Remove`);
   step('removed from the console');
 
-  // 6. The charts have points (one per poll after the first).
+  // 6. The pull form: a pull of the published stream from this server's own RTMP port
+  // appears with its status and as an inbound stream; Remove ends it.
+  if (opts.rtmp) {
+    const local = `${opts.stream}_pulled`;
+    await page.fill('#pull [name=uri]', opts.rtmp);
+    await page.fill('#pull [name=localStreamName]', local);
+    await page.click('#pull-submit');
+    await page.waitForFunction(() => /pullStream: SUCCESS/.test(document.querySelector('#action').textContent), null, { timeout: 10_000 })
+      .catch(async () => { throw new Error(`pull failed: ${await page.textContent('#action')}`); });
+    const pull = (await apiCall('listConfig')).data.pull.find((c) => c.localStreamName === local);
+    if (!pull) throw new Error(`listConfig has no pull for ${local}`);
+    const pullRow = page.locator(`#pulls tr[data-config-id="${pull.configId}"]`);
+    await pullRow.waitFor({ timeout: 10_000 });
+    await page.locator(`#streams tr[data-name="${local}"]`).waitFor({ timeout: 20_000 });
+    const pullText = (await pullRow.innerText()).replace(/\s+/g, ' ');
+    step('pull listed', { configId: pull.configId, row: pullText });
+    result.pull_row = pullText;
+    await pullRow.locator('button.remove').click();
+    await pullRow.waitFor({ state: 'detached', timeout: 10_000 });
+    if ((await apiCall('listConfig')).data.pull.some((c) => c.configId === pull.configId)) {
+      throw new Error(`pull ${pull.configId} still in listConfig after Remove`);
+    }
+    step('pull removed');
+  }
+
+  // 7. The charts have points (one per poll after the first).
   const points = await page.evaluate(() => ['ingest', 'fragments', 'delay', 'web']
     .map((n) => Number(document.querySelector(`#c-${n}`).dataset.points || 0)));
   step('charts', { points });

@@ -1,7 +1,8 @@
 //! The operator's console (`/console` on the HTTP API port) in headless Chromium, driven by
 //! `tests/player/console.mjs` against the real binary: behind the API token, a stream
 //! published with ffmpeg listed with its properties, an MSS output created from the form
-//! (then in listConfig) whose embedded player plays, and removed from the console.
+//! (then in listConfig) whose embedded player plays, and removed from the console; a pull
+//! made and removed from its form the same way.
 //! Screenshots are kept in `target/artifacts/console/` (CI keeps that folder).
 
 use std::path::Path;
@@ -53,6 +54,9 @@ fn console_lists_creates_plays_and_removes_behind_the_token() {
         "cam1",
         "--out",
         &out.display().to_string(),
+        // The pull form pulls the same stream back from this server's RTMP port.
+        "--rtmp",
+        &format!("rtmp://{rtmp}/live/cam1"),
     ]
     .iter()
     .map(|s| s.to_string())
