@@ -139,6 +139,9 @@ pub fn state_json(state: &AppState) -> Value {
         "version": env!("CARGO_PKG_VERSION"),
         "uptimeSeconds": state.started.elapsed().as_secs(),
         "webPort": state.config.web_port,
+        // A console opened over HTTPS links to the web server's HTTPS port (a page on
+        // https cannot load media over http).
+        "webTlsPort": state.config.tls.as_ref().and_then(|t| t.https_port).filter(|p| *p != 0),
         "webroot": crate::paths::normalize(webroot).display().to_string(),
         "streams": inbound,
         "mss": mss,

@@ -102,7 +102,9 @@
   let webOrigin = '';
   function render(s) {
     state = s;
-    webOrigin = `${location.protocol}//${location.hostname}:${s.webPort}`;
+    webOrigin = location.protocol === 'https:' && s.webTlsPort
+      ? `https://${location.hostname}:${s.webTlsPort}`
+      : `http://${location.hostname}:${s.webPort}`;
     $('#server').textContent = `v${s.version} · up ${duration(s.uptimeSeconds * 1000)} · web ${webOrigin}`;
     const folder = $('#create-mss [name=targetFolder]');
     if (!folder.value && !folder.dataset.touched) folder.value = s.webroot;
