@@ -153,8 +153,10 @@ try {
     .map((n) => Number(document.querySelector(`#c-${n}`).dataset.points || 0)));
   step('charts', { points });
   if (points.some((p) => p < 2)) throw new Error(`charts without points: ${points}`);
-  const events = await page.locator('#events li').count();
-  result.events = events;
+  // The recent events, newest first, as the page lists them (outputs made and ended above).
+  await page.waitForFunction(() => /outStreamClosed/.test(document.querySelector('#events').textContent), null, { timeout: 10_000 })
+    .catch(() => { /* reported through event_types below */ });
+  result.event_types = await page.$$eval('#events li b', (bs) => bs.map((b) => b.textContent));
   await page.screenshot({ path: path.join(opts.out, 'console-removed.png'), fullPage: true });
   if (pageErrors.length) result.page_errors = pageErrors;
   finish(0, { ok: true, reason: '' });

@@ -73,4 +73,12 @@ fn console_lists_creates_plays_and_removes_behind_the_token() {
         result["page_errors"].is_null(),
         "errors on the page: {result}"
     );
+    assert!(result["pull_row"].as_str().is_some(), "{result}");
+    let events = result["event_types"].to_string();
+    for kind in ["inStreamCreated", "outStreamCreated", "outStreamClosed"] {
+        assert!(
+            events.contains(kind),
+            "{kind} not among the recent events: {events}"
+        );
+    }
 }
