@@ -44,6 +44,9 @@ pub struct PlayRequest {
     pub text: bool,
     /// Switch to the audio track of this language after 3 s of playback.
     pub switch_audio: Option<String>,
+    /// Play with rx-player (the npm package) instead of dash.js: the other maintained
+    /// browser client of Smooth Streaming. `--dir` sources only.
+    pub rx_player: bool,
 }
 
 impl PlayRequest {
@@ -74,6 +77,7 @@ impl PlayRequest {
             audio_only: false,
             text: false,
             switch_audio: None,
+            rx_player: false,
         }
     }
 
@@ -109,6 +113,9 @@ impl PlayRequest {
         }
         if let Some(lang) = &self.switch_audio {
             a.extend(["--switch-audio".into(), lang.clone()]);
+        }
+        if self.rx_player {
+            a.extend(["--player".into(), "rx".into()]);
         }
         a
     }

@@ -241,6 +241,37 @@ fn languages_and_subtitles_play() {
         }
     }
 
+    if player::ready_or_skip("languages_and_subtitles_play (rx-player)") {
+        // rx-player as the second browser client: the same tracks, switch and cues.
+        let mut req = PlayRequest::dir(&www, "vod/manifest.ismc");
+        req.rx_player = true;
+        req.seconds = 20.0;
+        req.min_time = 7.0;
+        req.text = true;
+        req.switch_audio = Some("fra".into());
+        let r = play(&req);
+        let langs: Vec<&str> = r.raw["audio_tracks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["lang"].as_str())
+            .collect();
+        assert_eq!(langs, ["eng", "fra", "deu"], "{r}");
+        assert_eq!(r.raw["text_tracks"][0]["lang"], "fra", "{r}");
+        let paths = requested(&r);
+        assert!(
+            paths
+                .iter()
+                .rev()
+                .find(|p| p.contains("/audio"))
+                .is_some_and(|p| p.contains("/audio_fra/")),
+            "{paths:?}"
+        );
+        for (t, want) in [(1.3, "Hello & welcome"), (3.5, ""), (5.5, "Deux lignes")] {
+            assert_eq!(caption_at(&r, t), want, "at {t} s: {}", r.raw["captions"]);
+        }
+    }
+
     if gst::ready_or_skip("languages_and_subtitles_play (GStreamer)") {
         let server = Server::start(Path::new(EXE), &www, "", &[]).expect("server");
         let url = format!("http://{}/vod/Manifest", server.addr("web"));
