@@ -419,7 +419,9 @@ impl Presentation {
         let is_text_level = level.text_level;
         if is_text_level != (kind == TrackKind::Text) {
             let reason = match kind {
-                TrackKind::Text => "subtitle tracks inside a media file are not packaged; give them as SRT or WebVTT files",
+                TrackKind::Text => {
+                    "a subtitle track inside a media file (give subtitles as SRT or WebVTT files)"
+                }
                 _ => "a subtitle input carries text only",
             };
             self.ignore_track(id, info.id, String::from(reason));

@@ -542,3 +542,48 @@ fn audio_only_rtmp_is_packaged_live() {
     }
     closed(&group);
 }
+
+/// A track Smoothcast cannot carry (AC-3 here) is named in a warning, in MP4 and MPEG-TS,
+/// and the rest is packaged.
+#[test]
+fn tracks_that_cannot_be_carried_are_named() {
+    let dir = TempDir::new("tracks-ignored");
+    for (name, format) in [("ac3.mp4", "mp4"), ("ac3.ts", "mpegts")] {
+        let path = dir.path().join(name);
+        let out = path.display().to_string();
+        let mut args = vec![
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x180:rate=25:duration=4",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=4",
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-map",
+            "1:a",
+        ];
+        args.extend_from_slice(VIDEO);
+        args.extend_from_slice(&[
+            "-c:a:0", "aac", "-c:a:1", "ac3", "-t", "4", "-f", format, &out,
+        ]);
+        ffmpeg(&args);
+        let www = dir.path().join("www");
+        let stderr = package_ok(&www, name.replace('.', "_").as_str(), &[&path]);
+        let warning = stderr
+            .lines()
+            .find(|l| l.starts_with("warning:"))
+            .unwrap_or_else(|| panic!("{name}: no warning in {stderr}"));
+        assert!(
+            warning.contains(name) && warning.contains("not packaged"),
+            "{name}: {warning}"
+        );
+        let m = read_manifest(&www.join(name.replace('.', "_")).join("manifest.ismc"))
+            .expect("manifest");
+        assert_eq!(streams(&m, TrackKind::Audio).len(), 1, "{name}");
+    }
+}
