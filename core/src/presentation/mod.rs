@@ -455,7 +455,7 @@ impl Presentation {
                 id,
                 info.id,
                 format!(
-                    "only the first {} track of an input is packaged",
+                    "a second {} track (an input's first is packaged)",
                     kind.as_str()
                 ),
             ),
