@@ -3,7 +3,7 @@
 
 use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -300,16 +300,42 @@ fn under_ci() -> bool {
 
 /// Runs play.mjs and returns its verdict. Bounded in time even if play.mjs itself hangs.
 pub fn play(req: &PlayRequest) -> Result<PlayResult> {
-    let script = player_dir().join("play.mjs");
+    // play.mjs stops itself after seconds + 60 s; this is the backstop if node wedges.
+    let limit = Duration::from_secs_f64(req.seconds.max(0.0) + 90.0);
+    let (status, raw, stderr) = run_node("play.mjs", &req.args(), limit)?;
+    let result = PlayResult::from_json(raw, status.code(), stderr)?;
+    match status.code() {
+        Some(0) | Some(1) => Ok(result),
+        // 2 = usage/harness error, 3 = hard timeout: the player never gave a verdict.
+        _ => bail!(
+            "play.mjs harness failure ({status}): {}; stderr: {}",
+            result.reason,
+            result.stderr.trim()
+        ),
+    }
+}
+
+/// Runs another script of `tests/player` (`console.mjs`, `demo.mjs`: pages of the server
+/// driven in headless Chromium) with `args`, killing it after `limit`, and returns the one
+/// JSON line it prints last (with `ok`, `reason` and what it saw) and its stderr.
+pub fn run_script(script: &str, args: &[String], limit: Duration) -> Result<(Value, String)> {
+    let (_, value, stderr) = run_node(script, args, limit)?;
+    Ok((value, stderr))
+}
+
+/// Runs `node <script> args` in `tests/player`, killed after `limit`: its exit status, the
+/// last non-empty line of its stdout as JSON, and its stderr.
+fn run_node(script: &str, args: &[String], limit: Duration) -> Result<(ExitStatus, Value, String)> {
+    let path = player_dir().join(script);
     let mut child = Command::new("node")
-        .arg(&script)
-        .args(req.args())
+        .arg(&path)
+        .args(args)
         .current_dir(player_dir())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .with_context(|| format!("starting node {}", script.display()))?;
+        .with_context(|| format!("starting node {}", path.display()))?;
 
     // Drain both pipes on threads so a chatty child can never block on a full pipe.
     let drain = |r: Option<Box<dyn Read + Send>>| {
@@ -333,81 +359,12 @@ pub fn play(req: &PlayRequest) -> Result<PlayResult> {
             .take()
             .map(|r| Box::new(r) as Box<dyn Read + Send>),
     );
-
-    // play.mjs stops itself after seconds + 60 s; this is the backstop if node wedges.
-    let limit = Duration::from_secs_f64(req.seconds.max(0.0) + 90.0);
     let started = Instant::now();
     let status = loop {
-        if let Some(status) = child.try_wait().context("waiting for play.mjs")? {
-            break status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("play.mjs still running after {limit:?}; killed");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let stdout = out.join().unwrap_or_default();
-    let stderr = err.join().unwrap_or_default();
-
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .with_context(|| format!("play.mjs printed nothing ({status}); stderr: {stderr}"))?;
-    let raw: Value = serde_json::from_str(line)
-        .with_context(|| format!("play.mjs output is not JSON: {line}; stderr: {stderr}"))?;
-    let result = PlayResult::from_json(raw, status.code(), stderr)?;
-    match status.code() {
-        Some(0) | Some(1) => Ok(result),
-        // 2 = usage/harness error, 3 = hard timeout: the player never gave a verdict.
-        _ => bail!(
-            "play.mjs harness failure ({status}): {}; stderr: {}",
-            result.reason,
-            result.stderr.trim()
-        ),
-    }
-}
-
-/// Runs another script of `tests/player` (`console.mjs`, `demo.mjs`: pages of the server
-/// driven in headless Chromium) with `args`, killing it after `limit`, and returns the one
-/// JSON line it prints last (with `ok`, `reason` and what it saw) and its stderr.
-pub fn run_script(script: &str, args: &[String], limit: Duration) -> Result<(Value, String)> {
-    let path = player_dir().join(script);
-    let mut child = Command::new("node")
-        .arg(&path)
-        .args(args)
-        .current_dir(player_dir())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting node {}", path.display()))?;
-    let drain = |r: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            if let Some(mut r) = r {
-                let _ = r.read_to_string(&mut s);
-            }
-            s
-        })
-    };
-    let out = drain(
-        child
-            .stdout
-            .take()
-            .map(|r| Box::new(r) as Box<dyn Read + Send>),
-    );
-    let err = drain(
-        child
-            .stderr
-            .take()
-            .map(|r| Box::new(r) as Box<dyn Read + Send>),
-    );
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().context("waiting for the script")? {
+        if let Some(status) = child
+            .try_wait()
+            .with_context(|| format!("waiting for {script}"))?
+        {
             break status;
         }
         if started.elapsed() > limit {
@@ -426,5 +383,5 @@ pub fn run_script(script: &str, args: &[String], limit: Duration) -> Result<(Val
         .with_context(|| format!("{script} printed nothing ({status}); stderr: {stderr}"))?;
     let value: Value = serde_json::from_str(line)
         .with_context(|| format!("{script} output is not JSON: {line}; stderr: {stderr}"))?;
-    Ok((value, stderr))
+    Ok((status, value, stderr))
 }

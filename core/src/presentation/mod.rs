@@ -530,6 +530,14 @@ impl Presentation {
         self.after_push(f, closed, notes)
     }
 
+    /// The levels carrying further audio tracks of a level's input.
+    fn followers_of(&self, level: usize) -> Vec<usize> {
+        self.followers
+            .range((level, 0)..=(level, u32::MAX))
+            .map(|(_, &f)| f)
+            .collect()
+    }
+
     /// Hands a level's origin and video progress to the levels following it, so that their
     /// audio shares its timeline and is cut where its video is.
     fn sync_followers(
@@ -543,11 +551,7 @@ impl Presentation {
         let rule = self.cut_rule();
         let origin = self.levels[parent].origin();
         let watermark = self.levels[parent].video_watermark();
-        let followers: Vec<usize> = self
-            .followers
-            .range((parent, 0)..=(parent, u32::MAX))
-            .map(|(_, &f)| f)
-            .collect();
+        let followers = self.followers_of(parent);
         for f in followers {
             let mut closed = Vec::new();
             let mut notes = Vec::new();
@@ -579,11 +583,7 @@ impl Presentation {
         let video_ends = video_ends(&closed);
         self.after_push(id.0, closed, notes)?;
         self.sync_followers(id.0, &video_ends)?;
-        let followers: Vec<usize> = self
-            .followers
-            .range((id.0, 0)..=(id.0, u32::MAX))
-            .map(|(_, &f)| f)
-            .collect();
+        let followers = self.followers_of(id.0);
         for f in followers {
             self.finish_level(LevelId(f))?;
         }
@@ -597,11 +597,7 @@ impl Presentation {
         // frame apart still share fragment times afterwards.
         let end = self.levels.iter().filter_map(Level::resume_point).max();
         self.level_mut(id)?.restart(end);
-        let followers: Vec<usize> = self
-            .followers
-            .range((id.0, 0)..=(id.0, u32::MAX))
-            .map(|(_, &f)| f)
-            .collect();
+        let followers = self.followers_of(id.0);
         for f in followers {
             self.levels[f].restart(end);
         }
