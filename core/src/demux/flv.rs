@@ -274,7 +274,13 @@ impl FlvDemuxer {
         };
         let format = head >> 4;
         if format != SOUND_FORMAT_AAC {
-            self.other_audio_format.get_or_insert(format);
+            if self.other_audio_format.is_none() {
+                self.other_audio_format = Some(format);
+                self.events.push_back(DemuxEvent::Ignored {
+                    track: AUDIO_TRACK_ID,
+                    reason: format!("FLV sound format {format} (not AAC)"),
+                });
+            }
             return Ok(());
         }
         let Some((&packet_type, data)) = rest.split_first() else {
@@ -313,19 +319,30 @@ impl FlvDemuxer {
         Ok(())
     }
 
+    /// Notes a video codec that is not packaged, said once.
+    fn ignore_video(&mut self, codec: u8, reason: &str) {
+        if self.other_video_codec.is_none() {
+            self.other_video_codec = Some(codec);
+            self.events.push_back(DemuxEvent::Ignored {
+                track: VIDEO_TRACK_ID,
+                reason: alloc::string::String::from(reason),
+            });
+        }
+    }
+
     fn video_tag(&mut self, timestamp: u32, payload: &[u8]) -> Result<(), DemuxError> {
         let Some((&head, rest)) = payload.split_first() else {
             return Ok(());
         };
         if head & 0x80 != 0 {
             // Enhanced RTMP's FourCC header (HEVC, AV1, VP9): not packaged.
-            self.other_video_codec.get_or_insert(0x80);
+            self.ignore_video(0x80, "an enhanced FLV FourCC codec (not H.264)");
             return Ok(());
         }
         let frame_type = head >> 4;
         let codec = head & 0x0f;
         if codec != CODEC_AVC {
-            self.other_video_codec.get_or_insert(codec);
+            self.ignore_video(codec, &format!("FLV video codec id {codec} (not H.264)"));
             return Ok(());
         }
         if frame_type == FRAME_TYPE_COMMAND || rest.len() < 4 {
