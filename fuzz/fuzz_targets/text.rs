@@ -16,5 +16,10 @@ fuzz_target!(|data: &[u8]| {
         TextFormat::WebVtt
     };
     let (payload, chunk) = split_input(rest);
-    run_demuxer(for_container(Container::Text(format), false), payload, chunk, false);
+    run_demuxer(
+        for_container(Container::Text(format), false),
+        payload,
+        chunk,
+        false,
+    );
 });
