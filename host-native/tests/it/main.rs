@@ -13,6 +13,7 @@ mod in_process;
 mod live;
 mod mpegts;
 mod package;
+mod protection;
 mod pull;
 mod restart;
 mod rtsp;

@@ -74,6 +74,7 @@ fn package_in(dir: &Path, inputs: &[InputSpec], chunk_length: f64) -> Result<Pac
         group_name: "group".into(),
         chunk_length,
         manifest_name: "manifest.ismc".into(),
+        protection: Default::default(),
         inputs: args,
     })?;
     let mut packaged = Packaged::default();

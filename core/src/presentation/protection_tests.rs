@@ -1,0 +1,115 @@
+//! Protected presentations: encryption boxes in every fragment, saio right across live
+//! rewrites, rewrites re-emitting the same IVs and ciphertext, IVs unique over all tracks.
+
+use alloc::collections::BTreeSet;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::tests::{audio_track, drain, push_av, video_track};
+use super::*;
+use crate::crypto::{KeyId, Protection};
+use crate::fragment::Fragment;
+
+fn protection() -> Protection {
+    Protection::new(KeyId([1; 16]), [2; 16], String::from("http://127.0.0.1/pr"))
+}
+
+fn first_iv_at_saio(data: &[u8]) -> (Fragment, [u8; 8]) {
+    let f = Fragment::decode(data).expect("decodes");
+    let offset = f.moof.traf.saio.expect("saio").offset as usize;
+    let mut iv = [0u8; 8];
+    iv.copy_from_slice(&data[offset..offset + 8]);
+    (f, iv)
+}
+
+#[test]
+fn live_rewrites_keep_ivs_and_ciphertext_and_saio_follows_the_tfrf() {
+    let mut options = PresentationOptions::vod(Layout::Multi);
+    options.live = true;
+    options.protection = Some(protection());
+    let mut p = Presentation::new(options);
+    let levels = [
+        p.add_quality_level("hi", 2_000_000).expect("level"),
+        p.add_quality_level("lo", 1_000_000).expect("level"),
+    ];
+    for l in levels {
+        p.add_track(l, video_track(0)).expect("video");
+        p.add_track(l, audio_track()).expect("audio");
+    }
+    for l in levels {
+        push_av(&mut p, l, 12, 50, 0);
+    }
+    p.finish().expect("finish");
+    let out = drain(&mut p);
+    let mut versions: BTreeMap<String, Vec<Fragment>> = BTreeMap::new();
+    let mut ivs = BTreeSet::new();
+    for o in &out {
+        let (Output::WriteFragment { path, data, .. } | Output::RewriteFragment { path, data, .. }) =
+            o
+        else {
+            continue;
+        };
+        let (f, iv) = first_iv_at_saio(data);
+        let senc = f.moof.traf.senc.as_ref().expect("senc");
+        // saio points at the first IV of the PIFF box, whatever the tfrf's size.
+        assert_eq!(iv, senc.samples[0].iv, "{path}");
+        let saiz = f.moof.traf.saiz.as_ref().expect("saiz");
+        assert_eq!(saiz.sample_count as usize, f.moof.traf.trun.samples.len());
+        assert_eq!(senc.samples.len(), f.moof.traf.trun.samples.len());
+        if path.contains("/video/") {
+            assert_eq!(senc.flags, crate::fragment::senc::USE_SUBSAMPLES);
+        } else {
+            assert_eq!((senc.flags, saiz.default_size), (0, 8));
+            // Audio is encrypted whole: the clear frames were 0x21 0x10.
+            assert_ne!(&f.mdat[..2], &[0x21, 0x10]);
+        }
+        if matches!(o, Output::WriteFragment { .. }) {
+            for s in &senc.samples {
+                assert!(ivs.insert(s.iv), "IV {:?} repeated in {path}", s.iv);
+            }
+        }
+        versions.entry(path.clone()).or_default().push(f);
+    }
+    let mut rewritten = 0;
+    for (path, v) in &versions {
+        for later in &v[1..] {
+            rewritten += 1;
+            assert_eq!(later.moof.traf.senc, v[0].moof.traf.senc, "{path}");
+            assert_eq!(later.mdat, v[0].mdat, "{path}");
+        }
+    }
+    assert!(rewritten > 10, "{rewritten} rewrites");
+    let xml = out
+        .iter()
+        .rev()
+        .find_map(|o| match o {
+            Output::WriteManifest { xml, .. } => Some(xml.as_str()),
+            _ => None,
+        })
+        .expect("manifest");
+    let m = crate::manifest::parse(xml).expect("parses");
+    let header = m.protection.expect("protection header");
+    assert_eq!(header.system_id, crate::crypto::playready::SYSTEM_ID);
+    assert_eq!(
+        header.data,
+        crate::crypto::playready::protection_header(&protection())
+    );
+}
+
+#[test]
+fn clear_presentations_carry_no_encryption_boxes() {
+    let mut p = Presentation::new(PresentationOptions::vod(Layout::Multi));
+    let l = p.add_quality_level("v", 1_000_000).expect("level");
+    p.add_track(l, video_track(0)).expect("video");
+    push_av(&mut p, l, 4, 50, 0);
+    p.finish().expect("finish");
+    for o in drain(&mut p) {
+        if let Output::WriteFragment { data, .. } = &o {
+            let f = Fragment::decode(data).expect("decodes");
+            assert!(f.moof.traf.senc.is_none() && f.moof.traf.saio.is_none());
+        }
+        if let Output::WriteManifest { xml, .. } = o {
+            assert!(!xml.contains("Protection"));
+        }
+    }
+}
