@@ -10,6 +10,8 @@
 //
 // Options: --seconds N (max wall time playing, 20)  --min-time T (currentTime to reach, 10)
 //          --expect-levels K  --live  --screenshot FILE  --port P (0 = random)
+//          --clearkey KID:KEY (base64url; protected presentations: the page sets up
+//          ClearKey and the key must become usable)
 //
 // Exit codes: 0 ok, 1 playback checks failed, 2 usage or harness error, 3 hard timeout.
 // See README.md next to this file.
@@ -77,6 +79,7 @@ function parseArgs(argv) {
       case '--port': o.port = Math.trunc(num(a, need(i))); i++; break;
       case '--live': o.live = true; break;
       case '--trust-spki': o.trustSpki = need(i); i++; break;
+      case '--clearkey': o.clearkey = need(i); i++; break;
       default: throw new Error(`unknown argument: ${a}`);
     }
   }
@@ -200,6 +203,7 @@ function evaluate(opts, s, samples) {
     fails.push('player error: ' + s.errors.map(e => `${e.source} ${e.code}: ${e.message}`).join(' | '));
   }
   if (!(s.videoWidth > 0)) fails.push('no decoded video (videoWidth is 0)');
+  if (opts.clearkey && s.keyStatus !== 'usable') fails.push(`ClearKey key status ${s.keyStatus}, not usable`);
   if (opts.expectLevels !== undefined && s.videoLevels.length !== opts.expectLevels) {
     fails.push(`expected ${opts.expectLevels} video levels, dash.js lists ${s.videoLevels.length}`);
   }
@@ -312,7 +316,9 @@ async function main() {
       server = await startServer(opts);
       const origin = `http://127.0.0.1:${server.address().port}`;
       manifestUrl = opts.url || origin + '/' + opts.manifest.split('/').map(encodeURIComponent).join('/');
-      pageUrl = `${origin}${PREFIX}index.html?` + new URLSearchParams({ manifest: manifestUrl, clock: `${origin}${PREFIX}time` });
+      const query = { manifest: manifestUrl, clock: `${origin}${PREFIX}time` };
+      if (opts.clearkey) query.clearkey = opts.clearkey;
+      pageUrl = `${origin}${PREFIX}index.html?` + new URLSearchParams(query);
     }
     Object.assign(result, { manifest_url: manifestUrl, page_url: pageUrl });
 
@@ -374,6 +380,8 @@ async function main() {
       video_levels: snap.videoLevels,
       audio_levels: snap.audioLevels,
       errors: snap.errors,
+      key_status: snap.keyStatus ?? null,
+      waiting_for_key: snap.waitingForKey ?? 0,
       console_errors: consoleErrors,
       http_errors: httpErrors,
       samples,

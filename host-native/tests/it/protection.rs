@@ -10,6 +10,7 @@ use smoothcast_core::crypto::KeyId;
 use smoothcast_core::TrackKind;
 use smoothcast_tests::cenc_oracle::{all_packet_md5s, decode_errors, fragment_files};
 use smoothcast_tests::media::{self, ClipSpec};
+use smoothcast_tests::player::{self, PlayRequest};
 use smoothcast_tests::presentation::{check_listed_fragments, read_manifest};
 use smoothcast_tests::TempDir;
 
@@ -147,4 +148,53 @@ fn packaged_vod_decrypts_in_ffmpeg_to_the_clear_packets() {
         all_packet_md5s(&files, Some("5dcfec0988bf30e0ada823085a3330ad")).expect("md5s"),
         all_packet_md5s(&clear_files, None).expect("md5s")
     );
+}
+
+/// The key ID and key as the ClearKey page wants them (big-endian KID).
+pub fn clearkey() -> ([u8; 16], [u8; 16]) {
+    let kid = KeyId::parse(KID).expect("kid");
+    let key = smoothcast_core::crypto::parse_key(KEY).expect("key");
+    (kid.0, key)
+}
+
+#[test]
+fn packaged_vod_plays_in_dashjs_through_clearkey() {
+    if !player::ready_or_skip("packaged_vod_plays_in_dashjs_through_clearkey") {
+        return;
+    }
+    let dir = TempDir::new("drm-vod-play");
+    let input = media::clip(&ClipSpec {
+        seconds: 12.0,
+        width: 320,
+        height: 240,
+        video_bitrate_kbps: 300,
+        ..ClipSpec::default()
+    })
+    .expect("clip");
+    let key = format!("{KID}:{KEY}");
+    package(
+        dir.path(),
+        "enc",
+        &["--key", &key, "--playready-la-url", LA_URL],
+        &input,
+    );
+    let mut req = PlayRequest::dir(dir.path(), "enc/manifest.ismc");
+    req.clearkey = Some(clearkey());
+    req.min_time = 10.0;
+    let r = player::play(&req).expect("harness");
+    assert!(r.ok, "{r}");
+    assert!(r.total_video_frames > 0, "{r}");
+    assert_eq!(r.raw["key_status"], "usable", "{r}");
+    // The KID in GUID order (what a LE/BE mix-up would register) matches nothing: the
+    // player waits for a key and does not get anywhere.
+    let (kid, key) = clearkey();
+    let mut wrong = PlayRequest::dir(dir.path(), "enc/manifest.ismc");
+    wrong.clearkey = Some((
+        smoothcast_core::crypto::playready::guid_bytes(&KeyId(kid)),
+        key,
+    ));
+    wrong.seconds = 6.0;
+    let r = player::play(&wrong).expect("harness");
+    assert!(!r.ok, "played with the KID in the wrong byte order: {r}");
+    assert!(r.current_time < 1.0, "{r}");
 }
