@@ -148,4 +148,50 @@ mod tests {
         .expect_err("bad key");
         assert!(!e.contains("0011"), "{e}");
     }
+
+    #[tokio::test]
+    async fn create_mss_stream_keeps_the_key_out_of_replies_and_listings() {
+        let state = crate::api::test_support::state();
+        let key = "00112233445566778899aabbccddeeff";
+        let seed = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd";
+        let run = |line: &str| crate::api::execute(&state, line).expect("reply");
+        let reply = run(&format!(
+            "createMSSStream localStreamNames=a targetFolder=/w groupName=g drmKeyId={KID} drmKey={key} playreadyLaUrl=http://x/pr"
+        ));
+        assert!(reply.is_success(), "{reply:?}");
+        let json = reply.to_json();
+        assert!(!json.contains(key), "{json}");
+        assert_eq!(reply.data["drmKey"], crate::config::drm::REDACTED);
+        assert_eq!(reply.data["drmKeyId"], KID);
+        assert_eq!(reply.data["playreadyLaUrl"], "http://x/pr");
+        let reply = run(&format!(
+            "createMSSStream localStreamNames=b targetFolder=/w groupName=h drmKeyId={KID} drmKeySeed={seed} playreadyLaUrl=http://x/pr"
+        ));
+        assert!(reply.is_success(), "{reply:?}");
+        assert!(!reply.to_json().contains(seed));
+        let list = run("listConfig").to_json();
+        assert!(list.contains("drmKeyId") && list.contains(crate::config::drm::REDACTED));
+        assert!(!list.contains(key) && !list.contains(seed), "{list}");
+        // The server itself keeps what a restart needs.
+        let kept: Vec<_> = state
+            .outputs
+            .list_mss()
+            .into_iter()
+            .filter_map(|e| e.params.drm.drm_key.or(e.params.drm.drm_key_seed))
+            .collect();
+        assert!(kept.contains(&key.to_string()) && kept.contains(&seed.to_string()));
+        // Incomplete or malformed settings are refused, without echoing the key.
+        for bad in [
+            format!("drmKeyId={KID} drmKey={key}"),
+            format!("drmKey={key} playreadyLaUrl=http://x"),
+            format!("drmKeyId={KID} drmKey=zz{key} playreadyLaUrl=http://x"),
+            format!("drmKeyId={KID} drmKey={key} drmKeySeed={seed} playreadyLaUrl=http://x"),
+        ] {
+            let reply = run(&format!(
+                "createMSSStream localStreamNames=c targetFolder=/w groupName=bad {bad}"
+            ));
+            assert!(!reply.is_success(), "{bad}");
+            assert!(!reply.to_json().contains(key), "{reply:?}");
+        }
+    }
 }

@@ -5,13 +5,18 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use smoothcast_core::crypto::KeyId;
+use smoothcast_core::fragment::Fragment;
 use smoothcast_core::TrackKind;
 use smoothcast_tests::cenc_oracle::{all_packet_md5s, decode_errors, fragment_files};
 use smoothcast_tests::media::{self, ClipSpec};
+use smoothcast_tests::peer::LiveEncode;
 use smoothcast_tests::player::{self, PlayRequest};
-use smoothcast_tests::presentation::{check_listed_fragments, read_manifest};
+use smoothcast_tests::presentation::{check_listed_fragments, fragment_path, read_manifest};
+use smoothcast_tests::server::Server;
+use smoothcast_tests::wait_for;
 use smoothcast_tests::TempDir;
 
 /// The reference's test vectors (shared/reference/protection-text-audio.md §3.2).
@@ -46,13 +51,30 @@ fn package(target: &Path, group: &str, extra: &[&str], input: &Path) {
 
 /// ffmpeg's packet MD5s of the clear and the protected presentation in `clear_dir` and
 /// `enc_dir`, per track kind: decrypted with the key they must be equal, with a wrong key
-/// none may be (and the H.264 decoder complains).
+/// none may be (and the H.264 decoder complains). Only the fragments both list (at the
+/// same times) are compared: two live presentations of one stream list the same ones,
+/// give or take their newest.
 pub fn assert_ffmpeg_decrypts(clear_dir: &Path, enc_dir: &Path, manifest: &str, work: &Path) {
     let kid = KeyId::parse(KID).expect("kid");
-    let clear = read_manifest(&clear_dir.join(manifest)).expect("clear manifest");
-    let enc = read_manifest(&enc_dir.join(manifest)).expect("protected manifest");
+    let mut clear = read_manifest(&clear_dir.join(manifest)).expect("clear manifest");
+    let mut enc = read_manifest(&enc_dir.join(manifest)).expect("protected manifest");
     assert!(enc.protection.is_some(), "no ProtectionHeader");
+    assert!(
+        clear.protection.is_none(),
+        "a ProtectionHeader in the clear manifest"
+    );
     check_listed_fragments(enc_dir, &enc);
+    for (c, e) in clear.stream_indexes.iter_mut().zip(&mut enc.stream_indexes) {
+        let common: Vec<u64> = e
+            .chunks
+            .iter()
+            .map(|x| x.t)
+            .filter(|t| c.chunks.iter().any(|y| y.t == *t))
+            .collect();
+        assert!(common.len() >= 2, "{:?}: too few common fragments", e.kind);
+        c.chunks.retain(|x| common.contains(&x.t));
+        e.chunks.retain(|x| common.contains(&x.t));
+    }
     for kind in [TrackKind::Video, TrackKind::Audio] {
         let name = kind.as_str();
         let c = fragment_files(clear_dir, &clear, kind, None, work).expect("clear files");
@@ -197,4 +219,71 @@ fn packaged_vod_plays_in_dashjs_through_clearkey() {
     let r = player::play(&wrong).expect("harness");
     assert!(!r.ok, "played with the KID in the wrong byte order: {r}");
     assert!(r.current_time < 1.0, "{r}");
+}
+
+#[test]
+fn live_rtmp_fragments_decrypt_in_ffmpeg_and_play_in_dashjs_through_clearkey() {
+    let dir = TempDir::new("drm-live");
+    let webroot = dir.path().join("www");
+    let server = Server::start(exe(), &webroot, "", &[]).expect("server");
+    let target = webroot.display().to_string();
+    // One stream, two presentations of it: clear and protected.
+    for (group, drm) in [
+        ("clear", String::new()),
+        (
+            "enc",
+            format!("drmKeyId={KID} drmKey={KEY} playreadyLaUrl={LA_URL}"),
+        ),
+    ] {
+        let created = server
+            .api(
+                "createMSSStream",
+                &format!("localstreamnames=cam bandwidths=500000 targetfolder={target} groupname={group} chunkLength=2 {drm}"),
+            )
+            .expect("api");
+        assert_eq!(created["status"], "SUCCESS", "{created}");
+        assert!(!created.to_string().contains(KEY), "{created}");
+    }
+    let configs = server.api("listConfig", "").expect("api");
+    assert!(!configs.to_string().contains(KEY), "{configs}");
+    let _encoder = LiveEncode::new(50)
+        .rtmp(format!("rtmp://{}/live/cam", server.addr("rtmp")), 500)
+        .start();
+    let enc = webroot.join("enc");
+    wait_for("the live manifests", Duration::from_secs(40), || {
+        ["clear", "enc"].iter().all(|g| {
+            read_manifest(&webroot.join(g).join("manifest.ismc"))
+                .is_ok_and(|m| m.stream_indexes.iter().all(|s| s.chunks.len() >= 4))
+        })
+    });
+    // Every listed live fragment has been rewritten at least once (the manifest lags the
+    // newest by the look-ahead): its tfrf grew in front of the encryption boxes.
+    let m = read_manifest(&enc.join("manifest.ismc")).expect("manifest");
+    assert!(m.is_live);
+    for s in &m.stream_indexes {
+        let q = &s.quality_levels[0];
+        let data = std::fs::read(fragment_path(&enc, s, q, &s.chunks[0])).expect("fragment");
+        let f = Fragment::decode(&data).expect("fragment");
+        let tfrf = f.moof.traf.tfrf.expect("tfrf");
+        assert!(!tfrf.entries.is_empty(), "{:?}: tfrf", s.kind);
+        let saio = f.moof.traf.saio.expect("saio").offset as usize;
+        let senc = f.moof.traf.senc.expect("PIFF sample encryption box");
+        assert_eq!(data[saio..saio + 8], senc.samples[0].iv);
+    }
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).expect("mkdir");
+    assert_ffmpeg_decrypts(&webroot.join("clear"), &enc, "manifest.ismc", &work);
+
+    if player::ready_or_skip(
+        "live_rtmp_fragments_decrypt_in_ffmpeg_and_play_in_dashjs_through_clearkey",
+    ) {
+        let mut req = PlayRequest::url(format!("http://{}/enc/manifest.ismc", server.addr("web")));
+        req.live = true;
+        req.seconds = 16.0;
+        req.min_time = 12.0;
+        req.clearkey = Some(clearkey());
+        let r = player::play(&req).expect("harness");
+        assert!(r.ok, "{r}");
+        assert_eq!(r.raw["key_status"], "usable", "{r}");
+    }
 }
