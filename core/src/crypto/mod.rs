@@ -134,6 +134,25 @@ impl Protection {
         Ok(Self::new(key_id, key, la_url))
     }
 
+    /// From what a user gave: a key ID (hex), and a content key (hex) or a PlayReady key
+    /// seed (base64 or hex), and the license URL; checked. Messages never repeat a key.
+    pub fn from_user(
+        key_id: &str,
+        key: Option<&str>,
+        key_seed: Option<&str>,
+        la_url: &str,
+    ) -> Result<Self, String> {
+        let key_id = KeyId::parse(key_id)?;
+        let p = match (key, key_seed) {
+            (Some(k), None) => Self::new(key_id, parse_key(k)?, la_url.into()),
+            (None, Some(s)) => Self::from_seed(key_id, &parse_key_seed(s)?, la_url.into())?,
+            (Some(_), Some(_)) => return Err("give a content key or a key seed, not both".into()),
+            (None, None) => return Err("a key ID needs a content key or a key seed".into()),
+        };
+        p.check()?;
+        Ok(p)
+    }
+
     /// The checks a host makes on what a user gave.
     pub fn check(&self) -> Result<(), String> {
         if self.la_url.is_empty() {

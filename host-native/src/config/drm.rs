@@ -78,3 +78,28 @@ impl DrmParams {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::ServerConfig;
+
+    #[test]
+    fn auto_mss_drm_table() {
+        let c: ServerConfig = toml::from_str(
+            "web_port = 0\n[auto_mss]\ntarget_folder = \"www\"\n[auto_mss.drm]\ndrm_key_id = \"01020304-0506-0708-090a-0b0c0d0e0f10\"\ndrm_key = \"00112233445566778899aabbccddeeff\"\nplayready_la_url = \"http://x/pr\"\n",
+        )
+        .expect("parses");
+        let a = c.auto_mss.expect("autoMSS on");
+        let p = a.drm.protection().expect("valid").expect("protected");
+        assert_eq!(p.key[15], 0xff);
+        let params = crate::outputs::auto_mss::params_for(&a, "cam");
+        assert!(params.presentation_options().protection.is_some());
+        // Incomplete settings fail at load, naming the problem, not the key.
+        let e = toml::from_str::<ServerConfig>(
+            "[auto_mss]\ntarget_folder = \"www\"\n[auto_mss.drm]\ndrm_key_id = \"01020304-0506-0708-090a-0b0c0d0e0f10\"\ndrm_key = \"00112233445566778899aabbccddeeff\"\n",
+        )
+        .expect_err("no license URL");
+        assert!(e.to_string().contains("license URL"), "{e}");
+        assert!(!e.to_string().contains("0011223344"), "{e}");
+    }
+}
