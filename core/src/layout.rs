@@ -8,8 +8,6 @@
 use alloc::format;
 use alloc::string::String;
 
-use crate::media::TrackKind;
-
 /// The start-time token in `Url` templates. IIS spells it `{start time}`; EMS writes
 /// `{start_time}`. dash.js, ExoPlayer and Shaka accept both; IIS's spelling is the spec's.
 pub const START_TIME_TOKEN: &str = "{start time}";
@@ -44,9 +42,10 @@ impl Layout {
         }
     }
 
-    /// The `Url` template, relative to the manifest.
-    pub fn url_template(&self, kind: TrackKind) -> String {
-        let k = kind.as_str();
+    /// The `Url` template of a stream (a `StreamIndex@Name`: `video`, `audio`, `audio_fra`,
+    /// `textstream_eng`), relative to the manifest.
+    pub fn url_template(&self, stream: &str) -> String {
+        let k = stream;
         match self {
             Layout::Single { stream } => {
                 format!("{stream}/{k}/{BITRATE_TOKEN}/{START_TIME_TOKEN}.{FRAGMENT_EXTENSION}")
@@ -60,8 +59,8 @@ impl Layout {
 
     /// A fragment's path relative to the group folder: the manifest's folder joined with the
     /// `Url` template filled in.
-    pub fn fragment_path(&self, kind: TrackKind, bitrate: u32, t: u64) -> String {
-        let url = self.url_template(kind);
+    pub fn fragment_path(&self, stream: &str, bitrate: u32, t: u64) -> String {
+        let url = self.url_template(stream);
         let filled = url
             .replace(BITRATE_TOKEN, &format!("{bitrate}"))
             .replace(START_TIME_TOKEN, &format!("{t}"));
@@ -72,8 +71,8 @@ impl Layout {
 impl Layout {
     /// The folder (relative to the group, ending in `/`) holding one track's fragments of
     /// one bitrate: every fragment path is this folder then `<t>.fmp4`.
-    pub fn fragment_folder(&self, kind: TrackKind, bitrate: u32) -> String {
-        let path = self.fragment_path(kind, bitrate, 0);
+    pub fn fragment_folder(&self, stream: &str, bitrate: u32) -> String {
+        let path = self.fragment_path(stream, bitrate, 0);
         match path.rsplit_once('/') {
             Some((dir, _)) => format!("{dir}/"),
             None => String::new(),
@@ -123,25 +122,22 @@ mod tests {
         };
         assert_eq!(single.manifest_path("manifest.ismc"), "manifest.ismc");
         assert_eq!(
-            single.fragment_path(TrackKind::Video, 2_000_000, 20_000_000),
+            single.fragment_path("video", 2_000_000, 20_000_000),
             "cam1/video/2000000/20000000.fmp4"
         );
         assert_eq!(
-            single.url_template(TrackKind::Audio),
+            single.url_template("audio"),
             "cam1/audio/{bitrate}/{start time}.fmp4"
         );
         assert_eq!(
-            Layout::Multi.fragment_path(TrackKind::Audio, 600_000, 0),
+            Layout::Multi.fragment_path("audio", 600_000, 0),
             "600000/audio/0.fmp4"
         );
         let auto = Layout::Auto {
             stream: "cam1".into(),
         };
         assert_eq!(auto.manifest_path("ignored"), "cam1/cam1.ismc");
-        assert_eq!(
-            auto.fragment_path(TrackKind::Video, 1, 2),
-            "cam1/video/1/2.fmp4"
-        );
+        assert_eq!(auto.fragment_path("video", 1, 2), "cam1/video/1/2.fmp4");
     }
 
     #[test]
@@ -150,11 +146,11 @@ mod tests {
             stream: "cam1".into(),
         };
         assert_eq!(
-            single.fragment_folder(TrackKind::Video, 2_000_000),
+            single.fragment_folder("video", 2_000_000),
             "cam1/video/2000000/"
         );
         assert_eq!(
-            Layout::Multi.fragment_folder(TrackKind::Audio, 600_000),
+            Layout::Multi.fragment_folder("audio", 600_000),
             "600000/audio/"
         );
         assert_eq!(Layout::fragment_time("20000000.fmp4"), Some(20_000_000));

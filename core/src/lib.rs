@@ -30,5 +30,5 @@ pub mod package;
 pub mod presentation;
 pub mod time;
 
-pub use media::{CodecConfig, Sample, TrackInfo, TrackKind};
+pub use media::{CodecConfig, Language, Sample, TextFormat, TrackInfo, TrackKind};
 pub use presentation::{Output, Presentation, PresentationOptions};

@@ -3,21 +3,52 @@
 use alloc::vec::Vec;
 use bytes::Bytes;
 
-/// The kind of a track; one Smooth Streaming `StreamIndex` per kind.
+/// The kind of a track: a Smooth Streaming `StreamIndex@Type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TrackKind {
     Video,
     Audio,
+    /// Subtitles or captions, written as TTML documents.
+    Text,
 }
 
 impl TrackKind {
-    /// The name used in `StreamIndex@Type`, folder names and `Fragments(<name>=t)`.
+    /// The name used in `StreamIndex@Type`, and the stream name (folder names and
+    /// `Fragments(<name>=t)`) of the kind's first stream.
     pub fn as_str(self) -> &'static str {
         match self {
             TrackKind::Video => "video",
             TrackKind::Audio => "audio",
+            TrackKind::Text => "text",
         }
     }
+}
+
+/// An ISO 639-2/T language code (three lower-case ASCII letters), as MP4's `mdhd` and
+/// MPEG-TS's ISO 639 descriptor carry it and as `StreamIndex@Language` states it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Language([u8; 3]);
+
+impl Language {
+    /// A code of three ASCII letters (any case); `und` (undetermined) and anything else
+    /// is `None`: an unknown language is stated by leaving it out.
+    pub fn new(code: &[u8]) -> Option<Self> {
+        let [a, b, c] = <[u8; 3]>::try_from(code).ok()?;
+        let code = [a, b, c].map(|x| x.to_ascii_lowercase());
+        (code.iter().all(u8::is_ascii_lowercase) && &code != b"und").then_some(Self(code))
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Three ASCII letters, checked in `new`.
+        core::str::from_utf8(&self.0).unwrap_or("und")
+    }
+}
+
+/// A text track's format as the demuxer read it; the samples are cues (see [`Sample`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextFormat {
+    Srt,
+    WebVtt,
 }
 
 /// H.264 decoder configuration as Smooth Streaming needs it.
@@ -49,6 +80,8 @@ pub struct AacConfig {
 pub enum CodecConfig {
     H264(AvcConfig),
     Aac(AacConfig),
+    /// Subtitles, written out as TTML (FourCC `TTML`).
+    Text(TextFormat),
 }
 
 impl CodecConfig {
@@ -56,6 +89,7 @@ impl CodecConfig {
         match self {
             CodecConfig::H264(_) => TrackKind::Video,
             CodecConfig::Aac(_) => TrackKind::Audio,
+            CodecConfig::Text(_) => TrackKind::Text,
         }
     }
 }
@@ -73,6 +107,9 @@ pub struct TrackInfo {
     pub edit_offset: i64,
     /// Average bitrate in bits/s when the demuxer knows it before the samples (MP4 sample tables).
     pub avg_bitrate: Option<u64>,
+    /// The track's language when the container states one (MP4 `mdhd`, the MPEG-TS ISO 639
+    /// descriptor; a sidecar subtitle file's name).
+    pub language: Option<Language>,
 }
 
 impl TrackInfo {
@@ -95,6 +132,8 @@ pub struct Sample {
     pub duration: Option<u32>,
     /// A sync sample: an IDR picture for H.264; every AAC frame.
     pub keyframe: bool,
-    /// The payload in MP4 form: H.264 as 4-byte length-prefixed NAL units, AAC as a raw frame.
+    /// The payload in MP4 form: H.264 as 4-byte length-prefixed NAL units, AAC as a raw frame;
+    /// for text, one cue as TTML body content (escaped text, `<br/>` and `<span>`s), shown
+    /// from `dts` for `duration`.
     pub data: Bytes,
 }

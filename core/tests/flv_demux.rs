@@ -119,6 +119,7 @@ fn check(name: &str, bframes: u32) {
             CodecConfig::Aac(c) => {
                 assert_eq!((t.id, c.sample_rate, c.channels), (8, 44100, 1));
             }
+            CodecConfig::Text(_) => panic!("FLV has no text tracks"),
         }
     }
 

@@ -86,6 +86,7 @@ fn drain(d: &mut Mp4Demuxer, out: &mut Out) -> Option<usize> {
                 seek = Some(usize::try_from(to).unwrap());
             }
             DemuxEvent::TrackChanged(_) => panic!("mp4 never changes tracks"),
+            DemuxEvent::Ignored { .. } => {}
         }
     }
     seek

@@ -152,7 +152,7 @@ fuzz_target!(|input: Input| {
             smoothcast_core::TrackKind::Video
         };
         stored.push(StoredFragment {
-            path: layout.fragment_path(kind, BITRATE, extra.t),
+            path: layout.fragment_path(kind.as_str(), BITRATE, extra.t),
             len: extra.data.len() as u64 + u64::from(extra.len % 64),
             data: extra.data,
         });

@@ -90,6 +90,7 @@ pub mod media {
             }),
             edit_offset,
             avg_bitrate: None,
+            language: None,
         }
     }
 
@@ -105,6 +106,7 @@ pub mod media {
             }),
             edit_offset: 0,
             avg_bitrate: None,
+            language: None,
         }
     }
 

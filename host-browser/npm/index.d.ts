@@ -3,15 +3,17 @@
 /** Error kinds: branch on `err.kind`, show `err.message`. */
 export type ErrorKind =
   | "options"          // bad options (chunk length, names, bitrates)
-  | "not-media"        // not MP4, MOV, MPEG-TS or FLV (a text file, an image...)
+  | "not-media"        // not MP4, MOV, MPEG-TS, FLV, SRT or WebVTT (an image...)
   | "malformed"        // a recognised container with broken structure
   | "truncated"        // the input ends inside a structure (a cut-off download)
   | "unsupported"      // a codec or feature Smoothcast does not package
-  | "no-video"         // no H.264 video track
   | "bitrate-unknown"  // a one-way MPEG-TS/FLV stream without options.bitrate
   | "mismatch"         // inputs that cannot form one presentation
   | "empty"            // nothing to package
   | "usage";           // the packager was called out of order
+
+/** A fragment's stream type: subtitles (SRT, WebVTT inputs) are written as TTML text. */
+export type TrackKind = "video" | "audio" | "text";
 
 export interface SmoothcastError extends Error {
   name: "SmoothcastError";
@@ -57,7 +59,7 @@ export interface Fragment {
   path: string;
   data: Uint8Array;
   size: number;
-  kind: "video" | "audio";
+  kind: TrackKind;
   bitrate: number;
   /** Start and duration in 10 MHz ticks (divide by 1e7 for seconds). */
   start: number;
@@ -71,9 +73,11 @@ export type Output =
   | { type: "rewrite"; path: string; data: Uint8Array }
   | { type: "remove"; path: string }
   | { type: "manifest-updated"; path: string }
-  | { type: "sample-dropped"; level: string; kind: "video" | "audio"; reason: string }
-  | { type: "codec-changed"; level: string; kind: "video" | "audio" }
-  | { type: "fragment-cut"; level: string; kind: "video" | "audio"; reason: string }
+  | { type: "sample-dropped"; level: string; kind: TrackKind; reason: string }
+  | { type: "codec-changed"; level: string; kind: TrackKind }
+  | { type: "fragment-cut"; level: string; kind: TrackKind; reason: string }
+  // A track of an input that is not packaged (a codec Smoothcast does not carry).
+  | { type: "track-ignored"; level: string; track: number; reason: string }
   /** Only from a seekable Packager: continue the current input from this byte offset. */
   | { type: "seek"; offset: number }
   | { type: "input-done"; input: number }

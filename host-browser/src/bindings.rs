@@ -359,6 +359,16 @@ fn step_to_js(step: &Step, bytes: impl Fn(&[u8]) -> JsValue) -> JsValue {
                     ("kind", s(kind.as_str())),
                     ("reason", s(reason)),
                 ]),
+                Event::TrackIgnored {
+                    level,
+                    track,
+                    reason,
+                } => object(&[
+                    t("track-ignored"),
+                    ("level", s(level)),
+                    ("track", n(u64::from(*track))),
+                    ("reason", s(reason)),
+                ]),
             },
         },
         Step::Seek(offset) => object(&[t("seek"), ("offset", n(*offset))]),

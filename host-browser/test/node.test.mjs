@@ -41,6 +41,45 @@ function clip(name, { seconds = 6, size = '320x180', kbps = 400, format = 'mp4',
   return file;
 }
 
+/** ffmpeg's output for `args` (lavfi sources), cached by name. */
+function made(name, args) {
+  const file = path.join(MEDIA, name);
+  if (fs.existsSync(file)) return file;
+  fs.mkdirSync(MEDIA, { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  execFileSync('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'error', '-y', ...args, tmp]);
+  fs.renameSync(tmp, file);
+  return file;
+}
+
+/** Video with two audio languages (eng, fra). */
+const twoLanguages = () => made('languages.mp4', [
+  '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=25:duration=6',
+  '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:duration=6',
+  '-f', 'lavfi', '-i', 'sine=frequency=880:sample_rate=48000:duration=6',
+  '-map', '0:v', '-map', '1:a', '-map', '2:a',
+  '-c:v', 'libx264', '-threads', '1', '-preset', 'veryfast', '-g', '50', '-bf', '0',
+  '-c:a', 'aac', '-b:a', '96k', '-metadata:s:a:0', 'language=eng', '-metadata:s:a:1', 'language=fra',
+  '-fflags', '+bitexact', '-t', '6', '-f', 'mp4',
+]);
+
+/** An audio-only MP4 (its language comes from the name it is given). */
+const tone = (name) => made(name, [
+  '-f', 'lavfi', '-i', 'sine=frequency=660:sample_rate=48000:duration=6',
+  '-c:a', 'aac', '-b:a', '64k', '-fflags', '+bitexact', '-f', 'mp4',
+]);
+
+/** A subtitle file, SRT or WebVTT by its extension. */
+function subtitles(name) {
+  const file = path.join(MEDIA, name);
+  const vtt = name.endsWith('.vtt');
+  fs.mkdirSync(MEDIA, { recursive: true });
+  fs.writeFileSync(file, vtt
+    ? 'WEBVTT\n\n00:01.000 --> 00:02.500\n<b>Hello</b> & welcome\n\n00:04.000 --> 00:05.000\nBye\n'
+    : '1\n00:00:01,000 --> 00:00:02,500\nHello & <i>welcome</i>\n\n2\n00:00:04,000 --> 00:00:05,000\nBye\n');
+  return file;
+}
+
 /** Every file under dir, by relative path. */
 function tree(dir) {
   const files = new Map();
@@ -80,6 +119,8 @@ const cases = [
   ['faststart, B-frames', () => [clip('faststart-bf.mp4', { faststart: true, bframes: true })]],
   ['MPEG-TS (two passes to measure the bitrate)', () => [clip('clip.ts', { format: 'ts' })]],
   ['two inputs, given bitrates', () => [`${clip('hi.mp4', { size: '640x360', kbps: 900 })}@900000`, `${clip('lo.mp4', { kbps: 300 })}@300000`]],
+  ['audio languages and subtitles', () => [twoLanguages(), tone('languages.deu.m4a'), subtitles('languages.fra.srt'), subtitles('languages.eng.vtt')]],
+  ['audio only', () => [tone('radio.m4a')]],
   // Several 1 MiB reads into recycled wasm buffers, with samples across read boundaries.
   ['a file of several reads', () => [clip('reads.mp4', { size: '1280x720', kbps: 8000 })]],
 ];

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use smoothcast_core::layout;
 use smoothcast_core::package::{InputSpec, Session, SessionOptions, Step};
+use smoothcast_core::presentation::{Event, Output};
 
 use crate::cli::PackageArgs;
 use crate::disk::OutputDir;
@@ -119,7 +120,7 @@ fn report(args: &PackageArgs, dir: &Path, replaced: bool) {
                         .iter()
                         .map(|q| format!("{}", q.bitrate))
                         .collect();
-                    format!("{} at {} bit/s", s.kind.as_str(), rates.join(", "))
+                    format!("{} at {} bit/s", s.name, rates.join(", "))
                 })
                 .collect();
             format!(
@@ -163,6 +164,11 @@ fn package_into(inputs: &[Input], mut session: Session, dir: &Path) -> Result<()
             let (mut input_done, mut sought) = (false, false);
             while let Some(step) = session.poll() {
                 match step {
+                    Step::Output(Output::Event(Event::TrackIgnored {
+                        level,
+                        track,
+                        reason,
+                    })) => eprintln!("warning: {level}: track {track} not packaged: {reason}"),
                     Step::Output(output) => out.apply(output)?,
                     Step::Seek(to) => {
                         file.seek(SeekFrom::Start(to))

@@ -432,8 +432,15 @@ impl Publisher {
                     entry.info.has_audio = true;
                     entry.info.audio = Some(audio_details(c));
                 }
+                // Live sources carry no subtitle files.
+                smoothcast_core::CodecConfig::Text(_) => {}
             }
-            entry.tracks.retain(|old| old.kind() != t.kind());
+            // Late subscribers get the newest video track and every audio track (an
+            // MPEG-TS may carry one per language).
+            let several = t.kind() == smoothcast_core::TrackKind::Audio;
+            entry
+                .tracks
+                .retain(|old| old.id != t.id && (several || old.kind() != t.kind()));
             entry.tracks.push(t.clone());
         }
         if let StreamItem::Sample(s) = &item {
@@ -523,6 +530,7 @@ mod tests {
                 }),
                 edit_offset: 0,
                 avg_bitrate: None,
+                language: None,
             }),
             0,
         );
@@ -538,6 +546,7 @@ mod tests {
                 }),
                 edit_offset: 0,
                 avg_bitrate: None,
+                language: None,
             }),
             0,
         );

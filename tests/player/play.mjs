@@ -12,6 +12,8 @@
 //          --expect-levels K  --live  --screenshot FILE  --port P (0 = random)
 //          --clearkey KID:KEY (base64url; protected presentations: the page sets up
 //          ClearKey and the key must become usable)
+//          --audio-only (no video expected: decoded audio instead)  --text (show subtitles)
+//          --switch-audio LANG (switch to that audio track after 3 s of playback)
 //
 // Exit codes: 0 ok, 1 playback checks failed, 2 usage or harness error, 3 hard timeout.
 // See README.md next to this file.
@@ -78,6 +80,9 @@ function parseArgs(argv) {
       case '--screenshot': o.screenshot = need(i); i++; break;
       case '--port': o.port = Math.trunc(num(a, need(i))); i++; break;
       case '--live': o.live = true; break;
+      case '--audio-only': o.audioOnly = true; break;
+      case '--text': o.text = true; break;
+      case '--switch-audio': o.switchAudio = need(i); i++; break;
       case '--trust-spki': o.trustSpki = need(i); i++; break;
       case '--clearkey': o.clearkey = need(i); i++; break;
       default: throw new Error(`unknown argument: ${a}`);
@@ -204,6 +209,10 @@ function evaluate(opts, s, samples) {
   }
   if (!(s.videoWidth > 0)) fails.push('no decoded video (videoWidth is 0)');
   if (opts.clearkey && s.keyStatus !== 'usable') fails.push(`ClearKey key status ${s.keyStatus}, not usable`);
+  if (opts.audioOnly) {
+    if (!(s.audioDecodedBytes > 0)) fails.push('no decoded audio');
+  } else if (!(s.videoWidth > 0)) fails.push('no decoded video (videoWidth is 0)');
+  if (opts.switchAudio && !s.switched) fails.push(`never switched audio to ${opts.switchAudio}`);
   if (opts.expectLevels !== undefined && s.videoLevels.length !== opts.expectLevels) {
     fails.push(`expected ${opts.expectLevels} video levels, dash.js lists ${s.videoLevels.length}`);
   }
@@ -318,6 +327,8 @@ async function main() {
       manifestUrl = opts.url || origin + '/' + opts.manifest.split('/').map(encodeURIComponent).join('/');
       const query = { manifest: manifestUrl, clock: `${origin}${PREFIX}time` };
       if (opts.clearkey) query.clearkey = opts.clearkey;
+      if (opts.text) query.text = '1';
+      if (opts.switchAudio) query.switchAudio = opts.switchAudio;
       pageUrl = `${origin}${PREFIX}index.html?` + new URLSearchParams(query);
     }
     Object.assign(result, { manifest_url: manifestUrl, page_url: pageUrl });
@@ -338,6 +349,16 @@ async function main() {
     page.on('pageerror', e => cap(consoleErrors, `pageerror: ${String(e.message).slice(0, 500)}`));
     page.on('response', r => { if (r.status() >= 400) cap(httpErrors, { url: r.url(), status: r.status() }); });
     page.on('requestfailed', r => cap(httpErrors, { url: r.url(), status: null, failure: r.failure()?.errorText ?? null }));
+    // Media requests in order, with the page's media time when made: which stream (audio
+    // language, text) was fetched before and after a switch.
+    const requests = [];
+    const started = Date.now();
+    page.on('request', r => {
+      const u = r.url();
+      if (requests.length < 2000 && !u.includes(PREFIX) && !/manifest|\.ismc/i.test(u)) {
+        requests.push([Date.now() - started, decodeURIComponent(new URL(u).pathname)]);
+      }
+    });
 
     await page.goto(pageUrl, { waitUntil: 'load', timeout: 30_000 });
     if (opts.page) await page.evaluate(watchForeignPage);
@@ -379,6 +400,12 @@ async function main() {
       dropped_video_frames: snap.droppedVideoFrames,
       video_levels: snap.videoLevels,
       audio_levels: snap.audioLevels,
+      audio_decoded_bytes: snap.audioDecodedBytes,
+      audio_tracks: snap.audioTracks,
+      text_tracks: snap.textTracks,
+      captions: snap.captions,
+      switched: snap.switched,
+      requests,
       errors: snap.errors,
       key_status: snap.keyStatus ?? null,
       waiting_for_key: snap.waitingForKey ?? 0,

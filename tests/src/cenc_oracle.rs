@@ -124,7 +124,7 @@ fn sample_entry(kind: TrackKind, q: &QualityLevel, kid: Option<&KeyId>) -> Resul
             b.extend(avcc(&cpd)?);
             (b"avc1", b"encv")
         }
-        TrackKind::Audio => {
+        TrackKind::Audio | TrackKind::Text => {
             b.extend_from_slice(&[0; 8]);
             b.extend_from_slice(&(q.channels.unwrap_or(2) as u16).to_be_bytes());
             b.extend_from_slice(&16u16.to_be_bytes());
@@ -147,9 +147,12 @@ fn sample_entry(kind: TrackKind, q: &QualityLevel, kid: Option<&KeyId>) -> Resul
 /// stream of `kind`, its track ID the one Smoothcast's `tfhd` uses (video 1, audio 2);
 /// with `kid`, the sample entry is `encv`/`enca` with a `cenc` `sinf`.
 pub fn init_segment(kind: TrackKind, q: &QualityLevel, kid: Option<&KeyId>) -> Result<Vec<u8>> {
+    if kind == TrackKind::Text {
+        bail!("text tracks are never encrypted: no init segment for them here");
+    }
     let track_id: u32 = match kind {
         TrackKind::Video => 1,
-        TrackKind::Audio => 2,
+        TrackKind::Audio | TrackKind::Text => 2,
     };
     let timescale = 10_000_000u32;
     let mut ftyp = b"iso6".to_vec();
@@ -183,12 +186,12 @@ pub fn init_segment(kind: TrackKind, q: &QualityLevel, kid: Option<&KeyId>) -> R
     let mut hdlr = vec![0u8; 4];
     hdlr.extend_from_slice(match kind {
         TrackKind::Video => b"vide",
-        TrackKind::Audio => b"soun",
+        TrackKind::Audio | TrackKind::Text => b"soun",
     });
     hdlr.extend_from_slice(&[0; 13]);
     let media_header = match kind {
         TrackKind::Video => full(b"vmhd", 1, &[0; 8]),
-        TrackKind::Audio => full(b"smhd", 0, &[0; 4]),
+        TrackKind::Audio | TrackKind::Text => full(b"smhd", 0, &[0; 4]),
     };
     let dinf = bx(
         b"dinf",

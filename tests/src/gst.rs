@@ -62,6 +62,12 @@ pub fn ready_or_skip(test: &str) -> bool {
 /// Plays `url` for at most `seconds` (VOD ends sooner at its end) and counts what reached
 /// the sinks. The sinks do not sync to the clock, so a VOD plays as fast as it decodes.
 pub fn play(url: &str, seconds: f64) -> Result<GstResult> {
+    play_with(url, seconds, &[])
+}
+
+/// [`play`] with more `playbin` properties, e.g. `current-audio=1` to play the second audio
+/// stream (another language).
+pub fn play_with(url: &str, seconds: f64, properties: &[&str]) -> Result<GstResult> {
     let mut child = Command::new("gst-launch-1.0")
         .args([
             "-v",
@@ -70,6 +76,7 @@ pub fn play(url: &str, seconds: f64) -> Result<GstResult> {
             "video-sink=fakesink name=vsink silent=false sync=false",
             "audio-sink=fakesink name=asink silent=false sync=false",
         ])
+        .args(properties)
         .env("GST_DEBUG", "souphttpsrc:2,mssdemux:1,adaptivedemux:1")
         .env("GST_DEBUG_NO_COLOR", "1")
         .stdin(Stdio::null())

@@ -57,6 +57,8 @@ pub struct LiveEncode {
     renditions: Vec<Rendition>,
     /// For rtmps:// URLs: the CA file the server's certificate must verify against.
     ca_file: Option<String>,
+    /// Publish the tone only (a radio station).
+    audio_only: bool,
 }
 
 impl LiveEncode {
@@ -68,7 +70,14 @@ impl LiveEncode {
             gop_frames: 50,
             renditions: Vec::new(),
             ca_file: None,
+            audio_only: false,
         }
+    }
+
+    /// Publishes the tone alone, without video, as a radio station does.
+    pub fn audio_only(mut self) -> Self {
+        self.audio_only = true;
+        self
     }
 
     /// The picture size of the source (and of renditions that do not scale).
@@ -113,11 +122,15 @@ impl LiveEncode {
     pub fn start(self) -> Peer {
         let seconds = self.seconds;
         let mut cmd = ffmpeg();
+        if !self.audio_only {
+            cmd.args([
+                "-f",
+                "lavfi",
+                "-i",
+                &format!("testsrc2=size={}:rate=25:duration={seconds}", self.size),
+            ]);
+        }
         cmd.args([
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("testsrc2=size={}:rate=25:duration={seconds}", self.size),
             "-f",
             "lavfi",
             "-i",
@@ -125,6 +138,12 @@ impl LiveEncode {
         ]);
         let gop = self.gop_frames.to_string();
         for r in &self.renditions {
+            if self.audio_only {
+                cmd.args([
+                    "-map", "0:a", "-c:a", "aac", "-b:a", "64k", "-f", "flv", &r.url,
+                ]);
+                continue;
+            }
             let rate = format!("{}k", r.video_kbps);
             cmd.args(["-map", "0:v", "-map", "1:a", "-c:v", "libx264"]);
             cmd.args(["-preset", "ultrafast", "-tune", "zerolatency"]);

@@ -41,6 +41,13 @@ pub struct PlayRequest {
     /// as in `tenc`) and content key before dash.js starts, and the key must become usable
     /// (`key_status` and `waiting_for_key` in [`PlayResult::raw`]).
     pub clearkey: Option<([u8; 16], [u8; 16])>,
+    /// No video expected: decoded audio is checked instead of a picture.
+    pub audio_only: bool,
+    /// Show subtitles (the first text track) in a TTML rendering div, recording each change
+    /// of the rendered text (`captions` in the raw result).
+    pub text: bool,
+    /// Switch to the audio track of this language after 3 s of playback.
+    pub switch_audio: Option<String>,
 }
 
 impl PlayRequest {
@@ -69,6 +76,9 @@ impl PlayRequest {
             screenshot: None,
             trust_spki: None,
             clearkey: None,
+            audio_only: false,
+            text: false,
+            switch_audio: None,
         }
     }
 
@@ -102,6 +112,15 @@ impl PlayRequest {
                 "--clearkey".into(),
                 format!("{}:{}", encode_url(kid), encode_url(key)),
             ]);
+        }
+        if self.audio_only {
+            a.push("--audio-only".into());
+        }
+        if self.text {
+            a.push("--text".into());
+        }
+        if let Some(lang) = &self.switch_audio {
+            a.extend(["--switch-audio".into(), lang.clone()]);
         }
         a
     }

@@ -263,6 +263,7 @@ fn load(path: &Path) -> Result<Part> {
                     }
                 }
                 DemuxEvent::Seek(to) => seek = Some(to),
+                DemuxEvent::Ignored { .. } => {}
             }
         }
         if let Some(to) = seek {

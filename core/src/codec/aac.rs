@@ -22,10 +22,13 @@ pub fn parse_asc(asc: &[u8]) -> Option<AacConfig> {
     if object_type == 5 || object_type == 29 {
         sample_rate = read_rate(&mut b)?;
         let _core = read_object_type(&mut b)?;
-    } else if object_type == 2 {
-        // Backward-compatible SBR signalling after the GASpecificConfig is rare and optional;
-        // such streams still play as LC, so LC is what we report.
-        object_type = 2;
+    } else if object_type == 2 && channel_config != 0 {
+        // Backward-compatible explicit signalling (what FFmpeg writes): an LC config, then a
+        // sync extension saying whether SBR (and PS) are present and the output rate.
+        if let Some((he, rate)) = sync_extension(&mut b) {
+            object_type = he;
+            sample_rate = rate;
+        }
     }
     if sample_rate == 0 {
         return None;
@@ -43,6 +46,23 @@ pub fn parse_asc(asc: &[u8]) -> Option<AacConfig> {
         sample_rate,
         channels,
     })
+}
+
+/// After an LC config with a channel configuration (so the GASpecificConfig is three
+/// flags): the sync extension's (object type 5 or 29, output rate) when it says SBR is
+/// present; `None` when absent or saying no.
+fn sync_extension(b: &mut Bits<'_>) -> Option<(u8, u32)> {
+    let frame_length_and_core = b.bits(2)?;
+    if frame_length_and_core & 1 == 1 {
+        b.bits(14)?; // coreCoderDelay
+    }
+    b.bits(1)?; // extensionFlag (0 for AAC LC)
+    if b.bits(11)? != 0x2b7 || read_object_type(b)? != 5 || b.bits(1)? != 1 {
+        return None;
+    }
+    let rate = read_rate(b)?;
+    let ps = b.bits(11) == Some(0x548) && b.bits(1) == Some(1);
+    Some((if ps { 29 } else { 5 }, rate))
 }
 
 fn read_object_type(b: &mut Bits<'_>) -> Option<u8> {
@@ -159,6 +179,16 @@ mod tests {
         // HE-AAC: object type 5, core 24 kHz (6), stereo, extension 48 kHz (3), core type 2.
         let c = parse_asc(&[0x2b, 0x11, 0x88, 0x00]).expect("asc");
         assert_eq!((c.object_type, c.sample_rate, c.channels), (5, 48000, 2));
+    }
+
+    #[test]
+    fn backward_compatible_sbr_signalling() {
+        // LC 24 kHz stereo, then sync extension 0x2b7, object type 5, SBR present, 48 kHz.
+        let he = parse_asc(&[0x13, 0x10, 0x56, 0xe5, 0x98]).expect("asc");
+        assert_eq!((he.object_type, he.sample_rate), (5, 48000));
+        // The same extension saying "no SBR" (FFmpeg's LC output) stays LC at 24 kHz.
+        let lc = parse_asc(&[0x13, 0x10, 0x56, 0xe5, 0x00]).expect("asc");
+        assert_eq!((lc.object_type, lc.sample_rate), (2, 24000));
     }
 
     #[test]

@@ -52,11 +52,15 @@ const COUNTER_MASK: u64 = (1 << 56) - 1;
 /// Quality levels whose tracks get distinct IV tags.
 pub const MAX_PROTECTED_LEVELS: usize = 128;
 
-/// The IV tag of a track: `None` past [`MAX_PROTECTED_LEVELS`].
+/// The IV tag of a track: `None` for text (never encrypted) and past
+/// [`MAX_PROTECTED_LEVELS`].
 pub fn iv_tag(level: usize, kind: TrackKind) -> Option<u8> {
     let k = match kind {
         TrackKind::Video => 0,
         TrackKind::Audio => 1,
+        // Text is never encrypted (ExoPlayer applies DRM to audio and video only; dash.js
+        // and Shaka parse text outside MSE).
+        TrackKind::Text => return None,
     };
     (level < MAX_PROTECTED_LEVELS).then(|| (level * 2 + k) as u8)
 }

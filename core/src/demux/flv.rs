@@ -465,6 +465,7 @@ fn track_info(id: u32, codec: CodecConfig) -> TrackInfo {
         codec,
         edit_offset: 0,
         avg_bitrate: None,
+        language: None,
     }
 }
 
@@ -732,6 +733,7 @@ mod tests {
                 DemuxEvent::TrackChanged(t) => ("changed", t.id),
                 DemuxEvent::Sample(s) => ("sample", s.track),
                 DemuxEvent::Seek(_) => ("seek", 0),
+                DemuxEvent::Ignored { track, .. } => ("ignored", *track),
             })
             .collect();
         assert_eq!(

@@ -12,6 +12,7 @@ use crate::media::{Sample, TrackInfo};
 pub mod flv;
 pub mod mp4;
 pub mod rtp;
+pub mod text;
 pub mod ts;
 
 /// What a demuxer produces.
@@ -22,6 +23,12 @@ pub enum DemuxEvent {
     /// A track's configuration changed mid-stream (new SPS/PPS or AudioSpecificConfig).
     TrackChanged(TrackInfo),
     Sample(Sample),
+    /// A track the container holds that is not packaged (a codec Smoothcast does not carry):
+    /// said, so that nothing is dropped without a word.
+    Ignored {
+        track: u32,
+        reason: String,
+    },
     /// The caller should continue pushing bytes from this absolute input offset
     /// (only from demuxers created as seekable, e.g. an MP4 whose `moov` follows `mdat`).
     Seek(u64),
@@ -102,6 +109,8 @@ pub enum Container {
     Mp4,
     MpegTs,
     Flv,
+    /// A subtitle file (SRT or WebVTT).
+    Text(crate::media::TextFormat),
 }
 
 /// Guesses the container from the first bytes of an input (at least 16 are best).
@@ -130,7 +139,7 @@ pub fn sniff(head: &[u8]) -> Option<Container> {
     if sniff_ts(head) {
         return Some(Container::MpegTs);
     }
-    None
+    text::sniff(head).map(Container::Text)
 }
 
 /// A sync byte where a packet starts, with the next one a stride on if the head reaches that
@@ -155,5 +164,6 @@ pub fn for_container(
         Container::Mp4 => alloc::boxed::Box::new(mp4::Mp4Demuxer::new(seekable)),
         Container::MpegTs => alloc::boxed::Box::new(ts::TsDemuxer::new()),
         Container::Flv => alloc::boxed::Box::new(flv::FlvDemuxer::new()),
+        Container::Text(format) => alloc::boxed::Box::new(text::TextDemuxer::new(format)),
     }
 }

@@ -117,6 +117,7 @@ impl RtpDemuxer {
             codec,
             edit_offset: 0,
             avg_bitrate: None,
+            language: None,
         };
         match self.tracks.iter().position(|t| t.id == id) {
             None => {
@@ -172,6 +173,8 @@ impl RtpDemuxer {
             return Ok(());
         }
         match t.codec {
+            // RTP tracks are made from SDP media lines, which are only H.264 and AAC.
+            CodecConfig::Text(_) => {}
             CodecConfig::Aac(_) => {
                 // Saturating: a host's timestamps may sit at the end of i64 (fuzzing).
                 let dts = t
@@ -377,6 +380,7 @@ mod tests {
                 DemuxEvent::TrackChanged(_) => "changed",
                 DemuxEvent::Sample(_) => "sample",
                 DemuxEvent::Seek(_) => "seek",
+                DemuxEvent::Ignored { .. } => "ignored",
             })
             .collect();
         assert_eq!(

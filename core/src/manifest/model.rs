@@ -37,7 +37,12 @@ pub struct ProtectionHeader {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamIndex {
     pub kind: TrackKind,
+    /// URL-safe and unique: players use it as the track's id, and it is in `Url`.
     pub name: String,
+    /// ISO 639-2 code, when the source states one.
+    pub language: Option<String>,
+    /// Text only: `SUBT` (subtitles) or `CAPT` (captions), required by ExoPlayer.
+    pub subtype: Option<String>,
     /// The URL template with `{bitrate}` and `{start time}`.
     pub url: String,
     pub timescale: u64,
@@ -100,14 +105,30 @@ impl QualityLevel {
                     nal_unit_length_field: Some(4),
                 }
             }
+            CodecConfig::Text(_) => Self {
+                index,
+                bitrate,
+                fourcc: String::from("TTML"),
+                codec_private_data: String::new(),
+                max_width: None,
+                max_height: None,
+                sampling_rate: None,
+                channels: None,
+                bits_per_sample: None,
+                packet_size: None,
+                audio_tag: None,
+                nal_unit_length_field: None,
+            },
             CodecConfig::Aac(aac) => {
                 let mut cpd = String::new();
                 push_hex(&mut cpd, &aac.asc);
-                let he = matches!(aac.object_type, 5 | 29);
+                // HE-AAC too is `AACL` with its real AudioSpecificConfig (SBR/PS signalled in
+                // it): GStreamer, rx-player and GPAC do not map `AACH`, and every player
+                // reads the object type from CodecPrivateData (as FFmpeg and Bento4 write).
                 Self {
                     index,
                     bitrate,
-                    fourcc: String::from(if he { "AACH" } else { "AACL" }),
+                    fourcc: String::from("AACL"),
                     codec_private_data: cpd,
                     max_width: None,
                     max_height: None,

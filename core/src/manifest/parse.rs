@@ -115,12 +115,15 @@ fn stream_index(a: &Attrs, root_timescale: u64) -> Result<StreamIndex, String> {
     let kind = match get(a, "Type") {
         Some(t) if t.eq_ignore_ascii_case("video") => TrackKind::Video,
         Some(t) if t.eq_ignore_ascii_case("audio") => TrackKind::Audio,
+        Some(t) if t.eq_ignore_ascii_case("text") => TrackKind::Text,
         Some(t) => return Err(format!("StreamIndex Type \"{t}\" is not supported")),
         None => return Err("StreamIndex without Type".to_string()),
     };
     Ok(StreamIndex {
         kind,
         name: get(a, "Name").unwrap_or(kind.as_str()).to_string(),
+        language: get(a, "Language").map(str::to_string),
+        subtype: get(a, "Subtype").map(str::to_string),
         url: get(a, "Url").ok_or("StreamIndex without Url")?.to_string(),
         timescale: num(a, "TimeScale")?.unwrap_or(root_timescale),
         max_width: num(a, "MaxWidth")?,
@@ -187,6 +190,8 @@ mod tests {
             stream_indexes: vec![StreamIndex {
                 kind: TrackKind::Video,
                 name: "video".into(),
+                language: None,
+                subtype: None,
                 url: "{bitrate}/video/{start time}.fmp4".into(),
                 timescale: 10_000_000,
                 max_width: Some(640),

@@ -59,9 +59,20 @@ fn write_into(m: &Manifest, out: &mut String) -> core::fmt::Result {
 fn write_stream_index(s: &StreamIndex, out: &mut String) -> core::fmt::Result {
     write!(out, "  <StreamIndex Type=\"{}\" Name=\"", s.kind.as_str())?;
     escape(&s.name, out);
+    out.push('"');
+    if let Some(language) = &s.language {
+        out.push_str(" Language=\"");
+        escape(language, out);
+        out.push('"');
+    }
+    if let Some(subtype) = &s.subtype {
+        out.push_str(" Subtype=\"");
+        escape(subtype, out);
+        out.push('"');
+    }
     write!(
         out,
-        "\" Chunks=\"{}\" QualityLevels=\"{}\" Url=\"",
+        " Chunks=\"{}\" QualityLevels=\"{}\" Url=\"",
         s.chunks.len(),
         s.quality_levels.len()
     )?;

@@ -62,7 +62,7 @@ impl Measure {
                 e.0 = e.0.min(s.dts);
                 e.1 = e.1.max(end);
             }
-            DemuxEvent::Seek(_) => {}
+            DemuxEvent::Ignored { .. } | DemuxEvent::Seek(_) => {}
         }
         Ok(Observed::More)
     }

@@ -92,6 +92,7 @@ mod tests {
             codec,
             edit_offset: 0,
             avg_bitrate: None,
+            language: None,
         }
     }
 

@@ -20,8 +20,6 @@ pub enum ErrorKind {
     Truncated,
     /// A well-formed input with a codec or feature the core does not package.
     Unsupported,
-    /// An input without an H.264 video track.
-    NoVideo,
     /// A one-way stream whose container states no bitrate, and none was given.
     BitrateUnknown,
     /// Inputs that cannot form one presentation (different tracks, unaligned keyframes).
@@ -40,7 +38,6 @@ impl ErrorKind {
             ErrorKind::Malformed => "malformed",
             ErrorKind::Truncated => "truncated",
             ErrorKind::Unsupported => "unsupported",
-            ErrorKind::NoVideo => "no-video",
             ErrorKind::BitrateUnknown => "bitrate-unknown",
             ErrorKind::Mismatch => "mismatch",
             ErrorKind::Empty => "empty",

@@ -17,7 +17,6 @@ use crate::demux::{self, DemuxEvent, Demuxer};
 use crate::manifest::Manifest;
 use crate::measure::{Measure, Observed};
 use crate::presentation::{LevelId, Output, Presentation, PresentationOptions};
-use crate::TrackKind;
 
 use super::error::{Error, ErrorKind};
 use super::options::{check_inputs, InputSpec, SessionOptions};
@@ -289,11 +288,29 @@ impl Session {
             Error::new(
                 ErrorKind::NotMedia,
                 format!(
-                    "{}: not a media file Smoothcast reads (MP4, MOV, MPEG-TS or FLV)",
+                    "{}: not a media file Smoothcast reads (MP4, MOV, MPEG-TS, FLV, or SRT or WebVTT subtitles)",
                     self.name()
                 ),
             )
         })?;
+        // Subtitles have no bitrate to measure: they become a text stream.
+        let mode = match (container, mode) {
+            (demux::Container::Text(_), Mode::Measure { .. }) => {
+                let name = self.name().to_string();
+                let level = self
+                    .presentation
+                    .add_text_level(&name, crate::presentation::sidecar_language(&name))
+                    .map_err(|e| Error::presentation(None, &e))?;
+                Mode::Package(level)
+            }
+            (demux::Container::Text(_), Mode::Package(_)) => {
+                return Err(Error::new(
+                    ErrorKind::Options,
+                    format!("{}: a subtitle file takes no bitrate", self.name()),
+                ))
+            }
+            (_, mode) => mode,
+        };
         let mut demuxer = demux::for_container(container, self.seekable());
         demuxer
             .push(&buf)
@@ -382,17 +399,9 @@ impl Session {
                 Ok(())
             }
             Pass::Demux {
-                mode: Mode::Package(level),
+                mode: Mode::Package(_),
                 ..
             } => {
-                // A Smooth presentation without video is legal, but from a packager it is
-                // almost always the wrong file (and EMS's MSS output needs video).
-                if !self.presentation.has_track(level, TrackKind::Video) {
-                    return Err(Error::new(
-                        ErrorKind::NoVideo,
-                        format!("{name}: no H.264 video track"),
-                    ));
-                }
                 self.steps.push_back(Step::InputDone(self.current));
                 self.current += 1;
                 if self.current < self.inputs.len() {

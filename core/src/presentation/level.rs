@@ -36,6 +36,18 @@ pub(crate) struct Level {
     pub audio_bitrate: Option<u32>,
     pub video: Option<Track>,
     pub audio: Option<Track>,
+    /// A subtitle input's track; its cues wait in `cues` until the presentation ends and its
+    /// fragments follow the presentation's grid.
+    pub text: Option<Track>,
+    pub cues: Vec<Cue>,
+    /// This level carries a further audio track of another level's input (a second language):
+    /// it takes that level's timeline origin and cuts its audio where that level's video cuts.
+    pub follows: Option<usize>,
+    /// The stream (`StreamIndex`, among those of its kind) of this level's audio, chosen
+    /// with its bitrate at its first fragment; or of its text, chosen when it is added.
+    pub stream: Option<usize>,
+    /// A subtitle input's level, which carries text only.
+    pub text_level: bool,
     /// 10 MHz time subtracted from every sample so the level's earliest sample is at 0.
     origin: Option<i64>,
     gate: Vec<(TrackKind, Sample)>,
@@ -53,8 +65,17 @@ pub(crate) struct Level {
     /// adopt the origin of a level that resumed before it.
     resume_shared: bool,
     /// Fragments found on disk at a resume, by kind, waiting for their track to be announced.
-    resumed: [Vec<(u64, u64)>; 2],
+    resumed: [Vec<(u64, u64)>; 3],
     pub finished: bool,
+}
+
+/// A subtitle cue on the input's timeline (10 MHz, from 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Cue {
+    pub start: i64,
+    pub end: i64,
+    /// TTML body content (see [`Sample::data`]).
+    pub body: bytes::Bytes,
 }
 
 /// Warnings the level reports upward (the presentation turns them into events).
@@ -78,6 +99,11 @@ impl Level {
             audio_bitrate: None,
             video: None,
             audio: None,
+            text: None,
+            cues: Vec::new(),
+            follows: None,
+            stream: None,
+            text_level: false,
             origin: None,
             gate: Vec::new(),
             audio_pending: VecDeque::new(),
@@ -86,7 +112,7 @@ impl Level {
             resume_at: None,
             lost_at: None,
             resume_shared: false,
-            resumed: [Vec::new(), Vec::new()],
+            resumed: [Vec::new(), Vec::new(), Vec::new()],
             finished: false,
         }
     }
@@ -103,7 +129,7 @@ impl Level {
     /// A host restart: `chunks` (by kind) are this level's fragments already on disk, and its
     /// first new sample lands at `resume_at`, the end of the whole presentation.
     pub fn resume(&mut self, video: Vec<(u64, u64)>, audio: Vec<(u64, u64)>, resume_at: i64) {
-        self.resumed = [video, audio];
+        self.resumed = [video, audio, Vec::new()];
         self.resume_at = Some(resume_at);
         self.resume_shared = true;
     }
@@ -171,7 +197,7 @@ impl Level {
     /// level's, audio its own (the level's until measured, for paths known before media).
     pub fn bitrate_of(&self, kind: TrackKind) -> u32 {
         match kind {
-            TrackKind::Video => self.bitrate,
+            TrackKind::Video | TrackKind::Text => self.bitrate,
             TrackKind::Audio => self.audio_bitrate.unwrap_or(self.bitrate),
         }
     }
@@ -180,6 +206,7 @@ impl Level {
         match kind {
             TrackKind::Video => &mut self.video,
             TrackKind::Audio => &mut self.audio,
+            TrackKind::Text => &mut self.text,
         }
     }
 
@@ -187,11 +214,12 @@ impl Level {
         match kind {
             TrackKind::Video => self.video.as_ref(),
             TrackKind::Audio => self.audio.as_ref(),
+            TrackKind::Text => self.text.as_ref(),
         }
     }
 
     pub fn kind_of(&self, track_id: u32) -> Option<TrackKind> {
-        [&self.video, &self.audio]
+        [&self.video, &self.audio, &self.text]
             .into_iter()
             .flatten()
             .find(|t| t.info.id == track_id)
@@ -201,8 +229,13 @@ impl Level {
     pub fn add_track(&mut self, info: TrackInfo) {
         let kind = info.kind();
         let default_duration = match &info.codec {
+            // HE-AAC's 2048 output samples a frame are 1024 at the core rate, half the output.
+            crate::CodecConfig::Aac(a) if matches!(a.object_type, 5 | 29) => {
+                to_mss(2048, a.sample_rate)
+            }
             crate::CodecConfig::Aac(a) => to_mss(1024, a.sample_rate),
             crate::CodecConfig::H264(_) => 400_000,
+            crate::CodecConfig::Text(_) => 0,
         };
         let chunks = core::mem::take(&mut self.resumed[kind_index(kind)]);
         *self.track_mut(kind) = Some(Track {
@@ -225,6 +258,10 @@ impl Level {
         if let Some(t) = self.track_mut(kind).as_mut() {
             t.seen_sample = true;
         }
+        if kind == TrackKind::Text {
+            self.push_cue(sample);
+            return;
+        }
         if self.origin.is_none() {
             self.gate.push((kind, sample));
             if self.gate_is_open() {
@@ -235,9 +272,31 @@ impl Level {
         self.route(kind, sample, rule, out, notes);
     }
 
+    /// A subtitle cue: its times are already on the presentation's timeline (a sidecar file
+    /// counts from the media's start).
+    fn push_cue(&mut self, s: Sample) {
+        let Some(t) = self.text.as_ref() else {
+            return;
+        };
+        let ts = t.info.timescale;
+        let start = to_mss(s.dts, ts).max(0);
+        let end = to_mss(s.dts.saturating_add(i64::from(s.duration.unwrap_or(0))), ts);
+        if end > start {
+            self.cues.push(Cue {
+                start,
+                end,
+                body: s.data,
+            });
+        }
+    }
+
     /// The origin is the earliest sample over all tracks, which needs a sample from each
-    /// track, or enough held that a silent track must not stall the others.
+    /// track, or enough held that a silent track must not stall the others. A level that
+    /// follows another waits for that level's origin (the presentation hands it over).
     fn gate_is_open(&self) -> bool {
+        if self.follows.is_some() {
+            return self.gate.len() >= ORIGIN_GATE_SAMPLES;
+        }
         let all_seen = [&self.video, &self.audio]
             .into_iter()
             .flatten()
@@ -327,6 +386,7 @@ impl Level {
                 self.audio_pending.push_back(timed);
                 self.drain_audio(rule, out, notes, false);
             }
+            TrackKind::Text => {}
         }
     }
 
@@ -370,7 +430,7 @@ impl Level {
         notes: &mut Vec<LevelNote>,
         all: bool,
     ) {
-        let has_video = self.video.is_some();
+        let has_video = self.video.is_some() || self.follows.is_some();
         while let Some(front) = self.audio_pending.front() {
             let ahead = self
                 .video_watermark
@@ -417,6 +477,28 @@ impl Level {
         }
     }
 
+    /// A following level learns where its parent's video stands: the decode time of the
+    /// newest video sample and the fragment boundaries closed since the last call.
+    pub fn follow_video(
+        &mut self,
+        watermark: Option<i64>,
+        boundaries: &[i64],
+        rule: &CutRule,
+        out: &mut Vec<ClosedFragment>,
+        notes: &mut Vec<LevelNote>,
+    ) {
+        self.boundaries.extend(boundaries.iter().copied());
+        if watermark > self.video_watermark {
+            self.video_watermark = watermark;
+        }
+        self.drain_audio(rule, out, notes, false);
+    }
+
+    /// Where this level's video stands, for the levels that follow it.
+    pub fn video_watermark(&self) -> Option<i64> {
+        self.video_watermark
+    }
+
     /// Flushes everything: the input ended.
     pub fn finish(
         &mut self,
@@ -447,10 +529,11 @@ impl Level {
     }
 }
 
-/// The index of a kind in per-kind arrays: video, then audio.
+/// The index of a kind in per-kind arrays: video, audio, text.
 pub(crate) fn kind_index(kind: TrackKind) -> usize {
     match kind {
         TrackKind::Video => 0,
         TrackKind::Audio => 1,
+        TrackKind::Text => 2,
     }
 }

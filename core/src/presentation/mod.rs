@@ -28,10 +28,14 @@ use core::fmt;
 
 mod level;
 mod resume;
+mod streams;
+mod text;
 mod track;
 
 use level::{CutRule, Level, LevelNote};
 pub use resume::{Resumed, StoredFragment};
+use streams::{StreamKey, StreamName};
+pub use text::sidecar_language;
 use track::{Accepted, ClosedFragment, ForcedCut, Limits};
 
 use crate::crypto::{cenc, Protection};
@@ -39,7 +43,7 @@ use crate::demux::DemuxEvent;
 use crate::fragment::{Fragment, Mfhd, Moof, Tfhd, Tfrf, TfrfEntry, Tfxd, Traf, Trun};
 use crate::layout::Layout;
 use crate::manifest::{self, Chunk, Manifest, QualityLevel, StreamIndex};
-use crate::media::{Sample, TrackInfo, TrackKind};
+use crate::media::{Language, Sample, TrackInfo, TrackKind};
 use crate::time::MSS_TIMESCALE;
 
 /// Audio tracks of two quality levels with one codec configuration and bitrates this close
@@ -199,6 +203,14 @@ pub enum Event {
     },
     /// A track's codec configuration changed mid-stream; the manifest shows the newest one.
     CodecChanged { level: String, kind: TrackKind },
+    /// A track of an input is not packaged: a codec Smoothcast does not carry, or a second
+    /// video track. Hosts report it, so that nothing is dropped without a word.
+    TrackIgnored {
+        level: String,
+        /// The demuxer's id of the track (MP4 track_ID, TS PID).
+        track: u32,
+        reason: String,
+    },
     /// A fragment was cut by [`PresentationOptions::max_fragment_duration`] or
     /// [`PresentationOptions::max_fragment_bytes`] rather than where the cut rule wanted
     /// (with chunkOnIDR, the next fragment starts without a keyframe): the source sends no
@@ -275,9 +287,15 @@ pub struct Presentation {
     /// Per level and kind.
     tracks: BTreeMap<(usize, TrackKind), TrackState>,
     last_manifest: Option<String>,
-    /// Per audio bitrate, the start of the newest audio fragment written: levels carrying
-    /// the same audio (one encoder's renditions) write each fragment once.
-    audio_written: BTreeMap<u32, u64>,
+    /// Per audio stream and bitrate, the start of the newest audio fragment written: levels
+    /// carrying the same audio (one encoder's renditions) write each fragment once.
+    audio_written: BTreeMap<(usize, u32), u64>,
+    /// The audio `StreamIndex`es, in the order their first fragments closed: one per language.
+    audio_streams: Vec<StreamName>,
+    /// The text `StreamIndex`es: one per subtitle input.
+    text_streams: Vec<StreamName>,
+    /// Further audio tracks of an input, by (its level, track id): the level carrying each.
+    followers: BTreeMap<(usize, u32), usize>,
     finished: bool,
 }
 
@@ -291,6 +309,9 @@ impl Presentation {
             tracks: BTreeMap::new(),
             last_manifest: None,
             audio_written: BTreeMap::new(),
+            audio_streams: Vec::new(),
+            text_streams: Vec::new(),
+            followers: BTreeMap::new(),
             finished: false,
         }
     }
@@ -336,6 +357,30 @@ impl Presentation {
         Ok(LevelId(self.levels.len() - 1))
     }
 
+    /// Adds a subtitle input: its cues become a text `StreamIndex` whose fragments follow the
+    /// presentation's video fragments. `language` is the file's (see
+    /// [`text::sidecar_language`] for reading it from a file name).
+    pub fn add_text_level(
+        &mut self,
+        name: &str,
+        language: Option<Language>,
+    ) -> Result<LevelId, PresentationError> {
+        if self.options.live {
+            return Err(error(
+                PresentationErrorKind::Usage,
+                format!("{name}: subtitle files are packaged on demand only"),
+            ));
+        }
+        let stream = streams::new_name(&self.text_streams, "textstream", language);
+        self.text_streams.push(stream);
+        let mut level = Level::new(text::TEXT_BITRATE);
+        level.stream = Some(self.text_streams.len() - 1);
+        level.text_level = true;
+        self.levels.push(level);
+        self.names.push(String::from(name));
+        Ok(LevelId(self.levels.len() - 1))
+    }
+
     fn level_mut(&mut self, id: LevelId) -> Result<&mut Level, PresentationError> {
         if self.finished {
             return Err(error(
@@ -362,21 +407,80 @@ impl Presentation {
             DemuxEvent::Track(info) => self.add_track(id, info),
             DemuxEvent::TrackChanged(info) => self.change_track(id, info),
             DemuxEvent::Sample(s) => self.push_sample(id, s),
+            DemuxEvent::Ignored { track, reason } => {
+                self.ignore_track(id, track, reason);
+                Ok(())
+            }
             DemuxEvent::Seek(_) => Ok(()),
         }
     }
 
-    /// Announces a track. Only the first video and the first audio track of an input are
-    /// packaged; later ones of the same kind are ignored.
+    fn ignore_track(&mut self, id: LevelId, track: u32, reason: String) {
+        let level = self.names.get(id.0).cloned().unwrap_or_default();
+        self.outputs.push_back(Output::Event(Event::TrackIgnored {
+            level,
+            track,
+            reason,
+        }));
+    }
+
+    /// Announces a track. An input's first video track is packaged; each of its audio
+    /// tracks becomes a stream of its language (the first joins `audio`); a further video
+    /// track, or a subtitle track inside a media input, is ignored with
+    /// [`Event::TrackIgnored`]. A track announced again is a change of its configuration.
     pub fn add_track(&mut self, id: LevelId, info: TrackInfo) -> Result<(), PresentationError> {
+        let kind = info.kind();
         let level = self.level_mut(id)?;
-        if level.track(info.kind()).is_none() {
+        let is_text_level = level.text_level;
+        if is_text_level != (kind == TrackKind::Text) {
+            let reason = match kind {
+                TrackKind::Text => "subtitle tracks inside a media file are not packaged; give them as SRT or WebVTT files",
+                _ => "a subtitle input carries text only",
+            };
+            self.ignore_track(id, info.id, String::from(reason));
+            return Ok(());
+        }
+        if level.track(kind).is_none() {
             level.add_track(info);
+            return Ok(());
+        }
+        if level.track(kind).is_some_and(|t| t.info.id == info.id) {
+            // Announced again (a live source's new parameter sets): a change, if any.
+            return self.change_track(id, info);
+        }
+        let (bitrate, follows) = (level.bitrate, level.follows);
+        match kind {
+            TrackKind::Audio if follows.is_none() => {
+                if let Some(&f) = self.followers.get(&(id.0, info.id)) {
+                    self.levels[f].add_track(info);
+                    return Ok(());
+                }
+                let mut follower = Level::new(bitrate);
+                follower.follows = Some(id.0);
+                follower.add_track(info.clone());
+                let name = format!("{} (track {})", self.names[id.0], info.id);
+                self.levels.push(follower);
+                self.names.push(name);
+                self.followers
+                    .insert((id.0, info.id), self.levels.len() - 1);
+            }
+            _ => self.ignore_track(
+                id,
+                info.id,
+                format!(
+                    "only the first {} track of an input is packaged",
+                    kind.as_str()
+                ),
+            ),
         }
         Ok(())
     }
 
     fn change_track(&mut self, id: LevelId, info: TrackInfo) -> Result<(), PresentationError> {
+        let id = match self.followers.get(&(id.0, info.id)) {
+            Some(&f) => LevelId(f),
+            None => id,
+        };
         let name = self.names.get(id.0).cloned().unwrap_or_default();
         let level = self.level_mut(id)?;
         let kind = info.kind();
@@ -389,7 +493,8 @@ impl Presentation {
                 }
                 Ok(())
             }
-            Some(_) => Ok(()),
+            // Another track of the kind: a further language, as when first announced.
+            Some(_) => self.add_track(id, info),
             None => {
                 level.add_track(info);
                 Ok(())
@@ -397,15 +502,11 @@ impl Presentation {
         }
     }
 
-    /// Whether a level has a track of this kind (announced so far).
-    pub fn has_track(&self, id: LevelId, kind: TrackKind) -> bool {
-        self.levels
-            .get(id.0)
-            .is_some_and(|l| l.track(kind).is_some())
-    }
-
     /// Pushes a sample of an announced track (samples of ignored tracks are dropped).
     pub fn push_sample(&mut self, id: LevelId, sample: Sample) -> Result<(), PresentationError> {
+        if let Some(&f) = self.followers.get(&(id.0, sample.track)) {
+            return self.push_following(f, sample);
+        }
         let rule = self.cut_rule();
         // Live inputs of one presentation come from one encoder with one clock: the first
         // input to start fixes the origin for all, so their fragments share boundaries.
@@ -423,7 +524,59 @@ impl Presentation {
             level.adopt_origin(origin, &rule, &mut closed, &mut notes);
         }
         level.push(kind, sample, &rule, &mut closed, &mut notes);
-        self.after_push(id.0, closed, notes)
+        let video_ends = video_ends(&closed);
+        self.after_push(id.0, closed, notes)?;
+        self.sync_followers(id.0, &video_ends)
+    }
+
+    /// A sample of a further audio track of an input, for the level carrying it.
+    fn push_following(&mut self, f: usize, sample: Sample) -> Result<(), PresentationError> {
+        let rule = self.cut_rule();
+        let parent = self.levels[f].follows.and_then(|p| self.levels[p].origin());
+        let level = self.level_mut(LevelId(f))?;
+        let mut closed = Vec::new();
+        let mut notes = Vec::new();
+        if let (Some(origin), None) = (parent, level.origin()) {
+            level.adopt_origin(origin, &rule, &mut closed, &mut notes);
+        }
+        level.push(TrackKind::Audio, sample, &rule, &mut closed, &mut notes);
+        self.after_push(f, closed, notes)
+    }
+
+    /// Hands a level's origin and video progress to the levels following it, so that their
+    /// audio shares its timeline and is cut where its video is.
+    fn sync_followers(
+        &mut self,
+        parent: usize,
+        video_ends: &[i64],
+    ) -> Result<(), PresentationError> {
+        if self.followers.is_empty() {
+            return Ok(());
+        }
+        let rule = self.cut_rule();
+        let origin = self.levels[parent].origin();
+        let watermark = self.levels[parent].video_watermark();
+        let followers: Vec<usize> = self
+            .followers
+            .range((parent, 0)..=(parent, u32::MAX))
+            .map(|(_, &f)| f)
+            .collect();
+        for f in followers {
+            let mut closed = Vec::new();
+            let mut notes = Vec::new();
+            let level = &mut self.levels[f];
+            if level.finished {
+                continue;
+            }
+            if let (Some(origin), None) = (origin, level.origin()) {
+                level.adopt_origin(origin, &rule, &mut closed, &mut notes);
+            }
+            if level.origin().is_some() {
+                level.follow_video(watermark, video_ends, &rule, &mut closed, &mut notes);
+            }
+            self.after_push(f, closed, notes)?;
+        }
+        Ok(())
     }
 
     /// Ends one input (a live source went away, or a file ended) without ending the others.
@@ -436,7 +589,18 @@ impl Presentation {
         let mut closed = Vec::new();
         let mut notes = Vec::new();
         level.finish(&rule, &mut closed, &mut notes);
-        self.after_push(id.0, closed, notes)
+        let video_ends = video_ends(&closed);
+        self.after_push(id.0, closed, notes)?;
+        self.sync_followers(id.0, &video_ends)?;
+        let followers: Vec<usize> = self
+            .followers
+            .range((id.0, 0)..=(id.0, u32::MAX))
+            .map(|(_, &f)| f)
+            .collect();
+        for f in followers {
+            self.finish_level(LevelId(f))?;
+        }
+        Ok(())
     }
 
     /// A live input whose source went away ([`Presentation::finish_level`]) came back: its
@@ -446,6 +610,14 @@ impl Presentation {
         // frame apart still share fragment times afterwards.
         let end = self.levels.iter().filter_map(Level::resume_point).max();
         self.level_mut(id)?.restart(end);
+        let followers: Vec<usize> = self
+            .followers
+            .range((id.0, 0)..=(id.0, u32::MAX))
+            .map(|(_, &f)| f)
+            .collect();
+        for f in followers {
+            self.levels[f].restart(end);
+        }
         Ok(())
     }
 
@@ -463,9 +635,14 @@ impl Presentation {
         }) {
             return Err(error(
                 PresentationErrorKind::Empty,
-                String::from("no samples to package"),
+                String::from(if self.levels.iter().any(|l| l.text_level) {
+                    "no audio or video samples to package: subtitles need a media input"
+                } else {
+                    "no samples to package"
+                }),
             ));
         }
+        self.emit_text()?;
         let manifest = self.build_manifest(true)?;
         self.emit_manifest(manifest);
         Ok(())
@@ -540,9 +717,12 @@ impl Presentation {
 
     fn emit_fragment(&mut self, level: usize, c: ClosedFragment) {
         if c.kind == TrackKind::Audio && self.levels[level].audio_bitrate.is_none() {
+            let stream = self.audio_stream_for(level);
+            self.levels[level].stream = Some(stream);
             self.levels[level].audio_bitrate = Some(self.audio_bitrate_for(level, &c));
         }
         let bitrate = self.levels[level].bitrate_of(c.kind);
+        let stream = self.stream_of(level, c.kind);
         let start = c.start.saturating_add(self.options.time_offset);
         let resumed_end = self
             .tracks
@@ -554,15 +734,20 @@ impl Presentation {
         // Levels carrying one audio rendition (an encoder's renditions share their audio)
         // write each of its fragments once: whichever closes it first; a level that joins
         // mid-fragment skips its partial one.
-        let duplicate = c.kind == TrackKind::Audio
-            && match self.audio_written.get(&bitrate) {
+        let duplicate = match stream {
+            StreamKey::Audio(s) => match self.audio_written.get(&(s, bitrate)) {
                 Some(&end) if start < end => true,
                 _ => {
-                    self.audio_written.insert(bitrate, start + c.duration);
+                    self.audio_written.insert((s, bitrate), start + c.duration);
                     false
                 }
-            };
-        let path = self.options.layout.fragment_path(c.kind, bitrate, start);
+            },
+            _ => false,
+        };
+        let path = self
+            .options
+            .layout
+            .fragment_path(self.stream_name(stream), bitrate, start);
         if duplicate {
             self.announce_to_kept(level, c.kind, start, c.duration);
             return;
@@ -573,6 +758,7 @@ impl Presentation {
         let (tfhd, trun) = match c.kind {
             TrackKind::Video => (Tfhd::video(1), Trun::video(c.samples)),
             TrackKind::Audio => (Tfhd::audio(2), Trun::audio(c.samples)),
+            TrackKind::Text => (Tfhd::text(3), Trun::audio(c.samples)),
         };
         let samples = trun.samples.len();
         let mut fragment = Fragment {
@@ -719,9 +905,13 @@ impl Presentation {
             }
         };
         let codec = self.levels[level].audio.as_ref().map(|t| &t.info.codec);
+        let stream = self.levels[level].stream;
         let mut used = Vec::new();
         for (i, other) in self.levels.iter().enumerate() {
-            let Some(b) = other.audio_bitrate.filter(|_| i != level) else {
+            let Some(b) = other
+                .audio_bitrate
+                .filter(|_| i != level && other.stream == stream)
+            else {
                 continue;
             };
             let same_codec = other.audio.as_ref().map(|t| &t.info.codec) == codec;
@@ -739,38 +929,47 @@ impl Presentation {
         b
     }
 
-    /// Every input must bring the same kinds of track: a manifest has one StreamIndex per kind
-    /// and every QualityLevel must exist in it.
+    /// Inputs with video are the video quality levels, and must agree on carrying audio: a
+    /// video rendition without the audio the others carry would have no audio to play. Inputs
+    /// without video (audio files, subtitles) form or join streams of their own.
     fn check_tracks_match(&self) -> Result<(), PresentationError> {
-        let Some(first) = self.levels.first() else {
+        if self.levels.is_empty() {
             return Err(error(
                 PresentationErrorKind::Empty,
                 String::from("no inputs"),
             ));
+        }
+        let mut video_levels = self
+            .levels
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.video.is_some());
+        let Some((first_index, first)) = video_levels.next() else {
+            return Ok(());
         };
-        for (i, l) in self.levels.iter().enumerate().skip(1) {
-            for kind in [TrackKind::Video, TrackKind::Audio] {
-                let (a, b) = (first.track(kind).is_some(), l.track(kind).is_some());
-                if a != b {
-                    let (with, without) = if a { (0, i) } else { (i, 0) };
-                    return Err(error(
-                        PresentationErrorKind::Mismatch,
-                        format!(
-                            "{} has no {} track but {} has one; every input of a presentation needs the same tracks",
-                            self.names[without],
-                            kind.as_str(),
-                            self.names[with]
-                        ),
-                    ));
-                }
+        for (i, l) in video_levels {
+            let (a, b) = (first.audio.is_some(), l.audio.is_some());
+            if a != b {
+                let (with, without) = if a {
+                    (first_index, i)
+                } else {
+                    (i, first_index)
+                };
+                return Err(error(
+                    PresentationErrorKind::Mismatch,
+                    format!(
+                        "{} has no audio track but {} has one; every video input of a presentation needs the same tracks",
+                        self.names[without], self.names[with]
+                    ),
+                ));
             }
         }
         Ok(())
     }
 
-    /// The chunk timeline of one stream kind, common to every quality level.
-    fn timeline(&self, kind: TrackKind, complete: bool) -> Result<Vec<Chunk>, PresentationError> {
-        let lists = self.chunk_lists(kind);
+    /// The chunk timeline of one stream, common to every quality level.
+    fn timeline(&self, key: StreamKey, complete: bool) -> Result<Vec<Chunk>, PresentationError> {
+        let lists = self.chunk_lists(key);
         let lists: Vec<(usize, &Vec<(u64, u64)>)> = lists.iter().map(|(i, c)| (*i, c)).collect();
         let Some((first_level, first)) = lists.first().copied() else {
             return Ok(Vec::new());
@@ -782,7 +981,7 @@ impl Presentation {
                 if let Some(j) =
                     (0..first.len().max(list.len())).find(|j| list.get(*j) != first.get(*j))
                 {
-                    return Err(self.misaligned(kind, first_level, *i, j));
+                    return Err(self.misaligned(key.kind(), first_level, *i, j));
                 }
             }
             return Ok(first
@@ -822,11 +1021,14 @@ impl Presentation {
     /// Each rendition's fragments, with the first level carrying it: a level's own for
     /// video; for audio, one list per audio rendition, merged from the levels that carry
     /// it (as written: in time order, a fragment overlapping the previous one is skipped).
-    fn chunk_lists(&self, kind: TrackKind) -> Vec<(usize, Vec<(u64, u64)>)> {
+    fn chunk_lists(&self, stream: StreamKey) -> Vec<(usize, Vec<(u64, u64)>)> {
         let mut keys: Vec<(Option<u32>, usize)> = Vec::new();
         let mut lists: Vec<(usize, Vec<(u64, u64)>)> = Vec::new();
+        let kind = stream.kind();
         for (i, l) in self.levels.iter().enumerate() {
-            let Some(t) = l.track(kind) else { continue };
+            let Some(t) = stream_track(l, stream) else {
+                continue;
+            };
             let key = match (kind, l.audio_bitrate) {
                 (TrackKind::Audio, Some(b)) => (Some(b), usize::MAX),
                 _ => (None, i),
@@ -853,6 +1055,78 @@ impl Presentation {
             });
         }
         lists
+    }
+
+    /// Every stream of the presentation, in manifest order: video, audio, text.
+    fn streams(&self) -> Vec<StreamKey> {
+        let mut out = Vec::new();
+        if self.levels.iter().any(|l| l.video.is_some()) {
+            out.push(StreamKey::Video);
+        }
+        out.extend((0..self.audio_streams.len()).map(StreamKey::Audio));
+        out.extend((0..self.text_streams.len()).map(StreamKey::Text));
+        out
+    }
+
+    /// The stream a level's track of this kind is in (audio: once its first fragment chose).
+    fn stream_of(&self, level: usize, kind: TrackKind) -> StreamKey {
+        let s = self.levels[level].stream.unwrap_or(0);
+        match kind {
+            TrackKind::Video => StreamKey::Video,
+            TrackKind::Audio => StreamKey::Audio(s),
+            TrackKind::Text => StreamKey::Text(s),
+        }
+    }
+
+    /// A stream's `Name`, which its `Url` and folders carry.
+    fn stream_name(&self, stream: StreamKey) -> &str {
+        match stream {
+            StreamKey::Video => "video",
+            StreamKey::Audio(i) => self.audio_streams.get(i).map_or("audio", |s| &s.name),
+            StreamKey::Text(i) => self.text_streams.get(i).map_or("textstream", |s| &s.name),
+        }
+    }
+
+    fn stream_language(&self, stream: StreamKey) -> Option<Language> {
+        match stream {
+            StreamKey::Video => None,
+            StreamKey::Audio(i) => self.audio_streams.get(i).and_then(|s| s.language),
+            StreamKey::Text(i) => self.text_streams.get(i).and_then(|s| s.language),
+        }
+    }
+
+    /// The audio stream a level's audio joins at its first fragment: the one of its language
+    /// (the first stream also takes audio of unknown language, and audio of any language
+    /// when its own is unknown) that no other track of the same input is in; else a new one.
+    fn audio_stream_for(&mut self, level: usize) -> usize {
+        let l = &self.levels[level];
+        let root = l.follows.unwrap_or(level);
+        // An audio-only input may say its language in its name only (`movie.fra.m4a`).
+        let language = l.audio.as_ref().and_then(|t| t.info.language).or_else(|| {
+            (l.video.is_none() && l.follows.is_none())
+                .then(|| text::sidecar_language(&self.names[root]))
+                .flatten()
+        });
+        let taken: Vec<usize> = self
+            .levels
+            .iter()
+            .enumerate()
+            .filter(|(i, o)| *i != level && (*i == root || o.follows == Some(root)))
+            .filter_map(|(_, o)| o.stream.filter(|_| o.audio_bitrate.is_some()))
+            .collect();
+        let found = self.audio_streams.iter().enumerate().position(|(i, s)| {
+            !taken.contains(&i)
+                && (s.language == language
+                    || (i == 0 && (s.language.is_none() || language.is_none())))
+        });
+        match found {
+            Some(i) => i,
+            None => {
+                let name = streams::new_name(&self.audio_streams, "audio", language);
+                self.audio_streams.push(name);
+                self.audio_streams.len() - 1
+            }
+        }
     }
 
     fn misaligned(&self, kind: TrackKind, a: usize, b: usize, j: usize) -> PresentationError {
@@ -891,16 +1165,17 @@ impl Presentation {
         let live_manifest = self.options.live && !complete;
         let mut stream_indexes = Vec::new();
         let mut duration = 0u64;
-        for kind in [TrackKind::Video, TrackKind::Audio] {
+        for stream in self.streams() {
+            let kind = stream.kind();
             let levels: Vec<(&Level, &TrackInfo)> = self
                 .levels
                 .iter()
-                .filter_map(|l| l.track(kind).map(|t| (l, &t.info)))
+                .filter_map(|l| stream_track(l, stream).map(|t| (l, &t.info)))
                 .collect();
             if levels.is_empty() {
                 continue;
             }
-            let mut chunks = self.timeline(kind, complete)?;
+            let mut chunks = self.timeline(stream, complete)?;
             // A closed rolling presentation keeps its window: older files are gone.
             if let (true, Playlist::Rolling { length, .. }) =
                 (self.options.live, self.options.playlist)
@@ -912,13 +1187,10 @@ impl Presentation {
                 let end = last.t.saturating_add(last.d);
                 duration = duration.max(end.saturating_sub(self.options.time_offset));
             }
-            // Audio: one quality level per rendition, at its own bitrate, once measured.
+            // Audio: one quality level per rendition, at its own bitrate (a level is in an
+            // audio stream once its first fragment measured it).
             let mut announced: Vec<(u32, &TrackInfo)> = Vec::new();
-            let decided = levels.iter().any(|(l, _)| l.audio_bitrate.is_some());
             for (l, info) in &levels {
-                if kind == TrackKind::Audio && decided && l.audio_bitrate.is_none() {
-                    continue;
-                }
                 let b = l.bitrate_of(kind);
                 if kind == TrackKind::Audio && announced.iter().any(|(x, _)| *x == b) {
                     continue;
@@ -932,10 +1204,15 @@ impl Presentation {
                 .collect();
             let max_width = quality_levels.iter().filter_map(|q| q.max_width).max();
             let max_height = quality_levels.iter().filter_map(|q| q.max_height).max();
+            let name = self.stream_name(stream);
             stream_indexes.push(StreamIndex {
                 kind,
-                name: String::from(kind.as_str()),
-                url: self.options.layout.url_template(kind),
+                name: String::from(name),
+                language: self
+                    .stream_language(stream)
+                    .map(|l| String::from(l.as_str())),
+                subtype: (kind == TrackKind::Text).then(|| String::from(text::SUBTYPE)),
+                url: self.options.layout.url_template(name),
                 timescale: MSS_TIMESCALE,
                 max_width,
                 max_height,
@@ -995,7 +1272,15 @@ impl Presentation {
             Playlist::Rolling { length, .. } => length,
         };
         let start = self.options.live_start_chunks.min(window).max(1);
-        if self.last_manifest.is_none() && m.stream_indexes.iter().any(|s| s.chunks.len() < start) {
+        // Every audio track must be in its stream (its first fragment closed) before the first
+        // manifest: a stream appearing later would be one a player never learns of.
+        let audio_pending = self
+            .levels
+            .iter()
+            .any(|l| l.audio.is_some() && l.stream.is_none());
+        if self.last_manifest.is_none()
+            && (audio_pending || m.stream_indexes.iter().any(|s| s.chunks.len() < start))
+        {
             return Ok(());
         }
         self.emit_manifest(m);
@@ -1004,8 +1289,9 @@ impl Presentation {
             stale_retention,
         } = self.options.playlist
         {
-            for kind in [TrackKind::Video, TrackKind::Audio] {
-                let published = self.timeline(kind, false)?;
+            for stream in self.streams() {
+                let kind = stream.kind();
+                let published = self.timeline(stream, false)?;
                 let keep_from = published.len().saturating_sub(length + stale_retention);
                 // Files older than the oldest kept chunk go, level by level (their lists may
                 // differ after a source was lost and regained).
@@ -1015,14 +1301,15 @@ impl Presentation {
                 else {
                     continue;
                 };
+                let name = String::from(self.stream_name(stream));
                 for (i, level) in self.levels.iter().enumerate() {
-                    let Some(track) = level.track(kind) else {
+                    let Some(track) = stream_track(level, stream) else {
                         continue;
                     };
                     let removed = &mut self.tracks.entry((i, kind)).or_default().removed;
                     while let Some(&(t, _)) = track.chunks.get(*removed).filter(|c| c.0 < cutoff) {
                         let path = self.options.layout.fragment_path(
-                            kind,
+                            &name,
                             level.bitrate_of(kind),
                             t.saturating_add(self.options.time_offset),
                         );
@@ -1034,6 +1321,25 @@ impl Presentation {
         }
         Ok(())
     }
+}
+
+/// A level's track in a stream, if it has one there.
+fn stream_track(l: &Level, stream: StreamKey) -> Option<&level::Track> {
+    match stream {
+        StreamKey::Video => l.video.as_ref(),
+        StreamKey::Audio(s) => l.audio.as_ref().filter(|_| l.stream == Some(s)),
+        StreamKey::Text(s) => l.text.as_ref().filter(|_| l.stream == Some(s)),
+    }
+}
+
+/// Where the video fragments among `closed` end: the boundaries a following level's audio
+/// is cut at.
+fn video_ends(closed: &[ClosedFragment]) -> Vec<i64> {
+    closed
+        .iter()
+        .filter(|c| c.kind == TrackKind::Video)
+        .map(|c| c.start.saturating_add(c.duration).min(i64::MAX as u64) as i64)
+        .collect()
 }
 
 #[cfg(test)]

@@ -89,7 +89,7 @@ impl Presentation {
                 let folder = self
                     .options
                     .layout
-                    .fragment_folder(kind, level.bitrate_of(kind));
+                    .fragment_folder(kind.as_str(), level.bitrate_of(kind));
                 if !out.contains(&folder) {
                     out.push(folder);
                 }
@@ -323,7 +323,7 @@ impl Presentation {
                 let f = self
                     .options
                     .layout
-                    .fragment_folder(kind, level.bitrate_of(kind));
+                    .fragment_folder(kind.as_str(), level.bitrate_of(kind));
                 if f.strip_suffix('/').unwrap_or(&f) == folder {
                     return Some((i, kind, t));
                 }

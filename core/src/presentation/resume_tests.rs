@@ -172,7 +172,7 @@ fn a_killed_live_presentation_continues_from_its_files() {
         for c in &s.chunks {
             let path = options
                 .layout
-                .fragment_path(s.kind, s.quality_levels[0].bitrate, c.t);
+                .fragment_path(&s.name, s.quality_levels[0].bitrate, c.t);
             let f = disk.fragment(&path);
             assert_eq!(
                 (f.moof.traf.tfxd.time, f.moof.traf.tfxd.duration),

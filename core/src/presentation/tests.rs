@@ -27,6 +27,7 @@ pub(super) fn video_track(edit_offset: i64) -> TrackInfo {
         }),
         edit_offset,
         avg_bitrate: None,
+        language: None,
     }
 }
 
@@ -42,6 +43,7 @@ pub(super) fn audio_track() -> TrackInfo {
         }),
         edit_offset: 0,
         avg_bitrate: None,
+        language: None,
     }
 }
 
@@ -155,10 +157,7 @@ fn vod_timeline_is_contiguous_and_matches_fragments() {
     // Every c@t has a fragment at the URL path, whose tfxd and trun agree with the manifest.
     let files = written(&out);
     for c in &video.chunks {
-        let path = p
-            .options()
-            .layout
-            .fragment_path(TrackKind::Video, 1_000_000, c.t);
+        let path = p.options().layout.fragment_path("video", 1_000_000, c.t);
         let (_, data) = files
             .iter()
             .find(|(pth, _)| *pth == path)

@@ -170,7 +170,7 @@ impl TrackFragmenter {
 
     fn append(&mut self, s: TimedSample, duration: i64) {
         let flags = match (self.kind, s.keyframe) {
-            (TrackKind::Audio, _) => 0,
+            (TrackKind::Audio | TrackKind::Text, _) => 0,
             (TrackKind::Video, true) => SYNC_SAMPLE_FLAGS,
             (TrackKind::Video, false) => NON_SYNC_SAMPLE_FLAGS,
         };

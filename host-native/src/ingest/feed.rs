@@ -115,6 +115,10 @@ impl Feed {
         let item = match event {
             DemuxEvent::Track(t) | DemuxEvent::TrackChanged(t) => StreamItem::Track(t),
             DemuxEvent::Sample(s) => StreamItem::Sample(s),
+            DemuxEvent::Ignored { track, reason } => {
+                tracing::warn!(stream = %self.name, track, "track not packaged: {reason}");
+                return Ok(());
+            }
             DemuxEvent::Seek(_) => return Ok(()),
         };
         self.open()?;

@@ -96,6 +96,9 @@ fn demux_clip(path: &Path, data: &[u8]) -> Result<Clip> {
         match ev {
             DemuxEvent::Track(t) | DemuxEvent::TrackChanged(t) => tracks.push(t),
             DemuxEvent::Sample(s) => samples.push(s),
+            DemuxEvent::Ignored { track, reason } => {
+                tracing::warn!(file = %path.display(), track, "track not played: {reason}");
+            }
             DemuxEvent::Seek(_) => {}
         }
     }

@@ -61,6 +61,7 @@ pub(super) fn chunk_payload(ev: &EventContext, file: &str, c: &FragmentInfo) -> 
             json!(match c.kind {
                 TrackKind::Video => "video",
                 TrackKind::Audio => "audio",
+                TrackKind::Text => "text",
             }),
         );
         if let Some((config_id, name, unique)) = stream {

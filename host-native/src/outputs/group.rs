@@ -376,16 +376,8 @@ fn handle(
 
 fn feed(p: &mut Presentation, level: LevelId, item: StreamItem) -> Result<(), String> {
     let r = match item {
-        StreamItem::Track(info) => {
-            if p.has_track(level, info.kind()) {
-                p.handle_demux_event(
-                    level,
-                    smoothcast_core::demux::DemuxEvent::TrackChanged(info),
-                )
-            } else {
-                p.add_track(level, info)
-            }
-        }
+        // New, changed or a further language: the presentation tells them apart.
+        StreamItem::Track(info) => p.add_track(level, info),
         StreamItem::Sample(s) => p.push_sample(level, s),
     };
     r.map_err(|e| e.to_string())

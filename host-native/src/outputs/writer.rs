@@ -357,6 +357,11 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
                         ev.bus.emit(EventType::MssChunkError, p);
                     }
                 }
+                Output::Event(Event::TrackIgnored {
+                    level,
+                    track,
+                    reason,
+                }) => tracing::warn!("mss output: {level}: track {track} not packaged: {reason}"),
                 // Its write carried the same facts (mssChunkCreated/Closed above).
                 Output::Event(Event::FragmentClosed { .. }) => {}
                 Output::Event(e) => tracing::debug!(?e, "mss event"),

@@ -17,4 +17,5 @@ mod protection;
 mod pull;
 mod restart;
 mod rtsp;
+mod tracks;
 mod web;

@@ -251,20 +251,22 @@ fn bad_inputs_fail_cleanly() {
         "not a media file",
     );
 
-    let audio_only = dir.path().join("audio-only.mp4");
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-i"])
-        .arg(&good)
-        .args(["-vn", "-c", "copy"])
-        .arg(&audio_only)
-        .status()
-        .expect("ffmpeg");
-    assert!(status.success());
+    // Subtitles need media to go with, and a subtitle file without a readable cue is broken.
+    let srt = dir.path().join("alone.eng.srt");
+    std::fs::write(&srt, "1\n00:00:01,000 --> 00:00:02,000\nHi\n").expect("write");
     assert_clean_failure(
-        "bad-no-video",
-        &[arg(&audio_only)],
-        "audio-only.mp4",
-        "no h.264 video",
+        "bad-subtitles-alone",
+        &[arg(&srt)],
+        "",
+        "subtitles need a media input",
+    );
+    let broken = dir.path().join("broken.srt");
+    std::fs::write(&broken, "1\n00:00:01,000 --> soon\nHi\n").expect("write");
+    assert_clean_failure(
+        "bad-srt",
+        &[arg(&good), arg(&broken)],
+        "broken.srt",
+        "no srt cue could be read",
     );
 
     let ts = clip(ClipSpec {

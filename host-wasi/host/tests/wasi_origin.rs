@@ -7,7 +7,6 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 
 use smoothcast_core::layout::Layout;
-use smoothcast_core::TrackKind;
 use smoothcast_tests::media::{self, ClipSpec};
 use smoothcast_tests::player::{self, PlayRequest};
 use smoothcast_tests::TempDir;
@@ -138,11 +137,11 @@ fn serves_the_native_bytes_with_headers() {
     let (_, xml) = expected.manifest.clone().expect("manifest");
     let iis = xml
         .replace(
-            &Layout::Multi.url_template(TrackKind::Video),
+            &Layout::Multi.url_template("video"),
             "QualityLevels({bitrate})/Fragments(video={start time})",
         )
         .replace(
-            &Layout::Multi.url_template(TrackKind::Audio),
+            &Layout::Multi.url_template("audio"),
             "QualityLevels({bitrate})/Fragments(audio={start time})",
         );
     for path in ["/movie/Manifest", "/movie/manifest.ismc"] {

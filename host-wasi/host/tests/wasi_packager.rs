@@ -395,22 +395,12 @@ fn bad_input_is_an_error_not_a_trap() {
     assert!(!got.fragments.is_empty());
 }
 
-/// A fix: the component packaged an input without video, where the core refuses it (a
-/// Smooth presentation from a packager without video is almost always the wrong file).
-#[test]
-fn an_input_without_video_is_refused() {
-    let dir = TempDir::new("wasi-packager-no-video");
-    let path = dir.path().join("tone.mp4");
+/// Runs ffmpeg (lavfi sources) into `path` and returns the file's bytes.
+fn ffmpeg(path: &std::path::Path, args: &[&str]) -> Vec<u8> {
     let out = std::process::Command::new("ffmpeg")
         .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000:duration=3",
-        ])
-        .args(["-c:a", "aac", "-b:a", "96k"])
-        .arg(&path)
+        .args(args)
+        .arg(path)
         .output()
         .expect("run ffmpeg");
     assert!(
@@ -418,16 +408,99 @@ fn an_input_without_video_is_refused() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let inputs = [InputSpec {
-        name: "tone.mp4".into(),
-        data: std::fs::read(&path).expect("read"),
+    std::fs::read(path).expect("read")
+}
+
+/// Several audio languages (two tracks of one MP4, one more in an audio file), subtitles,
+/// and an audio-only presentation: the component writes what `smoothcast package` writes.
+#[test]
+fn languages_subtitles_and_audio_only_are_identical() {
+    let dir = TempDir::new("wasi-packager-tracks");
+    let movie = ffmpeg(
+        &dir.path().join("movie.mp4"),
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x180:rate=25:duration=6",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=6",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=880:sample_rate=48000:duration=6",
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-map",
+            "2:a",
+            "-c:v",
+            "libx264",
+            "-threads",
+            "1",
+            "-preset",
+            "veryfast",
+            "-g",
+            "50",
+            "-bf",
+            "0",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "96k",
+            "-metadata:s:a:0",
+            "language=eng",
+            "-metadata:s:a:1",
+            "language=fra",
+            "-fflags",
+            "+bitexact",
+            "-t",
+            "6",
+        ],
+    );
+    let tone = ffmpeg(
+        &dir.path().join("tone.m4a"),
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=660:sample_rate=48000:duration=6",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "64k",
+            "-fflags",
+            "+bitexact",
+            "-f",
+            "mp4",
+        ],
+    );
+    let srt = b"1\n00:00:01,000 --> 00:00:02,500\nHello & <i>welcome</i>\n\n2\n00:00:04,000 --> 00:00:05,000\nBye\n";
+    let input = |name: &str, data: &[u8]| InputSpec {
+        name: name.into(),
+        data: data.to_vec(),
         bitrate: None,
-    }];
-    let native = reference::package(&inputs, 2.0).expect_err("smoothcast package refuses");
-    assert!(native.to_string().contains("no H.264 video"), "{native}");
-    let rt = runtime();
-    let err = packager::package(&rt, &inputs, &wit_options(Layout::Multi, 2000), 65_536)
-        .expect("no trap")
-        .expect_err("refused");
-    assert_eq!(err.kind, ErrorKind::NoVideo, "{err:?}");
+    };
+    let inputs = [
+        input("movie.mp4", &movie),
+        input("movie.deu.m4a", &tone),
+        input("movie.fra.srt", srt),
+    ];
+    let expected = reference::package(&inputs, 2.0).expect("smoothcast package");
+    let (_, manifest) = expected.manifest.clone().unwrap_or_default();
+    for name in [
+        "\"audio\"",
+        "\"audio_fra\"",
+        "\"audio_deu\"",
+        "\"textstream_fra\"",
+    ] {
+        assert!(manifest.contains(name), "{name} in {manifest}");
+    }
+    assert_component_writes(&expected, &inputs, &wit_options(Layout::Multi, 2000));
+
+    let radio = [input("radio.m4a", &tone)];
+    assert_identical(&radio, &wit_options(Layout::Single("radio".into()), 2000));
 }

@@ -64,7 +64,6 @@ pub fn error(e: package::Error) -> Error {
         CoreErrorKind::Malformed => ErrorKind::Malformed,
         CoreErrorKind::Truncated => ErrorKind::Truncated,
         CoreErrorKind::Unsupported => ErrorKind::Unsupported,
-        CoreErrorKind::NoVideo => ErrorKind::NoVideo,
         CoreErrorKind::BitrateUnknown => ErrorKind::BitrateUnknown,
         CoreErrorKind::Mismatch => ErrorKind::Mismatch,
         CoreErrorKind::Empty => ErrorKind::Empty,
@@ -80,6 +79,7 @@ fn kind(k: CoreKind) -> TrackKind {
     match k {
         CoreKind::Video => TrackKind::Video,
         CoreKind::Audio => TrackKind::Audio,
+        CoreKind::Text => TrackKind::Text,
     }
 }
 
@@ -105,6 +105,11 @@ pub fn output(o: CoreOutput) -> Option<Output> {
             kind: k,
             reason,
         }) => Output::Note(format!("{level}: {} fragment cut: {reason}", k.as_str())),
+        CoreOutput::Event(Event::TrackIgnored {
+            level,
+            track,
+            reason,
+        }) => Output::Note(format!("{level}: track {track} ignored: {reason}")),
         CoreOutput::Event(Event::FragmentClosed { .. } | Event::ManifestUpdated { .. }) => {
             return None
         }

@@ -330,6 +330,9 @@ impl Mp4Demuxer {
         if movie.tracks.is_empty() {
             return Err(DemuxError::unsupported("no H.264 or AAC track"));
         }
+        for (track, reason) in movie.ignored {
+            self.events.push_back(DemuxEvent::Ignored { track, reason });
+        }
         self.frag_tracks = movie
             .trex
             .iter()

@@ -8,7 +8,7 @@ use super::pes::parse_pes_header;
 use super::{Clock, TIMESCALE};
 use crate::codec::aac::{self, AdtsHeader, SAMPLES_PER_FRAME};
 use crate::demux::DemuxEvent;
-use crate::media::{CodecConfig, Sample};
+use crate::media::{CodecConfig, Language, Sample};
 
 const ADTS_MIN_HEADER: usize = 7;
 
@@ -19,6 +19,8 @@ type Slot = (i64, i64);
 #[derive(Debug)]
 pub struct AudioTrack {
     id: u32,
+    /// From the PMT's ISO 639 descriptor.
+    language: Option<Language>,
     /// (object type, sampling index, channel configuration) of the announced configuration.
     config: Option<(u8, u8, u8)>,
     /// The sampling rate frame indices count in.
@@ -32,9 +34,10 @@ pub struct AudioTrack {
 }
 
 impl AudioTrack {
-    pub fn new(pid: u16) -> Self {
+    pub fn new(pid: u16, language: Option<Language>) -> Self {
         Self {
             id: u32::from(pid),
+            language,
             config: None,
             rate: 0,
             base: None,
@@ -191,6 +194,7 @@ impl AudioTrack {
                 events,
                 self.id,
                 CodecConfig::Aac(config),
+                self.language,
                 self.config.is_none(),
             );
             self.config = Some(key);

@@ -125,6 +125,7 @@ impl VideoTrack {
             events,
             self.id,
             CodecConfig::H264(config.clone()),
+            None,
             self.config.is_none(),
         );
         self.config = Some(config);

@@ -23,6 +23,7 @@ fn announce(
     events: &mut VecDeque<DemuxEvent>,
     id: u32,
     codec: crate::media::CodecConfig,
+    language: Option<crate::media::Language>,
     first: bool,
 ) {
     let info = crate::media::TrackInfo {
@@ -31,6 +32,7 @@ fn announce(
         codec,
         edit_offset: 0,
         avg_bitrate: None,
+        language,
     };
     events.push_back(if first {
         DemuxEvent::Track(info)
@@ -48,6 +50,7 @@ pub mod psi;
 #[cfg(test)]
 mod tests;
 
+use crate::media::Language;
 use adts::AudioTrack;
 use h264::VideoTrack;
 use packet::{packet_pid, parse_packet, Splitter, Unit};
@@ -209,13 +212,13 @@ impl Program {
                 self.pmt.push(&pkt, &mut |section| {
                     if let Some(pmt) = parse_pmt(section) {
                         if pmt.program_number == number {
-                            found = Some(pmt.streams);
+                            found = Some(pmt);
                         }
                     }
                 });
                 self.stats.continuity_errors += self.pmt.lost() - lost;
-                if let Some(streams) = found {
-                    self.apply_pmt(&streams)?;
+                if let Some(pmt) = found {
+                    self.apply_pmt(&pmt.streams, &pmt.languages)?;
                 }
                 return Ok(());
             }
@@ -253,7 +256,11 @@ impl Program {
     }
 
     /// Sets up the elementary streams a PMT lists, keeping those it lists again unchanged.
-    fn apply_pmt(&mut self, listed: &[(u8, u16)]) -> Result<(), DemuxError> {
+    fn apply_pmt(
+        &mut self,
+        listed: &[(u8, u16)],
+        languages: &[(u16, Language)],
+    ) -> Result<(), DemuxError> {
         let mut wanted: Vec<(u8, u16)> = Vec::new();
         for &(t, pid) in listed {
             let usable = matches!(t, STREAM_TYPE_H264 | STREAM_TYPE_AAC_ADTS)
@@ -287,7 +294,8 @@ impl Program {
             let codec = if stream_type == STREAM_TYPE_H264 {
                 Codec::Video(VideoTrack::new(pid))
             } else {
-                Codec::Audio(AudioTrack::new(pid))
+                let language = languages.iter().find(|l| l.0 == pid).map(|l| l.1);
+                Codec::Audio(AudioTrack::new(pid, language))
             };
             self.streams.push(Stream {
                 pid,

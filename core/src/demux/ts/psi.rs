@@ -2,6 +2,8 @@
 
 use alloc::vec::Vec;
 
+use crate::media::Language;
+
 use super::packet::{Continuity, ContinuityCounter, Packet};
 
 /// The largest section a PAT or PMT may be (ISO 13818-1 limits private sections to 4096).
@@ -174,6 +176,8 @@ pub struct Pmt {
     pub version: u8,
     /// (stream_type, elementary PID) in PMT order.
     pub streams: Vec<(u8, u16)>,
+    /// Elementary PIDs with an ISO 639 language descriptor, and its (first) language.
+    pub languages: Vec<(u16, Language)>,
 }
 
 pub fn parse_pmt(section: &[u8]) -> Option<Pmt> {
@@ -184,18 +188,36 @@ pub fn parse_pmt(section: &[u8]) -> Option<Pmt> {
     let program_info_len = (usize::from(s.body[2] & 0x0f) << 8) | usize::from(s.body[3]);
     let mut es = s.body.get(4 + program_info_len..)?;
     let mut streams = Vec::new();
+    let mut languages = Vec::new();
     while es.len() >= 5 {
         let stream_type = es[0];
         let pid = u16::from_be_bytes([es[1] & 0x1f, es[2]]);
         let info_len = (usize::from(es[3] & 0x0f) << 8) | usize::from(es[4]);
         streams.push((stream_type, pid));
+        if let Some(language) = es.get(5..5 + info_len).and_then(iso_639_language) {
+            languages.push((pid, language));
+        }
         es = es.get(5 + info_len..)?;
     }
     Some(Pmt {
         program_number: s.id,
         version: s.version,
         streams,
+        languages,
     })
+}
+
+/// The first language of an ISO 639 language descriptor (tag 0x0a, ISO 13818-1 2.6.18)
+/// among an elementary stream's descriptors.
+fn iso_639_language(mut descriptors: &[u8]) -> Option<Language> {
+    while let [tag, len, rest @ ..] = descriptors {
+        let body = rest.get(..usize::from(*len))?;
+        if *tag == 0x0a && body.len() >= 4 {
+            return Language::new(&body[..3]);
+        }
+        descriptors = &rest[usize::from(*len)..];
+    }
+    None
 }
 
 #[cfg(test)]
@@ -245,6 +267,19 @@ pub(crate) mod tests {
                 p
             })
             .collect()
+    }
+
+    #[test]
+    fn iso_639_descriptor_names_the_language() {
+        // A registration descriptor first, then ISO 639 "fra" with audio_type 0.
+        let d = [
+            0x05, 4, b'A', b'C', b'-', b'3', 0x0a, 4, b'f', b'r', b'a', 0,
+        ];
+        assert_eq!(iso_639_language(&d), Language::new(b"fra"));
+        assert_eq!(iso_639_language(&[0x0a, 4, b'u', b'n', b'd', 0]), None);
+        // Truncated descriptors are ignored, not read past.
+        assert_eq!(iso_639_language(&[0x0a, 9, b'e', b'n']), None);
+        assert_eq!(iso_639_language(&[0x0a]), None);
     }
 
     #[test]

@@ -46,6 +46,15 @@ impl Play {
     pub fn tag(&mut self, item: StreamItem) -> Option<(TagKind, u32, Bytes)> {
         match item {
             StreamItem::Track(t) => {
+                // FLV carries one audio track: a second language (an MPEG-TS source) stays
+                // out of RTMP playback.
+                let other_audio = self
+                    .tracks
+                    .values()
+                    .any(|o| o.id != t.id && o.kind() == t.kind());
+                if other_audio && t.kind() == smoothcast_core::TrackKind::Audio {
+                    return None;
+                }
                 let tag = match &t.codec {
                     CodecConfig::H264(c) => {
                         let mut b = BytesMut::new();
@@ -59,6 +68,7 @@ impl Play {
                         b.put_slice(&c.asc);
                         (TagKind::Audio, b.freeze())
                     }
+                    CodecConfig::Text(_) => return None,
                 };
                 self.tracks.insert(t.id, t);
                 Some((tag.0, self.timestamp(None), tag.1))
@@ -137,7 +147,7 @@ mod tests {
                     sent.push(s.clone());
                     StreamItem::Sample(s)
                 }
-                DemuxEvent::Seek(_) => continue,
+                DemuxEvent::Seek(_) | DemuxEvent::Ignored { .. } => continue,
             };
             if let Some((kind, ts, body)) = play.tag(item) {
                 let tag = match kind {

@@ -90,6 +90,10 @@ impl Publish {
                 DemuxEvent::Sample(sample) => StreamItem::Sample(sample),
                 // Only seekable demuxers ask to seek; a tag demuxer never does.
                 DemuxEvent::Seek(_) => continue,
+                DemuxEvent::Ignored { track, reason } => {
+                    tracing::warn!(stream = %self.publisher.name(), track, "RTMP track not packaged: {reason}");
+                    continue;
+                }
             };
             let wire = std::mem::take(&mut self.unbilled_bytes);
             self.publisher.send(item, wire);
@@ -106,6 +110,7 @@ fn describe(codec: &CodecConfig) -> String {
             "AAC (object type {}) {} Hz, {} ch",
             c.object_type, c.sample_rate, c.channels
         ),
+        CodecConfig::Text(_) => String::from("text"),
     }
 }
 

@@ -264,6 +264,7 @@ async fn ffmpeg_publish_is_a_local_stream() {
             StreamItem::Track(t) => match t.codec {
                 CodecConfig::H264(c) => video = Some((t.id, c.width, c.height)),
                 CodecConfig::Aac(c) => audio = Some((t.id, c.sample_rate, c.channels)),
+                CodecConfig::Text(_) => panic!("RTMP carries no text"),
             },
             StreamItem::Sample(s) => {
                 let now = Instant::now();

@@ -3,6 +3,7 @@
 pub(crate) mod mvex;
 pub(crate) mod trak;
 
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::bytes_util::Reader;
@@ -17,6 +18,8 @@ use trak::Track;
 pub(crate) struct Movie {
     /// The supported tracks, in file order.
     pub tracks: Vec<Track>,
+    /// Tracks not packaged: (track_ID, why).
+    pub ignored: Vec<(u32, String)>,
     /// Fragment defaults of every track (supported or not), from `mvex`.
     pub trex: Vec<Trex>,
 }
@@ -31,20 +34,26 @@ pub(crate) fn parse_moov(body: &[u8]) -> Result<Movie, DemuxError> {
         .ok_or_else(|| DemuxError::malformed("moov box has no mvhd box"))?;
     let timescale = parse_mvhd(mvhd.body)?;
     let mut tracks = Vec::new();
+    let mut ignored = Vec::new();
     let mut trex = Vec::new();
     for child in boxes::children(body) {
         let child = child?;
         match &child.typ {
             b"trak" => {
-                if let Some(track) = trak::parse_trak(child.body, timescale)? {
-                    if tracks.iter().any(|t: &Track| t.info.id == track.info.id) {
-                        return Err(DemuxError::malformed(alloc::format!(
-                            "two tracks have track_ID {}",
-                            track.info.id
-                        )));
+                let track = match trak::parse_trak(child.body, timescale)? {
+                    trak::Parsed::Track(track) => *track,
+                    trak::Parsed::Ignored { id, reason } => {
+                        ignored.push((id, reason));
+                        continue;
                     }
-                    tracks.push(track);
+                };
+                if tracks.iter().any(|t: &Track| t.info.id == track.info.id) {
+                    return Err(DemuxError::malformed(alloc::format!(
+                        "two tracks have track_ID {}",
+                        track.info.id
+                    )));
                 }
+                tracks.push(track);
             }
             b"mvex" => {
                 for c in boxes::children(child.body) {
@@ -57,7 +66,11 @@ pub(crate) fn parse_moov(body: &[u8]) -> Result<Movie, DemuxError> {
             _ => {}
         }
     }
-    Ok(Movie { tracks, trex })
+    Ok(Movie {
+        tracks,
+        ignored,
+        trex,
+    })
 }
 
 /// The movie timescale (edit list durations are in it).

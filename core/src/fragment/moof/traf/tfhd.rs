@@ -51,6 +51,11 @@ impl Tfhd {
         }
     }
 
+    /// A text track: every sample (one TTML document) is a sync sample, as audio's are.
+    pub fn text(track_id: u32) -> Self {
+        Self::audio(track_id)
+    }
+
     fn flags(&self) -> u32 {
         let mut f = self.other_flags & !0x3b;
         f |= if self.base_data_offset.is_some() {

@@ -4,6 +4,7 @@
 //! entry makes the track unsupported, which the caller skips rather than failing the file.
 
 use alloc::format;
+use alloc::string::String;
 
 use crate::bytes_util::Reader;
 use crate::codec::{aac, h264};
@@ -19,7 +20,8 @@ pub(crate) enum Codec {
         config: CodecConfig,
         nal_length_size: Option<u8>,
     },
-    Unsupported,
+    /// A codec Smoothcast does not package, described for the warning (`ac-3`, `tx3g`).
+    Unsupported(String),
 }
 
 /// VisualSampleEntry fields before its child boxes (ISO 14496-12 12.1.3).
@@ -44,7 +46,10 @@ pub(crate) fn parse_stsd(body: &[u8]) -> Result<Codec, DemuxError> {
     match &entry.typ {
         b"avc1" | b"avc3" => parse_avc_entry(entry.body),
         b"mp4a" => parse_mp4a_entry(entry.body),
-        _ => Ok(Codec::Unsupported),
+        other => Ok(Codec::Unsupported(format!(
+            "codec {} is not packaged",
+            String::from_utf8_lossy(other).trim()
+        ))),
     }
 }
 
@@ -97,7 +102,9 @@ fn parse_mp4a_entry(body: &[u8]) -> Result<Codec, DemuxError> {
     let (object_type, dsi) = parse_es_descriptor(descriptors)?;
     if !AAC_OBJECT_TYPES.contains(&object_type) {
         // MP3 and friends also live in mp4a entries.
-        return Ok(Codec::Unsupported);
+        return Ok(Codec::Unsupported(format!(
+            "mp4a object type {object_type:#04x} (not AAC) is not packaged"
+        )));
     }
     let dsi = dsi.ok_or_else(|| DemuxError::malformed("AAC esds has no DecoderSpecificInfo"))?;
     let config = aac::parse_asc(dsi)
@@ -276,7 +283,10 @@ pub(crate) mod tests {
         }
         // MP3 in mp4a is not AAC.
         let stsd = mp4a_stsd(0, 0x6b, false);
-        assert_eq!(parse_stsd(body(&stsd)).unwrap(), Codec::Unsupported);
+        assert!(matches!(
+            parse_stsd(body(&stsd)).unwrap(),
+            Codec::Unsupported(_)
+        ));
     }
 
     #[test]
@@ -284,7 +294,10 @@ pub(crate) mod tests {
         let mut b = 1u32.to_be_bytes().to_vec();
         b.extend(mk(b"tmcd", &[0u8; 20]));
         let stsd = mk_full(b"stsd", 0, 0, &b);
-        assert_eq!(parse_stsd(body(&stsd)).unwrap(), Codec::Unsupported);
+        assert!(matches!(
+            parse_stsd(body(&stsd)).unwrap(),
+            Codec::Unsupported(_)
+        ));
     }
 
     #[test]
