@@ -9,11 +9,12 @@ use smoothcast_core::crypto::{self, KeyId, Protection};
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ProtectionFlags {
     /// PlayReady protection: the key ID and content key in hex (`KID:KEY`), or the key ID
-    /// alone with --key-seed. Encrypts audio and video (PIFF, AES-128-CTR).
+    /// alone with --key-seed. Encrypts audio and video (PIFF, AES-128-CTR). `@FILE` reads
+    /// the value from FILE (keeps the key out of `ps`).
     #[arg(long, value_name = "KID[:KEY]")]
     pub key: Option<String>,
     /// A PlayReady key seed (base64 or hex, 30 bytes or more): the content key derives
-    /// from it and the key ID.
+    /// from it and the key ID. `@FILE` reads it from FILE.
     #[arg(long, value_name = "SEED")]
     pub key_seed: Option<String>,
     /// The PlayReady license server URL written into the header (LA_URL); required with --key.
@@ -27,12 +28,24 @@ pub struct ProtectionFlags {
     pub playready_custom_attribute: Vec<String>,
 }
 
+/// A flag's value, or with `@FILE` the file's first line (the message names the file only).
+fn value_or_file(v: &Option<String>) -> Result<Option<String>, String> {
+    match v.as_deref() {
+        Some(v) if v.starts_with('@') => std::fs::read_to_string(&v[1..])
+            .map(|text| Some(text.lines().next().unwrap_or("").trim().to_string()))
+            .map_err(|e| format!("reading {}: {e}", &v[1..])),
+        other => Ok(other.map(str::to_string)),
+    }
+}
+
 impl ProtectionFlags {
     pub fn parse(&self) -> Result<Option<Protection>, String> {
+        let key = value_or_file(&self.key)?;
+        let key_seed = value_or_file(&self.key_seed)?;
         parse(&ProtectionArgs {
-            key: self.key.as_deref(),
+            key: key.as_deref(),
             content_key: None,
-            key_seed: self.key_seed.as_deref(),
+            key_seed: key_seed.as_deref(),
             la_url: self.playready_la_url.as_deref(),
             lui_url: self.playready_lui_url.as_deref(),
             custom_attributes: &self.playready_custom_attribute,
@@ -147,6 +160,21 @@ mod tests {
         })
         .expect_err("bad key");
         assert!(!e.contains("0011"), "{e}");
+    }
+
+    #[test]
+    fn flags_read_a_key_from_a_file() {
+        let path = std::env::temp_dir().join(format!("smoothcast-key-{}", std::process::id()));
+        std::fs::write(&path, format!("{KID}:00112233445566778899aabbccddeeff\n")).expect("write");
+        let flags = ProtectionFlags {
+            key: Some(format!("@{}", path.display())),
+            playready_la_url: Some("http://x/pr".into()),
+            ..Default::default()
+        };
+        let p = flags.parse().expect("ok").expect("protected");
+        assert_eq!(p.key[15], 0xff);
+        let _ = std::fs::remove_file(&path);
+        assert!(flags.parse().is_err(), "a missing file is an error");
     }
 
     #[tokio::test]
