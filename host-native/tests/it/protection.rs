@@ -287,3 +287,56 @@ fn live_rtmp_fragments_decrypt_in_ffmpeg_and_play_in_dashjs_through_clearkey() {
         assert_eq!(r.raw["key_status"], "usable", "{r}");
     }
 }
+
+/// Subtitles are never encrypted (ExoPlayer applies DRM to audio and video only; dash.js
+/// and Shaka parse text outside MSE): a protected presentation's TTML fragments are plain.
+#[test]
+fn text_stays_clear_in_a_protected_presentation() {
+    let dir = TempDir::new("drm-text");
+    let srt = dir.path().join("clip.en.srt");
+    std::fs::write(&srt, "1\n00:00:01,000 --> 00:00:03,000\nHello\n\n").expect("srt");
+    let key = format!("{KID}:{KEY}");
+    let out = Command::new(exe())
+        .arg("package")
+        .arg("--target-folder")
+        .arg(dir.path())
+        .args([
+            "--group-name",
+            "enc",
+            "--key",
+            &key,
+            "--playready-la-url",
+            LA_URL,
+        ])
+        .arg(clip())
+        .arg(&srt)
+        .output()
+        .expect("run smoothcast");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let group = dir.path().join("enc");
+    let m = read_manifest(&group.join("manifest.ismc")).expect("manifest");
+    let mut kinds = Vec::new();
+    for s in &m.stream_indexes {
+        let q = &s.quality_levels[0];
+        let data = std::fs::read(fragment_path(&group, s, q, &s.chunks[0])).expect("fragment");
+        let f = Fragment::decode(&data).expect("fragment");
+        assert_eq!(
+            f.moof.traf.senc.is_some(),
+            s.kind != TrackKind::Text,
+            "{:?}",
+            s.kind
+        );
+        if s.kind == TrackKind::Text {
+            assert!(
+                String::from_utf8_lossy(&f.mdat).contains("<tt"),
+                "plain TTML"
+            );
+        }
+        kinds.push(s.kind);
+    }
+    assert!(kinds.contains(&TrackKind::Text), "{kinds:?}");
+}
