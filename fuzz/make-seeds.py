@@ -224,3 +224,14 @@ for chunk in (128, 4096):
 put("rtmp_guard", "connect", CONNECT + split(1))
 
 print("seeds written to", os.path.join(here, "corpus"))
+
+# Subtitles: the first byte picks SRT (even) or WebVTT (odd).
+SRT = (b"1\r\n00:00:01,000 --> 00:00:02,500\r\nHello & <i>welcome</i>\r\n\r\n"
+       b"2\n00:00:05,000 --> 00:00:06,000 X1:10\n{\\an8}<b>Two</b>\nlines &amp; more\n")
+VTT = (b"\xef\xbb\xbfWEBVTT - seeds\nX-TIMESTAMP-MAP=LOCAL:00:00:00.000,MPEGTS:0\n\n"
+       b"NOTE a note\n\nSTYLE\n::cue { color: red }\n\nintro\n00:01.000 --> 00:02.500 align:start\n"
+       b"<v Bob>Hi</v> <c.yellow>there</c> <00:01.500>1 < 2\n\n00:00:03.000 --> 00:00:04.000\nBye\n")
+put("text", "srt", b"\x00" + SRT + split(4096))
+put("text", "srt-pieces", b"\x00" + SRT + split(7))
+put("text", "vtt", b"\x01" + VTT + split(4096))
+put("text", "vtt-pieces", b"\x01" + VTT + split(5))

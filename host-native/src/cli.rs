@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::{api, config, package, server, state};
 
@@ -42,6 +42,14 @@ enum Command {
     /// Send one command to a running server's HTTP API (EMS syntax), print the JSON reply and
     /// exit non-zero unless it is SUCCESS.
     Api(ApiArgs),
+    /// Shell completions and man pages from this definition (for packagers).
+    #[command(hide = true)]
+    Generate(crate::generate::GenerateArgs),
+}
+
+/// The whole command-line definition, for `generate` and its tests.
+pub fn command() -> clap::Command {
+    Cli::command()
 }
 
 #[derive(clap::Args)]
@@ -107,6 +115,7 @@ pub fn main() -> ExitCode {
         Command::Package(args) => package::run(&args),
         Command::Serve(args) => serve(&args),
         Command::Api(args) => return api::client::run(&args),
+        Command::Generate(args) => crate::generate::run(command(), &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

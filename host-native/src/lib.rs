@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod disk;
 pub mod events;
+pub mod generate;
 pub mod ingest;
 pub mod metrics;
 pub mod outputs;

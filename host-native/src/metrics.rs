@@ -367,6 +367,19 @@ impl Metrics {
         self.events_dropped.with_label_values(&[why.label()]).get()
     }
 
+    /// The counters the console charts (`/console/state`), as plain numbers: its page turns
+    /// the differences between two polls into rates.
+    pub fn snapshot(&self) -> serde_json::Value {
+        serde_json::json!({
+            "bytesIn": self.bytes_in.get(),
+            "fragmentsWritten": self.fragments_written.get(),
+            "writeDelaySumSeconds": self.write_delay.get_sample_sum(),
+            "writeDelayCount": self.write_delay.get_sample_count(),
+            "webBytes": self.web_bytes.get(),
+            "webRequests": self.web_requests.iter().map(IntCounter::get).sum::<u64>(),
+        })
+    }
+
     /// The text a Prometheus scrape gets.
     pub fn render(&self, state: &AppState) -> String {
         let _one = self.scrape.lock().unwrap_or_else(|e| e.into_inner());

@@ -131,8 +131,29 @@ impl Listeners {
     }
 }
 
-/// The demo clip, compiled in so `smoothcast serve --demo` works from anywhere.
-const DEMO_CLIP: &[u8] = include_bytes!("../../media/demo.mp4");
+/// The demo clip at three quality levels (one source, one GOP layout, so their fragments
+/// line up and a player can switch between them), compiled in so `smoothcast serve --demo`
+/// works from anywhere: local stream name, file name, bytes, bitrate (video + audio, bit/s).
+const DEMO_LEVELS: [(&str, &str, &[u8], u32); 3] = [
+    (
+        "demo_hi",
+        "demo_hi.mp4",
+        include_bytes!("../../media/demo_hi.mp4"),
+        1_350_000,
+    ),
+    (
+        "demo",
+        "demo.mp4",
+        include_bytes!("../../media/demo.mp4"),
+        530_000,
+    ),
+    (
+        "demo_lo",
+        "demo_lo.mp4",
+        include_bytes!("../../media/demo_lo.mp4"),
+        260_000,
+    ),
+];
 
 /// Runs the server until `stop` resolves. With `demo`, the embedded clip is published as the
 /// looping live stream `demo` and packaged into `<webroot>/demo/` (rolling, 2 s fragments).
@@ -142,6 +163,12 @@ pub async fn run(
     demo: bool,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
+    // The port the web server really listens on (0 in the config: chosen at bind), for
+    // pages that link to it (the console's manifest links).
+    let mut config = config;
+    if let Ok(addr) = listeners.web.local_addr() {
+        config.web_port = addr.port();
+    }
     let events = crate::events::start(&config.events)?;
     let streams = StreamRegistry::new().with_events(events.clone());
     // createMSSStream may write under the web root and the configured output roots only.
@@ -360,27 +387,27 @@ fn start_demo(
     tasks: &mut JoinSet<Result<()>>,
     shutdown: Shutdown,
 ) -> Result<()> {
-    let source = ingest::file::Source::Embedded {
-        name: "demo.mp4",
-        data: DEMO_CLIP,
-    };
-    let streams = state.streams.clone();
-    tasks.spawn(async move {
-        ingest::file::play(streams, source, "demo".into(), true, shutdown.clone()).await?;
-        // The demo loops until shutdown; wait for it so the server does not stop early.
-        let mut shutdown = shutdown;
-        let _ = shutdown.changed().await;
-        Ok(())
-    });
+    for (stream, name, data, _) in DEMO_LEVELS {
+        let source = ingest::file::Source::Embedded { name, data };
+        let streams = state.streams.clone();
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            ingest::file::play(streams, source, stream.into(), true, shutdown.clone()).await?;
+            // The demo loops until shutdown; wait for it so the server does not stop early.
+            let mut shutdown = shutdown;
+            let _ = shutdown.changed().await;
+            Ok(())
+        });
+    }
     let mut params = crate::outputs::MssParams::with_defaults(
-        vec!["demo".into()],
+        DEMO_LEVELS.iter().map(|l| l.0.to_string()).collect(),
         state.config.webroot.display().to_string(),
         "demo".into(),
     );
     params.playlist_type = crate::outputs::PlaylistType::Rolling;
     params.chunk_length = 2;
-    // The clip's rate is known: stating it skips the two seconds of measuring.
-    params.bandwidths = vec![500_000];
+    // The clips' rates are known: stating them skips the two seconds of measuring.
+    params.bandwidths = DEMO_LEVELS.iter().map(|l| l.3).collect();
     params.cleanup_destination = true;
     params.keep_alive = true;
     state

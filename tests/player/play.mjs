@@ -14,6 +14,7 @@
 //          ClearKey and the key must become usable)
 //          --audio-only (no video expected: decoded audio instead)  --text (show subtitles)
 //          --switch-audio LANG (switch to that audio track after 3 s of playback)
+//          --player rx (rx-player instead of dash.js; the npm package, bundled with esbuild)
 //
 // Exit codes: 0 ok, 1 playback checks failed, 2 usage or harness error, 3 hard timeout.
 // See README.md next to this file.
@@ -83,11 +84,13 @@ function parseArgs(argv) {
       case '--audio-only': o.audioOnly = true; break;
       case '--text': o.text = true; break;
       case '--switch-audio': o.switchAudio = need(i); i++; break;
+      case '--player': o.player = need(i); i++; break;
       case '--trust-spki': o.trustSpki = need(i); i++; break;
       case '--clearkey': o.clearkey = need(i); i++; break;
       default: throw new Error(`unknown argument: ${a}`);
     }
   }
+  if (o.player !== undefined && o.player !== 'rx' && o.player !== 'dashjs') throw new Error(`--player: dashjs or rx, not ${o.player}`);
   if (o.page && (o.url || o.root || o.manifest)) throw new Error('--page stands alone');
   if (o.url && (o.root || o.manifest)) throw new Error('use either --url or --root/--manifest');
   if (!o.page && !o.url && !(o.root && o.manifest)) throw new Error('need --root DIR --manifest REL, --url URL or --page URL');
@@ -133,12 +136,30 @@ function safeJoin(base, urlPath) {
   return full;
 }
 
+// rx-player ships ES modules whose imports name files without extensions, which browsers
+// cannot load as they are: bundle them once into one script (cached beside the package).
+async function rxPlayerBundle() {
+  const out = path.join(HERE, 'node_modules', '.cache', 'smoothcast', 'rx-player-4.5.0.js');
+  if (fs.existsSync(out)) return out;
+  const esbuild = await import('esbuild');
+  const tmp = `${out}.${process.pid}.tmp`;
+  await esbuild.build({
+    entryPoints: [path.join(HERE, 'node_modules', 'rx-player', 'dist', 'es2017', 'index.js')],
+    bundle: true, format: 'iife', globalName: 'RxPlayerModule', minify: true,
+    outfile: tmp, logLevel: 'error',
+  });
+  fs.renameSync(tmp, out);
+  return out;
+}
+
 function startServer(opts) {
   const pageFiles = {
     'index.html': path.join(HERE, 'page', 'index.html'),
+    'rx.html': path.join(HERE, 'page', 'rx.html'),
     'dash.all.min.js': path.join(DASHJS_DIR, 'dash.all.min.js'),
     'dash.mss.min.js': path.join(DASHJS_DIR, 'dash.mss.min.js'),
   };
+  if (opts.rxBundle) pageFiles['rx-player.js'] = opts.rxBundle;
   const server = http.createServer((req, res) => {
     // Date on every reply: dash.js's http-head clock reads it. CORS so the same page could
     // also be pointed at this server from elsewhere. no-store: live manifests change.
@@ -321,6 +342,7 @@ async function main() {
       manifestUrl = null;
       pageUrl = opts.page;
     } else {
+      if (opts.player === 'rx') opts.rxBundle = await rxPlayerBundle();
       server = await startServer(opts);
       const origin = `http://127.0.0.1:${server.address().port}`;
       manifestUrl = opts.url || origin + '/' + opts.manifest.split('/').map(encodeURIComponent).join('/');
@@ -328,7 +350,8 @@ async function main() {
       if (opts.clearkey) query.clearkey = opts.clearkey;
       if (opts.text) query.text = '1';
       if (opts.switchAudio) query.switchAudio = opts.switchAudio;
-      pageUrl = `${origin}${PREFIX}index.html?` + new URLSearchParams(query);
+      const page = opts.player === 'rx' ? 'rx.html' : 'index.html';
+      pageUrl = `${origin}${PREFIX}${page}?` + new URLSearchParams(query);
     }
     Object.assign(result, { manifest_url: manifestUrl, page_url: pageUrl });
 
@@ -413,6 +436,7 @@ async function main() {
       samples,
       elapsed_s: round(snap.t - t0),
       dashjs_version: snap.dashjsVersion,
+      rx_player_version: snap.rxPlayerVersion ?? null,
       browser: userAgent,
     });
     await cleanup();

@@ -48,6 +48,9 @@ pub struct PlayRequest {
     pub text: bool,
     /// Switch to the audio track of this language after 3 s of playback.
     pub switch_audio: Option<String>,
+    /// Play with rx-player (the npm package) instead of dash.js: the other maintained
+    /// browser client of Smooth Streaming. `--dir` sources only.
+    pub rx_player: bool,
 }
 
 impl PlayRequest {
@@ -79,6 +82,7 @@ impl PlayRequest {
             audio_only: false,
             text: false,
             switch_audio: None,
+            rx_player: false,
         }
     }
 
@@ -121,6 +125,9 @@ impl PlayRequest {
         }
         if let Some(lang) = &self.switch_audio {
             a.extend(["--switch-audio".into(), lang.clone()]);
+        }
+        if self.rx_player {
+            a.extend(["--player".into(), "rx".into()]);
         }
         a
     }
@@ -373,4 +380,63 @@ pub fn play(req: &PlayRequest) -> Result<PlayResult> {
             result.stderr.trim()
         ),
     }
+}
+
+/// Runs another script of `tests/player` (`console.mjs`, `demo.mjs`: pages of the server
+/// driven in headless Chromium) with `args`, killing it after `limit`, and returns the one
+/// JSON line it prints last (with `ok`, `reason` and what it saw) and its stderr.
+pub fn run_script(script: &str, args: &[String], limit: Duration) -> Result<(Value, String)> {
+    let path = player_dir().join(script);
+    let mut child = Command::new("node")
+        .arg(&path)
+        .args(args)
+        .current_dir(player_dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting node {}", path.display()))?;
+    let drain = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_string(&mut s);
+            }
+            s
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().context("waiting for the script")? {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("{script} still running after {limit:?}; killed");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stdout = out.join().unwrap_or_default();
+    let stderr = err.join().unwrap_or_default();
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .with_context(|| format!("{script} printed nothing ({status}); stderr: {stderr}"))?;
+    let value: Value = serde_json::from_str(line)
+        .with_context(|| format!("{script} output is not JSON: {line}; stderr: {stderr}"))?;
+    Ok((value, stderr))
 }

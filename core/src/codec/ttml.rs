@@ -23,7 +23,7 @@ pub fn document(language: Option<&str>, cues: &[Cue<'_>]) -> Vec<u8> {
     let mut out =
         String::with_capacity(512 + cues.iter().map(|c| c.body.len() + 64).sum::<usize>());
     out.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
-    out.push_str("<tt xmlns=\"http://www.w3.org/ns/ttml\" xmlns:tts=\"http://www.w3.org/ns/ttml#styling\" xml:lang=\"");
+    out.push_str("<tt xmlns=\"http://www.w3.org/ns/ttml\" xmlns:tts=\"http://www.w3.org/ns/ttml#styling\" xml:space=\"preserve\" xml:lang=\"");
     out.push_str(language.unwrap_or("und"));
     out.push_str("\"><head><layout><region xml:id=\"bottom\" tts:origin=\"10% 80%\" tts:extent=\"80% 15%\" tts:textAlign=\"center\" tts:displayAlign=\"after\"/></layout></head><body region=\"bottom\"><div>");
     for c in cues {

@@ -434,7 +434,9 @@ impl Presentation {
         let is_text_level = level.text_level;
         if is_text_level != (kind == TrackKind::Text) {
             let reason = match kind {
-                TrackKind::Text => "subtitle tracks inside a media file are not packaged; give them as SRT or WebVTT files",
+                TrackKind::Text => {
+                    "a subtitle track inside a media file (give subtitles as SRT or WebVTT files)"
+                }
                 _ => "a subtitle input carries text only",
             };
             self.ignore_track(id, info.id, String::from(reason));
@@ -468,7 +470,7 @@ impl Presentation {
                 id,
                 info.id,
                 format!(
-                    "only the first {} track of an input is packaged",
+                    "a second {} track (an input's first is packaged)",
                     kind.as_str()
                 ),
             ),
@@ -716,9 +718,11 @@ impl Presentation {
     }
 
     fn emit_fragment(&mut self, level: usize, c: ClosedFragment) {
-        if c.kind == TrackKind::Audio && self.levels[level].audio_bitrate.is_none() {
+        if c.kind == TrackKind::Audio && self.levels[level].stream.is_none() {
             let stream = self.audio_stream_for(level);
             self.levels[level].stream = Some(stream);
+        }
+        if c.kind == TrackKind::Audio && self.levels[level].audio_bitrate.is_none() {
             self.levels[level].audio_bitrate = Some(self.audio_bitrate_for(level, &c));
         }
         let bitrate = self.levels[level].bitrate_of(c.kind);
@@ -1346,5 +1350,7 @@ fn video_ends(closed: &[ClosedFragment]) -> Vec<i64> {
 mod protection_tests;
 #[cfg(test)]
 mod resume_tests;
+#[cfg(test)]
+mod streams_tests;
 #[cfg(test)]
 mod tests;

@@ -121,6 +121,17 @@ impl Presentation {
                 _ => None,
             };
         }
+        // The first audio stream keeps its name and language. Further languages start
+        // afresh under the same names (their earlier fragments are not listed again).
+        if self.audio_streams.is_empty() {
+            self.audio_streams.push(super::StreamName {
+                name: audio.name.clone(),
+                language: audio
+                    .language
+                    .as_deref()
+                    .and_then(|l| crate::media::Language::new(l.as_bytes())),
+            });
+        }
     }
 
     /// Continues a live presentation from an earlier run's files, before any media of this

@@ -263,7 +263,7 @@ fn inputs_need_the_same_tracks() {
     p.add_track(b, video_track(0)).expect("video");
     push_av(&mut p, a, 2, 50, 0);
     let e = p.finish().expect_err("mismatch");
-    assert_eq!(e.message, "v.mp4 has no audio track but av.mp4 has one; every input of a presentation needs the same tracks");
+    assert_eq!(e.message, "v.mp4 has no audio track but av.mp4 has one; every video input of a presentation needs the same tracks");
 }
 
 #[test]

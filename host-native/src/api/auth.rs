@@ -236,11 +236,25 @@ fn check_browser(sec: &Security, headers: &HeaderMap) -> Result<(), Refusal> {
             .iter()
             .any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(origin))
     };
+    // The request's own `Host` (already checked to name this server): a page it served,
+    // such as the console at `/console`, is same-origin, wherever it is reached from.
+    let own_host = headers.get(HOST).and_then(|v| v.to_str().ok());
+    let same_origin = |host: Option<&str>, port: Option<u16>| {
+        let (Some(host), Some(own)) = (host, own_host) else {
+            return false;
+        };
+        let given = match port {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_string(),
+        };
+        given.eq_ignore_ascii_case(own.trim())
+    };
     let origin = headers
         .get(ORIGIN)
         .map(|v| v.to_str().unwrap_or("(not text)"));
     if let Some(origin) = origin {
-        if listed(origin) {
+        let own = url::Url::parse(origin).is_ok_and(|u| same_origin(u.host_str(), u.port()));
+        if listed(origin) || own {
             return Ok(());
         }
         return Err(Refusal::forbidden(format!(
@@ -264,6 +278,7 @@ fn check_browser(sec: &Security, headers: &HeaderMap) -> Result<(), Refusal> {
                         .parse::<IpAddr>()
                         .is_ok_and(is_loopback)
             });
+            let own = own || same_origin(url.host_str(), url.port());
             if !own && !listed(&origin) {
                 return Err(Refusal::forbidden(format!(
                     "requests from web pages at {origin:?} are not allowed (cross-site control)"
@@ -493,6 +508,46 @@ mod tests {
                 "{ok:?}"
             );
         }
+    }
+
+    /// The console's own requests reach the API from a page it served: same origin, even
+    /// when the server is reached by a name or a non-loopback address.
+    #[test]
+    fn pages_of_this_server_are_same_origin() {
+        let sec = Security {
+            api_token: Some("s3cret".into()),
+            allowed_hosts: vec!["ems.example.com".into()],
+            ..Security::default()
+        };
+        let peer = addr("10.1.2.3:5000");
+        let local = addr("10.1.2.1:7777");
+        let bearer = ("authorization", "Bearer s3cret");
+        for (host, page) in [
+            (
+                "ems.example.com:7777",
+                "http://ems.example.com:7777/console",
+            ),
+            ("10.1.2.1:7777", "http://10.1.2.1:7777/console"),
+        ] {
+            for h in [("referer", page), ("origin", &page[..page.len() - 8])] {
+                let all = headers(&[("host", host), h, bearer]);
+                assert_eq!(check_http(&sec, peer, local, &all), Ok(()), "{h:?}");
+            }
+            // Another port on the same name is another origin.
+            let other = page.replace(":7777", ":8080");
+            let all = headers(&[("host", host), ("referer", &other), bearer]);
+            assert!(check_http(&sec, peer, local, &all).is_err(), "{other}");
+        }
+        // A foreign Host is refused before its own origin could count.
+        let all = headers(&[
+            ("host", "evil.example:7777"),
+            ("origin", "http://evil.example:7777"),
+            bearer,
+        ]);
+        assert_eq!(
+            check_http(&sec, peer, local, &all).map_err(|r| r.status),
+            Err(StatusCode::FORBIDDEN)
+        );
     }
 
     #[test]

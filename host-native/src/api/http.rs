@@ -198,6 +198,12 @@ fn respond_allowed(state: &AppState, req: &Request<Incoming>) -> Response<Full<B
         );
         return r;
     }
+    // The operator's console (`console.rs`): behind the same checks as every command.
+    if (req.method() == Method::GET || req.method() == Method::HEAD)
+        && super::console::is_console(req.uri().path())
+    {
+        return super::console::respond(state, req.uri().path());
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut r = text(
             Reply::fail("Only GET is supported").to_json(),

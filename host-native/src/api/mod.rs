@@ -12,6 +12,7 @@ mod auth_e2e;
 pub mod client;
 pub mod cmd;
 mod connection;
+pub mod console;
 pub mod http;
 pub mod json_cli;
 pub mod line;

@@ -11,6 +11,7 @@
 
 mod file;
 pub(crate) mod http;
+pub mod recent;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -142,6 +143,8 @@ impl EventBus {
 
     /// Queues an event; never waits. A full bus drops it (counted in `/metrics`).
     pub fn emit(&self, kind: EventType, payload: Value) {
+        // The console's recent events, sinks or not.
+        recent::record(kind, unix_ms(), &payload);
         let Some(tx) = &self.tx else {
             return;
         };

@@ -131,14 +131,11 @@ impl Held {
 pub(super) struct Writer {
     tx: mpsc::Sender<Batch>,
     task: JoinHandle<()>,
-    /// Whether an event sink listens (else `emit_after` is skipped).
-    events: bool,
 }
 
 impl Writer {
     pub fn start(dir: PathBuf, stats: Arc<WriteStats>, events: EventContext) -> Self {
         let (tx, mut rx) = mpsc::channel::<Batch>(QUEUE);
-        let enabled = events.bus.enabled();
         let shared = Arc::new(Shared {
             ev: events,
             failing: AtomicBool::new(false),
@@ -170,11 +167,7 @@ impl Writer {
             }
             .in_current_span(),
         );
-        Self {
-            tx,
-            task,
-            events: enabled,
-        }
+        Self { tx, task }
     }
 
     /// Queues outputs; waits only when the disk is `QUEUE` batches behind.
@@ -194,10 +187,9 @@ impl Writer {
     }
 
     /// Emits an event once everything queued so far is on disk.
+    /// Sent with or without sinks: the console's recent events (`events::recent`) list
+    /// outputs starting and stopping; two per stream, so nothing to save by skipping them.
     pub async fn emit_after(&self, kind: EventType, payload: Value) {
-        if !self.events {
-            return;
-        }
         let batch = Batch {
             outputs: Vec::new(),
             arrival: None,

@@ -19,7 +19,7 @@ pub mod headers;
 mod hot;
 pub mod iis;
 pub mod plain;
-mod player_assets;
+pub(crate) mod player_assets;
 mod starting;
 #[cfg(test)]
 mod tests;

@@ -34,6 +34,14 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ),
 ];
 
+/// A built-in file's content type and bytes (the console serves them on the API port too).
+pub fn file(name: &str) -> Option<(&'static str, &'static [u8])> {
+    FILES
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, ctype, data)| (*ctype, *data))
+}
+
 /// One built-in file. `versioned`: requested under [`DIR`], so cached for a year; the bare
 /// `/_smoothcast/<file>` form (older pages, hand-written ones) is revalidated daily.
 pub fn serve(name: &str, h: &HeaderMap, head: bool, versioned: bool) -> Response<Body> {

@@ -67,14 +67,41 @@ fn demo_plays_live_from_the_web_server() {
         seconds: 20.0,
         min_time: 15.0,
         live: true,
-        expect_levels: Some(1),
+        expect_levels: Some(3),
         ..PlayRequest::url(format!("http://{web}/demo/manifest.ismc"))
     })
     .expect("harness ran");
     println!("{result}");
     assert!(result.ok, "demo playback failed: {}", result.reason);
-    assert_eq!((result.video_width, result.video_height), (640, 360));
+    assert!(
+        DEMO_SIZES.contains(&(result.video_width, result.video_height)),
+        "{result}"
+    );
+
+    // The page at / shows the levels, and capping the bandwidth below the level on screen
+    // makes dash.js switch down (qualityChangeRendered), drawn on the bitrate chart.
+    let out = smoothcast_tests::repo_root().join("target/artifacts/demo");
+    let args = [
+        "--page".to_string(),
+        format!("http://{web}/"),
+        "--out".to_string(),
+        out.display().to_string(),
+    ];
+    let (page, stderr) =
+        player::run_script("demo.mjs", &args, Duration::from_secs(150)).expect("demo.mjs");
+    println!("{page}");
+    assert_eq!(page["ok"], true, "{page}\nstderr: {stderr}");
+    assert_eq!(page["levels"].as_array().map(Vec::len), Some(3), "{page}");
+    let cap = page["cap_kbps"].as_u64().expect("cap") * 1000;
+    let switch = &page["switch"];
+    assert!(switch["to"].as_u64() <= Some(cap), "{page}");
+    assert!(switch["from"].as_u64() > switch["to"].as_u64(), "{page}");
+    assert!(page["points"].as_u64() >= Some(2), "{page}");
+    assert!(page["page_errors"].is_null(), "errors on the page: {page}");
 }
+
+/// The demo's quality levels (`server.rs` DEMO_LEVELS).
+const DEMO_SIZES: [(u32, u32); 3] = [(960, 540), (640, 360), (320, 180)];
 
 /// The binary alone in an empty folder (no checkout beside it, so no node_modules): its
 /// player page loads the dash.js built into it, and plays the demo in Chromium.
@@ -130,7 +157,10 @@ fn the_binary_alone_serves_a_working_player_page() {
         .expect("harness ran");
         println!("{result}");
         assert!(result.ok, "the built-in page failed: {}", result.reason);
-        assert_eq!((result.video_width, result.video_height), (640, 360));
+        assert!(
+            DEMO_SIZES.contains(&(result.video_width, result.video_height)),
+            "{result}"
+        );
     } else {
         let manifest = install.join("evo-webroot/demo/manifest.ismc");
         smoothcast_tests::wait_for("the live manifest", Duration::from_secs(40), || {
@@ -160,12 +190,13 @@ fn the_binary_alone_serves_a_working_player_page() {
         !log.contains('\x1b'),
         "no colour codes in a log file: {log:?}"
     );
-    for (what, needle) in [
-        ("publish", "inbound stream created"),
-        ("presentation", "presentation live:"),
-        ("shutdown", "shutting down"),
+    // One stream per quality level, one presentation of the three.
+    for (what, needle, lines) in [
+        ("publish", "inbound stream created", 3),
+        ("presentation", "presentation live:", 1),
+        ("shutdown", "shutting down", 1),
     ] {
         let n = log.lines().filter(|l| l.contains(needle)).count();
-        assert_eq!(n, 1, "one {what} line: {log}");
+        assert_eq!(n, lines, "{what} lines: {log}");
     }
 }

@@ -7,6 +7,7 @@
 
 mod api;
 mod auto_mss;
+mod console;
 mod demo;
 mod events;
 mod in_process;

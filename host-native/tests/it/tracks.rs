@@ -241,6 +241,37 @@ fn languages_and_subtitles_play() {
         }
     }
 
+    if player::ready_or_skip("languages_and_subtitles_play (rx-player)") {
+        // rx-player as the second browser client: the same tracks, switch and cues.
+        let mut req = PlayRequest::dir(&www, "vod/manifest.ismc");
+        req.rx_player = true;
+        req.seconds = 20.0;
+        req.min_time = 7.0;
+        req.text = true;
+        req.switch_audio = Some("fra".into());
+        let r = play(&req);
+        let langs: Vec<&str> = r.raw["audio_tracks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["lang"].as_str())
+            .collect();
+        assert_eq!(langs, ["eng", "fra", "deu"], "{r}");
+        assert_eq!(r.raw["text_tracks"][0]["lang"], "fra", "{r}");
+        let paths = requested(&r);
+        assert!(
+            paths
+                .iter()
+                .rev()
+                .find(|p| p.contains("/audio"))
+                .is_some_and(|p| p.contains("/audio_fra/")),
+            "{paths:?}"
+        );
+        for (t, want) in [(1.3, "Hello & welcome"), (3.5, ""), (5.5, "Deux lignes")] {
+            assert_eq!(caption_at(&r, t), want, "at {t} s: {}", r.raw["captions"]);
+        }
+    }
+
     if gst::ready_or_skip("languages_and_subtitles_play (GStreamer)") {
         let server = Server::start(Path::new(EXE), &www, "", &[]).expect("server");
         let url = format!("http://{}/vod/Manifest", server.addr("web"));
@@ -510,4 +541,49 @@ fn audio_only_rtmp_is_packaged_live() {
         );
     }
     closed(&group);
+}
+
+/// A track Smoothcast cannot carry (AC-3 here) is named in a warning, in MP4 and MPEG-TS,
+/// and the rest is packaged.
+#[test]
+fn tracks_that_cannot_be_carried_are_named() {
+    let dir = TempDir::new("tracks-ignored");
+    for (name, format) in [("ac3.mp4", "mp4"), ("ac3.ts", "mpegts")] {
+        let path = dir.path().join(name);
+        let out = path.display().to_string();
+        let mut args = vec![
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x180:rate=25:duration=4",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=4",
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-map",
+            "1:a",
+        ];
+        args.extend_from_slice(VIDEO);
+        args.extend_from_slice(&[
+            "-c:a:0", "aac", "-c:a:1", "ac3", "-t", "4", "-f", format, &out,
+        ]);
+        ffmpeg(&args);
+        let www = dir.path().join("www");
+        let stderr = package_ok(&www, name.replace('.', "_").as_str(), &[&path]);
+        let warning = stderr
+            .lines()
+            .find(|l| l.starts_with("warning:"))
+            .unwrap_or_else(|| panic!("{name}: no warning in {stderr}"));
+        assert!(
+            warning.contains(name) && warning.contains("not packaged"),
+            "{name}: {warning}"
+        );
+        let m = read_manifest(&www.join(name.replace('.', "_")).join("manifest.ismc"))
+            .expect("manifest");
+        assert_eq!(streams(&m, TrackKind::Audio).len(), 1, "{name}");
+    }
 }

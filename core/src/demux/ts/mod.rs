@@ -160,6 +160,8 @@ struct Program {
     pmt: SectionAssembler,
     pmt_seen: bool,
     streams: Vec<Stream>,
+    /// Elementary PIDs already reported as not packaged (PMTs repeat every 100 ms or so).
+    ignored: Vec<u16>,
     clock: Clock,
     stats: TsStats,
 }
@@ -270,6 +272,16 @@ impl Program {
                 && !wanted.iter().any(|&(_, p)| p == pid);
             if usable && wanted.len() < MAX_STREAMS {
                 wanted.push((t, pid));
+            } else if !matches!(t, STREAM_TYPE_H264 | STREAM_TYPE_AAC_ADTS)
+                && !self.ignored.contains(&pid)
+                && self.ignored.len() < MAX_STREAMS
+            {
+                // Said once per PID: AC-3, MPEG audio, private data, a second program's...
+                self.ignored.push(pid);
+                self.events.push_back(DemuxEvent::Ignored {
+                    track: u32::from(pid),
+                    reason: format!("MPEG-TS stream type {t:#04x} (not H.264 or AAC)"),
+                });
             }
         }
         if wanted.is_empty() && !self.pmt_seen {

@@ -189,7 +189,7 @@ pub(crate) mod tests {
             parse_trak(&t[8..], 1000).unwrap(),
             Parsed::Ignored {
                 id: 2,
-                reason: String::from("codec tmcd is not packaged")
+                reason: String::from("codec tmcd (not H.264 or AAC)")
             }
         );
     }

@@ -47,7 +47,7 @@ pub(crate) fn parse_stsd(body: &[u8]) -> Result<Codec, DemuxError> {
         b"avc1" | b"avc3" => parse_avc_entry(entry.body),
         b"mp4a" => parse_mp4a_entry(entry.body),
         other => Ok(Codec::Unsupported(format!(
-            "codec {} is not packaged",
+            "codec {} (not H.264 or AAC)",
             String::from_utf8_lossy(other).trim()
         ))),
     }
@@ -103,7 +103,7 @@ fn parse_mp4a_entry(body: &[u8]) -> Result<Codec, DemuxError> {
     if !AAC_OBJECT_TYPES.contains(&object_type) {
         // MP3 and friends also live in mp4a entries.
         return Ok(Codec::Unsupported(format!(
-            "mp4a object type {object_type:#04x} (not AAC) is not packaged"
+            "mp4a object type {object_type:#04x} (not AAC)"
         )));
     }
     let dsi = dsi.ok_or_else(|| DemuxError::malformed("AAC esds has no DecoderSpecificInfo"))?;
