@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Benchmark: `smoothcast package` against `ffmpeg -c copy -f smoothstreaming` and `cp`.
+"""Benchmark: `smoothcast package` against `ffmpeg -c copy -f smoothstreaming` and `cp`,
+and PlayReady-protected packaging (`--key`) against clear (issue 16: encryption's cost).
 
 Same input, same run, several rounds, medians reported. Also packages a short and a long
 input to show whether peak memory grows with input length.
@@ -74,12 +75,17 @@ def main():
     args = ap.parse_args()
 
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "smoothcast"], cwd=ROOT, check=True)
-    exe = os.path.join(ROOT, "target", "release", "smoothcast")
+    target_dir = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+    exe = os.path.join(target_dir, "release", "smoothcast")
     src = make_input(args.minutes, args.mbps)
     size_mb = os.path.getsize(src) / 1e6
 
     tools = {
         "smoothcast": lambda dst: [exe, "package", "--target-folder", dst, "--group-name", "g", src],
+        # The reference's test key; AES-128-CTR over audio and video slices.
+        "smoothcast-drm": lambda dst: [exe, "package", "--target-folder", dst, "--group-name", "g",
+                                       "--key", "01020304050607080910111213141516:00112233445566778899aabbccddeeff",
+                                       "--playready-la-url", "http://127.0.0.1/pr", src],
         "ffmpeg": lambda dst: ["ffmpeg", "-v", "error", "-y", "-i", src, "-c", "copy", "-f", "smoothstreaming", dst],
         "cp": lambda dst: ["cp", src, dst],
     }
@@ -93,15 +99,16 @@ def main():
         print(f"round {r + 1}/{args.rounds} done", flush=True)
 
     print(f"\ninput: {src} ({size_mb:.0f} MB), {args.rounds} rounds, medians")
-    print(f"{'tool':<12}{'wall s':>10}{'peak RSS MiB':>15}")
+    print(f"{'tool':<16}{'wall s':>10}{'peak RSS MiB':>15}")
     med = {}
     for name, rs in results.items():
         wall = statistics.median(w for w, _ in rs)
         rss = statistics.median(m for _, m in rs)
         med[name] = wall
-        print(f"{name:<12}{wall:>10.3f}{rss:>15.1f}")
+        print(f"{name:<16}{wall:>10.3f}{rss:>15.1f}")
     print(f"\nsmoothcast / ffmpeg wall: {med['smoothcast'] / med['ffmpeg']:.2f}x (target <= 0.5x)")
     print(f"smoothcast / cp wall:     {med['smoothcast'] / med['cp']:.2f}x (target <= 3x)")
+    print(f"protected / clear wall:   {med['smoothcast-drm'] / med['smoothcast']:.2f}x")
 
     # Memory against input length: a 1/5-length input packaged the same way.
     short = make_input(args.minutes / 5, args.mbps)

@@ -19,6 +19,7 @@ extern crate std;
 
 pub mod bytes_util;
 pub mod codec;
+pub mod crypto;
 pub mod demux;
 pub mod fragment;
 pub mod layout;

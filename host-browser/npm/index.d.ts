@@ -32,6 +32,25 @@ export interface PackageOptions {
   name?: string;
   /** Bitrate (bits/s) announced for a single input; measured when omitted. */
   bitrate?: number;
+  /** PlayReady protection (PIFF, AES-128-CTR "cenc"): audio and video are encrypted and the
+   *  manifest carries the PlayReady header. The same bytes as `smoothcast package --key`. */
+  drm?: DrmOptions;
+}
+
+/** PlayReady protection, as `smoothcast package --key KID:KEY --playready-la-url URL`. */
+export interface DrmOptions {
+  /** Key ID, 32 hex digits (dashes allowed), big-endian UUID order. */
+  keyId: string;
+  /** Content key, 32 hex digits; or give keySeed. */
+  key?: string;
+  /** PlayReady key seed (base64 or hex, at least 30 bytes): the key derives from it. */
+  keySeed?: string;
+  /** License server URL (LA_URL). */
+  laUrl: string;
+  /** License UI URL (LUI_URL). */
+  luiUrl?: string;
+  /** CUSTOMATTRIBUTES children, name to text. */
+  customAttributes?: Record<string, string>;
 }
 
 export interface Fragment {

@@ -8,6 +8,7 @@ use js_sys::{Array, Object, Reflect, Uint8Array};
 use smoothcast_core::presentation::{Event, FragmentInfo, Output};
 use wasm_bindgen::prelude::*;
 
+use smoothcast_core::crypto::Protection;
 use smoothcast_core::package::{Error, ErrorKind, InputSpec, Session, SessionOptions, Step};
 
 use crate::input::InputBuffers;
@@ -26,6 +27,24 @@ export interface RawPackagerOptions {
   streamName?: string;
   /** Whether the caller honours {type: "seek"} steps (default false). */
   seekable?: boolean;
+  /** PlayReady protection (PIFF, AES-128-CTR): encrypts audio and video, adds the header. */
+  drm?: DrmOptions;
+}
+
+/** PlayReady protection, as `smoothcast package --key KID:KEY --playready-la-url URL`. */
+export interface DrmOptions {
+  /** Key ID, 32 hex digits (dashes allowed), big-endian UUID order. */
+  keyId: string;
+  /** Content key, 32 hex digits; or give keySeed. */
+  key?: string;
+  /** PlayReady key seed (base64 or hex, at least 30 bytes): the key derives from it. */
+  keySeed?: string;
+  /** License server URL (LA_URL). */
+  laUrl: string;
+  /** License UI URL (LUI_URL). */
+  luiUrl?: string;
+  /** CUSTOMATTRIBUTES children, name to text. */
+  customAttributes?: Record<string, string>;
 }
 
 /** What poll() returns; times are in 10 MHz ticks. */
@@ -224,7 +243,38 @@ fn parse_options(js: &JsValue) -> Result<SessionOptions, Error> {
     o.stream_name = opt_string(js, "streamName")?;
     let seekable = get(js, "seekable")?;
     o.seekable = seekable.as_bool().unwrap_or(false);
+    let drm = get(js, "drm")?;
+    if !(drm.is_undefined() || drm.is_null()) {
+        o.protection = Some(parse_drm(&drm)?);
+    }
     Ok(o)
+}
+
+/// `drm: {keyId, key | keySeed, laUrl, luiUrl?, customAttributes?}`.
+fn parse_drm(js: &JsValue) -> Result<Protection, Error> {
+    if !js.is_object() {
+        return Err(options_error("drm must be an object"));
+    }
+    let key_id = opt_string(js, "keyId")?.ok_or_else(|| options_error("drm.keyId is required"))?;
+    let la_url = opt_string(js, "laUrl")?.ok_or_else(|| options_error("drm.laUrl is required"))?;
+    let key = opt_string(js, "key")?;
+    let seed = opt_string(js, "keySeed")?;
+    let mut p = Protection::from_user(&key_id, key.as_deref(), seed.as_deref(), &la_url)
+        .map_err(|e| options_error(format!("drm: {e}")))?;
+    p.lui_url = opt_string(js, "luiUrl")?;
+    let attrs = get(js, "customAttributes")?;
+    if attrs.is_object() {
+        for entry in Object::entries(&Object::from(attrs)).iter() {
+            let pair = Array::from(&entry);
+            let (name, value) = (pair.get(0).as_string(), pair.get(1).as_string());
+            let (Some(name), Some(value)) = (name, value) else {
+                return Err(options_error("drm.customAttributes values must be strings"));
+            };
+            p.custom_attributes.push((name, value));
+        }
+    }
+    p.check().map_err(|e| options_error(format!("drm: {e}")))?;
+    Ok(p)
 }
 
 /// A plain object from key/value pairs.

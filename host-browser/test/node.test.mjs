@@ -139,6 +139,23 @@ test('chunk length and manifest name options match the native flags', async () =
   );
 });
 
+test('PlayReady protection (drm) matches smoothcast package --key / --key-seed', async () => {
+  const list = [clip('faststart-bf.mp4', { faststart: true, bframes: true })];
+  const kid = '01020304-0506-0708-090a-0b0c0d0e0f10';
+  const laUrl = 'http://127.0.0.1:8090/pr';
+  const got = await wasm(list, { drm: { keyId: kid, key: '00112233445566778899aabbccddeeff', laUrl } });
+  assertSameTree(got, native(list, ['--key', `${kid}:00112233445566778899aabbccddeeff`, '--playready-la-url', laUrl]));
+  const manifest = [...got.entries()].find(([p]) => p.endsWith('.ismc'))[1].toString();
+  assert.match(manifest, /<ProtectionHeader SystemID="9a04f079-9840-4286-ab92-e65be0885f95">/);
+  const seed = 'AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd';
+  assertSameTree(
+    await wasm(list, { drm: { keyId: kid, keySeed: seed, laUrl } }),
+    native(list, ['--key', kid, '--key-seed', seed, '--playready-la-url', laUrl]),
+  );
+  await assert.rejects(wasm(list, { drm: { keyId: kid, key: 'zz', laUrl } }),
+    (e) => e.kind === 'options' && !e.message.includes('zz'));
+});
+
 test('a one-way stream of a moov-at-end MP4 is buffered and gives the same bytes', async () => {
   const file = clip('plain.mp4');
   const want = native([file]);

@@ -101,6 +101,8 @@ pub struct PackageArgs {
     /// Manifest file name.
     #[arg(long, default_value = "manifest.ismc")]
     pub manifest_name: String,
+    #[command(flatten)]
+    pub protection: crate::protection::ProtectionFlags,
     /// Input files, each optionally FILE@BITRATE in bits/s (measured when omitted).
     #[arg(required = true, value_name = "INPUT[@BITRATE]")]
     pub inputs: Vec<String>,

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 pub mod auth;
 mod auto_mss;
+pub mod drm;
 pub mod ems;
 mod limits;
 pub mod lua;

@@ -81,6 +81,16 @@ fn write_file(path: &Path, data: &[u8]) -> Result<()> {
 /// Writes to a temporary file beside the target, then renames it over the target, so a
 /// reader sees either the old or the new file, never a partial one.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    write_atomic_with(path, data, false)
+}
+
+/// [`write_atomic`] for a file only its owner may read (mode 0600 on Unix, from its
+/// creation on): the state file, which may hold PlayReady content keys.
+pub fn write_atomic_private(path: &Path, data: &[u8]) -> Result<()> {
+    write_atomic_with(path, data, true)
+}
+
+fn write_atomic_with(path: &Path, data: &[u8], private: bool) -> Result<()> {
     ensure_parent(path)?;
     let name = path
         .file_name()
@@ -91,7 +101,16 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
         // No fsync: the rename is what readers and a killed process depend on, and an
         // fsync here would make ext4 flush every fragment written before it (seconds of
         // stall per manifest under load). Power-loss durability is the filesystem's job.
-        let mut f = fs::File::create(&tmp)?;
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        if private {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        #[cfg(not(unix))]
+        let _ = private;
+        let mut f = options.open(&tmp)?;
         f.write_all(data)?;
         fs::rename(&tmp, path)
     })();

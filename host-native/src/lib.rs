@@ -16,6 +16,7 @@ pub mod package;
 pub mod paths;
 pub mod per_address;
 pub mod progress;
+pub mod protection;
 pub mod server;
 pub mod state;
 pub mod status;

@@ -72,6 +72,7 @@ pub fn run(args: &PackageArgs) -> Result<()> {
         manifest_name: args.manifest_name.clone(),
         stream_name: None,
         seekable: true,
+        protection: args.protection.parse().map_err(|e| anyhow!(e))?,
     };
     // Checked before anything touches the disk.
     let session = Session::new(options).map_err(|e| anyhow!(e))?;

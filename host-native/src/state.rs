@@ -95,7 +95,7 @@ impl StateStore {
             doc.insert(k.clone(), v.clone());
         }
         let text = serde_json::to_vec_pretty(&Value::Object(doc))?;
-        crate::disk::write_atomic(&path, &text)
+        crate::disk::write_atomic_private(&path, &text)
             .with_context(|| format!("saving state file {}", path.display()))
     }
 }
@@ -175,6 +175,13 @@ mod tests {
             .map(|e| e.file_name())
             .collect();
         assert_eq!(names.len(), 1, "no temporary file left: {names:?}");
+        // Owner-only: it may hold PlayReady content keys (createMSSStream drmKey).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -10,6 +10,8 @@
 //
 // Options: --seconds N (max wall time playing, 20)  --min-time T (currentTime to reach, 10)
 //          --expect-levels K  --live  --screenshot FILE  --port P (0 = random)
+//          --clearkey KID:KEY (base64url; protected presentations: the page sets up
+//          ClearKey and the key must become usable)
 //          --audio-only (no video expected: decoded audio instead)  --text (show subtitles)
 //          --switch-audio LANG (switch to that audio track after 3 s of playback)
 //          --player rx (rx-player instead of dash.js; the npm package, bundled with esbuild)
@@ -84,6 +86,7 @@ function parseArgs(argv) {
       case '--switch-audio': o.switchAudio = need(i); i++; break;
       case '--player': o.player = need(i); i++; break;
       case '--trust-spki': o.trustSpki = need(i); i++; break;
+      case '--clearkey': o.clearkey = need(i); i++; break;
       default: throw new Error(`unknown argument: ${a}`);
     }
   }
@@ -225,6 +228,7 @@ function evaluate(opts, s, samples) {
   if (s.errors.length) {
     fails.push('player error: ' + s.errors.map(e => `${e.source} ${e.code}: ${e.message}`).join(' | '));
   }
+  if (opts.clearkey && s.keyStatus !== 'usable') fails.push(`ClearKey key status ${s.keyStatus}, not usable`);
   if (opts.audioOnly) {
     if (!(s.audioDecodedBytes > 0)) fails.push('no decoded audio');
   } else if (!(s.videoWidth > 0)) fails.push('no decoded video (videoWidth is 0)');
@@ -343,6 +347,7 @@ async function main() {
       const origin = `http://127.0.0.1:${server.address().port}`;
       manifestUrl = opts.url || origin + '/' + opts.manifest.split('/').map(encodeURIComponent).join('/');
       const query = { manifest: manifestUrl, clock: `${origin}${PREFIX}time` };
+      if (opts.clearkey) query.clearkey = opts.clearkey;
       if (opts.text) query.text = '1';
       if (opts.switchAudio) query.switchAudio = opts.switchAudio;
       const page = opts.player === 'rx' ? 'rx.html' : 'index.html';
@@ -424,6 +429,8 @@ async function main() {
       switched: snap.switched,
       requests,
       errors: snap.errors,
+      key_status: snap.keyStatus ?? null,
+      waiting_for_key: snap.waitingForKey ?? 0,
       console_errors: consoleErrors,
       http_errors: httpErrors,
       samples,

@@ -1,5 +1,6 @@
 //! Shared helpers for the end-to-end tests.
 //!
+//! - [`cenc_oracle`]: ffmpeg decrypts protected fragments behind an init built here.
 //! - [`certs`]: TLS certificates made at test time (a CA and leaves it signs).
 //! - [`media`]: synthetic test clips made with ffmpeg, cached under `target/test-media/`.
 //! - [`gst`]: plays a presentation with GStreamer (playbin, souphttpsrc, mssdemux).
@@ -8,6 +9,7 @@
 //! - [`rtsp_server`]: serves a clip over RTSP/RTP (interleaved TCP), truthfully or not.
 //! - [`rtsp_relay`]: passes what ffmpeg publishes with `-f rtsp` on to one RTSP player.
 
+pub mod cenc_oracle;
 pub mod certs;
 pub mod gst;
 pub mod media;

@@ -37,6 +37,10 @@ pub struct PlayRequest {
     /// browser instance then trusts (`--ignore-certificate-errors-spki-list`, honoured with
     /// the fresh profile play.mjs makes); other certificates stay untrusted.
     pub trust_spki: Option<String>,
+    /// A protected presentation: the page sets up ClearKey with this key ID (big-endian,
+    /// as in `tenc`) and content key before dash.js starts, and the key must become usable
+    /// (`key_status` and `waiting_for_key` in [`PlayResult::raw`]).
+    pub clearkey: Option<([u8; 16], [u8; 16])>,
     /// No video expected: decoded audio is checked instead of a picture.
     pub audio_only: bool,
     /// Show subtitles (the first text track) in a TTML rendering div, recording each change
@@ -74,6 +78,7 @@ impl PlayRequest {
             live: false,
             screenshot: None,
             trust_spki: None,
+            clearkey: None,
             audio_only: false,
             text: false,
             switch_audio: None,
@@ -104,6 +109,13 @@ impl PlayRequest {
         }
         if let Some(spki) = &self.trust_spki {
             a.extend(["--trust-spki".into(), spki.clone()]);
+        }
+        if let Some((kid, key)) = &self.clearkey {
+            use smoothcast_core::crypto::base64::encode_url;
+            a.extend([
+                "--clearkey".into(),
+                format!("{}:{}", encode_url(kid), encode_url(key)),
+            ]);
         }
         if self.audio_only {
             a.push("--audio-only".into());

@@ -11,6 +11,9 @@
 //!     trun            moof/traf/trun.rs
 //!     uuid tfxd       moof/traf/tfxd.rs
 //!     uuid tfrf       moof/traf/tfrf.rs   (live only)
+//!     uuid PIFF senc  moof/traf/senc.rs   (protected only, see crypto/)
+//!     saiz            moof/traf/saiz.rs   (protected only)
+//!     saio            moof/traf/saio.rs   (protected only)
 //! mdat                mdat.rs
 //! ```
 //!
@@ -28,12 +31,15 @@ pub mod mdat;
 pub mod moof;
 
 // The boxes by name, wherever they sit in the tree.
-pub use moof::traf::{tfhd, tfrf, tfxd, trun};
+pub use moof::traf::{saio, saiz, senc, tfhd, tfrf, tfxd, trun};
 pub use moof::{mfhd, traf};
 
 pub use header::{BoxHeader, RawHeader};
 pub use mfhd::Mfhd;
 pub use moof::Moof;
+pub use saio::Saio;
+pub use saiz::Saiz;
+pub use senc::{Senc, SencSample, Subsample};
 pub use tfhd::Tfhd;
 pub use tfrf::{Tfrf, TfrfEntry};
 pub use tfxd::Tfxd;
@@ -81,6 +87,12 @@ impl Fragment {
         // data_offset counts from the start of moof (PIFF: no base_data_offset, no
         // default-base-is-moof): the moof itself plus the 8-byte mdat header.
         moof.traf.trun.data_offset = Some((moof.encoded_len() + 8) as i32);
+        // saio counts from the moof too, to the first IV: it moves whenever the tfrf in front
+        // of it grows (live rewrites), so it is set here, at every encode.
+        let first_iv = (8 + Mfhd::ENCODED_LEN + moof.traf.first_iv_offset()) as u64;
+        if let Some(saio) = moof.traf.saio.as_mut() {
+            saio.offset = first_iv;
+        }
         moof.encode(out);
         mdat::encode_header(mdat_len, out);
     }
@@ -147,6 +159,9 @@ mod tests {
                             duration: 800_000,
                         }],
                     }),
+                    senc: None,
+                    saiz: None,
+                    saio: None,
                 },
             },
             mdat: vec![1, 2, 3, 4, 5, 6, 7, 8],

@@ -8,7 +8,7 @@ pub mod model;
 pub mod parse;
 pub mod write;
 
-pub use model::{Chunk, Manifest, QualityLevel, StreamIndex};
+pub use model::{Chunk, Manifest, ProtectionHeader, QualityLevel, StreamIndex};
 #[cfg(feature = "std")]
 pub use parse::parse;
 pub use write::write;

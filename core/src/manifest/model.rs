@@ -19,6 +19,18 @@ pub struct Manifest {
     /// `DVRWindowLength` in timescale units, live only (0 = unbounded).
     pub dvr_window_length: Option<u64>,
     pub stream_indexes: Vec<StreamIndex>,
+    /// `Protection/ProtectionHeader`: a protected presentation's one DRM header.
+    pub protection: Option<ProtectionHeader>,
+}
+
+/// `ProtectionHeader`: a DRM system's header, opaque base64 (PlayReady: the PlayReady
+/// Object, see [`crate::crypto::playready`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtectionHeader {
+    /// Lowercase, without braces (Shaka looks it up lowercased).
+    pub system_id: String,
+    /// Base64 without line breaks.
+    pub data: String,
 }
 
 /// `StreamIndex`: one media type, its quality levels and the shared chunk timeline.

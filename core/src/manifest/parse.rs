@@ -10,13 +10,15 @@ use std::vec::Vec;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
-use super::{Chunk, Manifest, QualityLevel, StreamIndex};
+use super::{Chunk, Manifest, ProtectionHeader, QualityLevel, StreamIndex};
 use crate::media::TrackKind;
 
 /// Parses manifest XML. The error says what is wrong, e.g. "StreamIndex without Type".
 pub fn parse(xml: &str) -> Result<Manifest, String> {
     let mut reader = Reader::from_str(xml);
     let mut manifest: Option<Manifest> = None;
+    // A ProtectionHeader's SystemID, until its text arrives.
+    let mut header: Option<String> = None;
     loop {
         let event = reader
             .read_event()
@@ -41,7 +43,17 @@ pub fn parse(xml: &str) -> Result<Manifest, String> {
                         let s = current_stream(&mut manifest)?;
                         chunk(&a, &mut s.chunks)?;
                     }
+                    "ProtectionHeader" => {
+                        header = Some(get(&a, "SystemID").unwrap_or_default().to_string());
+                    }
                     _ => {}
+                }
+            }
+            Event::Text(t) => {
+                if let (Some(system_id), Some(m)) = (header.take(), manifest.as_mut()) {
+                    // Base64 has nothing to unescape.
+                    let data = t[..].trim().to_string();
+                    m.protection = Some(ProtectionHeader { system_id, data });
                 }
             }
             Event::Eof => break,
@@ -95,6 +107,7 @@ fn root(a: &Attrs) -> Result<Manifest, String> {
         lookahead_count: num(a, "LookAheadFragmentCount")?.or(num(a, "LookaheadCount")?),
         dvr_window_length: num(a, "DVRWindowLength")?,
         stream_indexes: Vec::new(),
+        protection: None,
     })
 }
 
@@ -208,13 +221,22 @@ mod tests {
                     },
                 ],
             }],
+            protection: None,
         }
     }
 
     #[test]
     fn write_then_parse_is_identity() {
-        for live in [false, true] {
+        for (live, protected) in [(false, false), (true, false), (false, true)] {
             let mut m = sample();
+            if protected {
+                m.protection = Some(ProtectionHeader {
+                    system_id: crate::crypto::playready::SYSTEM_ID.into(),
+                    data: "WAIAAAEAAQ==".into(),
+                });
+                let xml = write(&m);
+                assert!(xml.contains("  <Protection>\n    <ProtectionHeader SystemID=\"9a04f079-9840-4286-ab92-e65be0885f95\">WAIAAAEAAQ==</ProtectionHeader>\n  </Protection>\n</SmoothStreamingMedia>"), "{xml}");
+            }
             if live {
                 m.is_live = true;
                 m.duration = 0;

@@ -43,6 +43,15 @@ fn write_into(m: &Manifest, out: &mut String) -> core::fmt::Result {
     for s in &m.stream_indexes {
         write_stream_index(s, out)?;
     }
+    // After the StreamIndex elements, as nginx-vod and Bento4 write it; exactly one header
+    // (dash.js takes the first ProtectionHeader as PlayReady's whatever its SystemID).
+    if let Some(p) = &m.protection {
+        out.push_str("  <Protection>\n    <ProtectionHeader SystemID=\"");
+        escape(&p.system_id, out);
+        out.push_str("\">");
+        escape(&p.data, out);
+        out.push_str("</ProtectionHeader>\n  </Protection>\n");
+    }
     out.push_str("</SmoothStreamingMedia>\n");
     Ok(())
 }

@@ -4,6 +4,7 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
+use crate::crypto::Protection;
 use crate::layout::{self, Layout};
 use crate::presentation::PresentationOptions;
 use crate::time::secs_to_mss;
@@ -53,6 +54,8 @@ pub struct SessionOptions {
     pub stream_name: Option<String>,
     /// Whether the host can honour seek requests (a `File`/`Blob`: yes; a fetch body: no).
     pub seekable: bool,
+    /// PlayReady protection (`--key`, `--playready-la-url`); `None`: clear.
+    pub protection: Option<Protection>,
 }
 
 impl Default for SessionOptions {
@@ -63,6 +66,7 @@ impl Default for SessionOptions {
             manifest_name: String::from("manifest.ismc"),
             stream_name: None,
             seekable: false,
+            protection: None,
         }
     }
 }
@@ -95,6 +99,10 @@ impl SessionOptions {
         // Exactly the native host's conversion, so fragment boundaries match to the tick.
         // +0.5 then truncate: round half up without std's float rounding (no_std).
         options.chunk_length = secs_to_mss((self.chunk_length * 1000.0 + 0.5) as u64, 1000);
+        if let Some(p) = &self.protection {
+            p.check().map_err(opt)?;
+            options.protection = Some(p.clone());
+        }
         Ok(options)
     }
 }

@@ -38,6 +38,7 @@ use streams::{StreamKey, StreamName};
 pub use text::sidecar_language;
 use track::{Accepted, ClosedFragment, ForcedCut, Limits};
 
+use crate::crypto::{cenc, Protection};
 use crate::demux::DemuxEvent;
 use crate::fragment::{Fragment, Mfhd, Moof, Tfhd, Tfrf, TfrfEntry, Tfxd, Traf, Trun};
 use crate::layout::Layout;
@@ -91,6 +92,9 @@ pub struct PresentationOptions {
     /// dash.js starts four fragment durations behind the live edge, and a manifest with
     /// fewer gives it nothing to start on (it stalls instead of waiting).
     pub live_start_chunks: usize,
+    /// PlayReady protection: every audio and video fragment is encrypted (`cenc`) and the
+    /// manifest carries the PlayReady header. `None`, the default: clear.
+    pub protection: Option<Protection>,
 }
 
 impl PresentationOptions {
@@ -108,6 +112,7 @@ impl PresentationOptions {
             live_start_chunks: 4,
             max_fragment_duration: None,
             max_fragment_bytes: DEFAULT_MAX_FRAGMENT_BYTES,
+            protection: None,
         }
     }
 
@@ -334,6 +339,16 @@ impl Presentation {
                 format!(
                     "{name} and {} both have bitrate {bitrate}; each quality level needs its own",
                     self.names[i]
+                ),
+            ));
+        }
+        // Each protected track needs its own IV tag (crypto::cenc).
+        if self.options.protection.is_some() && self.levels.len() >= cenc::MAX_PROTECTED_LEVELS {
+            return Err(error(
+                PresentationErrorKind::Usage,
+                format!(
+                    "{name}: a protected presentation has at most {} quality levels",
+                    cenc::MAX_PROTECTED_LEVELS
                 ),
             ));
         }
@@ -757,10 +772,34 @@ impl Presentation {
                         duration: c.duration,
                     },
                     tfrf: self.options.live.then(Tfrf::default),
+                    senc: None,
+                    saiz: None,
+                    saio: None,
                 },
             },
             mdat: Vec::new(),
         };
+        // Protected: plan the IVs and subsamples from the clear samples (the boxes go into
+        // the moof, in front of the payload), encrypt the payload once it is copied.
+        let protection = self.options.protection.as_ref().and_then(|p| {
+            let tag = cenc::iv_tag(level, c.kind)?;
+            Some((
+                p,
+                cenc::plan(
+                    c.kind,
+                    tag,
+                    p.iv_salt,
+                    start,
+                    c.payload.iter().map(|b| &b[..]),
+                ),
+            ))
+        });
+        if let Some((_, planned)) = &protection {
+            let traf = &mut fragment.moof.traf;
+            traf.senc = Some(planned.senc.clone());
+            traf.saiz = Some(planned.saiz.clone());
+            traf.saio = Some(planned.saio);
+        }
         // The payload is copied exactly once, straight into the file's bytes.
         let payload_len: usize = c.payload.iter().map(|b| b.len()).sum();
         let mut data = Vec::with_capacity(fragment.moof.encoded_len() + 16 + payload_len);
@@ -768,6 +807,10 @@ impl Presentation {
         let head_len = data.len();
         for b in &c.payload {
             data.extend_from_slice(b);
+        }
+        if let Some((p, planned)) = &protection {
+            let sizes = c.payload.iter().map(|b| b.len());
+            cenc::encrypt(p, &planned.senc, sizes, &mut data[head_len..]);
         }
         if self.options.live {
             // Kept for the tfrf rewrites that follow.
@@ -1190,6 +1233,14 @@ impl Presentation {
             lookahead_count: live_manifest.then_some(u32::from(self.options.lookahead)),
             dvr_window_length: live_manifest.then_some(dvr),
             stream_indexes,
+            protection: self
+                .options
+                .protection
+                .as_ref()
+                .map(|p| manifest::ProtectionHeader {
+                    system_id: String::from(crate::crypto::playready::SYSTEM_ID),
+                    data: crate::crypto::playready::protection_header(p),
+                }),
         })
     }
 
@@ -1291,6 +1342,8 @@ fn video_ends(closed: &[ClosedFragment]) -> Vec<i64> {
         .collect()
 }
 
+#[cfg(test)]
+mod protection_tests;
 #[cfg(test)]
 mod resume_tests;
 #[cfg(test)]

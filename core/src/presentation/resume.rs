@@ -62,7 +62,7 @@ pub struct Resumed {
 enum Verdict {
     Complete {
         moof: Box<Moof>,
-        whole: Option<Fragment>,
+        whole: Option<Box<Fragment>>,
     },
     Broken,
     Unknown,
@@ -76,7 +76,7 @@ struct Found {
     /// The latest time its tfrf announces.
     announced_end: u64,
     path: String,
-    whole: Option<Fragment>,
+    whole: Option<Box<Fragment>>,
 }
 
 impl Presentation {
@@ -252,7 +252,7 @@ impl Presentation {
                         Some(fragment) => kept.push_back(KeptFragment {
                             path: f.path,
                             bitrate,
-                            fragment,
+                            fragment: *fragment,
                         }),
                         // Without its bytes it cannot be rewritten; neither can those before
                         // it be, usefully (a tfrf lists the fragments right after its own).
@@ -401,7 +401,7 @@ fn judge(file: &StoredFragment) -> Verdict {
     }
     let whole = match whole {
         true => match Fragment::decode(data) {
-            Ok(f) => Some(f),
+            Ok(f) => Some(Box::new(f)),
             Err(_) => return Verdict::Broken,
         },
         false => None,

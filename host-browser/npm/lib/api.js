@@ -176,6 +176,7 @@ export function rawOptions(o) {
     manifestName: o.manifestName,
     streamName: o.streamName,
     seekable: o.seekable === true,
+    drm: o.drm,
   };
 }
 

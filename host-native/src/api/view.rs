@@ -203,7 +203,7 @@ pub fn pull_config_json(entry: &PullConfigEntry) -> Value {
 }
 
 fn params_map(entry: &MssConfigEntry) -> Map<String, Value> {
-    match serde_json::to_value(&entry.params) {
+    match serde_json::to_value(entry.params.redacted()) {
         Ok(Value::Object(map)) => map,
         _ => Map::new(),
     }

@@ -31,6 +31,9 @@ pub struct AutoMss {
     /// Where targetFolder was set (`config.lua: line 12, column 20`), for messages.
     #[serde(skip)]
     pub origin: Option<String>,
+    /// PlayReady protection of every autoMSS presentation (`[auto_mss.drm]`), checked here.
+    #[serde(default, deserialize_with = "drm")]
+    pub drm: super::drm::DrmParams,
 }
 
 impl AutoMss {
@@ -44,6 +47,7 @@ impl AutoMss {
             stale_retention_count: None,
             group_name: default_group_name(),
             origin: None,
+            drm: Default::default(),
         }
     }
 
@@ -90,6 +94,12 @@ fn playlist_length<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
 
 fn stale_retention_count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
     ranged(d, "stale_retention_count", STALE_RETENTION_COUNT).map(Some)
+}
+
+fn drm<'de, D: Deserializer<'de>>(d: D) -> Result<super::drm::DrmParams, D::Error> {
+    let drm = super::drm::DrmParams::deserialize(d)?;
+    drm.protection().map_err(serde::de::Error::custom)?;
+    Ok(drm)
 }
 
 fn group_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {

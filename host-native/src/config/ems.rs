@@ -292,6 +292,12 @@ fn auto_mss_block(v: &Spanned, warnings: &mut Vec<String>) -> Result<AutoMss, Lu
                 auto_mss::check_group_name(key, name).map_err(|m| LuaError::new(value.pos, m))?;
                 auto.group_name = name.to_string();
             }
+            // PlayReady protection, createMSSStream's names (issue 16).
+            "drmKeyId" => auto.drm.drm_key_id = Some(string(value, key)?.to_string()),
+            "drmKey" => auto.drm.drm_key = Some(string(value, key)?.to_string()),
+            "drmKeySeed" => auto.drm.drm_key_seed = Some(string(value, key)?.to_string()),
+            "playreadyLaUrl" => auto.drm.playready_la_url = Some(string(value, key)?.to_string()),
+            "playreadyLuiUrl" => auto.drm.playready_lui_url = Some(string(value, key)?.to_string()),
             other => warnings.push(format!(
                 "autoMSS.{other} at {} ignored: not an autoMSS setting",
                 value.pos
@@ -299,6 +305,9 @@ fn auto_mss_block(v: &Spanned, warnings: &mut Vec<String>) -> Result<AutoMss, Lu
         }
     }
     auto.stale_retention_count = stale;
+    auto.drm
+        .protection()
+        .map_err(|m| LuaError::new(v.pos, format!("autoMSS: {m}")))?;
     Ok(auto)
 }
 
@@ -354,6 +363,21 @@ configuration=
 	}
 }
 "#;
+
+    #[test]
+    fn auto_mss_takes_playready_settings() {
+        let (c, _) = load(
+            "configuration = { applications = { { autoMSS = { targetFolder = '/w', drmKeyId = '01020304-0506-0708-090a-0b0c0d0e0f10', drmKey = '00112233445566778899aabbccddeeff', playreadyLaUrl = 'http://x/pr' } } } }",
+        )
+        .expect("loads");
+        let a = c.auto_mss.expect("autoMSS on");
+        assert!(a.drm.protection().expect("valid").is_some());
+        let e = load(
+            "configuration = { applications = { { autoMSS = { targetFolder = '/w', drmKey = '00112233445566778899aabbccddeeff' } } } }",
+        )
+        .expect_err("a key without a key ID");
+        assert!(!e.to_string().contains("0011223344"), "{e}");
+    }
 
     #[test]
     fn maps_auto_mss_and_acceptors() {

@@ -40,6 +40,7 @@ pub fn params_for(auto: &AutoMss, stream: &str) -> MssParams {
     p.cleanup_destination = true;
     p.is_live = true;
     p.auto_mss = true;
+    p.drm = auto.drm.clone();
     p
 }
 

@@ -14,6 +14,7 @@ mod in_process;
 mod live;
 mod mpegts;
 mod package;
+mod protection;
 mod pull;
 mod restart;
 mod rtsp;

@@ -16,7 +16,7 @@ wasmtime::component::bindgen!({
 });
 
 pub use exports::smoothcast::packager::packaging::{
-    Error as WitError, ErrorKind, Layout, Options, Output, Playlist,
+    Error as WitError, ErrorKind, Layout, Options, Output, Playlist, Protection,
 };
 
 /// A compiled packager component; cheap to instantiate many times.

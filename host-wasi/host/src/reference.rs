@@ -45,18 +45,33 @@ impl Packaged {
 /// `smoothcast package --chunk-length <chunk_length> --manifest-name manifest.ismc` over the
 /// inputs (`NAME@BITRATE` where a bitrate is given), read back from the group folder.
 pub fn package(inputs: &[InputSpec], chunk_length: f64) -> Result<Packaged> {
+    package_protected(inputs, chunk_length, Default::default())
+}
+
+/// [`package`] with `smoothcast package`'s protection flags (`--key`, `--key-seed`,
+/// `--playready-la-url` ...).
+pub fn package_protected(
+    inputs: &[InputSpec],
+    chunk_length: f64,
+    protection: smoothcast::protection::ProtectionFlags,
+) -> Result<Packaged> {
     static RUN: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
         "smoothcast-wasi-reference-{}-{}",
         std::process::id(),
         RUN.fetch_add(1, Ordering::Relaxed)
     ));
-    let result = package_in(&dir, inputs, chunk_length);
+    let result = package_in(&dir, inputs, chunk_length, protection);
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-fn package_in(dir: &Path, inputs: &[InputSpec], chunk_length: f64) -> Result<Packaged> {
+fn package_in(
+    dir: &Path,
+    inputs: &[InputSpec],
+    chunk_length: f64,
+    protection: smoothcast::protection::ProtectionFlags,
+) -> Result<Packaged> {
     let sources = dir.join("in");
     std::fs::create_dir_all(&sources)?;
     let mut args = Vec::new();
@@ -74,6 +89,7 @@ fn package_in(dir: &Path, inputs: &[InputSpec], chunk_length: f64) -> Result<Pac
         group_name: "group".into(),
         chunk_length,
         manifest_name: "manifest.ismc".into(),
+        protection,
         inputs: args,
     })?;
     let mut packaged = Packaged::default();

@@ -42,6 +42,7 @@ fn wit_options(layout: Layout, chunk_ms: u32) -> Options {
         lookahead: 2,
         playlist: Playlist::Appending,
         time_offset: 0,
+        protection: None,
     }
 }
 
@@ -84,6 +85,55 @@ fn single_mp4_measured_bitrate_moov_at_end() {
         bitrate: None,
     }];
     assert_identical(&inputs, &wit_options(Layout::Single("cam1".into()), 2000));
+}
+
+/// PlayReady protection: the component encrypts exactly as `smoothcast package --key` (IVs
+/// are deterministic for on-demand packaging), with a key or a key seed; bad settings
+/// fail add-input with `options`.
+#[test]
+fn protected_package_is_byte_identical() {
+    use smoothcast::protection::ProtectionFlags;
+    use smoothcast_wasi_host::packager::Protection;
+    const KID: &str = "01020304-0506-0708-090a-0b0c0d0e0f10";
+    const KEY: &str = "00112233445566778899aabbccddeeff";
+    const SEED: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd";
+    const LA_URL: &str = "http://127.0.0.1:8090/pr";
+    let inputs = [InputSpec {
+        name: "cam1.mp4".into(),
+        data: clip(spec(800, Container::Mp4)),
+        bitrate: Some(900_000),
+    }];
+    let wit = |key: Option<&str>, key_seed: Option<&str>| Options {
+        protection: Some(Protection {
+            key_id: KID.into(),
+            key: key.map(String::from),
+            key_seed: key_seed.map(String::from),
+            la_url: LA_URL.into(),
+            lui_url: None,
+            custom_attributes: Vec::new(),
+            iv_salt: 0,
+        }),
+        ..wit_options(Layout::Single("cam1".into()), 2000)
+    };
+    let flags = |key: String, key_seed: Option<&str>| ProtectionFlags {
+        key: Some(key),
+        key_seed: key_seed.map(String::from),
+        playready_la_url: Some(LA_URL.into()),
+        ..ProtectionFlags::default()
+    };
+    let expected = reference::package_protected(&inputs, 2.0, flags(format!("{KID}:{KEY}"), None))
+        .expect("smoothcast package --key");
+    let (_, xml) = expected.manifest.as_ref().expect("manifest");
+    assert!(xml.contains("<ProtectionHeader SystemID=\"9a04f079-9840-4286-ab92-e65be0885f95\">"));
+    assert_component_writes(&expected, &inputs, &wit(Some(KEY), None));
+    let seeded = reference::package_protected(&inputs, 2.0, flags(KID.into(), Some(SEED)))
+        .expect("smoothcast package --key-seed");
+    assert_component_writes(&seeded, &inputs, &wit(None, Some(SEED)));
+    let rt = runtime();
+    let e = packager::package(&rt, &inputs, &wit(Some("00"), None), 1 << 20)
+        .expect("no trap")
+        .expect_err("a bad key fails");
+    assert_eq!(e.kind, ErrorKind::Options, "{e:?}");
 }
 
 #[test]

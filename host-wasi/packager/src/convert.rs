@@ -1,5 +1,6 @@
 //! Between WIT types and core types.
 
+use smoothcast_core::crypto::Protection;
 use smoothcast_core::layout::Layout as CoreLayout;
 use smoothcast_core::package::{self, ErrorKind as CoreErrorKind};
 use smoothcast_core::presentation::{
@@ -12,7 +13,8 @@ use crate::exports::smoothcast::packager::packaging::{
     Error, ErrorKind, Fragment, Layout, ManifestUpdate, Options, Output, Playlist, TrackKind,
 };
 
-pub fn options(o: Options) -> PresentationOptions {
+/// The core's options; bad protection settings come back as the error `add-input` gives.
+pub fn options(o: Options) -> (PresentationOptions, Option<Error>) {
     let layout = match o.layout {
         Layout::Single(stream) => CoreLayout::Single { stream },
         Layout::Multi => CoreLayout::Multi,
@@ -33,7 +35,26 @@ pub fn options(o: Options) -> PresentationOptions {
         },
     };
     p.time_offset = o.time_offset;
-    p
+    let mut failed = None;
+    if let Some(w) = o.protection {
+        let made = Protection::from_user(
+            &w.key_id,
+            w.key.as_deref(),
+            w.key_seed.as_deref(),
+            &w.la_url,
+        )
+        .and_then(|mut pr| {
+            pr.lui_url = w.lui_url;
+            pr.custom_attributes = w.custom_attributes;
+            pr.iv_salt = w.iv_salt;
+            pr.check().map(|()| pr)
+        });
+        match made {
+            Ok(pr) => p.protection = Some(pr),
+            Err(m) => failed = Some(error(package::Error::new(CoreErrorKind::Options, m))),
+        }
+    }
+    (p, failed)
 }
 
 pub fn error(e: package::Error) -> Error {

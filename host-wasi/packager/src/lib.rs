@@ -32,6 +32,8 @@ struct Packager {
 
 struct State {
     options: PresentationOptions,
+    /// Options that could not be used (bad protection settings): `add-input` reports it.
+    options_error: Option<Error>,
     inputs: Vec<InputSpec>,
     /// Created at the first push or finish-input: the WIT adds inputs one by one, the
     /// session wants them all at once.
@@ -109,9 +111,11 @@ impl State {
 
 impl GuestPackager for Packager {
     fn new(options: Options) -> Self {
+        let (options, options_error) = convert::options(options);
         Self {
             state: RefCell::new(State {
-                options: convert::options(options),
+                options,
+                options_error,
                 inputs: Vec::new(),
                 session: None,
                 queued: Vec::new(),
@@ -121,6 +125,9 @@ impl GuestPackager for Packager {
 
     fn add_input(&self, name: String, bitrate: Option<u32>, seekable: bool) -> Result<u32, Error> {
         let mut state = self.state.borrow_mut();
+        if let Some(e) = &state.options_error {
+            return Err(e.clone());
+        }
         if state.session.is_some() {
             return Err(convert::error(usage(format!(
                 "{name}: add every input before pushing bytes"

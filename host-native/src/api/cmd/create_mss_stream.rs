@@ -111,7 +111,20 @@ impl CreateMssStream {
             audio_bitrates: audio_bitrates.into_iter().map(to_u32).collect(),
             video_bitrates: video_bitrates.into_iter().map(to_u32).collect(),
             auto_mss: false,
+            drm: crate::config::drm::DrmParams {
+                drm_key_id: line.string("drmKeyId")?,
+                drm_key: line.string("drmKey")?,
+                drm_key_seed: line.string("drmKeySeed")?,
+                playready_la_url: line.string("playreadyLaUrl")?,
+                playready_lui_url: line.string("playreadyLuiUrl")?,
+                playready_custom_attributes: line
+                    .list("playreadyCustomAttributes")
+                    .unwrap_or_default(),
+            },
         };
+        if let Err(e) = params.drm.protection() {
+            return Err(Reply::fail(format!("Syntax error. {e}")));
+        }
         // Checked after the syntax so a malformed isml line still gets its syntax error.
         if params.ism_type == "isml" {
             return Err(Reply::fail("ismType isml is not supported yet"));
@@ -120,7 +133,7 @@ impl CreateMssStream {
     }
 
     pub fn apply(self, outputs: &OutputManager) -> Reply {
-        let mut data = match serde_json::to_value(&self.params) {
+        let mut data = match serde_json::to_value(self.params.redacted()) {
             Ok(v) => v,
             Err(e) => return Reply::fail(format!("Unable to create MSS stream: {e}")),
         };

@@ -67,6 +67,7 @@ mod tests {
             audio_bitrates: vec![],
             video_bitrates: vec![],
             auto_mss: false,
+            drm: Default::default(),
         }
     }
 

@@ -8,6 +8,15 @@ use smoothcast_core::layout::Layout;
 use smoothcast_core::presentation::{Playlist, PresentationOptions};
 use smoothcast_core::time::MSS_TIMESCALE;
 
+/// Now in 10 MHz ticks since 1970: the IV salt of a live run.
+fn wall_clock_ticks() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| {
+            d.as_secs() * MSS_TIMESCALE + u64::from(d.subsec_nanos()) / 100
+        })
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PlaylistType {
@@ -55,6 +64,9 @@ pub struct MssParams {
         skip_serializing_if = "std::ops::Not::not"
     )]
     pub auto_mss: bool,
+    /// PlayReady protection (`drmKeyId`, `drmKey`, ...; empty: clear). Shown redacted.
+    #[serde(flatten)]
+    pub drm: crate::config::drm::DrmParams,
 }
 
 impl MssParams {
@@ -86,6 +98,15 @@ impl MssParams {
             audio_bitrates: Vec::new(),
             video_bitrates: Vec::new(),
             auto_mss: false,
+            drm: Default::default(),
+        }
+    }
+
+    /// The parameters as every reply, listing and event may show them: no key, no seed.
+    pub fn redacted(&self) -> Self {
+        Self {
+            drm: self.drm.redacted(),
+            ..self.clone()
         }
     }
 
@@ -114,6 +135,12 @@ impl MssParams {
         o.chunk_length = u64::from(self.chunk_length.max(1)) * MSS_TIMESCALE;
         o.chunk_on_idr = self.chunk_on_idr;
         o.live = self.is_live;
+        // Checked when the config was made (createMSSStream, the autoMSS section).
+        o.protection = self.drm.protection().ok().flatten().map(|mut p| {
+            // IVs: a run's counters start past every earlier run's (crypto::cenc).
+            p.iv_salt = wall_clock_ticks();
+            p
+        });
         o.playlist = match self.playlist_type {
             PlaylistType::Appending => Playlist::Appending,
             PlaylistType::Rolling => Playlist::Rolling {

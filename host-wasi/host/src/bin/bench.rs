@@ -63,6 +63,7 @@ fn main() -> Result<()> {
         lookahead: 2,
         playlist: Playlist::Appending,
         time_offset: 0,
+        protection: None,
     };
     // Interleaved rounds, so drift on the machine hits both alike.
     let (mut nat, mut wasm) = (Vec::new(), Vec::new());
