@@ -457,6 +457,18 @@ impl Presentation {
                     self.levels[f].add_track(info);
                     return Ok(());
                 }
+                // A further language is a level of its own, with its own IV tag when
+                // protected; past the tags there are, it is said, not written in the clear.
+                if self.options.protection.is_some()
+                    && self.levels.len() >= cenc::MAX_PROTECTED_LEVELS
+                {
+                    let reason = format!(
+                        "a protected presentation has at most {} tracks",
+                        cenc::MAX_PROTECTED_LEVELS
+                    );
+                    self.ignore_track(id, info.id, reason);
+                    return Ok(());
+                }
                 let mut follower = Level::new(bitrate);
                 follower.follows = Some(id.0);
                 follower.add_track(info.clone());
