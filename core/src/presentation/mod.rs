@@ -46,6 +46,11 @@ use crate::manifest::{self, Chunk, Manifest, QualityLevel, StreamIndex};
 use crate::media::{Language, Sample, TrackInfo, TrackKind};
 use crate::time::MSS_TIMESCALE;
 
+/// Audio tracks packaged from one input, at most: real catalogues carry a handful of
+/// languages; each is a level, a stream and files, so a file claiming thousands is refused
+/// track by track (with [`Event::TrackIgnored`]).
+pub const MAX_AUDIO_TRACKS: usize = 16;
+
 /// Audio tracks of two quality levels with one codec configuration and bitrates this close
 /// (percent of the higher) are one rendition. Separately measured windows of one AAC stream
 /// differ by a few percent; renditions meant to differ (64/96/128 kbit/s) by far more.
@@ -455,6 +460,12 @@ impl Presentation {
             TrackKind::Audio if follows.is_none() => {
                 if let Some(&f) = self.followers.get(&(id.0, info.id)) {
                     self.levels[f].add_track(info);
+                    return Ok(());
+                }
+                let further = self.followers_of(id.0).len();
+                if further + 1 >= MAX_AUDIO_TRACKS {
+                    let reason = format!("more than {MAX_AUDIO_TRACKS} audio tracks in one input");
+                    self.ignore_track(id, info.id, reason);
                     return Ok(());
                 }
                 // A further language is a level of its own, with its own IV tag when

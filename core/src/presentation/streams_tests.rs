@@ -239,3 +239,24 @@ fn subtitles_alone_are_refused_and_live_takes_none() {
         .unwrap_err();
     assert_eq!(e.kind, PresentationErrorKind::Usage, "{e}");
 }
+
+#[test]
+fn an_input_carries_at_most_sixteen_audio_tracks() {
+    let mut p = Presentation::new(PresentationOptions::vod(Layout::Multi));
+    let level = p.add_quality_level("many.mp4", 1_000_000).unwrap();
+    for id in 2..40 {
+        p.add_track(
+            level,
+            TrackInfo {
+                id,
+                ..audio_track()
+            },
+        )
+        .unwrap();
+    }
+    let ignored = drain(&mut p)
+        .iter()
+        .filter(|o| matches!(o, Output::Event(Event::TrackIgnored { .. })))
+        .count();
+    assert_eq!(ignored, 38 - MAX_AUDIO_TRACKS);
+}
