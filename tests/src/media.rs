@@ -56,6 +56,12 @@ pub struct ClipSpec {
     pub container: Container,
     /// MP4 only: moov before mdat.
     pub faststart: bool,
+    /// Without video: an audio-only file (a radio station, a language beside the video).
+    pub video: bool,
+    /// One AAC track per language, tagged with it (440 Hz, 880 Hz...); empty: one untagged.
+    pub audio_languages: Vec<&'static str>,
+    /// The audio's sampling rate.
+    pub audio_rate: u32,
 }
 
 impl Default for ClipSpec {
@@ -72,6 +78,9 @@ impl Default for ClipSpec {
             fps: 25,
             container: Container::Mp4,
             faststart: false,
+            video: true,
+            audio_languages: Vec::new(),
+            audio_rate: 48_000,
         }
     }
 }
@@ -86,55 +95,67 @@ impl ClipSpec {
             "-loglevel".into(),
             "error".into(),
             "-y".into(),
-            "-f".into(),
-            "lavfi".into(),
-            "-i".into(),
-            format!(
+        ];
+        if self.video {
+            a.extend(["-f", "lavfi", "-i"].map(String::from));
+            a.push(format!(
                 "testsrc2=size={}x{}:rate={}:duration={s}",
                 self.width, self.height, self.fps
-            ),
-        ];
-        if self.audio {
-            a.extend(["-f", "lavfi", "-i"].map(String::from));
-            a.push(format!("sine=frequency=440:sample_rate=48000:duration={s}"));
+            ));
         }
-        a.extend(["-map", "0:v"].map(String::from));
-        if self.audio {
-            a.extend(["-map", "1:a"].map(String::from));
+        let audio_tracks = match (self.audio, self.audio_languages.len()) {
+            (false, _) => 0,
+            (true, n) => n.max(1),
+        };
+        for i in 0..audio_tracks {
+            a.extend(["-f", "lavfi", "-i"].map(String::from));
+            a.push(format!(
+                "sine=frequency={}:sample_rate={}:duration={s}",
+                440 * (i + 1),
+                self.audio_rate
+            ));
+        }
+        if self.video {
+            a.extend(["-map", "0:v"].map(String::from));
+        }
+        for i in 0..audio_tracks {
+            a.extend(["-map".into(), format!("{}:a", usize::from(self.video) + i)]);
         }
         let kbps = self.video_bitrate_kbps;
         let gop = self.gop_frames.to_string();
-        a.extend(
-            [
-                "-c:v",
-                "libx264",
-                // x264 rate control with frame threads is not deterministic; one thread is
-                // (and costs little for these small clips).
-                "-threads",
-                "1",
-                "-preset",
-                "veryfast",
-                "-profile:v",
-                "high",
-                "-pix_fmt",
-                "yuv420p",
-                "-g",
-                &gop,
-                "-keyint_min",
-                &gop,
-                "-sc_threshold",
-                "0",
-                "-bf",
-                if self.bframes { "3" } else { "0" },
-                "-b:v",
-                &format!("{kbps}k"),
-                "-maxrate",
-                &format!("{kbps}k"),
-                "-bufsize",
-                &format!("{}k", 2 * kbps),
-            ]
-            .map(String::from),
-        );
+        if self.video {
+            a.extend(
+                [
+                    "-c:v",
+                    "libx264",
+                    // x264 rate control with frame threads is not deterministic; one thread is
+                    // (and costs little for these small clips).
+                    "-threads",
+                    "1",
+                    "-preset",
+                    "veryfast",
+                    "-profile:v",
+                    "high",
+                    "-pix_fmt",
+                    "yuv420p",
+                    "-g",
+                    &gop,
+                    "-keyint_min",
+                    &gop,
+                    "-sc_threshold",
+                    "0",
+                    "-bf",
+                    if self.bframes { "3" } else { "0" },
+                    "-b:v",
+                    &format!("{kbps}k"),
+                    "-maxrate",
+                    &format!("{kbps}k"),
+                    "-bufsize",
+                    &format!("{}k", 2 * kbps),
+                ]
+                .map(String::from),
+            );
+        }
         if self.audio {
             a.extend(["-c:a", "aac", "-b:a", "128k", "-ac", "2"].map(String::from));
         }
@@ -154,6 +175,10 @@ impl ClipSpec {
             ]
             .map(String::from),
         );
+        for (i, language) in self.audio_languages.iter().enumerate() {
+            a.push(format!("-metadata:s:a:{i}"));
+            a.push(format!("language={language}"));
+        }
         if self.container == Container::Mp4 && self.faststart {
             a.extend(["-movflags", "+faststart"].map(String::from));
         }

@@ -3,12 +3,13 @@
 //! presentations and HE-AAC; on demand through `smoothcast package`, live through
 //! createMSSStream. dash.js and GStreamer decide whether they play.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use smoothcast_core::manifest::{Manifest, StreamIndex};
 use smoothcast_core::TrackKind;
+use smoothcast_tests::media::{self, ClipSpec, Container};
 use smoothcast_tests::peer::{send_clip, LiveEncode};
 use smoothcast_tests::player::{self, PlayRequest, PlayResult};
 use smoothcast_tests::presentation::{self, check_listed_fragments, read_manifest};
@@ -17,77 +18,30 @@ use smoothcast_tests::{gst, wait_for, TempDir};
 
 const EXE: &str = env!("CARGO_BIN_EXE_smoothcast");
 
-/// Runs ffmpeg with `args` (after the common flags), panicking with its stderr on failure.
-fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"])
-        .args(args)
-        .output()
-        .expect("run ffmpeg");
-    assert!(
-        out.status.success(),
-        "ffmpeg {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// Small test media: 320x180 video at 300 kbit/s with AAC, `seconds` long.
+fn small(seconds: f64) -> ClipSpec {
+    ClipSpec {
+        seconds,
+        width: 320,
+        height: 180,
+        video_bitrate_kbps: 300,
+        ..ClipSpec::default()
+    }
 }
 
-const VIDEO: &[&str] = &[
-    "-c:v",
-    "libx264",
-    "-threads",
-    "1",
-    "-preset",
-    "veryfast",
-    "-pix_fmt",
-    "yuv420p",
-    "-g",
-    "50",
-    "-keyint_min",
-    "50",
-    "-sc_threshold",
-    "0",
-    "-bf",
-    "0",
-    "-b:v",
-    "300k",
-];
-
-/// `seconds` of 320x180 video with two AAC tracks, 440 Hz tagged `eng` and 880 Hz tagged
-/// `fra`.
-fn two_language_movie(path: &Path, seconds: u32) {
-    let video = format!("testsrc2=size=320x180:rate=25:duration={seconds}");
-    let eng = format!("sine=frequency=440:sample_rate=48000:duration={seconds}");
-    let fra = format!("sine=frequency=880:sample_rate=48000:duration={seconds}");
-    let t = seconds.to_string();
-    let mut args = vec![
-        "-f", "lavfi", "-i", &video, "-f", "lavfi", "-i", &eng, "-f", "lavfi", "-i", &fra, "-map",
-        "0:v", "-map", "1:a", "-map", "2:a",
-    ];
-    args.extend_from_slice(VIDEO);
-    args.extend_from_slice(&[
-        "-c:a",
-        "aac",
-        "-b:a",
-        "96k",
-        "-metadata:s:a:0",
-        "language=eng",
-        "-metadata:s:a:1",
-        "language=fra",
-        "-t",
-        &t,
-    ]);
-    let path = path.display().to_string();
-    args.push(&path);
-    ffmpeg(&args);
+/// Video with two AAC tracks, 440 Hz tagged `eng` and 880 Hz tagged `fra`.
+fn two_languages(seconds: f64) -> ClipSpec {
+    ClipSpec {
+        audio_languages: vec!["eng", "fra"],
+        ..small(seconds)
+    }
 }
 
-/// `seconds` of a sine tone as AAC in MP4, without a language tag.
-fn tone(path: &Path, frequency: u32, seconds: u32, rate: u32) {
-    let source = format!("sine=frequency={frequency}:sample_rate={rate}:duration={seconds}");
-    let path = path.display().to_string();
-    ffmpeg(&[
-        "-f", "lavfi", "-i", &source, "-c:a", "aac", "-b:a", "64k", "-ac", "2", &path,
-    ]);
+/// A cached clip, copied into the test's folder as `name` (a name may state a language).
+fn media_file(dir: &TempDir, name: &str, spec: &ClipSpec) -> PathBuf {
+    let path = dir.path().join(name);
+    std::fs::copy(media::clip(spec).expect("ffmpeg clip"), &path).expect("copy the clip");
+    path
 }
 
 fn package_ok(target: &Path, group: &str, inputs: &[&Path]) -> String {
@@ -159,10 +113,12 @@ const SRT: &str = "1\n00:00:01,000 --> 00:00:02,500\nHello & welcome\n\n2\n00:00
 #[test]
 fn languages_and_subtitles_play() {
     let dir = TempDir::new("tracks-languages");
-    let movie = dir.path().join("movie.mp4");
-    two_language_movie(&movie, 12);
-    let deu = dir.path().join("movie.deu.m4a");
-    tone(&deu, 660, 12, 48_000);
+    let movie = media_file(&dir, "movie.mp4", &two_languages(12.0));
+    let audio_only = ClipSpec {
+        video: false,
+        ..small(12.0)
+    };
+    let deu = media_file(&dir, "movie.deu.m4a", &audio_only);
     let srt = dir.path().join("movie.fra.srt");
     std::fs::write(&srt, SRT).expect("srt");
     let www = dir.path().join("www");
@@ -280,8 +236,11 @@ fn languages_and_subtitles_play() {
 #[test]
 fn audio_only_with_webvtt_plays() {
     let dir = TempDir::new("tracks-audio-only");
-    let radio = dir.path().join("radio.mp4");
-    tone(&radio, 440, 10, 48_000);
+    let audio_only = ClipSpec {
+        video: false,
+        ..small(10.0)
+    };
+    let radio = media_file(&dir, "radio.mp4", &audio_only);
     let vtt = dir.path().join("radio.en.vtt");
     std::fs::write(
         &vtt,
@@ -332,21 +291,11 @@ fn audio_only_with_webvtt_plays() {
 #[test]
 fn he_aac_is_aacl_with_its_config() {
     let dir = TempDir::new("tracks-he-aac");
-    let lc = dir.path().join("lc.mp4");
-    let mut args = vec![
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x180:rate=25:duration=8",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:sample_rate=24000:duration=8",
-    ];
-    args.extend_from_slice(VIDEO);
-    let lc_arg = lc.display().to_string();
-    args.extend_from_slice(&["-c:a", "aac", "-b:a", "48k", "-ac", "2", "-t", "8", &lc_arg]);
-    ffmpeg(&args);
+    let lc = media::clip(&ClipSpec {
+        audio_rate: 24_000,
+        ..small(8.0)
+    })
+    .expect("ffmpeg clip");
     // FFmpeg's LC config at 24 kHz stereo with its "no SBR" sync extension, and the same
     // saying SBR is present with a 48 kHz output: same length, so the file stays valid.
     let (lc_asc, he_asc) = (
@@ -442,20 +391,11 @@ fn closed(group: &Path) -> Manifest {
 #[test]
 fn ts_with_two_audio_languages_plays_live() {
     let dir = TempDir::new("tracks-ts-languages");
-    let movie = dir.path().join("movie.mp4");
-    two_language_movie(&movie, 40);
-    let ts = dir.path().join("movie.ts");
-    ffmpeg(&[
-        "-i",
-        &movie.display().to_string(),
-        "-map",
-        "0",
-        "-c",
-        "copy",
-        "-f",
-        "mpegts",
-        &ts.display().to_string(),
-    ]);
+    let ts = media::clip(&ClipSpec {
+        container: Container::Ts,
+        ..two_languages(40.0)
+    })
+    .expect("ffmpeg clip");
     let server = start_server(&dir, "mpegts_stream_name = \"multi\"");
     create_group(&server, "multi", "multi");
     let url = format!("tcp://{}", server.addr("mpegts_tcp"));
@@ -540,30 +480,22 @@ fn audio_only_rtmp_is_packaged_live() {
 #[test]
 fn tracks_that_cannot_be_carried_are_named() {
     let dir = TempDir::new("tracks-ignored");
+    let movie = media::clip(&two_languages(4.0)).expect("ffmpeg clip");
     for (name, format) in [("ac3.mp4", "mp4"), ("ac3.ts", "mpegts")] {
+        // The second language re-encoded as AC-3.
         let path = dir.path().join(name);
-        let out = path.display().to_string();
-        let mut args = vec![
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x180:rate=25:duration=4",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000:duration=4",
-            "-map",
-            "0:v",
-            "-map",
-            "1:a",
-            "-map",
-            "1:a",
-        ];
-        args.extend_from_slice(VIDEO);
-        args.extend_from_slice(&[
-            "-c:a:0", "aac", "-c:a:1", "ac3", "-t", "4", "-f", format, &out,
-        ]);
-        ffmpeg(&args);
+        let out = Command::new("ffmpeg")
+            .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i"])
+            .arg(&movie)
+            .args(["-map", "0", "-c", "copy", "-c:a:1", "ac3", "-f", format])
+            .arg(&path)
+            .output()
+            .expect("run ffmpeg");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let www = dir.path().join("www");
         let stderr = package_ok(&www, name.replace('.', "_").as_str(), &[&path]);
         let warning = stderr

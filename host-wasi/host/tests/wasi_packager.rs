@@ -8,7 +8,6 @@ use smoothcast_core::package::{InputSpec as CoreInput, Session, Step};
 use smoothcast_core::presentation::{Playlist as CorePlaylist, PresentationOptions};
 use smoothcast_core::time::secs_to_mss;
 use smoothcast_tests::media::{self, ClipSpec, Container};
-use smoothcast_tests::TempDir;
 use smoothcast_wasi_host::build::{self, Guest};
 use smoothcast_wasi_host::packager::{self, ErrorKind, Layout, Options, Playlist, Runtime};
 use smoothcast_wasi_host::reference::{self, InputSpec, Packaged};
@@ -395,89 +394,25 @@ fn bad_input_is_an_error_not_a_trap() {
     assert!(!got.fragments.is_empty());
 }
 
-/// Runs ffmpeg (lavfi sources) into `path` and returns the file's bytes.
-fn ffmpeg(path: &std::path::Path, args: &[&str]) -> Vec<u8> {
-    let out = std::process::Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"])
-        .args(args)
-        .arg(path)
-        .output()
-        .expect("run ffmpeg");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::read(path).expect("read")
-}
-
 /// Several audio languages (two tracks of one MP4, one more in an audio file), subtitles,
 /// and an audio-only presentation: the component writes what `smoothcast package` writes.
 #[test]
 fn languages_subtitles_and_audio_only_are_identical() {
-    let dir = TempDir::new("wasi-packager-tracks");
-    let movie = ffmpeg(
-        &dir.path().join("movie.mp4"),
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x180:rate=25:duration=6",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000:duration=6",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=880:sample_rate=48000:duration=6",
-            "-map",
-            "0:v",
-            "-map",
-            "1:a",
-            "-map",
-            "2:a",
-            "-c:v",
-            "libx264",
-            "-threads",
-            "1",
-            "-preset",
-            "veryfast",
-            "-g",
-            "50",
-            "-bf",
-            "0",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "96k",
-            "-metadata:s:a:0",
-            "language=eng",
-            "-metadata:s:a:1",
-            "language=fra",
-            "-fflags",
-            "+bitexact",
-            "-t",
-            "6",
-        ],
-    );
-    let tone = ffmpeg(
-        &dir.path().join("tone.m4a"),
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=660:sample_rate=48000:duration=6",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "64k",
-            "-fflags",
-            "+bitexact",
-            "-f",
-            "mp4",
-        ],
-    );
+    let small = ClipSpec {
+        seconds: 6.0,
+        width: 320,
+        height: 180,
+        video_bitrate_kbps: 300,
+        ..ClipSpec::default()
+    };
+    let movie = clip(ClipSpec {
+        audio_languages: vec!["eng", "fra"],
+        ..small.clone()
+    });
+    let tone = clip(ClipSpec {
+        video: false,
+        ..small
+    });
     let srt = b"1\n00:00:01,000 --> 00:00:02,500\nHello & <i>welcome</i>\n\n2\n00:00:04,000 --> 00:00:05,000\nBye\n";
     let input = |name: &str, data: &[u8]| InputSpec {
         name: name.into(),
