@@ -172,7 +172,7 @@ def proc_rss_kib(pid):
 class Server:
     """`smoothcast serve` on ports 0; the first stdout line gives the addresses."""
 
-    def __init__(self, exe):
+    def __init__(self, exe, streams):
         shutil.rmtree(WEBROOT, ignore_errors=True)
         os.makedirs(WEBROOT)
         # A clean state file too: the configs an earlier run saved would come back at start
@@ -190,6 +190,8 @@ class Server:
                         f'http_url = {json.dumps(EVENTS["url"])}\n')
             # Every publisher comes from 127.0.0.1: no per-address cap (the global one stays).
             f.write('[limits]\nrtmp_connections_per_address = 0\n')
+            # One createMSSStream per stream: above the default cap of 256 configs.
+            f.write(f'[security]\nmax_mss_configs = {max(256, streams + 16)}\n')
         self.log = open(SERVER_LOG, "w")
         env = dict(os.environ, SMOOTHCAST_LOG=os.environ.get("SMOOTHCAST_LOG", "warn"))
         self.proc = subprocess.Popen([exe, "serve", "--config", CONFIG], stdout=subprocess.PIPE,
@@ -267,7 +269,7 @@ def run_one(server_exe, load_exe, flv, n, seconds, args):
         if os.path.exists(EVENTS["file"]):
             os.remove(EVENTS["file"])
     events = {}
-    server = Server(server_exe)
+    server = Server(server_exe, n)
     try:
         for i in range(n):
             reply = server.api(
