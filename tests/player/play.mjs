@@ -156,6 +156,7 @@ function startServer(opts) {
   const pageFiles = {
     'index.html': path.join(HERE, 'page', 'index.html'),
     'rx.html': path.join(HERE, 'page', 'rx.html'),
+    'harness.js': path.join(HERE, 'page', 'harness.js'),
     'dash.all.min.js': path.join(DASHJS_DIR, 'dash.all.min.js'),
     'dash.mss.min.js': path.join(DASHJS_DIR, 'dash.mss.min.js'),
   };
