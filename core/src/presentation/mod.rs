@@ -184,6 +184,12 @@ pub struct FragmentInfo {
     pub samples: usize,
     /// Bytes of the file as this output writes it.
     pub size: usize,
+    /// No later version of this fragment follows: it is on demand, or its tfrf announces
+    /// all its look-ahead, or the presentation ended. A host that stores each fragment
+    /// only once (object storage, a disk that cannot take every rewrite) writes this
+    /// version and may keep the earlier ones in memory only: the manifest never lists a
+    /// fragment before its last version is out.
+    pub last_version: bool,
 }
 
 /// Things worth telling an operator or an event sink.
@@ -267,6 +273,29 @@ struct KeptFragment {
     /// As in its path (an audio level's bitrate is settled by its first fragment).
     bitrate: u32,
     fragment: Fragment,
+}
+
+impl KeptFragment {
+    /// Its current bytes, as a rewrite.
+    fn rewrite(&self, level: usize, kind: TrackKind, last_version: bool) -> Output {
+        let data = self.fragment.encode();
+        let traf = &self.fragment.moof.traf;
+        let info = FragmentInfo {
+            level: LevelId(level),
+            kind,
+            bitrate: self.bitrate,
+            start: traf.tfxd.time,
+            duration: traf.tfxd.duration,
+            samples: traf.trun.samples.len(),
+            size: data.len(),
+            last_version,
+        };
+        Output::RewriteFragment {
+            path: self.path.clone(),
+            data,
+            info,
+        }
+    }
 }
 
 /// What the presentation keeps per level and track kind from one fragment to the next.
@@ -664,6 +693,7 @@ impl Presentation {
             ));
         }
         self.emit_text()?;
+        self.settle_kept();
         let manifest = self.build_manifest(true)?;
         self.emit_manifest(manifest);
         Ok(())
@@ -847,6 +877,7 @@ impl Presentation {
             duration: c.duration,
             samples,
             size: data.len(),
+            last_version: !self.options.live || self.options.lookahead == 0,
         };
         self.outputs.push_back(Output::WriteFragment {
             path: path.clone(),
@@ -888,26 +919,38 @@ impl Presentation {
         let Some(track) = self.tracks.get_mut(&(level, kind)) else {
             return;
         };
+        let lookahead = usize::from(self.options.lookahead);
         for k in track.kept.iter_mut() {
-            if let Some(tfrf) = k.fragment.moof.traf.tfrf.as_mut() {
-                tfrf.entries.push(entry);
-            }
-            let data = k.fragment.encode();
-            let traf = &k.fragment.moof.traf;
-            let info = FragmentInfo {
-                level: LevelId(level),
-                kind,
-                bitrate: k.bitrate,
-                start: traf.tfxd.time,
-                duration: traf.tfxd.duration,
-                samples: traf.trun.samples.len(),
-                size: data.len(),
+            let announced = match k.fragment.moof.traf.tfrf.as_mut() {
+                Some(tfrf) => {
+                    tfrf.entries.push(entry);
+                    tfrf.entries.len()
+                }
+                None => lookahead,
             };
-            self.outputs.push_back(Output::RewriteFragment {
-                path: k.path.clone(),
-                data,
-                info,
-            });
+            self.outputs
+                .push_back(k.rewrite(level, kind, announced >= lookahead));
+        }
+    }
+
+    /// The end of a live presentation: the kept fragments will announce nothing more, so
+    /// their current versions are their last (written again only for hosts that keep
+    /// just the last version; same bytes).
+    fn settle_kept(&mut self) {
+        let lookahead = usize::from(self.options.lookahead);
+        for (&(level, kind), track) in self.tracks.iter_mut() {
+            for k in track.kept.drain(..) {
+                let announced = k
+                    .fragment
+                    .moof
+                    .traf
+                    .tfrf
+                    .as_ref()
+                    .map_or(lookahead, |t| t.entries.len());
+                if announced < lookahead {
+                    self.outputs.push_back(k.rewrite(level, kind, true));
+                }
+            }
         }
     }
 

@@ -324,6 +324,62 @@ fn live_fragments_gain_tfrf_and_the_manifest_lags_by_the_lookahead() {
 }
 
 #[test]
+fn every_live_fragment_has_one_last_version_out_before_a_manifest_lists_it() {
+    let mut options = PresentationOptions::vod(Layout::Multi);
+    options.live = true;
+    let mut p = Presentation::new(options);
+    let l = p.add_quality_level("live", 1_000_000).expect("level");
+    p.add_track(l, video_track(0)).expect("video");
+    p.add_track(l, audio_track()).expect("audio");
+    push_av(&mut p, l, 12, 50, 0);
+    p.finish().expect("finish");
+    let out = drain(&mut p);
+    // Path -> (versions, the last version's bytes, the number of last versions).
+    let mut seen: BTreeMap<String, (usize, Vec<u8>, usize)> = BTreeMap::new();
+    let mut manifests = 0;
+    for o in &out {
+        match o {
+            Output::WriteFragment { path, data, info }
+            | Output::RewriteFragment { path, data, info } => {
+                let e = seen.entry(path.clone()).or_default();
+                assert_eq!(e.2, 0, "{path}: a version after its last");
+                e.0 += 1;
+                if info.last_version {
+                    e.1 = data.clone();
+                    e.2 += 1;
+                }
+            }
+            Output::WriteManifest { xml, .. } => {
+                manifests += 1;
+                let m = crate::manifest::parse(xml).expect("manifest");
+                for s in &m.stream_indexes {
+                    for c in &s.chunks {
+                        let name = &s.name;
+                        let key = seen
+                            .keys()
+                            .find(|k| k.contains(&format!("/{name}/{}.", c.t)))
+                            .unwrap_or_else(|| panic!("{name} {} listed before written", c.t));
+                        assert_eq!(seen[key].2, 1, "{key} listed before its last version");
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(manifests > 0);
+    assert_eq!(seen.len(), 12, "6 video and 6 audio fragments of 2 s");
+    for (path, (versions, last, count)) in &seen {
+        assert_eq!(*count, 1, "{path}");
+        assert!(*versions <= 3, "{path}: {versions}");
+        let tfrf = Fragment::decode(last)
+            .ok()
+            .and_then(|f| f.moof.traf.tfrf)
+            .expect("live fragments carry tfrf");
+        assert!(tfrf.entries.len() <= 2, "{path}");
+    }
+}
+
+#[test]
 fn a_returning_live_source_continues_the_timeline() {
     let mut options = PresentationOptions::vod(Layout::Multi);
     options.live = true;
@@ -716,6 +772,7 @@ fn fragment_outputs_carry_their_facts() {
                         *info,
                         FragmentInfo {
                             size: data.len(),
+                            last_version: info.last_version,
                             ..*first
                         }
                     );

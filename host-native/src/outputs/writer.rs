@@ -419,6 +419,7 @@ mod tests {
                 duration: 1,
                 samples: 1,
                 size: 1000,
+                last_version: true,
             },
         }
     }
