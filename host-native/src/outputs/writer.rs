@@ -16,6 +16,11 @@
 //! presentation pause, and catch up when space returns. A fragment that did not fit in the
 //! budget is lost: the manifest stays as it was until the fragment leaves the rolling window
 //! (its `Remove`), or for good in an appending presentation (which cannot list a gap).
+//!
+//! A folder this process's web server serves may keep the versions of a live fragment before
+//! its last in memory instead (`[web] lookahead_memory_bytes`, [`crate::web::lookahead`]):
+//! the fragment is then written once, as its last version, and its chunk events bracket that
+//! write.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,7 +28,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{json, Value};
-use smoothcast_core::presentation::{Event, Output};
+use smoothcast_core::presentation::{Event, FragmentInfo, Output};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
@@ -56,6 +61,9 @@ struct Shared {
     /// A write failed and none has succeeded since: one warning per outage, not per file.
     failing: AtomicBool,
     held: std::sync::Mutex<Held>,
+    /// Look-ahead versions stay in memory for the web server ([`crate::web::lookahead`]):
+    /// the folder is inside the web root this process serves.
+    lookahead: bool,
 }
 
 /// Fragments not on disk yet: what the manifest must wait for.
@@ -72,6 +80,8 @@ struct Held {
     /// The latest manifest held back: written as soon as nothing is missing, so a
     /// presentation that ended during the outage still gets its last manifest.
     manifest: Option<(String, String)>,
+    /// Fragments whose look-ahead version is in memory, not on disk yet.
+    lookahead: std::collections::HashSet<String>,
 }
 
 impl Held {
@@ -136,10 +146,12 @@ pub(super) struct Writer {
 impl Writer {
     pub fn start(dir: PathBuf, stats: Arc<WriteStats>, events: EventContext) -> Self {
         let (tx, mut rx) = mpsc::channel::<Batch>(QUEUE);
+        let lookahead = events.manager.keeps_lookahead(&dir);
         let shared = Arc::new(Shared {
             ev: events,
             failing: AtomicBool::new(false),
             held: Default::default(),
+            lookahead,
         });
         let task = tokio::spawn(
             async move {
@@ -163,6 +175,12 @@ impl Writer {
                         stats.record(delay);
                         metrics::get().write_delay(delay);
                     }
+                }
+                // Stopped before its newest fragments were settled: their look-ahead
+                // versions are for nobody now.
+                if lookahead {
+                    let _ =
+                        tokio::task::spawn_blocking(move || forget_lookahead(&dir, &shared)).await;
                 }
             }
             .in_current_span(),
@@ -242,52 +260,23 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
         }
         let mut manifest_ok = true;
         for o in batch.outputs {
+            let o_kind = match &o {
+                Output::RewriteFragment { .. } => OutKind::Rewrite,
+                _ => OutKind::Write,
+            };
             match o {
-                Output::WriteFragment { path, data, info } => {
-                    let file = dir.join(&path).display().to_string();
-                    let payload = ev.bus.enabled().then(|| chunk_payload(ev, &file, &info));
-                    if let Some(p) = &payload {
-                        ev.bus.emit(EventType::MssChunkCreated, p.clone());
-                    }
-                    let len = data.len();
-                    match write_fragment(&out, &path, &data) {
-                        Ok(()) => {
-                            cache.store(Path::new(&file), bytes::Bytes::from(data));
-                            m.fragment_written(len);
-                            shared.failing.store(false, Ordering::Relaxed);
-                            if let Some(mut p) = payload {
-                                if let Some(obj) = p.as_object_mut() {
-                                    obj.insert(
-                                        "stopTime".into(),
-                                        json!(ms(info.start + info.duration)),
-                                    );
-                                    obj.insert("frameCount".into(), json!(info.samples));
-                                }
-                                ev.bus.emit(EventType::MssChunkClosed, p);
-                            }
-                        }
-                        Err(e) => {
-                            fail(&file, &e);
-                            held.hold(path, data);
-                        }
-                    }
-                }
-                Output::RewriteFragment { path, data, .. } => {
-                    let len = data.len();
-                    let file = dir.join(&path);
-                    // The rewrite announces the next fragment (tfrf), which a listed live
-                    // fragment must: a failed one is held like a new fragment, and a newer
-                    // version replaces whatever was held for the path.
-                    match write_fragment(&out, &path, &data) {
-                        Ok(()) => {
-                            cache.store(&file, bytes::Bytes::from(data));
-                            m.fragment_rewritten(len);
-                            held.forget(&path);
-                        }
-                        Err(e) => {
-                            fail(&file.display().to_string(), &e);
-                            held.hold(path, data);
-                        }
+                Output::WriteFragment { path, data, info }
+                | Output::RewriteFragment { path, data, info } => {
+                    let new = matches!(o_kind, OutKind::Write);
+                    if shared.lookahead && !info.last_version {
+                        keep_lookahead(&out, dir, cache, &mut held, shared, path, data);
+                    } else if new || shared.lookahead {
+                        write_new(&out, dir, cache, &mut held, shared, path, data, &info);
+                    } else {
+                        // Every version: dash.js reads only a tfrf's first entry, so a
+                        // viewer at the edge learns the next fragment only from a version
+                        // that announces it (after a restart, from the files on disk).
+                        rewrite(&out, dir, cache, &mut held, shared, path, data);
                     }
                 }
                 Output::WriteManifest { path, xml } => {
@@ -360,6 +349,7 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
                 Output::Remove { path } => {
                     // Left the window: nothing waits for it any more.
                     held.forget(&path);
+                    held.lookahead.remove(&path);
                     let file = dir.join(&path);
                     match out.apply(Output::Remove { path }) {
                         Ok(()) => cache.remove(&file),
@@ -371,6 +361,119 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
         for (kind, payload) in batch.after {
             ev.bus.emit(kind, payload);
         }
+    }
+}
+
+enum OutKind {
+    Write,
+    Rewrite,
+}
+
+/// A fragment's first write to disk (its only one when look-ahead versions stay in
+/// memory): bracketed by `mssChunkCreated` and `mssChunkClosed`, held if the disk refuses it.
+#[allow(clippy::too_many_arguments)]
+fn write_new(
+    out: &crate::disk::OutputDir,
+    dir: &Path,
+    cache: &crate::web::cache::Cache,
+    held: &mut Held,
+    shared: &Shared,
+    path: String,
+    data: Vec<u8>,
+    info: &FragmentInfo,
+) {
+    let ev = &shared.ev;
+    let file = dir.join(&path).display().to_string();
+    let payload = ev.bus.enabled().then(|| chunk_payload(ev, &file, info));
+    if let Some(p) = &payload {
+        ev.bus.emit(EventType::MssChunkCreated, p.clone());
+    }
+    let len = data.len();
+    match write_fragment(out, &path, &data) {
+        Ok(()) => {
+            cache.store(Path::new(&file), bytes::Bytes::from(data));
+            if held.lookahead.remove(&path) {
+                cache.unpend(Path::new(&file));
+            }
+            metrics::get().fragment_written(len);
+            shared.failing.store(false, Ordering::Relaxed);
+            if let Some(mut p) = payload {
+                if let Some(obj) = p.as_object_mut() {
+                    obj.insert("stopTime".into(), json!(ms(info.start + info.duration)));
+                    obj.insert("frameCount".into(), json!(info.samples));
+                }
+                ev.bus.emit(EventType::MssChunkClosed, p);
+            }
+        }
+        Err(e) => {
+            failed(shared, &file, &e);
+            held.hold(path, data);
+        }
+    }
+}
+
+/// A later version of a fragment on disk: the rewrite announces the next fragment (tfrf),
+/// which a listed live fragment must, so a failed one is held like a new fragment, and a
+/// newer version replaces whatever was held for the path.
+fn rewrite(
+    out: &crate::disk::OutputDir,
+    dir: &Path,
+    cache: &crate::web::cache::Cache,
+    held: &mut Held,
+    shared: &Shared,
+    path: String,
+    data: Vec<u8>,
+) {
+    let len = data.len();
+    let file = dir.join(&path);
+    match write_fragment(out, &path, &data) {
+        Ok(()) => {
+            cache.store(&file, bytes::Bytes::from(data));
+            metrics::get().fragment_rewritten(len);
+            held.forget(&path);
+        }
+        Err(e) => {
+            failed(shared, &file.display().to_string(), &e);
+            held.hold(path, data);
+        }
+    }
+}
+
+/// A look-ahead version ([`crate::web::lookahead`]): kept in memory for this server's
+/// viewers, not written; on disk after all when the memory budget is spent (no events:
+/// the fragment's last version brings them).
+fn keep_lookahead(
+    out: &crate::disk::OutputDir,
+    dir: &Path,
+    cache: &crate::web::cache::Cache,
+    held: &mut Held,
+    shared: &Shared,
+    path: String,
+    data: Vec<u8>,
+) {
+    let file = dir.join(&path);
+    let data = bytes::Bytes::from(data);
+    let refused = match out
+        .resolve(&path)
+        .and_then(|p| crate::disk::ensure_parent(&p))
+    {
+        Ok(()) => cache.pend(&file, data).err(),
+        Err(_) => Some(data),
+    };
+    match refused {
+        None => {
+            held.lookahead.insert(path);
+        }
+        Some(data) => rewrite(out, dir, cache, held, shared, path, Vec::from(data)),
+    }
+}
+
+/// Drops the look-ahead versions a stopped writer left in memory. Blocking.
+fn forget_lookahead(dir: &Path, shared: &Shared) {
+    let cache = shared.ev.manager.web_cache();
+    let mut held = shared.held.lock().unwrap_or_else(|e| e.into_inner());
+    for path in held.lookahead.drain() {
+        cache.unpend(&dir.join(path));
     }
 }
 
@@ -458,6 +561,7 @@ mod tests {
             },
             failing: AtomicBool::new(false),
             held: Default::default(),
+            lookahead: false,
         };
         apply(
             &dir,
@@ -571,6 +675,7 @@ mod tests {
             },
             failing: AtomicBool::new(false),
             held: Default::default(),
+            lookahead: false,
         };
         let batch = || Batch {
             outputs: vec![Output::WriteManifest {
