@@ -105,7 +105,7 @@ fn written(outputs: &[Output]) -> Vec<(&str, &[u8])> {
     outputs
         .iter()
         .filter_map(|o| match o {
-            Output::WriteFragment { path, data, .. } => Some((path.as_str(), data.as_slice())),
+            Output::WriteFragment { path, data, .. } => Some((path.as_str(), &data[..])),
             _ => None,
         })
         .collect()
@@ -345,7 +345,7 @@ fn every_live_fragment_has_one_last_version_out_before_a_manifest_lists_it() {
                 assert_eq!(e.2, 0, "{path}: a version after its last");
                 e.0 += 1;
                 if info.last_version {
-                    e.1 = data.clone();
+                    e.1 = data.to_vec();
                     e.2 += 1;
                 }
             }

@@ -70,7 +70,7 @@ struct Shared {
 #[derive(Default)]
 struct Held {
     /// Failed writes kept for another try, in order.
-    fragments: Vec<(String, Vec<u8>)>,
+    fragments: Vec<(String, bytes::Bytes)>,
     bytes: usize,
     /// Failed writes that did not fit in [`HOLD_BUDGET`].
     lost: std::collections::BTreeSet<String>,
@@ -89,7 +89,7 @@ impl Held {
         self.fragments.is_empty() && self.lost.is_empty()
     }
 
-    fn hold(&mut self, path: String, data: Vec<u8>) {
+    fn hold(&mut self, path: String, data: bytes::Bytes) {
         self.forget(&path);
         if self.bytes + data.len() <= HOLD_BUDGET {
             self.bytes += data.len();
@@ -379,7 +379,7 @@ fn write_new(
     held: &mut Held,
     shared: &Shared,
     path: String,
-    data: Vec<u8>,
+    data: bytes::Bytes,
     info: &FragmentInfo,
 ) {
     let ev = &shared.ev;
@@ -391,7 +391,7 @@ fn write_new(
     let len = data.len();
     match write_fragment(out, &path, &data) {
         Ok(()) => {
-            cache.store(Path::new(&file), bytes::Bytes::from(data));
+            cache.store(Path::new(&file), data);
             if held.lookahead.remove(&path) {
                 cache.unpend(Path::new(&file));
             }
@@ -422,13 +422,13 @@ fn rewrite(
     held: &mut Held,
     shared: &Shared,
     path: String,
-    data: Vec<u8>,
+    data: bytes::Bytes,
 ) {
     let len = data.len();
     let file = dir.join(&path);
     match write_fragment(out, &path, &data) {
         Ok(()) => {
-            cache.store(&file, bytes::Bytes::from(data));
+            cache.store(&file, data);
             metrics::get().fragment_rewritten(len);
             held.forget(&path);
         }
@@ -449,10 +449,9 @@ fn keep_lookahead(
     held: &mut Held,
     shared: &Shared,
     path: String,
-    data: Vec<u8>,
+    data: bytes::Bytes,
 ) {
     let file = dir.join(&path);
-    let data = bytes::Bytes::from(data);
     let refused = match out
         .resolve(&path)
         .and_then(|p| crate::disk::ensure_parent(&p))
@@ -464,7 +463,7 @@ fn keep_lookahead(
         None => {
             held.lookahead.insert(path);
         }
-        Some(data) => rewrite(out, dir, cache, held, shared, path, Vec::from(data)),
+        Some(data) => rewrite(out, dir, cache, held, shared, path, data),
     }
 }
 
@@ -513,7 +512,7 @@ mod tests {
     fn frag(path: &str, n: u8) -> Output {
         Output::WriteFragment {
             path: path.into(),
-            data: vec![n; 1000],
+            data: vec![n; 1000].into(),
             info: smoothcast_core::presentation::FragmentInfo {
                 level: Default::default(),
                 kind: smoothcast_core::TrackKind::Video,
