@@ -206,8 +206,16 @@ fn header(body: &[u8]) -> Vec<u8> {
         .collect()
 }
 
-fn post(posts: &Mutex<Vec<Post>>, i: usize) -> Option<Post> {
-    posts.lock().unwrap().get(i).cloned()
+/// The `nth` POST (0: the first connection) to `.../Streams(<name>)`.
+fn post(posts: &Mutex<Vec<Post>>, name: &str, nth: usize) -> Option<Post> {
+    let line = format!("POST /live/pp.isml/Streams({name}) HTTP/1.1\r\n");
+    posts
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|p| p.head.starts_with(&line))
+        .nth(nth)
+        .cloned()
 }
 
 fn times_rise(frags: &[(u32, u64, u64, Vec<u8>)]) {
@@ -217,6 +225,16 @@ fn times_rise(frags: &[(u32, u64, u64, Vec<u8>)]) {
     }
 }
 
+fn video_times(frags: &[(u32, u64, u64, Vec<u8>)]) -> Vec<u64> {
+    frags.iter().filter(|f| f.0 == 1).map(|f| f.1).collect()
+}
+
+const SECOND: u64 = 10_000_000;
+
+/// Two local streams of one group (two quality levels of one encoder): two concurrent
+/// POSTs, each with its header, its own audio and video times aligned with the other's.
+/// The point is killed and restarted: both reconnect, resend the same header and their
+/// last two fragments a track, and continue the timeline; removeConfig ends them properly.
 #[test]
 fn isml_push_reaches_a_capture_server_and_reconnects() {
     let dir = TempDir::new("isml-capture");
@@ -234,7 +252,7 @@ fn isml_push_reaches_a_capture_server_and_reconnects() {
     let point = format!("http://enc:hunter2@{}/live/pp.isml", capture.addr);
     let created = server.api_ok(
         "createMSSStream",
-        &format!("localStreamNames=cam bandwidths=400000 targetFolder={target} groupName=push ismType=isml publishingPoint={point} chunkLength=1"),
+        &format!("localStreamNames=cam,lo bandwidths=400000,150000 targetFolder={target} groupName=push ismType=isml publishingPoint={point} chunkLength=1"),
     );
     assert_eq!(created["data"]["ingestMode"], "single", "{created}");
     assert_eq!(
@@ -243,44 +261,62 @@ fn isml_push_reaches_a_capture_server_and_reconnects() {
         "no credentials in the reply"
     );
     let config_id = created["data"]["configIds"][0].clone();
+    let rtmp = server.addr("rtmp");
     let _encoder = LiveEncode::new(40)
         .gop_frames(25)
-        .rtmp(format!("rtmp://{}/live/cam", server.addr("rtmp")), 300)
+        .rtmp(format!("rtmp://{rtmp}/live/cam"), 300)
+        .rtmp_scaled(format!("rtmp://{rtmp}/live/lo"), "160x90", 100)
         .start();
 
+    let enough = |name: &str, nth: usize, n: usize| {
+        post(&posts, name, nth).is_some_and(|p| fragments(&p.body).len() >= n)
+    };
     wait_for(
-        "four fragments at the capture server",
+        "four fragments of each stream",
         Duration::from_secs(40),
-        || post(&posts, 0).is_some_and(|p| fragments(&p.body).len() >= 4),
+        || enough("cam", 0, 4) && enough("lo", 0, 4),
     );
-    let first = post(&posts, 0).expect("first POST");
-    assert!(
-        first
-            .head
-            .starts_with("POST /live/pp.isml/Streams(cam) HTTP/1.1\r\n"),
-        "{}",
-        first.head
+    let mut head1 = Vec::new();
+    for (name, bitrate) in [("cam", 400_000), ("lo", 150_000)] {
+        let first = post(&posts, name, 0).expect("first POST");
+        let lower = first.head.to_ascii_lowercase();
+        assert!(
+            lower.contains("transfer-encoding: chunked"),
+            "{}",
+            first.head
+        );
+        assert!(
+            lower.contains("authorization: basic zw5jomh1bnrlcji="),
+            "{}",
+            first.head
+        );
+        assert!(first.chunked);
+        let head = header(&first.body);
+        let lsm = String::from_utf8_lossy(&head);
+        assert!(
+            lsm.contains("<video ") && lsm.contains("<audio "),
+            "{name}: {lsm}"
+        );
+        assert!(
+            lsm.contains(&format!("systemBitrate=\"{bitrate}\"")),
+            "{name}: {lsm}"
+        );
+        let frags = fragments(&first.body);
+        assert!(
+            frags.iter().any(|f| f.0 == 2),
+            "{name} carries its own audio"
+        );
+        times_rise(&frags);
+        head1.push(head);
+    }
+    let (cam, lo) = (
+        video_times(&fragments(&post(&posts, "cam", 0).expect("cam").body)),
+        video_times(&fragments(&post(&posts, "lo", 0).expect("lo").body)),
     );
-    let lower = first.head.to_ascii_lowercase();
-    assert!(
-        lower.contains("transfer-encoding: chunked"),
-        "{}",
-        first.head
-    );
-    assert!(
-        lower.contains(
-            "authorization: basic ZW5jOmh1bnRlcjI="
-                .to_ascii_lowercase()
-                .as_str()
-        ),
-        "{}",
-        first.head
-    );
-    assert!(first.chunked);
-    let head1 = header(&first.body);
-    let lsm = String::from_utf8_lossy(&head1);
-    assert!(lsm.contains("<video ") && lsm.contains("<audio "), "{lsm}");
-    assert!(lsm.contains("systemBitrate=\"400000\""), "{lsm}");
+    let common = cam.iter().filter(|t| lo.contains(t)).count();
+    assert!(common >= 2, "one timeline for both levels: {cam:?} {lo:?}");
+    // Anchored on the wall clock (a restart continues forward): after 2020.
+    assert!(cam[0] > 1_577_836_800 * SECOND, "{}", cam[0]);
     let entry = server.config_entry("mss", &config_id);
     assert_eq!(entry["status"]["current"]["code"], 0, "streaming: {entry}");
     assert!(!entry.to_string().contains("hunter2"), "{entry}");
@@ -288,7 +324,10 @@ fn isml_push_reaches_a_capture_server_and_reconnects() {
     // The point crashes, and comes back 1.5 s later on the same port.
     let addr = capture.kill();
     let killed_at = Instant::now();
-    let before = fragments(&post(&posts, 0).expect("first").body);
+    let before: Vec<_> = ["cam", "lo"]
+        .iter()
+        .map(|n| fragments(&post(&posts, n, 0).expect("first").body))
+        .collect();
     std::thread::sleep(Duration::from_millis(1500));
     let entry = server.config_entry("mss", &config_id);
     assert!(
@@ -298,65 +337,65 @@ fn isml_push_reaches_a_capture_server_and_reconnects() {
         "the failure is said, without the password: {entry}"
     );
     let capture = Capture::start(Some(addr), posts.clone());
-    wait_for(
-        "a reconnect with fragments",
-        Duration::from_secs(30),
-        || post(&posts, 1).is_some_and(|p| fragments(&p.body).len() >= 6),
-    );
+    wait_for("both streams reconnected", Duration::from_secs(30), || {
+        enough("cam", 1, 6) && enough("lo", 1, 6)
+    });
     println!(
         "reconnected {:.1} s after the kill",
         killed_at.elapsed().as_secs_f64()
     );
-    let second = post(&posts, 1).expect("second POST");
-    assert_eq!(
-        header(&second.body),
-        head1,
-        "the header is resent identically"
-    );
-    let after = fragments(&second.body);
-    times_rise(&before);
-    times_rise(&after);
-    for track in [1u32, 2] {
-        let b: Vec<_> = before.iter().filter(|f| f.0 == track).collect();
-        let a: Vec<_> = after.iter().filter(|f| f.0 == track).collect();
-        let (last, resent) = (b.last().expect("before"), a[0]);
-        // The first two are the replay: consecutive, continuing the timeline (not from 0),
-        // and where they were sent before, identical.
+    for (i, name) in ["cam", "lo"].iter().enumerate() {
+        let second = post(&posts, name, 1).expect("second POST");
         assert_eq!(
-            a[0].1 + a[0].2,
-            a[1].1,
-            "track {track}: resent fragments follow each other"
+            header(&second.body),
+            head1[i],
+            "{name}: the header is resent identically"
         );
-        assert!(
-            resent.1 + 3 * 10_000_000 >= last.1,
-            "track {track}: {} then {}",
-            last.1,
-            resent.1
-        );
-        assert!(
-            resent.1 <= last.1 + 10 * 10_000_000,
-            "track {track}: {} then {}",
-            last.1,
-            resent.1
-        );
-        for f in a.iter().take(2) {
-            if let Some(same) = b.iter().find(|x| x.1 == f.1) {
-                assert_eq!(
-                    same.3, f.3,
-                    "track {track}: a resent fragment is the same media"
-                );
+        let after = fragments(&second.body);
+        times_rise(&after);
+        for track in [1u32, 2] {
+            let b: Vec<_> = before[i].iter().filter(|f| f.0 == track).collect();
+            let a: Vec<_> = after.iter().filter(|f| f.0 == track).collect();
+            let (last, resent) = (b.last().expect("before"), a[0]);
+            // The first two are the replay: consecutive, continuing the timeline, and
+            // where they were sent before, the same media.
+            assert_eq!(
+                a[0].1 + a[0].2,
+                a[1].1,
+                "{name} {track}: the replay is consecutive"
+            );
+            assert!(
+                resent.1 + 3 * SECOND >= last.1,
+                "{name} {track}: {} then {}",
+                last.1,
+                resent.1
+            );
+            assert!(
+                resent.1 <= last.1 + 10 * SECOND,
+                "{name} {track}: {} then {}",
+                last.1,
+                resent.1
+            );
+            for f in a.iter().take(2) {
+                if let Some(same) = b.iter().find(|x| x.1 == f.1) {
+                    assert_eq!(same.3, f.3, "{name} {track}: a resent fragment is the same");
+                }
             }
         }
     }
 
-    // removeConfig ends the stream properly: empty mfra, last chunk.
-    server.api_ok("removeConfig", &format!("id={config_id}"));
-    wait_for("the end of the stream", Duration::from_secs(20), || {
-        post(&posts, 1).is_some_and(|p| p.ended)
+    // removeConfig ends each stream properly: empty mfra, last chunk.
+    server.api_ok("removeConfig", "groupName=push");
+    wait_for("the end of both streams", Duration::from_secs(20), || {
+        ["cam", "lo"]
+            .iter()
+            .all(|n| post(&posts, n, 1).is_some_and(|p| p.ended))
     });
-    let second = post(&posts, 1).expect("second POST");
-    assert!(second.body.ends_with(&[0, 0, 0, 8, b'm', b'f', b'r', b'a']));
-    assert!(second.chunked);
+    for name in ["cam", "lo"] {
+        let second = post(&posts, name, 1).expect("second POST");
+        assert!(second.body.ends_with(&[0, 0, 0, 8, b'm', b'f', b'r', b'a']));
+        assert!(second.chunked);
+    }
     drop(capture);
 }
 
