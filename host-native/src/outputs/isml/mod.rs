@@ -361,3 +361,122 @@ impl IsmlSink {
 fn nonzero(n: u32) -> Option<u32> {
     (n != 0).then_some(n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::EventBus;
+    use crate::outputs::mss::OutputManager;
+    use crate::streams::StreamRegistry;
+    use smoothcast_core::fragment::{
+        trun, Fragment, Mfhd, Moof, Tfhd, Tfxd, Traf, Trun, TrunSample,
+    };
+    use smoothcast_core::layout::Layout;
+    use smoothcast_core::presentation::{Presentation, PresentationOptions};
+
+    const SPS: [u8; 25] = [
+        0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb, 0x01, 0x6a, 0x02, 0x02, 0x02,
+        0x80, 0x00, 0x00, 0x03, 0x00, 0x80, 0x00, 0x00, 0x1e, 0x07,
+    ];
+
+    fn video_fragment(start: u64, payload: usize) -> Vec<u8> {
+        Fragment {
+            moof: Moof {
+                mfhd: Mfhd { sequence_number: 1 },
+                traf: Traf {
+                    tfhd: Tfhd::video(1),
+                    trun: Trun::video(vec![TrunSample {
+                        duration: 10_000_000,
+                        size: payload as u32,
+                        flags: trun::SYNC_SAMPLE_FLAGS,
+                        cts_offset: 0,
+                    }]),
+                    tfxd: Tfxd {
+                        time: start,
+                        duration: 10_000_000,
+                    },
+                    tfrf: None,
+                    senc: None,
+                    saiz: None,
+                    saio: None,
+                },
+            },
+            mdat: vec![0x55; payload],
+        }
+        .encode()
+    }
+
+    /// A publishing point that accepts and never reads: the packager never waits for it,
+    /// and what it cannot take is dropped, counted, within a bounded queue.
+    #[tokio::test]
+    async fn a_stalled_point_never_stalls_the_packager() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let held = tokio::spawn(async move {
+            let mut socks = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                socks.push(s);
+            }
+        });
+        let mut params = MssParams::with_defaults(vec!["cam".into()], "/tmp".into(), "g".into());
+        params.ism_type = "isml".into();
+        params.publishing_point = Some(format!("http://{addr}/pp.isml"));
+        let manager = OutputManager::new(StreamRegistry::new());
+        let ev = EventContext {
+            bus: EventBus::disabled(),
+            manager,
+            group_name: "g".into(),
+            config_ids: vec![1],
+        };
+        let mut sink = IsmlSink::start(&params, &[1], ev);
+        let level = Presentation::new(PresentationOptions::vod(Layout::Multi))
+            .add_quality_level("cam", 1_000_000)
+            .expect("level");
+        let avc =
+            smoothcast_core::codec::h264::avc_config(vec![SPS.to_vec()], vec![vec![0x68, 0xeb]])
+                .expect("SPS");
+        sink.note_track(
+            0,
+            &TrackInfo {
+                id: 1,
+                timescale: 90_000,
+                codec: CodecConfig::H264(avc),
+                edit_offset: 0,
+                avg_bitrate: None,
+                language: None,
+            },
+        );
+        let payload = 256 * 1024;
+        let started = std::time::Instant::now();
+        for n in 0..1_000u64 {
+            let info = FragmentInfo {
+                level,
+                kind: TrackKind::Video,
+                bitrate: 1_000_000,
+                start: n * 10_000_000,
+                duration: 10_000_000,
+                samples: 1,
+                size: payload,
+            };
+            let data = video_fragment(n * 10_000_000, payload);
+            sink.write(
+                vec![Output::WriteFragment {
+                    path: String::new(),
+                    data,
+                    info,
+                }],
+                &[Some(level)],
+            );
+            // The connection task runs meanwhile, as it would between arrivals.
+            tokio::task::yield_now().await;
+        }
+        let took = started.elapsed();
+        let dropped = sink.streams[0].dropped;
+        // 250 MiB offered; the queue holds 64 fragments and the socket a few MiB.
+        assert!(dropped >= 800, "dropped {dropped}");
+        assert!(took < std::time::Duration::from_secs(20), "{took:?}");
+        held.abort();
+    }
+}
