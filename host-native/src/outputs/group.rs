@@ -180,7 +180,9 @@ pub(super) async fn run_group(mut ctx: GroupContext) {
     }
     tracing::info!(?stop, "group stopped");
     // Everything decided so far reaches the disk before files are deleted or the task ends.
-    writer.close().await;
+    // A server shutdown leaves a pushed stream open-ended, as an encoder crash would: the
+    // publishing point waits for the restarted server to continue it.
+    writer.close(stop != StopMode::Shutdown).await;
     if let StopMode::Remove { delete_files: true } = stop {
         let dir = ctx.params.own_folder(&ctx.group_dir);
         // Checked again now: a link put in place since the config was created must not

@@ -47,10 +47,12 @@ impl Sink {
         }
     }
 
-    pub async fn close(self) {
+    /// Finishes what is queued. `end`: a pushed stream is ended (empty `mfra`, the last
+    /// chunk); otherwise its connection is only dropped, to be continued later.
+    pub async fn close(self, end: bool) {
         match self {
             Sink::Disk(w) => w.close().await,
-            Sink::Isml(s) => s.close().await,
+            Sink::Isml(s) => s.close(end).await,
         }
     }
 }

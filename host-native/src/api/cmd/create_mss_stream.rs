@@ -151,7 +151,8 @@ impl CreateMssStream {
 }
 
 /// `ismType=isml`: a publishing point is required (RMS: "the REST URI where the mss contents
-/// will be ingested") and must be an http:// URL; the reply states the ingest mode.
+/// will be ingested") and must be an http:// or https:// URL; the reply states the ingest
+/// mode.
 fn check_push(params: &mut MssParams) -> Result<(), Reply> {
     let Some(point) = params.publishing_point.as_deref() else {
         return Err(SyntaxError::missing("publishingPoint").into());
@@ -400,7 +401,7 @@ mod tests {
         for (bad, says) in [
             ("ismType=isml", "Parameter publishingPoint is required"),
             ("ismType=isml publishingPoint=pp.isml", "not a URL"),
-            ("ismType=isml publishingPoint=https://h/pp.isml", "https"),
+            ("ismType=isml publishingPoint=rtmp://h/pp.isml", "https://"),
             (
                 "ismType=isml publishingPoint=http://h/p videoBitrates=1,2",
                 "videoBitrates",

@@ -10,13 +10,14 @@
 //! that a failing one does not take the others along (RMS used one POST for all).
 //!
 //! - [`target`]: the publishing point URL, credentials kept out of logs and replies.
-//! - [`push`]: the connection, reconnects and the replay.
+//! - [`push`]: the connection, reconnects and the replay; [`tls`] for `https://` points.
 //!
 //! The queue to each connection is bounded: a publishing point that cannot keep up loses
 //! fragments (logged, `mssChunkError`), never stalls the packaging of the other outputs.
 
 pub mod push;
 pub mod target;
+pub mod tls;
 
 use std::time::Duration;
 
@@ -256,7 +257,16 @@ impl IsmlSink {
             manager: self.ev.manager.clone(),
             bus: self.ev.bus.clone(),
             timing: self.timing,
+            tls: None,
+            tls_error: None,
         };
+        let mut conn = conn;
+        if conn.point.tls {
+            match tls::client_config() {
+                Ok(c) => conn.tls = Some(c),
+                Err(e) => conn.tls_error = Some(e),
+            }
+        }
         tracing::info!(stream = %s.name, url = %conn.point.shown_stream(&s.path), "isml push: starting");
         s.task = Some(tokio::spawn(tracing::Instrument::in_current_span(
             conn.run(rx),
@@ -341,11 +351,15 @@ impl IsmlSink {
         self.ev.bus.emit(kind, payload);
     }
 
-    /// Ends every stream (empty `mfra`, last chunk) and waits a bounded time for each.
-    pub async fn close(mut self) {
+    /// Sends what is queued and, with `end`, ends every stream (empty `mfra`, last chunk);
+    /// without, drops the connections as a crash would (the point waits for a reconnect).
+    /// Waits a bounded time for each.
+    pub async fn close(mut self, end: bool) {
         for s in &mut self.streams {
             if let Some(tx) = s.tx.take() {
-                let _ = tokio::time::timeout(CLOSE_WAIT, tx.send(Msg::End)).await;
+                if end {
+                    let _ = tokio::time::timeout(CLOSE_WAIT, tx.send(Msg::End)).await;
+                }
             }
         }
         for s in &mut self.streams {

@@ -1,7 +1,8 @@
 //! One stream's connection to the publishing point: a long chunked POST, one HTTP chunk per
 //! box group (the header, then each `moof`+`mdat`), written as soon as it is queued.
 //!
-//! Plain TCP with a hand-written request rather than hyper's client: the protocol is one
+//! TCP (or TLS for `https://`, [`super::tls`]) with a hand-written request rather than
+//! hyper's client: the protocol is one
 //! request that never ends, the server may answer at any moment (FFmpeg's `-listen 1`
 //! replies 200 right after the request head, IIS and Unified Origin only at the end or with
 //! an error), and every chunk must go out when it is ready. A watcher reads the answer
@@ -14,19 +15,25 @@
 //! fragments a track), so memory stays bounded however long the point is away.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use rustls::pki_types::ServerName;
 use serde_json::Value;
 use smoothcast_core::isml::END_OF_STREAM;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use super::target::PublishingPoint;
 use crate::events::{EventBus, EventType};
 use crate::outputs::mss::{ConfigStatus, OutputManager};
+
+/// A connection to the point, plain or TLS.
+trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+type Stream = Box<dyn Io>;
 
 /// Fragments of each track sent again after a reconnect.
 pub const RESEND_PER_TRACK: usize = 2;
@@ -79,6 +86,9 @@ pub struct Connection {
     pub manager: OutputManager,
     pub bus: EventBus,
     pub timing: Timing,
+    /// For an `https://` point: the TLS client (`None`: it cannot connect, see `tls_error`).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    pub tls_error: Option<String>,
 }
 
 /// How a connection attempt ended, when not by an error.
@@ -190,7 +200,26 @@ impl Connection {
             Err(_) => return Err(String::from("cannot connect: timed out")),
         };
         let _ = stream.set_nodelay(true);
-        let (rd, mut wr) = stream.into_split();
+        let stream: Stream = match (self.point.tls, &self.tls) {
+            (false, _) => Box::new(stream),
+            (true, Some(config)) => {
+                let name = ServerName::try_from(self.point.host.clone())
+                    .map_err(|e| format!("TLS: {e}"))?;
+                let connector = tokio_rustls::TlsConnector::from(config.clone());
+                match tokio::time::timeout(self.timing.connect, connector.connect(name, stream))
+                    .await
+                {
+                    Ok(Ok(s)) => Box::new(s),
+                    Ok(Err(e)) => return Err(format!("TLS: {e}")),
+                    Err(_) => return Err(String::from("TLS: the handshake timed out")),
+                }
+            }
+            (true, None) => {
+                let why = self.tls_error.as_deref().unwrap_or("no TLS client");
+                return Err(format!("TLS: {why}"));
+            }
+        };
+        let (rd, mut wr) = tokio::io::split(stream);
         let answer = watch_answer(rd);
         tokio::pin!(answer);
         let head = self.point.request_head(&self.path);
@@ -229,7 +258,12 @@ impl Connection {
 
     /// Writes `data`, as one HTTP chunk when `chunk`; a write that takes too long means the
     /// point is gone (or too slow to keep up).
-    async fn write(&self, wr: &mut OwnedWriteHalf, data: &[u8], chunk: bool) -> Result<(), String> {
+    async fn write(
+        &self,
+        wr: &mut WriteHalf<Stream>,
+        data: &[u8],
+        chunk: bool,
+    ) -> Result<(), String> {
         let mut buf = Vec::with_capacity(data.len() + 16);
         if chunk {
             buf.extend_from_slice(format!("{:X}\r\n", data.len()).as_bytes());
@@ -264,7 +298,7 @@ const MAX_ANSWER_HEAD: usize = 8 * 1024;
 
 /// Reads the server's answer: returns why the connection is over (a non-2xx status, or the
 /// connection closing, before or after a 2xx).
-async fn watch_answer(mut rd: OwnedReadHalf) -> String {
+async fn watch_answer(mut rd: ReadHalf<Stream>) -> String {
     let mut head = Vec::new();
     let mut buf = [0u8; 4096];
     let mut status: Option<u16> = None;
@@ -305,6 +339,99 @@ async fn watch_answer(mut rd: OwnedReadHalf) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::streams::StreamRegistry;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use smoothcast_tests::certs::Ca;
+
+    /// An https point (a test CA's certificate, trusted by this connection alone) receives
+    /// the request head, the header chunk, a fragment chunk, the empty mfra and the last
+    /// chunk, and answers 200.
+    #[tokio::test]
+    async fn pushes_over_tls() {
+        let ca = Ca::new("isml push CA");
+        let leaf = ca.leaf();
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(leaf.cert_pem.as_bytes())
+                .map(|c| c.expect("cert"))
+                .collect();
+        let key = PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).expect("key");
+        let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("server config");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let received = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.expect("accept");
+            let mut s = acceptor.accept(tcp).await.expect("handshake");
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !got.ends_with(b"0\r\n\r\n") {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = s
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                .await;
+            let _ = s.shutdown().await;
+            got
+        });
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_slice_iter(ca.pem.as_bytes()) {
+            roots.add(c.expect("CA")).expect("add");
+        }
+        let point = PublishingPoint::parse(&format!("https://localhost:{}/pp.isml", addr.port()))
+            .expect("point");
+        let path = point.stream_path("cam", None);
+        let conn = Connection {
+            point,
+            path,
+            keep_alive: false,
+            config_id: 1,
+            manager: OutputManager::new(StreamRegistry::new()),
+            bus: EventBus::disabled(),
+            timing: Timing::default(),
+            tls: Some(super::super::tls::with_roots(roots).expect("client")),
+            tls_error: None,
+        };
+        let (tx, rx) = mpsc::channel(8);
+        tx.send(Msg::Header(Bytes::from_static(b"HEADER")))
+            .await
+            .expect("queued");
+        tx.send(Msg::Fragment {
+            track: 1,
+            data: Bytes::from_static(b"FRAGMENT"),
+            closed: None,
+        })
+        .await
+        .expect("queued");
+        tx.send(Msg::End).await.expect("queued");
+        tokio::time::timeout(Duration::from_secs(20), conn.run(rx))
+            .await
+            .expect("the push ends");
+        let got = String::from_utf8(received.await.expect("server")).expect("text");
+        assert!(
+            got.starts_with("POST /pp.isml/Streams(cam) HTTP/1.1\r\n"),
+            "{got}"
+        );
+        assert!(got.contains("Host: localhost:"), "{got}");
+        assert!(
+            got.ends_with(
+                "\r\n\r\n6\r\nHEADER\r\n8\r\nFRAGMENT\r\n8\r\n\0\0\0\x08mfra\r\n0\r\n\r\n"
+            ),
+            "{got:?}"
+        );
+    }
 
     #[test]
     fn replay_keeps_two_per_track_in_order() {

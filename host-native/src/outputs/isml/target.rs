@@ -26,8 +26,11 @@ const NAME_ESCAPES: &AsciiSet = &CONTROLS
 /// A checked publishing point.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishingPoint {
-    /// Host as the socket connects to it (IPv6 without brackets).
+    /// Host as the socket connects to it (IPv6 without brackets); also the name the TLS
+    /// certificate must have.
     pub host: String,
+    /// `https://`: TLS, verified against the system's trusted certificates.
+    pub tls: bool,
     pub port: u16,
     /// `Host:` header value (`host:port`, as RMS and FFmpeg send it).
     pub host_header: String,
@@ -45,24 +48,20 @@ impl PublishingPoint {
     pub fn parse(text: &str) -> Result<Self, String> {
         let url =
             url::Url::parse(text).map_err(|e| format!("publishingPoint is not a URL ({e})"))?;
-        match url.scheme() {
-            "http" => {}
-            "https" => {
-                return Err(String::from(
-                    "publishingPoint https:// is not supported yet (no TLS client): use http://",
-                ))
-            }
+        let tls = match url.scheme() {
+            "http" => false,
+            "https" => true,
             other => {
                 return Err(format!(
-                    "publishingPoint must be an http:// URL, not {other}://"
+                    "publishingPoint must be an http:// or https:// URL, not {other}://"
                 ))
             }
-        }
+        };
         let host = match url.host_str() {
             Some(h) if !h.is_empty() => h.trim_start_matches('[').trim_end_matches(']'),
             _ => return Err(String::from("publishingPoint has no host")),
         };
-        let port = url.port().unwrap_or(80);
+        let port = url.port_or_known_default().unwrap_or(80);
         let authorization = (!url.username().is_empty() || url.password().is_some()).then(|| {
             let user = percent_encoding::percent_decode_str(url.username()).decode_utf8_lossy();
             let pass = url
@@ -81,6 +80,7 @@ impl PublishingPoint {
         };
         Ok(Self {
             host: host.to_string(),
+            tls,
             port,
             host_header: format!("{bracketed}:{port}"),
             path: url.path().trim_end_matches('/').to_string(),
@@ -106,7 +106,8 @@ impl PublishingPoint {
 
     /// The stream's URL without credentials, for logs, events and listConfig.
     pub fn shown_stream(&self, path: &str) -> String {
-        format!("http://{}{path}", self.host_header)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}{path}", self.host_header)
     }
 
     /// The head of the chunked POST (`reference/smooth-ingest.md` §3).
@@ -196,7 +197,12 @@ mod tests {
             PublishingPoint::parse("http://h/pp.isml").expect("ok").port,
             80
         );
-        assert!(PublishingPoint::parse("https://h/pp.isml").is_err());
+        let tls = PublishingPoint::parse("https://h/pp.isml").expect("https");
+        assert_eq!((tls.tls, tls.port), (true, 443));
+        assert_eq!(
+            tls.shown_stream("/pp.isml/Streams(a)"),
+            "https://h:443/pp.isml/Streams(a)"
+        );
         assert!(PublishingPoint::parse("rtmp://h/pp.isml").is_err());
         assert!(PublishingPoint::parse("pp.isml").is_err());
     }
