@@ -399,6 +399,69 @@ fn isml_push_reaches_a_capture_server_and_reconnects() {
     drop(capture);
 }
 
+/// The pusher is killed (`kill -9`) and started again: its saved config comes back and
+/// pushes again, with the same header, and its times go on forward (wall-clock anchored), as
+/// a publishing point that refuses times going back (Unified Origin) needs.
+#[test]
+fn isml_push_continues_after_a_pusher_restart() {
+    let dir = TempDir::new("isml-restart");
+    let webroot = dir.path().join("www");
+    let exe = Path::new(env!("CARGO_BIN_EXE_smoothcast"));
+    let posts = Arc::new(Mutex::new(Vec::new()));
+    let capture = Capture::start(None, posts.clone());
+    let target = webroot.display().to_string();
+    let server = Server::start(exe, &webroot, "", &[]).expect("server");
+    server.api_ok(
+        "createMSSStream",
+        &format!("localStreamNames=cam bandwidths=300000 targetFolder={target} groupName=push ismType=isml publishingPoint=http://{}/live/pp.isml chunkLength=1", capture.addr),
+    );
+    let encoder = LiveEncode::new(30)
+        .gop_frames(25)
+        .rtmp(format!("rtmp://{}/live/cam", server.addr("rtmp")), 300)
+        .start();
+    let enough = |nth: usize, n: usize| {
+        post(&posts, "cam", nth).is_some_and(|p| fragments(&p.body).len() >= n)
+    };
+    wait_for(
+        "fragments from the first run",
+        Duration::from_secs(40),
+        || enough(0, 4),
+    );
+    drop(encoder);
+    drop(server);
+    let first = post(&posts, "cam", 0).expect("first run");
+    assert!(!first.ended, "a killed pusher sends no end");
+    let server = Server::start(exe, &webroot, "", &[]).expect("server again");
+    let _encoder = LiveEncode::new(30)
+        .gop_frames(25)
+        .rtmp(format!("rtmp://{}/live/cam", server.addr("rtmp")), 300)
+        .start();
+    wait_for(
+        "fragments from the restored config",
+        Duration::from_secs(40),
+        || enough(1, 4),
+    );
+    let second = post(&posts, "cam", 1).expect("second run");
+    assert_eq!(header(&second.body), header(&first.body), "the same header");
+    let (a, b) = (fragments(&first.body), fragments(&second.body));
+    for track in [1u32, 2] {
+        let last = a
+            .iter()
+            .filter(|f| f.0 == track)
+            .map(|f| f.1)
+            .max()
+            .expect("before");
+        let next = b
+            .iter()
+            .filter(|f| f.0 == track)
+            .map(|f| f.1)
+            .min()
+            .expect("after");
+        assert!(next > last, "track {track}: {last} then {next}");
+    }
+    times_rise(&b);
+}
+
 /// A free port on 127.0.0.1 (closed again for ffmpeg to listen on).
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
