@@ -86,19 +86,12 @@ pub fn smil(creator: &str, tracks: &[IsmlTrack]) -> String {
     x
 }
 
+/// Escaped as the client manifest's attributes are; control characters (not allowed in
+/// XML 1.0) are left out.
 fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c if (c as u32) < 0x20 => {}
-            c => out.push(c),
-        }
-    }
+    let clean: String = s.chars().filter(|c| *c as u32 >= 0x20).collect();
+    crate::manifest::write::escape(&clean, &mut out);
     out
 }
 

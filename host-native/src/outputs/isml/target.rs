@@ -143,18 +143,8 @@ pub fn shown(text: &str) -> String {
 
 /// The `ingestMode=loop` stamp: `%Y-%m-%d-%H:%M:%S` (UTC) of `unix` seconds.
 pub fn loop_stamp(unix: u64) -> String {
-    let days = unix / 86_400;
+    let (year, month, day) = crate::web::headers::civil_from_days(unix / 86_400);
     let secs = unix % 86_400;
-    // Civil date from days since 1970 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
     format!(
         "{year:04}-{month:02}-{day:02}-{:02}:{:02}:{:02}",
         secs / 3600,
