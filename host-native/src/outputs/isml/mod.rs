@@ -56,7 +56,7 @@ struct StreamPush {
     audio: Option<TrackInfo>,
     /// Made at the first fragments; the header never changes afterwards.
     muxer: Option<IsmlMuxer>,
-    /// Fragments before the header is made: (kind, info, bytes).
+    /// Fragments before the header is made, as the presentation wrote them.
     pending: Vec<(FragmentInfo, Vec<u8>)>,
     video_bitrate: Option<u32>,
     audio_bitrate: Option<u32>,
