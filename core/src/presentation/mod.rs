@@ -102,6 +102,10 @@ pub struct PresentationOptions {
     /// PlayReady protection: every audio and video fragment is encrypted (`cenc`) and the
     /// manifest carries the PlayReady header. `None`, the default: clear.
     pub protection: Option<Protection>,
+    /// Every input's audio is a stream of its own, never one rendition shared with another
+    /// input's (whose fragments would then be written once, by whichever input closes them
+    /// first). Smooth ingest pushes each input with its own audio. Default `false`.
+    pub separate_audio: bool,
 }
 
 impl PresentationOptions {
@@ -120,6 +124,7 @@ impl PresentationOptions {
             max_fragment_duration: None,
             max_fragment_bytes: DEFAULT_MAX_FRAGMENT_BYTES,
             protection: None,
+            separate_audio: false,
         }
     }
 
@@ -1209,7 +1214,10 @@ impl Presentation {
             .levels
             .iter()
             .enumerate()
-            .filter(|(i, o)| *i != level && (*i == root || o.follows == Some(root)))
+            .filter(|(i, o)| {
+                *i != level
+                    && (self.options.separate_audio || *i == root || o.follows == Some(root))
+            })
             .filter_map(|(_, o)| o.stream.filter(|_| o.audio_bitrate.is_some()))
             .collect();
         let found = self.audio_streams.iter().enumerate().position(|(i, s)| {

@@ -564,6 +564,40 @@ fn audio_quality_levels_carry_the_audio_bitrate_once_per_rendition() {
     }
 }
 
+/// Smooth ingest pushes every input with its audio: with `separate_audio`, identical audio
+/// of two renditions is written by each, as two streams, at the same times.
+#[test]
+fn separate_audio_is_written_by_every_level() {
+    let mut options = PresentationOptions::vod(Layout::Multi);
+    options.live = true;
+    options.separate_audio = true;
+    let mut p = Presentation::new(options);
+    let hi = p.add_quality_level("hi", 2_000_000).expect("hi");
+    let lo = p.add_quality_level("lo", 1_000_000).expect("lo");
+    for l in [hi, lo] {
+        p.add_track(l, video_track(0)).expect("video");
+        p.add_track(l, audio_track()).expect("audio");
+    }
+    push_av_with(&mut p, hi, 8, 50, 0, &AUDIO_128K);
+    push_av_with(&mut p, lo, 8, 50, 0, &AUDIO_128K);
+    p.finish().expect("finish");
+    let out = drain(&mut p);
+    let starts = |level: LevelId| -> Vec<u64> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::WriteFragment { info, .. }
+                    if info.level == level && info.kind == TrackKind::Audio =>
+                {
+                    Some(info.start)
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    assert!(starts(hi).len() >= 3, "{:?}", starts(hi));
+    assert_eq!(starts(hi), starts(lo));
+}
+
 // Fuzzing regression (fuzz target `presentation`): a composition offset near i64::MAX
 // (and a stated duration) overflowed `to_mss(dts + cts) - origin - t` in debug builds.
 #[test]

@@ -168,7 +168,7 @@ impl OutputManager {
             .configs
             .values()
             // A failed config (restored, no longer valid) writes nothing to wait for.
-            .filter(|c| c.last_error.is_none())
+            .filter(|c| c.last_error.is_none() && !c.params.pushes())
             .map(|c| {
                 let layout = c.params.presentation_options().layout;
                 normalize(

@@ -36,7 +36,9 @@ impl OutputManager {
             // existing. Any other is.
             _ => {
                 self.check_room(&inner, &params)?;
-                prepare_destination(&params, &group_dir)?;
+                if !params.pushes() {
+                    prepare_destination(&params, &group_dir)?;
+                }
             }
         }
         let group_id = self.take_group_id(&origin);
