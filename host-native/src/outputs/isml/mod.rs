@@ -57,7 +57,7 @@ struct StreamPush {
     /// Made at the first fragments; the header never changes afterwards.
     muxer: Option<IsmlMuxer>,
     /// Fragments before the header is made, as the presentation wrote them.
-    pending: Vec<(FragmentInfo, Vec<u8>)>,
+    pending: Vec<(FragmentInfo, bytes::Bytes)>,
     video_bitrate: Option<u32>,
     audio_bitrate: Option<u32>,
     configured_video: u32,
@@ -190,7 +190,7 @@ impl IsmlSink {
         }
     }
 
-    fn fragment(&mut self, i: usize, info: FragmentInfo, data: Vec<u8>) {
+    fn fragment(&mut self, i: usize, info: FragmentInfo, data: bytes::Bytes) {
         let s = &mut self.streams[i];
         if s.muxer.is_none() {
             match info.kind {
@@ -478,12 +478,13 @@ mod tests {
                 duration: 10_000_000,
                 samples: 1,
                 size: payload,
+                last_version: false,
             };
             let data = video_fragment(n * 10_000_000, payload);
             sink.write(
                 vec![Output::WriteFragment {
                     path: String::new(),
-                    data,
+                    data: data.into(),
                     info,
                 }],
                 &[Some(level)],
