@@ -364,6 +364,19 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
     }
 }
 
+/// Fragments from this size up are not put in the web cache as they are written: they go
+/// out with `sendfile` from the page cache, and are read into memory only once a viewer asks
+/// for them, so a live server holds in memory only what is watched (256 MB of fragments
+/// nobody asked for was most of its memory per stream with a few hundred streams).
+const PREFILL_MAX: usize = 16 * 1024;
+
+/// The web cache's fill with what was just written, for small files.
+fn prefill(cache: &crate::web::cache::Cache, file: &Path, data: bytes::Bytes) {
+    if data.len() < PREFILL_MAX {
+        cache.store(file, data);
+    }
+}
+
 enum OutKind {
     Write,
     Rewrite,
@@ -391,7 +404,7 @@ fn write_new(
     let len = data.len();
     match write_fragment(out, &path, &data) {
         Ok(()) => {
-            cache.store(Path::new(&file), data);
+            prefill(cache, Path::new(&file), data);
             if held.lookahead.remove(&path) {
                 cache.unpend(Path::new(&file));
             }
@@ -428,7 +441,7 @@ fn rewrite(
     let file = dir.join(&path);
     match write_fragment(out, &path, &data) {
         Ok(()) => {
-            cache.store(&file, data);
+            prefill(cache, &file, data);
             metrics::get().fragment_rewritten(len);
             held.forget(&path);
         }
