@@ -21,14 +21,25 @@ pub(crate) struct FragTrack {
     pub next_dts: i64,
 }
 
+/// One `traf`'s place on its track's timeline: what Smooth ingest keys fragments by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FragmentTimes {
+    pub track: u32,
+    /// Decode time of the first sample (the tfxd time, else tfdt, else the previous end).
+    pub start: i64,
+    /// Decode time after the last sample.
+    pub end: i64,
+}
+
 /// Parses a `moof` body starting at absolute offset `moof_start`; returns each run with its
-/// track_ID, and advances each track's `next_dts`.
+/// track_ID, and advances each track's `next_dts`. Each traf's times go to `times`.
 // Out of line: see `moov::parse_moov`.
 #[inline(never)]
 pub(crate) fn parse_moof(
     moof: &Bytes,
     moof_start: u64,
     tracks: &mut Vec<FragTrack>,
+    times: &mut Vec<FragmentTimes>,
 ) -> Result<Vec<(u32, SampleRun)>, DemuxError> {
     let mut runs = Vec::new();
     let mut implicit_base = moof_start;
@@ -51,6 +62,11 @@ pub(crate) fn parse_moof(
             |id| tracks.iter().find(|t| t.id == id).map_or(0, |t| t.next_dts),
         )?;
         implicit_base = traf.data_end;
+        times.push(FragmentTimes {
+            track: traf.track_id,
+            start: traf.start_dts,
+            end: traf.end_dts,
+        });
         match tracks.iter_mut().find(|t| t.id == traf.track_id) {
             Some(t) => t.next_dts = traf.end_dts,
             None => tracks.push(FragTrack {
@@ -92,7 +108,23 @@ mod tests {
         let mut body = mk(b"traf", &t1);
         body.extend(mk(b"traf", &t2));
         let moof = Bytes::from(body);
-        let runs = parse_moof(&moof, 1000, &mut tracks).unwrap();
+        let mut times = Vec::new();
+        let runs = parse_moof(&moof, 1000, &mut tracks, &mut times).unwrap();
+        assert_eq!(
+            times,
+            [
+                FragmentTimes {
+                    track: 1,
+                    start: 500,
+                    end: 520
+                },
+                FragmentTimes {
+                    track: 2,
+                    start: 9,
+                    end: 12
+                }
+            ]
+        );
         assert_eq!(runs.len(), 2);
         assert_eq!(runs[0].1.end, 1008);
         let mut c = runs.into_iter().nth(1).unwrap().1.cursor;

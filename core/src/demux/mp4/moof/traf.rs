@@ -11,6 +11,7 @@ use crate::demux::mp4::moov::mvex::Trex;
 use crate::demux::mp4::sched::Meta;
 use crate::demux::DemuxError;
 use crate::fragment;
+use crate::fragment::tfxd::TFXD_UUID;
 // The trun flags as the box layer names them.
 use crate::fragment::trun::{
     DATA_OFFSET as TRUN_DATA_OFFSET, FIRST_SAMPLE_FLAGS as TRUN_FIRST_FLAGS,
@@ -53,6 +54,22 @@ pub(crate) fn parse_tfhd(body: &[u8], trex: &Trex) -> Result<TrackDefaults, Demu
         default_size: t.default_sample_size.unwrap_or(trex.default_size),
         default_flags: t.default_sample_flags.unwrap_or(trex.default_flags),
     })
+}
+
+/// A `traf`'s `uuid` TfxdBox ([MS-SSTR] 2.2.4.4), if it has one: the fragment's absolute
+/// time and duration as Smooth ingest and ISMV files carry them. The time is read as signed:
+/// encoders write AAC priming before zero as a 64-bit two's complement (ffmpeg's first audio
+/// tfxd of 2^64-213333 is -21.3 ms), which as unsigned would jump the timeline by 58,000 years.
+pub(crate) fn find_tfxd(traf: &[u8]) -> Result<Option<(i64, u64)>, DemuxError> {
+    for child in boxes::children(traf) {
+        let child = child?;
+        if &child.typ != b"uuid" || child.body.get(..16) != Some(&TFXD_UUID[..]) {
+            continue;
+        }
+        let t = fragment::Tfxd::decode(&child.body[16..]).map_err(|_| short("tfxd"))?;
+        return Ok(Some((t.time as i64, t.duration)));
+    }
+    Ok(None)
 }
 
 /// The `baseMediaDecodeTime`.
@@ -241,6 +258,8 @@ pub(crate) struct Traf {
     pub runs: Vec<SampleRun>,
     /// Byte after the last run's data (the implicit base of the next `traf`).
     pub data_end: u64,
+    /// Decode time of the first sample (tfxd, else tfdt, else the track's previous end).
+    pub start_dts: i64,
     /// Decode time after the last sample.
     pub end_dts: i64,
 }
@@ -265,11 +284,14 @@ pub(crate) fn parse_traf(
         None if tfhd.default_base_is_moof => moof_start,
         None => implicit_base,
     };
-    // Without tfdt, a fragment continues where the track's previous one ended.
-    let mut dts = match boxes::find(traf, b"tfdt")? {
-        Some(tfdt) => parse_tfdt(tfdt.body)?,
-        None => next_dts_of(track_id),
+    // Smooth's tfxd first (ingest has no tfdt, ISMV files have both and they agree); without
+    // either, a fragment continues where the track's previous one ended.
+    let mut dts = match (find_tfxd(traf)?, boxes::find(traf, b"tfdt")?) {
+        (Some((time, _)), _) => time,
+        (None, Some(tfdt)) => parse_tfdt(tfdt.body)?,
+        (None, None) => next_dts_of(track_id),
     };
+    let start_dts = dts;
     let mut runs = Vec::new();
     let mut data_start = base;
     for child in boxes::children(traf) {
@@ -286,6 +308,7 @@ pub(crate) fn parse_traf(
         track_id,
         runs,
         data_end: data_start,
+        start_dts,
         end_dts: dts,
     })
 }
