@@ -45,6 +45,10 @@ pub enum StreamKind {
     /// RTSP / RTP (EMS `INP`).
     #[serde(rename = "INP")]
     Rtsp,
+    /// A Smooth Streaming ingest POST (`<point>.isml/Streams(<id>)`); EMS has no such
+    /// inbound type, the name follows its pattern.
+    #[serde(rename = "INMSS")]
+    Smooth,
 }
 
 /// What listStreams reports about a stream.

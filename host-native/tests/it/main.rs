@@ -18,5 +18,6 @@ mod protection;
 mod pull;
 mod restart;
 mod rtsp;
+mod smooth_ingest;
 mod tracks;
 mod web;
