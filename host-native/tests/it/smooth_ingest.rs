@@ -209,7 +209,7 @@ fn a_restarted_encoder_continues_and_a_restart_from_zero_is_refused() {
             .unwrap_or(0)
     };
 
-    let mut first = push(&one(), 7, 0);
+    let mut first = push(&one(), 14, 0);
     wait_for("the first run's fragments", Duration::from_secs(30), || {
         manifest(&path).is_some_and(|m| m.stream_indexes.iter().all(|s| s.chunks.len() >= 2))
     });
@@ -222,7 +222,7 @@ fn a_restarted_encoder_continues_and_a_restart_from_zero_is_refused() {
 
     // Restarted with its timeline continued (UTC-anchored encoders do this): the stream
     // returns and the presentation goes on after what it had.
-    let mut second = push(&one(), 6, 20);
+    let mut second = push(&one(), 8, 30);
     wait_for("the stream to return", Duration::from_secs(15), || {
         streams(&server).iter().any(|(n, _)| n == "ch_cam")
     });

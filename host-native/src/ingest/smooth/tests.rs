@@ -136,17 +136,49 @@ fn created(rx: &mut tokio::sync::broadcast::Receiver<StreamNotice>) -> Vec<Strin
     names
 }
 
-#[tokio::test]
-async fn a_push_is_a_local_stream_and_resends_are_dropped() {
-    let r = start("push", cfg(), "").await;
-    let mut notices = r.state.streams.notices();
-    let mut media = None;
-    // A subscriber counting what the stream carries, as an output would.
+/// Where the capture's first fragment (video moof + mdat) ends.
+const FIRST_FRAGMENT_END: usize = 24 + 1565 + 1254 + 160 + 4691;
+
+/// A POST sent in two parts: through the first fragment (the stream exists then), and the
+/// rest once `between` has run.
+struct Paused {
+    s: TcpStream,
+}
+
+impl Paused {
+    async fn open(addr: SocketAddr, path: &str) -> Self {
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\nHost: t\r\n\r\n"
+        );
+        s.write_all(head.as_bytes()).await.expect("head");
+        let mut p = Self { s };
+        p.send(&FFMPEG[..=FIRST_FRAGMENT_END]).await;
+        p
+    }
+
+    async fn send(&mut self, data: &[u8]) {
+        for c in data.chunks(1000) {
+            let chunk = [format!("{:x}\r\n", c.len()).as_bytes(), c, b"\r\n"].concat();
+            self.s.write_all(&chunk).await.expect("chunk");
+        }
+    }
+
+    async fn finish(mut self) -> u16 {
+        self.send(&FFMPEG[FIRST_FRAGMENT_END + 1..]).await;
+        self.s.write_all(b"0\r\n\r\n").await.expect("end");
+        read_status(&mut self.s).await
+    }
+}
+
+/// Counts the samples of local stream `name` from the moment it exists until it ends.
+fn count_samples(r: &Running, name: &str) -> tokio::task::JoinHandle<usize> {
     let streams = r.state.streams.clone();
-    let counter = tokio::spawn(async move {
+    let name = name.to_string();
+    tokio::spawn(async move {
         let deadline = Instant::now() + LIMIT;
         while Instant::now() < deadline {
-            if let Some(mut rx) = streams.subscribe("pp_cam") {
+            if let Some(mut rx) = streams.subscribe(&name) {
                 let mut samples = 0;
                 while let Some(d) = rx.recv().await {
                     if let crate::streams::StreamItem::Sample(_) = d.item {
@@ -158,35 +190,64 @@ async fn a_push_is_a_local_stream_and_resends_are_dropped() {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         0
-    });
-    // A pause after the first fragment (the stream exists then) lets the subscriber attach.
-    let mut s = TcpStream::connect(r.addr).await.expect("connect");
-    let head = "POST /pp.isml/Streams(cam) HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\
-                Connection: close\r\nHost: t\r\n\r\n";
-    s.write_all(head.as_bytes()).await.expect("head");
-    let first_fragment_end = 24 + 1565 + 1254 + 160 + 4691;
-    let (a, b) = FFMPEG.split_at(first_fragment_end + 1);
-    for (i, c) in a.chunks(1000).chain(b.chunks(1000)).enumerate() {
-        s.write_all(format!("{:x}\r\n", c.len()).as_bytes())
-            .await
-            .expect("size");
-        s.write_all(c).await.expect("chunk");
-        s.write_all(b"\r\n").await.expect("crlf");
-        if i == a.len().div_ceil(1000) - 1 {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
+    })
+}
+
+async fn wait_stream(r: &Running, name: &str) {
+    let deadline = Instant::now() + LIMIT;
+    while r.state.streams.get(name).is_none() {
+        assert!(Instant::now() < deadline, "{name} never appeared");
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    s.write_all(b"0\r\n\r\n").await.expect("end");
-    assert_eq!(read_status(&mut s).await, 200);
-    if let Ok(Ok(n)) = tokio::time::timeout(LIMIT, counter).await {
-        media = Some(n);
-    }
-    // The three fragments after the pause: 5 video frames and the AAC frames around them.
-    assert!(media.is_some_and(|n| n > 5), "samples carried: {media:?}");
-    assert_eq!(created(&mut notices), ["pp_cam"]);
+}
+
+#[tokio::test]
+async fn a_push_is_a_local_stream_and_resends_are_dropped() {
+    let r = start("push", cfg(), "").await;
+    let mut notices = r.state.streams.notices();
+    // What the stream carries after its first fragment, as an output would see it.
+    let counter = count_samples(&r, "pp_cam");
+    let p = Paused::open(r.addr, "/pp.isml/Streams(cam)").await;
+    wait_stream(&r, "pp_cam").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(p.finish().await, 200);
+    let single = tokio::time::timeout(LIMIT, counter)
+        .await
+        .expect("counted")
+        .expect("task");
+    // The three fragments after the first: 5 video frames and the AAC frames around them.
+    assert!(single > 5, "samples carried: {single}");
+
+    // Two redundant encoders on one id (the second sends everything while the first
+    // pauses): the stream carries each fragment once.
+    let counter = count_samples(&r, "pp_red");
+    let p = Paused::open(r.addr, "/pp.isml/Streams(red)").await;
+    wait_stream(&r, "pp_red").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        post(r.addr, "/pp.isml/Streams(red)", FFMPEG, 512).await,
+        200
+    );
+    assert!(
+        r.state.streams.get("pp_red").is_some(),
+        "the first POST holds it"
+    );
+    assert_eq!(p.finish().await, 200);
+    let redundant = tokio::time::timeout(LIMIT, counter)
+        .await
+        .expect("counted")
+        .expect("task");
+    assert_eq!(redundant, single, "one copy of each fragment");
+    let mut names = created(&mut notices);
+    names.sort();
+    assert_eq!(names, ["pp_cam", "pp_red"]);
+    notices = r.state.streams.notices();
     // The POST is over: the stream ended with it.
     assert!(r.state.streams.get("pp_cam").is_none());
-    assert_eq!(r.state.smooth_ingest.streams_of("pp.isml"), ["pp_cam"]);
+    assert_eq!(
+        r.state.smooth_ingest.streams_of("pp.isml"),
+        ["pp_cam", "pp_red"]
+    );
 
     // A reconnect resending the same fragments: accepted, nothing new, no stream made.
     assert_eq!(
@@ -229,6 +290,18 @@ async fn hostile_posts_get_4xx_and_touch_nothing() {
         ..cfg()
     };
     let r = start("hostile", c, "").await;
+    // A live stream of the same point, open through everything below: the rest of its
+    // body trickles in (200 bytes every 150 ms: ~4 s), within the idle limit.
+    let mut live = Paused::open(r.addr, "/a.isml/Streams(live)").await;
+    wait_stream(&r, "a_live").await;
+    let live = tokio::spawn(async move {
+        for c in FFMPEG[FIRST_FRAGMENT_END + 1..].chunks(200) {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            live.send(c).await;
+        }
+        live.s.write_all(b"0\r\n\r\n").await.expect("end");
+        read_status(&mut live.s).await
+    });
     let mut notices = r.state.streams.notices();
     // Garbage.
     let garbage: Vec<u8> = (0..5000u32).map(|i| (i * 7919 % 251) as u8).collect();
@@ -258,9 +331,11 @@ async fn hostile_posts_get_4xx_and_touch_nothing() {
         .expect("send");
     assert_eq!(read_status(&mut s).await, 408);
     assert!(started.elapsed() < Duration::from_secs(10));
-    // Nothing was made by any of them.
+    // Nothing was made by any of them, and the live stream went on.
     assert!(created(&mut notices).is_empty());
-    assert!(r.state.smooth_ingest.streams_of("a.isml").is_empty());
+    assert_eq!(r.state.smooth_ingest.streams_of("a.isml"), ["a_live"]);
+    assert!(r.state.streams.get("a_live").is_some());
+    assert_eq!(live.await.expect("task"), 200);
     // Too many tracks for the configured limit: 415.
     let one = SmoothIngestConfig {
         max_tracks: 1,

@@ -403,6 +403,46 @@ pub(crate) mod tests {
         assert_eq!((v[2].dts, v[2].duration), (92000, 1000));
     }
 
+    /// A traf as Smooth ingest sends it (tfhd, trun, a reserved `free`, then the tfxd written
+    /// by the fragment writer): the tfxd time wins over tfdt and is read as signed; without
+    /// tfxd, tfdt; without either, the track's previous end.
+    #[test]
+    fn tfxd_time_round_trip() {
+        let trun = trun(
+            1,
+            TRUN_SIZE | TRUN_DURATION,
+            &[],
+            &[&[400_000, 4], &[400_000, 4]],
+        );
+        let tfdt = mk_full(b"tfdt", 1, 0, &777u64.to_be_bytes());
+        let mut tfxd = Vec::new();
+        fragment::Tfxd {
+            time: (-213_333i64) as u64,
+            duration: 800_000,
+        }
+        .encode(&mut tfxd);
+        let build = |parts: &[&[u8]]| {
+            let mut b = tfhd(1, 0, &[]);
+            for p in parts {
+                b.extend_from_slice(p);
+            }
+            Bytes::from(b)
+        };
+        let free = crate::demux::mp4::boxes::tests::mk(b"free", &[0; 4]);
+        for (parts, start) in [
+            (build(&[&trun, &free, &tfxd, &tfdt]), -213_333),
+            (build(&[&tfdt, &trun]), 777),
+            (build(&[&trun]), 5_000),
+        ] {
+            let t = parse_traf(&parts, &parts, |_| trex(), 0, 0, |_| 5_000).unwrap();
+            assert_eq!((t.start_dts, t.end_dts), (start, start + 800_000));
+        }
+        assert_eq!(find_tfxd(&trun).unwrap(), None);
+        let mut cut = tfhd(1, 0, &[]);
+        cut.extend(crate::demux::mp4::boxes::tests::mk(b"uuid", &TFXD_UUID));
+        assert!(find_tfxd(&cut).is_err(), "a tfxd without its fields");
+    }
+
     #[test]
     fn trun_bounds() {
         let t = tfhd(1, 0, &[]);
