@@ -166,6 +166,27 @@ fn ffmpeg_pushes_two_bitrates_and_players_play_the_point() {
         .expect("api");
     assert_eq!(created["status"], "SUCCESS", "{created}");
 
+    // ... and RTMP plays it (2 s of it, copied).
+    let rtmp = format!("rtmp://{}/live/pp_lo", server.addr("rtmp"));
+    let mut play = Push(
+        Command::new("ffmpeg")
+            .args([
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-nostdin",
+                "-i",
+                &rtmp,
+            ])
+            .args(["-t", "2", "-c", "copy", "-f", "null", "-"])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("ffmpeg"),
+    );
+    play.wait(Duration::from_secs(20));
+    let status = play.0.wait().expect("status");
+    assert!(status.success(), "RTMP play of pp_lo: {status}");
+
     let gst_run = gst::ready_or_skip("smooth ingest point in GStreamer").then(|| {
         let u = format!("http://{web}/pp.isml/Manifest");
         std::thread::spawn(move || gst::play(&u, 12.0))

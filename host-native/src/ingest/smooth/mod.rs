@@ -122,6 +122,13 @@ impl Points {
         })
     }
 
+    /// The local streams a point's presentation packages now.
+    pub fn packaged(&self, point_path: &str) -> Vec<String> {
+        self.points()
+            .get(point_path)
+            .map_or_else(Vec::new, |p| p.package.packaged().to_vec())
+    }
+
     /// Serves a POST or PUT if it is an ingest URL (`None`: it is not; the web server
     /// answers it as before).
     pub async fn handle(

@@ -36,6 +36,10 @@ impl State {
     pub fn schedule(&mut self) -> bool {
         !std::mem::replace(&mut self.scheduled, true)
     }
+
+    pub fn packaged(&self) -> &[String] {
+        &self.packaged
+    }
 }
 
 /// Starts or restarts the point's presentation if its streams changed.

@@ -391,3 +391,52 @@ async fn probe_auth_and_the_post_cap() {
     assert_eq!(post(r1.addr, "/pp.isml/Streams(b)", FFMPEG, 999).await, 503);
     drop(open);
 }
+
+/// The point's presentation starts with the streams there after `gather_ms`, and restarts
+/// with a stream that joins later.
+#[tokio::test]
+async fn a_late_stream_joins_the_points_presentation() {
+    let c = SmoothIngestConfig {
+        gather_ms: 100,
+        ..Default::default()
+    };
+    let r = start("late", c, "").await;
+    // The configs listConfig shows: (group, stream, bandwidth).
+    let state = r.state.clone();
+    let until = |want: &'static [&'static str]| {
+        let state = state.clone();
+        async move {
+            let deadline = Instant::now() + LIMIT;
+            loop {
+                let configs: Vec<_> = state
+                    .outputs
+                    .list_mss()
+                    .into_iter()
+                    .map(|c| (c.params.group_name, c.local_stream_name, c.bandwidth))
+                    .collect();
+                let streams: Vec<&str> = configs.iter().map(|c| c.1.as_str()).collect();
+                if streams == want && state.smooth_ingest.packaged("lj.isml") == want {
+                    // One group in the point's folder, at the manifests' bitrates (made
+                    // distinct: the capture's two copies say 20000 each).
+                    assert!(configs.iter().all(|c| c.0 == "lj.isml"), "{configs:?}");
+                    let mut rates: Vec<u32> = configs.iter().map(|c| c.2).collect();
+                    rates.dedup();
+                    assert_eq!(rates.len(), want.len(), "{configs:?}");
+                    assert!(
+                        rates.iter().all(|&b| (20_000..20_010).contains(&b)),
+                        "{configs:?}"
+                    );
+                    return;
+                }
+                assert!(Instant::now() < deadline, "{configs:?}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    let a = Paused::open(r.addr, "/lj.isml/Streams(a)").await;
+    until(&["lj_a"]).await;
+    let b = Paused::open(r.addr, "/lj.isml/Streams(b)").await;
+    until(&["lj_a", "lj_b"]).await;
+    assert_eq!(a.finish().await, 200);
+    assert_eq!(b.finish().await, 200);
+}
