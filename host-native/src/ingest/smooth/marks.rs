@@ -14,6 +14,11 @@ use std::collections::{HashMap, VecDeque};
 /// Fragment starts remembered per track: the two an encoder resends, and one more.
 pub const RECENT: usize = 3;
 
+/// Tracks remembered per stream: a `moof` may name any track_ID, and a hostile body naming
+/// a new one in each must not grow this without end. Fragments of further tracks are let
+/// through unjudged (the demuxer drops samples of tracks its `moov` did not declare).
+const MAX_TRACKS: usize = 64;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     New,
@@ -30,6 +35,9 @@ pub struct Marks {
 impl Marks {
     /// Judges a fragment of `track` starting at `start`; a new one is remembered.
     pub fn check(&mut self, track: u32, start: i64) -> Verdict {
+        if self.tracks.len() >= MAX_TRACKS && !self.tracks.contains_key(&track) {
+            return Verdict::New;
+        }
         let recent = self.tracks.entry(track).or_default();
         let latest = recent.back().copied();
         match latest {
@@ -72,5 +80,15 @@ mod tests {
         assert_eq!(m.check(1, 35), Verdict::Backwards(35, 40));
         // Refusals change nothing: the timeline goes on.
         assert_eq!(m.check(1, 50), Verdict::New);
+        // Track ids past the bound are not remembered.
+        for id in 100..300 {
+            m.check(id, 0);
+        }
+        assert_eq!(m.tracks.len(), MAX_TRACKS);
+        assert_eq!(
+            m.check(1, 50),
+            Verdict::Duplicate,
+            "known tracks still judged"
+        );
     }
 }

@@ -384,6 +384,9 @@ impl Connection<'_> {
                         self.pending.retain(|p| p.id != t.id);
                         self.pending.push(t);
                     }
+                    IngestEvent::Media(DemuxEvent::Ignored { track, reason }) => {
+                        tracing::warn!(stream = %self.route.local_stream(), track, "track not packaged: {reason}");
+                    }
                     _ => {}
                 }
                 continue;

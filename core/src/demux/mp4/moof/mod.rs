@@ -21,6 +21,9 @@ pub(crate) struct FragTrack {
     pub next_dts: i64,
 }
 
+/// Tracks whose fragment state is kept: those the moov declares, and unknown ones up to this.
+const MAX_FRAG_TRACKS: usize = 256;
+
 /// One `traf`'s place on its track's timeline: what Smooth ingest keys fragments by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FragmentTimes {
@@ -67,8 +70,12 @@ pub(crate) fn parse_moof(
             start: traf.start_dts,
             end: traf.end_dts,
         });
+        let known = tracks.len();
         match tracks.iter_mut().find(|t| t.id == traf.track_id) {
             Some(t) => t.next_dts = traf.end_dts,
+            // A live input (Smooth ingest) never ends: a track_ID the moov did not declare in
+            // every moof must not grow this list (and its search) without end.
+            None if known >= MAX_FRAG_TRACKS => {}
             None => tracks.push(FragTrack {
                 id: traf.track_id,
                 trex: Trex::default(),
@@ -132,5 +139,24 @@ mod tests {
         assert_eq!((m.offset, m.size, m.dts), (1008, 7, 9));
         assert_eq!(tracks[0].next_dts, 520);
         assert_eq!(tracks[1].next_dts, 12);
+    }
+
+    /// A live input naming a new track_ID in every moof keeps a bounded list.
+    #[test]
+    fn unknown_tracks_are_bounded() {
+        let mut tracks = alloc::vec::Vec::new();
+        let mut times = Vec::new();
+        for id in 0..(MAX_FRAG_TRACKS as u32 + 50) {
+            let mut t = tfhd(id, 0x08 | 0x10, &[1, 1]);
+            t.extend(trun(0, 0, &[], &[&[]]));
+            let moof = Bytes::from(mk(b"traf", &t));
+            parse_moof(&moof, 0, &mut tracks, &mut times).unwrap();
+        }
+        assert_eq!(tracks.len(), MAX_FRAG_TRACKS);
+        assert_eq!(
+            times.len(),
+            MAX_FRAG_TRACKS + 50,
+            "times are still reported"
+        );
     }
 }
