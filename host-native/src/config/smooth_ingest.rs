@@ -16,8 +16,11 @@ pub struct SmoothIngestConfig {
     pub enabled: bool,
     /// Ingest POSTs served at once, all points together; more get 503.
     pub max_posts: u32,
-    /// Publishing points at once; a POST to a further one gets 503.
+    /// Publishing points at once; a POST to a further one gets 503. A point and its stream
+    /// ids are kept for the server's life (their timelines judge reconnects).
     pub max_points: u32,
+    /// `Streams(<id>)`s one point may have; a further id gets 503.
+    pub max_streams_per_point: u32,
     /// A POST whose body sends nothing for this long is ended (408). Encoders send a
     /// fragment every few seconds; a silent one blocks its stream (Azure's guidance).
     pub idle_timeout_secs: f64,
@@ -50,6 +53,7 @@ impl Default for SmoothIngestConfig {
             enabled: true,
             max_posts: 64,
             max_points: 16,
+            max_streams_per_point: 32,
             idle_timeout_secs: 30.0,
             max_manifest_bytes: 1 << 20,
             max_box_bytes: 4 << 20,

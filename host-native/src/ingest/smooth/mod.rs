@@ -21,7 +21,8 @@
 //!
 //! Answers: 200 after the body (an empty probe POST too), 400 malformed body or URL, 403
 //! refused by `[auth]`, 408 idle, 409 time going back or the name held by another kind of
-//! stream, 415 unsupported media, 503 over `max_posts`/`max_points`.
+//! stream, 415 unsupported media, 503 over `max_posts`, `max_points` or
+//! `max_streams_per_point`.
 
 mod marks;
 mod package;
@@ -245,6 +246,16 @@ impl Points {
             route: route.point.clone(),
             ..Default::default()
         });
+        let cap = self.inner.cfg.max_streams_per_point as usize;
+        if !point.streams.contains_key(&route.stream) && point.streams.len() >= cap {
+            return Err((
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the point has {cap} stream ids already ([smooth_ingest] \
+                     max_streams_per_point)"
+                ),
+            ));
+        }
         let shared = point
             .streams
             .entry(route.stream.clone())

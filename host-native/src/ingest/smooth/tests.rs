@@ -373,6 +373,16 @@ async fn probe_auth_and_the_post_cap() {
     // Another point's names are not covered by any rule.
     assert_eq!(post(r.addr, "/qq.isml/Streams(a)", FFMPEG, 999).await, 403);
 
+    // max_streams_per_point 1: a second id of a point gets 503, another point does not.
+    let one_id = SmoothIngestConfig {
+        max_streams_per_point: 1,
+        ..cfg()
+    };
+    let r2 = start("ids", one_id, "").await;
+    assert_eq!(post(r2.addr, "/pp.isml/Streams(a)", FFMPEG, 999).await, 200);
+    assert_eq!(post(r2.addr, "/pp.isml/Streams(b)", FFMPEG, 999).await, 503);
+    assert_eq!(post(r2.addr, "/qq.isml/Streams(b)", FFMPEG, 999).await, 200);
+
     // max_posts 1: a second POST while one is open gets 503.
     let one = SmoothIngestConfig {
         max_posts: 1,
