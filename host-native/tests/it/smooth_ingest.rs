@@ -1,6 +1,6 @@
 //! Smoothcast as a Smooth Streaming publishing point, end to end with ffmpeg as the encoder
 //! (`-f ismv -movflags isml+frag_keyframe`, shared/reference/smooth-ingest.md §11): two
-//! bitrates POSTed at once become two local streams and one live presentation at
+//! bitrates (with B-frames) POSTed at once become two local streams and one live presentation at
 //! `/pp.isml/Manifest` that dash.js and GStreamer play; an explicit createMSSStream packages
 //! a pushed stream; an encoder restarted with a continuing timeline continues the
 //! presentation, one restarted at 0 is refused.
@@ -39,9 +39,10 @@ impl Push {
 }
 
 /// One ffmpeg encoding testsrc2 and a tone for `seconds`, pushing each `(url, size,
-/// video kbit/s, audio kbit/s)` as a Smooth ingest POST with aligned 1 s GOPs; times start
-/// at `offset` seconds.
-fn push(outputs: &[(String, &str, u32, u32)], seconds: u32, offset: u32) -> Push {
+/// video kbit/s, audio kbit/s, B-frames)` as a Smooth ingest POST with aligned 1 s GOPs;
+/// times start at `offset` seconds. With B-frames, ffmpeg's ismv writes negative composition
+/// offsets (trun v1) so that the tfxd time is the first sample's decode time.
+fn push(outputs: &[(String, &str, u32, u32, u32)], seconds: u32, offset: u32) -> Push {
     let mut cmd = Command::new("ffmpeg");
     cmd.args(["-hide_banner", "-loglevel", "error", "-nostdin"]);
     // `-t` on the inputs: with it on the outputs the second never ends (§11).
@@ -54,11 +55,11 @@ fn push(outputs: &[(String, &str, u32, u32)], seconds: u32, offset: u32) -> Push
     for i in 0..n {
         graph.push_str(&format!("[v{i}]"));
     }
-    for (i, (_, size, _, _)) in outputs.iter().enumerate() {
+    for (i, (_, size, _, _, _)) in outputs.iter().enumerate() {
         graph.push_str(&format!(";[v{i}]scale={}[s{i}]", size.replace('x', ":")));
     }
     cmd.args(["-filter_complex", &graph]);
-    for (i, (url, _, video, audio)) in outputs.iter().enumerate() {
+    for (i, (url, _, video, audio, bframes)) in outputs.iter().enumerate() {
         cmd.args(["-map", &format!("[s{i}]"), "-map", "1:a"]);
         cmd.args([
             "-c:v",
@@ -76,7 +77,7 @@ fn push(outputs: &[(String, &str, u32, u32)], seconds: u32, offset: u32) -> Push
             "-keyint_min",
             "25",
         ]);
-        cmd.args(["-sc_threshold", "0", "-bf", "0"]);
+        cmd.args(["-sc_threshold", "0", "-bf", &bframes.to_string()]);
         cmd.args(["-c:a", "aac", "-b:a", &format!("{audio}k")]);
         cmd.args(["-avoid_negative_ts", "make_non_negative"]);
         cmd.args(["-output_ts_offset", &offset.to_string()]);
@@ -124,8 +125,8 @@ fn ffmpeg_pushes_two_bitrates_and_players_play_the_point() {
     let url = |id: &str| format!("http://{web}/pp.isml/Streams({id})");
     let _encoder = push(
         &[
-            (url("hi"), "320x240", 400, 96),
-            (url("lo"), "160x120", 150, 64),
+            (url("hi"), "320x240", 400, 96, 2),
+            (url("lo"), "160x120", 150, 64, 2),
         ],
         32,
         0,
@@ -220,7 +221,7 @@ fn a_restarted_encoder_continues_and_a_restart_from_zero_is_refused() {
     let webroot = dir.path().join("www");
     let server = Server::start(exe(), &webroot, CONFIG, &[]).expect("server");
     let url = format!("http://{}/live/ch.isml/Streams(cam)", server.addr("web"));
-    let one = || vec![(url.clone(), "320x240", 300, 64)];
+    let one = || vec![(url.clone(), "320x240", 300, 64, 0)];
     let path = webroot.join("live/ch.isml/manifest.ismc");
     let last_end = |m: &Manifest| {
         m.stream_indexes

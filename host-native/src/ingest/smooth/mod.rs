@@ -91,6 +91,14 @@ struct Shared {
     bitrate: u32,
     /// It has had media: the point's presentation includes it.
     started: bool,
+    /// Per track, how far decode times are moved back (and composition offsets forward) so
+    /// that no offset is negative: ffmpeg's ismv writes B-frames with negative offsets
+    /// (version 1 `trun`, the tfxd time being the keyframe's decode and presentation
+    /// time), which the live presentation packages, with several levels, into a timeline
+    /// it never publishes; as RTMP delivers them (offsets >= 0), they package as any
+    /// encoder's. Fixed by the track's first fragment for the stream's life, so reconnects
+    /// keep one timeline.
+    shift: HashMap<u32, i64>,
 }
 
 impl Default for Points {
@@ -268,6 +276,7 @@ impl Points {
                     active: 0,
                     bitrate: 0,
                     started: false,
+                    shift: HashMap::new(),
                 }))
             });
         Ok(shared.clone())
@@ -427,7 +436,12 @@ impl Connection<'_> {
                         s.started = true;
                         started = true;
                     }
-                    let Shared { feed, tracks, .. } = &mut *s;
+                    let Shared {
+                        feed,
+                        tracks,
+                        shift,
+                        ..
+                    } = &mut *s;
                     let Some(feed) = feed.as_mut() else {
                         continue;
                     };
@@ -437,6 +451,11 @@ impl Connection<'_> {
                             send(feed, DemuxEvent::Track(t.clone()))?;
                         }
                     }
+                    let mut sample = sample;
+                    if let Some(&d) = shift.get(&sample.track).filter(|&&d| d > 0) {
+                        sample.dts = sample.dts.saturating_sub(d);
+                        sample.cts_offset = sample.cts_offset.saturating_add(d);
+                    }
                     send(feed, DemuxEvent::Sample(sample))?;
                 }
                 IngestEvent::Media(e @ DemuxEvent::Ignored { .. }) => {
@@ -445,25 +464,30 @@ impl Connection<'_> {
                     }
                 }
                 IngestEvent::Media(DemuxEvent::Seek(_)) => {}
-                IngestEvent::Fragment(f) => match s.marks.check(f.track, f.start) {
-                    Verdict::New => {
-                        self.skip.remove(&f.track);
+                IngestEvent::Fragment(f) => {
+                    s.shift
+                        .entry(f.track)
+                        .or_insert(f.min_cts.saturating_neg().max(0));
+                    match s.marks.check(f.track, f.start) {
+                        Verdict::New => {
+                            self.skip.remove(&f.track);
+                        }
+                        Verdict::Duplicate => {
+                            self.skip.insert(f.track);
+                        }
+                        Verdict::Backwards(t, latest) => {
+                            return Err((
+                                StatusCode::CONFLICT,
+                                format!(
+                                    "track {}: fragment time {t} goes back before {latest}: \
+                                     the stream's timeline cannot restart (continue it, e.g. \
+                                     ffmpeg -output_ts_offset, or push to a new Streams() id)",
+                                    f.track
+                                ),
+                            ));
+                        }
                     }
-                    Verdict::Duplicate => {
-                        self.skip.insert(f.track);
-                    }
-                    Verdict::Backwards(t, latest) => {
-                        return Err((
-                            StatusCode::CONFLICT,
-                            format!(
-                                "track {}: fragment time {t} goes back before {latest}: the \
-                                 stream's timeline cannot restart (continue it, e.g. ffmpeg \
-                                 -output_ts_offset, or push to a new Streams() id)",
-                                f.track
-                            ),
-                        ));
-                    }
-                },
+                }
                 IngestEvent::End => {}
             }
         }

@@ -32,6 +32,9 @@ pub struct FragmentTimes {
     pub start: i64,
     /// Decode time after the last sample.
     pub end: i64,
+    /// The smallest composition offset of its samples, 0 when none is negative (a version 1
+    /// `trun`, as ffmpeg's ismv writes with B-frames, has them below 0).
+    pub min_cts: i64,
 }
 
 /// Parses a `moof` body starting at absolute offset `moof_start`; returns each run with its
@@ -69,6 +72,7 @@ pub(crate) fn parse_moof(
             track: traf.track_id,
             start: traf.start_dts,
             end: traf.end_dts,
+            min_cts: traf.min_cts,
         });
         let known = tracks.len();
         match tracks.iter_mut().find(|t| t.id == traf.track_id) {
@@ -123,12 +127,14 @@ mod tests {
                 FragmentTimes {
                     track: 1,
                     start: 500,
-                    end: 520
+                    end: 520,
+                    min_cts: 0
                 },
                 FragmentTimes {
                     track: 2,
                     start: 9,
-                    end: 12
+                    end: 12,
+                    min_cts: 0
                 }
             ]
         );

@@ -93,6 +93,8 @@ pub(crate) struct SampleRun {
     pub end: u64,
     /// Sum of the run's sample durations.
     pub duration: u64,
+    /// The smallest composition offset of its samples (0 when none is below 0).
+    pub min_cts: i64,
 }
 
 /// Parses a `trun`. `trun` is the box body as shared bytes (the per-sample records are read
@@ -154,12 +156,13 @@ pub(crate) fn parse_trun(
         first_flags,
     };
     // Totals: per-sample fields are bounded by the box; defaults multiply.
-    let (mut bytes, mut duration) = (0u64, 0u64);
-    if flags & (TRUN_SIZE | TRUN_DURATION) != 0 {
+    let (mut bytes, mut duration, mut min_cts) = (0u64, 0u64, 0i64);
+    if flags & (TRUN_SIZE | TRUN_DURATION | TRUN_CTS) != 0 {
         for i in 0..count {
             let rec = cursor.record(i);
             bytes += u64::from(rec.size);
             duration += u64::from(rec.duration);
+            min_cts = min_cts.min(rec.cts_offset);
         }
     } else {
         bytes = u64::from(count) * u64::from(tfhd.default_size);
@@ -178,6 +181,7 @@ pub(crate) fn parse_trun(
         cursor,
         end,
         duration,
+        min_cts,
     })
 }
 
@@ -262,6 +266,8 @@ pub(crate) struct Traf {
     pub start_dts: i64,
     /// Decode time after the last sample.
     pub end_dts: i64,
+    /// The smallest composition offset of its samples (0 when none is below 0).
+    pub min_cts: i64,
 }
 
 /// Parses a `traf` body. `moof` is the whole `moof` body (shared), `traf` a sub-slice of it.
@@ -304,12 +310,14 @@ pub(crate) fn parse_traf(
         dts = dts.saturating_add(i64::try_from(run.duration).unwrap_or(i64::MAX));
         runs.push(run);
     }
+    let min_cts = runs.iter().map(|r| r.min_cts).min().unwrap_or(0);
     Ok(Traf {
         track_id,
         runs,
         data_end: data_start,
         start_dts,
         end_dts: dts,
+        min_cts,
     })
 }
 
@@ -389,7 +397,7 @@ pub(crate) mod tests {
         );
         let bytes = Bytes::from(body[8..].to_vec());
         let mut run = parse_trun(&bytes, &h, 1000, 0, 90000).unwrap();
-        assert_eq!((run.end, run.duration), (1118, 3000));
+        assert_eq!((run.end, run.duration, run.min_cts), (1118, 3000, -1000));
         let mut v = vec![];
         while let Some(m) = run.cursor.next().unwrap() {
             v.push(m);
