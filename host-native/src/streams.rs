@@ -387,6 +387,13 @@ impl Publisher {
         &self.name
     }
 
+    /// What [`Publisher::shutdown_requested`] waits on, for a source that cannot hold its
+    /// publisher across an await (Smooth ingest: one publisher shared by several POSTs
+    /// under a lock).
+    pub fn stop_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.stop.clone()
+    }
+
     pub fn id(&self) -> u64 {
         self.id
     }

@@ -22,7 +22,8 @@
 //! Answers: 200 after the body (an empty probe POST too), 400 malformed body or URL, 403
 //! refused by `[auth]`, 408 idle, 409 time going back or the name held by another kind of
 //! stream, 415 unsupported media, 503 over `max_posts`, `max_points` or
-//! `max_streams_per_point`.
+//! `max_streams_per_point`, or when shutdownStream ends the stream (its POST is answered
+//! and closed, as an RTMP publisher is disconnected).
 
 mod marks;
 mod package;
@@ -219,7 +220,18 @@ impl Points {
                 tracing::warn!(stream = %route.local_stream(), client = %peer, "smooth ingest: {}", answer.1);
                 return answer;
             }
-            data = match next_data(&mut body, idle).await {
+            let stop = conn.stop_signal();
+            let next = tokio::select! {
+                next = next_data(&mut body, idle) => next,
+                () = stopped(stop) => {
+                    tracing::info!(stream = %route.local_stream(), client = %peer, "smooth ingest: ended by shutdownStream");
+                    return (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the stream was shut down (shutdownStream)".to_string(),
+                    );
+                }
+            };
+            data = match next {
                 Ok(Some(d)) => d,
                 Ok(None) => break,
                 Err(answer) => {
@@ -322,6 +334,14 @@ fn path_of(route: &Route) -> String {
     format!("/{}/Streams({})", route.point_path(), route.stream)
 }
 
+/// Completes when `stop` is notified (never without one).
+async fn stopped(stop: Option<Arc<tokio::sync::Notify>>) {
+    match stop {
+        Some(n) => n.notified().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The next data of the body; `Ok(None)` at its end.
 async fn next_data(body: &mut Incoming, idle: Duration) -> Result<Option<bytes::Bytes>, Answer> {
     loop {
@@ -368,6 +388,14 @@ struct Connection<'a> {
 }
 
 impl Connection<'_> {
+    /// The open local stream's shutdownStream signal (the stream may have been reopened
+    /// since the last look, so asked each time).
+    fn stop_signal(&self) -> Option<Arc<tokio::sync::Notify>> {
+        self.shared
+            .as_ref()
+            .and_then(|s| lock(s).feed.as_ref().and_then(Feed::stop_signal))
+    }
+
     fn push(&mut self, data: &[u8]) -> Result<(), Answer> {
         if let Some(shared) = &self.shared {
             if let Some(feed) = &mut lock(shared).feed {

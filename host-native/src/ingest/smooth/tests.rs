@@ -383,6 +383,28 @@ async fn probe_auth_and_the_post_cap() {
     assert_eq!(post(r2.addr, "/pp.isml/Streams(b)", FFMPEG, 999).await, 503);
     assert_eq!(post(r2.addr, "/qq.isml/Streams(b)", FFMPEG, 999).await, 200);
 
+    // shutdownStream ends a pushed stream: its POST is answered 503 and closed.
+    // (A later timeline: the id's first POST above sent the capture's own times.)
+    let deadline = Instant::now() + LIMIT;
+    let later = shifted(50_000_000);
+    let mut s = TcpStream::connect(r2.addr).await.expect("connect");
+    s.write_all(
+        b"POST /pp.isml/Streams(a) HTTP/1.1\r\nTransfer-Encoding: chunked\r\nHost: t\r\n\r\n",
+    )
+    .await
+    .expect("head");
+    let part = &later[..=FIRST_FRAGMENT_END];
+    s.write_all(&[format!("{:x}\r\n", part.len()).as_bytes(), part, b"\r\n"].concat())
+        .await
+        .expect("part");
+    while r2.state.streams.get("pp_a").is_none() {
+        assert!(Instant::now() < deadline, "pp_a never appeared");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(r2.state.streams.request_shutdown("pp_a"));
+    assert_eq!(read_status(&mut s).await, 503);
+    assert!(r2.state.streams.get("pp_a").is_none());
+
     // max_posts 1: a second POST while one is open gets 503.
     let one = SmoothIngestConfig {
         max_posts: 1,
