@@ -1,6 +1,6 @@
 //! Smoothcast as a Smooth Streaming publishing point, end to end with ffmpeg as the encoder
 //! (`-f ismv -movflags isml+frag_keyframe`, shared/reference/smooth-ingest.md §11): two
-//! bitrates (with B-frames) POSTed at once become two local streams and one live presentation at
+//! bitrates POSTed at once become two local streams and one live presentation at
 //! `/pp.isml/Manifest` that dash.js and GStreamer play; an explicit createMSSStream packages
 //! a pushed stream; an encoder restarted with a continuing timeline continues the
 //! presentation, one restarted at 0 is refused.
@@ -125,8 +125,8 @@ fn ffmpeg_pushes_two_bitrates_and_players_play_the_point() {
     let url = |id: &str| format!("http://{web}/pp.isml/Streams({id})");
     let _encoder = push(
         &[
-            (url("hi"), "320x240", 400, 96, 2),
-            (url("lo"), "160x120", 150, 64, 2),
+            (url("hi"), "320x240", 400, 96, 0),
+            (url("lo"), "160x120", 150, 64, 0),
         ],
         32,
         0,
