@@ -41,9 +41,10 @@ pub struct SmoothIngestConfig {
     pub chunk_length: u32,
     /// Fragments the point's rolling manifest lists.
     pub playlist_length: u32,
-    /// How long a point waits after its first stream for the others (one encoder starts
-    /// its POSTs together) before its presentation starts; a stream arriving later restarts
-    /// the presentation with it. Milliseconds.
+    /// How long a point waits after its first stream's header (ftyp, manifest, moov) for
+    /// the others (one encoder opens its POSTs together) before its presentation starts;
+    /// short, so that it starts before the first fragments (an encoder sends one per GOP).
+    /// A stream arriving later restarts the presentation with it. Milliseconds.
     pub gather_ms: u64,
 }
 
@@ -63,7 +64,7 @@ impl Default for SmoothIngestConfig {
             package: true,
             chunk_length: 2,
             playlist_length: 30,
-            gather_ms: 1_500,
+            gather_ms: 500,
         }
     }
 }

@@ -114,7 +114,7 @@ fn streams(server: &Server) -> Vec<(String, String)> {
         .collect()
 }
 
-const CONFIG: &str = "[smooth_ingest]\ngather_ms = 1000\nchunk_length = 2\n";
+const CONFIG: &str = "[smooth_ingest]\nchunk_length = 2\n";
 
 #[test]
 fn ffmpeg_pushes_two_bitrates_and_players_play_the_point() {
@@ -125,8 +125,8 @@ fn ffmpeg_pushes_two_bitrates_and_players_play_the_point() {
     let url = |id: &str| format!("http://{web}/pp.isml/Streams({id})");
     let _encoder = push(
         &[
-            (url("hi"), "320x240", 400, 96, 0),
-            (url("lo"), "160x120", 150, 64, 0),
+            (url("hi"), "320x240", 400, 96, 2),
+            (url("lo"), "160x120", 150, 64, 2),
         ],
         32,
         0,

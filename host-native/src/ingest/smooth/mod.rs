@@ -90,7 +90,7 @@ struct Shared {
     active: usize,
     /// The quality level's bitrate from the manifest (video `systemBitrate`, else audio's).
     bitrate: u32,
-    /// It has had media: the point's presentation includes it.
+    /// A POST's header for it was whole: the point's presentation includes it.
     started: bool,
     /// Per track, how far decode times are moved back (and composition offsets forward) so
     /// that no offset is negative: ffmpeg's ismv writes B-frames with negative offsets
@@ -415,14 +415,23 @@ impl Connection<'_> {
     fn drain(&mut self) -> Result<(), Answer> {
         let mut started = false;
         while let Some(event) = self.parser.poll() {
-            let media = matches!(
+            // The header is whole once the moov's tracks come: the stream joins its point
+            // then, so the point's presentation can start before the first fragment and see
+            // every level from its first keyframe.
+            let joined = matches!(
                 event,
-                IngestEvent::Fragment(_) | IngestEvent::Media(DemuxEvent::Sample(_))
+                IngestEvent::Fragment(_)
+                    | IngestEvent::Media(DemuxEvent::Track(_) | DemuxEvent::Sample(_))
             );
-            if media && self.shared.is_none() {
+            if joined && self.shared.is_none() {
                 let shared = self.points.stream(self.route)?;
-                lock(&shared).active += 1;
+                {
+                    let mut s = lock(&shared);
+                    s.active += 1;
+                    s.started = true;
+                }
                 self.shared = Some(shared);
+                started = true;
             }
             let Some(shared) = self.shared.clone() else {
                 // Header events: kept until the stream is taken.
@@ -461,8 +470,6 @@ impl Connection<'_> {
                             &self.source,
                         ));
                         s.tracks.clear();
-                        s.started = true;
-                        started = true;
                     }
                     let Shared {
                         feed,

@@ -2,8 +2,8 @@
 //! point's local streams, written to `<webroot>/<path>/<point>.isml/manifest.ismc` so the
 //! web server's IIS URLs serve it at `/<path>/<point>.isml/Manifest`.
 //!
-//! It starts `gather_ms` after the point's first stream has media, with every stream that
-//! has media by then (one encoder opens its POSTs together). A stream that arrives later
+//! It starts `gather_ms` after the point's first stream's header, with every stream whose
+//! header came by then (one encoder opens its POSTs together). A stream that arrives later
 //! restarts it with all streams: a group's streams are fixed when it starts. It is a
 //! server-made group (listConfig shows it, the state file does not keep it); keepAlive, so
 //! it outlives its POSTs and continues when they return.
