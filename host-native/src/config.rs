@@ -16,6 +16,7 @@ pub mod ems;
 mod limits;
 pub mod lua;
 pub mod security;
+pub mod smooth_ingest;
 pub mod tls;
 mod web;
 
@@ -78,6 +79,8 @@ pub struct ServerConfig {
     pub tls: Option<tls::TlsConfig>,
     /// The web server's limits and cache (`[web]`).
     pub web: WebConfig,
+    /// Smoothcast as a Smooth Streaming publishing point (`[smooth_ingest]`).
+    pub smooth_ingest: smooth_ingest::SmoothIngestConfig,
 }
 
 impl Default for ServerConfig {
@@ -103,6 +106,7 @@ impl Default for ServerConfig {
             security: Security::default(),
             tls: None,
             web: WebConfig::default(),
+            smooth_ingest: Default::default(),
         }
     }
 }

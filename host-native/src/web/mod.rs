@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use bytes::Bytes;
+use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Response, StatusCode, Uri};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -145,11 +146,15 @@ impl Connections {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let web = self.web.clone();
-        let service = hyper::service::service_fn(move |req| {
+        let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
             let web = web.clone();
             async move {
                 let started = Instant::now();
-                let r = handle(&web, req.method(), req.uri(), req.headers()).await;
+                let r = if matches!(*req.method(), Method::POST | Method::PUT) {
+                    post(&web, req, peer).await
+                } else {
+                    handle(&web, req.method(), req.uri(), req.headers()).await
+                };
                 crate::metrics::get().web_request(r.status().as_u16(), started.elapsed());
                 Ok::<_, Infallible>(r)
             }
@@ -263,6 +268,31 @@ async fn accept_loop(
     )
     .await;
     Ok(())
+}
+
+/// A POST or PUT: Smooth ingest when the URL is one (`crate::ingest::smooth`), else the
+/// general handler's 405.
+async fn post(web: &Web, req: hyper::Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let state = &web.state;
+    let ctx = crate::ingest::smooth::Context {
+        streams: state.streams.clone(),
+        outputs: state.outputs.clone(),
+        webroot: state.config.webroot.clone(),
+    };
+    let answer = state
+        .smooth_ingest
+        .handle(&ctx, parts.uri.path(), parts.uri.query(), body, peer)
+        .await;
+    match answer {
+        Some((StatusCode::OK, _)) => {
+            let mut r = Response::new(Body::empty());
+            set_static(&mut r, header::CONTENT_LENGTH, "0");
+            r
+        }
+        Some((status, why)) => error(status, &why),
+        None => handle(web, &parts.method, &parts.uri, &parts.headers).await,
+    }
 }
 
 /// One request. Checks (a signed URL, say) go first, as one call returning early.

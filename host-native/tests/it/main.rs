@@ -19,5 +19,6 @@ mod protection;
 mod pull;
 mod restart;
 mod rtsp;
+mod smooth_ingest;
 mod tracks;
 mod web;

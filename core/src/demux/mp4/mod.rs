@@ -10,6 +10,8 @@
 //! `moof` (→ `traf`), with `boxes` for headers and `sched` for the file-order merge.
 
 mod boxes;
+pub mod ingest;
+pub mod lsm;
 mod moof;
 mod moov;
 mod sched;
@@ -25,6 +27,7 @@ use crate::codec::h264;
 use crate::media::{Sample, TrackKind};
 use boxes::{fourcc, FourCc, Header};
 use moof::FragTrack;
+pub use moof::FragmentTimes;
 use sched::{Cursor, Meta, Scheduler};
 
 /// Box types an MP4 or QuickTime file may start with; anything else is not an MP4 file.
@@ -81,6 +84,8 @@ pub struct Mp4Demuxer {
     /// A forward seek past an `mdat` (its start and end) not yet followed by any byte: if the
     /// input ends there, the `mdat` was cut short.
     seek_past: Option<(u64, u64)>,
+    /// Each parsed traf's times, kept only when asked ([`Mp4Demuxer::record_fragments`]).
+    fragments: Option<Vec<FragmentTimes>>,
 }
 
 /// What the demuxer keeps about a supported track while emitting its samples.
@@ -143,7 +148,24 @@ impl Mp4Demuxer {
             mdats: Vec::new(),
             handled_upto: 0,
             seek_past: None,
+            fragments: None,
         }
+    }
+
+    /// Keeps each `traf`'s times for [`Mp4Demuxer::take_fragments`] (Smooth ingest keys
+    /// fragments by them; nothing else needs them).
+    pub fn record_fragments(mut self) -> Self {
+        self.fragments = Some(Vec::new());
+        self
+    }
+
+    /// The times of the `traf`s parsed since the last call. A `moof` is parsed when its last
+    /// byte arrives, before any sample of it is emitted.
+    pub fn take_fragments(&mut self) -> Vec<FragmentTimes> {
+        self.fragments
+            .as_mut()
+            .map(core::mem::take)
+            .unwrap_or_default()
     }
 
     fn push_inner(&mut self, mut data: &[u8]) -> Result<(), DemuxError> {
@@ -363,7 +385,12 @@ impl Mp4Demuxer {
     }
 
     fn on_moof(&mut self, body: Bytes, start: u64) -> Result<(), DemuxError> {
-        for (track_id, run) in moof::parse_moof(&body, start, &mut self.frag_tracks)? {
+        let mut times = Vec::new();
+        let runs = moof::parse_moof(&body, start, &mut self.frag_tracks, &mut times)?;
+        if let Some(kept) = &mut self.fragments {
+            kept.extend(times);
+        }
+        for (track_id, run) in runs {
             if let Some(index) = self.tracks.iter().position(|t| t.id == track_id) {
                 self.sched.add(index, Cursor::Run(run.cursor), run.end)?;
             }
