@@ -81,6 +81,10 @@ pub struct Mp4Demuxer {
     /// A forward seek past an `mdat` (its start and end) not yet followed by any byte: if the
     /// input ends there, the `mdat` was cut short.
     seek_past: Option<(u64, u64)>,
+    /// Hollow: samples are emitted from the sample tables alone, see [`Mp4Demuxer::hollow`].
+    hollow: bool,
+    /// Hollow: the file offsets of emitted samples, in emission order.
+    hollow_offsets: VecDeque<u64>,
 }
 
 /// What the demuxer keeps about a supported track while emitting its samples.
@@ -143,10 +147,56 @@ impl Mp4Demuxer {
             mdats: Vec::new(),
             handled_upto: 0,
             seek_past: None,
+            hollow: false,
+            hollow_offsets: VecDeque::new(),
         }
     }
 
+    /// A demuxer for the just-in-time index: it reads the `moov` only (seeking past an
+    /// `mdat` before it) and emits every sample at once, with zeroed bytes of the sample's
+    /// size in place of its data and its file offset beside it
+    /// ([`Demuxer::take_hollow_offset`]), so the presentation cuts fragments as it would
+    /// from the real bytes (it never looks inside a sample's data) and the host fetches each
+    /// fragment's payload later. Refused for what the presentation would change: fragmented
+    /// files (samples spread over `moof`s) and H.264 with NAL length fields other than 4
+    /// bytes (rewritten while demuxing).
+    pub fn hollow() -> Self {
+        Self {
+            hollow: true,
+            ..Self::new(true)
+        }
+    }
+
+    /// Hollow: emits every sample the tables hold (the moov has been parsed).
+    fn drain_hollow(&mut self) -> Result<Step, DemuxError> {
+        while let Some((track, meta)) = self.sched.peek() {
+            self.sched.advance()?;
+            let Some(t) = self.tracks.get(track) else {
+                continue;
+            };
+            if t.nal_length_size.is_some_and(|n| n != 4) {
+                return Err(DemuxError::unsupported(format!(
+                    "track {}: H.264 with {}-byte NAL lengths is not served just in time \
+                     (package the file instead)",
+                    t.id,
+                    t.nal_length_size.unwrap_or(0)
+                )));
+            }
+            let data = match usize::try_from(meta.size) {
+                Ok(0) | Err(_) => Bytes::new(),
+                Ok(n) => Bytes::from(alloc::vec![0u8; n]),
+            };
+            self.emit(track, meta, data)?;
+            self.hollow_offsets.push_back(meta.offset);
+        }
+        Ok(Step::Consumed(0))
+    }
+
     fn push_inner(&mut self, mut data: &[u8]) -> Result<(), DemuxError> {
+        if self.hollow && self.movie_seen {
+            // Every sample is out: the rest of the file is not needed.
+            return Ok(());
+        }
         if !data.is_empty() {
             self.seek_past = None;
         }
@@ -330,6 +380,11 @@ impl Mp4Demuxer {
         if movie.tracks.is_empty() {
             return Err(DemuxError::unsupported("no H.264 or AAC track"));
         }
+        if self.hollow && !movie.trex.is_empty() {
+            return Err(DemuxError::unsupported(
+                "a fragmented MP4 is not served just in time (package the file instead)",
+            ));
+        }
         for (track, reason) in movie.ignored {
             self.events.push_back(DemuxEvent::Ignored { track, reason });
         }
@@ -418,6 +473,9 @@ impl Mp4Demuxer {
     /// Emits what can be emitted without new bytes (empty samples, samples in buffered
     /// `mdat`s), and seeks back if the next sample's bytes were passed already.
     fn drain_ready(&mut self) -> Result<Step, DemuxError> {
+        if self.hollow && self.movie_seen {
+            return self.drain_hollow();
+        }
         while let Some((track, meta)) = self.sched.peek() {
             if meta.size == 0 {
                 self.sched.advance()?;
@@ -588,6 +646,9 @@ impl Mp4Demuxer {
     }
 
     fn finish_inner(&mut self) -> Result<(), DemuxError> {
+        if self.hollow && self.movie_seen {
+            return Ok(());
+        }
         let pos = self.pos;
         if let Some((start, end)) = self.seek_past.take() {
             return Err(DemuxError::truncated(format!(
@@ -718,6 +779,14 @@ impl Demuxer for Mp4Demuxer {
 
     fn poll(&mut self) -> Option<DemuxEvent> {
         self.events.pop_front()
+    }
+
+    fn take_hollow_offset(&mut self) -> Option<u64> {
+        self.hollow_offsets.pop_front()
+    }
+
+    fn wants_more(&self) -> bool {
+        !(self.hollow && self.movie_seen)
     }
 }
 
