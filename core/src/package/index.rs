@@ -231,8 +231,7 @@ impl IndexBuilder {
         let (Some((manifest_path, manifest_xml)), true) = (self.manifest, self.done) else {
             return Err(Error::new(ErrorKind::Usage, "the index is not complete"));
         };
-        let manifest = crate::manifest::parse(&manifest_xml)
-            .map_err(|e| Error::new(ErrorKind::Unsupported, alloc::format!("manifest: {e}")))?;
+        let manifest = self.session.manifest()?;
         Ok(FileIndex {
             manifest_path,
             manifest_xml,

@@ -76,6 +76,7 @@ fn check(names: &[&str], inputs: &[&[u8]]) {
         expected.get(&index.manifest_path),
         Some(&index.manifest_xml.clone().into_bytes())
     );
+    assert_eq!(crate::manifest::write(&index.manifest), index.manifest_xml);
     assert_eq!(index.fragments.len() + 1, expected.len());
     for (path, f) in &index.fragments {
         let parts: Vec<&[u8]> = f
