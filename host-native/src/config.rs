@@ -13,6 +13,7 @@ pub mod auth;
 mod auto_mss;
 pub mod drm;
 pub mod ems;
+mod jit;
 mod limits;
 pub mod lua;
 pub mod security;
@@ -21,6 +22,7 @@ mod web;
 
 pub use auth::AuthConfig;
 pub use auto_mss::AutoMss;
+pub use jit::JitConfig;
 pub use limits::Limits;
 pub use security::Security;
 pub use web::WebConfig;
@@ -78,6 +80,8 @@ pub struct ServerConfig {
     pub tls: Option<tls::TlsConfig>,
     /// The web server's limits and cache (`[web]`).
     pub web: WebConfig,
+    /// Just-in-time VOD of MP4 files under the web root (`[jit]`).
+    pub jit: JitConfig,
 }
 
 impl Default for ServerConfig {
@@ -103,6 +107,7 @@ impl Default for ServerConfig {
             security: Security::default(),
             tls: None,
             web: WebConfig::default(),
+            jit: JitConfig::default(),
         }
     }
 }

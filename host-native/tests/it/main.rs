@@ -11,6 +11,7 @@ mod console;
 mod demo;
 mod events;
 mod in_process;
+mod jit;
 mod live;
 mod mpegts;
 mod package;
