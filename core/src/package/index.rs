@@ -95,6 +95,36 @@ impl FileIndex {
         self.fragments.get(path)
     }
 
+    /// The fragment an IIS URL names (`QualityLevels(bitrate)/Fragments(stream=time)`):
+    /// the stream by name (or by type, `video`/`audio`, as IIS allows), a bitrate it lists
+    /// and a time that is one of its `c@t`; its path and the fragment. `None` for anything
+    /// else (a 404).
+    pub fn fragment_at(
+        &self,
+        stream: &str,
+        bitrate: u32,
+        time: u64,
+    ) -> Option<(&str, &IndexedFragment)> {
+        let streams = &self.manifest.stream_indexes;
+        let s = streams.iter().find(|s| s.name == stream).or_else(|| {
+            streams
+                .iter()
+                .find(|s| s.kind.as_str().eq_ignore_ascii_case(stream))
+        })?;
+        if !s.quality_levels.iter().any(|q| q.bitrate == bitrate)
+            || !s.chunks.iter().any(|c| c.t == time)
+        {
+            return None;
+        }
+        let path = s
+            .url
+            .replace("{bitrate}", &alloc::format!("{bitrate}"))
+            .replace("{start time}", &alloc::format!("{time}"));
+        self.fragments
+            .get_key_value(&path)
+            .map(|(p, f)| (p.as_str(), f))
+    }
+
     /// About how much memory the index holds, for a host's cache bound.
     pub fn approx_bytes(&self) -> usize {
         let per_fragment = core::mem::size_of::<IndexedFragment>() + 64;

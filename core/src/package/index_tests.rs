@@ -105,6 +105,29 @@ fn a_group_is_byte_identical_to_packaging() {
 }
 
 #[test]
+fn iis_urls_name_fragments() {
+    let index = index_in_memory(
+        IndexBuilder::package(options(&["demo.mp4"])).expect("builder"),
+        &[DEMO],
+    )
+    .expect("index");
+    let video = &index.manifest.stream_indexes[0];
+    let (b, t) = (video.quality_levels[0].bitrate, video.chunks[1].t);
+    let (path, f) = index.fragment_at("video", b, t).expect("listed");
+    assert_eq!(index.fragment(path), Some(f));
+    assert_eq!(f.info.start, t);
+    assert!(
+        index.fragment_at("video", b, t + 1).is_none(),
+        "not a boundary"
+    );
+    assert!(
+        index.fragment_at("video", b + 1, t).is_none(),
+        "no such bitrate"
+    );
+    assert!(index.fragment_at("text", b, t).is_none(), "no such stream");
+}
+
+#[test]
 fn reads_the_moov_only() {
     let mut b = IndexBuilder::package(options(&["demo.mp4"])).expect("builder");
     let mut read = 0usize;

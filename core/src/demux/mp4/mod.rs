@@ -37,6 +37,10 @@ const FIRST_BOX_TYPES: [&FourCc; 12] = [
 /// arrive, so a corrupt size cannot allocate more than the input holds.
 const MAX_SAMPLE_RESERVE: usize = 4 << 20;
 
+/// The largest sample a hollow demuxer stands in for (a 4K keyframe is a few MB): its
+/// stand-in is allocated, so a table claiming gigabytes must not be believed.
+const MAX_HOLLOW_SAMPLE: u32 = 32 << 20;
+
 /// Demuxes MP4/MOV, progressive (`moov` before or after `mdat`) or fragmented.
 ///
 /// # Seeking
@@ -167,8 +171,15 @@ impl Mp4Demuxer {
         }
     }
 
-    /// Hollow: emits every sample the tables hold (the moov has been parsed).
-    fn drain_hollow(&mut self) -> Result<Step, DemuxError> {
+    /// Hollow, and the moov read: no more bytes wanted.
+    fn hollow_done(&self) -> bool {
+        self.hollow && self.movie_seen
+    }
+
+    /// Hollow: the next sample from the tables (the moov has been parsed), one at a time so
+    /// that only the stand-in the host is handling exists (the presentation holds a
+    /// fragment's worth), never a whole file's.
+    fn next_hollow(&mut self) -> Result<Option<DemuxEvent>, DemuxError> {
         while let Some((track, meta)) = self.sched.peek() {
             self.sched.advance()?;
             let Some(t) = self.tracks.get(track) else {
@@ -182,25 +193,29 @@ impl Mp4Demuxer {
                     t.nal_length_size.unwrap_or(0)
                 )));
             }
+            if meta.size > MAX_HOLLOW_SAMPLE {
+                return Err(DemuxError::unsupported(format!(
+                    "track {}: a sample of {} bytes at byte {} (more than {MAX_HOLLOW_SAMPLE})",
+                    t.id, meta.size, meta.offset
+                )));
+            }
             let data = match usize::try_from(meta.size) {
                 Ok(0) | Err(_) => Bytes::new(),
                 Ok(n) => Bytes::from(alloc::vec![0u8; n]),
             };
             self.emit(track, meta, data)?;
             self.hollow_offsets.push_back(meta.offset);
+            return Ok(self.events.pop_front());
         }
-        Ok(Step::Consumed(0))
+        Ok(None)
     }
 
     fn push_inner(&mut self, mut data: &[u8]) -> Result<(), DemuxError> {
-        if self.hollow && self.movie_seen {
-            // Every sample is out: the rest of the file is not needed.
-            return Ok(());
-        }
         if !data.is_empty() {
             self.seek_past = None;
         }
-        while !data.is_empty() {
+        // Hollow: once the moov is read, the rest is not needed (samples come from poll).
+        while !data.is_empty() && !self.hollow_done() {
             let step = match self.state {
                 State::Header => self.on_header_bytes(data)?,
                 State::Body { typ, start, end } => self.on_body_bytes(data, typ, start, end)?,
@@ -473,8 +488,9 @@ impl Mp4Demuxer {
     /// Emits what can be emitted without new bytes (empty samples, samples in buffered
     /// `mdat`s), and seeks back if the next sample's bytes were passed already.
     fn drain_ready(&mut self) -> Result<Step, DemuxError> {
-        if self.hollow && self.movie_seen {
-            return self.drain_hollow();
+        if self.hollow_done() {
+            // Samples are made as they are polled.
+            return Ok(Step::Consumed(0));
         }
         while let Some((track, meta)) = self.sched.peek() {
             if meta.size == 0 {
@@ -646,7 +662,7 @@ impl Mp4Demuxer {
     }
 
     fn finish_inner(&mut self) -> Result<(), DemuxError> {
-        if self.hollow && self.movie_seen {
+        if self.hollow_done() {
             return Ok(());
         }
         let pos = self.pos;
@@ -778,7 +794,20 @@ impl Demuxer for Mp4Demuxer {
     }
 
     fn poll(&mut self) -> Option<DemuxEvent> {
-        self.events.pop_front()
+        if let Some(e) = self.events.pop_front() {
+            return Some(e);
+        }
+        if !self.hollow_done() || self.error.is_some() {
+            return None;
+        }
+        match self.next_hollow() {
+            Ok(e) => e,
+            Err(e) => {
+                // Reported by the next call, `finish` when the host ends the input.
+                self.error = Some(e);
+                None
+            }
+        }
     }
 
     fn take_hollow_offset(&mut self) -> Option<u64> {
@@ -786,7 +815,7 @@ impl Demuxer for Mp4Demuxer {
     }
 
     fn wants_more(&self) -> bool {
-        !(self.hollow && self.movie_seen)
+        !self.hollow_done()
     }
 }
 
