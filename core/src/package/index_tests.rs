@@ -202,3 +202,19 @@ fn moov_last(file: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&moov);
     out
 }
+
+#[test]
+fn a_table_claiming_huge_samples_is_refused() {
+    // The first stsz entry of the demo file claims 2 GB: no stand-in that large is made.
+    let mut file = DEMO.to_vec();
+    let at = file
+        .windows(4)
+        .position(|w| w == b"stsz")
+        .expect("an stsz box");
+    // stsz: version/flags (4), sample_size (4) = 0, sample_count (4), entries.
+    assert_eq!(&file[at + 8..at + 12], &[0, 0, 0, 0], "per-sample sizes");
+    file[at + 16..at + 20].copy_from_slice(&0x7fff_ffffu32.to_be_bytes());
+    let b = IndexBuilder::package(options(&["demo.mp4"])).expect("builder");
+    let err = index_in_memory(b, &[&file]).expect_err("refused");
+    assert!(err.to_string().contains("bytes"), "{err}");
+}

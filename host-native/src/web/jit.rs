@@ -55,6 +55,36 @@ pub trait RangeSource: Send + Sync {
     fn version(&self) -> String;
     /// Exactly `len` bytes from `offset` (fewer only at the end of the source).
     fn read_at(&self, offset: u64, len: usize) -> ReadFuture<'_>;
+    /// Several ranges (a fragment's samples), in order. One by one unless the source can
+    /// do better (one blocking task for a local file, one multi-range request for a store).
+    fn read_ranges<'a>(&'a self, ranges: &'a [(u64, usize)]) -> ReadManyFuture<'a> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(ranges.len());
+            for &(offset, len) in ranges {
+                out.push(self.read_at(offset, len).await?);
+            }
+            Ok(out)
+        })
+    }
+}
+
+pub type ReadManyFuture<'a> = Pin<Box<dyn Future<Output = io::Result<Vec<Bytes>>> + Send + 'a>>;
+
+/// `len` bytes at `offset` with positioned reads (fewer only at the end of the file).
+fn pread(file: &std::fs::File, offset: u64, len: usize) -> io::Result<Bytes> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; len];
+    let mut got = 0;
+    while got < len {
+        match file.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(got);
+    Ok(Bytes::from(buf))
 }
 
 /// A file on the local disk, read with positioned reads (no shared cursor: concurrent
@@ -91,20 +121,22 @@ impl RangeSource for LocalFile {
     fn read_at(&self, offset: u64, len: usize) -> ReadFuture<'_> {
         let file = self.file.clone();
         Box::pin(async move {
+            tokio::task::spawn_blocking(move || pread(&file, offset, len))
+                .await
+                .map_err(io::Error::other)?
+        })
+    }
+
+    fn read_ranges<'a>(&'a self, ranges: &'a [(u64, usize)]) -> ReadManyFuture<'a> {
+        let file = self.file.clone();
+        let ranges = ranges.to_vec();
+        // One trip to the blocking pool for the whole fragment, not one per sample run.
+        Box::pin(async move {
             tokio::task::spawn_blocking(move || {
-                use std::os::unix::fs::FileExt;
-                let mut buf = vec![0u8; len];
-                let mut got = 0;
-                while got < len {
-                    match file.read_at(&mut buf[got..], offset + got as u64) {
-                        Ok(0) => break,
-                        Ok(n) => got += n,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                buf.truncate(got);
-                Ok(Bytes::from(buf))
+                ranges
+                    .iter()
+                    .map(|&(offset, len)| pread(&file, offset, len))
+                    .collect()
             })
             .await
             .map_err(io::Error::other)?
@@ -542,18 +574,34 @@ pub(crate) async fn serve(
 
 /// The fragment file: its head and its ranges, read from the sources.
 async fn read_fragment(sources: &Sources, fragment: &IndexedFragment) -> Result<Vec<u8>, String> {
-    let mut parts = Vec::with_capacity(fragment.ranges.len());
-    for r in &fragment.ranges {
-        let file = sources
-            .files
-            .get(r.input)
-            .ok_or("a range of an unknown input")?;
-        let len = usize::try_from(r.len).map_err(|_| "range too large")?;
-        parts.push(
-            file.read_at(r.offset, len)
-                .await
-                .map_err(|e| e.to_string())?,
-        );
+    // The ranges of each input read together, then put back in the fragment's order.
+    let mut parts: Vec<Bytes> = vec![Bytes::new(); fragment.ranges.len()];
+    for (input, file) in sources.files.iter().enumerate() {
+        let mine: Vec<usize> = (0..fragment.ranges.len())
+            .filter(|&i| fragment.ranges[i].input == input)
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let mut ranges = Vec::with_capacity(mine.len());
+        for &i in &mine {
+            let r = &fragment.ranges[i];
+            ranges.push((
+                r.offset,
+                usize::try_from(r.len).map_err(|_| "range too large")?,
+            ));
+        }
+        let read = file.read_ranges(&ranges).await.map_err(|e| e.to_string())?;
+        for (i, b) in mine.into_iter().zip(read) {
+            parts[i] = b;
+        }
+    }
+    if fragment
+        .ranges
+        .iter()
+        .any(|r| r.input >= sources.files.len())
+    {
+        return Err("a range of an unknown input".into());
     }
     fragment.assemble(&parts).map_err(|e| e.to_string())
 }

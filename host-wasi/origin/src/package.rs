@@ -70,7 +70,9 @@ pub fn manifest(index: &FileIndex) -> String {
 pub fn fragment(f: &IndexedFragment, blobs: &mut [Blob]) -> Result<Vec<u8>, String> {
     let mut parts = Vec::with_capacity(f.ranges.len());
     for r in &f.ranges {
-        let blob = blobs.get_mut(r.input).ok_or("a range of an unknown input")?;
+        let blob = blobs
+            .get_mut(r.input)
+            .ok_or("a range of an unknown input")?;
         let len = usize::try_from(r.len).map_err(|_| "range too large")?;
         parts.push(read_at(blob, r.offset, len)?);
     }

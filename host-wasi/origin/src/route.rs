@@ -50,9 +50,7 @@ pub fn parse(path: &str) -> Result<Route, Reject> {
             let (name, t) = spec
                 .split_once('=')
                 .ok_or_else(|| Reject::BadRequest(format!("bad fragment {spec:?}")))?;
-            if name.is_empty()
-                || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            {
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
                 return Err(Reject::NotFound);
             }
             let start: u64 = t
