@@ -149,6 +149,9 @@ impl RangeSource for LocalFile {
 struct Sources {
     names: Vec<String>,
     files: Vec<Arc<dyn RangeSource>>,
+    /// The newest modification time of the files (and of the `.ism`), for Last-Modified:
+    /// a group changes when any member does.
+    modified: Option<SystemTime>,
 }
 
 impl Sources {
@@ -365,6 +368,7 @@ fn sources(
             Sources {
                 names: vec![name],
                 files: vec![f],
+                modified: meta.modified().ok(),
             },
         ));
     }
@@ -385,6 +389,7 @@ fn sources(
     let mut out = Sources {
         names: Vec::new(),
         files: Vec::new(),
+        modified: meta.modified().ok(),
     };
     for src in srcs {
         // Each name gets the checks of a request path: relative, no `..`, inside the root.
@@ -397,6 +402,7 @@ fn sources(
             return Err(not_found(format!("{name}: {src} not found")));
         }
         out.files.push(open(&p, m.len())?);
+        out.modified = out.modified.max(m.modified().ok());
         out.names.push(src);
         key.push(p);
     }
@@ -519,7 +525,7 @@ pub(crate) async fn serve(
         Err((status, why)) => return error(status, &why),
     };
     let version = sources.key();
-    let modified = meta.modified().ok();
+    let modified = sources.modified;
     let (ctype, tag, len, content) = match target {
         Target::Manifest => {
             let xml = Bytes::from(index.manifest_xml.clone());
