@@ -69,6 +69,7 @@ ff("-i", demo, "-t", "0.2", "-vn", "-c:a", "aac", "-b:a", "24k", "-f", "adts", p
 for name in ["moov-last.mp4", "faststart.mp4", "base.mp4"]:
     put("mp4", name, read(name) + split(4096))
     put("mp4_seekable", name, read(name) + split(65536))
+    put("jit_index", name, read(name))
 put("mp4", "faststart-small-pieces.mp4", read("faststart.mp4") + split(7))
 put("fmp4", "frag.mp4", read("frag.mp4") + split(4096))
 put("fmp4", "frag-small-pieces.mp4", read("frag.mp4") + split(100))

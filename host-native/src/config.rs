@@ -13,6 +13,7 @@ pub mod auth;
 mod auto_mss;
 pub mod drm;
 pub mod ems;
+mod jit;
 mod limits;
 pub mod lua;
 pub mod security;
@@ -22,6 +23,7 @@ mod web;
 
 pub use auth::AuthConfig;
 pub use auto_mss::AutoMss;
+pub use jit::JitConfig;
 pub use limits::Limits;
 pub use security::Security;
 pub use web::WebConfig;
@@ -81,6 +83,8 @@ pub struct ServerConfig {
     pub web: WebConfig,
     /// Smoothcast as a Smooth Streaming publishing point (`[smooth_ingest]`).
     pub smooth_ingest: smooth_ingest::SmoothIngestConfig,
+    /// Just-in-time VOD of MP4 files under the web root (`[jit]`).
+    pub jit: JitConfig,
 }
 
 impl Default for ServerConfig {
@@ -107,6 +111,7 @@ impl Default for ServerConfig {
             tls: None,
             web: WebConfig::default(),
             smooth_ingest: Default::default(),
+            jit: JitConfig::default(),
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod files;
 pub mod headers;
 mod hot;
 pub mod iis;
+pub mod jit;
 pub mod lookahead;
 pub mod plain;
 pub(crate) mod player_assets;
@@ -67,6 +68,8 @@ const PLAYER_PAGE: &str = include_str!("player.html");
 pub(crate) struct Web {
     state: Arc<AppState>,
     manifests: iis::ManifestCache,
+    /// Just-in-time VOD: indexes of MP4 files served as Smooth Streaming.
+    jit: jit::IndexCache,
     cache: cache::Cache,
     paths: files::Resolver,
     /// Ready responses for targets served recently ([`hot`]), used by plain-TCP connections.
@@ -87,6 +90,7 @@ impl Web {
             hot: hot::Table::new(state.config.web.sendfile),
             hot_enabled: state.config.auth.signed_urls.is_none(),
             manifests: iis::ManifestCache::default(),
+            jit: jit::IndexCache::new(&state.config.jit),
             paths: files::Resolver::default(),
             root: RwLock::new(None),
             state,
@@ -367,6 +371,14 @@ async fn handle(web: &Web, method: &Method, uri: &Uri, h: &HeaderMap) -> Respons
             }
             if let Some(r) = send_lookahead(web, h, head, &root, &names, Window::Whole).await {
                 return r;
+            }
+        }
+    }
+    // `<file>.mp4/...`, `<group>.ism/...`: an MP4 served as Smooth Streaming just in time.
+    if web.state.config.jit.enabled {
+        if let Some(at) = jit::split(&names) {
+            if let (Found::File(_), _) = web.paths.resolve_meta(&root, &names[..=at]) {
+                return jit::serve(web, &root, &names, at, h, head).await;
             }
         }
     }

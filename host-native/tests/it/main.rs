@@ -12,6 +12,7 @@ mod demo;
 mod events;
 mod in_process;
 mod isml_push;
+mod jit;
 mod live;
 mod mpegts;
 mod package;
