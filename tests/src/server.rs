@@ -67,10 +67,25 @@ impl Server {
                     .to_string()
             )
         };
+        // Every port free (0) unless the test sets it (before any section of its own), as a
+        // restarted server that must come back on the same port does.
+        let own = extra_toml.split("\n[").next().unwrap_or_default();
+        let ports: String = [
+            "rtmp_port",
+            "json_cli_port",
+            "ascii_cli_port",
+            "http_api_port",
+            "web_port",
+            "mpegts_port",
+        ]
+        .iter()
+        .filter(|k| !own.lines().any(|l| l.trim_start().starts_with(*k)))
+        .map(|k| format!("{k} = 0\n"))
+        .collect();
         std::fs::write(
             &config,
             format!(
-                "bind = \"127.0.0.1\"\nrtmp_port = 0\njson_cli_port = 0\nascii_cli_port = 0\nhttp_api_port = 0\nweb_port = 0\nmpegts_port = 0\nwebroot = {:?}\n{state_file}{extra_toml}\n",
+                "bind = \"127.0.0.1\"\n{ports}webroot = {:?}\n{state_file}{extra_toml}\n",
                 webroot.display().to_string()
             ),
         )?;

@@ -1,7 +1,8 @@
 //! createMSSStream `ismType=isml`: Smoothcast pushes live Smooth ingest (a long chunked POST
 //! per local stream) to a publishing point. Receivers: a capture server in this test, which
 //! de-chunks and walks the boxes (and is killed and restarted to see the reconnect), and
-//! `ffmpeg -listen 1`, which must make a valid MP4 of what it received.
+//! `ffmpeg -listen 1`, which must make a valid MP4 of what it received, and another
+//! Smoothcast acting as the publishing point.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 use smoothcast_core::fragment::header::children;
 use smoothcast_core::fragment::{BoxHeader, Fragment};
 use smoothcast_tests::peer::LiveEncode;
+use smoothcast_tests::player::{self, PlayRequest};
 use smoothcast_tests::server::Server;
 use smoothcast_tests::{wait_for, TempDir};
 
@@ -573,5 +575,142 @@ fn isml_push_to_ffmpeg_listen_makes_a_valid_mp4() {
             streams.contains("h264") && streams.contains("aac"),
             "{name}: {streams}"
         );
+    }
+}
+
+/// The publishing point's video timeline (start of the first, end of the last fragment
+/// listed) and its video bitrates, from the receiver's manifest on disk.
+fn point(path: &Path) -> Option<(u64, u64, Vec<u32>)> {
+    let m = smoothcast_tests::presentation::read_manifest(path).ok()?;
+    let v = m
+        .stream_indexes
+        .iter()
+        .find(|s| s.kind == smoothcast_core::TrackKind::Video)?;
+    let first = v.chunks.first()?.t;
+    let last = v.chunks.last()?;
+    let mut rates: Vec<u32> = v.quality_levels.iter().map(|q| q.bitrate).collect();
+    rates.sort_unstable();
+    Some((first, last.t + last.d, rates))
+}
+
+/// Smoothcast pushes to Smoothcast: one server's `createMSSStream ismType=isml` to another
+/// acting as the publishing point (`POST /pp.isml/Streams(hi|lo)`). The receiver is killed
+/// and started again on its port, then the pusher: each time the point's timeline goes on,
+/// without a gap, and dash.js plays the point with both quality levels at the end.
+#[test]
+fn smoothcast_pushes_to_smoothcast_and_both_restart() {
+    let dir = TempDir::new("isml-to-smoothcast");
+    let exe = Path::new(env!("CARGO_BIN_EXE_smoothcast"));
+    let rx_root = dir.path().join("rx");
+    let port = free_port();
+    let rx_toml = format!("web_port = {port}\n[smooth_ingest]\nchunk_length = 2\n");
+    let receiver = Server::start(exe, &rx_root, &rx_toml, &[]).expect("receiver");
+    let tx_root = dir.path().join("tx");
+    let pusher = Server::start(exe, &tx_root, "", &[]).expect("pusher");
+    pusher.api_ok(
+        "createMSSStream",
+        &format!(
+            "localStreamNames=hi,lo bandwidths=600000,250000 targetFolder={} groupName=push ismType=isml publishingPoint=http://127.0.0.1:{port}/pp.isml chunkLength=2",
+            tx_root.display()
+        ),
+    );
+    let encode = |server: &Server| {
+        let rtmp = server.addr("rtmp");
+        LiveEncode::new(150)
+            .rtmp(format!("rtmp://{rtmp}/live/hi"), 600)
+            .rtmp_scaled(format!("rtmp://{rtmp}/live/lo"), "160x90", 250)
+            .start()
+    };
+    let encoder = encode(&pusher);
+    let path = rx_root.join("pp.isml/manifest.ismc");
+    let at_least = |end: u64, seconds: u64| {
+        let path = path.clone();
+        move || {
+            point(&path).is_some_and(|(_, e, rates)| {
+                rates == [250_000, 600_000] && e >= end + seconds * 10_000_000
+            })
+        }
+    };
+    wait_for(
+        "the point's live manifest",
+        Duration::from_secs(60),
+        at_least(0, 0),
+    );
+    let (_, first_end, _) = point(&path).expect("manifest");
+
+    // The receiver dies and comes back on its port: the pusher reconnects (keepAlive) and
+    // the point goes on after what it had.
+    drop(receiver);
+    let receiver = Server::start(exe, &rx_root, &rx_toml, &[]).expect("receiver again");
+    wait_for(
+        "the point after the receiver's restart",
+        Duration::from_secs(60),
+        at_least(first_end, 4),
+    );
+    let (_, second_end, _) = point(&path).expect("manifest");
+
+    // Then the pusher: its saved config pushes again, times forward.
+    drop(encoder);
+    drop(pusher);
+    let pusher = Server::start(exe, &tx_root, "", &[]).expect("pusher again");
+    let _encoder = encode(&pusher);
+    // Long enough after it that a viewer starting now (four fragments behind the edge) does
+    // not begin on the seam: dash.js never refetches a fragment whose tfrf named no successor
+    // yet, which the newest fragment before a downtime is (see `restart.rs`).
+    wait_for(
+        "the point after the pusher's restart",
+        Duration::from_secs(60),
+        at_least(second_end, 12),
+    );
+    // One timeline across the receiver's restart; across the pusher's (a new process, its
+    // wall-clock times jumping by the downtime) the point leaves a gap of about a fragment
+    // (README, Smooth ingest: known issues), printed here.
+    let m = smoothcast_tests::presentation::read_manifest(&path).expect("manifest");
+    for s in &m.stream_indexes {
+        for w in s.chunks.windows(2) {
+            assert!(
+                w[0].t + w[0].d <= w[1].t,
+                "{}: overlapping fragments",
+                s.name
+            );
+            if w[0].t + w[0].d != w[1].t {
+                println!(
+                    "{}: gap from {:.2} s to {:.2} s",
+                    s.name,
+                    (w[0].t + w[0].d) as f64 / 1e7,
+                    w[1].t as f64 / 1e7
+                );
+            }
+            if w[1].t < second_end {
+                assert_eq!(
+                    w[0].t + w[0].d,
+                    w[1].t,
+                    "{}: a gap before {second_end}",
+                    s.name
+                );
+            }
+        }
+    }
+    let (_, third_end, _) = point(&path).expect("manifest");
+    println!(
+        "the point's video ends at {:.1} s, {:.1} s and {:.1} s (first run, after the receiver's \
+         restart, after the pusher's)",
+        first_end as f64 / 1e7,
+        second_end as f64 / 1e7,
+        third_end as f64 / 1e7
+    );
+
+    if player::ready_or_skip("smoothcast_pushes_to_smoothcast") {
+        let result = player::play(&PlayRequest {
+            seconds: 14.0,
+            min_time: 6.0,
+            live: true,
+            expect_levels: Some(2),
+            ..PlayRequest::url(format!("http://{}/pp.isml/Manifest", receiver.addr("web")))
+        })
+        .expect("harness ran");
+        println!("{result}");
+        assert!(result.ok, "the pushed point in dash.js: {}", result.reason);
+        assert!(result.errors.is_empty(), "{:?}", result.errors);
     }
 }
