@@ -15,6 +15,7 @@ pub mod drm;
 pub mod ems;
 mod limits;
 pub mod lua;
+pub mod object_store;
 pub mod security;
 pub mod tls;
 mod web;
@@ -78,6 +79,8 @@ pub struct ServerConfig {
     pub tls: Option<tls::TlsConfig>,
     /// The web server's limits and cache (`[web]`).
     pub web: WebConfig,
+    /// `[object_store]`: endpoint and credentials for `s3://` folders (over `AWS_*`).
+    pub object_store: object_store::ObjectStoreConfig,
 }
 
 impl Default for ServerConfig {
@@ -103,6 +106,7 @@ impl Default for ServerConfig {
             security: Security::default(),
             tls: None,
             web: WebConfig::default(),
+            object_store: Default::default(),
         }
     }
 }
@@ -185,6 +189,10 @@ impl ServerConfig {
         let Some(auto) = &self.auto_mss else {
             return Ok(());
         };
+        // A store location (`s3://...`) is checked by the store (its credentials).
+        if crate::store::is_store_location(&auto.target_folder) {
+            return crate::store::Location::parse(&auto.target_folder).map(|_| ());
+        }
         // Links resolved, as createMSSStream's targetFolder is checked; a dangling link
         // resolves nowhere and is refused.
         use crate::paths::{normalize, real_path, resolve_links};

@@ -5,7 +5,11 @@ mod chunk_events;
 mod group;
 pub mod mss;
 mod saved;
+mod sink;
 pub mod stats;
 mod writer;
+
+pub use sink::{node_id, DELETE_GRACE, LEASE};
+pub use writer::writer_waits;
 
 pub use mss::{MssParams, OutputManager, PlaylistType};

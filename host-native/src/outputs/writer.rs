@@ -17,8 +17,8 @@
 //! budget is lost: the manifest stays as it was until the fragment leaves the rolling window
 //! (its `Remove`), or for good in an appending presentation (which cannot list a gap).
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -29,12 +29,22 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use super::chunk_events::{chunk_payload, group_payload, ms, EventContext};
+use super::sink::Sink;
 use super::stats::WriteStats;
 use crate::events::EventType;
 use crate::metrics::{self, ErrorKind};
 
 /// Batches waiting for the disk; a group that gets this far ahead waits for it.
 const QUEUE: usize = 64;
+
+/// How many times a group had to wait for its writer (the queue was full): ingest was held
+/// back. Should stay 0, also while a store is failing (fragments are held, not waited for).
+static WAITED: AtomicU64 = AtomicU64::new(0);
+
+/// See [`WAITED`].
+pub fn writer_waits() -> u64 {
+    WAITED.load(Ordering::Relaxed)
+}
 
 struct Batch {
     outputs: Vec<Output>,
@@ -102,7 +112,7 @@ impl Held {
     }
 
     /// Writes held fragments again (not more often than [`RETRY_INTERVAL`] unless `now`).
-    fn retry(&mut self, out: &crate::disk::OutputDir, now: bool) {
+    fn retry(&mut self, out: &Sink, now: bool) {
         if self.fragments.is_empty() {
             return;
         }
@@ -117,11 +127,11 @@ impl Held {
         let m = metrics::get();
         while let Some((path, data)) = self.fragments.first() {
             let len = data.len();
-            if write_fragment(out, path, data).is_err() {
+            if out.write_fragment(path, data).is_err() {
                 return;
             }
             m.fragment_written(len);
-            tracing::info!(fragment = %path, "mss output: a held fragment is on disk now");
+            tracing::info!(fragment = %path, "mss output: a held fragment is stored now");
             self.bytes -= len;
             self.fragments.remove(0);
         }
@@ -141,6 +151,14 @@ impl Writer {
             failing: AtomicBool::new(false),
             held: Default::default(),
         });
+        let sink = Arc::new(
+            Sink::open(&dir, &shared.ev.manager.object_store_config()).unwrap_or_else(|e| {
+                // createMSSStream checked the location; a store that cannot be reached
+                // now fails every write (mssChunkError), as a missing folder does.
+                tracing::error!("mss output: {e:#}");
+                Sink::Broken(format!("{e:#}"))
+            }),
+        );
         let task = tokio::spawn(
             async move {
                 while let Some(first) = rx.recv().await {
@@ -149,13 +167,13 @@ impl Writer {
                     while let Ok(more) = rx.try_recv() {
                         batches.push(more);
                     }
-                    let dir = dir.clone();
+                    let sink = sink.clone();
                     let arrivals: Vec<Instant> = batches.iter().filter_map(|b| b.arrival).collect();
                     let shared = shared.clone();
                     let span = tracing::Span::current();
                     let _ = tokio::task::spawn_blocking(move || {
                         let _in = span.enter();
-                        apply(&dir, batches, &shared)
+                        apply(&sink, batches, &shared)
                     })
                     .await;
                     for at in arrivals {
@@ -183,7 +201,14 @@ impl Writer {
             arrival: fragment.then_some(arrival),
             after: Vec::new(),
         };
-        let _ = self.tx.send(batch).await;
+        if let Err(mpsc::error::TrySendError::Full(batch)) = self.tx.try_send(batch) {
+            WAITED.fetch_add(1, Ordering::Relaxed);
+            metrics::get().writer_waited();
+            tracing::warn!(
+                "mss output: the writer is {QUEUE} batches behind; packaging waits for it"
+            );
+            let _ = self.tx.send(batch).await;
+        }
     }
 
     /// Emits an event once everything queued so far is on disk.
@@ -205,8 +230,7 @@ impl Writer {
     }
 }
 
-fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
-    let out = crate::disk::OutputDir::new(dir.to_path_buf()).with_atomic_fragments();
+fn apply(out: &Sink, batches: Vec<Batch>, shared: &Shared) {
     let m = metrics::get();
     let ev = &shared.ev;
     // Viewers get what was just written from memory: filled after each file is in place.
@@ -214,12 +238,12 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
     let fail = |file: &str, e: &anyhow::Error| failed(shared, file, e);
     // A link put in place of the folder since it was checked must not lead writes and
     // deletions out of the allowed roots: checked per trip to the disk (a few syscalls).
-    let confined = ev.manager.confined(dir).is_ok();
+    let confined = out.dir().is_none_or(|dir| ev.manager.confined(dir).is_ok());
     let mut held = shared.held.lock().unwrap_or_else(|e| e.into_inner());
     for batch in batches {
         if !confined {
             fail(
-                &dir.display().to_string(),
+                &out.shown(""),
                 &anyhow::anyhow!("the folder now leads outside the allowed roots; nothing written"),
             );
             for (kind, payload) in batch.after {
@@ -227,12 +251,15 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
             }
             continue;
         }
-        held.retry(&out, false);
+        held.retry(out, false);
+        if let Err(e) = out.tick() {
+            fail(&out.shown(""), &e);
+        }
         if held.is_clear() {
             if let Some((path, xml)) = held.manifest.take() {
                 held.manifest_held = false;
-                let file = dir.join(&path).display().to_string();
-                match out.apply(Output::WriteManifest { path, xml }) {
+                let file = out.shown(&path);
+                match out.write_manifest(&path, xml) {
                     Ok(()) => tracing::info!(
                         "mss output: the held manifest is written; the presentation caught up"
                     ),
@@ -242,17 +269,42 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
         }
         let mut manifest_ok = true;
         for o in batch.outputs {
+            let o = match o {
+                // A store keeps only a fragment's last version, written once: earlier ones
+                // are skipped and the last one, a rewrite, is its write.
+                Output::WriteFragment { info, .. } | Output::RewriteFragment { info, .. }
+                    if !out.takes(&info) =>
+                {
+                    continue
+                }
+                Output::RewriteFragment { path, data, info } if out.is_store() => {
+                    Output::WriteFragment { path, data, info }
+                }
+                o => o,
+            };
             match o {
                 Output::WriteFragment { path, data, info } => {
-                    let file = dir.join(&path).display().to_string();
+                    let file = out.shown(&path);
                     let payload = ev.bus.enabled().then(|| chunk_payload(ev, &file, &info));
                     if let Some(p) = &payload {
                         ev.bus.emit(EventType::MssChunkCreated, p.clone());
                     }
                     let len = data.len();
-                    match write_fragment(&out, &path, &data) {
+                    // While earlier fragments wait, a new one waits behind them: order kept,
+                    // and no second timeout of a store that is down.
+                    let written = if held.fragments.is_empty() {
+                        out.write_fragment(&path, &data)
+                    } else {
+                        Err(anyhow::anyhow!(
+                            "waiting behind {} held fragments",
+                            held.fragments.len()
+                        ))
+                    };
+                    match written {
                         Ok(()) => {
-                            cache.store(Path::new(&file), bytes::Bytes::from(data));
+                            if let Some(p) = out.local(&path) {
+                                cache.store(&p, bytes::Bytes::from(data));
+                            }
                             m.fragment_written(len);
                             shared.failing.store(false, Ordering::Relaxed);
                             if let Some(mut p) = payload {
@@ -274,26 +326,26 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
                 }
                 Output::RewriteFragment { path, data, .. } => {
                     let len = data.len();
-                    let file = dir.join(&path);
                     // The rewrite announces the next fragment (tfrf), which a listed live
                     // fragment must: a failed one is held like a new fragment, and a newer
                     // version replaces whatever was held for the path.
-                    match write_fragment(&out, &path, &data) {
+                    match out.write_fragment(&path, &data) {
                         Ok(()) => {
-                            cache.store(&file, bytes::Bytes::from(data));
+                            if let Some(p) = out.local(&path) {
+                                cache.store(&p, bytes::Bytes::from(data));
+                            }
                             m.fragment_rewritten(len);
                             held.forget(&path);
                         }
                         Err(e) => {
-                            fail(&file.display().to_string(), &e);
+                            fail(&out.shown(&path), &e);
                             held.hold(path, data);
                         }
                     }
                 }
                 Output::WriteManifest { path, xml } => {
                     let len = xml.len();
-                    let file = dir.join(&path);
-                    held.retry(&out, true);
+                    held.retry(out, true);
                     if !held.is_clear() {
                         // It would list fragments that are not on disk: the last good
                         // manifest stays until they are.
@@ -311,15 +363,17 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
                     held.manifest_held = false;
                     held.manifest = None;
                     let kept = bytes::Bytes::from(xml.clone().into_bytes());
-                    manifest_ok = match out.apply(Output::WriteManifest { path, xml }) {
+                    manifest_ok = match out.write_manifest(&path, xml) {
                         Ok(()) => {
-                            cache.store(&file, kept);
+                            if let Some(p) = out.local(&path) {
+                                cache.store(&p, kept);
+                            }
                             m.manifest_written(len);
                             shared.failing.store(false, Ordering::Relaxed);
                             true
                         }
                         Err(e) => {
-                            fail(&file.display().to_string(), &e);
+                            fail(&out.shown(&path), &e);
                             false
                         }
                     };
@@ -328,7 +382,7 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
                     if manifest_ok && ev.bus.enabled() {
                         let mut p = group_payload(ev);
                         if let Some(obj) = p.as_object_mut() {
-                            obj.insert("file".into(), json!(dir.join(&path).display().to_string()));
+                            obj.insert("file".into(), json!(out.shown(&path)));
                         }
                         ev.bus.emit(EventType::MssPlaylistUpdated, p);
                     }
@@ -360,10 +414,13 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
                 Output::Remove { path } => {
                     // Left the window: nothing waits for it any more.
                     held.forget(&path);
-                    let file = dir.join(&path);
-                    match out.apply(Output::Remove { path }) {
-                        Ok(()) => cache.remove(&file),
-                        Err(e) => fail(&file.display().to_string(), &e),
+                    match out.remove(&path) {
+                        Ok(()) => {
+                            if let Some(p) = out.local(&path) {
+                                cache.remove(&p);
+                            }
+                        }
+                        Err(e) => fail(&out.shown(&path), &e),
                     }
                 }
             }
@@ -372,12 +429,6 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
             ev.bus.emit(kind, payload);
         }
     }
-}
-
-/// A fragment, new or rewritten, replaced atomically (a live folder is read while written);
-/// the data stays with the caller, to be held if the disk refuses it.
-fn write_fragment(out: &crate::disk::OutputDir, path: &str, data: &[u8]) -> anyhow::Result<()> {
-    crate::disk::write_atomic(&out.resolve(path)?, data)
 }
 
 fn failed(shared: &Shared, file: &str, e: &anyhow::Error) {
@@ -429,6 +480,12 @@ mod tests {
             path: "manifest.ismc".into(),
             xml: xml.into(),
         }
+    }
+
+    /// The writer over a folder.
+    fn apply(dir: &std::path::Path, batches: Vec<Batch>, shared: &Shared) {
+        let sink = Sink::open(dir, &Default::default()).expect("folder sink");
+        super::apply(&sink, batches, shared)
     }
 
     fn batch(outputs: Vec<Output>) -> Vec<Batch> {

@@ -13,6 +13,7 @@ mod events;
 mod in_process;
 mod live;
 mod mpegts;
+mod object_store;
 mod package;
 mod protection;
 mod pull;
