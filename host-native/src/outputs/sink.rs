@@ -10,7 +10,8 @@
 //! - one node publishes a presentation: a lease object (`.lease` beside the manifest: node,
 //!   expiry) created with `If-None-Match: *`, renewed with `If-Match`, taken over only once
 //!   expired; the manifest is then written with `If-Match` on our own last version. A node
-//!   that is not the owner keeps its manifests back (a failed write, `mssChunkError`);
+//!   that is not the owner stands by: it packages and stores fragments, keeps its manifests
+//!   back ([`Standby`], said once in the log) and takes over once the owner's lease runs out;
 //! - a fragment that left the window is deleted only after [`DELETE_GRACE`] (players, the
 //!   CDN and the manifest's TTL may still ask for it);
 //! - every object carries Content-Type and Cache-Control (store.rs `object_headers`).
@@ -39,6 +40,19 @@ pub const LEASE: Duration = Duration::from_secs(10);
 
 /// The lease object's name beside the manifest; a dot name, so origins never serve it.
 const LEASE_NAME: &str = ".lease";
+
+/// A manifest not written because another node publishes the presentation (its lease is
+/// live): not a failure of this node, which keeps packaging as a warm standby.
+#[derive(Debug)]
+pub struct Standby(pub String);
+
+impl std::fmt::Display for Standby {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Standby {}
 
 pub(super) enum Sink {
     Dir {
@@ -133,9 +147,8 @@ impl Sink {
                 path: rel.to_string(),
             }),
             Self::Store(s) => {
-                s.lock()
-                    .deletions
-                    .push((Instant::now() + DELETE_GRACE, rel.to_string()));
+                let due = Instant::now() + s.grace;
+                s.lock().deletions.push((due, rel.to_string()));
                 Ok(())
             }
             Self::Broken(_) => Ok(()),
@@ -169,6 +182,8 @@ pub(super) struct StoreSink {
     store: Store,
     runtime: tokio::runtime::Handle,
     node: String,
+    /// [`DELETE_GRACE`] (shorter in tests).
+    grace: Duration,
     state: Mutex<StoreState>,
 }
 
@@ -178,6 +193,8 @@ struct StoreState {
     lease: Option<(String, Instant)>,
     /// The ETag of the manifest we last wrote (the `If-Match` of the next).
     manifest_etag: Option<String>,
+    /// Another node publishes the presentation (said once in the log).
+    standby: bool,
     deletions: Vec<(Instant, String)>,
 }
 
@@ -200,6 +217,7 @@ impl StoreSink {
             store,
             runtime,
             node: node_id(),
+            grace: DELETE_GRACE,
             state: Mutex::default(),
         }
     }
@@ -288,13 +306,17 @@ impl StoreSink {
                             .as_ref()
                             .filter(|l| l.node != self.node && l.expires > unix_ms(now));
                         if let Some(l) = theirs {
-                            bail!(
-                                "{} is published by node {} (lease for {} ms more); this node ({}) does not publish it",
+                            let why = format!(
+                                "{} is published by node {} (lease for {} ms more); this node ({}) stands by",
                                 self.store.url(manifest),
                                 l.node,
                                 l.expires - unix_ms(now),
                                 self.node
                             );
+                            if !std::mem::replace(&mut self.lock().standby, true) {
+                                tracing::warn!("mss output: {why}");
+                            }
+                            return Err(Standby(why).into());
                         }
                         match obj.etag {
                             Some(e) => Mode::Update(e),
@@ -318,6 +340,13 @@ impl StoreSink {
                 if st.lease.is_none() {
                     // A new claim: our manifest version is not known yet.
                     st.manifest_etag = None;
+                    if std::mem::take(&mut st.standby) {
+                        tracing::warn!(
+                            "mss output: node {} took over {} (the other node's lease ran out)",
+                            self.node,
+                            self.store.url(manifest)
+                        );
+                    }
                 }
                 st.lease = Some((etag, started + LEASE));
                 Ok(())
@@ -357,5 +386,70 @@ impl StoreSink {
         // Tried again shortly: a missed deletion leaves an orphan, never breaks playback.
         self.lock().deletions.extend(failed);
         first.map_or(Ok(()), Err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIVE: &str = "<SmoothStreamingMedia IsLive=\"TRUE\"/>";
+
+    #[test]
+    fn one_node_publishes_fragments_are_written_once_and_deletions_wait() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let store = Store::in_memory("p");
+        let node = |name: &str| {
+            let mut s = StoreSink::new(store.clone(), rt.handle().clone());
+            s.node = name.into();
+            s
+        };
+        let (a, b) = (node("a"), node("b"));
+        a.put_fragment("g/v/1.fmp4", b"one").expect("first write");
+        // A retry, or another packager of the same input: the key exists, which is success.
+        b.put_fragment("g/v/1.fmp4", b"one").expect("existing key");
+        a.put_manifest("g/manifest.ismc", LIVE.into())
+            .expect("a publishes");
+        let e = b
+            .put_manifest("g/manifest.ismc", "<b/>".into())
+            .expect_err("b may not publish");
+        assert!(e.is::<Standby>(), "{e:#}");
+        a.put_manifest("g/manifest.ismc", LIVE.into())
+            .expect("a updates its own version");
+        // Someone else replaced the manifest behind a's back: a stops publishing.
+        rt.block_on(store.put(
+            "g/manifest.ismc",
+            Bytes::from_static(b"<other/>"),
+            "text/xml",
+            "no-store",
+            Mode::Overwrite,
+        ))
+        .expect("put");
+        assert!(a.put_manifest("g/manifest.ismc", LIVE.into()).is_err());
+        let got = rt
+            .block_on(store.get("g/manifest.ismc", None))
+            .expect("get")
+            .expect("object");
+        assert_eq!(&got.bytes[..], b"<other/>");
+
+        let mut c = node("c");
+        c.grace = Duration::from_millis(300);
+        let sink = Sink::Store(Box::new(c));
+        sink.remove("g/v/1.fmp4").expect("scheduled");
+        sink.tick().expect("tick");
+        assert!(
+            rt.block_on(store.len("g/v/1.fmp4")).is_ok(),
+            "deleted before the grace"
+        );
+        std::thread::sleep(Duration::from_millis(350));
+        sink.tick().expect("tick");
+        assert!(matches!(
+            rt.block_on(store.len("g/v/1.fmp4")),
+            Err(StoreError::NotFound)
+        ));
     }
 }

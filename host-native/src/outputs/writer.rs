@@ -29,7 +29,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use super::chunk_events::{chunk_payload, group_payload, ms, EventContext};
-use super::sink::Sink;
+use super::sink::{Sink, Standby};
 use super::stats::WriteStats;
 use crate::events::EventType;
 use crate::metrics::{self, ErrorKind};
@@ -263,6 +263,8 @@ fn apply(out: &Sink, batches: Vec<Batch>, shared: &Shared) {
                     Ok(()) => tracing::info!(
                         "mss output: the held manifest is written; the presentation caught up"
                     ),
+                    // Another node publishes it (the sink said so once).
+                    Err(e) if e.is::<Standby>() => {}
                     Err(e) => fail(&file, &e),
                 }
             }
@@ -372,6 +374,7 @@ fn apply(out: &Sink, batches: Vec<Batch>, shared: &Shared) {
                             shared.failing.store(false, Ordering::Relaxed);
                             true
                         }
+                        Err(e) if e.is::<Standby>() => false,
                         Err(e) => {
                             fail(&out.shown(&path), &e);
                             false
