@@ -153,6 +153,9 @@ pub struct Object {
     pub bytes: Bytes,
     pub etag: Option<String>,
     pub last_modified: std::time::SystemTime,
+    /// The headers it was stored with.
+    pub content_type: Option<String>,
+    pub cache_control: Option<String>,
 }
 
 /// A store location's handle; clones share the client and its connections.
@@ -320,11 +323,18 @@ impl Store {
         };
         let etag = r.meta.e_tag.clone();
         let last_modified = std::time::SystemTime::from(r.meta.last_modified);
+        let attr = |a: &Attribute| r.attributes.get(a).map(|v| v.to_string());
+        let (content_type, cache_control) = (
+            attr(&Attribute::ContentType),
+            attr(&Attribute::CacheControl),
+        );
         let bytes = r.bytes().await?;
         Ok(Some(Object {
             bytes,
             etag,
             last_modified,
+            content_type,
+            cache_control,
         }))
     }
 

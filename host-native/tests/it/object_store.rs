@@ -211,6 +211,34 @@ fn vod_packaged_to_s3_plays_through_an_s3_origin() {
         "byte-identical"
     );
     assert!(f.header("cache-control").contains("immutable"));
+    // The objects themselves carry their type and caching (a CDN may read the store directly).
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let st = handle(s, &prefix);
+    let rel = format!(
+        "g/{}",
+        video
+            .url
+            .replace("{bitrate}", &q.bitrate.to_string())
+            .replace("{start time}", &c.t.to_string())
+    );
+    let obj = rt
+        .block_on(st.get(&rel, None))
+        .expect("get")
+        .expect("object");
+    assert_eq!(obj.content_type.as_deref(), Some("video/mp4"));
+    assert_eq!(
+        obj.cache_control.as_deref(),
+        Some("public, max-age=31536000, immutable")
+    );
+    let obj = rt
+        .block_on(st.get("g/manifest.ismc", None))
+        .expect("get")
+        .expect("object");
+    assert_eq!(
+        obj.content_type.as_deref(),
+        Some("application/vnd.ms-sstr+xml")
+    );
+    assert_eq!(obj.cache_control.as_deref(), Some("public, max-age=60"));
     // Conditional GET with the store's ETag, from this origin or any other.
     let etag = f.header("etag").to_string();
     let again = http_request(web, "GET", &url, &[("If-None-Match", &etag)]).expect("get");
@@ -232,6 +260,26 @@ fn vod_packaged_to_s3_plays_through_an_s3_origin() {
             "{missing}"
         );
     }
+
+    // An origin whose store does not answer: 502 within its timeout, never a hang.
+    let closed = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    let broken = Server::start(
+        exe(),
+        &dir.path().join("broken"),
+        &s.config_toml_for(&dead),
+        &["--webroot", &s.url(&prefix)],
+    )
+    .expect("origin");
+    let asked = Instant::now();
+    let r = http_get(broken.addr("web"), "/g/Manifest").expect("get");
+    assert_eq!(r.status, 502);
+    assert!(
+        asked.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        asked.elapsed()
+    );
 
     if player::ready_or_skip("vod_packaged_to_s3_plays_through_an_s3_origin") {
         let r = player::play(&PlayRequest {
