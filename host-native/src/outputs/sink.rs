@@ -375,17 +375,20 @@ impl StoreSink {
             st.deletions = wait;
             due.into_iter().map(|(_, p)| p).collect()
         };
-        let mut failed = Vec::new();
-        let mut first = None;
-        for rel in due {
+        let mut due = due.into_iter();
+        while let Some(rel) = due.next() {
             if let Err(e) = self.runtime.block_on(self.store.delete(&rel)) {
-                first.get_or_insert_with(|| anyhow!("deleting {}: {e}", self.store.url(&rel)));
-                failed.push((now + Duration::from_secs(1), rel));
+                // The store is failing: the rest wait too (one timeout, not one each), and
+                // all are tried again shortly. A missed deletion leaves an orphan, never
+                // breaks playback.
+                let later = now + Duration::from_secs(1);
+                let mut st = self.lock();
+                st.deletions.push((later, rel.clone()));
+                st.deletions.extend(due.map(|r| (later, r)));
+                return Err(anyhow!("deleting {}: {e}", self.store.url(&rel)));
             }
         }
-        // Tried again shortly: a missed deletion leaves an orphan, never breaks playback.
-        self.lock().deletions.extend(failed);
-        first.map_or(Ok(()), Err)
+        Ok(())
     }
 }
 

@@ -116,7 +116,9 @@ impl Held {
         if self.fragments.is_empty() {
             return;
         }
-        if !now
+        // `now` (before a manifest) skips the wait on a folder, whose failures are quick; a
+        // store's failure may take its whole timeout, so it is never tried more often.
+        if (!now || out.is_store())
             && self
                 .last_retry
                 .is_some_and(|t| t.elapsed() < RETRY_INTERVAL)
