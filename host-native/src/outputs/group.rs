@@ -87,7 +87,10 @@ pub(super) async fn run_group(mut ctx: GroupContext) {
             Err(e) => tracing::error!(group = %ctx.params.group_name, "{e}"),
         }
     }
-    if ctx.resume {
+    // A presentation in an object store is not resumed from it (not done yet): it starts
+    // afresh, and its node takes its own lease back.
+    let in_store = crate::store::is_store_location(&ctx.group_dir.to_string_lossy());
+    if ctx.resume && !in_store {
         resume(&ctx, &mut presentation, &writer).await;
     }
     for (i, input) in inputs.iter_mut().enumerate() {
