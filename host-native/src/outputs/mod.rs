@@ -2,14 +2,14 @@
 
 pub mod auto_mss;
 mod chunk_events;
+mod destination;
 mod group;
 pub mod mss;
 mod saved;
-mod sink;
 pub mod stats;
 mod writer;
 
-pub use sink::{node_id, DELETE_GRACE, LEASE};
+pub use destination::{node_id, DELETE_GRACE, LEASE};
 pub use writer::writer_waits;
 
 pub use mss::{MssParams, OutputManager, PlaylistType};

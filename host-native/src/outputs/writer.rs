@@ -29,7 +29,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use super::chunk_events::{chunk_payload, group_payload, ms, EventContext};
-use super::sink::{Sink, Standby};
+use super::destination::{Destination, Standby};
 use super::stats::WriteStats;
 use crate::events::EventType;
 use crate::metrics::{self, ErrorKind};
@@ -112,7 +112,7 @@ impl Held {
     }
 
     /// Writes held fragments again (not more often than [`RETRY_INTERVAL`] unless `now`).
-    fn retry(&mut self, out: &Sink, now: bool) {
+    fn retry(&mut self, out: &Destination, now: bool) {
         if self.fragments.is_empty() {
             return;
         }
@@ -154,11 +154,11 @@ impl Writer {
             held: Default::default(),
         });
         let sink = Arc::new(
-            Sink::open(&dir, &shared.ev.manager.object_store_config()).unwrap_or_else(|e| {
+            Destination::open(&dir, &shared.ev.manager.object_store_config()).unwrap_or_else(|e| {
                 // createMSSStream checked the location; a store that cannot be reached
                 // now fails every write (mssChunkError), as a missing folder does.
                 tracing::error!("mss output: {e:#}");
-                Sink::Broken(format!("{e:#}"))
+                Destination::Broken(format!("{e:#}"))
             }),
         );
         let task = tokio::spawn(
@@ -232,7 +232,7 @@ impl Writer {
     }
 }
 
-fn apply(out: &Sink, batches: Vec<Batch>, shared: &Shared) {
+fn apply(out: &Destination, batches: Vec<Batch>, shared: &Shared) {
     let m = metrics::get();
     let ev = &shared.ev;
     // Viewers get what was just written from memory: filled after each file is in place.
@@ -265,7 +265,7 @@ fn apply(out: &Sink, batches: Vec<Batch>, shared: &Shared) {
                     Ok(()) => tracing::info!(
                         "mss output: the held manifest is written; the presentation caught up"
                     ),
-                    // Another node publishes it (the sink said so once).
+                    // Another node publishes it (said once already).
                     Err(e) if e.is::<Standby>() => {}
                     Err(e) => fail(&file, &e),
                 }
@@ -489,7 +489,7 @@ mod tests {
 
     /// The writer over a folder.
     fn apply(dir: &std::path::Path, batches: Vec<Batch>, shared: &Shared) {
-        let sink = Sink::open(dir, &Default::default()).expect("folder sink");
+        let sink = Destination::open(dir, &Default::default()).expect("folder");
         super::apply(&sink, batches, shared)
     }
 

@@ -1,5 +1,5 @@
 //! `--webroot s3://bucket/prefix`: a stateless origin. Manifests, fragments, IIS URLs and
-//! other files come straight from the object store that packagers write (outputs/sink.rs),
+//! other files come straight from the object store that packagers write (outputs/destination.rs),
 //! so any number of origins behind an HTTP cache serve the same presentations.
 //!
 //! Objects go through the web tier's bounded cache ([`Cache`]), keyed by their URL and

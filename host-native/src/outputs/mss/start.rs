@@ -37,7 +37,7 @@ impl OutputManager {
             _ => {
                 self.check_room(&inner, &params)?;
                 // A store is not cleaned or checked for an earlier manifest: the lease
-                // decides who publishes there (outputs/sink.rs).
+                // decides who publishes there (outputs/destination.rs).
                 if !crate::store::is_store_location(&params.target_folder) {
                     prepare_destination(&params, &group_dir)?;
                 }

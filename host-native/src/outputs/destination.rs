@@ -54,7 +54,7 @@ impl std::fmt::Display for Standby {
 
 impl std::error::Error for Standby {}
 
-pub(super) enum Sink {
+pub(super) enum Destination {
     Dir {
         dir: PathBuf,
         out: OutputDir,
@@ -65,8 +65,8 @@ pub(super) enum Sink {
     Broken(String),
 }
 
-impl Sink {
-    /// The sink for a group folder: a store location (`s3://...`) or a local folder.
+impl Destination {
+    /// The destination of a group folder: a store location (`s3://...`) or a local folder.
     pub fn open(
         dir: &Path,
         config: &crate::config::object_store::ObjectStoreConfig,
@@ -441,7 +441,7 @@ mod tests {
 
         let mut c = node("c");
         c.grace = Duration::from_millis(300);
-        let sink = Sink::Store(Box::new(c));
+        let sink = Destination::Store(Box::new(c));
         sink.remove("g/v/1.fmp4").expect("scheduled");
         sink.tick().expect("tick");
         assert!(
