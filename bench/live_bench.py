@@ -57,6 +57,8 @@ HOLD_MIB_PER_STREAM = 1.5
 
 # Set by --events: {"url": ..., "file": ...} and the receiver counting POSTs.
 EVENTS = None
+# Set by --lookahead-memory: [web] lookahead_memory_bytes (0: every version on disk).
+LOOKAHEAD_MEMORY = 0
 RECEIVER = None
 
 
@@ -192,6 +194,8 @@ class Server:
             f.write('[limits]\nrtmp_connections_per_address = 0\n')
             # One createMSSStream per stream: above the default cap of 256 configs.
             f.write(f'[security]\nmax_mss_configs = {max(256, streams + 16)}\n')
+            if LOOKAHEAD_MEMORY:
+                f.write(f'[web]\nlookahead_memory_bytes = {LOOKAHEAD_MEMORY}\n')
         self.log = open(SERVER_LOG, "w")
         env = dict(os.environ, SMOOTHCAST_LOG=os.environ.get("SMOOTHCAST_LOG", "warn"))
         self.proc = subprocess.Popen([exe, "serve", "--config", CONFIG], stdout=subprocess.PIPE,
@@ -463,6 +467,10 @@ def main():
     ap.add_argument("--webroot", help="web root to write into (default bench/out/live-webroot; "
                     "a tmpfs folder such as /dev/shm/x takes the disk out of the picture)")
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--lookahead-memory", type=int, default=0, metavar="MIB",
+                    help="[web] lookahead_memory_bytes in MiB: look-ahead versions of live "
+                    "fragments stay in memory and each fragment is written once (default 0: "
+                    "every version on disk)")
     ap.add_argument("--events", action="store_true",
                     help="send events to a file and to an HTTP receiver in this script")
     args = ap.parse_args()
@@ -471,6 +479,9 @@ def main():
         RECEIVER = start_receiver()
         EVENTS = {"url": f"http://127.0.0.1:{RECEIVER.server_address[1]}/hook",
                   "file": os.path.join(OUT, "live-events.jsonl")}
+    if args.lookahead_memory:
+        global LOOKAHEAD_MEMORY
+        LOOKAHEAD_MEMORY = args.lookahead_memory << 20
     if args.webroot:
         global WEBROOT
         WEBROOT = os.path.abspath(args.webroot)

@@ -22,6 +22,7 @@ pub mod codec;
 pub mod crypto;
 pub mod demux;
 pub mod fragment;
+pub mod isml;
 pub mod layout;
 pub mod manifest;
 pub mod measure;

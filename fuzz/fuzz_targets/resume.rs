@@ -101,7 +101,7 @@ fuzz_target!(|input: Input| {
         match o {
             Output::WriteFragment { path, data, .. }
             | Output::RewriteFragment { path, data, .. } => {
-                files.insert(path, data);
+                files.insert(path, data.to_vec());
             }
             Output::WriteManifest { xml, .. } => manifest = Some(xml),
             Output::Remove { path } => {

@@ -66,7 +66,7 @@ impl OutputDir {
     }
 }
 
-fn ensure_parent(path: &Path) -> Result<()> {
+pub fn ensure_parent(path: &Path) -> Result<()> {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }

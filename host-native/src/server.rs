@@ -187,7 +187,11 @@ pub async fn run(
         .clone()
         .unwrap_or_else(|| vec![config.webroot.clone()]);
     // One file cache: the writers fill it, the web server reads it.
-    let web_cache = web::cache::Cache::new(config.web.cache_bytes, config.web.cache_max_file_bytes);
+    let web_cache = web::cache::Cache::with_lookahead(
+        config.web.cache_bytes,
+        config.web.cache_max_file_bytes,
+        config.web.lookahead_memory_bytes,
+    );
     let state = Arc::new(AppState {
         outputs: OutputManager::new(streams.clone())
             .with_allowed_roots(roots)
@@ -200,6 +204,7 @@ pub async fn run(
             .with_events(events.clone())
             .with_state(store.clone())
             .with_web_cache(web_cache)
+            .with_served_root(&config.webroot)
             .with_object_store(config.object_store.clone()),
         pulls: PullManager::new(streams.clone(), ids)
             .with_state(store.clone())

@@ -45,7 +45,7 @@ fn run(data: &[u8], chunk: usize, options: SessionOptions) -> Result<Files, Erro
                 }
                 Step::Output(Output::WriteFragment { path, data, .. })
                 | Step::Output(Output::RewriteFragment { path, data, .. }) => {
-                    files.insert(path, data);
+                    files.insert(path, data.to_vec());
                 }
                 Step::Output(Output::WriteManifest { path, xml }) => {
                     files.insert(path, xml.into_bytes());

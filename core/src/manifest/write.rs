@@ -127,7 +127,8 @@ fn write_quality_level(q: &QualityLevel, out: &mut String) -> core::fmt::Result 
     Ok(())
 }
 
-fn escape(s: &str, out: &mut String) {
+/// XML attribute and text escaping (also the live server manifest's, `isml::lsm`).
+pub(crate) fn escape(s: &str, out: &mut String) {
     for ch in s.chars() {
         match ch {
             '&' => out.push_str("&amp;"),

@@ -26,6 +26,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+use bytes::Bytes;
+
 mod level;
 mod resume;
 mod streams;
@@ -100,6 +102,10 @@ pub struct PresentationOptions {
     /// PlayReady protection: every audio and video fragment is encrypted (`cenc`) and the
     /// manifest carries the PlayReady header. `None`, the default: clear.
     pub protection: Option<Protection>,
+    /// Every input's audio is a stream of its own, never one rendition shared with another
+    /// input's (whose fragments would then be written once, by whichever input closes them
+    /// first). Smooth ingest pushes each input with its own audio. Default `false`.
+    pub separate_audio: bool,
 }
 
 impl PresentationOptions {
@@ -118,6 +124,7 @@ impl PresentationOptions {
             max_fragment_duration: None,
             max_fragment_bytes: DEFAULT_MAX_FRAGMENT_BYTES,
             protection: None,
+            separate_audio: false,
         }
     }
 
@@ -146,13 +153,15 @@ pub enum Output {
     /// A new fragment file.
     WriteFragment {
         path: String,
-        data: Vec<u8>,
+        /// Shared with the presentation while it may rewrite the fragment (live), so a host
+        /// that keeps the newest version in memory holds no second copy.
+        data: Bytes,
         info: FragmentInfo,
     },
     /// An earlier live fragment, now announcing more following fragments in its tfrf.
     RewriteFragment {
         path: String,
-        data: Vec<u8>,
+        data: Bytes,
         info: FragmentInfo,
     },
     /// The manifest changed; replace it atomically (readers may fetch it at any moment).
@@ -272,13 +281,41 @@ struct KeptFragment {
     path: String,
     /// As in its path (an audio level's bitrate is settled by its first fragment).
     bitrate: u32,
+    /// Its boxes; the payload is not here but in `file`.
     fragment: Fragment,
+    /// The newest version's bytes, as last output (shared with the host).
+    file: Bytes,
+    /// Where the payload starts in `file`.
+    payload_at: usize,
 }
 
 impl KeptFragment {
-    /// Its current bytes, as a rewrite.
-    fn rewrite(&self, level: usize, kind: TrackKind, last_version: bool) -> Output {
-        let data = self.fragment.encode();
+    /// Keeps `fragment` (its `mdat` is moved into the encoded bytes).
+    fn new(path: String, bitrate: u32, mut fragment: Fragment) -> Self {
+        let mdat = core::mem::take(&mut fragment.mdat);
+        let mut file = Vec::with_capacity(fragment.moof.encoded_len() + 16 + mdat.len());
+        fragment.encode_head(mdat.len(), &mut file);
+        let payload_at = file.len();
+        file.extend_from_slice(&mdat);
+        Self {
+            path,
+            bitrate,
+            fragment,
+            file: Bytes::from(file),
+            payload_at,
+        }
+    }
+
+    /// Re-encodes its boxes in front of the payload, as a rewrite.
+    fn rewrite(&mut self, level: usize, kind: TrackKind, last_version: bool) -> Output {
+        let payload = &self.file[self.payload_at..];
+        let mut data = Vec::with_capacity(self.fragment.moof.encoded_len() + 16 + payload.len());
+        self.fragment.encode_head(payload.len(), &mut data);
+        let payload_at = data.len();
+        data.extend_from_slice(payload);
+        let data = Bytes::from(data);
+        self.file = data.clone();
+        self.payload_at = payload_at;
         let traf = &self.fragment.moof.traf;
         let info = FragmentInfo {
             level: LevelId(level),
@@ -865,10 +902,7 @@ impl Presentation {
             let sizes = c.payload.iter().map(|b| b.len());
             cenc::encrypt(p, &planned.senc, sizes, &mut data[head_len..]);
         }
-        if self.options.live {
-            // Kept for the tfrf rewrites that follow.
-            fragment.mdat = data[head_len..].to_vec();
-        }
+        let data = Bytes::from(data);
         let info = FragmentInfo {
             level: LevelId(level),
             kind: c.kind,
@@ -881,7 +915,7 @@ impl Presentation {
         };
         self.outputs.push_back(Output::WriteFragment {
             path: path.clone(),
-            data,
+            data: data.clone(),
             info,
         });
         self.outputs.push_back(Output::Event(Event::FragmentClosed {
@@ -896,10 +930,13 @@ impl Presentation {
             self.announce_to_kept(level, c.kind, start, c.duration);
             let lookahead = usize::from(self.options.lookahead);
             let kept = &mut self.tracks.entry((level, c.kind)).or_default().kept;
+            // Kept for the tfrf rewrites that follow, sharing the bytes just output.
             kept.push_back(KeptFragment {
                 path,
                 bitrate,
                 fragment,
+                file: data,
+                payload_at: head_len,
             });
             while kept.len() > lookahead {
                 kept.pop_front();
@@ -939,7 +976,7 @@ impl Presentation {
     fn settle_kept(&mut self) {
         let lookahead = usize::from(self.options.lookahead);
         for (&(level, kind), track) in self.tracks.iter_mut() {
-            for k in track.kept.drain(..) {
+            for mut k in track.kept.drain(..) {
                 let announced = k
                     .fragment
                     .moof
@@ -1177,7 +1214,10 @@ impl Presentation {
             .levels
             .iter()
             .enumerate()
-            .filter(|(i, o)| *i != level && (*i == root || o.follows == Some(root)))
+            .filter(|(i, o)| {
+                *i != level
+                    && (self.options.separate_audio || *i == root || o.follows == Some(root))
+            })
             .filter_map(|(_, o)| o.stream.filter(|_| o.audio_bitrate.is_some()))
             .collect();
         let found = self.audio_streams.iter().enumerate().position(|(i, s)| {

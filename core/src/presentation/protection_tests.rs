@@ -132,7 +132,7 @@ fn a_resumed_live_run_keeps_old_ivs_and_never_repeats_one() {
             match o {
                 Output::WriteFragment { path, data, .. }
                 | Output::RewriteFragment { path, data, .. } => {
-                    files.insert(path, data);
+                    files.insert(path, data.to_vec());
                 }
                 Output::WriteManifest { xml, .. } => *manifest = Some(xml),
                 Output::Remove { path } => {

@@ -249,11 +249,9 @@ impl Presentation {
                 let tail = kept_list.len().saturating_sub(lookahead);
                 for f in kept_list.into_iter().skip(tail) {
                     match f.whole {
-                        Some(fragment) => kept.push_back(KeptFragment {
-                            path: f.path,
-                            bitrate,
-                            fragment: *fragment,
-                        }),
+                        Some(fragment) => {
+                            kept.push_back(KeptFragment::new(f.path, bitrate, *fragment))
+                        }
                         // Without its bytes it cannot be rewritten; neither can those before
                         // it be, usefully (a tfrf lists the fragments right after its own).
                         None => kept.clear(),

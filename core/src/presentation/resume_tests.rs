@@ -24,7 +24,7 @@ impl Disk {
             match o {
                 Output::WriteFragment { path, data, .. }
                 | Output::RewriteFragment { path, data, .. } => {
-                    self.files.insert(path, data);
+                    self.files.insert(path, data.to_vec());
                 }
                 Output::WriteManifest { xml, .. } => self.manifest = Some(xml),
                 Output::Remove { path } => {

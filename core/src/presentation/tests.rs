@@ -105,7 +105,7 @@ fn written(outputs: &[Output]) -> Vec<(&str, &[u8])> {
     outputs
         .iter()
         .filter_map(|o| match o {
-            Output::WriteFragment { path, data, .. } => Some((path.as_str(), data.as_slice())),
+            Output::WriteFragment { path, data, .. } => Some((path.as_str(), &data[..])),
             _ => None,
         })
         .collect()
@@ -345,7 +345,7 @@ fn every_live_fragment_has_one_last_version_out_before_a_manifest_lists_it() {
                 assert_eq!(e.2, 0, "{path}: a version after its last");
                 e.0 += 1;
                 if info.last_version {
-                    e.1 = data.clone();
+                    e.1 = data.to_vec();
                     e.2 += 1;
                 }
             }
@@ -562,6 +562,40 @@ fn audio_quality_levels_carry_the_audio_bitrate_once_per_rendition() {
             "live={live}"
         );
     }
+}
+
+/// Smooth ingest pushes every input with its audio: with `separate_audio`, identical audio
+/// of two renditions is written by each, as two streams, at the same times.
+#[test]
+fn separate_audio_is_written_by_every_level() {
+    let mut options = PresentationOptions::vod(Layout::Multi);
+    options.live = true;
+    options.separate_audio = true;
+    let mut p = Presentation::new(options);
+    let hi = p.add_quality_level("hi", 2_000_000).expect("hi");
+    let lo = p.add_quality_level("lo", 1_000_000).expect("lo");
+    for l in [hi, lo] {
+        p.add_track(l, video_track(0)).expect("video");
+        p.add_track(l, audio_track()).expect("audio");
+    }
+    push_av_with(&mut p, hi, 8, 50, 0, &AUDIO_128K);
+    push_av_with(&mut p, lo, 8, 50, 0, &AUDIO_128K);
+    p.finish().expect("finish");
+    let out = drain(&mut p);
+    let starts = |level: LevelId| -> Vec<u64> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::WriteFragment { info, .. }
+                    if info.level == level && info.kind == TrackKind::Audio =>
+                {
+                    Some(info.start)
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    assert!(starts(hi).len() >= 3, "{:?}", starts(hi));
+    assert_eq!(starts(hi), starts(lo));
 }
 
 // Fuzzing regression (fuzz target `presentation`): a composition offset near i64::MAX

@@ -19,6 +19,12 @@ pub struct WebConfig {
     pub cache_bytes: u64,
     /// Files larger than this are streamed from the disk, never cached.
     pub cache_max_file_bytes: u64,
+    /// Bytes of live look-ahead versions kept in memory (the newest fragments of a live
+    /// presentation under the web root, before their tfrf is complete), so that each
+    /// fragment is written to disk once instead of three times. Only for folders that this
+    /// server alone serves: see `web::lookahead` for what an external web server and a
+    /// crash then miss. 0 (the default): none.
+    pub lookahead_memory_bytes: u64,
     /// Manifests are sent gzip-compressed to clients that accept it.
     pub gzip: bool,
     /// Fragment bodies (16 KiB and up) on plain HTTP go out with `sendfile` from the page
@@ -36,6 +42,7 @@ impl Default for WebConfig {
             header_timeout_secs: 15.0,
             cache_bytes: crate::web::cache::DEFAULT_BUDGET,
             cache_max_file_bytes: crate::web::cache::DEFAULT_MAX_FILE,
+            lookahead_memory_bytes: crate::web::lookahead::DEFAULT_BUDGET,
             gzip: true,
             sendfile: true,
         }

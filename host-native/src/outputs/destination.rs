@@ -4,7 +4,7 @@
 //!
 //! The store follows the rules for live output on object storage
 //! (`reference/object-storage.md` §3):
-//! - a fragment is uploaded once, as its last version ([`FragmentInfo::last_version`]:
+//! - a fragment is uploaded once, as its last version ([`last_version`](smoothcast_core::presentation::FragmentInfo::last_version):
 //!   complete tfrf, or the presentation ended), with `If-None-Match: *`; an existing key is
 //!   success (a retry, or a second packager of the same input writing the same bytes);
 //! - one node publishes a presentation: a lease object (`.lease` beside the manifest: node,
@@ -26,7 +26,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Result};
 use bytes::Bytes;
-use smoothcast_core::presentation::FragmentInfo;
 
 use crate::disk::OutputDir;
 use crate::store::{object_headers, Mode, Store, StoreError};
@@ -104,6 +103,14 @@ impl Destination {
         }
     }
 
+    /// The local folder's writer, if this is one.
+    pub fn folder(&self) -> Option<&OutputDir> {
+        match self {
+            Self::Dir { out, .. } => Some(out),
+            _ => None,
+        }
+    }
+
     /// The local path of a file, for the web server's cache (none for a store).
     pub fn local(&self, rel: &str) -> Option<PathBuf> {
         match self {
@@ -116,17 +123,10 @@ impl Destination {
         matches!(self, Self::Store(_) | Self::Broken(_))
     }
 
-    /// Whether this version of a fragment is written. A folder takes every version (a
-    /// rewrite replaces the file by rename); a store only the last (an object behind a CDN
-    /// must never change).
-    pub fn takes(&self, info: &FragmentInfo) -> bool {
-        !self.is_store() || info.last_version
-    }
-
-    pub fn write_fragment(&self, rel: &str, data: &[u8]) -> Result<()> {
+    pub fn write_fragment(&self, rel: &str, data: &Bytes) -> Result<()> {
         match self {
             Self::Dir { out, .. } => crate::disk::write_atomic(&out.resolve(rel)?, data),
-            Self::Store(s) => s.put_fragment(rel, data),
+            Self::Store(s) => s.put_fragment(rel, data.clone()),
             Self::Broken(why) => bail!("{why}"),
         }
     }
@@ -226,15 +226,9 @@ impl StoreSink {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn put_fragment(&self, rel: &str, data: &[u8]) -> Result<()> {
+    fn put_fragment(&self, rel: &str, data: Bytes) -> Result<()> {
         let (ctype, cache) = object_headers(rel, true);
-        let put = self.store.put(
-            rel,
-            Bytes::copy_from_slice(data),
-            ctype,
-            cache,
-            Mode::Create,
-        );
+        let put = self.store.put(rel, data, ctype, cache, Mode::Create);
         match self.runtime.block_on(put) {
             // Already there: written by an earlier try whose answer was lost, or by another
             // packager of the same input (deterministic bytes).
@@ -412,9 +406,11 @@ mod tests {
             s
         };
         let (a, b) = (node("a"), node("b"));
-        a.put_fragment("g/v/1.fmp4", b"one").expect("first write");
+        a.put_fragment("g/v/1.fmp4", Bytes::from_static(b"one"))
+            .expect("first write");
         // A retry, or another packager of the same input: the key exists, which is success.
-        b.put_fragment("g/v/1.fmp4", b"one").expect("existing key");
+        b.put_fragment("g/v/1.fmp4", Bytes::from_static(b"one"))
+            .expect("existing key");
         a.put_manifest("g/manifest.ismc", LIVE.into())
             .expect("a publishes");
         let e = b

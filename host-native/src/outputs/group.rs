@@ -10,7 +10,9 @@ use smoothcast_core::presentation::{LevelId, Output, Presentation, StoredFragmen
 use tokio::sync::{broadcast, mpsc, watch};
 
 use super::chunk_events::EventContext;
+use super::isml::IsmlSink;
 use super::mss::{ConfigStatus, MssParams, OutputManager, StopMode};
+use super::sink::Sink;
 use super::writer::Writer;
 use crate::events::EventType;
 use crate::streams::{Delivered, StreamItem, StreamNotice, StreamRegistry};
@@ -50,16 +52,24 @@ type Item = (usize, Option<Delivered>);
 
 pub(super) async fn run_group(mut ctx: GroupContext) {
     let mut presentation = ctx.manager.presentation_for(&ctx.params);
-    let writer = Writer::start(
-        ctx.group_dir.clone(),
-        ctx.manager.stats.clone(),
-        EventContext {
-            bus: ctx.manager.events.clone(),
-            manager: ctx.manager.clone(),
-            group_name: ctx.params.group_name.clone(),
-            config_ids: ctx.config_ids.clone(),
-        },
-    );
+    let events = EventContext {
+        bus: ctx.manager.events.clone(),
+        manager: ctx.manager.clone(),
+        group_name: ctx.params.group_name.clone(),
+        config_ids: ctx.config_ids.clone(),
+    };
+    let mut writer = match ctx.params.pushes() {
+        true => Sink::Isml(Box::new(IsmlSink::start(
+            &ctx.params,
+            &ctx.config_ids,
+            events,
+        ))),
+        false => Sink::Disk(Writer::start(
+            ctx.group_dir.clone(),
+            ctx.manager.stats.clone(),
+            events,
+        )),
+    };
     let (tx, mut rx) = mpsc::channel::<Item>(1024);
     // Notices first, then subscribe: a stream that appears in between is not missed.
     let mut notices = ctx.streams.notices();
@@ -87,11 +97,12 @@ pub(super) async fn run_group(mut ctx: GroupContext) {
             Err(e) => tracing::error!(group = %ctx.params.group_name, "{e}"),
         }
     }
-    // A presentation in an object store is not resumed from it (not done yet): it starts
-    // afresh, and its node takes its own lease back.
+    // A pushed presentation has no folder to resume from: it continues on the clock. One in
+    // an object store is not resumed from it (not done yet): it starts afresh, and its node
+    // takes its own lease back.
     let in_store = crate::store::is_store_location(&ctx.group_dir.to_string_lossy());
-    if ctx.resume && !in_store {
-        resume(&ctx, &mut presentation, &writer).await;
+    if let (true, false, Sink::Disk(w)) = (ctx.resume, in_store, &writer) {
+        resume(&ctx, &mut presentation, w).await;
     }
     for (i, input) in inputs.iter_mut().enumerate() {
         subscribe(&ctx, &writer, input, i, &tx).await;
@@ -126,6 +137,9 @@ pub(super) async fn run_group(mut ctx: GroupContext) {
             Some((i, delivered)) = rx.recv() => {
                 let arrival = delivered.as_ref().map_or_else(Instant::now, |d| d.at);
                 let source_ended = delivered.is_none();
+                if let Some(Delivered { item: StreamItem::Track(info), .. }) = &delivered {
+                    writer.note_track(i, info);
+                }
                 if let Err(e) = handle(&ctx, &mut presentation, &mut inputs, i, delivered.map(|d| d.item)) {
                     crate::metrics::get().error(crate::metrics::ErrorKind::Packaging);
                     if e != last_error {
@@ -134,13 +148,15 @@ pub(super) async fn run_group(mut ctx: GroupContext) {
                     }
                 }
                 let outputs: Vec<Output> = std::iter::from_fn(|| presentation.poll_output()).collect();
-                if !live_announced {
+                // A pushed presentation writes no manifest (the push says where it goes).
+                if !live_announced && !ctx.params.pushes() {
                     if let Some(Output::WriteManifest { path, .. }) = outputs.iter().find(|o| matches!(o, Output::WriteManifest { .. })) {
                         live_announced = true;
                         tracing::info!(target: crate::NOTICE, "presentation live: {}", ctx.group_dir.join(path).display());
                     }
                 }
-                writer.write(outputs, arrival).await;
+                let levels: Vec<Option<LevelId>> = inputs.iter().map(|x| x.level).collect();
+                writer.write(outputs, arrival, &levels).await;
                 let closing = !ctx.params.keep_alive && inputs.iter().all(|x| !x.subscribed) && inputs.iter().any(|x| x.level.is_some());
                 if closing {
                     // Without keepAlive the presentation ends with its sources: closed as VOD.
@@ -148,7 +164,7 @@ pub(super) async fn run_group(mut ctx: GroupContext) {
                         tracing::warn!(group = %ctx.params.group_name, "closing: {e}");
                     }
                     let outputs: Vec<Output> = std::iter::from_fn(|| presentation.poll_output()).collect();
-                    writer.write(outputs, Instant::now()).await;
+                    writer.write(outputs, Instant::now(), &levels).await;
                 }
                 if source_ended {
                     // After the source's last fragments, which the writer has queued.
@@ -167,7 +183,9 @@ pub(super) async fn run_group(mut ctx: GroupContext) {
     }
     tracing::info!(?stop, "group stopped");
     // Everything decided so far reaches the disk before files are deleted or the task ends.
-    writer.close().await;
+    // A server shutdown leaves a pushed stream open-ended, as an encoder crash would: the
+    // publishing point waits for the restarted server to continue it.
+    writer.close(stop != StopMode::Shutdown).await;
     if let StopMode::Remove { delete_files: true } = stop {
         let dir = ctx.params.own_folder(&ctx.group_dir);
         // Checked again now: a link put in place since the config was created must not
@@ -308,7 +326,7 @@ fn remove_stale_temporaries(dir: &std::path::Path) {
 /// Subscribes to an input's stream if it exists, forwarding its media into the group's feed.
 async fn subscribe(
     ctx: &GroupContext,
-    writer: &Writer,
+    writer: &Sink,
     input: &mut Input,
     index: usize,
     tx: &mpsc::Sender<Item>,

@@ -1,11 +1,14 @@
-//! Outputs made from local streams. Today: MSS presentations (createMSSStream).
+//! Outputs made from local streams: MSS presentations (createMSSStream), written to files
+//! or pushed to a Smooth publishing point (`ismType=isml`).
 
 pub mod auto_mss;
 mod chunk_events;
 mod destination;
 mod group;
+pub mod isml;
 pub mod mss;
 mod saved;
+mod sink;
 pub mod stats;
 mod writer;
 

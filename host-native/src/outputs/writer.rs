@@ -16,14 +16,19 @@
 //! presentation pause, and catch up when space returns. A fragment that did not fit in the
 //! budget is lost: the manifest stays as it was until the fragment leaves the rolling window
 //! (its `Remove`), or for good in an appending presentation (which cannot list a gap).
+//!
+//! A folder this process's web server serves may keep the versions of a live fragment before
+//! its last in memory instead (`[web] lookahead_memory_bytes`, [`crate::web::lookahead`]):
+//! the fragment is then written once, as its last version, and its chunk events bracket that
+//! write.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{json, Value};
-use smoothcast_core::presentation::{Event, Output};
+use smoothcast_core::presentation::{Event, FragmentInfo, Output};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
@@ -66,13 +71,16 @@ struct Shared {
     /// A write failed and none has succeeded since: one warning per outage, not per file.
     failing: AtomicBool,
     held: std::sync::Mutex<Held>,
+    /// Look-ahead versions stay in memory for the web server ([`crate::web::lookahead`]):
+    /// the folder is inside the web root this process serves.
+    lookahead: bool,
 }
 
 /// Fragments not on disk yet: what the manifest must wait for.
 #[derive(Default)]
 struct Held {
     /// Failed writes kept for another try, in order.
-    fragments: Vec<(String, Vec<u8>)>,
+    fragments: Vec<(String, bytes::Bytes)>,
     bytes: usize,
     /// Failed writes that did not fit in [`HOLD_BUDGET`].
     lost: std::collections::BTreeSet<String>,
@@ -82,6 +90,8 @@ struct Held {
     /// The latest manifest held back: written as soon as nothing is missing, so a
     /// presentation that ended during the outage still gets its last manifest.
     manifest: Option<(String, String)>,
+    /// Fragments whose look-ahead version is in memory, not on disk yet.
+    lookahead: std::collections::HashSet<String>,
 }
 
 impl Held {
@@ -89,7 +99,7 @@ impl Held {
         self.fragments.is_empty() && self.lost.is_empty()
     }
 
-    fn hold(&mut self, path: String, data: Vec<u8>) {
+    fn hold(&mut self, path: String, data: bytes::Bytes) {
         self.forget(&path);
         if self.bytes + data.len() <= HOLD_BUDGET {
             self.bytes += data.len();
@@ -148,12 +158,16 @@ pub(super) struct Writer {
 impl Writer {
     pub fn start(dir: PathBuf, stats: Arc<WriteStats>, events: EventContext) -> Self {
         let (tx, mut rx) = mpsc::channel::<Batch>(QUEUE);
+        // A store keeps no versions but the last (destination.rs): nothing in memory for it.
+        let in_store = crate::store::is_store_location(&dir.to_string_lossy());
+        let lookahead = !in_store && events.manager.keeps_lookahead(&dir);
         let shared = Arc::new(Shared {
             ev: events,
             failing: AtomicBool::new(false),
             held: Default::default(),
+            lookahead,
         });
-        let sink = Arc::new(
+        let dest = Arc::new(
             Destination::open(&dir, &shared.ev.manager.object_store_config()).unwrap_or_else(|e| {
                 // createMSSStream checked the location; a store that cannot be reached
                 // now fails every write (mssChunkError), as a missing folder does.
@@ -169,13 +183,13 @@ impl Writer {
                     while let Ok(more) = rx.try_recv() {
                         batches.push(more);
                     }
-                    let sink = sink.clone();
+                    let dest = dest.clone();
                     let arrivals: Vec<Instant> = batches.iter().filter_map(|b| b.arrival).collect();
                     let shared = shared.clone();
                     let span = tracing::Span::current();
                     let _ = tokio::task::spawn_blocking(move || {
                         let _in = span.enter();
-                        apply(&sink, batches, &shared)
+                        apply(&dest, batches, &shared)
                     })
                     .await;
                     for at in arrivals {
@@ -183,6 +197,12 @@ impl Writer {
                         stats.record(delay);
                         metrics::get().write_delay(delay);
                     }
+                }
+                // Stopped before its newest fragments were settled: their look-ahead
+                // versions are for nobody now.
+                if lookahead {
+                    let _ =
+                        tokio::task::spawn_blocking(move || forget_lookahead(&dir, &shared)).await;
                 }
             }
             .in_current_span(),
@@ -273,78 +293,29 @@ fn apply(out: &Destination, batches: Vec<Batch>, shared: &Shared) {
         }
         let mut manifest_ok = true;
         for o in batch.outputs {
-            let o = match o {
-                // A store keeps only a fragment's last version, written once: earlier ones
-                // are skipped and the last one, a rewrite, is its write.
-                Output::WriteFragment { info, .. } | Output::RewriteFragment { info, .. }
-                    if !out.takes(&info) =>
-                {
-                    continue
-                }
-                Output::RewriteFragment { path, data, info } if out.is_store() => {
-                    Output::WriteFragment { path, data, info }
-                }
-                o => o,
+            let o_kind = match &o {
+                Output::RewriteFragment { .. } => OutKind::Rewrite,
+                _ => OutKind::Write,
             };
             match o {
-                Output::WriteFragment { path, data, info } => {
-                    let file = out.shown(&path);
-                    let payload = ev.bus.enabled().then(|| chunk_payload(ev, &file, &info));
-                    if let Some(p) = &payload {
-                        ev.bus.emit(EventType::MssChunkCreated, p.clone());
-                    }
-                    let len = data.len();
-                    // While earlier fragments wait, a new one waits behind them: order kept,
-                    // and no second timeout of a store that is down.
-                    let written = if held.fragments.is_empty() {
-                        out.write_fragment(&path, &data)
+                Output::WriteFragment { path, data, info }
+                | Output::RewriteFragment { path, data, info } => {
+                    let new = matches!(o_kind, OutKind::Write);
+                    if out.is_store() {
+                        // A store keeps only a fragment's last version, written once (an
+                        // object behind a CDN never changes): earlier versions are dropped.
+                        if info.last_version {
+                            write_new(out, cache, &mut held, shared, path, data, &info);
+                        }
+                    } else if shared.lookahead && !info.last_version {
+                        keep_lookahead(out, cache, &mut held, shared, path, data);
+                    } else if new || shared.lookahead {
+                        write_new(out, cache, &mut held, shared, path, data, &info);
                     } else {
-                        Err(anyhow::anyhow!(
-                            "waiting behind {} held fragments",
-                            held.fragments.len()
-                        ))
-                    };
-                    match written {
-                        Ok(()) => {
-                            if let Some(p) = out.local(&path) {
-                                cache.store(&p, bytes::Bytes::from(data));
-                            }
-                            m.fragment_written(len);
-                            shared.failing.store(false, Ordering::Relaxed);
-                            if let Some(mut p) = payload {
-                                if let Some(obj) = p.as_object_mut() {
-                                    obj.insert(
-                                        "stopTime".into(),
-                                        json!(ms(info.start + info.duration)),
-                                    );
-                                    obj.insert("frameCount".into(), json!(info.samples));
-                                }
-                                ev.bus.emit(EventType::MssChunkClosed, p);
-                            }
-                        }
-                        Err(e) => {
-                            fail(&file, &e);
-                            held.hold(path, data);
-                        }
-                    }
-                }
-                Output::RewriteFragment { path, data, .. } => {
-                    let len = data.len();
-                    // The rewrite announces the next fragment (tfrf), which a listed live
-                    // fragment must: a failed one is held like a new fragment, and a newer
-                    // version replaces whatever was held for the path.
-                    match out.write_fragment(&path, &data) {
-                        Ok(()) => {
-                            if let Some(p) = out.local(&path) {
-                                cache.store(&p, bytes::Bytes::from(data));
-                            }
-                            m.fragment_rewritten(len);
-                            held.forget(&path);
-                        }
-                        Err(e) => {
-                            fail(&out.shown(&path), &e);
-                            held.hold(path, data);
-                        }
+                        // Every version: dash.js reads only a tfrf's first entry, so a
+                        // viewer at the edge learns the next fragment only from a version
+                        // that announces it (after a restart, from the files on disk).
+                        rewrite(out, cache, &mut held, shared, path, data);
                     }
                 }
                 Output::WriteManifest { path, xml } => {
@@ -369,8 +340,8 @@ fn apply(out: &Destination, batches: Vec<Batch>, shared: &Shared) {
                     let kept = bytes::Bytes::from(xml.clone().into_bytes());
                     manifest_ok = match out.write_manifest(&path, xml) {
                         Ok(()) => {
-                            if let Some(p) = out.local(&path) {
-                                cache.store(&p, kept);
+                            if let Some(file) = out.local(&path) {
+                                cache.store(&file, kept);
                             }
                             m.manifest_written(len);
                             shared.failing.store(false, Ordering::Relaxed);
@@ -419,10 +390,11 @@ fn apply(out: &Destination, batches: Vec<Batch>, shared: &Shared) {
                 Output::Remove { path } => {
                     // Left the window: nothing waits for it any more.
                     held.forget(&path);
+                    held.lookahead.remove(&path);
                     match out.remove(&path) {
                         Ok(()) => {
-                            if let Some(p) = out.local(&path) {
-                                cache.remove(&p);
+                            if let Some(file) = out.local(&path) {
+                                cache.remove(&file);
                             }
                         }
                         Err(e) => fail(&out.shown(&path), &e),
@@ -433,6 +405,131 @@ fn apply(out: &Destination, batches: Vec<Batch>, shared: &Shared) {
         for (kind, payload) in batch.after {
             ev.bus.emit(kind, payload);
         }
+    }
+}
+
+enum OutKind {
+    Write,
+    Rewrite,
+}
+
+/// A fragment's first write to disk (its only one when look-ahead versions stay in
+/// memory): bracketed by `mssChunkCreated` and `mssChunkClosed`, held if the disk refuses it.
+#[allow(clippy::too_many_arguments)]
+fn write_new(
+    out: &Destination,
+    cache: &crate::web::cache::Cache,
+    held: &mut Held,
+    shared: &Shared,
+    path: String,
+    data: bytes::Bytes,
+    info: &FragmentInfo,
+) {
+    let ev = &shared.ev;
+    let file = out.shown(&path);
+    let payload = ev.bus.enabled().then(|| chunk_payload(ev, &file, info));
+    if let Some(p) = &payload {
+        ev.bus.emit(EventType::MssChunkCreated, p.clone());
+    }
+    let len = data.len();
+    // While earlier fragments wait, a new one waits behind them: order kept, and no second
+    // timeout of a store that is down.
+    let written = if held.fragments.is_empty() {
+        out.write_fragment(&path, &data)
+    } else {
+        Err(anyhow::anyhow!(
+            "waiting behind {} held fragments",
+            held.fragments.len()
+        ))
+    };
+    match written {
+        Ok(()) => {
+            if let Some(local) = out.local(&path) {
+                cache.store(&local, data);
+                if held.lookahead.remove(&path) {
+                    cache.unpend(&local);
+                }
+            }
+            metrics::get().fragment_written(len);
+            shared.failing.store(false, Ordering::Relaxed);
+            if let Some(mut p) = payload {
+                if let Some(obj) = p.as_object_mut() {
+                    obj.insert("stopTime".into(), json!(ms(info.start + info.duration)));
+                    obj.insert("frameCount".into(), json!(info.samples));
+                }
+                ev.bus.emit(EventType::MssChunkClosed, p);
+            }
+        }
+        Err(e) => {
+            failed(shared, &file, &e);
+            held.hold(path, data);
+        }
+    }
+}
+
+/// A later version of a fragment on disk: the rewrite announces the next fragment (tfrf),
+/// which a listed live fragment must, so a failed one is held like a new fragment, and a
+/// newer version replaces whatever was held for the path.
+fn rewrite(
+    out: &Destination,
+    cache: &crate::web::cache::Cache,
+    held: &mut Held,
+    shared: &Shared,
+    path: String,
+    data: bytes::Bytes,
+) {
+    let len = data.len();
+    match out.write_fragment(&path, &data) {
+        Ok(()) => {
+            if let Some(file) = out.local(&path) {
+                cache.store(&file, data);
+            }
+            metrics::get().fragment_rewritten(len);
+            held.forget(&path);
+        }
+        Err(e) => {
+            failed(shared, &out.shown(&path), &e);
+            held.hold(path, data);
+        }
+    }
+}
+
+/// A look-ahead version ([`crate::web::lookahead`]): kept in memory for this server's
+/// viewers, not written; on disk after all when the memory budget is spent (no events:
+/// the fragment's last version brings them).
+fn keep_lookahead(
+    out: &Destination,
+    cache: &crate::web::cache::Cache,
+    held: &mut Held,
+    shared: &Shared,
+    path: String,
+    data: bytes::Bytes,
+) {
+    // Only folders keep look-ahead versions (Writer::start).
+    let (Some(folder), Some(file)) = (out.folder(), out.local(&path)) else {
+        return rewrite(out, cache, held, shared, path, data);
+    };
+    let refused = match folder
+        .resolve(&path)
+        .and_then(|p| crate::disk::ensure_parent(&p))
+    {
+        Ok(()) => cache.pend(&file, data).err(),
+        Err(_) => Some(data),
+    };
+    match refused {
+        None => {
+            held.lookahead.insert(path);
+        }
+        Some(data) => rewrite(out, cache, held, shared, path, data),
+    }
+}
+
+/// Drops the look-ahead versions a stopped writer left in memory. Blocking.
+fn forget_lookahead(dir: &Path, shared: &Shared) {
+    let cache = shared.ev.manager.web_cache();
+    let mut held = shared.held.lock().unwrap_or_else(|e| e.into_inner());
+    for path in held.lookahead.drain() {
+        cache.unpend(&dir.join(path));
     }
 }
 
@@ -466,7 +563,7 @@ mod tests {
     fn frag(path: &str, n: u8) -> Output {
         Output::WriteFragment {
             path: path.into(),
-            data: vec![n; 1000],
+            data: vec![n; 1000].into(),
             info: smoothcast_core::presentation::FragmentInfo {
                 level: Default::default(),
                 kind: smoothcast_core::TrackKind::Video,
@@ -489,8 +586,8 @@ mod tests {
 
     /// The writer over a folder.
     fn apply(dir: &std::path::Path, batches: Vec<Batch>, shared: &Shared) {
-        let sink = Destination::open(dir, &Default::default()).expect("folder");
-        super::apply(&sink, batches, shared)
+        let dest = Destination::open(dir, &Default::default()).expect("folder");
+        super::apply(&dest, batches, shared)
     }
 
     fn batch(outputs: Vec<Output>) -> Vec<Batch> {
@@ -520,6 +617,7 @@ mod tests {
             },
             failing: AtomicBool::new(false),
             held: Default::default(),
+            lookahead: false,
         };
         apply(
             &dir,
@@ -633,6 +731,7 @@ mod tests {
             },
             failing: AtomicBool::new(false),
             held: Default::default(),
+            lookahead: false,
         };
         let batch = || Batch {
             outputs: vec![Output::WriteManifest {

@@ -161,6 +161,8 @@ pub struct Cache {
 struct Inner {
     budget: u64,
     max_file: u64,
+    /// Live look-ahead versions, which have no file (outside the budget above).
+    lookahead: super::lookahead::Lookahead,
     /// Lookups share it; only fills and removals take it alone.
     state: RwLock<State>,
 }
@@ -189,12 +191,45 @@ impl Default for Cache {
 impl Cache {
     /// `budget` bytes in all, files up to `max_file` bytes (0 for either: nothing cached).
     pub fn new(budget: u64, max_file: u64) -> Self {
+        Self::with_lookahead(budget, max_file, super::lookahead::DEFAULT_BUDGET)
+    }
+
+    /// As [`Cache::new`], with `lookahead` bytes for live look-ahead versions (0: none, every
+    /// version goes to disk).
+    pub fn with_lookahead(budget: u64, max_file: u64, lookahead: u64) -> Self {
         Self {
             inner: Arc::new(Inner {
                 budget,
                 max_file: max_file.min(budget),
+                lookahead: super::lookahead::Lookahead::new(lookahead),
                 state: RwLock::default(),
             }),
+        }
+    }
+
+    /// The live look-ahead versions (see [`super::lookahead`]).
+    pub fn lookahead(&self) -> &super::lookahead::Lookahead {
+        &self.inner.lookahead
+    }
+
+    /// The writer's look-ahead version of `path`, kept in memory instead of written.
+    /// `Err` gives the bytes back: not kept (no budget left, or the folder cannot be
+    /// resolved), so write them. Blocking (a canonicalize of the folder).
+    pub fn pend(&self, path: &Path, data: Bytes) -> Result<(), Bytes> {
+        match canonical_beside(path) {
+            Some(canon) => self.inner.lookahead.put(&canon, data),
+            None => Err(data),
+        }
+    }
+
+    /// The writer is done with the look-ahead versions of `path` (its last version is on
+    /// disk, or it left the window). Blocking.
+    pub fn unpend(&self, path: &Path) {
+        if self.inner.lookahead.held() == 0 {
+            return;
+        }
+        if let Some(canon) = canonical_beside(path) {
+            self.inner.lookahead.remove(&canon);
         }
     }
 
@@ -273,13 +308,10 @@ impl Cache {
 
     /// The writer's removal of `path` (already gone from the disk). Blocking.
     pub fn remove(&self, path: &Path) {
-        let canon = match (path.parent(), path.file_name()) {
-            (Some(dir), Some(name)) => match std::fs::canonicalize(dir) {
-                Ok(d) => d.join(name),
-                Err(_) => return,
-            },
-            _ => return,
+        let Some(canon) = canonical_beside(path) else {
+            return;
         };
+        self.inner.lookahead.remove(&canon);
         let mut st = self.lock();
         if let Some(old) = st.map.remove(&canon) {
             st.bytes -= old.data.bytes.len() as u64;
@@ -305,6 +337,14 @@ impl Cache {
             .state
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The canonical form of a path whose folder exists (the file itself may not). Blocking.
+fn canonical_beside(path: &Path) -> Option<PathBuf> {
+    match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) => std::fs::canonicalize(dir).ok().map(|d| d.join(name)),
+        _ => None,
     }
 }
 

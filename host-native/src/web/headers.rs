@@ -107,7 +107,7 @@ pub fn http_date(t: SystemTime) -> String {
 
 /// Days since 1970-01-01 to (year, month 1-12, day 1-31); H. Hinnant's `civil_from_days`
 /// restricted to dates after the epoch, which is all a file time can be here.
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
+pub(crate) fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let z = days + 719_468;
     let era = z / 146_097;
     let doe = z - era * 146_097;

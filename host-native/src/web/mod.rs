@@ -18,6 +18,7 @@ pub mod files;
 pub mod headers;
 mod hot;
 pub mod iis;
+pub mod lookahead;
 pub mod plain;
 pub(crate) mod player_assets;
 mod starting;
@@ -358,6 +359,9 @@ async fn handle(web: &Web, method: &Method, uri: &Uri, h: &HeaderMap) -> Respons
                 let name = names.last().map_or("", String::as_str);
                 return send_file(web, h, head, &path, meta, name, Window::Whole).await;
             }
+            if let Some(r) = send_lookahead(web, h, head, &root, &names, Window::Whole).await {
+                return r;
+            }
         }
     }
     // `<dir>/<name>.ismc/<rest>`: a manifest file used as a base URL (GStreamer's mssdemux
@@ -370,6 +374,9 @@ async fn handle(web: &Web, method: &Method, uri: &Uri, h: &HeaderMap) -> Respons
             if let (Found::File(path), Some(meta)) = web.paths.resolve_meta(&root, &names) {
                 let name = names.last().map_or("", String::as_str);
                 return send_file(web, h, head, &path, meta, name, Window::Whole).await;
+            }
+            if let Some(r) = send_lookahead(web, h, head, &root, &names, Window::Whole).await {
+                return r;
             }
         }
     }
@@ -473,7 +480,12 @@ async fn iis_request(
     };
     let (path, meta) = match web.paths.resolve_meta(&dir, &rel_names) {
         (Found::File(p), Some(m)) => (p, m),
-        _ => return not_found("fragment not found"),
+        _ => {
+            let window = if info { Window::Moof } else { Window::Whole };
+            return send_lookahead(web, h, head, &dir, &rel_names, window)
+                .await
+                .unwrap_or_else(|| not_found("fragment not found"));
+        }
     };
     if info {
         send_file(web, h, head, &path, meta, "FragmentInfo()", Window::Moof).await
@@ -645,6 +657,33 @@ async fn send_file(
         });
     }
     r
+}
+
+/// A live fragment's look-ahead version, which is in memory only ([`lookahead`]): `None`
+/// when there is none. Never kept for the next request (the next version replaces it), and
+/// marked for revalidation, as it will change.
+async fn send_lookahead(
+    web: &Web,
+    h: &HeaderMap,
+    head: bool,
+    root: &Path,
+    names: &[String],
+    window: Window,
+) -> Option<Response<Body>> {
+    if web.cache.lookahead().held() == 0 {
+        return None;
+    }
+    let (last, folders) = names.split_last()?;
+    let Found::Dir(dir) = web.paths.resolve(root, folders) else {
+        return None;
+    };
+    let cached = web.cache.lookahead().get(&dir.join(last))?;
+    let (ctype, kind) = headers::classify(last);
+    let Some(mut d) = describe_cached(web, h, &cached, ctype, kind, window) else {
+        return Some(not_found("the fragment has no moof box"));
+    };
+    d.cache_control = "no-cache";
+    Some(respond(h, head, d).await)
 }
 
 fn describe_cached(

@@ -11,6 +11,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::watch;
 
+use smoothcast_core::fragment::Fragment;
+
 use crate::config::WebConfig;
 use crate::server::AppState;
 
@@ -39,8 +41,16 @@ async fn start(name: &str, web: WebConfig) -> Running {
     let root = std::fs::canonicalize(root).expect("canonical");
     let mut state = crate::api::test_support::state();
     state.config.webroot = root.clone();
-    let cache = super::cache::Cache::new(web.cache_bytes, web.cache_max_file_bytes);
-    state.outputs = state.outputs.clone().with_web_cache(cache);
+    let cache = super::cache::Cache::with_lookahead(
+        web.cache_bytes,
+        web.cache_max_file_bytes,
+        web.lookahead_memory_bytes,
+    );
+    state.outputs = state
+        .outputs
+        .clone()
+        .with_web_cache(cache)
+        .with_served_root(&root);
     state.config.web = web;
     let state = Arc::new(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -383,10 +393,27 @@ async fn per_address_cap_refuses_the_excess_only() {
 }
 
 /// A reader polling a live presentation (the embedded demo clip, packaged as it plays):
-/// every fragment each fetched manifest lists is there, whole, through the IIS URLs.
+/// every fragment each fetched manifest lists is there, whole, through the IIS URLs, and so
+/// are the fragments its tfrf announces.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_manifest_and_fragments_stay_consistent() {
-    let s = start("live", WebConfig::default()).await;
+    live_reader("live", WebConfig::default()).await;
+}
+
+/// As above, with look-ahead versions in memory (`web::lookahead`): the announced fragments
+/// come from memory, and the disk holds last versions only, each written once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_lookahead_from_memory() {
+    let web = WebConfig {
+        lookahead_memory_bytes: 64 << 20,
+        ..WebConfig::default()
+    };
+    live_reader("live-memory", web).await;
+}
+
+async fn live_reader(name: &str, web: WebConfig) {
+    let memory = web.lookahead_memory_bytes > 0;
+    let s = start(name, web).await;
     let (_stop_tx, stop_rx) = watch::channel(false);
     let streams = s.state.streams.clone();
     tokio::spawn(crate::ingest::file::play(
@@ -415,6 +442,7 @@ async fn live_manifest_and_fragments_stay_consistent() {
     // Until four manifest versions were seen (about four chunks), within a bound.
     let until = tokio::time::Instant::now() + LIMIT;
     let (mut polls, mut fetched, mut versions) = (0, 0, std::collections::HashSet::new());
+    let mut from_memory = 0;
     while tokio::time::Instant::now() < until && versions.len() < 4 {
         tokio::time::sleep(Duration::from_millis(150)).await;
         let r = get(s.addr, "/demo/Manifest").await;
@@ -437,9 +465,54 @@ async fn live_manifest_and_fragments_stay_consistent() {
                     assert_eq!(f.status, 200, "{url} listed but not served");
                     assert!(f.body.len() > 8, "{url}: {} bytes", f.body.len());
                     fetched += 1;
+                    if Some(c) != si.chunks.last() {
+                        continue;
+                    }
+                    let tfrf = Fragment::decode(&f.body)
+                        .ok()
+                        .and_then(|f| f.moof.traf.tfrf)
+                        .expect("a live fragment with tfrf");
+                    assert_eq!(tfrf.entries.len(), 2, "{url}: a listed fragment is final");
+                    for e in tfrf.entries {
+                        let url = format!(
+                            "/demo/QualityLevels({})/Fragments({}={})",
+                            q.bitrate, si.name, e.time
+                        );
+                        let f = get(s.addr, &url).await;
+                        assert_eq!(f.status, 200, "{url} announced but not served");
+                        if f.header("cache-control") == Some("no-cache") {
+                            from_memory += 1;
+                        }
+                    }
                 }
             }
         }
+        // What an external web server would read.
+        for (file, data) in fragment_files(&s.root.join("demo")) {
+            let entries = Fragment::decode(&data)
+                .ok()
+                .and_then(|f| f.moof.traf.tfrf)
+                .map(|t| t.entries.len());
+            let expected: &[usize] = if memory { &[2] } else { &[0, 1, 2] };
+            assert!(
+                entries.is_some_and(|n| expected.contains(&n)),
+                "{file:?} on disk with {entries:?} tfrf entries"
+            );
+        }
+    }
+    let held = s.state.outputs.web_cache().lookahead().held();
+    if memory {
+        assert!(
+            from_memory > 0,
+            "no look-ahead version was served from memory"
+        );
+        assert!(held > 0);
+    } else {
+        assert_eq!(
+            (from_memory, held),
+            (0, 0),
+            "nothing in memory when it is off"
+        );
     }
     assert!(polls >= 4, "{polls} manifest polls");
     assert!(
@@ -448,6 +521,28 @@ async fn live_manifest_and_fragments_stay_consistent() {
         versions.len()
     );
     assert!(fetched > 10, "{fetched} fragments fetched");
+}
+
+/// Every `.fmp4` file under `dir`, with its bytes.
+fn fragment_files(dir: &std::path::Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else if p.extension().is_some_and(|x| x == "fmp4") {
+                if let Ok(data) = std::fs::read(&p) {
+                    out.push((p, data));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// One response read off a keep-alive connection: its head, then `Content-Length` bytes.

@@ -236,7 +236,7 @@ fn json_cli() {
         &cli.cmd(&format!(
             "createMSSStream localStreamNames=a targetFolder={folder} ismType=isml"
         )),
-        "ismType isml is not supported yet",
+        "Parameter publishingPoint is required",
     );
     let r = cli.cmd("createMSSStream nonsense commandId=9");
     assert_fail(&r, "Parameter nonsense is invalid");

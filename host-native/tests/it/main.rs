@@ -11,6 +11,7 @@ mod console;
 mod demo;
 mod events;
 mod in_process;
+mod isml_push;
 mod live;
 mod mpegts;
 mod object_store;

@@ -31,7 +31,7 @@ impl Packaged {
         match output {
             Output::WriteFragment { path, data, .. }
             | Output::RewriteFragment { path, data, .. } => {
-                self.fragments.insert(path, data);
+                self.fragments.insert(path, data.to_vec());
             }
             Output::WriteManifest { path, xml } => self.manifest = Some((path, xml)),
             Output::Remove { path } => {

@@ -157,7 +157,7 @@ pub async fn fragment(
             if info.kind == kind && info.start >= start =>
         {
             if info.start == start && info.bitrate == bitrate {
-                found = Some(data);
+                found = Some(Vec::from(data));
             }
             ControlFlow::Break(())
         }

@@ -87,8 +87,12 @@ fn kind(k: CoreKind) -> TrackKind {
 /// closing event repeats its write's facts; manifest updates are told by the manifest).
 pub fn output(o: CoreOutput) -> Option<Output> {
     Some(match o {
-        CoreOutput::WriteFragment { path, data, info } => fragment(path, data, &info, false),
-        CoreOutput::RewriteFragment { path, data, info } => fragment(path, data, &info, true),
+        CoreOutput::WriteFragment { path, data, info } => {
+            fragment(path, Vec::from(data), &info, false)
+        }
+        CoreOutput::RewriteFragment { path, data, info } => {
+            fragment(path, Vec::from(data), &info, true)
+        }
         CoreOutput::WriteManifest { path, xml } => Output::Manifest(ManifestUpdate { path, xml }),
         CoreOutput::Remove { path } => Output::Remove(path),
         CoreOutput::Event(Event::SampleDropped {

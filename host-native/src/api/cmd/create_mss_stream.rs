@@ -126,8 +126,9 @@ impl CreateMssStream {
             return Err(Reply::fail(format!("Syntax error. {e}")));
         }
         // Checked after the syntax so a malformed isml line still gets its syntax error.
-        if params.ism_type == "isml" {
-            return Err(Reply::fail("ismType isml is not supported yet"));
+        let mut params = params;
+        if params.pushes() {
+            check_push(&mut params)?;
         }
         Ok(CreateMssStream { params })
     }
@@ -147,6 +148,36 @@ impl CreateMssStream {
             Err(e) => Reply::fail(e.to_string()),
         }
     }
+}
+
+/// `ismType=isml`: a publishing point is required (RMS: "the REST URI where the mss contents
+/// will be ingested") and must be an http:// or https:// URL; the reply states the ingest
+/// mode.
+fn check_push(params: &mut MssParams) -> Result<(), Reply> {
+    let Some(point) = params.publishing_point.as_deref() else {
+        return Err(SyntaxError::missing("publishingPoint").into());
+    };
+    crate::outputs::isml::target::PublishingPoint::parse(point)
+        .map_err(|e| Reply::fail(format!("Syntax error. {e}")))?;
+    if params.drm.protection().ok().flatten().is_some() {
+        return Err(Reply::fail(
+            "Syntax error. ismType isml does not encrypt (the publishing point does): drop the drm parameters",
+        ));
+    }
+    for (name, list) in [
+        ("audioBitrates", &params.audio_bitrates),
+        ("videoBitrates", &params.video_bitrates),
+    ] {
+        if !list.is_empty() && list.len() != params.local_stream_names.len() {
+            return Err(Reply::fail(format!(
+                "Syntax error. Parameters {name} and localStreamNames have different number of elements"
+            )));
+        }
+    }
+    params
+        .ingest_mode
+        .get_or_insert_with(|| String::from("single"));
+    Ok(())
 }
 
 /// Values were range-checked against u32 bounds already.
@@ -348,12 +379,39 @@ mod tests {
     }
 
     #[test]
-    fn isml_is_not_supported() {
+    fn isml_needs_an_http_publishing_point() {
+        let p = parse(&format!(
+            "{BASE} ismType=ISML publishingPoint=http://u:p@127.0.0.1:9/pp.isml"
+        ))
+        .expect("isml");
+        assert_eq!(p.ism_type, "isml");
         assert_eq!(
-            parse(&format!("{BASE} ismType=isml publishingPoint=http://x")),
-            Err("ismType isml is not supported yet".into())
+            p.ingest_mode.as_deref(),
+            Some("single"),
+            "stated in the reply"
         );
-        assert!(parse(&format!("{BASE} ismType=ISML")).is_err());
+        let shown = serde_json::to_value(p.redacted()).expect("json");
+        assert_eq!(shown["publishingPoint"], "http://127.0.0.1:9/pp.isml");
+        assert_eq!(shown["ingestMode"], "single");
+        let looped = parse(&format!(
+            "{BASE} ismType=isml publishingPoint=http://h/pp.isml ingestMode=loop"
+        ))
+        .expect("loop");
+        assert_eq!(looped.ingest_mode.as_deref(), Some("loop"));
+        for (bad, says) in [
+            ("ismType=isml", "Parameter publishingPoint is required"),
+            ("ismType=isml publishingPoint=pp.isml", "not a URL"),
+            ("ismType=isml publishingPoint=rtmp://h/pp.isml", "https://"),
+            (
+                "ismType=isml publishingPoint=http://h/p videoBitrates=1,2",
+                "videoBitrates",
+            ),
+        ] {
+            let e = parse(&format!("{BASE} {bad}")).expect_err(bad);
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        // Files, as before: no ingest mode unless given.
+        assert_eq!(parse(BASE).expect("ismc").ingest_mode, None);
     }
 
     #[test]

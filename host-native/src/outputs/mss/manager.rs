@@ -34,6 +34,9 @@ pub struct OutputManager {
     pub(super) web_cache: crate::web::cache::Cache,
     /// `[object_store]`, for targetFolders in a store (`s3://...`).
     pub(super) object_store: Arc<crate::config::object_store::ObjectStoreConfig>,
+    /// The web root this process serves (canonical): writers into it keep look-ahead
+    /// versions in `web_cache` instead of writing them ([`crate::web::lookahead`]).
+    pub(super) served_root: Option<Arc<PathBuf>>,
 }
 
 impl OutputManager {
@@ -52,6 +55,7 @@ impl OutputManager {
             store: crate::state::StateStore::in_memory(),
             web_cache: crate::web::cache::Cache::default(),
             object_store: Arc::default(),
+            served_root: None,
         }
     }
 
@@ -78,6 +82,23 @@ impl OutputManager {
 
     pub fn web_cache(&self) -> &crate::web::cache::Cache {
         &self.web_cache
+    }
+
+    /// The web server of this process serves `root`: live writers into it may keep the
+    /// look-ahead versions of their newest fragments in memory for it.
+    pub fn with_served_root(mut self, root: &std::path::Path) -> Self {
+        self.served_root = Some(Arc::new(crate::paths::real_path(root)));
+        self
+    }
+
+    /// Whether a writer into `dir` keeps look-ahead versions in memory: this process
+    /// serves the folder, and the memory for them is not turned off.
+    pub fn keeps_lookahead(&self, dir: &std::path::Path) -> bool {
+        self.web_cache.lookahead().enabled()
+            && self
+                .served_root
+                .as_ref()
+                .is_some_and(|root| crate::paths::real_path(dir).starts_with(root.as_path()))
     }
 
     /// Outputs report their streams and chunks on this bus.
@@ -165,7 +186,7 @@ impl OutputManager {
             .configs
             .values()
             // A failed config (restored, no longer valid) writes nothing to wait for.
-            .filter(|c| c.last_error.is_none())
+            .filter(|c| c.last_error.is_none() && !c.params.pushes())
             .map(|c| {
                 let layout = c.params.presentation_options().layout;
                 normalize(

@@ -102,12 +102,22 @@ impl MssParams {
         }
     }
 
-    /// The parameters as every reply, listing and event may show them: no key, no seed.
+    /// The parameters as every reply, listing and event may show them: no key, no seed,
+    /// no credentials in the publishing point.
     pub fn redacted(&self) -> Self {
         Self {
             drm: self.drm.redacted(),
+            publishing_point: self
+                .publishing_point
+                .as_deref()
+                .map(crate::outputs::isml::target::shown),
             ..self.clone()
         }
+    }
+
+    /// `ismType=isml`: pushed to a publishing point, no files.
+    pub fn pushes(&self) -> bool {
+        self.ism_type == "isml"
     }
 
     /// The folder (inside the group folder) this config's files live in: the group folder,
@@ -141,6 +151,20 @@ impl MssParams {
             p.iv_salt = wall_clock_ticks();
             p
         });
+        if self.pushes() {
+            // Pushed: each input carries its own audio, times are on the wall clock (a
+            // restart continues forward, as Unified Origin requires), and the manifest
+            // (never written) needs no look-ahead and only a short window.
+            o.separate_audio = true;
+            o.live = true;
+            o.lookahead = 0;
+            o.time_offset = wall_clock_ticks();
+            o.playlist = Playlist::Rolling {
+                length: 2,
+                stale_retention: 0,
+            };
+            return o;
+        }
         o.playlist = match self.playlist_type {
             PlaylistType::Appending => Playlist::Appending,
             PlaylistType::Rolling => Playlist::Rolling {

@@ -38,7 +38,7 @@ impl OutputManager {
                 self.check_room(&inner, &params)?;
                 // A store is not cleaned or checked for an earlier manifest: the lease
                 // decides who publishes there (outputs/destination.rs).
-                if !crate::store::is_store_location(&params.target_folder) {
+                if !params.pushes() && !crate::store::is_store_location(&params.target_folder) {
                     prepare_destination(&params, &group_dir)?;
                 }
             }
