@@ -69,9 +69,14 @@ ff("-i", demo, "-t", "0.2", "-vn", "-c:a", "aac", "-b:a", "24k", "-f", "adts", p
 for name in ["moov-last.mp4", "faststart.mp4", "base.mp4"]:
     put("mp4", name, read(name) + split(4096))
     put("mp4_seekable", name, read(name) + split(65536))
+    put("jit_index", name, read(name))
 put("mp4", "faststart-small-pieces.mp4", read("faststart.mp4") + split(7))
 put("fmp4", "frag.mp4", read("frag.mp4") + split(4096))
 put("fmp4", "frag-small-pieces.mp4", read("frag.mp4") + split(100))
+# The Smooth ingest body ffmpeg POSTs (media/ingest_ffmpeg.ismv, captured from the wire).
+ingest = open(os.path.join(repo, "media", "ingest_ffmpeg.ismv"), "rb").read()
+put("smooth_ingest", "ffmpeg.ismv", ingest + split(4096))
+put("smooth_ingest", "ffmpeg-small-pieces.ismv", ingest + split(7))
 put("ts", "small.ts", read("small.ts") + split(188 * 7))
 put("ts", "small-pieces.ts", read("small.ts") + split(100))
 put("flv", "small.flv", read("small.flv") + split(4096))

@@ -13,15 +13,18 @@ pub mod auth;
 mod auto_mss;
 pub mod drm;
 pub mod ems;
+mod jit;
 mod limits;
 pub mod lua;
 pub mod object_store;
 pub mod security;
+pub mod smooth_ingest;
 pub mod tls;
 mod web;
 
 pub use auth::AuthConfig;
 pub use auto_mss::AutoMss;
+pub use jit::JitConfig;
 pub use limits::Limits;
 pub use security::Security;
 pub use web::WebConfig;
@@ -79,6 +82,10 @@ pub struct ServerConfig {
     pub tls: Option<tls::TlsConfig>,
     /// The web server's limits and cache (`[web]`).
     pub web: WebConfig,
+    /// Smoothcast as a Smooth Streaming publishing point (`[smooth_ingest]`).
+    pub smooth_ingest: smooth_ingest::SmoothIngestConfig,
+    /// Just-in-time VOD of MP4 files under the web root (`[jit]`).
+    pub jit: JitConfig,
     /// `[object_store]`: endpoint and credentials for `s3://` folders (over `AWS_*`).
     pub object_store: object_store::ObjectStoreConfig,
 }
@@ -106,6 +113,8 @@ impl Default for ServerConfig {
             security: Security::default(),
             tls: None,
             web: WebConfig::default(),
+            smooth_ingest: Default::default(),
+            jit: JitConfig::default(),
             object_store: Default::default(),
         }
     }

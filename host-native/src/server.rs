@@ -25,6 +25,8 @@ pub struct AppState {
     pub pulls: PullManager,
     pub started: Instant,
     pub events: EventBus,
+    /// Smooth Streaming publishing points (`[smooth_ingest]`, POSTs on the web port).
+    pub smooth_ingest: crate::ingest::smooth::Points,
 }
 
 /// Flips to `true` once, when the server should stop; tasks select on `changed()`.
@@ -210,6 +212,10 @@ pub async fn run(
             .with_state(store.clone())
             .with_file_roots(&file_pull_roots)
             .with_max_pulls(config.security.max_pulls),
+        smooth_ingest: crate::ingest::smooth::Points::new(
+            config.smooth_ingest.clone(),
+            crate::auth::Authorizer::new(&config.auth, events.clone()),
+        ),
         streams,
         events,
         config,

@@ -45,6 +45,10 @@ pub enum StreamKind {
     /// RTSP / RTP (EMS `INP`).
     #[serde(rename = "INP")]
     Rtsp,
+    /// A Smooth Streaming ingest POST (`<point>.isml/Streams(<id>)`); EMS has no such
+    /// inbound type, the name follows its pattern.
+    #[serde(rename = "INMSS")]
+    Smooth,
 }
 
 /// What listStreams reports about a stream.
@@ -381,6 +385,13 @@ pub struct Publisher {
 impl Publisher {
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// What [`Publisher::shutdown_requested`] waits on, for a source that cannot hold its
+    /// publisher across an await (Smooth ingest: one publisher shared by several POSTs
+    /// under a lock).
+    pub fn stop_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.stop.clone()
     }
 
     pub fn id(&self) -> u64 {

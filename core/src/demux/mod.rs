@@ -101,6 +101,16 @@ pub trait Demuxer {
     fn finish(&mut self) -> Result<(), DemuxError>;
     /// The next event, or `None` when more input is needed.
     fn poll(&mut self) -> Option<DemuxEvent>;
+    /// Hollow demuxing (the just-in-time index, see [`mp4::Mp4Demuxer::hollow`]): the file
+    /// offset of the sample [`Demuxer::poll`] returned last. `None` from other demuxers.
+    fn take_hollow_offset(&mut self) -> Option<u64> {
+        None
+    }
+    /// Whether the demuxer wants more bytes of its input. Only a hollow demuxer says no
+    /// (once its sample tables are read), so the host stops reading and ends the input.
+    fn wants_more(&self) -> bool {
+        true
+    }
 }
 
 /// Containers the core can demux.

@@ -9,9 +9,9 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt::Write;
 
-use super::uuids::LIVE_SERVER_MANIFEST_UUID;
 use super::IsmlTrack;
 use crate::bytes_util::{put_version_flags, write_box};
+use crate::demux::mp4::lsm::LSM_UUID as LIVE_SERVER_MANIFEST_UUID;
 use crate::manifest::QualityLevel;
 use crate::media::TrackKind;
 use crate::time::MSS_TIMESCALE;

@@ -13,7 +13,7 @@
 //!
 //! ```text
 //! ftyp                 ftyp.rs
-//! uuid LSM (SMIL)      lsm.rs    (its uuid in uuids.rs)
+//! uuid LSM (SMIL)      lsm.rs    (its uuid: demux::mp4::lsm::LSM_UUID, the reading side)
 //! moov                 moov/
 //! moof + mdat          crate::fragment
 //! mfra (empty)         END_OF_STREAM
@@ -22,7 +22,6 @@
 pub mod ftyp;
 pub mod lsm;
 pub mod moov;
-pub mod uuids;
 
 use alloc::format;
 use alloc::string::String;
@@ -320,6 +319,48 @@ pub(crate) mod tests {
         assert!(IsmlMuxer::new("t", vec![text]).is_err());
     }
 
+    /// What the pusher writes is what the receiver reads (`demux::mp4::ingest`): the
+    /// manifest's tracks and bitrates, every fragment's tfxd time, and the end of stream.
+    #[test]
+    fn the_receiver_reads_what_the_pusher_writes() {
+        use crate::demux::mp4::ingest::{IngestEvent, IngestLimits, SmoothIngest};
+        use crate::demux::mp4::lsm::LsmKind;
+        let (m, frags) = stream();
+        let mut body = m.header().to_vec();
+        for f in &frags {
+            body.extend_from_slice(f);
+        }
+        body.extend_from_slice(&END_OF_STREAM);
+        let mut r = SmoothIngest::new(IngestLimits::default());
+        let mut events = Vec::new();
+        for part in body.chunks(1000) {
+            r.push(part).expect("a valid ingest body");
+            while let Some(e) = r.poll() {
+                events.push(e);
+            }
+        }
+        r.finish().expect("complete");
+        while let Some(e) = r.poll() {
+            events.push(e);
+        }
+        let Some(IngestEvent::Manifest(lsm)) = events.first() else {
+            panic!("the manifest comes first: {events:?}");
+        };
+        let kinds: Vec<(LsmKind, u32)> = lsm.tracks.iter().map(|t| (t.kind, t.track_id)).collect();
+        assert_eq!(kinds, vec![(LsmKind::Video, 3), (LsmKind::Audio, 4)]);
+        let t0 = 1_700_000_000 * 10_000_000i64;
+        let starts: Vec<(u32, i64)> = events
+            .iter()
+            .filter_map(|e| match e {
+                IngestEvent::Fragment(f) => Some((f.track, f.start)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(starts, vec![(3, t0), (4, t0), (3, t0 + 800_000)]);
+        assert_eq!(events.last(), Some(&IngestEvent::End));
+        assert!(r.ended());
+    }
+
     /// The whole POST body read back by the core's own MP4 demuxer, a few bytes at a time
     /// (HTTP chunks ignore box boundaries).
     #[test]
@@ -367,9 +408,11 @@ pub(crate) mod tests {
             let audio: Vec<_> = samples.iter().filter(|s| s.0 == 4).collect();
             assert_eq!(video.len(), 3, "{samples:?}");
             assert_eq!(audio.len(), 2, "{samples:?}");
+            // The demuxer takes each fragment's time from its tfxd (wall clock here).
+            let t0 = 1_700_000_000 * 10_000_000i64;
             assert_eq!(
                 video.iter().map(|s| s.1).collect::<Vec<_>>(),
-                [0, 400_000, 800_000]
+                [t0, t0 + 400_000, t0 + 800_000]
             );
             assert_eq!(
                 video.iter().map(|s| s.2).collect::<Vec<_>>(),

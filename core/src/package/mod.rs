@@ -8,9 +8,14 @@
 //! seekable input asks for one.
 
 mod error;
+pub mod index;
 mod options;
 mod session;
 
 pub use error::{Error, ErrorKind};
+pub use index::{FileIndex, IndexBuilder, IndexedFragment, Want};
 pub use options::{stream_name, InputSpec, SessionOptions};
-pub use session::{Session, Step};
+pub use session::{PayloadRange, Session, Step};
+
+#[cfg(test)]
+mod index_tests;

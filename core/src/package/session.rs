@@ -8,7 +8,7 @@
 //! a seekable input (see [`InputSpec::seekable`]) asks for one.
 
 use alloc::boxed::Box;
-use alloc::collections::VecDeque;
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::format;
 use alloc::string::ToString;
 use alloc::vec::Vec;
@@ -17,6 +17,26 @@ use crate::demux::{self, DemuxEvent, Demuxer};
 use crate::manifest::Manifest;
 use crate::measure::{Measure, Observed};
 use crate::presentation::{LevelId, Output, Presentation, PresentationOptions};
+
+/// Where a piece of a hollow fragment's payload is: bytes of one input file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PayloadRange {
+    /// Index of the input (as given to the session).
+    pub input: usize,
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// A hollow session's bookkeeping (see [`Session::hollow`]).
+#[derive(Default)]
+struct Hollow {
+    /// Samples handed to the presentation, by the address of their zeroed stand-in
+    /// buffer (unique while the buffer lives, and it lives until its fragment is written):
+    /// (input, file offset, length).
+    origins: BTreeMap<usize, (usize, u64, u64)>,
+    /// Per fragment written (in the order of the WriteFragment steps): its payload's source.
+    fills: VecDeque<Vec<PayloadRange>>,
+}
 
 use super::error::{Error, ErrorKind};
 use super::options::{check_inputs, InputSpec, SessionOptions};
@@ -78,6 +98,7 @@ pub struct Session {
     /// Set when the last push/end queued a seek: that pass is not over yet.
     seek_pending: bool,
     failed: Option<Error>,
+    hollow: Option<Hollow>,
 }
 
 impl Session {
@@ -104,9 +125,44 @@ impl Session {
             steps: VecDeque::new(),
             seek_pending: false,
             failed: None,
+            hollow: None,
         };
         session.pass = session.start_input()?;
         Ok(session)
+    }
+
+    /// A hollow session, for the just-in-time index: MP4 inputs only, read up to their
+    /// `moov` (the demuxer emits zeroed stand-ins for the samples), cut by the same
+    /// presentation as [`Session::with_presentation`]. Each fragment step carries the
+    /// fragment's head only; [`Session::take_fill`] says where its payload is in the inputs.
+    /// The host stops reading an input once [`Session::wants_more`] says no, and calls
+    /// [`Session::end`].
+    pub fn hollow(inputs: Vec<InputSpec>, options: PresentationOptions) -> Result<Self, Error> {
+        if options.protection.is_some() {
+            return Err(Error::new(
+                ErrorKind::Options,
+                "a protected presentation is not packaged just in time",
+            ));
+        }
+        let mut session = Self::with_presentation(inputs, true, options)?;
+        session.presentation.set_hollow();
+        session.hollow = Some(Hollow::default());
+        Ok(session)
+    }
+
+    /// Hollow: where the payload of the oldest fragment step not yet asked about comes
+    /// from (adjacent pieces merged), one call per [`Output::WriteFragment`] step.
+    pub fn take_fill(&mut self) -> Option<Vec<PayloadRange>> {
+        self.hollow.as_mut()?.fills.pop_front()
+    }
+
+    /// Whether the current input's demuxer wants more bytes (always, but for a hollow
+    /// session once the input's `moov` is read).
+    pub fn wants_more(&self) -> bool {
+        match &self.pass {
+            Pass::Demux { demuxer, .. } => demuxer.wants_more(),
+            _ => true,
+        }
     }
 
     /// Index of the input being read (the input count once every input is done).
@@ -311,7 +367,16 @@ impl Session {
             }
             (_, mode) => mode,
         };
-        let mut demuxer = demux::for_container(container, self.seekable());
+        let mut demuxer: Box<dyn Demuxer + Send> = match (container, &self.hollow) {
+            (demux::Container::Mp4, Some(_)) => Box::new(demux::mp4::Mp4Demuxer::hollow()),
+            (_, Some(_)) => {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    format!("{}: only MP4 files are packaged just in time", self.name()),
+                ))
+            }
+            (_, None) => demux::for_container(container, self.seekable()),
+        };
         demuxer
             .push(&buf)
             .map_err(|e| Error::demux(self.name(), &e))?;
@@ -326,12 +391,20 @@ impl Session {
         let Pass::Demux { demuxer, mode } = &mut self.pass else {
             return Ok(());
         };
+        let input = self.current;
         while let Some(event) = demuxer.poll() {
             if let DemuxEvent::Seek(offset) = event {
                 self.steps.push_back(Step::Seek(offset));
                 self.seek_pending = true;
                 continue;
             }
+            // Hollow: the sample's source, kept once it goes to the presentation.
+            let origin = match &event {
+                DemuxEvent::Sample(s) if self.hollow.is_some() => demuxer
+                    .take_hollow_offset()
+                    .map(|o| (s.data.as_ptr() as usize, (input, o, s.data.len() as u64))),
+                _ => None,
+            };
             let level = match mode {
                 Mode::Package(level) => *level,
                 Mode::Measure { measure, held } => {
@@ -368,12 +441,15 @@ impl Session {
                     level
                 }
             };
+            if let (Some(h), Some((key, origin))) = (&mut self.hollow, origin) {
+                if origin.2 > 0 {
+                    h.origins.insert(key, origin);
+                }
+            }
             self.presentation
                 .handle_demux_event(level, event)
                 .map_err(|e| Error::presentation(Some(&name), &e))?;
-            while let Some(output) = self.presentation.poll_output() {
-                self.steps.push_back(Step::Output(output));
-            }
+            queue_outputs(&mut self.presentation, &mut self.steps, &mut self.hollow)?;
         }
         Ok(())
     }
@@ -411,13 +487,44 @@ impl Session {
                 self.presentation
                     .finish()
                     .map_err(|e| Error::presentation(None, &e))?;
-                while let Some(output) = self.presentation.poll_output() {
-                    self.steps.push_back(Step::Output(output));
-                }
+                queue_outputs(&mut self.presentation, &mut self.steps, &mut self.hollow)?;
                 self.steps.push_back(Step::Done);
                 Ok(())
             }
             Pass::Head { .. } | Pass::Over => Ok(()),
         }
     }
+}
+
+/// Moves the presentation's outputs to the steps; hollow, also notes where each fragment's
+/// payload comes from.
+fn queue_outputs(
+    presentation: &mut Presentation,
+    steps: &mut VecDeque<Step>,
+    hollow: &mut Option<Hollow>,
+) -> Result<(), Error> {
+    while let Some(output) = presentation.poll_output() {
+        if let (Some(h), Output::WriteFragment { .. }) = (hollow.as_mut(), &output) {
+            let payload = presentation.take_payload().unwrap_or_default();
+            let mut fill: Vec<PayloadRange> = Vec::new();
+            for b in payload.iter().filter(|b| !b.is_empty()) {
+                let Some((input, offset, len)) = h.origins.remove(&(b.as_ptr() as usize)) else {
+                    // Cannot happen: every sample the presentation holds came through drain.
+                    return Err(Error::new(
+                        ErrorKind::Unsupported,
+                        "a fragment holds a sample of unknown origin",
+                    ));
+                };
+                match fill.last_mut() {
+                    Some(last) if last.input == input && last.offset + last.len == offset => {
+                        last.len += len;
+                    }
+                    _ => fill.push(PayloadRange { input, offset, len }),
+                }
+            }
+            h.fills.push_back(fill);
+        }
+        steps.push_back(Step::Output(output));
+    }
+    Ok(())
 }

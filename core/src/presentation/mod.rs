@@ -368,6 +368,9 @@ pub struct Presentation {
     /// Further audio tracks of an input, by (its level, track id): the level carrying each.
     followers: BTreeMap<(usize, u32), usize>,
     finished: bool,
+    /// Hollow ([`Presentation::set_hollow`]): the payloads of the fragments written, in
+    /// the order of their [`Output::WriteFragment`]s.
+    hollow: Option<VecDeque<Vec<bytes::Bytes>>>,
 }
 
 impl Presentation {
@@ -384,7 +387,22 @@ impl Presentation {
             text_streams: Vec::new(),
             followers: BTreeMap::new(),
             finished: false,
+            hollow: None,
         }
+    }
+
+    /// Hollow packaging, for the just-in-time index: each [`Output::WriteFragment`] carries
+    /// the fragment's head only (`moof` and `mdat` header; [`FragmentInfo::size`] is still
+    /// the whole file's), and its sample payloads, in file order, wait in
+    /// [`Presentation::take_payload`], so the host can tell which source bytes fill it.
+    /// Not with protection (encryption needs the real bytes).
+    pub fn set_hollow(&mut self) {
+        self.hollow = Some(VecDeque::new());
+    }
+
+    /// Hollow: the payloads of the oldest fragment written and not yet taken.
+    pub fn take_payload(&mut self) -> Option<Vec<bytes::Bytes>> {
+        self.hollow.as_mut()?.pop_front()
     }
 
     pub fn options(&self) -> &PresentationOptions {
@@ -892,11 +910,23 @@ impl Presentation {
         }
         // The payload is copied exactly once, straight into the file's bytes.
         let payload_len: usize = c.payload.iter().map(|b| b.len()).sum();
-        let mut data = Vec::with_capacity(fragment.moof.encoded_len() + 16 + payload_len);
+        let copied = if self.hollow.is_some() {
+            0
+        } else {
+            payload_len
+        };
+        let mut data = Vec::with_capacity(fragment.moof.encoded_len() + 16 + copied);
         fragment.encode_head(payload_len, &mut data);
         let head_len = data.len();
-        for b in &c.payload {
-            data.extend_from_slice(b);
+        let hollow_size = head_len + payload_len;
+        if let Some(payloads) = &mut self.hollow {
+            // The host fills the payload in; the head says how long it is. (A clone of
+            // the list: the buffers are shared, not copied.)
+            payloads.push_back(c.payload.clone());
+        } else {
+            for b in &c.payload {
+                data.extend_from_slice(b);
+            }
         }
         if let Some((p, planned)) = &protection {
             let sizes = c.payload.iter().map(|b| b.len());
@@ -910,7 +940,11 @@ impl Presentation {
             start,
             duration: c.duration,
             samples,
-            size: data.len(),
+            size: if self.hollow.is_some() {
+                hollow_size
+            } else {
+                data.len()
+            },
             last_version: !self.options.live || self.options.lookahead == 0,
         };
         self.outputs.push_back(Output::WriteFragment {

@@ -80,6 +80,7 @@ pub(crate) mod test_support {
             config,
             started: Instant::now(),
             events: crate::events::EventBus::disabled(),
+            smooth_ingest: Default::default(),
         }
     }
 }

@@ -134,6 +134,11 @@ impl Feed {
         self.publisher = None;
     }
 
+    /// What [`Feed::shutdown_requested`] waits on, while the stream is open.
+    pub fn stop_signal(&self) -> Option<Arc<tokio::sync::Notify>> {
+        self.publisher.as_ref().map(Publisher::stop_signal)
+    }
+
     /// Completes when shutdownStream asked this stream to end (never, while it is closed).
     pub async fn shutdown_requested(&self) {
         match &self.publisher {

@@ -6,3 +6,4 @@ pub mod mpegts;
 pub mod pull;
 pub mod rtmp;
 pub mod rtsp;
+pub mod smooth;

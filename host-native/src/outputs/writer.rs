@@ -408,6 +408,19 @@ fn apply(out: &Destination, batches: Vec<Batch>, shared: &Shared) {
     }
 }
 
+/// Fragments from this size up are not put in the web cache as they are written: they go
+/// out with `sendfile` from the page cache, and are read into memory only once a viewer asks
+/// for them, so a live server holds in memory only what is watched (256 MB of fragments
+/// nobody asked for was most of its memory per stream with a few hundred streams).
+const PREFILL_MAX: usize = 16 * 1024;
+
+/// The web cache's fill with what was just written, for small files.
+fn prefill(cache: &crate::web::cache::Cache, file: &Path, data: bytes::Bytes) {
+    if data.len() < PREFILL_MAX {
+        cache.store(file, data);
+    }
+}
+
 enum OutKind {
     Write,
     Rewrite,
@@ -445,7 +458,7 @@ fn write_new(
     match written {
         Ok(()) => {
             if let Some(local) = out.local(&path) {
-                cache.store(&local, data);
+                prefill(cache, &local, data);
                 if held.lookahead.remove(&path) {
                     cache.unpend(&local);
                 }
@@ -482,7 +495,7 @@ fn rewrite(
     match out.write_fragment(&path, &data) {
         Ok(()) => {
             if let Some(file) = out.local(&path) {
-                cache.store(&file, data);
+                prefill(cache, &file, data);
             }
             metrics::get().fragment_rewritten(len);
             held.forget(&path);

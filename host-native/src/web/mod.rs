@@ -18,6 +18,7 @@ pub mod files;
 pub mod headers;
 mod hot;
 pub mod iis;
+pub mod jit;
 pub mod lookahead;
 pub mod plain;
 pub(crate) mod player_assets;
@@ -36,6 +37,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use bytes::Bytes;
+use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Response, StatusCode, Uri};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -67,6 +69,8 @@ const PLAYER_PAGE: &str = include_str!("player.html");
 pub(crate) struct Web {
     state: Arc<AppState>,
     manifests: iis::ManifestCache,
+    /// Just-in-time VOD: indexes of MP4 files served as Smooth Streaming.
+    jit: jit::IndexCache,
     cache: cache::Cache,
     paths: files::Resolver,
     /// Ready responses for targets served recently ([`hot`]), used by plain-TCP connections.
@@ -100,6 +104,7 @@ impl Web {
             hot: hot::Table::new(state.config.web.sendfile),
             hot_enabled: state.config.auth.signed_urls.is_none(),
             manifests: iis::ManifestCache::default(),
+            jit: jit::IndexCache::new(&state.config.jit),
             paths: files::Resolver::default(),
             root: RwLock::new(None),
             state,
@@ -159,11 +164,15 @@ impl Connections {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let web = self.web.clone();
-        let service = hyper::service::service_fn(move |req| {
+        let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
             let web = web.clone();
             async move {
                 let started = Instant::now();
-                let r = handle(&web, req.method(), req.uri(), req.headers()).await;
+                let r = if matches!(*req.method(), Method::POST | Method::PUT) {
+                    post(&web, req, peer).await
+                } else {
+                    handle(&web, req.method(), req.uri(), req.headers()).await
+                };
                 crate::metrics::get().web_request(r.status().as_u16(), started.elapsed());
                 Ok::<_, Infallible>(r)
             }
@@ -279,6 +288,31 @@ async fn accept_loop(
     Ok(())
 }
 
+/// A POST or PUT: Smooth ingest when the URL is one (`crate::ingest::smooth`), else the
+/// general handler's 405.
+async fn post(web: &Web, req: hyper::Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let state = &web.state;
+    let ctx = crate::ingest::smooth::Context {
+        streams: state.streams.clone(),
+        outputs: state.outputs.clone(),
+        webroot: state.config.webroot.clone(),
+    };
+    let answer = state
+        .smooth_ingest
+        .handle(&ctx, parts.uri.path(), parts.uri.query(), body, peer)
+        .await;
+    match answer {
+        Some((StatusCode::OK, _)) => {
+            let mut r = Response::new(Body::empty());
+            set_static(&mut r, header::CONTENT_LENGTH, "0");
+            r
+        }
+        Some((status, why)) => error(status, &why),
+        None => handle(web, &parts.method, &parts.uri, &parts.headers).await,
+    }
+}
+
 /// One request. Checks (a signed URL, say) go first, as one call returning early.
 async fn handle(web: &Web, method: &Method, uri: &Uri, h: &HeaderMap) -> Response<Body> {
     let head = match *method {
@@ -361,6 +395,14 @@ async fn handle(web: &Web, method: &Method, uri: &Uri, h: &HeaderMap) -> Respons
             }
             if let Some(r) = send_lookahead(web, h, head, &root, &names, Window::Whole).await {
                 return r;
+            }
+        }
+    }
+    // `<file>.mp4/...`, `<group>.ism/...`: an MP4 served as Smooth Streaming just in time.
+    if web.state.config.jit.enabled {
+        if let Some(at) = jit::split(&names) {
+            if let (Found::File(_), _) = web.paths.resolve_meta(&root, &names[..=at]) {
+                return jit::serve(web, &root, &names, at, h, head).await;
             }
         }
     }

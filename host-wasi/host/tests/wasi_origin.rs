@@ -270,3 +270,53 @@ fn dashjs_plays_the_origin_with_two_bitrates() {
     assert!(result.ok, "playback failed: {}", result.reason);
     assert_eq!(result.video_levels.len(), 2);
 }
+
+/// A clip with two audio languages: the further language is its own stream
+/// (`audio_<lang>`), served by its name with the bytes `smoothcast package` writes.
+#[test]
+fn further_languages_are_served_by_stream_name() {
+    let dir = TempDir::new("wasi-origin-languages");
+    let group = dir.path().join("langs");
+    std::fs::create_dir_all(&group).expect("mkdir");
+    let clip = media::clip(&ClipSpec {
+        seconds: 6.0,
+        width: 320,
+        height: 180,
+        video_bitrate_kbps: 300,
+        audio_languages: vec!["eng", "fra"],
+        ..ClipSpec::default()
+    })
+    .expect("clip");
+    std::fs::copy(&clip, group.join("film.mp4")).expect("copy clip");
+    let inputs = vec![InputSpec {
+        name: "film.mp4".into(),
+        data: std::fs::read(&clip).expect("read"),
+        bitrate: None,
+    }];
+    // One input: package writes the single layout (`film/<stream>/<bitrate>/<t>.fmp4`);
+    // the bytes are the same whatever the layout.
+    let expected = reference::package(&inputs, 2.0).expect("package");
+    let (_rt, addr) = start(dir.path());
+    let mut names = std::collections::BTreeSet::new();
+    for (path, data) in &expected.fragments {
+        let parts: Vec<&str> = path.trim_end_matches(".fmp4").split('/').collect();
+        let [_, stream, bitrate, t] = parts.as_slice() else {
+            panic!("unexpected path {path}");
+        };
+        names.insert(stream.to_string());
+        let url = format!("/langs/QualityLevels({bitrate})/Fragments({stream}={t})");
+        let r = get(addr, &url);
+        assert_eq!(r.status, 200, "{url}: {}", String::from_utf8_lossy(&r.body));
+        assert!(
+            r.body == *data,
+            "{url}: bytes differ from smoothcast package's"
+        );
+    }
+    assert!(
+        names.iter().any(|n| n.starts_with("audio_")),
+        "a further language stream: {names:?}"
+    );
+    let m = get(addr, "/langs/Manifest");
+    assert_eq!(m.status, 200);
+    assert!(String::from_utf8_lossy(&m.body).contains("Fragments(audio_"));
+}

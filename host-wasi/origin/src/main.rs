@@ -8,15 +8,16 @@
 //! GET /<group>/QualityLevels(<bitrate>)/FragmentInfo(video=<t>)
 //! ```
 //!
-//! Each request rebuilds what it needs from the sources (see `source`), so the component
-//! holds no state across requests and an edge runtime may run any number of copies.
+//! Each request indexes the group's sources (their `moov`s, through the core's
+//! just-in-time index, see `package`) and reads only the samples of the fragment asked
+//! for, so the component holds no state across requests and an edge runtime may run any
+//! number of copies.
 
 mod package;
 mod reply;
 mod route;
 mod source;
 
-use smoothcast_core::TrackKind;
 use wstd::http::{Body, Error, Method, Request, Response};
 
 use route::{Reject, Route};
@@ -56,42 +57,37 @@ async fn serve(route: Route) -> Response<Body> {
         Ok(None) => return reply::error(404, "no such group"),
         Err(e) => return reply::error(502, &e),
     };
-    let inputs = match package::inputs(&source, &group, names).await {
-        Ok(inputs) => inputs,
+    let mut blobs = Vec::with_capacity(names.len());
+    for n in &names {
+        match source.open(&group, &n.file).await {
+            Ok(b) => blobs.push(b),
+            Err(e) => return reply::error(502, &e),
+        }
+    }
+    // Rebuilt per request (the component keeps no state): the moovs only.
+    let index = match package::index(&names, &mut blobs) {
+        Ok(i) => i,
         Err(e) => return reply::error(500, &e),
     };
     match route {
-        Route::Manifest { .. } => match package::manifest(&source, &group, &inputs).await {
-            Ok(xml) => reply::manifest(xml),
-            Err(e) => reply::error(500, &e),
-        },
+        Route::Manifest { .. } => reply::manifest(package::manifest(&index)),
         Route::Fragment {
             bitrate,
-            kind,
+            stream,
             start,
             info_only,
             ..
         } => {
-            // A video level is named by its input's bitrate; an audio level by the audio's
-            // own, which packaging measures: the inputs are asked in manifest order.
-            let candidates: Vec<_> = match kind {
-                TrackKind::Video => inputs.iter().filter(|i| i.bitrate == bitrate).collect(),
-                _ => inputs.iter().collect(),
+            let Some((_, f)) = index.fragment_at(&stream, bitrate, start) else {
+                return reply::error(404, "no fragment of that quality level starts at that time");
             };
-            if candidates.is_empty() {
-                return reply::error(404, "no quality level with that bitrate");
+            if info_only {
+                return reply::fragment(f.head[..f.moof_len()].to_vec());
             }
-            for input in candidates {
-                match package::fragment(&source, &group, input, kind, bitrate, start).await {
-                    Ok(Some(data)) if info_only => {
-                        return reply::fragment(package::moof_only(&data).to_vec())
-                    }
-                    Ok(Some(data)) => return reply::fragment(data),
-                    Ok(None) => {}
-                    Err(e) => return reply::error(500, &e),
-                }
+            match package::fragment(f, &mut blobs) {
+                Ok(data) => reply::fragment(data),
+                Err(e) => reply::error(500, &e),
             }
-            reply::error(404, "no fragment of that quality level starts at that time")
         }
     }
 }

@@ -1,7 +1,6 @@
 //! IIS Smooth Streaming URLs, parsed into what to serve.
 
 use smoothcast_core::layout;
-use smoothcast_core::TrackKind;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
@@ -12,7 +11,8 @@ pub enum Route {
     Fragment {
         group: String,
         bitrate: u32,
-        kind: TrackKind,
+        /// The stream's name (`video`, `audio`, `audio_<lang>`); the index decides.
+        stream: String,
         start: u64,
         info_only: bool,
     },
@@ -50,18 +50,16 @@ pub fn parse(path: &str) -> Result<Route, Reject> {
             let (name, t) = spec
                 .split_once('=')
                 .ok_or_else(|| Reject::BadRequest(format!("bad fragment {spec:?}")))?;
-            let kind = match name {
-                "video" => TrackKind::Video,
-                "audio" => TrackKind::Audio,
-                _ => return Err(Reject::NotFound),
-            };
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return Err(Reject::NotFound);
+            }
             let start: u64 = t
                 .parse()
                 .map_err(|_| Reject::BadRequest(format!("bad start time {t:?}")))?;
             Ok(Route::Fragment {
                 group: group(g)?,
                 bitrate,
-                kind,
+                stream: name.to_string(),
                 start,
                 info_only,
             })

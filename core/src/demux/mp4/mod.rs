@@ -10,6 +10,8 @@
 //! `moof` (→ `traf`), with `boxes` for headers and `sched` for the file-order merge.
 
 mod boxes;
+pub mod ingest;
+pub mod lsm;
 mod moof;
 mod moov;
 mod sched;
@@ -25,6 +27,7 @@ use crate::codec::h264;
 use crate::media::{Sample, TrackKind};
 use boxes::{fourcc, FourCc, Header};
 use moof::FragTrack;
+pub use moof::FragmentTimes;
 use sched::{Cursor, Meta, Scheduler};
 
 /// Box types an MP4 or QuickTime file may start with; anything else is not an MP4 file.
@@ -36,6 +39,10 @@ const FIRST_BOX_TYPES: [&FourCc; 12] = [
 /// The most a partially received sample reserves up front; larger samples grow as their bytes
 /// arrive, so a corrupt size cannot allocate more than the input holds.
 const MAX_SAMPLE_RESERVE: usize = 4 << 20;
+
+/// The largest sample a hollow demuxer stands in for (a 4K keyframe is a few MB): its
+/// stand-in is allocated, so a table claiming gigabytes must not be believed.
+const MAX_HOLLOW_SAMPLE: u32 = 32 << 20;
 
 /// Demuxes MP4/MOV, progressive (`moov` before or after `mdat`) or fragmented.
 ///
@@ -81,6 +88,12 @@ pub struct Mp4Demuxer {
     /// A forward seek past an `mdat` (its start and end) not yet followed by any byte: if the
     /// input ends there, the `mdat` was cut short.
     seek_past: Option<(u64, u64)>,
+    /// Each parsed traf's times, kept only when asked ([`Mp4Demuxer::record_fragments`]).
+    fragments: Option<Vec<FragmentTimes>>,
+    /// Hollow: samples are emitted from the sample tables alone, see [`Mp4Demuxer::hollow`].
+    hollow: bool,
+    /// Hollow: the file offsets of emitted samples, in emission order.
+    hollow_offsets: VecDeque<u64>,
 }
 
 /// What the demuxer keeps about a supported track while emitting its samples.
@@ -143,14 +156,88 @@ impl Mp4Demuxer {
             mdats: Vec::new(),
             handled_upto: 0,
             seek_past: None,
+            fragments: None,
+            hollow: false,
+            hollow_offsets: VecDeque::new(),
         }
+    }
+
+    /// Keeps each `traf`'s times for [`Mp4Demuxer::take_fragments`] (Smooth ingest keys
+    /// fragments by them; nothing else needs them).
+    pub fn record_fragments(mut self) -> Self {
+        self.fragments = Some(Vec::new());
+        self
+    }
+
+    /// The times of the `traf`s parsed since the last call. A `moof` is parsed when its last
+    /// byte arrives, before any sample of it is emitted.
+    pub fn take_fragments(&mut self) -> Vec<FragmentTimes> {
+        self.fragments
+            .as_mut()
+            .map(core::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// A demuxer for the just-in-time index: it reads the `moov` only (seeking past an
+    /// `mdat` before it) and emits every sample at once, with zeroed bytes of the sample's
+    /// size in place of its data and its file offset beside it
+    /// ([`Demuxer::take_hollow_offset`]), so the presentation cuts fragments as it would
+    /// from the real bytes (it never looks inside a sample's data) and the host fetches each
+    /// fragment's payload later. Refused for what the presentation would change: fragmented
+    /// files (samples spread over `moof`s) and H.264 with NAL length fields other than 4
+    /// bytes (rewritten while demuxing).
+    pub fn hollow() -> Self {
+        Self {
+            hollow: true,
+            ..Self::new(true)
+        }
+    }
+
+    /// Hollow, and the moov read: no more bytes wanted.
+    fn hollow_done(&self) -> bool {
+        self.hollow && self.movie_seen
+    }
+
+    /// Hollow: the next sample from the tables (the moov has been parsed), one at a time so
+    /// that only the stand-in the host is handling exists (the presentation holds a
+    /// fragment's worth), never a whole file's.
+    fn next_hollow(&mut self) -> Result<Option<DemuxEvent>, DemuxError> {
+        while let Some((track, meta)) = self.sched.peek() {
+            self.sched.advance()?;
+            let Some(t) = self.tracks.get(track) else {
+                continue;
+            };
+            if t.nal_length_size.is_some_and(|n| n != 4) {
+                return Err(DemuxError::unsupported(format!(
+                    "track {}: H.264 with {}-byte NAL lengths is not served just in time \
+                     (package the file instead)",
+                    t.id,
+                    t.nal_length_size.unwrap_or(0)
+                )));
+            }
+            if meta.size > MAX_HOLLOW_SAMPLE {
+                return Err(DemuxError::unsupported(format!(
+                    "track {}: a sample of {} bytes at byte {} (more than {MAX_HOLLOW_SAMPLE})",
+                    t.id, meta.size, meta.offset
+                )));
+            }
+            let data = match usize::try_from(meta.size) {
+                Ok(0) | Err(_) => Bytes::new(),
+                Ok(n) => Bytes::from(alloc::vec![0u8; n]),
+            };
+            self.emit(track, meta, data)?;
+            self.hollow_offsets.push_back(meta.offset);
+            return Ok(self.events.pop_front());
+        }
+        Ok(None)
     }
 
     fn push_inner(&mut self, mut data: &[u8]) -> Result<(), DemuxError> {
         if !data.is_empty() {
             self.seek_past = None;
         }
-        while !data.is_empty() {
+        // Hollow: once the moov is read, the rest is not needed (samples come from poll).
+        while !data.is_empty() && !self.hollow_done() {
             let step = match self.state {
                 State::Header => self.on_header_bytes(data)?,
                 State::Body { typ, start, end } => self.on_body_bytes(data, typ, start, end)?,
@@ -330,6 +417,11 @@ impl Mp4Demuxer {
         if movie.tracks.is_empty() {
             return Err(DemuxError::unsupported("no H.264 or AAC track"));
         }
+        if self.hollow && !movie.trex.is_empty() {
+            return Err(DemuxError::unsupported(
+                "a fragmented MP4 is not served just in time (package the file instead)",
+            ));
+        }
         for (track, reason) in movie.ignored {
             self.events.push_back(DemuxEvent::Ignored { track, reason });
         }
@@ -363,7 +455,12 @@ impl Mp4Demuxer {
     }
 
     fn on_moof(&mut self, body: Bytes, start: u64) -> Result<(), DemuxError> {
-        for (track_id, run) in moof::parse_moof(&body, start, &mut self.frag_tracks)? {
+        let mut times = Vec::new();
+        let runs = moof::parse_moof(&body, start, &mut self.frag_tracks, &mut times)?;
+        if let Some(kept) = &mut self.fragments {
+            kept.extend(times);
+        }
+        for (track_id, run) in runs {
             if let Some(index) = self.tracks.iter().position(|t| t.id == track_id) {
                 self.sched.add(index, Cursor::Run(run.cursor), run.end)?;
             }
@@ -418,6 +515,10 @@ impl Mp4Demuxer {
     /// Emits what can be emitted without new bytes (empty samples, samples in buffered
     /// `mdat`s), and seeks back if the next sample's bytes were passed already.
     fn drain_ready(&mut self) -> Result<Step, DemuxError> {
+        if self.hollow_done() {
+            // Samples are made as they are polled.
+            return Ok(Step::Consumed(0));
+        }
         while let Some((track, meta)) = self.sched.peek() {
             if meta.size == 0 {
                 self.sched.advance()?;
@@ -588,6 +689,9 @@ impl Mp4Demuxer {
     }
 
     fn finish_inner(&mut self) -> Result<(), DemuxError> {
+        if self.hollow_done() {
+            return Ok(());
+        }
         let pos = self.pos;
         if let Some((start, end)) = self.seek_past.take() {
             return Err(DemuxError::truncated(format!(
@@ -717,7 +821,28 @@ impl Demuxer for Mp4Demuxer {
     }
 
     fn poll(&mut self) -> Option<DemuxEvent> {
-        self.events.pop_front()
+        if let Some(e) = self.events.pop_front() {
+            return Some(e);
+        }
+        if !self.hollow_done() || self.error.is_some() {
+            return None;
+        }
+        match self.next_hollow() {
+            Ok(e) => e,
+            Err(e) => {
+                // Reported by the next call, `finish` when the host ends the input.
+                self.error = Some(e);
+                None
+            }
+        }
+    }
+
+    fn take_hollow_offset(&mut self) -> Option<u64> {
+        self.hollow_offsets.pop_front()
+    }
+
+    fn wants_more(&self) -> bool {
+        !self.hollow_done()
     }
 }
 

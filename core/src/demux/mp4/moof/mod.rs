@@ -21,14 +21,31 @@ pub(crate) struct FragTrack {
     pub next_dts: i64,
 }
 
+/// Tracks whose fragment state is kept: those the moov declares, and unknown ones up to this.
+const MAX_FRAG_TRACKS: usize = 256;
+
+/// One `traf`'s place on its track's timeline: what Smooth ingest keys fragments by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FragmentTimes {
+    pub track: u32,
+    /// Decode time of the first sample (the tfxd time, else tfdt, else the previous end).
+    pub start: i64,
+    /// Decode time after the last sample.
+    pub end: i64,
+    /// The smallest composition offset of its samples, 0 when none is negative (a version 1
+    /// `trun`, as ffmpeg's ismv writes with B-frames, has them below 0).
+    pub min_cts: i64,
+}
+
 /// Parses a `moof` body starting at absolute offset `moof_start`; returns each run with its
-/// track_ID, and advances each track's `next_dts`.
+/// track_ID, and advances each track's `next_dts`. Each traf's times go to `times`.
 // Out of line: see `moov::parse_moov`.
 #[inline(never)]
 pub(crate) fn parse_moof(
     moof: &Bytes,
     moof_start: u64,
     tracks: &mut Vec<FragTrack>,
+    times: &mut Vec<FragmentTimes>,
 ) -> Result<Vec<(u32, SampleRun)>, DemuxError> {
     let mut runs = Vec::new();
     let mut implicit_base = moof_start;
@@ -51,8 +68,18 @@ pub(crate) fn parse_moof(
             |id| tracks.iter().find(|t| t.id == id).map_or(0, |t| t.next_dts),
         )?;
         implicit_base = traf.data_end;
+        times.push(FragmentTimes {
+            track: traf.track_id,
+            start: traf.start_dts,
+            end: traf.end_dts,
+            min_cts: traf.min_cts,
+        });
+        let known = tracks.len();
         match tracks.iter_mut().find(|t| t.id == traf.track_id) {
             Some(t) => t.next_dts = traf.end_dts,
+            // A live input (Smooth ingest) never ends: a track_ID the moov did not declare in
+            // every moof must not grow this list (and its search) without end.
+            None if known >= MAX_FRAG_TRACKS => {}
             None => tracks.push(FragTrack {
                 id: traf.track_id,
                 trex: Trex::default(),
@@ -92,7 +119,25 @@ mod tests {
         let mut body = mk(b"traf", &t1);
         body.extend(mk(b"traf", &t2));
         let moof = Bytes::from(body);
-        let runs = parse_moof(&moof, 1000, &mut tracks).unwrap();
+        let mut times = Vec::new();
+        let runs = parse_moof(&moof, 1000, &mut tracks, &mut times).unwrap();
+        assert_eq!(
+            times,
+            [
+                FragmentTimes {
+                    track: 1,
+                    start: 500,
+                    end: 520,
+                    min_cts: 0
+                },
+                FragmentTimes {
+                    track: 2,
+                    start: 9,
+                    end: 12,
+                    min_cts: 0
+                }
+            ]
+        );
         assert_eq!(runs.len(), 2);
         assert_eq!(runs[0].1.end, 1008);
         let mut c = runs.into_iter().nth(1).unwrap().1.cursor;
@@ -100,5 +145,24 @@ mod tests {
         assert_eq!((m.offset, m.size, m.dts), (1008, 7, 9));
         assert_eq!(tracks[0].next_dts, 520);
         assert_eq!(tracks[1].next_dts, 12);
+    }
+
+    /// A live input naming a new track_ID in every moof keeps a bounded list.
+    #[test]
+    fn unknown_tracks_are_bounded() {
+        let mut tracks = alloc::vec::Vec::new();
+        let mut times = Vec::new();
+        for id in 0..(MAX_FRAG_TRACKS as u32 + 50) {
+            let mut t = tfhd(id, 0x08 | 0x10, &[1, 1]);
+            t.extend(trun(0, 0, &[], &[&[]]));
+            let moof = Bytes::from(mk(b"traf", &t));
+            parse_moof(&moof, 0, &mut tracks, &mut times).unwrap();
+        }
+        assert_eq!(tracks.len(), MAX_FRAG_TRACKS);
+        assert_eq!(
+            times.len(),
+            MAX_FRAG_TRACKS + 50,
+            "times are still reported"
+        );
     }
 }

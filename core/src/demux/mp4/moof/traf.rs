@@ -11,6 +11,7 @@ use crate::demux::mp4::moov::mvex::Trex;
 use crate::demux::mp4::sched::Meta;
 use crate::demux::DemuxError;
 use crate::fragment;
+use crate::fragment::tfxd::TFXD_UUID;
 // The trun flags as the box layer names them.
 use crate::fragment::trun::{
     DATA_OFFSET as TRUN_DATA_OFFSET, FIRST_SAMPLE_FLAGS as TRUN_FIRST_FLAGS,
@@ -55,6 +56,22 @@ pub(crate) fn parse_tfhd(body: &[u8], trex: &Trex) -> Result<TrackDefaults, Demu
     })
 }
 
+/// A `traf`'s `uuid` TfxdBox ([MS-SSTR] 2.2.4.4), if it has one: the fragment's absolute
+/// time and duration as Smooth ingest and ISMV files carry them. The time is read as signed:
+/// encoders write AAC priming before zero as a 64-bit two's complement (ffmpeg's first audio
+/// tfxd of 2^64-213333 is -21.3 ms), which as unsigned would jump the timeline by 58,000 years.
+pub(crate) fn find_tfxd(traf: &[u8]) -> Result<Option<(i64, u64)>, DemuxError> {
+    for child in boxes::children(traf) {
+        let child = child?;
+        if &child.typ != b"uuid" || child.body.get(..16) != Some(&TFXD_UUID[..]) {
+            continue;
+        }
+        let t = fragment::Tfxd::decode(&child.body[16..]).map_err(|_| short("tfxd"))?;
+        return Ok(Some((t.time as i64, t.duration)));
+    }
+    Ok(None)
+}
+
 /// The `baseMediaDecodeTime`.
 pub(crate) fn parse_tfdt(body: &[u8]) -> Result<i64, DemuxError> {
     let (version, _, rest) = full_box(body, "tfdt")?;
@@ -76,6 +93,8 @@ pub(crate) struct SampleRun {
     pub end: u64,
     /// Sum of the run's sample durations.
     pub duration: u64,
+    /// The smallest composition offset of its samples (0 when none is below 0).
+    pub min_cts: i64,
 }
 
 /// Parses a `trun`. `trun` is the box body as shared bytes (the per-sample records are read
@@ -137,12 +156,13 @@ pub(crate) fn parse_trun(
         first_flags,
     };
     // Totals: per-sample fields are bounded by the box; defaults multiply.
-    let (mut bytes, mut duration) = (0u64, 0u64);
-    if flags & (TRUN_SIZE | TRUN_DURATION) != 0 {
+    let (mut bytes, mut duration, mut min_cts) = (0u64, 0u64, 0i64);
+    if flags & (TRUN_SIZE | TRUN_DURATION | TRUN_CTS) != 0 {
         for i in 0..count {
             let rec = cursor.record(i);
             bytes += u64::from(rec.size);
             duration += u64::from(rec.duration);
+            min_cts = min_cts.min(rec.cts_offset);
         }
     } else {
         bytes = u64::from(count) * u64::from(tfhd.default_size);
@@ -161,6 +181,7 @@ pub(crate) fn parse_trun(
         cursor,
         end,
         duration,
+        min_cts,
     })
 }
 
@@ -241,8 +262,12 @@ pub(crate) struct Traf {
     pub runs: Vec<SampleRun>,
     /// Byte after the last run's data (the implicit base of the next `traf`).
     pub data_end: u64,
+    /// Decode time of the first sample (tfxd, else tfdt, else the track's previous end).
+    pub start_dts: i64,
     /// Decode time after the last sample.
     pub end_dts: i64,
+    /// The smallest composition offset of its samples (0 when none is below 0).
+    pub min_cts: i64,
 }
 
 /// Parses a `traf` body. `moof` is the whole `moof` body (shared), `traf` a sub-slice of it.
@@ -265,11 +290,14 @@ pub(crate) fn parse_traf(
         None if tfhd.default_base_is_moof => moof_start,
         None => implicit_base,
     };
-    // Without tfdt, a fragment continues where the track's previous one ended.
-    let mut dts = match boxes::find(traf, b"tfdt")? {
-        Some(tfdt) => parse_tfdt(tfdt.body)?,
-        None => next_dts_of(track_id),
+    // Smooth's tfxd first (ingest has no tfdt, ISMV files have both and they agree); without
+    // either, a fragment continues where the track's previous one ended.
+    let mut dts = match (find_tfxd(traf)?, boxes::find(traf, b"tfdt")?) {
+        (Some((time, _)), _) => time,
+        (None, Some(tfdt)) => parse_tfdt(tfdt.body)?,
+        (None, None) => next_dts_of(track_id),
     };
+    let start_dts = dts;
     let mut runs = Vec::new();
     let mut data_start = base;
     for child in boxes::children(traf) {
@@ -282,11 +310,14 @@ pub(crate) fn parse_traf(
         dts = dts.saturating_add(i64::try_from(run.duration).unwrap_or(i64::MAX));
         runs.push(run);
     }
+    let min_cts = runs.iter().map(|r| r.min_cts).min().unwrap_or(0);
     Ok(Traf {
         track_id,
         runs,
         data_end: data_start,
+        start_dts,
         end_dts: dts,
+        min_cts,
     })
 }
 
@@ -366,7 +397,7 @@ pub(crate) mod tests {
         );
         let bytes = Bytes::from(body[8..].to_vec());
         let mut run = parse_trun(&bytes, &h, 1000, 0, 90000).unwrap();
-        assert_eq!((run.end, run.duration), (1118, 3000));
+        assert_eq!((run.end, run.duration, run.min_cts), (1118, 3000, -1000));
         let mut v = vec![];
         while let Some(m) = run.cursor.next().unwrap() {
             v.push(m);
@@ -378,6 +409,46 @@ pub(crate) mod tests {
             (1105, -1000, false)
         );
         assert_eq!((v[2].dts, v[2].duration), (92000, 1000));
+    }
+
+    /// A traf as Smooth ingest sends it (tfhd, trun, a reserved `free`, then the tfxd written
+    /// by the fragment writer): the tfxd time wins over tfdt and is read as signed; without
+    /// tfxd, tfdt; without either, the track's previous end.
+    #[test]
+    fn tfxd_time_round_trip() {
+        let trun = trun(
+            1,
+            TRUN_SIZE | TRUN_DURATION,
+            &[],
+            &[&[400_000, 4], &[400_000, 4]],
+        );
+        let tfdt = mk_full(b"tfdt", 1, 0, &777u64.to_be_bytes());
+        let mut tfxd = Vec::new();
+        fragment::Tfxd {
+            time: (-213_333i64) as u64,
+            duration: 800_000,
+        }
+        .encode(&mut tfxd);
+        let build = |parts: &[&[u8]]| {
+            let mut b = tfhd(1, 0, &[]);
+            for p in parts {
+                b.extend_from_slice(p);
+            }
+            Bytes::from(b)
+        };
+        let free = crate::demux::mp4::boxes::tests::mk(b"free", &[0; 4]);
+        for (parts, start) in [
+            (build(&[&trun, &free, &tfxd, &tfdt]), -213_333),
+            (build(&[&tfdt, &trun]), 777),
+            (build(&[&trun]), 5_000),
+        ] {
+            let t = parse_traf(&parts, &parts, |_| trex(), 0, 0, |_| 5_000).unwrap();
+            assert_eq!((t.start_dts, t.end_dts), (start, start + 800_000));
+        }
+        assert_eq!(find_tfxd(&trun).unwrap(), None);
+        let mut cut = tfhd(1, 0, &[]);
+        cut.extend(crate::demux::mp4::boxes::tests::mk(b"uuid", &TFXD_UUID));
+        assert!(find_tfxd(&cut).is_err(), "a tfxd without its fields");
     }
 
     #[test]
