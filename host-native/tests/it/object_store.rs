@@ -76,6 +76,14 @@ fn store() -> Option<&'static S3> {
                 "ranged GET"
             );
             assert_eq!(st.len("k").await.expect("head"), 10);
+            // A ranged reader (the just-in-time packager's source) is pinned to its version.
+            {
+                use smoothcast::web::jit::RangeSource;
+                let r = st.ranged("k").await.expect("ranged");
+                assert_eq!(&r.read_at(1, 3).await.expect("read")[..], b"876");
+                put(b"0000000000", Mode::Overwrite).await.expect("put");
+                assert!(r.read_at(1, 3).await.is_err(), "a replaced object was read");
+            }
             st.delete("k").await.expect("delete");
         });
     });
