@@ -16,6 +16,7 @@ pub mod ems;
 mod jit;
 mod limits;
 pub mod lua;
+pub mod object_store;
 pub mod security;
 pub mod smooth_ingest;
 pub mod tls;
@@ -85,6 +86,8 @@ pub struct ServerConfig {
     pub smooth_ingest: smooth_ingest::SmoothIngestConfig,
     /// Just-in-time VOD of MP4 files under the web root (`[jit]`).
     pub jit: JitConfig,
+    /// `[object_store]`: endpoint and credentials for `s3://` folders (over `AWS_*`).
+    pub object_store: object_store::ObjectStoreConfig,
 }
 
 impl Default for ServerConfig {
@@ -112,6 +115,7 @@ impl Default for ServerConfig {
             web: WebConfig::default(),
             smooth_ingest: Default::default(),
             jit: JitConfig::default(),
+            object_store: Default::default(),
         }
     }
 }
@@ -194,6 +198,10 @@ impl ServerConfig {
         let Some(auto) = &self.auto_mss else {
             return Ok(());
         };
+        // A store location (`s3://...`) is checked by the store (its credentials).
+        if crate::store::is_store_location(&auto.target_folder) {
+            return crate::store::Location::parse(&auto.target_folder).map(|_| ());
+        }
         // Links resolved, as createMSSStream's targetFolder is checked; a dangling link
         // resolves nowhere and is refused.
         use crate::paths::{normalize, real_path, resolve_links};

@@ -20,6 +20,7 @@ pub mod protection;
 pub mod server;
 pub mod state;
 pub mod status;
+pub mod store;
 pub mod streams;
 pub mod supervise;
 pub mod tls;

@@ -84,6 +84,8 @@ pub struct Metrics {
     fragments_written: IntCounter,
     fragments_rewritten: IntCounter,
     manifests_written: IntCounter,
+    /// A group waited for its writer (its queue was full): ingest was held back.
+    writer_waits: IntCounter,
     write_delay: Histogram,
     /// The web server's: bytes out (the `web` child of `bytes_out`, resolved once: it is
     /// counted per body chunk), requests by status class, time to the response head, cache
@@ -232,6 +234,10 @@ impl Metrics {
                 "Live fragments rewritten to announce later ones (tfrf).",
             ),
             manifests_written: counter("mss_manifests_written_total", "MSS manifests written."),
+            writer_waits: counter(
+                "mss_writer_waits_total",
+                "Times packaging waited for a writer that was a full queue behind (ingest held back).",
+            ),
             write_delay,
             errors: counter_vec("errors_total", "Errors by kind.", "kind"),
             events_emitted: counter("events_emitted_total", "Events emitted to the event bus."),
@@ -338,6 +344,10 @@ impl Metrics {
 
     pub fn web_refused(&self, reason: &str) {
         self.web_refused.with_label_values(&[reason]).inc();
+    }
+
+    pub fn writer_waited(&self) {
+        self.writer_waits.inc();
     }
 
     pub fn write_delay(&self, d: std::time::Duration) {

@@ -77,6 +77,11 @@ pub fn run(args: &PackageArgs) -> Result<()> {
     // Checked before anything touches the disk.
     let session = Session::new(options).map_err(|e| anyhow!(e))?;
 
+    let target = args.target_folder.to_string_lossy();
+    if crate::store::is_store_location(&target) {
+        return package_to_store(args, &inputs, session, &target);
+    }
+
     fs::create_dir_all(&args.target_folder)
         .with_context(|| format!("creating target folder {}", args.target_folder.display()))?;
     let final_dir = args.target_folder.join(&args.group_name);
@@ -98,6 +103,38 @@ pub fn run(args: &PackageArgs) -> Result<()> {
             Err(e)
         }
     }
+}
+
+/// `--target-folder s3://bucket/prefix`: packaged into a private temporary folder as for a
+/// local target, then uploaded, fragments first and the manifest last, so the presentation
+/// appears in the store only once it is whole (an earlier one stays playable until then).
+fn package_to_store(
+    args: &PackageArgs,
+    inputs: &[Input],
+    session: Session,
+    target: &str,
+) -> Result<()> {
+    let location = crate::store::Location::parse(target)?;
+    let store =
+        crate::store::Store::connect(&location, &Default::default())?.child(&args.group_name)?;
+    let staging = std::env::temp_dir().join(format!(
+        "smoothcast-package-{}-{}",
+        args.group_name,
+        std::process::id()
+    ));
+    let _ = fs::remove_dir_all(&staging);
+    let result = package_into(inputs, session, &staging).and_then(|()| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(crate::store::upload_folder(&store, &staging))
+    });
+    if let Ok(count) = &result {
+        println!("uploaded {count} objects to {}", store.location());
+        report(args, &staging, false);
+    }
+    let _ = fs::remove_dir_all(&staging);
+    result.map(|_| ())
 }
 
 /// Says on stdout what was made and how to play it (a script may ignore it; a person

@@ -206,7 +206,8 @@ pub async fn run(
             .with_events(events.clone())
             .with_state(store.clone())
             .with_web_cache(web_cache)
-            .with_served_root(&config.webroot),
+            .with_served_root(&config.webroot)
+            .with_object_store(config.object_store.clone()),
         pulls: PullManager::new(streams.clone(), ids)
             .with_state(store.clone())
             .with_file_roots(&file_pull_roots)

@@ -7,6 +7,7 @@
 //! - [`peer`]: ffmpeg as a live peer: an encoder publishing over RTMP, a clip sender.
 //! - [`player`]: plays a presentation in headless Chromium with dash.js (tests/player).
 //! - [`rtsp_server`]: serves a clip over RTSP/RTP (interleaved TCP), truthfully or not.
+//! - [`s3`]: a SeaweedFS S3 store for the object-storage tests, once per test binary.
 //! - [`rtsp_relay`]: passes what ffmpeg publishes with `-f rtsp` on to one RTSP player.
 
 pub mod cenc_oracle;
@@ -18,6 +19,7 @@ pub mod player;
 pub mod presentation;
 pub mod rtsp_relay;
 pub mod rtsp_server;
+pub mod s3;
 pub mod server;
 
 use std::path::{Path, PathBuf};

@@ -97,8 +97,11 @@ pub(super) async fn run_group(mut ctx: GroupContext) {
             Err(e) => tracing::error!(group = %ctx.params.group_name, "{e}"),
         }
     }
-    // A pushed presentation has no folder to resume from: it continues on the clock.
-    if let (true, Sink::Disk(w)) = (ctx.resume, &writer) {
+    // A pushed presentation has no folder to resume from: it continues on the clock. One in
+    // an object store is not resumed from it (not done yet): it starts afresh, and its node
+    // takes its own lease back.
+    let in_store = crate::store::is_store_location(&ctx.group_dir.to_string_lossy());
+    if let (true, false, Sink::Disk(w)) = (ctx.resume, in_store, &writer) {
         resume(&ctx, &mut presentation, w).await;
     }
     for (i, input) in inputs.iter_mut().enumerate() {

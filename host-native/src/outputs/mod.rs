@@ -3,6 +3,7 @@
 
 pub mod auto_mss;
 mod chunk_events;
+mod destination;
 mod group;
 pub mod isml;
 pub mod mss;
@@ -10,5 +11,8 @@ mod saved;
 mod sink;
 pub mod stats;
 mod writer;
+
+pub use destination::{node_id, DELETE_GRACE, LEASE};
+pub use writer::writer_waits;
 
 pub use mss::{MssParams, OutputManager, PlaylistType};

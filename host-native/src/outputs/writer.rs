@@ -23,7 +23,7 @@
 //! write.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -34,12 +34,22 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use super::chunk_events::{chunk_payload, group_payload, ms, EventContext};
+use super::destination::{Destination, Standby};
 use super::stats::WriteStats;
 use crate::events::EventType;
 use crate::metrics::{self, ErrorKind};
 
 /// Batches waiting for the disk; a group that gets this far ahead waits for it.
 const QUEUE: usize = 64;
+
+/// How many times a group had to wait for its writer (the queue was full): ingest was held
+/// back. Should stay 0, also while a store is failing (fragments are held, not waited for).
+static WAITED: AtomicU64 = AtomicU64::new(0);
+
+/// See [`WAITED`].
+pub fn writer_waits() -> u64 {
+    WAITED.load(Ordering::Relaxed)
+}
 
 struct Batch {
     outputs: Vec<Output>,
@@ -112,11 +122,13 @@ impl Held {
     }
 
     /// Writes held fragments again (not more often than [`RETRY_INTERVAL`] unless `now`).
-    fn retry(&mut self, out: &crate::disk::OutputDir, now: bool) {
+    fn retry(&mut self, out: &Destination, now: bool) {
         if self.fragments.is_empty() {
             return;
         }
-        if !now
+        // `now` (before a manifest) skips the wait on a folder, whose failures are quick; a
+        // store's failure may take its whole timeout, so it is never tried more often.
+        if (!now || out.is_store())
             && self
                 .last_retry
                 .is_some_and(|t| t.elapsed() < RETRY_INTERVAL)
@@ -127,11 +139,11 @@ impl Held {
         let m = metrics::get();
         while let Some((path, data)) = self.fragments.first() {
             let len = data.len();
-            if write_fragment(out, path, data).is_err() {
+            if out.write_fragment(path, data).is_err() {
                 return;
             }
             m.fragment_written(len);
-            tracing::info!(fragment = %path, "mss output: a held fragment is on disk now");
+            tracing::info!(fragment = %path, "mss output: a held fragment is stored now");
             self.bytes -= len;
             self.fragments.remove(0);
         }
@@ -146,13 +158,23 @@ pub(super) struct Writer {
 impl Writer {
     pub fn start(dir: PathBuf, stats: Arc<WriteStats>, events: EventContext) -> Self {
         let (tx, mut rx) = mpsc::channel::<Batch>(QUEUE);
-        let lookahead = events.manager.keeps_lookahead(&dir);
+        // A store keeps no versions but the last (destination.rs): nothing in memory for it.
+        let in_store = crate::store::is_store_location(&dir.to_string_lossy());
+        let lookahead = !in_store && events.manager.keeps_lookahead(&dir);
         let shared = Arc::new(Shared {
             ev: events,
             failing: AtomicBool::new(false),
             held: Default::default(),
             lookahead,
         });
+        let dest = Arc::new(
+            Destination::open(&dir, &shared.ev.manager.object_store_config()).unwrap_or_else(|e| {
+                // createMSSStream checked the location; a store that cannot be reached
+                // now fails every write (mssChunkError), as a missing folder does.
+                tracing::error!("mss output: {e:#}");
+                Destination::Broken(format!("{e:#}"))
+            }),
+        );
         let task = tokio::spawn(
             async move {
                 while let Some(first) = rx.recv().await {
@@ -161,13 +183,13 @@ impl Writer {
                     while let Ok(more) = rx.try_recv() {
                         batches.push(more);
                     }
-                    let dir = dir.clone();
+                    let dest = dest.clone();
                     let arrivals: Vec<Instant> = batches.iter().filter_map(|b| b.arrival).collect();
                     let shared = shared.clone();
                     let span = tracing::Span::current();
                     let _ = tokio::task::spawn_blocking(move || {
                         let _in = span.enter();
-                        apply(&dir, batches, &shared)
+                        apply(&dest, batches, &shared)
                     })
                     .await;
                     for at in arrivals {
@@ -201,7 +223,14 @@ impl Writer {
             arrival: fragment.then_some(arrival),
             after: Vec::new(),
         };
-        let _ = self.tx.send(batch).await;
+        if let Err(mpsc::error::TrySendError::Full(batch)) = self.tx.try_send(batch) {
+            WAITED.fetch_add(1, Ordering::Relaxed);
+            metrics::get().writer_waited();
+            tracing::warn!(
+                "mss output: the writer is {QUEUE} batches behind; packaging waits for it"
+            );
+            let _ = self.tx.send(batch).await;
+        }
     }
 
     /// Emits an event once everything queued so far is on disk.
@@ -223,8 +252,7 @@ impl Writer {
     }
 }
 
-fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
-    let out = crate::disk::OutputDir::new(dir.to_path_buf()).with_atomic_fragments();
+fn apply(out: &Destination, batches: Vec<Batch>, shared: &Shared) {
     let m = metrics::get();
     let ev = &shared.ev;
     // Viewers get what was just written from memory: filled after each file is in place.
@@ -232,12 +260,12 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
     let fail = |file: &str, e: &anyhow::Error| failed(shared, file, e);
     // A link put in place of the folder since it was checked must not lead writes and
     // deletions out of the allowed roots: checked per trip to the disk (a few syscalls).
-    let confined = ev.manager.confined(dir).is_ok();
+    let confined = out.dir().is_none_or(|dir| ev.manager.confined(dir).is_ok());
     let mut held = shared.held.lock().unwrap_or_else(|e| e.into_inner());
     for batch in batches {
         if !confined {
             fail(
-                &dir.display().to_string(),
+                &out.shown(""),
                 &anyhow::anyhow!("the folder now leads outside the allowed roots; nothing written"),
             );
             for (kind, payload) in batch.after {
@@ -245,15 +273,20 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
             }
             continue;
         }
-        held.retry(&out, false);
+        held.retry(out, false);
+        if let Err(e) = out.tick() {
+            fail(&out.shown(""), &e);
+        }
         if held.is_clear() {
             if let Some((path, xml)) = held.manifest.take() {
                 held.manifest_held = false;
-                let file = dir.join(&path).display().to_string();
-                match out.apply(Output::WriteManifest { path, xml }) {
+                let file = out.shown(&path);
+                match out.write_manifest(&path, xml) {
                     Ok(()) => tracing::info!(
                         "mss output: the held manifest is written; the presentation caught up"
                     ),
+                    // Another node publishes it (said once already).
+                    Err(e) if e.is::<Standby>() => {}
                     Err(e) => fail(&file, &e),
                 }
             }
@@ -268,21 +301,26 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
                 Output::WriteFragment { path, data, info }
                 | Output::RewriteFragment { path, data, info } => {
                     let new = matches!(o_kind, OutKind::Write);
-                    if shared.lookahead && !info.last_version {
-                        keep_lookahead(&out, dir, cache, &mut held, shared, path, data);
+                    if out.is_store() {
+                        // A store keeps only a fragment's last version, written once (an
+                        // object behind a CDN never changes): earlier versions are dropped.
+                        if info.last_version {
+                            write_new(out, cache, &mut held, shared, path, data, &info);
+                        }
+                    } else if shared.lookahead && !info.last_version {
+                        keep_lookahead(out, cache, &mut held, shared, path, data);
                     } else if new || shared.lookahead {
-                        write_new(&out, dir, cache, &mut held, shared, path, data, &info);
+                        write_new(out, cache, &mut held, shared, path, data, &info);
                     } else {
                         // Every version: dash.js reads only a tfrf's first entry, so a
                         // viewer at the edge learns the next fragment only from a version
                         // that announces it (after a restart, from the files on disk).
-                        rewrite(&out, dir, cache, &mut held, shared, path, data);
+                        rewrite(out, cache, &mut held, shared, path, data);
                     }
                 }
                 Output::WriteManifest { path, xml } => {
                     let len = xml.len();
-                    let file = dir.join(&path);
-                    held.retry(&out, true);
+                    held.retry(out, true);
                     if !held.is_clear() {
                         // It would list fragments that are not on disk: the last good
                         // manifest stays until they are.
@@ -300,15 +338,18 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
                     held.manifest_held = false;
                     held.manifest = None;
                     let kept = bytes::Bytes::from(xml.clone().into_bytes());
-                    manifest_ok = match out.apply(Output::WriteManifest { path, xml }) {
+                    manifest_ok = match out.write_manifest(&path, xml) {
                         Ok(()) => {
-                            cache.store(&file, kept);
+                            if let Some(file) = out.local(&path) {
+                                cache.store(&file, kept);
+                            }
                             m.manifest_written(len);
                             shared.failing.store(false, Ordering::Relaxed);
                             true
                         }
+                        Err(e) if e.is::<Standby>() => false,
                         Err(e) => {
-                            fail(&file.display().to_string(), &e);
+                            fail(&out.shown(&path), &e);
                             false
                         }
                     };
@@ -317,7 +358,7 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
                     if manifest_ok && ev.bus.enabled() {
                         let mut p = group_payload(ev);
                         if let Some(obj) = p.as_object_mut() {
-                            obj.insert("file".into(), json!(dir.join(&path).display().to_string()));
+                            obj.insert("file".into(), json!(out.shown(&path)));
                         }
                         ev.bus.emit(EventType::MssPlaylistUpdated, p);
                     }
@@ -350,10 +391,13 @@ fn apply(dir: &Path, batches: Vec<Batch>, shared: &Shared) {
                     // Left the window: nothing waits for it any more.
                     held.forget(&path);
                     held.lookahead.remove(&path);
-                    let file = dir.join(&path);
-                    match out.apply(Output::Remove { path }) {
-                        Ok(()) => cache.remove(&file),
-                        Err(e) => fail(&file.display().to_string(), &e),
+                    match out.remove(&path) {
+                        Ok(()) => {
+                            if let Some(file) = out.local(&path) {
+                                cache.remove(&file);
+                            }
+                        }
+                        Err(e) => fail(&out.shown(&path), &e),
                     }
                 }
             }
@@ -386,8 +430,7 @@ enum OutKind {
 /// memory): bracketed by `mssChunkCreated` and `mssChunkClosed`, held if the disk refuses it.
 #[allow(clippy::too_many_arguments)]
 fn write_new(
-    out: &crate::disk::OutputDir,
-    dir: &Path,
+    out: &Destination,
     cache: &crate::web::cache::Cache,
     held: &mut Held,
     shared: &Shared,
@@ -396,17 +439,29 @@ fn write_new(
     info: &FragmentInfo,
 ) {
     let ev = &shared.ev;
-    let file = dir.join(&path).display().to_string();
+    let file = out.shown(&path);
     let payload = ev.bus.enabled().then(|| chunk_payload(ev, &file, info));
     if let Some(p) = &payload {
         ev.bus.emit(EventType::MssChunkCreated, p.clone());
     }
     let len = data.len();
-    match write_fragment(out, &path, &data) {
+    // While earlier fragments wait, a new one waits behind them: order kept, and no second
+    // timeout of a store that is down.
+    let written = if held.fragments.is_empty() {
+        out.write_fragment(&path, &data)
+    } else {
+        Err(anyhow::anyhow!(
+            "waiting behind {} held fragments",
+            held.fragments.len()
+        ))
+    };
+    match written {
         Ok(()) => {
-            prefill(cache, Path::new(&file), data);
-            if held.lookahead.remove(&path) {
-                cache.unpend(Path::new(&file));
+            if let Some(local) = out.local(&path) {
+                prefill(cache, &local, data);
+                if held.lookahead.remove(&path) {
+                    cache.unpend(&local);
+                }
             }
             metrics::get().fragment_written(len);
             shared.failing.store(false, Ordering::Relaxed);
@@ -429,8 +484,7 @@ fn write_new(
 /// which a listed live fragment must, so a failed one is held like a new fragment, and a
 /// newer version replaces whatever was held for the path.
 fn rewrite(
-    out: &crate::disk::OutputDir,
-    dir: &Path,
+    out: &Destination,
     cache: &crate::web::cache::Cache,
     held: &mut Held,
     shared: &Shared,
@@ -438,15 +492,16 @@ fn rewrite(
     data: bytes::Bytes,
 ) {
     let len = data.len();
-    let file = dir.join(&path);
-    match write_fragment(out, &path, &data) {
+    match out.write_fragment(&path, &data) {
         Ok(()) => {
-            prefill(cache, &file, data);
+            if let Some(file) = out.local(&path) {
+                prefill(cache, &file, data);
+            }
             metrics::get().fragment_rewritten(len);
             held.forget(&path);
         }
         Err(e) => {
-            failed(shared, &file.display().to_string(), &e);
+            failed(shared, &out.shown(&path), &e);
             held.hold(path, data);
         }
     }
@@ -456,16 +511,18 @@ fn rewrite(
 /// viewers, not written; on disk after all when the memory budget is spent (no events:
 /// the fragment's last version brings them).
 fn keep_lookahead(
-    out: &crate::disk::OutputDir,
-    dir: &Path,
+    out: &Destination,
     cache: &crate::web::cache::Cache,
     held: &mut Held,
     shared: &Shared,
     path: String,
     data: bytes::Bytes,
 ) {
-    let file = dir.join(&path);
-    let refused = match out
+    // Only folders keep look-ahead versions (Writer::start).
+    let (Some(folder), Some(file)) = (out.folder(), out.local(&path)) else {
+        return rewrite(out, cache, held, shared, path, data);
+    };
+    let refused = match folder
         .resolve(&path)
         .and_then(|p| crate::disk::ensure_parent(&p))
     {
@@ -476,7 +533,7 @@ fn keep_lookahead(
         None => {
             held.lookahead.insert(path);
         }
-        Some(data) => rewrite(out, dir, cache, held, shared, path, data),
+        Some(data) => rewrite(out, cache, held, shared, path, data),
     }
 }
 
@@ -487,12 +544,6 @@ fn forget_lookahead(dir: &Path, shared: &Shared) {
     for path in held.lookahead.drain() {
         cache.unpend(&dir.join(path));
     }
-}
-
-/// A fragment, new or rewritten, replaced atomically (a live folder is read while written);
-/// the data stays with the caller, to be held if the disk refuses it.
-fn write_fragment(out: &crate::disk::OutputDir, path: &str, data: &[u8]) -> anyhow::Result<()> {
-    crate::disk::write_atomic(&out.resolve(path)?, data)
 }
 
 fn failed(shared: &Shared, file: &str, e: &anyhow::Error) {
@@ -544,6 +595,12 @@ mod tests {
             path: "manifest.ismc".into(),
             xml: xml.into(),
         }
+    }
+
+    /// The writer over a folder.
+    fn apply(dir: &std::path::Path, batches: Vec<Batch>, shared: &Shared) {
+        let dest = Destination::open(dir, &Default::default()).expect("folder");
+        super::apply(&dest, batches, shared)
     }
 
     fn batch(outputs: Vec<Output>) -> Vec<Batch> {

@@ -44,6 +44,20 @@ impl Ident {
         self.len
     }
 
+    /// A version of an object in a store (web/store.rs): its length and ETag.
+    pub fn object(len: u64, etag: &str) -> Self {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        etag.hash(&mut h);
+        Self {
+            // No file has this device: store versions never match a file's stat.
+            dev: u64::MAX,
+            ino: h.finish(),
+            len,
+            mtime_ns: 0,
+        }
+    }
+
     pub fn of(meta: &std::fs::Metadata) -> Self {
         #[cfg(unix)]
         {

@@ -23,6 +23,7 @@ pub mod lookahead;
 pub mod plain;
 pub(crate) mod player_assets;
 mod starting;
+mod store;
 #[cfg(test)]
 mod tests;
 mod wire;
@@ -80,11 +81,24 @@ pub(crate) struct Web {
     /// Read-mostly, as the other shared maps here: `RwLock`, so a worker thread that the OS
     /// preempts while reading never holds the others up.
     root: RwLock<Option<(Instant, PathBuf)>>,
+    /// A web root in an object store (`s3://...`): `Err` if its client could not be made.
+    store: Option<Result<store::StoreRoot, String>>,
 }
 
 impl Web {
     fn new(state: Arc<AppState>) -> Self {
+        let webroot = state.config.webroot.to_string_lossy();
+        let store = crate::store::is_store_location(&webroot).then(|| {
+            crate::store::Location::parse(&webroot)
+                .and_then(|l| crate::store::Store::connect(&l, &state.config.object_store))
+                .map(|s| store::StoreRoot::new(s, state.outputs.web_cache().clone()))
+                .map_err(|e| {
+                    tracing::error!("web: web root {webroot}: {e:#}");
+                    format!("{e:#}")
+                })
+        });
         Self {
+            store,
             cache: state.outputs.web_cache().clone(),
             gzip: state.config.web.gzip,
             hot: hot::Table::new(state.config.web.sendfile),
@@ -324,6 +338,16 @@ async fn handle(web: &Web, method: &Method, uri: &Uri, h: &HeaderMap) -> Respons
     };
     if names.first().map(String::as_str) == Some("_smoothcast") {
         return assets(web, &names[1..], h, head).await;
+    }
+    match &web.store {
+        Some(Ok(root)) => return store::handle(web, root, names, h, head).await,
+        Some(Err(_)) => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the object store web root is not configured correctly",
+            )
+        }
+        None => {}
     }
     let root = match web.root() {
         Ok(r) => r,

@@ -15,6 +15,7 @@ mod isml_push;
 mod jit;
 mod live;
 mod mpegts;
+mod object_store;
 mod package;
 mod protection;
 mod pull;

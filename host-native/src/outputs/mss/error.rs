@@ -40,6 +40,8 @@ pub enum CreateError {
     },
     /// The manifest exists and overwriteDestination is 0.
     ManifestExists(PathBuf),
+    /// An `s3:` targetFolder that is not a usable store location.
+    Store(String),
 }
 
 impl fmt::Display for CreateError {
@@ -77,6 +79,7 @@ impl fmt::Display for CreateError {
             Self::ManifestExists(path) => {
                 write!(f, "{} exists and overwriteDestination is 0", path.display())
             }
+            Self::Store(why) => write!(f, "targetFolder: {why}"),
         }
     }
 }

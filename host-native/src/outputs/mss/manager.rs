@@ -32,6 +32,8 @@ pub struct OutputManager {
     pub(in crate::outputs) store: crate::state::StateStore,
     /// Filled with what the writers write, so the web server serves it from memory.
     pub(super) web_cache: crate::web::cache::Cache,
+    /// `[object_store]`, for targetFolders in a store (`s3://...`).
+    pub(super) object_store: Arc<crate::config::object_store::ObjectStoreConfig>,
     /// The web root this process serves (canonical): writers into it keep look-ahead
     /// versions in `web_cache` instead of writing them ([`crate::web::lookahead`]).
     pub(super) served_root: Option<Arc<PathBuf>>,
@@ -52,8 +54,24 @@ impl OutputManager {
             events: EventBus::disabled(),
             store: crate::state::StateStore::in_memory(),
             web_cache: crate::web::cache::Cache::default(),
+            object_store: Arc::default(),
             served_root: None,
         }
+    }
+
+    /// How targetFolders in an object store (`s3://...`) are reached, over `AWS_*`.
+    pub fn with_object_store(
+        mut self,
+        config: crate::config::object_store::ObjectStoreConfig,
+    ) -> Self {
+        self.object_store = Arc::new(config);
+        self
+    }
+
+    pub(in crate::outputs) fn object_store_config(
+        &self,
+    ) -> Arc<crate::config::object_store::ObjectStoreConfig> {
+        self.object_store.clone()
     }
 
     /// The web server's file cache, which the writers fill and invalidate.

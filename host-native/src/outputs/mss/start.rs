@@ -36,7 +36,9 @@ impl OutputManager {
             // existing. Any other is.
             _ => {
                 self.check_room(&inner, &params)?;
-                if !params.pushes() {
+                // A store is not cleaned or checked for an earlier manifest: the lease
+                // decides who publishes there (outputs/destination.rs).
+                if !params.pushes() && !crate::store::is_store_location(&params.target_folder) {
                     prepare_destination(&params, &group_dir)?;
                 }
             }
@@ -62,6 +64,15 @@ impl OutputManager {
     /// folder, or the stream's own folder in it, may already exist as a link that leads out:
     /// written into and cleaned, so checked as well.
     fn group_folder(&self, params: &MssParams) -> Result<PathBuf, CreateError> {
+        if crate::store::is_store_location(&params.target_folder) {
+            // `s3://bucket/prefix`: never a local folder (not even one named `s3:`); the
+            // allowed roots are about this host's disk, the store's own credentials decide.
+            let location = crate::store::Location::parse(&params.target_folder)
+                .map_err(|e| CreateError::Store(format!("{e:#}")))?;
+            crate::store::Store::connect(&location, &self.object_store)
+                .map_err(|e| CreateError::Store(format!("{e:#}")))?;
+            return Ok(PathBuf::from(format!("{location}/{}", params.group_name)));
+        }
         let target = self.resolve_target(&params.target_folder)?;
         let group_dir = target.join(&params.group_name);
         for dir in [group_dir.clone(), params.own_folder(&group_dir)] {
