@@ -11,9 +11,9 @@
 //!
 //! The media decisions are the core's ([`smoothcast_core::package::index`]): a per-file
 //! index built from the `moov` alone knows every fragment's head and the byte ranges of
-//! its samples. Here: reading those ranges through a [`RangeSource`] (a local file now; an
-//! object store's ranged GETs plug in the same way), the index cache (bounded, keyed by the
-//! files' size and modification time) and the HTTP answers.
+//! its samples. Here: reading those ranges through a [`RangeSource`] (a local file, or an
+//! object's ranged GETs under a store web root: `store::RangedObject`), the index cache
+//! (bounded, keyed by the files' versions) and the HTTP answers.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -512,14 +512,162 @@ pub(crate) async fn serve(
         Ok(s) => s,
         Err((status, why)) => return error(status, &why),
     };
+    serve_sources(
+        web,
+        key,
+        sources,
+        &file.display().to_string(),
+        &names[at + 1..],
+        h,
+        head,
+    )
+    .await
+}
+
+/// As [`serve`], for a web root in an object store: the `.mp4` (or the `.ism` and the files
+/// it lists) read with ranged GETs pinned to the version first seen (`store::RangedObject`).
+pub(crate) async fn serve_from_store(
+    web: &super::Web,
+    store: &crate::store::Store,
+    names: &[String],
+    at: usize,
+    h: &HeaderMap,
+    head: bool,
+) -> Response<Body> {
+    let cfg = &web.state.config.jit;
+    let rel = names[..=at].join("/");
+    let (key, sources) = match store_sources(store, &rel, cfg).await {
+        Ok(s) => s,
+        Err((status, why)) => return error(status, &why),
+    };
+    serve_sources(
+        web,
+        key,
+        sources,
+        &store.url(&rel),
+        &names[at + 1..],
+        h,
+        head,
+    )
+    .await
+}
+
+/// The sources a `.mp4` or `.ism` object names, below the store's prefix. The cache key is
+/// the objects' URLs (as paths; never files on disk).
+async fn store_sources(
+    store: &crate::store::Store,
+    rel: &str,
+    cfg: &JitConfig,
+) -> Result<(Vec<PathBuf>, Sources), (StatusCode, String)> {
+    use crate::store::StoreError;
+    let fail = |e: StoreError| match e {
+        StoreError::NotFound => (StatusCode::NOT_FOUND, "not found".to_string()),
+        e => {
+            tracing::warn!("web: just in time {}: {e}", store.url(rel));
+            (
+                StatusCode::BAD_GATEWAY,
+                "the object store failed".to_string(),
+            )
+        }
+    };
+    let open =
+        |o: crate::store::RangedObject| -> Result<Arc<dyn RangeSource>, (StatusCode, String)> {
+            if o.size() > cfg.max_file_bytes {
+                return Err((
+                    StatusCode::NOT_FOUND,
+                    format!(
+                        "larger than the just-in-time limit ({} bytes)",
+                        cfg.max_file_bytes
+                    ),
+                ));
+            }
+            Ok(Arc::new(o))
+        };
+    let name = rel.rsplit('/').next().unwrap_or(rel).to_string();
+    if !name.to_ascii_lowercase().ends_with(".ism") {
+        let f = open(store.ranged(rel).await.map_err(fail)?)?;
+        return Ok((
+            vec![PathBuf::from(store.url(rel))],
+            Sources {
+                names: vec![name],
+                files: vec![f],
+                modified: None,
+            },
+        ));
+    }
+    let group = store.ranged(rel).await.map_err(fail)?;
+    if group.size() > MAX_GROUP_FILE {
+        return Err((StatusCode::NOT_FOUND, "the .ism file is too large".into()));
+    }
+    let text = group
+        .read_at(0, group.size() as usize)
+        .await
+        .map_err(|e| (StatusCode::BAD_GATEWAY, format!("{e}")))?;
+    let text = String::from_utf8_lossy(&text).into_owned();
+    let srcs = group_sources(&text).map_err(|e| (StatusCode::NOT_FOUND, format!("{name}: {e}")))?;
+    if srcs.is_empty() || srcs.len() > cfg.max_group_files as usize {
+        return Err((
+            StatusCode::NOT_FOUND,
+            format!(
+                "{name}: lists {} MP4 files (1 to {} allowed)",
+                srcs.len(),
+                cfg.max_group_files
+            ),
+        ));
+    }
+    let dir = rel.rsplit_once('/').map_or("", |(d, _)| d);
+    let mut key = vec![PathBuf::from(store.url(rel))];
+    let mut out = Sources {
+        names: Vec::new(),
+        files: Vec::new(),
+        modified: None,
+    };
+    for src in srcs {
+        // The checks of a request path (relative, no `..`); the store confines keys below
+        // its prefix besides.
+        let segs = super::files::segments(&format!("/{src}")).map_err(|_| {
+            (
+                StatusCode::NOT_FOUND,
+                format!("{name}: {src:?} is not a plain relative path"),
+            )
+        })?;
+        let member = if dir.is_empty() {
+            segs.join("/")
+        } else {
+            format!("{dir}/{}", segs.join("/"))
+        };
+        let f = match store.ranged(&member).await {
+            Ok(o) => open(o)?,
+            Err(StoreError::NotFound) => {
+                return Err((StatusCode::NOT_FOUND, format!("{name}: {src} not found")))
+            }
+            Err(e) => return Err(fail(e)),
+        };
+        key.push(PathBuf::from(store.url(&member)));
+        out.files.push(f);
+        out.names.push(src);
+    }
+    Ok((key, out))
+}
+
+/// Answers `rest` (what follows the file in the URL) from the index of `sources`.
+async fn serve_sources(
+    web: &super::Web,
+    key: Vec<PathBuf>,
+    sources: Sources,
+    shown: &str,
+    rest: &[String],
+    h: &HeaderMap,
+    head: bool,
+) -> Response<Body> {
+    let cfg = &web.state.config.jit;
     let index = match web.jit.get(key, &sources, cfg).await {
         Ok(i) => i,
         Err(why) => {
-            tracing::debug!("web: just in time {}: {why}", file.display());
+            tracing::debug!("web: just in time {shown}: {why}");
             return not_found(&format!("not served just in time: {why}"));
         }
     };
-    let rest = &names[at + 1..];
     let target = match target(&index, rest) {
         Ok(t) => t,
         Err((status, why)) => return error(status, &why),
@@ -554,7 +702,7 @@ pub(crate) async fn serve(
                 match read_fragment(&sources, fragment).await {
                     Ok(b) => (ctype, tag, b.len() as u64, Bytes::from(b)),
                     Err(e) => {
-                        tracing::warn!("web: just in time {}: {e}", file.display());
+                        tracing::warn!("web: just in time {shown}: {e}");
                         return error(StatusCode::INTERNAL_SERVER_ERROR, "read error");
                     }
                 }

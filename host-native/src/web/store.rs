@@ -210,6 +210,12 @@ pub(super) async fn handle(
             Err(e) => return failed(&root.store, &rel, &e),
         }
     }
+    // `<file>.mp4/...` or `<name>.ism/...`: just-in-time VOD from the store's objects.
+    if manifest_name.is_none() && web.state.config.jit.enabled {
+        if let Some(at) = super::jit::split(&names) {
+            return super::jit::serve_from_store(web, &root.store, &names, at, h, head).await;
+        }
+    }
     match iis::parse(&names) {
         Ok(Some(r)) => iis_request(web, root, r, manifest_name, h, head).await,
         Ok(None) => not_found("not found"),

@@ -255,6 +255,53 @@ fn vod_packaged_to_s3_plays_through_an_s3_origin() {
     let info = http_get(web, &url.replace("Fragments(", "FragmentInfo(")).expect("info");
     assert_eq!(info.status, 200);
     assert_eq!(&info.body[4..8], b"moof");
+    // Just in time from the store: the MP4 itself as an object, served as Smooth Streaming
+    // at `<file>.mp4/...` with the same bytes as the packaged presentation (ranged GETs).
+    // Under the clip's own name: the manifest's Url templates carry the file's stem.
+    let clip_name = clip
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .expect("clip name");
+    rt.block_on(st.put(
+        &format!("clips/{clip_name}"),
+        std::fs::read(&clip).expect("clip").into(),
+        "video/mp4",
+        "no-cache",
+        Mode::Overwrite,
+    ))
+    .expect("upload the MP4");
+    let jit = http_get(web, &format!("/clips/{clip_name}/Manifest")).expect("jit manifest");
+    assert_eq!(jit.status, 200, "{}", String::from_utf8_lossy(&jit.body));
+    assert_eq!(
+        jit.body, local_manifest,
+        "the JIT manifest is the packaged one"
+    );
+    let jit_url = format!(
+        "/clips/{clip_name}/QualityLevels({})/Fragments(video={})",
+        q.bitrate, c.t
+    );
+    let jf = http_get(web, &jit_url).expect("jit fragment");
+    assert_eq!(jf.status, 200, "{jit_url}");
+    assert_eq!(
+        jf.body, f.body,
+        "{jit_url}: byte-identical to the packaged fragment"
+    );
+    let off = format!(
+        "/clips/{clip_name}/QualityLevels({})/Fragments(video=1)",
+        q.bitrate
+    );
+    assert_eq!(
+        http_get(web, &off).expect("get").status,
+        404,
+        "not a boundary"
+    );
+    assert_eq!(
+        http_get(web, "/clips/none.mp4/Manifest")
+            .expect("get")
+            .status,
+        404
+    );
+
     // Absent keys are 404; a dot name (the lease) is never served.
     for missing in [
         "/g/QualityLevels(1)/Fragments(video=0)",
