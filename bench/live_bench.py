@@ -9,6 +9,10 @@ the server's own serverStats (fragments written, write delay p50/p99/max).
 
     python3 bench/live_bench.py [--streams 50] [--seconds 60]
     python3 bench/live_bench.py --find-max [--seconds 40] [--start 50] [--step 50]
+    python3 bench/live_bench.py --streams 650 --seconds 30 --viewer   # dash.js plays one
+
+--lookahead-memory MIB serves look-ahead versions from memory (each fragment written once);
+--webroot /dev/shm/x takes the disk out; --server PATH runs a prebuilt binary (A/B builds).
 
 "Holds in real time" = all publishers connected and none dropped, fragments written >= 90%
 of expected (N x D/chunk per track x 2 tracks), the server's write delay p99 <= 50 ms (a
@@ -266,6 +270,30 @@ def cpu_percent(samples, index, t0, t1):
     return (b[index] - a[index]) / TICK / (b[0] - a[0]) * 100.0
 
 
+class Viewer(threading.Thread):
+    """dash.js in headless Chromium (tests/player/play.mjs) playing one live stream during
+    the run: proof that a viewer is served in real time, not only that files are written.
+    Chromium takes CPU from the server: a run with --viewer is a proof run, not a figure."""
+
+    def __init__(self, url, delay):
+        super().__init__(daemon=True)
+        self.url, self.delay, self.result = url, delay, None
+
+    def run(self):
+        time.sleep(self.delay)
+        play = os.path.join(ROOT, "tests", "player", "play.mjs")
+        cmd = ["node", play, "--url", self.url, "--live", "--seconds", "20", "--min-time", "10"]
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+            lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
+            r = json.loads(lines[-1]) if lines else {}
+            self.result = {"ok": r.get("ok", False), "reason": r.get("reason", p.stderr[-300:]),
+                           "played_from": r.get("played_from"),
+                           "current_time": r.get("current_time"), "url": self.url}
+        except (OSError, subprocess.TimeoutExpired, ValueError) as e:
+            self.result = {"ok": False, "reason": str(e), "url": self.url}
+
+
 def run_one(server_exe, load_exe, flv, n, seconds, args):
     if EVENTS:
         with EventReceiver.lock:
@@ -295,6 +323,12 @@ def run_one(server_exe, load_exe, flv, n, seconds, args):
                "--threads", str(args.gen_threads)]
         gen = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
         sampler.gen_pid = gen.pid
+        viewer = None
+        if args.viewer:
+            # The last publisher's stream, 8 s after it started (all are publishing then).
+            viewer = Viewer(f"http://{server.addrs['web']}/g{n - 1}/manifest.ismc",
+                            delay=n * args.stagger_ms / 1000.0 + 8.0)
+            viewer.start()
         limit = n * args.stagger_ms / 1000.0 + seconds + 90
         try:
             out, _ = gen.communicate(timeout=limit)
@@ -326,6 +360,9 @@ def run_one(server_exe, load_exe, flv, n, seconds, args):
                       "events_file": file_lines, "events_dropped": dropped,
                       "events_out_of_order": EventReceiver.out_of_order,
                       "events_catch_up_s": round(time.monotonic() - t0 + 3.0, 1)}
+        if viewer:
+            viewer.join()
+            events["viewer"] = viewer.result
         io1 = proc_io(server.pid)
         sampler.done.set()
         sampler.join()
@@ -405,6 +442,8 @@ def run_one(server_exe, load_exe, flv, n, seconds, args):
         why.append(f"server CPU {srv_cpu if srv_cpu is not None else float('nan'):.0f}%")
     if not server_alive:
         why.append("server died")
+    if "viewer" in r and not (r["viewer"] or {}).get("ok"):
+        why.append(f"the dash.js viewer failed: {(r['viewer'] or {}).get('reason')}")
     r["holds"] = not why
     r["why_not"] = why
     return r
@@ -471,6 +510,11 @@ def main():
                     help="[web] lookahead_memory_bytes in MiB: look-ahead versions of live "
                     "fragments stay in memory and each fragment is written once (default 0: "
                     "every version on disk)")
+    ap.add_argument("--viewer", action="store_true",
+                    help="a dash.js viewer (headless Chromium) plays the last stream during "
+                    "each run; a run whose viewer fails does not hold")
+    ap.add_argument("--server", help="run this smoothcast binary instead of building one (A/B of "
+                    "builds: build each variant, copy target/release/smoothcast aside)")
     ap.add_argument("--events", action="store_true",
                     help="send events to a file and to an HTTP receiver in this script")
     args = ap.parse_args()
@@ -488,6 +532,8 @@ def main():
     seconds = args.seconds if args.seconds is not None else (40.0 if args.find_max else 60.0)
 
     server_exe, load_exe = build()
+    if args.server:
+        server_exe = os.path.abspath(args.server)
     flv = make_flv()
     rows = []
     counts = range(args.start, args.max_streams + 1, args.step) if args.find_max else [args.streams]

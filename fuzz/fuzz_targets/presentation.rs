@@ -56,6 +56,7 @@ enum Op {
         gop: u8,
     },
     FinishLevel(u8),
+    LoseLevel(u8),
     RestartLevel(u8),
 }
 
@@ -162,6 +163,7 @@ fuzz_target!(|input: Input| {
                 r
             }
             Op::FinishLevel(l) => p.finish_level(level(l)),
+            Op::LoseLevel(l) => p.lose_level(level(l)),
             Op::RestartLevel(l) => p.restart_level(level(l)),
         };
         while p.poll_output().is_some() {

@@ -3,6 +3,11 @@
 //!
 //! Publishers never wait for subscribers: each subscriber has a bounded queue, and one that
 //! falls behind loses media (and is told so) instead of stalling ingest for everyone.
+//!
+//! Outputs subscribe when they hear that a stream was created, a moment after its publisher
+//! may have sent its first samples (a Smooth ingest POST delivers a whole fragment at once):
+//! a stream's first [`EARLY_WINDOW`] of samples are kept and replayed to every subscriber
+//! that arrives within it, so a packaging group never starts a fragment late.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -174,6 +179,10 @@ pub enum StreamNotice {
 }
 
 const SUBSCRIBER_QUEUE: usize = 4096;
+/// How long after its creation a stream's samples are kept for subscribers still to come.
+const EARLY_WINDOW: std::time::Duration = std::time::Duration::from_secs(2);
+/// At most this much of them (a 2 s fragment of a 16 Mbit/s stream).
+const EARLY_BYTES: usize = 4 << 20;
 
 struct Entry {
     info: StreamInfo,
@@ -181,8 +190,16 @@ struct Entry {
     stop: Arc<tokio::sync::Notify>,
     tracks: Vec<TrackInfo>,
     subscribers: Vec<mpsc::Sender<Delivered>>,
+    /// The samples sent within [`EARLY_WINDOW`] of the start, while it lasts.
+    early: Option<Early>,
     started: Instant,
     frames: FrameClock,
+}
+
+#[derive(Default)]
+struct Early {
+    samples: Vec<Delivered>,
+    bytes: usize,
 }
 
 impl Entry {
@@ -305,6 +322,7 @@ impl StreamRegistry {
                     info,
                     tracks: Vec::new(),
                     subscribers: Vec::new(),
+                    early: Some(Early::default()),
                     stop: stop.clone(),
                     started: Instant::now(),
                     frames: FrameClock::default(),
@@ -334,6 +352,11 @@ impl StreamRegistry {
                 item: StreamItem::Track(t.clone()),
                 at,
             });
+        }
+        if let Some(early) = &entry.early {
+            for d in &early.samples {
+                let _ = tx.try_send(d.clone());
+            }
         }
         entry.subscribers.push(tx);
         Some(rx)
@@ -468,6 +491,17 @@ impl Publisher {
             item,
             at: Instant::now(),
         };
+        if let StreamItem::Sample(sample) = &delivered.item {
+            let keep = entry.started.elapsed() < EARLY_WINDOW;
+            match entry.early.as_mut() {
+                Some(e) if keep && e.bytes + sample.data.len() <= EARLY_BYTES => {
+                    e.bytes += sample.data.len();
+                    e.samples.push(delivered.clone());
+                }
+                Some(_) => entry.early = None,
+                None => {}
+            }
+        }
         // Closed or hopelessly slow subscribers are dropped.
         entry
             .subscribers
@@ -637,5 +671,43 @@ mod tests {
             Ok(StreamNotice::Closed { .. })
         ));
         assert!(r.publish("cam1", StreamKind::Rtmp, "x").is_ok());
+    }
+
+    /// An output that subscribes after the publisher's first samples (it heard of the stream
+    /// a moment late) still gets them, in order, after the tracks; beyond the byte cap, the
+    /// early samples are no longer kept.
+    #[tokio::test]
+    async fn a_subscriber_just_after_the_start_gets_the_first_samples() {
+        let sample = |dts: i64, len: usize| {
+            StreamItem::Sample(Sample {
+                track: 1,
+                dts,
+                cts_offset: 0,
+                duration: None,
+                keyframe: dts == 0,
+                data: bytes::Bytes::from(vec![0u8; len]),
+            })
+        };
+        let r = StreamRegistry::new();
+        let p = r.publish("cam1", StreamKind::Rtmp, "x").expect("publish");
+        for dts in 0..3 {
+            p.send(sample(dts, 10), 10);
+        }
+        let mut rx = r.subscribe("cam1").expect("subscribe");
+        p.send(sample(3, 10), 10);
+        for want in 0..4 {
+            match rx.recv().await.map(|d| d.item) {
+                Some(StreamItem::Sample(s)) => assert_eq!(s.dts, want),
+                other => panic!("sample {want} expected, got {other:?}"),
+            }
+        }
+        // Past the cap: nothing early is kept for a later subscriber.
+        p.send(sample(4, EARLY_BYTES), 10);
+        let mut late = r.subscribe("cam1").expect("subscribe");
+        p.send(sample(5, 10), 10);
+        match late.recv().await.map(|d| d.item) {
+            Some(StreamItem::Sample(s)) => assert_eq!(s.dts, 5),
+            other => panic!("the live sample expected, got {other:?}"),
+        }
     }
 }

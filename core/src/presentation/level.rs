@@ -55,6 +55,9 @@ pub(crate) struct Level {
     audio_pending: VecDeque<TimedSample>,
     /// Video fragment boundaries not yet applied to audio.
     boundaries: VecDeque<i64>,
+    /// The newest video fragment boundary (this level's own or, following, its parent's):
+    /// where the video ends once the source is lost.
+    video_end: Option<i64>,
     /// Decode time of the newest video sample: every boundary at or before it is known.
     video_watermark: Option<i64>,
     /// After a restart, where the returning source's first sample lands on the timeline.
@@ -108,6 +111,7 @@ impl Level {
             gate: Vec::new(),
             audio_pending: VecDeque::new(),
             boundaries: VecDeque::new(),
+            video_end: None,
             video_watermark: None,
             resume_at: None,
             lost_at: None,
@@ -187,6 +191,7 @@ impl Level {
         self.gate.clear();
         self.audio_pending.clear();
         self.boundaries.clear();
+        self.video_end = None;
         self.video_watermark = None;
         self.resume_at = end;
         self.resume_shared = false;
@@ -417,6 +422,7 @@ impl Level {
             }
             video.chunks.push((c.start, c.duration));
             self.boundaries.push_back(t);
+            self.video_end = Some(t);
             out.push(c);
         }
         self.drain_audio(rule, out, notes, false);
@@ -488,6 +494,9 @@ impl Level {
         notes: &mut Vec<LevelNote>,
     ) {
         self.boundaries.extend(boundaries.iter().copied());
+        if let Some(&end) = boundaries.last() {
+            self.video_end = self.video_end.max(Some(end));
+        }
         if watermark > self.video_watermark {
             self.video_watermark = watermark;
         }
@@ -499,27 +508,45 @@ impl Level {
         self.video_watermark
     }
 
-    /// Flushes everything: the input ended.
+    /// Flushes everything: the input ended. With `lost` (a live source went away and may
+    /// come back), the video ends on a whole fragment and audio past it is dropped:
+    /// - a video fragment cut short by the loss is dropped: quality levels of one encoder
+    ///   lose their sources a few frames apart, and a short fragment in one level and not
+    ///   in another would misalign them, where whole fragments end at the same boundary;
+    /// - the source resumes at the end of the longer track, so audio past the video's end
+    ///   would leave a hole in the video timeline, which players stall at, where dropping
+    ///   it leaves one at most an audio frame long (closed when the source returns).
     pub fn finish(
         &mut self,
         rule: &CutRule,
         out: &mut Vec<ClosedFragment>,
         notes: &mut Vec<LevelNote>,
+        lost: bool,
     ) {
         if self.origin.is_none() && !self.gate.is_empty() {
             self.open_gate(rule, out, notes);
         }
         if let Some(video) = self.video.as_mut() {
-            if let Some(c) = video.fragmenter.finish() {
+            let short = |c: &ClosedFragment| {
+                (c.duration as i64) < rule.chunk_length.saturating_sub(CUT_TOLERANCE)
+            };
+            if let Some(c) = video.fragmenter.finish().filter(|c| !lost || !short(c)) {
                 video.chunks.push((c.start, c.duration));
-                let end = c.start.saturating_add(c.duration).min(i64::MAX as u64);
-                self.boundaries.push_back(end as i64);
+                let end = c.start.saturating_add(c.duration).min(i64::MAX as u64) as i64;
+                self.boundaries.push_back(end);
+                self.video_end = Some(end);
                 out.push(c);
             }
         }
+        if let (true, Some(end)) = (lost, self.video_end) {
+            self.audio_pending.retain(|s| s.t < end);
+        }
         self.drain_audio(rule, out, notes, true);
+        // Audio already in a fragment that opened at or after the video's end goes too.
+        let cut = self.video_end.filter(|_| lost);
         if let Some(audio) = self.audio.as_mut() {
-            if let Some(c) = audio.fragmenter.finish() {
+            let past_video = |c: &ClosedFragment| cut.is_some_and(|end| c.start as i64 >= end);
+            if let Some(c) = audio.fragmenter.finish().filter(|c| !past_video(c)) {
                 audio.chunks.push((c.start, c.duration));
                 out.push(c);
             }

@@ -692,8 +692,21 @@ impl Presentation {
         Ok(())
     }
 
-    /// Ends one input (a live source went away, or a file ended) without ending the others.
+    /// Ends one input (a file ended, a live source stopped for good) without ending the
+    /// others: everything it brought is packaged.
     pub fn finish_level(&mut self, id: LevelId) -> Result<(), PresentationError> {
+        self.end_level(id, false)
+    }
+
+    /// A live input's source went away and may come back ([`Presentation::restart_level`]):
+    /// as [`Presentation::finish_level`], but its video ends on a whole fragment and its
+    /// audio with the video, so the returning source continues every level's timeline
+    /// without a hole or a misaligned fragment (see `Level::finish`).
+    pub fn lose_level(&mut self, id: LevelId) -> Result<(), PresentationError> {
+        self.end_level(id, self.options.live)
+    }
+
+    fn end_level(&mut self, id: LevelId, lost: bool) -> Result<(), PresentationError> {
         let rule = self.cut_rule();
         let level = self.level_mut(id)?;
         if level.finished {
@@ -701,36 +714,55 @@ impl Presentation {
         }
         let mut closed = Vec::new();
         let mut notes = Vec::new();
-        level.finish(&rule, &mut closed, &mut notes);
+        level.finish(&rule, &mut closed, &mut notes, lost);
         let video_ends = video_ends(&closed);
         self.after_push(id.0, closed, notes)?;
         self.sync_followers(id.0, &video_ends)?;
         let followers = self.followers_of(id.0);
         for f in followers {
-            self.finish_level(LevelId(f))?;
+            self.end_level(LevelId(f), lost)?;
         }
         Ok(())
     }
 
-    /// A live input whose source went away ([`Presentation::finish_level`]) came back: its
+    /// A live input whose source went away ([`Presentation::lose_level`]) came back: its
     /// timeline continues where it stopped, without a gap or an overlap.
     pub fn restart_level(&mut self, id: LevelId) -> Result<(), PresentationError> {
         // Every level resumes at the presentation's end, so levels that lost their source a
         // frame apart still share fragment times afterwards.
         let end = self.levels.iter().filter_map(Level::resume_point).max();
         self.level_mut(id)?.restart(end);
+        self.await_resume_gap(id.0);
         let followers = self.followers_of(id.0);
         for f in followers {
             self.levels[f].restart(end);
+            self.await_resume_gap(f);
         }
         Ok(())
+    }
+
+    /// The returning source's first fragments land a little after where each track ended
+    /// (at the end of the level's longest track, or another level's): as after a host
+    /// restart, the gap is closed by stretching the track's last fragment
+    /// ([`Presentation::close_resume_gap`]).
+    fn await_resume_gap(&mut self, level: usize) {
+        let offset = self.options.time_offset;
+        for kind in [TrackKind::Video, TrackKind::Audio] {
+            let end = self.levels[level]
+                .track(kind)
+                .and_then(|t| t.chunks.last())
+                .map(|&(s, d)| s.saturating_add(d).saturating_add(offset));
+            if let (Some(end), Some(track)) = (end, self.tracks.get_mut(&(level, kind))) {
+                track.resumed_end = Some(end);
+            }
+        }
     }
 
     /// Ends the presentation: flushes every input and writes the final manifest (VOD, or a
     /// live presentation closed as VOD).
     pub fn finish(&mut self) -> Result<(), PresentationError> {
         for i in 0..self.levels.len() {
-            self.finish_level(LevelId(i))?;
+            self.end_level(LevelId(i), false)?;
         }
         self.finished = true;
         self.check_tracks_match()?;

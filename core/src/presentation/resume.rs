@@ -273,10 +273,22 @@ impl Presentation {
     /// fall on it). A gap in the manifest's timeline stops dash.js there (it asks for no
     /// fragment after a hole in a `c` list), so the last old fragment, kept and not yet
     /// listed, is stretched over the gap: its last sample lasts longer, as dash.js itself
-    /// patches a segment whose tfrf successor starts later. Gaps longer than a chunk stay.
+    /// patches a segment whose tfrf successor starts later. Gaps longer than a chunk stay,
+    /// and so do gaps where another level has a fragment (it lost its source later):
+    /// stretching would misalign the levels' fragments.
     pub(super) fn close_resume_gap(&mut self, level: usize, kind: TrackKind, end: u64, start: u64) {
         let gap = start.saturating_sub(end);
         if gap == 0 || gap > self.options.chunk_length {
+            return;
+        }
+        let offset = self.options.time_offset;
+        let (from, to) = (end.saturating_sub(offset), start.saturating_sub(offset));
+        let covered = self.levels.iter().enumerate().any(|(j, l)| {
+            j != level
+                && l.track(kind)
+                    .is_some_and(|t| t.chunks.iter().any(|c| c.0 >= from && c.0 < to))
+        });
+        if covered {
             return;
         }
         let Some(kept) = self.tracks.get_mut(&(level, kind)).map(|t| &mut t.kept) else {

@@ -388,7 +388,7 @@ fn a_returning_live_source_continues_the_timeline() {
     p.add_track(l, video_track(0)).expect("video");
     p.add_track(l, audio_track()).expect("audio");
     push_av(&mut p, l, 6, 50, 0);
-    p.finish_level(l).expect("source gone");
+    p.lose_level(l).expect("source gone");
     let before = p.levels[0]
         .video
         .as_ref()
@@ -404,6 +404,49 @@ fn a_returning_live_source_continues_the_timeline() {
     assert_eq!(video.len(), 5);
     for w in video.windows(2) {
         assert_eq!(w[0].t + w[0].d, w[1].t, "no gap, no overlap");
+    }
+}
+
+/// A pusher that dies after sending a fragment's audio but not its video: the audio past
+/// the video's end is dropped, so the returning source resumes where the video ended and
+/// the video timeline has no hole a player would stall at (without the drop, one as long as
+/// that audio; a hole longer than a chunk stays).
+#[test]
+fn audio_ahead_of_a_lost_source_leaves_no_hole_in_the_video() {
+    let mut options = PresentationOptions::vod(Layout::Multi);
+    options.live = true;
+    let mut p = Presentation::new(options);
+    let l = p.add_quality_level("cam", 1_000_000).expect("level");
+    p.add_track(l, video_track(0)).expect("video");
+    p.add_track(l, audio_track()).expect("audio");
+    push_av(&mut p, l, 6, 50, 0);
+    // Another 1.5 s of audio (6 s to 7.5 s at 48 kHz) without its video.
+    let first = 280; // the first audio frame push_av left out
+    for n in first..first + 70 {
+        p.push_sample(
+            l,
+            Sample {
+                track: 2,
+                dts: n * 1024,
+                cts_offset: 0,
+                duration: None,
+                keyframe: true,
+                data: Bytes::from_static(&[0x21, 0x10]),
+            },
+        )
+        .expect("audio");
+    }
+    p.lose_level(l).expect("source gone");
+    p.restart_level(l).expect("restart");
+    push_av(&mut p, l, 4, 50, 0);
+    p.finish().expect("finish");
+    let m = final_manifest(&drain(&mut p));
+    // The small gap where the new source lands is closed too (the last old fragment is
+    // stretched over it): dash.js asks for no fragment after a hole in a `c` list.
+    for s in &m.stream_indexes {
+        for w in s.chunks.windows(2) {
+            assert_eq!(w[0].t + w[0].d, w[1].t, "{}: no hole, no overlap", s.name);
+        }
     }
 }
 
@@ -458,30 +501,26 @@ fn quality_levels_that_lose_their_source_apart_stay_aligned_after_it_returns() {
     }
     push_av(&mut p, hi, 7, 25, 0);
     push_av(&mut p, lo, 6, 25, 0);
-    p.finish_level(hi).expect("hi gone");
-    p.finish_level(lo).expect("lo gone");
+    p.lose_level(hi).expect("hi gone");
+    p.lose_level(lo).expect("lo gone");
     for l in [hi, lo] {
         p.restart_level(l).expect("restart");
         push_av(&mut p, l, 8, 25, 0);
     }
     let m = p.manifest().expect("no mismatch error");
     let video = &m.stream_indexes[0].chunks;
+    // `hi`'s fragment cut short at 7 s is dropped (and its audio with it): both levels end
+    // at 6 s, resume after the audio's last frame there (6.016 s), and the last fragment
+    // before is stretched to it: one timeline, without a hole, in both levels.
+    let starts: Vec<u64> = video.iter().map(|c| c.t).collect();
     assert_eq!(
-        video.len(),
-        4,
-        "3 common before the loss, 3 after, less the look-ahead: {video:?}"
+        starts,
+        [0, 20_000_000, 40_000_000, 60_160_000],
+        "both levels resume at the end of their last whole fragment: {video:?}"
     );
-    // Fragments before the loss, then fragments after it at the same times in both levels.
-    let after: Vec<u64> = video
-        .iter()
-        .map(|c| c.t)
-        .filter(|t| *t >= 70_000_000)
-        .collect();
-    assert_eq!(
-        after.first(),
-        Some(&70_000_000),
-        "both levels resume at the presentation end"
-    );
+    for w in video.windows(2) {
+        assert_eq!(w[0].t + w[0].d, w[1].t, "no hole: {video:?}");
+    }
     drain(&mut p);
 }
 

@@ -370,7 +370,14 @@ fn handle(
         match input.level {
             Some(level) => {
                 input.ended = true;
-                p.finish_level(level).map_err(|e| e.to_string())?;
+                // Its source may come back while the presentation goes on: keepAlive, or
+                // another input still live. Otherwise this is the end (closed as VOD).
+                let goes_on = ctx.params.keep_alive || inputs.iter().any(|x| x.subscribed);
+                match goes_on {
+                    true => p.lose_level(level),
+                    false => p.finish_level(level),
+                }
+                .map_err(|e| e.to_string())?;
             }
             // Ended while still measuring: package what there is.
             None if !input.held.is_empty() => start_level(ctx, p, inputs, i, true)?,
