@@ -285,8 +285,11 @@ impl Presentation {
         let (from, to) = (end.saturating_sub(offset), start.saturating_sub(offset));
         let covered = self.levels.iter().enumerate().any(|(j, l)| {
             j != level
-                && l.track(kind)
-                    .is_some_and(|t| t.chunks.iter().any(|c| c.0 >= from && c.0 < to))
+                && l.track(kind).is_some_and(|t| {
+                    // Newest first: only the last few can start inside the gap.
+                    let mut newest = t.chunks.iter().rev().take_while(|c| c.0 >= from);
+                    newest.any(|c| c.0 < to)
+                })
         });
         if covered {
             return;
