@@ -431,7 +431,20 @@ fn every_advertised_live_url_plays() {
     }
     let _encoder = publish(server.addr("rtmp"), &["hi", "lo"], 60);
     // A viewer who opens the stream as it starts: the manifest does not exist for another
-    // 10 s or so; the request is held until it does, and GStreamer plays.
+    // 12 s or so; the request is held until it does (up to 14 s), and GStreamer plays. The
+    // viewer comes once the encoder is connected: an encoder that takes 2 s to start under
+    // load would otherwise eat the hold's margin, and no hold can cover an absent encoder.
+    wait_for("the encoder's streams", Duration::from_secs(20), || {
+        server.api("listStreams", "").is_ok_and(|r| {
+            let names: Vec<&str> = r["data"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s["name"].as_str())
+                .collect();
+            names.contains(&"hi") && names.contains(&"lo")
+        })
+    });
     let early = gst_ok.then(|| {
         let url = format!("http://{}/abr/Manifest", server.addr("web"));
         std::thread::spawn(move || gst::play(&url, 30.0))
