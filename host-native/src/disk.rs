@@ -84,6 +84,50 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     write_atomic_with(path, data, false)
 }
 
+/// [`write_atomic`] for a file that is replaced again and again (a live manifest, the next
+/// look-ahead version of a fragment), without freeing the old version in the writing thread:
+/// the new file is exchanged with the old one (`renameat2(RENAME_EXCHANGE)`, as atomic for
+/// readers as a rename) and `retire` gets the temporary name that now holds the old version,
+/// to remove when it suits the caller (see `outputs::reaper`). A plain rename over an
+/// existing file makes ext4 start writing the new file out in the rename (its
+/// `auto_da_alloc` safeguard), and the file it replaces is freed there, with a synchronous
+/// discard on a `discard` mount: both blocked writer threads under load. Where exchanging
+/// is not supported, or there is nothing to replace, it is a plain rename.
+pub fn replace_atomic(path: &Path, data: &[u8], retire: fn(PathBuf)) -> Result<()> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    // Each write its own temporary name: the retired one may still be waiting for removal.
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    ensure_parent(path)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    let tmp = path.with_file_name(format!(".{name}.{}.{seq}.tmp", std::process::id()));
+    let result = (|| -> std::io::Result<bool> {
+        fs::write(&tmp, data)?;
+        #[cfg(target_os = "linux")]
+        {
+            use rustix::fs::{renameat_with, RenameFlags, CWD};
+            if renameat_with(CWD, &tmp, CWD, path, RenameFlags::EXCHANGE).is_ok() {
+                return Ok(true);
+            }
+        }
+        fs::rename(&tmp, path).map(|()| false)
+    })();
+    match result {
+        Ok(true) => {
+            retire(tmp);
+            Ok(())
+        }
+        Ok(false) => Ok(()),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e).with_context(|| format!("writing {}", path.display()))
+        }
+    }
+}
+
 /// [`write_atomic`] for a file only its owner may read (mode 0600 on Unix, from its
 /// creation on): the state file, which may hold PlayReady content keys.
 pub fn write_atomic_private(path: &Path, data: &[u8]) -> Result<()> {
@@ -123,6 +167,40 @@ fn write_atomic_with(path: &Path, data: &[u8], private: bool) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replacing_a_file_retires_its_old_version_under_a_temporary_name() {
+        use std::sync::Mutex;
+        static RETIRED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+        fn retire(p: PathBuf) {
+            RETIRED.lock().expect("lock").push(p);
+        }
+        let dir = std::env::temp_dir().join(format!("smoothcast-replace-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let target = dir.join("m/manifest.ismc");
+        replace_atomic(&target, b"one", retire).expect("first");
+        assert!(RETIRED.lock().expect("lock").is_empty(), "nothing replaced");
+        // A reader that opened the old version keeps reading it.
+        let mut reader = fs::File::open(&target).expect("open");
+        replace_atomic(&target, b"two", retire).expect("second");
+        assert_eq!(fs::read(&target).expect("read"), b"two");
+        let mut old = String::new();
+        std::io::Read::read_to_string(&mut reader, &mut old).expect("read old");
+        assert_eq!(old, "one");
+        let retired = RETIRED.lock().expect("lock").clone();
+        assert_eq!(retired.len(), 1);
+        assert_eq!(fs::read(&retired[0]).expect("retired"), b"one");
+        let name = retired[0]
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        assert!(
+            name.starts_with(".manifest.ismc.") && name.ends_with(".tmp"),
+            "{name}"
+        );
+        let _ = fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn refuses_escaping_paths() {

@@ -293,6 +293,11 @@ pub async fn run(
     state.pulls.shutdown_all();
     state.outputs.shutdown_all();
     while tasks.join_next().await.is_some() {}
+    // Fragments that left a window before the stop are gone before a restart looks.
+    let _ = tokio::task::spawn_blocking(|| {
+        crate::outputs::reaper::drain(std::time::Duration::from_secs(5))
+    })
+    .await;
     // The stopping outputs' and streams' last events reach the sinks (bounded wait).
     state.events.drain(std::time::Duration::from_secs(3)).await;
     Ok(())

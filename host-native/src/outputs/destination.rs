@@ -125,7 +125,9 @@ impl Destination {
 
     pub fn write_fragment(&self, rel: &str, data: &Bytes) -> Result<()> {
         match self {
-            Self::Dir { out, .. } => crate::disk::write_atomic(&out.resolve(rel)?, data),
+            Self::Dir { out, .. } => {
+                crate::disk::replace_atomic(&out.resolve(rel)?, data, super::reaper::retire)
+            }
             Self::Store(s) => s.put_fragment(rel, data.clone()),
             Self::Broken(why) => bail!("{why}"),
         }
@@ -133,19 +135,21 @@ impl Destination {
 
     pub fn write_manifest(&self, rel: &str, xml: String) -> Result<()> {
         match self {
-            Self::Dir { out, .. } => crate::disk::write_atomic(&out.resolve(rel)?, xml.as_bytes()),
+            Self::Dir { out, .. } => crate::disk::replace_atomic(
+                &out.resolve(rel)?,
+                xml.as_bytes(),
+                super::reaper::retire,
+            ),
             Self::Store(s) => s.put_manifest(rel, xml),
             Self::Broken(why) => bail!("{why}"),
         }
     }
 
-    /// A fragment left the window: removed now from a folder, after [`DELETE_GRACE`] from a
-    /// store.
+    /// A fragment left the window: removed from a folder by the removal thread (off the
+    /// write path, [`super::reaper`]), after [`DELETE_GRACE`] from a store.
     pub fn remove(&self, rel: &str) -> Result<()> {
         match self {
-            Self::Dir { out, .. } => out.apply(smoothcast_core::presentation::Output::Remove {
-                path: rel.to_string(),
-            }),
+            Self::Dir { out, .. } => super::reaper::remove(out.resolve(rel)?),
             Self::Store(s) => {
                 let due = Instant::now() + s.grace;
                 s.lock().deletions.push((due, rel.to_string()));

@@ -7,6 +7,7 @@ mod destination;
 mod group;
 pub mod isml;
 pub mod mss;
+pub mod reaper;
 mod saved;
 mod sink;
 pub mod stats;
