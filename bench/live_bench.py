@@ -147,11 +147,13 @@ def proc_cpu_ticks(pid):
 
 
 def system_cpu_ticks():
-    """(busy, total) clock ticks of the whole machine, all CPUs (iowait counts as idle)."""
+    """(busy, total, steal) clock ticks of the whole machine, all CPUs (iowait counts as
+    idle; steal, the time a VM's CPUs waited for the host, is not counted as busy)."""
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]]
     idle = v[3] + (v[4] if len(v) > 4 else 0)
-    return sum(v[:8]) - idle, sum(v[:8])
+    steal = v[7] if len(v) > 7 else 0
+    return sum(v[:8]) - idle - steal, sum(v[:8]), steal
 
 
 def proc_io(pid):
@@ -244,7 +246,7 @@ class Server:
 
 class Sampler(threading.Thread):
     """Every second: (time, server CPU ticks, server RSS KiB, generator CPU ticks, machine
-    busy ticks)."""
+    busy ticks, machine steal ticks)."""
 
     def __init__(self, server_pid):
         super().__init__(daemon=True)
@@ -256,8 +258,9 @@ class Sampler(threading.Thread):
     def run(self):
         while not self.done.is_set():
             gen = proc_cpu_ticks(self.gen_pid) if self.gen_pid else None
+            busy, _, steal = system_cpu_ticks()
             self.samples.append((time.monotonic(), proc_cpu_ticks(self.server_pid),
-                                 proc_rss_kib(self.server_pid), gen, system_cpu_ticks()[0]))
+                                 proc_rss_kib(self.server_pid), gen, busy, steal))
             self.done.wait(1.0)
 
 
@@ -381,6 +384,8 @@ def run_one(server_exe, load_exe, flv, n, seconds, args):
     srv_cpu = cpu_percent(s, 1, steady0, steady1)
     gen_cpu = cpu_percent(s, 3, steady0, steady1)
     machine_cpu = cpu_percent(s, 4, steady0, steady1)
+    # A VM's CPUs taken by its host: every figure is worse, and nothing here is the cause.
+    steal_cpu = cpu_percent(s, 5, steady0, steady1)
     # Everything else on the machine (other processes, kernel threads such as writeback):
     # a busy machine makes every figure worse, so it is reported with them.
     other_cpu = (machine_cpu - (srv_cpu or 0) - (gen_cpu or 0)) if machine_cpu is not None else None
@@ -404,6 +409,7 @@ def run_one(server_exe, load_exe, flv, n, seconds, args):
         "server_cpu_pct_per_stream": srv_cpu / n if srv_cpu is not None else None,
         "gen_cpu_pct": gen_cpu,
         "other_cpu_pct": other_cpu,
+        "steal_cpu_pct": steal_cpu,
         "loadavg": open("/proc/loadavg").read().split()[0],
         "baseline_mib": (baseline_kib or 0) / 1024,
         "steady_rss_mib": steady_kib / 1024,
@@ -463,6 +469,7 @@ def print_table(rows):
         ("%/strm", lambda r: fmt(r["server_cpu_pct_per_stream"], ".2f"), 7),
         ("gen CPU%", lambda r: fmt(r["gen_cpu_pct"], ".0f"), 9),
         ("other%", lambda r: fmt(r.get("other_cpu_pct"), ".0f"), 7),
+        ("steal%", lambda r: fmt(r.get("steal_cpu_pct"), ".0f"), 7),
         ("RSS MiB", lambda r: fmt(r["steady_rss_mib"], ".0f"), 8),
         ("base", lambda r: fmt(r["baseline_mib"], ".0f"), 5),
         ("MiB/strm", lambda r: fmt(r["mib_per_stream"], ".2f"), 9),
@@ -483,12 +490,15 @@ def print_table(rows):
     for r in rows:
         if not r["holds"]:
             print(f"N={r['streams']} does not hold: {'; '.join(r['why_not'])}")
+        if (r.get("steal_cpu_pct") or 0) >= 5:
+            print(f"N={r['streams']}: the host took {r['steal_cpu_pct']:.0f}% of a CPU (steal): repeat on a quiet host")
         if r["gen_errors"]:
             print(f"N={r['streams']} generator errors: {r['gen_errors']}")
         if r["server_warnings"]:
             print(f"N={r['streams']} server warnings/errors: {r['server_warnings']}, first: {r['first_warnings']}")
     print("CPU: % of one core, steady state (all publishers running); other% = the rest of the machine")
-    print("(other processes, kernel writeback): figures are only clean when it is near 0. RSS: median steady VmRSS;")
+    print("(other processes, kernel writeback), steal% = CPU time the host took from this VM: figures are only")
+    print("clean when both are near 0. RSS: median steady VmRSS;")
     print("MiB/strm = (steady RSS - baseline after createMSSStream) / N; wd = write delay (serverStats);")
     print("late = generator lateness against the tags' schedule; wr x = bytes the server wrote per byte published.")
 
