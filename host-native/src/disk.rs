@@ -98,16 +98,13 @@ pub fn replace_atomic(path: &Path, data: &[u8], retire: fn(PathBuf)) -> Result<(
     // Each write its own temporary name: the retired one may still be waiting for removal.
     static SEQ: AtomicU64 = AtomicU64::new(0);
     ensure_parent(path)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-    let tmp = path.with_file_name(format!(".{name}.{}.{seq}.tmp", std::process::id()));
+    let tmp = temp_beside(path, &format!("{}.{seq}", std::process::id()));
     let result = (|| -> std::io::Result<bool> {
         fs::write(&tmp, data)?;
+        // Only a regular file is exchanged (a folder in the way fails the rename, as before).
         #[cfg(target_os = "linux")]
-        {
+        if fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
             use rustix::fs::{renameat_with, RenameFlags, CWD};
             if renameat_with(CWD, &tmp, CWD, path, RenameFlags::EXCHANGE).is_ok() {
                 return Ok(true);
@@ -134,13 +131,18 @@ pub fn write_atomic_private(path: &Path, data: &[u8]) -> Result<()> {
     write_atomic_with(path, data, true)
 }
 
-fn write_atomic_with(path: &Path, data: &[u8], private: bool) -> Result<()> {
-    ensure_parent(path)?;
+/// `.<name>.<tag>.tmp` beside `path`: hidden, and removed by a restart's clean-up.
+fn temp_beside(path: &Path, tag: &str) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    path.with_file_name(format!(".{name}.{tag}.tmp"))
+}
+
+fn write_atomic_with(path: &Path, data: &[u8], private: bool) -> Result<()> {
+    ensure_parent(path)?;
+    let tmp = temp_beside(path, &std::process::id().to_string());
     let result = (|| {
         // No fsync: the rename is what readers and a killed process depend on, and an
         // fsync here would make ext4 flush every fragment written before it (seconds of
@@ -199,6 +201,12 @@ mod tests {
             name.starts_with(".manifest.ismc.") && name.ends_with(".tmp"),
             "{name}"
         );
+        // A folder in the way is an error, not something to exchange with.
+        let folder = dir.join("m/folder");
+        fs::create_dir_all(&folder).expect("mkdir");
+        assert!(replace_atomic(&folder, b"x", retire).is_err());
+        assert!(folder.is_dir());
+        assert_eq!(RETIRED.lock().expect("lock").len(), 1);
         let _ = fs::remove_dir_all(&dir);
     }
 
