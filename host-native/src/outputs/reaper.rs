@@ -5,8 +5,9 @@
 //! with `discard` (common on cloud VMs) discards them synchronously in whichever thread
 //! drops the file's last link or handle, and a network filesystem waits for its server.
 //! With 800 live 2 Mbit/s presentations, writer threads were blocked in `submit_bio_wait`
-//! (the discard) or `rq_qos_wait` (its throttling) in a quarter of all samples, and the
-//! fragments queued behind were late. So a group's writer hands removals, and the old
+//! under `blkdev_issue_discard` in many samples (the rest in a replacing rename's
+//! writeback, which [`crate::disk::replace_atomic`] avoids), and the fragments queued
+//! behind were late. So a group's writer hands removals, and the old
 //! versions its replacements leave under a temporary name
 //! ([`crate::disk::replace_atomic`]), to one process-wide thread and goes on writing. A
 //! removal is only ever later, which no reader notices (the manifest stopped listing the
@@ -141,8 +142,10 @@ mod tests {
         for p in &old {
             remove(p.clone()).expect("queued");
         }
-        // Queued, then the name is taken by a new file before the thread gets to it.
-        // (The old file stays open so that its inode cannot be the new file's.)
+        // What the thread does when a queued name was taken by a new file before it got
+        // there: the check it runs on every removal, called directly since the thread's
+        // timing cannot be held. (The old file stays open so that its inode cannot be the
+        // new file's.)
         let reused = dir.join("reused");
         std::fs::write(&reused, b"old").expect("write");
         let _open = std::fs::File::open(&reused).expect("open");
