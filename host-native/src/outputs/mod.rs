@@ -9,6 +9,7 @@ pub mod isml;
 pub mod mss;
 pub mod reaper;
 mod saved;
+mod serial;
 mod sink;
 pub mod stats;
 mod writer;

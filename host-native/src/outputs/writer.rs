@@ -1,6 +1,6 @@
 //! A group's disk writer: applies the presentation's outputs in order on the blocking pool
-//! while the group goes on packaging, and records the write delay of every batch that
-//! completes a fragment (from the sample's arrival from ingest to the last file on disk).
+//! ([`Serial`]) while the group goes on packaging, and records the write delay of every batch
+//! that completes a fragment (from the sample's arrival from ingest to the last file on disk).
 //!
 //! It also emits the chunk events, since only it knows when a file is on disk:
 //! `mssChunkCreated` just before a new fragment is written, `mssChunkClosed` once it is
@@ -29,12 +29,10 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 use smoothcast_core::presentation::{Event, FragmentInfo, Output};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
-use tracing::Instrument;
 
 use super::chunk_events::{chunk_payload, group_payload, ms, EventContext};
 use super::destination::{Destination, Standby};
+use super::serial::Serial;
 use super::stats::WriteStats;
 use crate::events::EventType;
 use crate::metrics::{self, ErrorKind};
@@ -65,7 +63,7 @@ pub const HOLD_BUDGET: usize = 64 << 20;
 /// Held fragments are written again at most this often while the disk refuses them.
 const RETRY_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// What the writer task keeps between batches.
+/// What the writer keeps between batches.
 struct Shared {
     ev: EventContext,
     /// A write failed and none has succeeded since: one warning per outage, not per file.
@@ -151,13 +149,13 @@ impl Held {
 }
 
 pub(super) struct Writer {
-    tx: mpsc::Sender<Batch>,
-    task: JoinHandle<()>,
+    line: Serial<Batch>,
+    /// Look-ahead versions to let go of when the writer closes.
+    lookahead: Option<(PathBuf, Arc<Shared>)>,
 }
 
 impl Writer {
     pub fn start(dir: PathBuf, stats: Arc<WriteStats>, events: EventContext) -> Self {
-        let (tx, mut rx) = mpsc::channel::<Batch>(QUEUE);
         // A store keeps no versions but the last (destination.rs): nothing in memory for it.
         let in_store = crate::store::is_store_location(&dir.to_string_lossy());
         let lookahead = !in_store && events.manager.keeps_lookahead(&dir);
@@ -167,47 +165,30 @@ impl Writer {
             held: Default::default(),
             lookahead,
         });
-        let dest = Arc::new(
-            Destination::open(&dir, &shared.ev.manager.object_store_config()).unwrap_or_else(|e| {
+        let dest = Destination::open(&dir, &shared.ev.manager.object_store_config())
+            .unwrap_or_else(|e| {
                 // createMSSStream checked the location; a store that cannot be reached
                 // now fails every write (mssChunkError), as a missing folder does.
                 tracing::error!("mss output: {e:#}");
                 Destination::Broken(format!("{e:#}"))
-            }),
-        );
-        let task = tokio::spawn(
-            async move {
-                while let Some(first) = rx.recv().await {
-                    // Whatever queued up meanwhile goes in the same trip to the blocking pool.
-                    let mut batches = vec![first];
-                    while let Ok(more) = rx.try_recv() {
-                        batches.push(more);
-                    }
-                    let dest = dest.clone();
-                    let arrivals: Vec<Instant> = batches.iter().filter_map(|b| b.arrival).collect();
-                    let shared = shared.clone();
-                    let span = tracing::Span::current();
-                    let _ = tokio::task::spawn_blocking(move || {
-                        let _in = span.enter();
-                        apply(&dest, batches, &shared)
-                    })
-                    .await;
-                    for at in arrivals {
-                        let delay = at.elapsed();
-                        stats.record(delay);
-                        metrics::get().write_delay(delay);
-                    }
+            });
+        let line = {
+            let shared = shared.clone();
+            Serial::new(QUEUE, move |batches: Vec<Batch>| {
+                let arrivals: Vec<Instant> = batches.iter().filter_map(|b| b.arrival).collect();
+                apply(&dest, batches, &shared);
+                // Measured where the files are in place, by the thread that put them there.
+                for at in arrivals {
+                    let delay = at.elapsed();
+                    stats.record(delay);
+                    metrics::get().write_delay(delay);
                 }
-                // Stopped before its newest fragments were settled: their look-ahead
-                // versions are for nobody now.
-                if lookahead {
-                    let _ =
-                        tokio::task::spawn_blocking(move || forget_lookahead(&dir, &shared)).await;
-                }
-            }
-            .in_current_span(),
-        );
-        Self { tx, task }
+            })
+        };
+        Self {
+            line,
+            lookahead: lookahead.then_some((dir, shared)),
+        }
     }
 
     /// Queues outputs; waits only when the disk is `QUEUE` batches behind.
@@ -223,13 +204,12 @@ impl Writer {
             arrival: fragment.then_some(arrival),
             after: Vec::new(),
         };
-        if let Err(mpsc::error::TrySendError::Full(batch)) = self.tx.try_send(batch) {
+        if self.line.push(batch).await {
             WAITED.fetch_add(1, Ordering::Relaxed);
             metrics::get().writer_waited();
             tracing::warn!(
-                "mss output: the writer is {QUEUE} batches behind; packaging waits for it"
+                "mss output: the writer was {QUEUE} batches behind; packaging waited for it"
             );
-            let _ = self.tx.send(batch).await;
         }
     }
 
@@ -242,13 +222,17 @@ impl Writer {
             arrival: None,
             after: vec![(kind, payload)],
         };
-        let _ = self.tx.send(batch).await;
+        self.line.push(batch).await;
     }
 
     /// Writes everything queued, then stops.
     pub async fn close(self) {
-        drop(self.tx);
-        let _ = self.task.await;
+        self.line.flush().await;
+        // Stopped before its newest fragments were settled: their look-ahead versions are
+        // for nobody now.
+        if let Some((dir, shared)) = self.lookahead {
+            let _ = tokio::task::spawn_blocking(move || forget_lookahead(&dir, &shared)).await;
+        }
     }
 }
 
