@@ -4,6 +4,7 @@
 pub mod auto_mss;
 mod chunk_events;
 mod destination;
+mod feeds;
 mod group;
 pub mod isml;
 pub mod mss;
