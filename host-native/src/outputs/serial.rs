@@ -18,8 +18,17 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+/// Clones are handles on the same line.
 pub struct Serial<T> {
     inner: Arc<Inner<T>>,
+}
+
+impl<T> Clone for Serial<T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
 }
 
 type Apply<T> = Box<dyn Fn(Vec<T>) + Send + Sync>;

@@ -226,13 +226,30 @@ impl Writer {
     }
 
     /// Writes everything queued, then stops.
-    pub async fn close(self) {
+    pub async fn close(mut self) {
         self.line.flush().await;
         // Stopped before its newest fragments were settled: their look-ahead versions are
         // for nobody now.
-        if let Some((dir, shared)) = self.lookahead {
+        if let Some((dir, shared)) = self.lookahead.take() {
             let _ = tokio::task::spawn_blocking(move || forget_lookahead(&dir, &shared)).await;
         }
+    }
+}
+
+impl Drop for Writer {
+    /// Dropped without `close` (its group task panicked): the look-ahead versions are let
+    /// go all the same, after what is still queued, so they do not hold the budget.
+    fn drop(&mut self) {
+        let (Some((dir, shared)), Ok(runtime)) =
+            (self.lookahead.take(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        let line = self.line.clone();
+        runtime.spawn(async move {
+            line.flush().await;
+            let _ = tokio::task::spawn_blocking(move || forget_lookahead(&dir, &shared)).await;
+        });
     }
 }
 
@@ -593,6 +610,56 @@ mod tests {
             arrival: None,
             after: Vec::new(),
         }]
+    }
+
+    /// A writer dropped without `close` (its group task panicked) still lets its look-ahead
+    /// versions go, after what it had queued.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_writer_lets_its_look_ahead_versions_go() {
+        let root =
+            std::env::temp_dir().join(format!("smoothcast-writer-drop-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let dir = root.join("group");
+        std::fs::create_dir_all(dir.join("v")).expect("folder");
+        let manager = OutputManager::new(StreamRegistry::new())
+            .with_web_cache(crate::web::cache::Cache::with_lookahead(
+                1 << 20,
+                1 << 20,
+                1 << 20,
+            ))
+            .with_served_root(&root);
+        let lookahead = || manager.web_cache().lookahead().held();
+        let ev = EventContext {
+            bus: EventBus::disabled(),
+            manager: manager.clone(),
+            group_name: "g".into(),
+            config_ids: vec![1],
+        };
+        let writer = Writer::start(dir.clone(), Arc::new(WriteStats::default()), ev);
+        let mut first = frag("v/0.fmp4", 0);
+        if let Output::WriteFragment { info, .. } = &mut first {
+            info.last_version = false;
+        }
+        writer.write(vec![first], Instant::now()).await;
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        while lookahead() == 0 && Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(lookahead() > 0, "the first version was not kept in memory");
+        assert!(
+            !dir.join("v/0.fmp4").exists(),
+            "a look-ahead version reached the disk"
+        );
+        drop(writer);
+        while lookahead() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            lookahead(),
+            0,
+            "a dropped writer kept its look-ahead versions"
+        );
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     /// A fault-injecting disk: while a file sits where the group folder should be, every
