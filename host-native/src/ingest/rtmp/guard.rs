@@ -1,5 +1,5 @@
-//! A look at each RTMP message before rml_rtmp's session handles it, for the two things the
-//! session cannot be trusted with on hostile input:
+//! A look at the peer's RTMP chunk stream before rml_rtmp's session handles it, for the
+//! things the session cannot be trusted with on hostile input:
 //!
 //! - **AMF nesting.** rml_amf0 decodes nested objects and arrays recursively with no depth
 //!   limit, so one `connect` of ~800 KB of nested objects overflows the task's stack, and a
@@ -9,27 +9,25 @@
 //!   announce 16 MiB, and a malformed header sequence can make it grow forever); a peer may
 //!   send at most [`MAX_UNPARSED_BYTES`] without completing a message.
 //! - **Declared sizes.** rml_rtmp reserves a message's declared length (up to 16 MiB) on its
-//!   first chunk, in each of the connection's two deserializers. [`ChunkScanner`] reads every
-//!   chunk header first, without buffering payload, and refuses a declared length above the
-//!   limit, a SetChunkSize below 128 (nginx-rtmp's floor: tiny chunks multiply the work per
-//!   byte) and more chunk streams than allowed (nginx-rtmp `max_streams`), before any of
-//!   those bytes reach rml_rtmp.
+//!   first chunk. [`ChunkScanner`] reads every chunk header first and refuses a declared
+//!   length above the limit, a SetChunkSize below 128 (nginx-rtmp's floor: tiny chunks
+//!   multiply the work per byte) and more chunk streams than allowed (nginx-rtmp
+//!   `max_streams`), before any of those bytes reach rml_rtmp.
 //!
-//! It parses chunks with rml_rtmp's own [`ChunkDeserializer`] and follows the peer's
-//! SetChunkSize exactly as the session does, so both see the same message boundaries.
+//! The scanner follows the chunk layer exactly as rml_rtmp's `ChunkDeserializer` does
+//! (message boundaries, the peer's SetChunkSize, its one payload buffer shared by all chunk
+//! streams) but keeps only the payload of AMF messages, the ones whose nesting it must
+//! check: media, nearly every byte of a publish, passes through uncopied. (It used to run a
+//! second `ChunkDeserializer` that assembled every message; at 1,000 publishers that was a
+//! tenth of the server's CPU.) Errors and panics of rml_rtmp's own chunk layer are the
+//! session's to contain; the pull client, which takes media from the chunk layer, has
+//! [`super::tap::MessageTap`].
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-
-use rml_rtmp::chunk_io::ChunkDeserializer;
-use rml_rtmp::messages::{MessagePayload, RtmpMessage};
+use rml_rtmp::messages::MessagePayload;
 
 /// Why the guard closes a connection; shown in the log and in the connection's end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GuardError {
-    /// rml_rtmp's chunk layer refused the bytes (its message).
-    Chunk(String),
-    /// rml_rtmp's chunk layer panicked on them (contained).
-    ChunkPanicked,
     Unparsed,
     MalformedSetChunkSize,
     ChunkSizeRefused(u32),
@@ -42,13 +40,15 @@ pub enum GuardError {
     TooManyChunkStreams(usize),
     ChunkLongerThanMessage,
     AmfTooDeep,
+    /// An AMF message whose chunks came between chunks of another kind: rml_rtmp would
+    /// assemble them into one message (its payload buffer is shared), which no encoder sends
+    /// and the scanner does not keep whole, so it cannot be checked.
+    AmfInterleaved,
 }
 
 impl std::fmt::Display for GuardError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Chunk(e) => write!(f, "RTMP chunk error: {e}"),
-            Self::ChunkPanicked => f.write_str("malformed RTMP chunk (rml_rtmp panicked)"),
             Self::Unparsed => write!(
                 f,
                 "more than {MAX_UNPARSED_BYTES} bytes without a complete RTMP message"
@@ -81,6 +81,9 @@ impl std::fmt::Display for GuardError {
                 f.write_str("malformed RTMP chunk (longer than its message)")
             }
             Self::AmfTooDeep => write!(f, "AMF data nested deeper than {MAX_AMF_DEPTH} levels"),
+            Self::AmfInterleaved => {
+                f.write_str("malformed RTMP chunks (an AMF message interleaved with media)")
+            }
         }
     }
 }
@@ -93,11 +96,19 @@ pub const MAX_UNPARSED_BYTES: u64 = 8 << 20;
 /// Deepest AMF0 nesting accepted. Real commands and metadata nest two or three levels.
 pub const MAX_AMF_DEPTH: usize = 32;
 
-const TYPE_SET_CHUNK_SIZE: u8 = 1;
+pub(super) const TYPE_SET_CHUNK_SIZE: u8 = 1;
 const TYPE_AMF3_DATA: u8 = 15;
 const TYPE_AMF3_COMMAND: u8 = 17;
 const TYPE_AMF0_DATA: u8 = 18;
 pub(super) const TYPE_AMF0_COMMAND: u8 = 20;
+
+/// The message types rml_rtmp decodes as AMF0 (AMF3 ones after a leading zero byte).
+fn is_amf(type_id: u8) -> bool {
+    matches!(
+        type_id,
+        TYPE_AMF0_COMMAND | TYPE_AMF0_DATA | TYPE_AMF3_DATA | TYPE_AMF3_COMMAND
+    )
+}
 
 /// Largest message a peer may declare before a publish is accepted: nginx-rtmp's
 /// `max_message` default for every message. Commands (`connect`, `createStream`, `publish`)
@@ -110,8 +121,11 @@ pub const MAX_COMMAND_MESSAGE: u32 = 1 << 20;
 /// refuses smaller ones too).
 pub const MIN_CHUNK_SIZE: u32 = 128;
 
+/// An AMF message's bytes kept beyond this are let go once it is checked, so one large
+/// `onMetaData` does not stay with the connection.
+const AMF_KEEP_CAPACITY: usize = 64 << 10;
+
 pub struct Guard {
-    chunks: ChunkDeserializer,
     unparsed_bytes: u64,
     scanner: ChunkScanner,
 }
@@ -135,7 +149,6 @@ impl Guard {
     /// called; [`MAX_COMMAND_MESSAGE`] before) on at most `max_chunk_streams` chunk streams.
     pub fn with_limits(max_message: u32, max_chunk_streams: usize) -> Self {
         Self {
-            chunks: ChunkDeserializer::new(),
             unparsed_bytes: 0,
             scanner: ChunkScanner::new(max_message, max_chunk_streams),
         }
@@ -155,55 +168,19 @@ impl Guard {
     /// Checks the next bytes of the peer's chunk stream (every byte, in order). `Err` says
     /// why the connection must close; the bytes must then not reach the session.
     pub fn check(&mut self, data: &[u8]) -> Result<(), GuardError> {
-        self.check_each(data, |_| {})
+        self.check_amf(data, |_, _| {})
     }
 
-    /// [`Guard::check`], also showing each complete message (the pull client takes its
-    /// media from here: rml_rtmp's client drops media on an unexpected message stream id).
-    pub fn check_each(
+    /// [`Guard::check`], also showing each complete AMF message that passed (its type and
+    /// payload, as rml_rtmp will decode it): the session reads `connect`'s tcUrl from it.
+    pub fn check_amf(
         &mut self,
         data: &[u8],
-        mut on_message: impl FnMut(&MessagePayload),
+        mut on_amf: impl FnMut(u8, &[u8]),
     ) -> Result<(), GuardError> {
-        // Headers first: nothing the scanner refuses reaches rml_rtmp's buffers.
-        self.scanner.scan(data)?;
-        let mut input = data;
-        let mut completed = false;
-        loop {
-            let next = catch_unwind(AssertUnwindSafe(|| self.chunks.get_next_message(input)));
-            input = &[];
-            let message = match next {
-                Ok(Ok(Some(m))) => m,
-                Ok(Ok(None)) => break,
-                // The session would fail on the same bytes; say so here.
-                Ok(Err(e)) => return Err(GuardError::Chunk(e.to_string())),
-                Err(_) => return Err(GuardError::ChunkPanicked),
-            };
-            completed = true;
-            on_message(&message);
-            match message.type_id {
-                TYPE_SET_CHUNK_SIZE => {
-                    if let Ok(RtmpMessage::SetChunkSize { size }) = message.to_rtmp_message() {
-                        self.chunks
-                            .set_max_chunk_size(size as usize)
-                            .map_err(|e| GuardError::Chunk(e.to_string()))?;
-                    }
-                }
-                TYPE_AMF0_COMMAND | TYPE_AMF0_DATA | TYPE_AMF3_DATA => {
-                    amf0_depth_ok(&message.data)?;
-                }
-                // rml_rtmp reads these as AMF0 after a leading zero byte.
-                TYPE_AMF3_COMMAND => {
-                    let data = match message.data.first() {
-                        Some(0) => &message.data[1..],
-                        _ => &message.data[..],
-                    };
-                    amf0_depth_ok(data)?;
-                }
-                _ => {}
-            }
-        }
-        if completed {
+        let before = self.scanner.completed;
+        self.scanner.scan(data, &mut on_amf)?;
+        if self.scanner.completed != before {
             self.unparsed_bytes = 0;
         } else {
             self.unparsed_bytes += data.len() as u64;
@@ -215,6 +192,21 @@ impl Guard {
     }
 }
 
+/// A complete message's payload as rml_rtmp hands it to rml_amf0: AMF3 messages are read as
+/// AMF0 after a leading zero byte.
+pub(super) fn amf0_body(type_id: u8, data: &[u8]) -> &[u8] {
+    match (type_id, data.first()) {
+        (TYPE_AMF3_COMMAND, Some(0)) => &data[1..],
+        _ => data,
+    }
+}
+
+/// Whether a complete message rml_rtmp assembled would pass the depth check (for tests and
+/// the fuzz target, which compare the scanner with rml_rtmp).
+pub fn message_depth_ok(m: &MessagePayload) -> bool {
+    !is_amf(m.type_id) || amf0_depth_ok(amf0_body(m.type_id, &m.data)).is_ok()
+}
+
 /// What the scanner remembers of a chunk stream's last header (what rml_rtmp keeps).
 #[derive(Clone, Copy, Default)]
 struct Header {
@@ -224,9 +216,9 @@ struct Header {
 }
 
 /// Follows the chunk layer the way rml_rtmp's `ChunkDeserializer` does (including its one
-/// payload buffer shared by all chunk streams), reading headers and counting payload bytes
-/// without keeping them. Its only job is to refuse, from the headers, what would make
-/// rml_rtmp reserve or do too much.
+/// payload buffer shared by all chunk streams), reading headers and counting payload bytes,
+/// keeping only AMF messages'. It refuses, from the headers, what would make rml_rtmp
+/// reserve or do too much, and AMF messages nested too deeply.
 pub struct ChunkScanner {
     max_message: u32,
     max_chunk_streams: usize,
@@ -243,6 +235,12 @@ pub struct ChunkScanner {
     pending: Vec<u8>,
     /// The first bytes of a SetChunkSize message.
     set_chunk_size: Vec<u8>,
+    /// The payload so far of the message being read, while all its chunks are AMF ones.
+    amf: Vec<u8>,
+    /// Whether every chunk of the message being read was an AMF one (`amf` is all of it).
+    amf_whole: bool,
+    /// Messages completed so far.
+    completed: u64,
 }
 
 /// Longest chunk header: 3 bytes of basic header, 11 of message header, 4 of extended time.
@@ -262,6 +260,9 @@ impl ChunkScanner {
             chunk_left: 0,
             pending: Vec::with_capacity(MAX_HEADER),
             set_chunk_size: Vec::new(),
+            amf: Vec::new(),
+            amf_whole: true,
+            completed: 0,
         }
     }
 
@@ -274,7 +275,12 @@ impl ChunkScanner {
     }
 
     /// Scans the next bytes of the chunk stream; `Err` says which limit the peer broke.
-    pub fn scan(&mut self, mut data: &[u8]) -> Result<(), GuardError> {
+    /// Each complete AMF message that passes goes to `on_amf` (type and payload).
+    pub fn scan(
+        &mut self,
+        mut data: &[u8],
+        on_amf: &mut dyn FnMut(u8, &[u8]),
+    ) -> Result<(), GuardError> {
         while !data.is_empty() {
             if let Some((csid, header)) = self.current {
                 let n = (self.chunk_left as usize).min(data.len());
@@ -282,26 +288,38 @@ impl ChunkScanner {
                     let want = (4 - self.set_chunk_size.len()).min(n);
                     self.set_chunk_size.extend_from_slice(&data[..want]);
                 }
+                if self.amf_whole && is_amf(header.type_id) {
+                    self.amf.extend_from_slice(&data[..n]);
+                }
                 data = &data[n..];
                 // n is at most chunk_left, a u32.
                 self.chunk_left -= n as u32;
                 self.payload_have = self.payload_have.saturating_add(n as u32);
                 if self.chunk_left == 0 {
-                    self.end_chunk(csid, header)?;
+                    self.end_chunk(csid, header, on_amf)?;
                 }
                 continue;
             }
             self.pending.push(data[0]);
             data = &data[1..];
-            self.try_header()?;
+            self.try_header(on_amf)?;
         }
         Ok(())
     }
 
-    fn end_chunk(&mut self, csid: u32, header: Header) -> Result<(), GuardError> {
+    fn end_chunk(
+        &mut self,
+        csid: u32,
+        header: Header,
+        on_amf: &mut dyn FnMut(u8, &[u8]),
+    ) -> Result<(), GuardError> {
         self.current = None;
         if self.payload_have == header.length {
             self.payload_have = 0;
+            self.completed += 1;
+            if is_amf(header.type_id) {
+                self.amf_message(header.type_id, on_amf)?;
+            }
             if header.type_id == TYPE_SET_CHUNK_SIZE {
                 let bytes = std::mem::take(&mut self.set_chunk_size);
                 let Ok(b) = <[u8; 4]>::try_from(bytes.get(..4).unwrap_or_default()) else {
@@ -318,8 +336,26 @@ impl ChunkScanner {
         Ok(())
     }
 
+    /// A complete AMF message: checked whole, or refused if it was not kept whole.
+    fn amf_message(
+        &mut self,
+        type_id: u8,
+        on_amf: &mut dyn FnMut(u8, &[u8]),
+    ) -> Result<(), GuardError> {
+        if !self.amf_whole {
+            return Err(GuardError::AmfInterleaved);
+        }
+        amf0_depth_ok(amf0_body(type_id, &self.amf))?;
+        on_amf(type_id, &self.amf);
+        self.amf.clear();
+        if self.amf.capacity() > AMF_KEEP_CAPACITY {
+            self.amf = Vec::new();
+        }
+        Ok(())
+    }
+
     /// Parses `pending` as a chunk header once it is complete.
-    fn try_header(&mut self) -> Result<(), GuardError> {
+    fn try_header(&mut self, on_amf: &mut dyn FnMut(u8, &[u8])) -> Result<(), GuardError> {
         let p = &self.pending;
         let fmt = p[0] >> 6;
         let (csid, mut at) = match p[0] & 0x3f {
@@ -391,10 +427,20 @@ impl ChunkScanner {
         if header.type_id != TYPE_SET_CHUNK_SIZE || self.payload_have == 0 {
             self.set_chunk_size.clear();
         }
+        // rml_rtmp's payload buffer takes every chunk's bytes until a message completes,
+        // whatever its chunk stream and type: a message is all the chunks since the last.
+        if self.payload_have == 0 {
+            self.amf.clear();
+            self.amf_whole = true;
+        }
+        if !is_amf(header.type_id) && self.amf_whole {
+            self.amf_whole = false;
+            self.amf.clear();
+        }
         self.current = Some((csid, header));
         self.chunk_left = chunk;
         if chunk == 0 {
-            self.end_chunk(csid, header)?;
+            self.end_chunk(csid, header, on_amf)?;
         }
         Ok(())
     }
@@ -497,6 +543,8 @@ impl Reader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rml_rtmp::chunk_io::ChunkSerializer;
+    use rml_rtmp::time::RtmpTimestamp;
 
     fn nested_objects(depth: usize) -> Vec<u8> {
         let mut v = vec![0x02, 0, 7];
@@ -509,27 +557,6 @@ mod tests {
             v.extend_from_slice(&[0, 0, 0x09]);
         }
         v
-    }
-
-    // Fuzzing regression (fuzz target `rtmp_guard`): a chunk header sequence that makes
-    // rml_rtmp 0.8's `get_message_data` subtract with overflow (deserializer.rs:371). The
-    // panic (debug) must become a connection error, as any rml_rtmp panic does.
-    #[test]
-    fn rml_rtmp_overflow_is_a_connection_error() {
-        let input: [u8; 79] = [
-            0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x08, 0x01, 0xff, 0xff, 0x07, 0x08, 0x00,
-            0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x08, 0x01, 0x8e, 0x00, 0x04, 0xf7, 0x00, 0x00,
-            0x00, 0x00, 0x00, 0x00, 0x00, 0x05, 0x00, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x05,
-            0x00, 0x00, 0x80, 0x00, 0x2a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-            0x00, 0x3b, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0f, 0xc9, 0x00, 0x00, 0x00,
-            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x3b,
-        ];
-        // The fuzz input's last two bytes chose pieces of 0x3b00 + 1 bytes: one push.
-        let mut guard = Guard::new();
-        let r = guard.check(&input[..77]);
-        if cfg!(debug_assertions) {
-            assert!(r.is_err(), "{r:?}");
-        }
     }
 
     #[test]
@@ -622,29 +649,107 @@ mod tests {
     }
 
     /// The scanner and rml_rtmp agree on message boundaries, chunked at 128 bytes with
-    /// type-3 continuations and a type-1 header in between.
+    /// type-3 continuations and a type-1 header in between; the AMF messages among them are
+    /// seen whole, as rml_rtmp assembles them.
     #[test]
     fn the_scanner_follows_rml_rtmp() {
-        use rml_rtmp::chunk_io::ChunkSerializer;
-        use rml_rtmp::time::RtmpTimestamp;
+        use rml_rtmp::chunk_io::ChunkDeserializer;
         let mut ser = ChunkSerializer::new();
         let mut bytes = Vec::new();
-        for (i, len) in [300usize, 20, 5000, 128, 129].into_iter().enumerate() {
+        let metadata: Vec<u8> = (0..700u32).map(|i| (i % 251) as u8).collect();
+        let mut amf_sent = Vec::new();
+        for (i, (type_id, data)) in [
+            (9u8, vec![7u8; 300]),
+            (8, vec![1; 20]),
+            (TYPE_AMF0_DATA, metadata.clone()),
+            (9, vec![7; 5000]),
+            (TYPE_AMF3_COMMAND, vec![0, 2, 0, 1, b'x']),
+            (9, vec![7; 128]),
+            (9, vec![7; 129]),
+            (TYPE_AMF0_COMMAND, vec![0x05]),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if is_amf(type_id) {
+                amf_sent.push((type_id, data.clone()));
+            }
             let payload = MessagePayload {
                 timestamp: RtmpTimestamp::new(i as u32 * 40),
                 message_stream_id: 1,
-                type_id: 9,
-                data: vec![7u8; len].into(),
+                type_id,
+                data: data.into(),
             };
             bytes.extend(ser.serialize(&payload, false, false).expect("ser").bytes);
         }
         let mut g = Guard::new();
-        let mut seen = 0;
+        let mut amf_seen = Vec::new();
         for piece in bytes.chunks(7) {
-            g.check_each(piece, |_| seen += 1).expect("in step");
+            g.check_amf(piece, |t, d| amf_seen.push((t, d.to_vec())))
+                .expect("in step");
         }
-        assert_eq!(seen, 5);
+        assert_eq!(g.scanner.completed, 8);
+        assert_eq!(amf_seen, amf_sent);
         assert!(g.scanner.current.is_none() && g.scanner.pending.is_empty());
+        // rml_rtmp sees the same messages.
+        let mut rml = ChunkDeserializer::new();
+        let mut input = &bytes[..];
+        let mut rml_amf = Vec::new();
+        while let Some(m) = rml.get_next_message(input).expect("rml") {
+            input = &[];
+            if is_amf(m.type_id) {
+                rml_amf.push((m.type_id, m.data.to_vec()));
+            }
+        }
+        assert_eq!(rml_amf, amf_sent);
+    }
+
+    /// Depth is checked on the whole message, however it is chunked and split by TCP.
+    #[test]
+    fn deep_amf_split_over_chunks_is_refused() {
+        let mut ser = ChunkSerializer::new();
+        let deep = MessagePayload {
+            timestamp: RtmpTimestamp::new(0),
+            message_stream_id: 0,
+            type_id: TYPE_AMF0_COMMAND,
+            data: nested_objects(MAX_AMF_DEPTH + 1).into(),
+        };
+        let bytes = ser.serialize(&deep, true, false).expect("ser").bytes;
+        assert!(bytes.len() > 128 + 12, "more than one chunk");
+        let mut g = Guard::new();
+        let r = bytes.chunks(5).try_for_each(|piece| g.check(piece));
+        assert_eq!(r, Err(GuardError::AmfTooDeep));
+        // As deep as allowed passes.
+        let mut g = Guard::new();
+        let ok = MessagePayload {
+            data: nested_objects(MAX_AMF_DEPTH).into(),
+            ..deep
+        };
+        let bytes = ChunkSerializer::new()
+            .serialize(&ok, true, false)
+            .expect("ser")
+            .bytes;
+        bytes
+            .chunks(5)
+            .for_each(|piece| g.check(piece).expect("allowed"));
+    }
+
+    /// An AMF message whose chunks rml_rtmp would mix with a video message's (its one
+    /// payload buffer) cannot be checked whole: refused.
+    #[test]
+    fn amf_interleaved_with_media_is_refused() {
+        // A video message of 300 bytes on chunk stream 6: its first chunk (128 bytes), then
+        // an AMF0 command's chunk on stream 3 that completes rml_rtmp's buffer.
+        let mut bytes = vec![0x06, 0, 0, 0, 0, 0x01, 0x2c, 9, 1, 0, 0, 0];
+        bytes.extend_from_slice(&[7u8; 128]);
+        // fmt 0 on stream 3: 300 bytes declared, type 20; 128 bytes (rml: 128 + 128 < 300).
+        bytes.extend_from_slice(&[0x03, 0, 0, 0, 0, 0x01, 0x2c, 20, 0, 0, 0, 0]);
+        bytes.extend_from_slice(&[0x05; 128]);
+        // fmt 3 on stream 3: the last 44 bytes complete it as an AMF message.
+        bytes.push(0xc3);
+        bytes.extend_from_slice(&[0x05; 44]);
+        let mut g = Guard::new();
+        assert_eq!(g.check(&bytes), Err(GuardError::AmfInterleaved));
     }
 
     /// What the decoder makes of a real encoder's metadata must pass: the walk agrees with

@@ -35,6 +35,7 @@ mod play;
 mod publish;
 mod pull;
 mod session;
+pub mod tap;
 #[cfg(test)]
 mod tests;
 

@@ -20,6 +20,7 @@ use tokio::net::TcpStream;
 use tokio::time::{timeout, timeout_at, Instant};
 
 use super::guard::Guard;
+use super::tap::MessageTap;
 use crate::ingest::feed::{Feed, SourceError};
 use crate::ingest::pull::{PullParams, PullUri};
 use crate::status::ConfigStatus;
@@ -120,6 +121,7 @@ pub async fn pull_with(
     let mut client = Client {
         session,
         guard: Guard::new(),
+        tap: MessageTap::default(),
         demuxer: FlvDemuxer::tags_only(),
         stream,
         out: Vec::new(),
@@ -236,6 +238,8 @@ enum Flow {
 struct Client {
     session: ClientSession,
     guard: Guard,
+    /// Where media comes from (see [`MessageTap`]).
+    tap: MessageTap,
     demuxer: FlvDemuxer,
     stream: String,
     /// Bytes for the server, in order.
@@ -273,14 +277,17 @@ impl Client {
         // and this connection plays one stream only.
         let mut media = Vec::new();
         self.guard
-            .check_each(data, |m| {
+            .check(data)
+            .map_err(|e| SourceError::Protocol(e.to_string()))?;
+        self.tap
+            .messages(data, |m| {
                 if m.type_id == TAG_AUDIO || m.type_id == TAG_VIDEO {
                     media.push((m.type_id, m.timestamp.value, m.data.clone()));
                 } else if m.type_id == TYPE_AGGREGATE {
                     unpack_aggregate(&m.data, m.timestamp.value, &mut media);
                 }
             })
-            .map_err(|e| SourceError::Protocol(e.to_string()))?;
+            .map_err(SourceError::Protocol)?;
         let results = self.call(|s| s.handle_input(data))?;
         for (tag, timestamp, data) in media {
             self.media(tag, timestamp, &data, feed)?;

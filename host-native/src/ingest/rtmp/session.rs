@@ -230,9 +230,9 @@ impl Session {
         let mut command = None;
         let want = self.tc_url.is_none();
         self.guard
-            .check_each(data, |m| {
-                if want && command.is_none() && m.type_id == super::guard::TYPE_AMF0_COMMAND {
-                    command = Some(m.data.clone());
+            .check_amf(data, |type_id, data| {
+                if want && command.is_none() && type_id == super::guard::TYPE_AMF0_COMMAND {
+                    command = Some(data.to_vec());
                 }
             })
             .map_err(|e| Close::warn(e.to_string()))?;

@@ -623,6 +623,22 @@ async fn deeply_nested_amf_is_survived() {
     assert!(client.is_ok(), "{:?}", client.err());
 }
 
+/// A chunk sequence that makes rml_rtmp's chunk layer panic (debug builds; found by the
+/// `rtmp_guard` fuzz target) closes that connection only: the session contains the panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rml_rtmp_panic_closes_only_its_connection() {
+    let server = start(Limits::default(), 16).await;
+    let mut socket = handshaken(server.addr).await;
+    let _ = socket
+        .write_all(&super::tap::tests::RML_OVERFLOW[..77])
+        .await;
+    if cfg!(debug_assertions) {
+        assert_closed_by_server(&mut socket, Duration::from_secs(10)).await;
+    }
+    let client = TestClient::publish(server.addr, "still-here").await;
+    assert!(client.is_ok(), "{:?}", client.err());
+}
+
 /// Playing a stream that does not exist is refused (ffmpeg as a player gives up at once).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn play_is_refused() {
