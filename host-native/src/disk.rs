@@ -92,8 +92,13 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
 /// existing file makes ext4 start writing the new file out in the rename (its
 /// `auto_da_alloc` safeguard), and the file it replaces is freed there, with a synchronous
 /// discard on a `discard` mount: both blocked writer threads under load. Where exchanging
-/// is not supported, or there is nothing to replace, it is a plain rename.
-pub fn replace_atomic(path: &Path, data: &[u8], retire: fn(PathBuf)) -> Result<()> {
+/// is not supported, or there is nothing to replace, it is a plain rename. The new file is
+/// `pieces` one after the other.
+pub fn replace_atomic<'a>(
+    path: &Path,
+    pieces: impl IntoIterator<Item = &'a [u8]>,
+    retire: fn(PathBuf),
+) -> Result<()> {
     use std::sync::atomic::{AtomicU64, Ordering};
     // Each write its own temporary name: the retired one may still be waiting for removal.
     static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -101,7 +106,11 @@ pub fn replace_atomic(path: &Path, data: &[u8], retire: fn(PathBuf)) -> Result<(
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
     let tmp = temp_beside(path, &format!("{}.{seq}", std::process::id()));
     let result = (|| -> std::io::Result<bool> {
-        fs::write(&tmp, data)?;
+        let mut f = fs::File::create(&tmp)?;
+        for piece in pieces {
+            f.write_all(piece)?;
+        }
+        drop(f);
         // Only a regular file is exchanged (a folder in the way fails the rename, as before).
         #[cfg(target_os = "linux")]
         if fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
@@ -180,11 +189,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("smoothcast-replace-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         let target = dir.join("m/manifest.ismc");
-        replace_atomic(&target, b"one", retire).expect("first");
+        replace_atomic(&target, [&b"one"[..]], retire).expect("first");
         assert!(RETIRED.lock().expect("lock").is_empty(), "nothing replaced");
         // A reader that opened the old version keeps reading it.
         let mut reader = fs::File::open(&target).expect("open");
-        replace_atomic(&target, b"two", retire).expect("second");
+        replace_atomic(&target, [&b"two"[..]], retire).expect("second");
         assert_eq!(fs::read(&target).expect("read"), b"two");
         let mut old = String::new();
         std::io::Read::read_to_string(&mut reader, &mut old).expect("read old");
@@ -204,7 +213,7 @@ mod tests {
         // A folder in the way is an error, not something to exchange with.
         let folder = dir.join("m/folder");
         fs::create_dir_all(&folder).expect("mkdir");
-        assert!(replace_atomic(&folder, b"x", retire).is_err());
+        assert!(replace_atomic(&folder, [&b"x"[..]], retire).is_err());
         assert!(folder.is_dir());
         assert_eq!(RETIRED.lock().expect("lock").len(), 1);
         let _ = fs::remove_dir_all(&dir);

@@ -28,12 +28,14 @@ use core::fmt;
 
 use bytes::Bytes;
 
+mod fragment_bytes;
 mod level;
 mod resume;
 mod streams;
 mod text;
 mod track;
 
+pub use fragment_bytes::FragmentBytes;
 use level::{CutRule, Level, LevelNote};
 pub use resume::{Resumed, StoredFragment};
 use streams::{StreamKey, StreamName};
@@ -154,14 +156,17 @@ pub enum Output {
     WriteFragment {
         path: String,
         /// Shared with the presentation while it may rewrite the fragment (live), so a host
-        /// that keeps the newest version in memory holds no second copy.
-        data: Bytes,
+        /// that keeps the newest version in memory holds no second copy. One buffer.
+        data: FragmentBytes,
         info: FragmentInfo,
     },
     /// An earlier live fragment, now announcing more following fragments in its tfrf.
+    /// Its last version comes in two pieces, the new head and the payload it shares with
+    /// the earlier versions ([`FragmentBytes`]); the ones before are one buffer each (a host
+    /// keeps them in memory, and the next version shares its payload).
     RewriteFragment {
         path: String,
-        data: Bytes,
+        data: FragmentBytes,
         info: FragmentInfo,
     },
     /// The manifest changed; replace it atomically (readers may fetch it at any moment).
@@ -306,16 +311,25 @@ impl KeptFragment {
         }
     }
 
-    /// Re-encodes its boxes in front of the payload, as a rewrite.
+    /// Re-encodes its boxes in front of the payload, as a rewrite. The last version is its
+    /// new head and the payload of the one before, uncopied: nothing follows it.
     fn rewrite(&mut self, level: usize, kind: TrackKind, last_version: bool) -> Output {
-        let payload = &self.file[self.payload_at..];
-        let mut data = Vec::with_capacity(self.fragment.moof.encoded_len() + 16 + payload.len());
-        self.fragment.encode_head(payload.len(), &mut data);
-        let payload_at = data.len();
-        data.extend_from_slice(payload);
-        let data = Bytes::from(data);
-        self.file = data.clone();
-        self.payload_at = payload_at;
+        let payload = self.file.slice(self.payload_at..);
+        let data = if last_version {
+            let mut head = Vec::with_capacity(self.fragment.moof.encoded_len() + 16);
+            self.fragment.encode_head(payload.len(), &mut head);
+            FragmentBytes::parts(Bytes::from(head), payload)
+        } else {
+            let mut data =
+                Vec::with_capacity(self.fragment.moof.encoded_len() + 16 + payload.len());
+            self.fragment.encode_head(payload.len(), &mut data);
+            let payload_at = data.len();
+            data.extend_from_slice(&payload);
+            let data = Bytes::from(data);
+            self.file = data.clone();
+            self.payload_at = payload_at;
+            FragmentBytes::whole(data)
+        };
         let traf = &self.fragment.moof.traf;
         let info = FragmentInfo {
             level: LevelId(level),
@@ -981,7 +995,7 @@ impl Presentation {
         };
         self.outputs.push_back(Output::WriteFragment {
             path: path.clone(),
-            data: data.clone(),
+            data: FragmentBytes::whole(data.clone()),
             info,
         });
         self.outputs.push_back(Output::Event(Event::FragmentClosed {

@@ -29,6 +29,7 @@ use bytes::Bytes;
 
 use crate::disk::OutputDir;
 use crate::store::{object_headers, Mode, Store, StoreError};
+use smoothcast_core::presentation::FragmentBytes;
 
 /// A fragment that left the rolling window stays in the store this long.
 pub const DELETE_GRACE: Duration = Duration::from_secs(60);
@@ -123,12 +124,15 @@ impl Destination {
         matches!(self, Self::Store(_) | Self::Broken(_))
     }
 
-    pub fn write_fragment(&self, rel: &str, data: &Bytes) -> Result<()> {
+    pub fn write_fragment(&self, rel: &str, data: &FragmentBytes) -> Result<()> {
         match self {
-            Self::Dir { out, .. } => {
-                crate::disk::replace_atomic(&out.resolve(rel)?, data, super::reaper::retire)
-            }
-            Self::Store(s) => s.put_fragment(rel, data.clone()),
+            // In pieces: a fragment's last version is its new head and a shared payload.
+            Self::Dir { out, .. } => crate::disk::replace_atomic(
+                &out.resolve(rel)?,
+                data.pieces(),
+                super::reaper::retire,
+            ),
+            Self::Store(s) => s.put_fragment(rel, data.to_bytes()),
             Self::Broken(why) => bail!("{why}"),
         }
     }
@@ -137,7 +141,7 @@ impl Destination {
         match self {
             Self::Dir { out, .. } => crate::disk::replace_atomic(
                 &out.resolve(rel)?,
-                xml.as_bytes(),
+                [xml.as_bytes()],
                 super::reaper::retire,
             ),
             Self::Store(s) => s.put_manifest(rel, xml),

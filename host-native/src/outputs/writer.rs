@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{json, Value};
-use smoothcast_core::presentation::{Event, FragmentInfo, Output};
+use smoothcast_core::presentation::{Event, FragmentBytes, FragmentInfo, Output};
 
 use super::chunk_events::{chunk_payload, group_payload, ms, EventContext};
 use super::destination::{Destination, Standby};
@@ -78,7 +78,7 @@ struct Shared {
 #[derive(Default)]
 struct Held {
     /// Failed writes kept for another try, in order.
-    fragments: Vec<(String, bytes::Bytes)>,
+    fragments: Vec<(String, FragmentBytes)>,
     bytes: usize,
     /// Failed writes that did not fit in [`HOLD_BUDGET`].
     lost: std::collections::BTreeSet<String>,
@@ -97,7 +97,7 @@ impl Held {
         self.fragments.is_empty() && self.lost.is_empty()
     }
 
-    fn hold(&mut self, path: String, data: bytes::Bytes) {
+    fn hold(&mut self, path: String, data: FragmentBytes) {
         self.forget(&path);
         if self.bytes + data.len() <= HOLD_BUDGET {
             self.bytes += data.len();
@@ -416,9 +416,9 @@ fn apply(out: &Destination, batches: Vec<Batch>, shared: &Shared) {
 const PREFILL_MAX: usize = 16 * 1024;
 
 /// The web cache's fill with what was just written, for small files.
-fn prefill(cache: &crate::web::cache::Cache, file: &Path, data: bytes::Bytes) {
+fn prefill(cache: &crate::web::cache::Cache, file: &Path, data: &FragmentBytes) {
     if data.len() < PREFILL_MAX {
-        cache.store(file, data);
+        cache.store(file, data.to_bytes());
     }
 }
 
@@ -436,7 +436,7 @@ fn write_new(
     held: &mut Held,
     shared: &Shared,
     path: String,
-    data: bytes::Bytes,
+    data: FragmentBytes,
     info: &FragmentInfo,
 ) {
     let ev = &shared.ev;
@@ -459,7 +459,7 @@ fn write_new(
     match written {
         Ok(()) => {
             if let Some(local) = out.local(&path) {
-                prefill(cache, &local, data);
+                prefill(cache, &local, &data);
                 if held.lookahead.remove(&path) {
                     cache.unpend(&local);
                 }
@@ -490,13 +490,13 @@ fn rewrite(
     held: &mut Held,
     shared: &Shared,
     path: String,
-    data: bytes::Bytes,
+    data: FragmentBytes,
 ) {
     let len = data.len();
     match out.write_fragment(&path, &data) {
         Ok(()) => {
             if let Some(file) = out.local(&path) {
-                prefill(cache, &file, data);
+                prefill(cache, &file, &data);
             }
             metrics::get().fragment_rewritten(len);
             held.forget(&path);
@@ -517,7 +517,7 @@ fn keep_lookahead(
     held: &mut Held,
     shared: &Shared,
     path: String,
-    data: bytes::Bytes,
+    data: FragmentBytes,
 ) {
     // Only folders keep look-ahead versions (Writer::start).
     let (Some(folder), Some(file)) = (out.folder(), out.local(&path)) else {
@@ -527,7 +527,11 @@ fn keep_lookahead(
         .resolve(&path)
         .and_then(|p| crate::disk::ensure_parent(&p))
     {
-        Ok(()) => cache.pend(&file, data).err(),
+        // An earlier version: one buffer, shared (FragmentBytes).
+        Ok(()) => cache
+            .pend(&file, data.to_bytes())
+            .err()
+            .map(FragmentBytes::whole),
         Err(_) => Some(data),
     };
     match refused {

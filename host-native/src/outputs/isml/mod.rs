@@ -172,7 +172,7 @@ impl IsmlSink {
                         continue;
                     };
                     if info.kind != TrackKind::Text {
-                        self.fragment(i, info, data);
+                        self.fragment(i, info, data.to_bytes());
                     }
                 }
                 Output::Event(Event::FragmentCut {
