@@ -49,10 +49,8 @@ SERVER_LOG = os.path.join(OUT, "live-server.log")
 TICK = os.sysconf("SC_CLK_TCK")
 CHUNK = 2  # chunkLength, seconds
 
-# Targets from the issue.
-TARGET_STREAMS = 200
-TARGET_MIB_PER_STREAM = 4.0  # beyond the fragment being built
-TARGET_P99_MS = 20.0
+# The goal of issue 20: 1,000 real-time streams on two cores, under the verdict below.
+TARGET_STREAMS = 1000
 HOLD_FRAGMENTS = 0.90
 HOLD_LATENESS_MS = 500.0
 HOLD_CPU = 190.0
@@ -273,23 +271,33 @@ def cpu_percent(samples, index, t0, t1):
     return (b[index] - a[index]) / TICK / (b[0] - a[0]) * 100.0
 
 
+# Seconds between the viewer's browser launch and the load's start: Chromium is up by then.
+VIEWER_LAUNCH_S = 5.0
+
+
 class Viewer(threading.Thread):
     """dash.js in headless Chromium (tests/player/play.mjs) playing one live stream during
     the run: proof that a viewer is served in real time, not only that files are written.
     It stands for a player on another machine, so it runs as SCHED_IDLE (`chrt --idle`): it
     gets only the CPU the server and the generator leave (and must still play). At nice 10 it
-    still took a share of the two cores when they were busy."""
+    still took a share of the two cores when they were busy.
+
+    Its browser is launched before the load and opens the player `delay` seconds later
+    (`play.mjs --start-after`). Launched during the load, Chromium took ~80% of the two cores
+    for two seconds even as SCHED_IDLE (the machine then spent most of its time in the kernel),
+    and the server, starved that long with 1,000 streams, fell seconds behind. A viewer's browser on another machine costs the server
+    nothing; its requests during the load are what this measures."""
 
     def __init__(self, url, delay):
         super().__init__(daemon=True)
         self.url, self.delay, self.result = url, delay, None
 
     def run(self):
-        time.sleep(self.delay)
         play = os.path.join(ROOT, "tests", "player", "play.mjs")
-        cmd = ["chrt", "--idle", "0", "node", play, "--url", self.url, "--live", "--seconds", "20", "--min-time", "10"]
+        cmd = ["chrt", "--idle", "0", "node", play, "--url", self.url, "--live", "--seconds", "20",
+               "--min-time", "10", "--start-after", f"{self.delay:.1f}"]
         try:
-            p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=120 + self.delay)
             lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
             r = json.loads(lines[-1]) if lines else {}
             self.result = {"ok": r.get("ok", False), "reason": r.get("reason", p.stderr[-300:]),
@@ -321,19 +329,20 @@ def run_one(server_exe, load_exe, flv, n, seconds, args):
         io0 = proc_io(server.pid)
         sampler = Sampler(server.pid)
         sampler.start()
-        time.sleep(1.0)
+        viewer = None
+        if args.viewer:
+            # The last publisher's stream, 8 s after it started (all are publishing then);
+            # the browser starts now, before the load (see Viewer).
+            viewer = Viewer(f"http://{server.addrs['web']}/g{n - 1}/manifest.ismc",
+                            delay=VIEWER_LAUNCH_S + n * args.stagger_ms / 1000.0 + 8.0)
+            viewer.start()
+        time.sleep(VIEWER_LAUNCH_S if viewer else 1.0)
         load_start = time.monotonic()
         cmd = [load_exe, "--addr", server.addrs["rtmp"], "--streams", str(n), "--seconds", str(seconds),
                "--flv", flv, "--prefix", args.prefix, "--stagger-ms", str(args.stagger_ms),
                "--threads", str(args.gen_threads)]
         gen = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
         sampler.gen_pid = gen.pid
-        viewer = None
-        if args.viewer:
-            # The last publisher's stream, 8 s after it started (all are publishing then).
-            viewer = Viewer(f"http://{server.addrs['web']}/g{n - 1}/manifest.ismc",
-                            delay=n * args.stagger_ms / 1000.0 + 8.0)
-            viewer.start()
         limit = n * args.stagger_ms / 1000.0 + seconds + 90
         try:
             out, _ = gen.communicate(timeout=limit)

@@ -15,6 +15,7 @@
 //          --audio-only (no video expected: decoded audio instead)  --text (show subtitles)
 //          --switch-audio LANG (switch to that audio track after 3 s of playback)
 //          --player rx (rx-player instead of dash.js; the npm package, bundled with esbuild)
+//          --start-after S (launch the browser now, open the player S seconds later)
 //
 // Exit codes: 0 ok, 1 playback checks failed, 2 usage or harness error, 3 hard timeout.
 // See README.md next to this file.
@@ -58,7 +59,7 @@ function finish(code, patch = {}) {
 // ---------- arguments ----------
 
 function parseArgs(argv) {
-  const o = { seconds: 20, minTime: 10, port: 0, live: false };
+  const o = { seconds: 20, minTime: 10, port: 0, live: false, startAfter: 0 };
   const need = (i) => {
     if (i + 1 >= argv.length) throw new Error(`${argv[i]} needs a value`);
     return argv[i + 1];
@@ -87,6 +88,7 @@ function parseArgs(argv) {
       case '--player': o.player = need(i); i++; break;
       case '--trust-spki': o.trustSpki = need(i); i++; break;
       case '--clearkey': o.clearkey = need(i); i++; break;
+      case '--start-after': o.startAfter = num(a, need(i)); i++; break;
       default: throw new Error(`unknown argument: ${a}`);
     }
   }
@@ -327,7 +329,7 @@ async function main() {
     finish(3, { ok: false, reason: 'hard timeout' });
     await Promise.race([cleanup(), sleep(5000)]);
     process.exit(3);
-  }, opts.seconds * 1000 + STARTUP_BUDGET_MS);
+  }, (opts.seconds + opts.startAfter) * 1000 + STARTUP_BUDGET_MS);
   for (const sig of ['SIGINT', 'SIGTERM']) {
     process.on(sig, async () => { finish(2, { reason: `killed by ${sig}` }); await cleanup(); process.exit(2); });
   }
@@ -356,6 +358,7 @@ async function main() {
     }
     Object.assign(result, { manifest_url: manifestUrl, page_url: pageUrl });
 
+    const launchedAt = Date.now();
     userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'smoothcast-chromium-'));
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM, headless: true,
@@ -383,6 +386,10 @@ async function main() {
       }
     });
 
+    // A viewer arriving while a benchmark is under way: the browser's launch (seconds of
+    // both cores on a small machine) happens before the load, the playback during it.
+    const startAt = launchedAt + opts.startAfter * 1000;
+    if (Date.now() < startAt) await sleep(startAt - Date.now());
     await page.goto(pageUrl, { waitUntil: 'load', timeout: 30_000 });
     if (opts.page) await page.evaluate(watchForeignPage);
 
