@@ -284,9 +284,10 @@ class Viewer(threading.Thread):
 
     Its browser is launched before the load and opens the player `delay` seconds later
     (`play.mjs --start-after`). Launched during the load, Chromium took ~80% of the two cores
-    for two seconds even as SCHED_IDLE (the machine then spent most of its time in the kernel),
-    and the server, starved that long with 1,000 streams, fell seconds behind. A viewer's browser on another machine costs the server
-    nothing; its requests during the load are what this measures."""
+    for two seconds even as SCHED_IDLE (the machine then spent most of its time in the
+    kernel), and the server, starved that long with 1,000 streams, fell seconds behind. A
+    viewer's browser on another machine costs the server nothing; its requests during the
+    load are what this measures."""
 
     def __init__(self, url, delay):
         super().__init__(daemon=True)
