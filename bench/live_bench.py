@@ -12,7 +12,9 @@ the server's own serverStats (fragments written, write delay p50/p99/max).
     python3 bench/live_bench.py --streams 650 --seconds 30 --viewer   # dash.js plays one
 
 --lookahead-memory MIB serves look-ahead versions from memory (each fragment written once);
---webroot /dev/shm/x takes the disk out; --server PATH runs a prebuilt binary (A/B builds).
+--webroot /dev/shm/x takes the disk out; --server PATH runs a prebuilt binary (A/B builds);
+--against-nginx runs the same load on nginx-rtmp after each N (the field's tool: CPU and
+memory ratios, bench/nginx_rtmp.py).
 
 "Holds in real time" = all publishers connected and none dropped, fragments written >= 90%
 of expected (N x D/chunk per track x 2 tracks), the server's write delay p99 <= 50 ms (a
@@ -40,6 +42,8 @@ import threading
 import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import nginx_rtmp
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "bench", "out")
@@ -244,11 +248,12 @@ class Server:
 
 class Sampler(threading.Thread):
     """Every second: (time, server CPU ticks, server RSS KiB, generator CPU ticks, machine
-    busy ticks, machine steal ticks)."""
+    busy ticks, machine steal ticks). A server of several processes (nginx's master and
+    workers) is their sum."""
 
-    def __init__(self, server_pid):
+    def __init__(self, server_pids):
         super().__init__(daemon=True)
-        self.server_pid = server_pid
+        self.server_pids = server_pids
         self.gen_pid = None
         self.samples = []
         self.done = threading.Event()
@@ -257,9 +262,14 @@ class Sampler(threading.Thread):
         while not self.done.is_set():
             gen = proc_cpu_ticks(self.gen_pid) if self.gen_pid else None
             busy, _, steal = system_cpu_ticks()
-            self.samples.append((time.monotonic(), proc_cpu_ticks(self.server_pid),
-                                 proc_rss_kib(self.server_pid), gen, busy, steal))
+            self.samples.append((time.monotonic(), sum_of(proc_cpu_ticks, self.server_pids),
+                                 sum_of(proc_rss_kib, self.server_pids), gen, busy, steal))
             self.done.wait(1.0)
+
+
+def sum_of(read, pids):
+    values = [read(p) for p in pids]
+    return None if None in values else sum(values)
 
 
 def cpu_percent(samples, index, t0, t1):
@@ -308,6 +318,90 @@ class Viewer(threading.Thread):
             self.result = {"ok": False, "reason": str(e), "url": self.url}
 
 
+def publish(load_exe, rtmp_addr, flv, n, seconds, args, sampler):
+    """Runs rtmp-load's N publishers to the end: (its summary, start, end)."""
+    load_start = time.monotonic()
+    cmd = [load_exe, "--addr", rtmp_addr, "--streams", str(n), "--seconds", str(seconds),
+           "--flv", flv, "--prefix", args.prefix, "--stagger-ms", str(args.stagger_ms),
+           "--threads", str(args.gen_threads)]
+    gen = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    sampler.gen_pid = gen.pid
+    limit = n * args.stagger_ms / 1000.0 + seconds + 90
+    try:
+        out, _ = gen.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        gen.kill()
+        out, _ = gen.communicate()
+        print(f"rtmp-load did not finish within {limit:.0f} s; killed", file=sys.stderr)
+    load_end = time.monotonic()
+    lines = [l for l in out.splitlines() if l.startswith("{")]
+    if gen.returncode != 0 or not lines:
+        sys.exit(f"rtmp-load failed (exit {gen.returncode}): {' '.join(cmd)}")
+    return json.loads(lines[-1]), load_start, load_end
+
+
+def steady_window(load_start, load_end, n, seconds, args):
+    """Steady state: every publisher running (after the stagger and setup), until the first
+    ends."""
+    steady0 = load_start + n * args.stagger_ms / 1000.0 + 2.0
+    steady1 = load_start + seconds - 1.0
+    if steady1 - steady0 < 5.0:
+        return load_start, load_end
+    return steady0, steady1
+
+
+def run_nginx(load_exe, flv, n, seconds, args):
+    """The same load on nginx-rtmp writing DASH (bench/nginx_rtmp.py): its CPU, memory and
+    fragments, for the ratios."""
+    ng = nginx_rtmp.NginxRtmp(os.path.join(WEBROOT, "nginx-dash"), CHUNK)
+    try:
+        time.sleep(1.0)
+        baseline_kib = sum_of(proc_rss_kib, ng.pids)
+        sampler = Sampler(ng.pids)
+        sampler.start()
+        time.sleep(1.0)
+        load, load_start, load_end = publish(load_exe, ng.addr, flv, n, seconds, args, sampler)
+        time.sleep(3.0)
+        sampler.done.set()
+        sampler.join()
+        alive = ng.proc.poll() is None
+        fragments = len(ng.fragments)
+    finally:
+        ng.stop()
+    steady0, steady1 = steady_window(load_start, load_end, n, seconds, args)
+    s = sampler.samples
+    cpu = cpu_percent(s, 1, steady0, steady1)
+    rss = [x[2] for x in s if steady0 <= x[0] <= steady1 and x[2] is not None]
+    steady_kib = statistics.median(rss) if rss else 0
+    return {
+        "streams": n,
+        "connected": load["connected"],
+        "dropped": load["dropped_while_publishing"],
+        "cpu_pct": cpu,
+        "gen_cpu_pct": cpu_percent(s, 3, steady0, steady1),
+        "mib_per_stream": (steady_kib - (baseline_kib or 0)) / 1024 / n,
+        "fragments": fragments,
+        "fragments_expected": n * (seconds / CHUNK) * 2,
+        "lateness_p99_ms": load["lateness_ms"]["p99"],
+        "alive": alive,
+    }
+
+
+def print_against(rows, against):
+    """Smoothcast's row against nginx-rtmp's for each N, and the ratios."""
+    print("\nagainst nginx-rtmp (DASH, same load, same run; bench/nginx_rtmp.py):")
+    print(f"{'N':>5}{'conn':>6}{'CPU%':>7}{'gen%':>6}{'MiB/strm':>9}{'frags':>13}{'late p99':>9}"
+          f"{'CPU x':>7}{'MiB x':>7}")
+    for r, g in zip(rows, against):
+        cpu_x = r["server_cpu_pct"] / g["cpu_pct"] if r["server_cpu_pct"] and g["cpu_pct"] else None
+        mib_x = r["mib_per_stream"] / g["mib_per_stream"] if g["mib_per_stream"] > 0 else None
+        print(f"{g['streams']:>5}{g['connected']:>6}{fmt(g['cpu_pct'], '.0f'):>7}"
+              f"{fmt(g['gen_cpu_pct'], '.0f'):>6}{fmt(g['mib_per_stream'], '.2f'):>9}"
+              f"{g['fragments']:>6}/{g['fragments_expected']:<6.0f}{fmt(g['lateness_p99_ms'], '.1f'):>9}"
+              f"{fmt(cpu_x, '.2f'):>7}{fmt(mib_x, '.2f'):>7}")
+    print("CPU x, MiB x: Smoothcast's figure over nginx-rtmp's at the same N (below 1: Smoothcast uses less).")
+
+
 def run_one(server_exe, load_exe, flv, n, seconds, args):
     if EVENTS:
         with EventReceiver.lock:
@@ -328,7 +422,7 @@ def run_one(server_exe, load_exe, flv, n, seconds, args):
         time.sleep(1.0)
         baseline_kib = proc_rss_kib(server.pid)
         io0 = proc_io(server.pid)
-        sampler = Sampler(server.pid)
+        sampler = Sampler([server.pid])
         sampler.start()
         viewer = None
         if args.viewer:
@@ -338,24 +432,8 @@ def run_one(server_exe, load_exe, flv, n, seconds, args):
                             delay=VIEWER_LAUNCH_S + n * args.stagger_ms / 1000.0 + 8.0)
             viewer.start()
         time.sleep(VIEWER_LAUNCH_S if viewer else 1.0)
-        load_start = time.monotonic()
-        cmd = [load_exe, "--addr", server.addrs["rtmp"], "--streams", str(n), "--seconds", str(seconds),
-               "--flv", flv, "--prefix", args.prefix, "--stagger-ms", str(args.stagger_ms),
-               "--threads", str(args.gen_threads)]
-        gen = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-        sampler.gen_pid = gen.pid
-        limit = n * args.stagger_ms / 1000.0 + seconds + 90
-        try:
-            out, _ = gen.communicate(timeout=limit)
-        except subprocess.TimeoutExpired:
-            gen.kill()
-            out, _ = gen.communicate()
-            print(f"rtmp-load did not finish within {limit:.0f} s; killed", file=sys.stderr)
-        load_end = time.monotonic()
-        lines = [l for l in out.splitlines() if l.startswith("{")]
-        if gen.returncode != 0 or not lines:
-            sys.exit(f"rtmp-load failed (exit {gen.returncode}): {' '.join(cmd)}")
-        load = json.loads(lines[-1])
+        load, load_start, load_end = publish(load_exe, server.addrs["rtmp"], flv, n, seconds, args,
+                                             sampler)
         # The last fragments are written when the publishers stop.
         time.sleep(3.0)
         stats = server.api("serverStats")["data"]
@@ -386,11 +464,7 @@ def run_one(server_exe, load_exe, flv, n, seconds, args):
         server.stop()
     shutil.rmtree(WEBROOT, ignore_errors=True)
 
-    # Steady state: every publisher running (after the stagger and setup), until the first ends.
-    steady0 = load_start + n * args.stagger_ms / 1000.0 + 2.0
-    steady1 = load_start + seconds - 1.0
-    if steady1 - steady0 < 5.0:
-        steady0, steady1 = load_start, load_end
+    steady0, steady1 = steady_window(load_start, load_end, n, seconds, args)
     s = sampler.samples
     srv_cpu = cpu_percent(s, 1, steady0, steady1)
     gen_cpu = cpu_percent(s, 3, steady0, steady1)
@@ -539,7 +613,12 @@ def main():
                     "builds: build each variant, copy target/release/smoothcast aside)")
     ap.add_argument("--events", action="store_true",
                     help="send events to a file and to an HTTP receiver in this script")
+    ap.add_argument("--against-nginx", action="store_true",
+                    help="after each N, the same load on nginx-rtmp writing DASH into the same "
+                    "web root's file system (bench/nginx_rtmp.py): CPU and memory ratios")
     args = ap.parse_args()
+    if args.against_nginx and (why := nginx_rtmp.available()):
+        sys.exit(why)
     if args.events:
         global EVENTS, RECEIVER
         RECEIVER = start_receiver()
@@ -557,24 +636,30 @@ def main():
     if args.server:
         server_exe = os.path.abspath(args.server)
     flv = make_flv()
-    rows = []
+    rows, against = [], []
     counts = range(args.start, args.max_streams + 1, args.step) if args.find_max else [args.streams]
     for n in counts:
         print(f"N={n}: {seconds:g} s...", flush=True)
         r = run_one(server_exe, load_exe, flv, n, seconds, args)
         rows.append(r)
         print(json.dumps(r), flush=True)
+        if args.against_nginx:
+            g = run_nginx(load_exe, flv, n, seconds, args)
+            against.append(g)
+            print(json.dumps({"nginx_rtmp": g}), flush=True)
         if args.find_max and not r["holds"]:
             break
     print()
     print_table(rows)
+    if against:
+        print_against(rows, against)
     held = [r["streams"] for r in rows if r["holds"]]
     if args.find_max:
         best = max(held) if held else 0
         print(f"\nmost streams held in real time: {best} (target >= {TARGET_STREAMS})")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+            json.dump({"smoothcast": rows, "nginx_rtmp": against} if against else rows, f, indent=1)
 
 
 if __name__ == "__main__":

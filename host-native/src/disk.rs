@@ -93,7 +93,8 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
 /// `auto_da_alloc` safeguard), and the file it replaces is freed there, with a synchronous
 /// discard on a `discard` mount: both blocked writer threads under load. Where exchanging
 /// is not supported, or there is nothing to replace, it is a plain rename. The new file is
-/// `pieces` one after the other.
+/// `pieces` one after the other, written with vectored writes (a fragment's pieces are its
+/// head and its samples: a hundred or more).
 pub fn replace_atomic<'a>(
     path: &Path,
     pieces: impl IntoIterator<Item = &'a [u8]>,
@@ -107,9 +108,12 @@ pub fn replace_atomic<'a>(
     let tmp = temp_beside(path, &format!("{}.{seq}", std::process::id()));
     let result = (|| -> std::io::Result<bool> {
         let mut f = fs::File::create(&tmp)?;
-        for piece in pieces {
-            f.write_all(piece)?;
-        }
+        let mut slices: Vec<std::io::IoSlice<'_>> = pieces
+            .into_iter()
+            .filter(|p| !p.is_empty())
+            .map(std::io::IoSlice::new)
+            .collect();
+        write_all_vectored(&mut f, &mut slices)?;
         drop(f);
         // Only a regular file is exchanged (a folder in the way fails the rename, as before).
         #[cfg(target_os = "linux")]
@@ -132,6 +136,23 @@ pub fn replace_atomic<'a>(
             Err(e).with_context(|| format!("writing {}", path.display()))
         }
     }
+}
+
+/// `write_all` for pieces: as many per call as the system takes (std caps a call at
+/// `IOV_MAX`), again from where a short write stopped.
+fn write_all_vectored(
+    f: &mut fs::File,
+    mut slices: &mut [std::io::IoSlice<'_>],
+) -> std::io::Result<()> {
+    while !slices.is_empty() {
+        match f.write_vectored(slices) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => std::io::IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// [`write_atomic`] for a file only its owner may read (mode 0600 on Unix, from its
@@ -216,6 +237,20 @@ mod tests {
         assert!(replace_atomic(&folder, [&b"x"[..]], retire).is_err());
         assert!(folder.is_dir());
         assert_eq!(RETIRED.lock().expect("lock").len(), 1);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_file_in_more_pieces_than_one_write_takes_is_written_whole() {
+        let dir = std::env::temp_dir().join(format!("smoothcast-pieces-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        // Past IOV_MAX (1024), with empty pieces among them: a fragment's head and samples.
+        let pieces: Vec<Vec<u8>> = (0..3000u32)
+            .map(|i| vec![(i % 251) as u8; (i % 7) as usize])
+            .collect();
+        let target = dir.join("f/0.fmp4");
+        replace_atomic(&target, pieces.iter().map(|p| &p[..]), |_| {}).expect("write");
+        assert_eq!(fs::read(&target).expect("read"), pieces.concat());
         let _ = fs::remove_dir_all(&dir);
     }
 

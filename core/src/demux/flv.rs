@@ -488,32 +488,40 @@ fn track_info(id: u32, codec: CodecConfig) -> TrackInfo {
 
 /// Rewrites an FLV video payload to 4-byte length-prefixed NAL units without AUDs. Some
 /// encoders put Annex B in FLV despite the sequence header; that is accepted too. `None` if
-/// the payload is neither.
+/// the payload is neither. Sized exactly: a `Bytes` made from a `Vec` with room to spare
+/// needs a second allocation, and a live server makes one sample per frame per stream.
 fn avcc_sample(data: &[u8], length_size: u8) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(data.len() + 8);
-    let mut ok = true;
+    let mut size = 0;
     for nal in h264::length_prefixed_nal_units(data, length_size) {
-        let Ok(nal) = nal else {
-            ok = false;
-            break;
-        };
-        push_nal(&mut out, nal);
-    }
-    if ok {
-        return Some(out);
-    }
-    if data.starts_with(&[0, 0, 1]) || data.starts_with(&[0, 0, 0, 1]) {
-        out.clear();
-        for nal in h264::annexb_nal_units(data) {
-            push_nal(&mut out, nal);
+        match nal {
+            Ok(nal) => size += packaged_len(nal),
+            Err(_) if data.starts_with(&[0, 0, 1]) || data.starts_with(&[0, 0, 0, 1]) => {
+                let size = h264::annexb_nal_units(data).map(packaged_len).sum();
+                let mut out = Vec::with_capacity(size);
+                h264::annexb_nal_units(data).for_each(|nal| push_nal(&mut out, nal));
+                return Some(out);
+            }
+            Err(_) => return None,
         }
-        return Some(out);
     }
-    None
+    let mut out = Vec::with_capacity(size);
+    h264::length_prefixed_nal_units(data, length_size)
+        .flatten()
+        .for_each(|nal| push_nal(&mut out, nal));
+    Some(out)
+}
+
+/// What [`push_nal`] adds for `nal`.
+fn packaged_len(nal: &[u8]) -> usize {
+    if nal.is_empty() || h264::nal_type(nal) == h264::NAL_AUD {
+        0
+    } else {
+        4 + nal.len()
+    }
 }
 
 fn push_nal(out: &mut Vec<u8>, nal: &[u8]) {
-    if nal.is_empty() || h264::nal_type(nal) == h264::NAL_AUD {
+    if packaged_len(nal) == 0 {
         return;
     }
     out.extend_from_slice(&(nal.len() as u32).to_be_bytes());
@@ -765,6 +773,21 @@ mod tests {
             ]
         );
         assert!(matches!(&e[2], DemuxEvent::Sample(s) if s.data[..] == [0, 0, 0, 2, 0x65, 2]));
+    }
+
+    #[test]
+    fn samples_are_sized_exactly_without_auds() {
+        // An AUD (type 9) and an empty NAL unit are dropped; nothing to spare either way.
+        let length_prefixed = [0, 0, 0, 2, 0x09, 0xf0, 0, 0, 0, 0, 0, 0, 0, 2, 0x65, 0x88];
+        let v = avcc_sample(&length_prefixed, 4).expect("length-prefixed");
+        assert_eq!((&v[..], v.capacity()), (&[0, 0, 0, 2, 0x65, 0x88][..], 6));
+        let annexb = [0, 0, 0, 1, 0x09, 0xf0, 0, 0, 1, 0x65, 0x88, 0x84];
+        let v = avcc_sample(&annexb, 4).expect("Annex B");
+        assert_eq!(
+            (&v[..], v.capacity()),
+            (&[0, 0, 0, 3, 0x65, 0x88, 0x84][..], 7)
+        );
+        assert_eq!(avcc_sample(&[0, 0, 9, 0x65], 4), None);
     }
 
     #[test]

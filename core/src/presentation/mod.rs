@@ -23,6 +23,7 @@
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::format;
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -155,15 +156,15 @@ pub enum Output {
     /// A new fragment file.
     WriteFragment {
         path: String,
-        /// Shared with the presentation while it may rewrite the fragment (live), so a host
-        /// that keeps the newest version in memory holds no second copy. One buffer.
+        /// Its head and the samples' own buffers ([`FragmentBytes`]), shared with the
+        /// presentation while it may rewrite the fragment (live), so a host that keeps the
+        /// newest version in memory holds no second copy.
         data: FragmentBytes,
         info: FragmentInfo,
     },
     /// An earlier live fragment, now announcing more following fragments in its tfrf.
-    /// Its last version comes in two pieces, the new head and the payload it shares with
-    /// the earlier versions ([`FragmentBytes`]); the ones before are one buffer each (a host
-    /// keeps them in memory, and the next version shares its payload).
+    /// Its new head and the payload it shares with the fragment's other versions
+    /// ([`FragmentBytes`]).
     RewriteFragment {
         path: String,
         data: FragmentBytes,
@@ -286,50 +287,31 @@ struct KeptFragment {
     path: String,
     /// As in its path (an audio level's bitrate is settled by its first fragment).
     bitrate: u32,
-    /// Its boxes; the payload is not here but in `file`.
+    /// Its boxes; the payload is not here but in `payload`.
     fragment: Fragment,
-    /// The newest version's bytes, as last output (shared with the host).
-    file: Bytes,
-    /// Where the payload starts in `file`.
-    payload_at: usize,
+    /// The `mdat`'s pieces, as output (shared with the host): every version takes them.
+    payload: Arc<[Bytes]>,
 }
 
 impl KeptFragment {
-    /// Keeps `fragment` (its `mdat` is moved into the encoded bytes).
+    /// Keeps `fragment` (its `mdat` becomes the payload).
     fn new(path: String, bitrate: u32, mut fragment: Fragment) -> Self {
         let mdat = core::mem::take(&mut fragment.mdat);
-        let mut file = Vec::with_capacity(fragment.moof.encoded_len() + 16 + mdat.len());
-        fragment.encode_head(mdat.len(), &mut file);
-        let payload_at = file.len();
-        file.extend_from_slice(&mdat);
         Self {
             path,
             bitrate,
             fragment,
-            file: Bytes::from(file),
-            payload_at,
+            payload: Arc::from([Bytes::from(mdat)]),
         }
     }
 
-    /// Re-encodes its boxes in front of the payload, as a rewrite. The last version is its
-    /// new head and the payload of the one before, uncopied: nothing follows it.
-    fn rewrite(&mut self, level: usize, kind: TrackKind, last_version: bool) -> Output {
-        let payload = self.file.slice(self.payload_at..);
-        let data = if last_version {
-            let mut head = Vec::with_capacity(self.fragment.moof.encoded_len() + 16);
-            self.fragment.encode_head(payload.len(), &mut head);
-            FragmentBytes::parts(Bytes::from(head), payload)
-        } else {
-            let mut data =
-                Vec::with_capacity(self.fragment.moof.encoded_len() + 16 + payload.len());
-            self.fragment.encode_head(payload.len(), &mut data);
-            let payload_at = data.len();
-            data.extend_from_slice(&payload);
-            let data = Bytes::from(data);
-            self.file = data.clone();
-            self.payload_at = payload_at;
-            FragmentBytes::whole(data)
-        };
+    /// Re-encodes its boxes in front of the payload, as a rewrite: the new head and the
+    /// same payload, uncopied.
+    fn rewrite(&self, level: usize, kind: TrackKind, last_version: bool) -> Output {
+        let payload_len = self.payload.iter().map(Bytes::len).sum();
+        let mut head = Vec::with_capacity(self.fragment.moof.encoded_len() + 16);
+        self.fragment.encode_head(payload_len, &mut head);
+        let data = FragmentBytes::pieces_after(Bytes::from(head), self.payload.clone());
         let traf = &self.fragment.moof.traf;
         let info = FragmentInfo {
             level: LevelId(level),
@@ -954,31 +936,26 @@ impl Presentation {
             traf.saiz = Some(planned.saiz.clone());
             traf.saio = Some(planned.saio);
         }
-        // The payload is copied exactly once, straight into the file's bytes.
+        // The payload goes out as the samples' own buffers, uncopied (`FragmentBytes`); only
+        // a protected one is copied, to be encrypted in place.
         let payload_len: usize = c.payload.iter().map(|b| b.len()).sum();
-        let copied = if self.hollow.is_some() {
-            0
-        } else {
-            payload_len
-        };
-        let mut data = Vec::with_capacity(fragment.moof.encoded_len() + 16 + copied);
-        fragment.encode_head(payload_len, &mut data);
-        let head_len = data.len();
-        let hollow_size = head_len + payload_len;
-        if let Some(payloads) = &mut self.hollow {
-            // The host fills the payload in; the head says how long it is. (A clone of
-            // the list: the buffers are shared, not copied.)
-            payloads.push_back(c.payload.clone());
-        } else {
-            for b in &c.payload {
-                data.extend_from_slice(b);
-            }
-        }
-        if let Some((p, planned)) = &protection {
+        let mut head = Vec::with_capacity(fragment.moof.encoded_len() + 16);
+        fragment.encode_head(payload_len, &mut head);
+        let payload: Arc<[Bytes]> = if let Some(payloads) = &mut self.hollow {
+            // The host fills the payload in; the head says how long it is.
+            payloads.push_back(c.payload);
+            Arc::from([])
+        } else if let Some((p, planned)) = &protection {
+            let mut mdat = Vec::with_capacity(payload_len);
+            c.payload.iter().for_each(|b| mdat.extend_from_slice(b));
             let sizes = c.payload.iter().map(|b| b.len());
-            cenc::encrypt(p, &planned.senc, sizes, &mut data[head_len..]);
-        }
-        let data = Bytes::from(data);
+            cenc::encrypt(p, &planned.senc, sizes, &mut mdat);
+            Arc::from([Bytes::from(mdat)])
+        } else {
+            Arc::from(c.payload)
+        };
+        let size = head.len() + payload_len;
+        let data = FragmentBytes::pieces_after(Bytes::from(head), payload.clone());
         let info = FragmentInfo {
             level: LevelId(level),
             kind: c.kind,
@@ -986,16 +963,12 @@ impl Presentation {
             start,
             duration: c.duration,
             samples,
-            size: if self.hollow.is_some() {
-                hollow_size
-            } else {
-                data.len()
-            },
+            size,
             last_version: !self.options.live || self.options.lookahead == 0,
         };
         self.outputs.push_back(Output::WriteFragment {
             path: path.clone(),
-            data: FragmentBytes::whole(data.clone()),
+            data,
             info,
         });
         self.outputs.push_back(Output::Event(Event::FragmentClosed {
@@ -1010,13 +983,12 @@ impl Presentation {
             self.announce_to_kept(level, c.kind, start, c.duration);
             let lookahead = usize::from(self.options.lookahead);
             let kept = &mut self.tracks.entry((level, c.kind)).or_default().kept;
-            // Kept for the tfrf rewrites that follow, sharing the bytes just output.
+            // Kept for the tfrf rewrites that follow, sharing the payload just output.
             kept.push_back(KeptFragment {
                 path,
                 bitrate,
                 fragment,
-                file: data,
-                payload_at: head_len,
+                payload,
             });
             while kept.len() > lookahead {
                 kept.pop_front();
@@ -1056,7 +1028,7 @@ impl Presentation {
     fn settle_kept(&mut self) {
         let lookahead = usize::from(self.options.lookahead);
         for (&(level, kind), track) in self.tracks.iter_mut() {
-            for mut k in track.kept.drain(..) {
+            for k in track.kept.drain(..) {
                 let announced = k
                     .fragment
                     .moof

@@ -126,7 +126,7 @@ impl Destination {
 
     pub fn write_fragment(&self, rel: &str, data: &FragmentBytes) -> Result<()> {
         match self {
-            // In pieces: a fragment's last version is its new head and a shared payload.
+            // In pieces: a rewritten fragment is its new head and a shared payload.
             Self::Dir { out, .. } => crate::disk::replace_atomic(
                 &out.resolve(rel)?,
                 data.pieces(),

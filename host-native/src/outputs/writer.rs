@@ -527,11 +527,8 @@ fn keep_lookahead(
         .resolve(&path)
         .and_then(|p| crate::disk::ensure_parent(&p))
     {
-        // An earlier version: one buffer, shared (FragmentBytes).
-        Ok(()) => cache
-            .pend(&file, data.to_bytes())
-            .err()
-            .map(FragmentBytes::whole),
+        // Kept in its pieces: joined only if a viewer asks for it.
+        Ok(()) => cache.pend(&file, data).err(),
         Err(_) => Some(data),
     };
     match refused {

@@ -25,6 +25,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use hyper::header::HeaderValue;
+use smoothcast_core::presentation::FragmentBytes;
 
 use super::headers;
 
@@ -215,7 +216,7 @@ impl Cache {
     /// The writer's look-ahead version of `path`, kept in memory instead of written.
     /// `Err` gives the bytes back: not kept (no budget left, or the folder cannot be
     /// resolved), so write them. Blocking (a canonicalize of the folder).
-    pub fn pend(&self, path: &Path, data: Bytes) -> Result<(), Bytes> {
+    pub fn pend(&self, path: &Path, data: FragmentBytes) -> Result<(), FragmentBytes> {
         match canonical_beside(path) {
             Some(canon) => self.inner.lookahead.put(&canon, data),
             None => Err(data),

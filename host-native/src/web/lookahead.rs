@@ -17,13 +17,19 @@
 //!
 //! Bounded by its byte budget: a version that does not fit goes to the disk as before, so a
 //! full budget costs write bandwidth, never a fragment.
+//!
+//! A version is kept as the presentation output it, a new head and the payload it shares
+//! with the fragment's other versions ([`FragmentBytes`]), and joined into one servable
+//! buffer only when a viewer first asks for it: of a thousand live streams, the few that are
+//! watched pay that copy (and hold that buffer while the version is current), not all.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::SystemTime;
 
 use bytes::Bytes;
+use smoothcast_core::presentation::FragmentBytes;
 
 use super::cache::Cached;
 
@@ -38,8 +44,28 @@ pub struct Lookahead {
 
 #[derive(Default)]
 struct State {
-    map: HashMap<PathBuf, Arc<Cached>>,
+    map: HashMap<PathBuf, Arc<Version>>,
     bytes: u64,
+}
+
+/// One version as the writer handed it over, made servable on first request.
+struct Version {
+    head: Bytes,
+    payload: Arc<[Bytes]>,
+    len: u64,
+    kept_at: SystemTime,
+    servable: OnceLock<Arc<Cached>>,
+}
+
+impl Version {
+    fn servable(&self) -> Arc<Cached> {
+        self.servable
+            .get_or_init(|| {
+                let file = FragmentBytes::pieces_after(self.head.clone(), self.payload.clone());
+                Arc::new(Cached::new(file.to_bytes(), Some(self.kept_at)))
+            })
+            .clone()
+    }
 }
 
 impl Lookahead {
@@ -58,32 +84,39 @@ impl Lookahead {
     /// Keeps `data` as the current version of `path` (canonical), replacing an earlier one.
     /// `Err` gives the bytes back: over budget, nothing kept (an earlier version is dropped
     /// too, so the caller's disk write is what readers get).
-    pub fn put(&self, path: &Path, data: Bytes) -> Result<(), Bytes> {
+    pub fn put(&self, path: &Path, data: FragmentBytes) -> Result<(), FragmentBytes> {
         let len = data.len() as u64;
         let mut st = self.lock();
-        let old = st.map.remove(path).map_or(0, |c| c.bytes.len() as u64);
+        let old = st.map.remove(path).map_or(0, |v| v.len);
         st.bytes -= old;
         if st.bytes + len > self.budget {
             return Err(data);
         }
         st.bytes += len;
-        st.map.insert(
-            path.to_path_buf(),
-            Arc::new(Cached::new(data, Some(SystemTime::now()))),
-        );
+        let (head, payload) = data.into_pieces();
+        let version = Version {
+            head,
+            payload,
+            len,
+            kept_at: SystemTime::now(),
+            servable: OnceLock::new(),
+        };
+        st.map.insert(path.to_path_buf(), Arc::new(version));
         Ok(())
     }
 
-    /// The version of `path` (canonical) held here, if any.
+    /// The version of `path` (canonical) held here, if any, in one buffer (joined outside
+    /// the lock, once per version).
     pub fn get(&self, path: &Path) -> Option<Arc<Cached>> {
-        self.read().map.get(path).cloned()
+        let version = self.read().map.get(path).cloned()?;
+        Some(version.servable())
     }
 
     /// Forgets `path`: its last version is on disk, or it left the window.
     pub fn remove(&self, path: &Path) {
         let mut st = self.lock();
         if let Some(old) = st.map.remove(path) {
-            st.bytes -= old.bytes.len() as u64;
+            st.bytes -= old.len;
         }
     }
 
@@ -110,29 +143,32 @@ impl Lookahead {
 mod tests {
     use super::*;
 
+    fn bytes(b: &'static [u8]) -> FragmentBytes {
+        FragmentBytes::whole(Bytes::from_static(b))
+    }
+
     #[test]
     fn versions_replace_and_the_budget_holds() {
         let l = Lookahead::new(10);
         let p = Path::new("/w/1000/video/0.fmp4");
-        assert!(l.put(p, Bytes::from_static(b"aaaa")).is_ok());
-        assert!(
-            l.put(p, Bytes::from_static(b"bbbbbb")).is_ok(),
-            "a version replaces"
-        );
+        assert!(l.put(p, bytes(b"aaaa")).is_ok());
+        let pieces = FragmentBytes::parts(Bytes::from_static(b"bb"), Bytes::from_static(b"bbbb"));
+        assert!(l.put(p, pieces).is_ok(), "a version replaces");
         assert_eq!(l.held(), 6);
+        let served = l.get(p).map(|c| c.bytes.clone());
+        assert_eq!(served, Some(Bytes::from_static(b"bbbbbb")), "joined");
+        let again = l.get(p).map(|c| c.bytes.clone());
         assert_eq!(
-            l.get(p).map(|c| c.bytes.clone()),
-            Some(Bytes::from_static(b"bbbbbb"))
+            again.map(|b| b.as_ptr()),
+            served.map(|b| b.as_ptr()),
+            "joined once per version"
         );
         let q = Path::new("/w/1000/video/20.fmp4");
-        assert!(
-            l.put(q, Bytes::from_static(b"ccccc")).is_err(),
-            "over budget"
-        );
+        assert!(l.put(q, bytes(b"ccccc")).is_err(), "over budget");
         assert!(l.get(q).is_none());
         l.remove(p);
         assert_eq!(l.held(), 0);
-        assert!(l.put(q, Bytes::from_static(b"ccccc")).is_ok());
+        assert!(l.put(q, bytes(b"ccccc")).is_ok());
         assert!(!Lookahead::new(0).enabled());
     }
 }
