@@ -14,13 +14,12 @@ falls behind pushes back on its TCP connections). nginx-rtmp reports no write de
 """
 import os
 import shutil
-import signal
 import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
+
+import nginx_proc
 
 MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
 
@@ -75,20 +74,7 @@ rtmp {{
     }}
 }}
 """)
-        self.proc = subprocess.Popen(["nginx", "-c", conf, "-p", self.dir],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                if self.proc.poll() is not None:
-                    sys.exit(f"nginx failed: {self.proc.stderr.read().decode(errors='replace')}")
-                time.sleep(0.1)
-        else:
-            self.stop()
-            sys.exit("nginx-rtmp did not start")
+        self.proc = nginx_proc.start(conf, self.dir, self.port, "nginx-rtmp")
         self.pids = [self.proc.pid] + self.workers()
         self.fragments = set()
         self._done = threading.Event()
@@ -122,12 +108,6 @@ rtmp {{
         if hasattr(self, "_done"):
             self._done.set()
             self._lister.join()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        nginx_proc.stop(self.proc)
         shutil.rmtree(self.dir, ignore_errors=True)
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -37,6 +37,8 @@ import tempfile
 import time
 import urllib.request
 
+import nginx_proc
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "bench", "out")
 WEBROOT = os.path.join(OUT, "web-webroot")
@@ -165,28 +167,10 @@ http {{
     }}
 }}
 """)
-        self.proc = subprocess.Popen(["nginx", "-c", conf, "-p", self.dir],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                if self.proc.poll() is not None:
-                    sys.exit(f"nginx failed: {self.proc.stderr.read().decode(errors='replace')}")
-                time.sleep(0.1)
-        self.stop()
-        sys.exit("nginx did not start")
+        self.proc = nginx_proc.start(conf, self.dir, self.port)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        nginx_proc.stop(self.proc)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
