@@ -294,17 +294,25 @@ impl Presentation {
         if covered {
             return;
         }
-        let Some(kept) = self.tracks.get_mut(&(level, kind)).map(|t| &mut t.kept) else {
-            return;
+        // The fragment is written once for every level carrying its rendition (a shared
+        // audio's), by whichever closed it first: that level keeps it.
+        let sharing = self.sharing_rendition(level, kind);
+        let ends_at_gap = |k: &KeptFragment| {
+            let tfxd = &k.fragment.moof.traf.tfxd;
+            tfxd.time.saturating_add(tfxd.duration) == end
         };
-        let Some(last) = kept.back_mut() else {
+        let owner = sharing.iter().copied().find(|&j| {
+            let kept = self.tracks.get(&(j, kind)).and_then(|t| t.kept.back());
+            kept.is_some_and(ends_at_gap)
+        });
+        let Some(last) = owner
+            .and_then(|j| self.tracks.get_mut(&(j, kind)))
+            .and_then(|t| t.kept.back_mut())
+        else {
             return;
         };
         let traf = &mut last.fragment.moof.traf;
         let t = traf.tfxd.time;
-        if t.saturating_add(traf.tfxd.duration) != end {
-            return;
-        }
         let Some(sample) = traf.trun.samples.last_mut() else {
             return;
         };
@@ -313,26 +321,47 @@ impl Presentation {
         };
         sample.duration = longer;
         traf.tfxd.duration = traf.tfxd.duration.saturating_add(gap);
-        for k in kept.iter_mut() {
-            for e in k
-                .fragment
-                .moof
-                .traf
-                .tfrf
-                .iter_mut()
-                .flat_map(|f| &mut f.entries)
-            {
-                if e.time == t {
-                    e.duration = e.duration.saturating_add(gap);
+        // Every level carrying the rendition lists the fragment and announces it in its own
+        // kept fragments: each takes the new duration (the listing merges their lists and
+        // would otherwise keep the shorter one, leaving the hole).
+        let rel = t.saturating_sub(self.options.time_offset);
+        for j in sharing {
+            if let Some(track) = self.tracks.get_mut(&(j, kind)) {
+                for e in track
+                    .kept
+                    .iter_mut()
+                    .flat_map(|k| k.fragment.moof.traf.tfrf.iter_mut())
+                    .flat_map(|f| &mut f.entries)
+                {
+                    if e.time == t {
+                        e.duration = e.duration.saturating_add(gap);
+                    }
+                }
+            }
+            if let Some(track) = self.levels[j].track_mut(kind).as_mut() {
+                if let Some(c) = track.chunks.iter_mut().rev().find(|c| c.0 == rel) {
+                    c.1 = c.1.saturating_add(gap);
                 }
             }
         }
-        let rel = t.saturating_sub(self.options.time_offset);
-        if let Some(track) = self.levels[level].track_mut(kind).as_mut() {
-            if let Some(c) = track.chunks.iter_mut().rev().find(|c| c.0 == rel) {
-                c.1 = c.1.saturating_add(gap);
-            }
+    }
+
+    /// The levels whose track of `kind` is the same rendition as `level`'s, `level` first:
+    /// for audio, those in its stream at its audio bitrate (as the listing groups them);
+    /// for video, `level` alone.
+    fn sharing_rendition(&self, level: usize, kind: TrackKind) -> Vec<usize> {
+        let this = &self.levels[level];
+        let mut out = alloc::vec![level];
+        if kind == TrackKind::Audio && this.audio_bitrate.is_some() {
+            out.extend(self.levels.iter().enumerate().filter_map(|(j, l)| {
+                (j != level
+                    && l.audio.is_some()
+                    && l.stream == this.stream
+                    && l.audio_bitrate == this.audio_bitrate)
+                    .then_some(j)
+            }));
         }
+        out
     }
 
     /// The level, kind and start time a fragment path belongs to.

@@ -857,3 +857,71 @@ fn fragment_outputs_carry_their_facts() {
         assert_eq!(rewrites > 0, live);
     }
 }
+
+/// Two quality levels carrying one audio rendition lose their source after the video of a
+/// fragment arrived and before its audio (a pusher killed between the two): the audio's last
+/// fragment, written once by one level, is stretched to where the source returns, and the
+/// listing (merged from both levels) takes the stretched one, leaving no hole in the audio.
+#[test]
+fn a_shared_audio_fragment_stretched_at_a_resume_leaves_no_hole() {
+    let mut options = PresentationOptions::vod(Layout::Multi);
+    options.live = true;
+    let mut p = Presentation::new(options);
+    let hi = p.add_quality_level("hi", 2_000_000).expect("hi");
+    let lo = p.add_quality_level("lo", 1_000_000).expect("lo");
+    for l in [hi, lo] {
+        p.add_track(l, video_track(0)).expect("video");
+        p.add_track(l, audio_track()).expect("audio");
+        // 6 s of video, the audio of the first 4 s only.
+        let mut next_audio = 0i64;
+        for f in 0..150i64 {
+            let dts = f * 512;
+            let video = Sample {
+                track: 1,
+                dts,
+                cts_offset: 0,
+                duration: None,
+                keyframe: f % 50 == 0,
+                data: Bytes::from_static(&[0, 0, 0, 1, 0x65]),
+            };
+            p.push_sample(l, video).expect("video");
+            while next_audio * 1024 * 12_800 <= dts.min(51_200) * 48_000 {
+                let audio = Sample {
+                    track: 2,
+                    dts: next_audio * 1024,
+                    cts_offset: 0,
+                    duration: None,
+                    keyframe: true,
+                    data: Bytes::from_static(&AUDIO_128K),
+                };
+                p.push_sample(l, audio).expect("audio");
+                next_audio += 1;
+            }
+        }
+    }
+    p.lose_level(hi).expect("hi gone");
+    p.lose_level(lo).expect("lo gone");
+    for l in [hi, lo] {
+        p.restart_level(l).expect("restart");
+        push_av_with(&mut p, l, 8, 50, 0, &AUDIO_128K);
+    }
+    let m = p.manifest().expect("manifest");
+    assert_eq!(
+        bitrates(&m, TrackKind::Audio).len(),
+        1,
+        "one audio rendition"
+    );
+    for s in &m.stream_indexes {
+        assert!(s.chunks.len() >= 3, "{}: {:?}", s.name, s.chunks);
+        for w in s.chunks.windows(2) {
+            assert_eq!(
+                w[0].t + w[0].d,
+                w[1].t,
+                "{}: no hole: {:?}",
+                s.name,
+                s.chunks
+            );
+        }
+    }
+    drain(&mut p);
+}
