@@ -62,6 +62,20 @@ fn push_av_with(
     cts: i64,
     audio: &'static [u8],
 ) {
+    push_av_audio_until(p, level, secs, gop, cts, audio, secs);
+}
+
+/// [`push_av_with`] whose audio stops after `audio_secs` (a source lost between a
+/// fragment's video and its audio).
+fn push_av_audio_until(
+    p: &mut Presentation,
+    level: LevelId,
+    secs: i64,
+    gop: i64,
+    cts: i64,
+    audio: &'static [u8],
+    audio_secs: i64,
+) {
     let frames = secs * 25;
     let mut next_audio = 0i64;
     for f in 0..frames {
@@ -79,7 +93,7 @@ fn push_av_with(
         )
         .expect("video");
         // Audio up to this video time.
-        while next_audio * 1024 * 12_800 <= dts * 48_000 {
+        while next_audio * 1024 * 12_800 <= dts.min(audio_secs * 12_800) * 48_000 {
             p.push_sample(
                 level,
                 Sample {
@@ -873,31 +887,7 @@ fn a_shared_audio_fragment_stretched_at_a_resume_leaves_no_hole() {
         p.add_track(l, video_track(0)).expect("video");
         p.add_track(l, audio_track()).expect("audio");
         // 6 s of video, the audio of the first 4 s only.
-        let mut next_audio = 0i64;
-        for f in 0..150i64 {
-            let dts = f * 512;
-            let video = Sample {
-                track: 1,
-                dts,
-                cts_offset: 0,
-                duration: None,
-                keyframe: f % 50 == 0,
-                data: Bytes::from_static(&[0, 0, 0, 1, 0x65]),
-            };
-            p.push_sample(l, video).expect("video");
-            while next_audio * 1024 * 12_800 <= dts.min(51_200) * 48_000 {
-                let audio = Sample {
-                    track: 2,
-                    dts: next_audio * 1024,
-                    cts_offset: 0,
-                    duration: None,
-                    keyframe: true,
-                    data: Bytes::from_static(&AUDIO_128K),
-                };
-                p.push_sample(l, audio).expect("audio");
-                next_audio += 1;
-            }
-        }
+        push_av_audio_until(&mut p, l, 6, 50, 0, &AUDIO_128K, 4);
     }
     p.lose_level(hi).expect("hi gone");
     p.lose_level(lo).expect("lo gone");
