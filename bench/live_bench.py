@@ -11,7 +11,9 @@ the server's own serverStats (fragments written, write delay p50/p99/max).
     python3 bench/live_bench.py --find-max [--seconds 40] [--start 50] [--step 50]
     python3 bench/live_bench.py --streams 650 --seconds 30 --viewer   # dash.js plays one
 
---lookahead-memory MIB serves look-ahead versions from memory (each fragment written once);
+--whole-rewrites writes every version of a live fragment as a new file (before heads were
+rewritten in place, the default); with --lookahead-memory MIB the versions before the last
+are served from memory instead (each fragment written once, the media kept in memory);
 --webroot /dev/shm/x takes the disk out; --server PATH runs a prebuilt binary (A/B builds);
 --against-nginx runs the same load on nginx-rtmp after each N (the field's tool: CPU and
 memory ratios, bench/nginx_rtmp.py).
@@ -65,6 +67,8 @@ HOLD_MIB_PER_STREAM = 1.5
 EVENTS = None
 # Set by --lookahead-memory: [web] lookahead_memory_bytes (0: every version on disk).
 LOOKAHEAD_MEMORY = 0
+# Set by --whole-rewrites: [web] live_rewrite_in_place = false.
+WHOLE_REWRITES = False
 RECEIVER = None
 
 
@@ -202,8 +206,9 @@ class Server:
             f.write('[limits]\nrtmp_connections_per_address = 0\n')
             # One createMSSStream per stream: above the default cap of 256 configs.
             f.write(f'[security]\nmax_mss_configs = {max(256, streams + 16)}\n')
-            if LOOKAHEAD_MEMORY:
-                f.write(f'[web]\nlookahead_memory_bytes = {LOOKAHEAD_MEMORY}\n')
+            f.write(f'[web]\nlookahead_memory_bytes = {LOOKAHEAD_MEMORY}\n')
+            if WHOLE_REWRITES:
+                f.write('live_rewrite_in_place = false\n')
         self.log = open(SERVER_LOG, "w")
         env = dict(os.environ, SMOOTHCAST_LOG=os.environ.get("SMOOTHCAST_LOG", "warn"))
         self.proc = subprocess.Popen([exe, "serve", "--config", CONFIG], stdout=subprocess.PIPE,
@@ -606,6 +611,9 @@ def main():
                     help="[web] lookahead_memory_bytes in MiB: look-ahead versions of live "
                     "fragments stay in memory and each fragment is written once (default 0: "
                     "every version on disk)")
+    ap.add_argument("--whole-rewrites", action="store_true",
+                    help="[web] live_rewrite_in_place = false: every version of a live fragment "
+                    "is a whole new file (or, with --lookahead-memory, kept in memory)")
     ap.add_argument("--viewer", action="store_true",
                     help="a dash.js viewer (headless Chromium) plays the last stream during "
                     "each run; a run whose viewer fails does not hold")
@@ -624,6 +632,9 @@ def main():
         RECEIVER = start_receiver()
         EVENTS = {"url": f"http://127.0.0.1:{RECEIVER.server_address[1]}/hook",
                   "file": os.path.join(OUT, "live-events.jsonl")}
+    if args.whole_rewrites:
+        global WHOLE_REWRITES
+        WHOLE_REWRITES = True
     if args.lookahead_memory:
         global LOOKAHEAD_MEMORY
         LOOKAHEAD_MEMORY = args.lookahead_memory << 20

@@ -56,6 +56,9 @@ fn options(rolling: Option<(u8, u8)>) -> PresentationOptions {
     o.live = true;
     o.live_start_chunks = 1;
     o.chunk_length = 10_000_000;
+    // Half the rolling runs write their rewrites as heads in place (the native host's way):
+    // the files a resume then reads carry the `free` padding in their tfrf.
+    o.rewrite_in_place = rolling.is_some_and(|(length, _)| length >= 128);
     if let Some((length, stale)) = rolling {
         o.playlist = Playlist::Rolling {
             length: usize::from(length % 8) + 1,
@@ -102,6 +105,11 @@ fuzz_target!(|input: Input| {
             Output::WriteFragment { path, data, .. }
             | Output::RewriteFragment { path, data, .. } => {
                 files.insert(path, data.to_vec());
+            }
+            Output::RewriteFragmentHead { path, head, .. } => {
+                if let Some(file) = files.get_mut(&path) {
+                    file[..head.len()].copy_from_slice(&head);
+                }
             }
             Output::WriteManifest { xml, .. } => manifest = Some(xml),
             Output::Remove { path } => {

@@ -51,6 +51,7 @@ export interface DrmOptions {
 export type RawStep =
   | { type: "fragment"; path: string; data: Uint8Array; kind: "video" | "audio"; bitrate: number; start: number; duration: number; samples: number; size: number }
   | { type: "rewrite"; path: string; data: Uint8Array; kind: "video" | "audio"; bitrate: number; start: number; duration: number; samples: number; size: number }
+  | { type: "rewrite-head"; path: string; data: Uint8Array; kind: "video" | "audio"; bitrate: number; start: number; duration: number; samples: number; size: number }
   | { type: "manifest"; path: string; xml: string }
   | { type: "remove"; path: string }
   | { type: "fragment-closed"; path: string; kind: "video" | "audio"; bitrate: number; start: number; duration: number; samples: number }
@@ -310,6 +311,11 @@ fn step_to_js(step: &Step, bytes: impl Fn(&[u8]) -> JsValue) -> JsValue {
         Step::Output(output) => match output {
             Output::WriteFragment { path, data, info } => fragment("fragment", path, data, info),
             Output::RewriteFragment { path, data, info } => fragment("rewrite", path, data, info),
+            // Only for a host that sets `rewrite_in_place`, which this package does not: the
+            // new head alone, for the file's first bytes.
+            Output::RewriteFragmentHead { path, head, info } => {
+                fragment("rewrite-head", path, head, info)
+            }
             Output::WriteManifest { path, xml } => {
                 object(&[t("manifest"), ("path", s(path)), ("xml", s(xml))])
             }

@@ -49,6 +49,9 @@ impl OutputDir {
             Output::RewriteFragment { path, data, .. } => {
                 write_atomic(&self.resolve(&path)?, &data)
             }
+            Output::RewriteFragmentHead { path, head, info } => {
+                rewrite_head(&self.resolve(&path)?, &head, info.size as u64)
+            }
             Output::WriteManifest { path, xml } => {
                 write_atomic(&self.resolve(&path)?, xml.as_bytes())
             }
@@ -71,6 +74,36 @@ pub fn ensure_parent(path: &Path) -> Result<()> {
         fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
     Ok(())
+}
+
+/// Writes a live fragment's new head over its old one, in place (the core's
+/// `RewriteFragmentHead`): the file must be there with the length the core gave it, whose
+/// head is as long as the new one, so only the bytes that describe later fragments change.
+///
+/// Why not a new file and a rename: the new file is the payload again (a fragment is written
+/// once instead of three times), and the packager need not keep the payload for it. What
+/// readers see: one `pwrite` of a few hundred bytes within the first page, so a reader of
+/// the file sees the old head or the new one unless its read overlaps that copy (well under
+/// a microsecond per rewrite); the modification time is then set again, after the copy, so
+/// a cache that read the file during it (whose identity the write's own, earlier time
+/// update gave it) no longer matches. A symbolic link in the fragment's place is refused,
+/// not followed.
+pub fn rewrite_head(path: &Path, head: &[u8], size: u64) -> Result<()> {
+    use std::os::unix::fs::{FileExt, OpenOptionsExt};
+    let result = (|| -> Result<()> {
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(path)?;
+        let len = f.metadata()?.len();
+        if len != size || (head.len() as u64) > len {
+            bail!("it holds {len} bytes, not the {size} its head describes; left as it is");
+        }
+        f.write_all_at(head, 0)?;
+        f.set_modified(std::time::SystemTime::now())?;
+        Ok(())
+    })();
+    result.with_context(|| format!("rewriting the head of {}", path.display()))
 }
 
 fn write_file(path: &Path, data: &[u8]) -> Result<()> {
@@ -199,6 +232,46 @@ fn write_atomic_with(path: &Path, data: &[u8], private: bool) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_head_is_rewritten_in_place_and_a_wrong_file_is_left_alone() {
+        let dir = std::env::temp_dir().join(format!("smoothcast-rehead-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("mkdir");
+        let file = dir.join("0.fmp4");
+        fs::write(&file, b"HEADpayload").expect("write");
+        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1);
+        fs::File::options()
+            .write(true)
+            .open(&file)
+            .and_then(|f| f.set_modified(old))
+            .expect("set time");
+        let ino = |p: &Path| std::os::unix::fs::MetadataExt::ino(&fs::metadata(p).expect("stat"));
+        let before = ino(&file);
+        rewrite_head(&file, b"head", 11).expect("rewritten");
+        assert_eq!(fs::read(&file).expect("read"), b"headpayload");
+        assert_eq!(ino(&file), before, "the same file, not a new one");
+        let modified = fs::metadata(&file)
+            .and_then(|m| m.modified())
+            .expect("time");
+        assert!(
+            modified > old,
+            "its time moves on, so a cached read no longer matches"
+        );
+        // A file of another length is not the fragment the head describes.
+        let e = rewrite_head(&file, b"HEAD", 12).expect_err("length");
+        assert!(format!("{e:#}").contains("not the 12"), "{e:#}");
+        assert_eq!(fs::read(&file).expect("read"), b"headpayload");
+        // A link in the fragment's place is not followed.
+        let target = dir.join("elsewhere");
+        fs::write(&target, b"HEADpayload").expect("write");
+        let link = dir.join("1.fmp4");
+        std::os::unix::fs::symlink(&target, &link).expect("symlink");
+        assert!(rewrite_head(&link, b"head", 11).is_err());
+        assert_eq!(fs::read(&target).expect("read"), b"HEADpayload");
+        assert!(rewrite_head(&dir.join("missing"), b"head", 11).is_err());
+        let _ = fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn replacing_a_file_retires_its_old_version_under_a_temporary_name() {

@@ -202,6 +202,7 @@ pub async fn run(
                 config.limits.max_fragment_seconds,
                 Some(config.limits.max_fragment_bytes),
             )
+            .with_rewrite_in_place(config.web.live_rewrite_in_place)
             .with_config_ids(ids.clone())
             .with_events(events.clone())
             .with_state(store.clone())

@@ -158,6 +158,7 @@ mod tests {
                             time: 20_800_000,
                             duration: 800_000,
                         }],
+                        room: 0,
                     }),
                     senc: None,
                     saiz: None,

@@ -218,6 +218,7 @@ pub(crate) mod tests {
                             time: 1,
                             duration: 1,
                         }],
+                        room: 0,
                     }),
                     senc: None,
                     saiz: None,

@@ -109,6 +109,13 @@ pub struct PresentationOptions {
     /// input's (whose fragments would then be written once, by whichever input closes them
     /// first). Smooth ingest pushes each input with its own audio. Default `false`.
     pub separate_audio: bool,
+    /// Live: a fragment keeps room in its tfrf for its `lookahead` entries from its first
+    /// version on (a `free` box fills what is not announced yet), so its head keeps one size,
+    /// and its later versions are output as [`Output::RewriteFragmentHead`], the head alone:
+    /// the payload is let go as soon as it is written, instead of being kept for the two
+    /// rewrites (two fragments per track: most of a live server's memory). For hosts that
+    /// write files they can patch; a store that takes whole objects cannot. Default `false`.
+    pub rewrite_in_place: bool,
 }
 
 impl PresentationOptions {
@@ -128,6 +135,7 @@ impl PresentationOptions {
             max_fragment_bytes: DEFAULT_MAX_FRAGMENT_BYTES,
             protection: None,
             separate_audio: false,
+            rewrite_in_place: false,
         }
     }
 
@@ -168,6 +176,14 @@ pub enum Output {
     RewriteFragment {
         path: String,
         data: FragmentBytes,
+        info: FragmentInfo,
+    },
+    /// An earlier live fragment's new head, with [`PresentationOptions::rewrite_in_place`]:
+    /// the first `head.len()` bytes of the file, as long as the head they replace; the
+    /// payload after them is unchanged. `info.size` is the whole file's.
+    RewriteFragmentHead {
+        path: String,
+        head: Bytes,
         info: FragmentInfo,
     },
     /// The manifest changed; replace it atomically (readers may fetch it at any moment).
@@ -290,7 +306,10 @@ struct KeptFragment {
     /// Its boxes; the payload is not here but in `payload`.
     fragment: Fragment,
     /// The `mdat`'s pieces, as output (shared with the host): every version takes them.
-    payload: Arc<[Bytes]>,
+    /// `None` when the fragment is rewritten in place: only its head changes.
+    payload: Option<Arc<[Bytes]>>,
+    /// Bytes of the payload.
+    payload_len: usize,
 }
 
 impl KeptFragment {
@@ -301,17 +320,17 @@ impl KeptFragment {
             path,
             bitrate,
             fragment,
-            payload: Arc::from([Bytes::from(mdat)]),
+            payload_len: mdat.len(),
+            payload: Some(Arc::from([Bytes::from(mdat)])),
         }
     }
 
     /// Re-encodes its boxes in front of the payload, as a rewrite: the new head and the
-    /// same payload, uncopied.
+    /// same payload, uncopied; or the new head alone, to be written in place.
     fn rewrite(&self, level: usize, kind: TrackKind, last_version: bool) -> Output {
-        let payload_len = self.payload.iter().map(Bytes::len).sum();
         let mut head = Vec::with_capacity(self.fragment.moof.encoded_len() + 16);
-        self.fragment.encode_head(payload_len, &mut head);
-        let data = FragmentBytes::pieces_after(Bytes::from(head), self.payload.clone());
+        self.fragment.encode_head(self.payload_len, &mut head);
+        let head = Bytes::from(head);
         let traf = &self.fragment.moof.traf;
         let info = FragmentInfo {
             level: LevelId(level),
@@ -320,13 +339,17 @@ impl KeptFragment {
             start: traf.tfxd.time,
             duration: traf.tfxd.duration,
             samples: traf.trun.samples.len(),
-            size: data.len(),
+            size: head.len() + self.payload_len,
             last_version,
         };
-        Output::RewriteFragment {
-            path: self.path.clone(),
-            data,
-            info,
+        let path = self.path.clone();
+        match &self.payload {
+            Some(payload) => Output::RewriteFragment {
+                path,
+                data: FragmentBytes::pieces_after(head, payload.clone()),
+                info,
+            },
+            None => Output::RewriteFragmentHead { path, head, info },
         }
     }
 }
@@ -907,7 +930,14 @@ impl Presentation {
                         time: start,
                         duration: c.duration,
                     },
-                    tfrf: self.options.live.then(Tfrf::default),
+                    tfrf: self.options.live.then(|| Tfrf {
+                        entries: Vec::new(),
+                        room: if self.options.rewrite_in_place {
+                            self.options.lookahead
+                        } else {
+                            0
+                        },
+                    }),
                     senc: None,
                     saiz: None,
                     saio: None,
@@ -983,12 +1013,14 @@ impl Presentation {
             self.announce_to_kept(level, c.kind, start, c.duration);
             let lookahead = usize::from(self.options.lookahead);
             let kept = &mut self.tracks.entry((level, c.kind)).or_default().kept;
-            // Kept for the tfrf rewrites that follow, sharing the payload just output.
+            // Kept for the tfrf rewrites that follow, sharing the payload just output (or
+            // not at all: rewritten in place, the payload is the host's alone now).
             kept.push_back(KeptFragment {
                 path,
                 bitrate,
                 fragment,
-                payload,
+                payload: (!self.options.rewrite_in_place).then_some(payload),
+                payload_len,
             });
             while kept.len() > lookahead {
                 kept.pop_front();

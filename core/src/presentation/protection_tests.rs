@@ -24,8 +24,19 @@ fn first_iv_at_saio(data: &[u8]) -> (Fragment, [u8; 8]) {
 
 #[test]
 fn live_rewrites_keep_ivs_and_ciphertext_and_saio_follows_the_tfrf() {
+    live_rewrites_keep_ivs_and_ciphertext(false);
+}
+
+/// As above, with the heads rewritten in place: the padding after the tfrf keeps saio right.
+#[test]
+fn heads_rewritten_in_place_keep_ivs_ciphertext_and_saio() {
+    live_rewrites_keep_ivs_and_ciphertext(true);
+}
+
+fn live_rewrites_keep_ivs_and_ciphertext(in_place: bool) {
     let mut options = PresentationOptions::vod(Layout::Multi);
     options.live = true;
+    options.rewrite_in_place = in_place;
     options.protection = Some(protection());
     let mut p = Presentation::new(options);
     let levels = [
@@ -43,11 +54,21 @@ fn live_rewrites_keep_ivs_and_ciphertext_and_saio_follows_the_tfrf() {
     let out = drain(&mut p);
     let mut versions: BTreeMap<String, Vec<Fragment>> = BTreeMap::new();
     let mut ivs = BTreeSet::new();
+    // Every version's whole file, as a disk has it.
+    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     for o in &out {
-        let (Output::WriteFragment { path, data, .. } | Output::RewriteFragment { path, data, .. }) =
-            o
-        else {
-            continue;
+        let (path, data) = match o {
+            Output::WriteFragment { path, data, .. }
+            | Output::RewriteFragment { path, data, .. } => {
+                files.insert(path.clone(), data.to_vec());
+                (path, &files[path])
+            }
+            Output::RewriteFragmentHead { path, head, .. } => {
+                let file = files.get_mut(path).expect("written first");
+                file[..head.len()].copy_from_slice(head);
+                (path, &files[path])
+            }
+            _ => continue,
         };
         let (f, iv) = first_iv_at_saio(data);
         let senc = f.moof.traf.senc.as_ref().expect("senc");
@@ -133,6 +154,11 @@ fn a_resumed_live_run_keeps_old_ivs_and_never_repeats_one() {
                 Output::WriteFragment { path, data, .. }
                 | Output::RewriteFragment { path, data, .. } => {
                     files.insert(path, data.to_vec());
+                }
+                Output::RewriteFragmentHead { path, head, .. } => {
+                    if let Some(file) = files.get_mut(&path) {
+                        file[..head.len()].copy_from_slice(&head);
+                    }
                 }
                 Output::WriteManifest { xml, .. } => *manifest = Some(xml),
                 Output::Remove { path } => {

@@ -26,6 +26,11 @@ impl Disk {
                 | Output::RewriteFragment { path, data, .. } => {
                     self.files.insert(path, data.to_vec());
                 }
+                Output::RewriteFragmentHead { path, head, .. } => {
+                    if let Some(file) = self.files.get_mut(&path) {
+                        file[..head.len()].copy_from_slice(&head);
+                    }
+                }
                 Output::WriteManifest { xml, .. } => self.manifest = Some(xml),
                 Output::Remove { path } => {
                     self.files.remove(&path);

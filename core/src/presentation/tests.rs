@@ -1,5 +1,6 @@
 //! Behaviour of the state machine on synthetic inputs: timelines, alignment, live rewrites.
 
+use alloc::collections::BTreeMap;
 use alloc::string::ToString;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -278,6 +279,80 @@ fn inputs_need_the_same_tracks() {
     push_av(&mut p, a, 2, 50, 0);
     let e = p.finish().expect_err("mismatch");
     assert_eq!(e.message, "v.mp4 has no audio track but av.mp4 has one; every video input of a presentation needs the same tracks");
+}
+
+/// With `rewrite_in_place`, a live fragment is written once and its later versions are its
+/// head alone, as long as the head it replaces: patched into the file, they make the
+/// fragments (tfrf, timing, samples, payload) that whole rewrites make, to the end.
+#[test]
+fn heads_rewritten_in_place_make_the_fragments_whole_rewrites_make() {
+    let run = |in_place: bool| {
+        let mut options = PresentationOptions::vod(Layout::Multi);
+        options.live = true;
+        options.rewrite_in_place = in_place;
+        options.playlist = Playlist::Rolling {
+            length: 3,
+            stale_retention: 1,
+        };
+        let mut p = Presentation::new(options);
+        let l = p.add_quality_level("live", 1_000_000).expect("level");
+        p.add_track(l, video_track(0)).expect("video");
+        p.add_track(l, audio_track()).expect("audio");
+        push_av(&mut p, l, 20, 50, 0);
+        p.finish().expect("finish");
+        let (mut files, mut heads, mut wholes) = (BTreeMap::new(), 0, 0);
+        for o in drain(&mut p) {
+            match o {
+                Output::WriteFragment { path, data, info } => {
+                    assert_eq!(info.size, data.len());
+                    files.insert(path, data.to_vec());
+                }
+                Output::RewriteFragment { path, data, .. } => {
+                    wholes += 1;
+                    files.insert(path, data.to_vec());
+                }
+                Output::RewriteFragmentHead { path, head, info } => {
+                    heads += 1;
+                    let file: &mut Vec<u8> = files.get_mut(&path).expect("written first");
+                    assert_eq!(file.len(), info.size, "{path}");
+                    let payload = Fragment::decode(file).expect("decodes").mdat.len();
+                    assert_eq!(head.len(), file.len() - payload, "{path}: same head length");
+                    file[..head.len()].copy_from_slice(&head);
+                }
+                Output::Remove { path } => {
+                    files.remove(&path);
+                }
+                _ => {}
+            }
+        }
+        (files, heads, wholes)
+    };
+    let (patched, heads, wholes) = run(true);
+    assert!(
+        heads >= 10 && wholes == 0,
+        "{heads} heads, {wholes} whole rewrites"
+    );
+    let (rewritten, heads, wholes) = run(false);
+    assert!(
+        heads == 0 && wholes >= 10,
+        "{heads} heads, {wholes} whole rewrites"
+    );
+    assert_eq!(
+        patched.keys().collect::<Vec<_>>(),
+        rewritten.keys().collect::<Vec<_>>()
+    );
+    for (path, bytes) in &patched {
+        let (a, b) = (Fragment::decode(bytes), Fragment::decode(&rewritten[path]));
+        let (a, b) = (a.expect("patched decodes"), b.expect("decodes"));
+        let (ta, tb) = (&a.moof.traf, &b.moof.traf);
+        let entries = |t: &crate::fragment::Traf| t.tfrf.as_ref().map(|f| f.entries.clone());
+        assert_eq!(entries(ta), entries(tb), "{path}");
+        assert_eq!((&ta.tfxd, &ta.trun.samples), (&tb.tfxd, &tb.trun.samples));
+        assert_eq!(a.mdat, b.mdat, "{path}");
+        // The sample data starts where trun says, after the padding.
+        let offset = ta.trun.data_offset.expect("data offset") as usize;
+        assert_eq!(&bytes[offset..], &a.mdat[..], "{path}");
+    }
 }
 
 #[test]

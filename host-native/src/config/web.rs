@@ -25,6 +25,12 @@ pub struct WebConfig {
     /// server alone serves: see `web::lookahead` for what an external web server and a
     /// crash then miss. 0 (the default): none.
     pub lookahead_memory_bytes: u64,
+    /// A live fragment in a folder is written once, with room in its tfrf for the fragments
+    /// it will announce, and each later version rewrites its head in place: one write of the
+    /// media instead of three, every version on disk for any web server, and no media kept
+    /// in memory for the rewrites. `lookahead_memory_bytes` then goes unused. `false`: every
+    /// version is a new file renamed into place (the media written three times). Default on.
+    pub live_rewrite_in_place: bool,
     /// Manifests are sent gzip-compressed to clients that accept it.
     pub gzip: bool,
     /// Fragment bodies (16 KiB and up) on plain HTTP go out with `sendfile` from the page
@@ -43,6 +49,7 @@ impl Default for WebConfig {
             cache_bytes: crate::web::cache::DEFAULT_BUDGET,
             cache_max_file_bytes: crate::web::cache::DEFAULT_MAX_FILE,
             lookahead_memory_bytes: crate::web::lookahead::DEFAULT_BUDGET,
+            live_rewrite_in_place: true,
             gzip: true,
             sendfile: true,
         }

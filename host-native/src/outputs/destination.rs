@@ -137,6 +137,17 @@ impl Destination {
         }
     }
 
+    /// A live fragment's new head over its old one ([`crate::disk::rewrite_head`]); the
+    /// fragment is `size` bytes long.
+    pub fn rewrite_head(&self, rel: &str, head: &[u8], size: u64) -> Result<()> {
+        match self {
+            Self::Dir { out, .. } => crate::disk::rewrite_head(&out.resolve(rel)?, head, size),
+            // presentation_for never asks it of a store (rewrites_in_place).
+            Self::Store(_) => bail!("an object store takes whole objects, not a new head"),
+            Self::Broken(why) => bail!("{why}"),
+        }
+    }
+
     pub fn write_manifest(&self, rel: &str, xml: String) -> Result<()> {
         match self {
             Self::Dir { out, .. } => crate::disk::replace_atomic(

@@ -111,6 +111,17 @@ impl Held {
         }
     }
 
+    /// Gives a held fragment its new head (same length: rewritten in place); `false` when
+    /// `path` is not held.
+    fn rehead(&mut self, path: &str, head: &bytes::Bytes) -> bool {
+        let Some((_, data)) = self.fragments.iter_mut().find(|(p, _)| p == path) else {
+            return false;
+        };
+        let (_, payload) = data.clone().into_pieces();
+        *data = FragmentBytes::pieces_after(head.clone(), payload);
+        true
+    }
+
     fn forget(&mut self, path: &str) {
         self.lost.remove(path);
         if let Some(i) = self.fragments.iter().position(|(p, _)| p == path) {
@@ -319,6 +330,9 @@ fn apply(out: &Destination, batches: Vec<Batch>, shared: &Shared) {
                         rewrite(out, cache, &mut held, shared, path, data);
                     }
                 }
+                Output::RewriteFragmentHead { path, head, info } => {
+                    rewrite_head(out, cache, &mut held, shared, path, head, &info);
+                }
                 Output::WriteManifest { path, xml } => {
                     let len = xml.len();
                     held.retry(out, true);
@@ -508,6 +522,34 @@ fn rewrite(
     }
 }
 
+/// A live fragment's new head, written over the old one in the file (the core's
+/// `RewriteFragmentHead`). A fragment still waiting for the disk takes it in its held copy.
+/// A failed rewrite leaves the earlier version, a whole fragment the manifest may list
+/// (its tfrf announces less): reported, not retried, as the payload is not kept for it.
+fn rewrite_head(
+    out: &Destination,
+    cache: &crate::web::cache::Cache,
+    held: &mut Held,
+    shared: &Shared,
+    path: String,
+    head: bytes::Bytes,
+    info: &FragmentInfo,
+) {
+    if held.rehead(&path, &head) {
+        return;
+    }
+    match out.rewrite_head(&path, &head, info.size as u64) {
+        Ok(()) => {
+            if let Some(file) = out.local(&path) {
+                // Its identity changed with it; the old bytes are of no use to anyone.
+                cache.remove(&file);
+            }
+            metrics::get().fragment_rewritten(head.len());
+        }
+        Err(e) => failed(shared, &out.shown(&path), &e),
+    }
+}
+
 /// A look-ahead version ([`crate::web::lookahead`]): kept in memory for this server's
 /// viewers, not written; on disk after all when the memory budget is spent (no events:
 /// the fragment's last version brings them).
@@ -628,7 +670,8 @@ mod tests {
                 1 << 20,
                 1 << 20,
             ))
-            .with_served_root(&root);
+            .with_served_root(&root)
+            .with_rewrite_in_place(false);
         let lookahead = || manager.web_cache().lookahead().held();
         let ev = EventContext {
             bus: EventBus::disabled(),

@@ -50,7 +50,8 @@ async fn start(name: &str, web: WebConfig) -> Running {
         .outputs
         .clone()
         .with_web_cache(cache)
-        .with_served_root(&root);
+        .with_served_root(&root)
+        .with_rewrite_in_place(web.live_rewrite_in_place);
     state.config.web = web;
     let state = Arc::new(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -406,6 +407,7 @@ async fn live_manifest_and_fragments_stay_consistent() {
 async fn live_lookahead_from_memory() {
     let web = WebConfig {
         lookahead_memory_bytes: 64 << 20,
+        live_rewrite_in_place: false,
         ..WebConfig::default()
     };
     live_reader("live-memory", web).await;

@@ -33,6 +33,14 @@ impl Packaged {
             | Output::RewriteFragment { path, data, .. } => {
                 self.fragments.insert(path, data.to_vec());
             }
+            // Written over the file's first bytes, as `disk::rewrite_head` does.
+            Output::RewriteFragmentHead { path, head, .. } => {
+                if let Some(file) = self.fragments.get_mut(&path) {
+                    if let Some(old) = file.get_mut(..head.len()) {
+                        old.copy_from_slice(&head);
+                    }
+                }
+            }
             Output::WriteManifest { path, xml } => self.manifest = Some((path, xml)),
             Output::Remove { path } => {
                 self.fragments.remove(&path);

@@ -93,6 +93,8 @@ pub fn output(o: CoreOutput) -> Option<Output> {
         CoreOutput::RewriteFragment { path, data, info } => {
             fragment(path, Vec::from(data), &info, true)
         }
+        // The packager never sets `rewrite_in_place` (its host writes whole files).
+        CoreOutput::RewriteFragmentHead { .. } => return None,
         CoreOutput::WriteManifest { path, xml } => Output::Manifest(ManifestUpdate { path, xml }),
         CoreOutput::Remove { path } => Output::Remove(path),
         CoreOutput::Event(Event::SampleDropped {

@@ -37,6 +37,9 @@ pub struct OutputManager {
     /// The web root this process serves (canonical): writers into it keep look-ahead
     /// versions in `web_cache` instead of writing them ([`crate::web::lookahead`]).
     pub(super) served_root: Option<Arc<PathBuf>>,
+    /// `[web] live_rewrite_in_place`: live fragments in folders are written once and their
+    /// heads rewritten in place ([`crate::disk::rewrite_head`]).
+    pub(super) rewrite_in_place: bool,
 }
 
 impl OutputManager {
@@ -56,6 +59,7 @@ impl OutputManager {
             web_cache: crate::web::cache::Cache::default(),
             object_store: Arc::default(),
             served_root: None,
+            rewrite_in_place: true,
         }
     }
 
@@ -91,10 +95,25 @@ impl OutputManager {
         self
     }
 
+    /// Whether live fragments in `folder` have their heads rewritten in place (a folder, not
+    /// a store, and not turned off).
+    pub fn rewrites_in_place(&self, folder: &str) -> bool {
+        self.rewrite_in_place && !crate::store::is_store_location(folder)
+    }
+
+    /// `false`: every version of a live fragment is a new file put in place by a rename
+    /// (or kept in memory, [`crate::web::lookahead`]), as before.
+    pub fn with_rewrite_in_place(mut self, on: bool) -> Self {
+        self.rewrite_in_place = on;
+        self
+    }
+
     /// Whether a writer into `dir` keeps look-ahead versions in memory: this process
-    /// serves the folder, and the memory for them is not turned off.
+    /// serves the folder, the memory for them is not turned off, and the fragments are not
+    /// rewritten in place (then every version is on disk at the price of one).
     pub fn keeps_lookahead(&self, dir: &std::path::Path) -> bool {
         self.web_cache.lookahead().enabled()
+            && !self.rewrites_in_place(&dir.to_string_lossy())
             && self
                 .served_root
                 .as_ref()
@@ -144,6 +163,7 @@ impl OutputManager {
         if let Some(b) = bytes {
             o.max_fragment_bytes = b;
         }
+        o.rewrite_in_place = o.live && self.rewrites_in_place(&params.target_folder);
         Presentation::new(o)
     }
 

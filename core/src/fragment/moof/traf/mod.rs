@@ -136,6 +136,7 @@ mod tests {
                     time: 213_333,
                     duration: 213_334,
                 }],
+                room: 0,
             }),
             senc: None,
             saiz: None,

@@ -3,6 +3,12 @@
 //!
 //! FragmentCount is one byte, as FFmpeg, nginx-vod, GPAC and dash.js read it (the spec's prose
 //! says four; every implementation disagrees).
+//!
+//! A box may keep room for entries it does not have yet ([`Tfrf::room`]): a `free` box after
+//! it takes the place of the missing ones, so the tfrf and its padding keep one size from
+//! the first version of a live fragment to the last, and a host can rewrite the fragment's
+//! head in place instead of writing the whole file again. Smooth encoders already reserve
+//! space in a traf with `free` (their tfxd is written later), and parsers skip it.
 
 use alloc::vec::Vec;
 
@@ -23,11 +29,19 @@ pub struct TfrfEntry {
 pub struct Tfrf {
     /// At most 255 entries; more are not written.
     pub entries: Vec<TfrfEntry>,
+    /// Entries room is kept for: fewer entries are followed by a `free` box of 16 bytes per
+    /// missing one. Not read back (a decoded tfrf has none).
+    pub room: u8,
 }
 
 impl Tfrf {
+    /// The box and the `free` box that keeps its room, if any.
     pub fn encoded_len(&self) -> usize {
-        29 + 16 * self.entries.len().min(255)
+        29 + 16 * self.count().max(usize::from(self.room))
+    }
+
+    fn count(&self) -> usize {
+        self.entries.len().min(255)
     }
 
     pub fn encode(&self, out: &mut Vec<u8>) {
@@ -41,6 +55,13 @@ impl Tfrf {
                 out.extend_from_slice(&e.duration.to_be_bytes());
             }
         });
+        let missing = usize::from(self.room).saturating_sub(self.count());
+        if missing > 0 {
+            // 16 bytes per missing entry: always room for the free box's own 8-byte header.
+            write_box(out, b"free", |out| {
+                out.resize(out.len() + 16 * missing - 8, 0)
+            });
+        }
     }
 
     /// Decodes the payload after the uuid (version 0 or 1).
@@ -64,7 +85,7 @@ impl Tfrf {
                     }
                 });
             }
-            Some(Self { entries })
+            Some(Self { entries, room: 0 })
         })();
         match parsed {
             Some(t) => Ok(t),
@@ -91,6 +112,7 @@ mod tests {
                     duration: 20,
                 },
             ],
+            room: 0,
         };
         let mut out = Vec::new();
         t.encode(&mut out);
@@ -100,5 +122,43 @@ mod tests {
         assert_eq!(out[28], 2);
         assert_eq!(Tfrf::decode(&out[24..]), Ok(t));
         assert!(Tfrf::decode(&out[24..out.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn room_keeps_one_size_with_a_free_box() {
+        let mut t = Tfrf {
+            entries: vec![],
+            room: 2,
+        };
+        let entry = TfrfEntry {
+            time: 10,
+            duration: 20,
+        };
+        let mut sizes = Vec::new();
+        for n in 0..=3 {
+            let mut out = Vec::new();
+            t.encode(&mut out);
+            assert_eq!(out.len(), t.encoded_len());
+            sizes.push(out.len());
+            let tfrf_len = 29 + 16 * n;
+            assert_eq!(out[28], n as u8);
+            assert_eq!(
+                Tfrf::decode(&out[24..tfrf_len]).map(|d| d.entries),
+                Ok(t.entries.clone())
+            );
+            if n < 2 {
+                let free = &out[tfrf_len..];
+                assert_eq!(&free[4..8], b"free");
+                assert_eq!(
+                    u32::from_be_bytes([free[0], free[1], free[2], free[3]]) as usize,
+                    free.len()
+                );
+            } else {
+                assert_eq!(out.len(), tfrf_len, "no free box once the room is used");
+            }
+            t.entries.push(entry);
+        }
+        assert_eq!(sizes[..3], [61, 61, 61]);
+        assert_eq!(sizes[3], 77, "past its room the box grows");
     }
 }
