@@ -1052,6 +1052,13 @@ impl Presentation {
             self.outputs
                 .push_back(k.rewrite(level, kind, announced >= lookahead));
         }
+        // A fragment that announces all it will is done. It leaves at once: in a level that
+        // shares its audio, the fragments after it may all be written by another level, so
+        // none would push it out, and it went on gaining entries past the look-ahead.
+        track.kept.retain(|k| {
+            let tfrf = k.fragment.moof.traf.tfrf.as_ref();
+            tfrf.is_some_and(|t| t.entries.len() < lookahead)
+        });
     }
 
     /// The end of a live presentation: the kept fragments will announce nothing more, so

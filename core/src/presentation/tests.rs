@@ -355,6 +355,70 @@ fn heads_rewritten_in_place_make_the_fragments_whole_rewrites_make() {
     }
 }
 
+/// Two levels sharing one audio rendition write its fragments by turns (whichever closes
+/// one first). A fragment announces at most `lookahead` successors, however the writing
+/// alternates, and its head keeps the length it was written with.
+#[test]
+fn a_shared_audio_fragment_announces_no_more_than_the_lookahead() {
+    let mut options = PresentationOptions::vod(Layout::Multi);
+    options.live = true;
+    options.rewrite_in_place = true;
+    let mut p = Presentation::new(options);
+    let levels = [
+        p.add_quality_level("hi", 2_000_000).expect("level"),
+        p.add_quality_level("lo", 1_000_000).expect("level"),
+    ];
+    for l in levels {
+        p.add_track(l, video_track(0)).expect("video");
+        p.add_track(l, audio_track()).expect("audio");
+    }
+    let mut next_audio = [0i64; 2];
+    for f in 0..25 * 20 {
+        let dts = f * 512;
+        // The level that goes first, and so closes the shared fragment, changes every 2 s.
+        let order = if (f / 50) % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            let sample = |track, dts, keyframe, data: &'static [u8]| Sample {
+                track,
+                dts,
+                cts_offset: 0,
+                duration: None,
+                keyframe,
+                data: Bytes::from_static(data),
+            };
+            let video = sample(1, dts, f % 50 == 0, &[0, 0, 0, 1, 0x65]);
+            p.push_sample(levels[i], video).expect("video");
+            while next_audio[i] * 1024 * 12_800 <= dts * 48_000 {
+                let audio = sample(2, next_audio[i] * 1024, true, &[0x21, 0x10]);
+                p.push_sample(levels[i], audio).expect("audio");
+                next_audio[i] += 1;
+            }
+        }
+    }
+    let mut heads: BTreeMap<String, usize> = BTreeMap::new();
+    let mut rewrites = 0;
+    for o in drain(&mut p) {
+        match o {
+            Output::WriteFragment { path, data, .. } => {
+                let payload = Fragment::decode(&data).expect("decodes").mdat.len();
+                heads.insert(path, data.len() - payload);
+            }
+            Output::RewriteFragmentHead { path, head, .. } => {
+                rewrites += 1;
+                assert_eq!(Some(&head.len()), heads.get(&path), "{path}: the head grew");
+                // The moof, then an empty mdat in place of the header of the real one.
+                let mut file = head[..head.len() - 8].to_vec();
+                file.extend_from_slice(b"\0\0\0\x08mdat");
+                let f = Fragment::decode(&file).expect("decodes");
+                let entries = f.moof.traf.tfrf.map_or(0, |t| t.entries.len());
+                assert!(entries <= 2, "{path}: {entries} tfrf entries");
+            }
+            _ => {}
+        }
+    }
+    assert!(rewrites >= 20, "{rewrites} rewrites");
+}
+
 #[test]
 fn live_fragments_gain_tfrf_and_the_manifest_lags_by_the_lookahead() {
     let mut options = PresentationOptions::vod(Layout::Multi);
