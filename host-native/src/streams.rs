@@ -436,6 +436,11 @@ impl Publisher {
         self.stop.clone()
     }
 
+    /// [`Self::stop_signal`] without a new reference: to tell whether a waiter is on it.
+    pub fn stop_signal_ref(&self) -> &Arc<tokio::sync::Notify> {
+        &self.stop
+    }
+
     pub fn id(&self) -> u64 {
         self.id
     }

@@ -19,11 +19,11 @@ pub struct WebConfig {
     pub cache_bytes: u64,
     /// Files larger than this are streamed from the disk, never cached.
     pub cache_max_file_bytes: u64,
-    /// Bytes of live look-ahead versions kept in memory (the newest fragments of a live
-    /// presentation under the web root, before their tfrf is complete), so that each
-    /// fragment is written to disk once instead of three times. Only for folders that this
-    /// server alone serves: see `web::lookahead` for what an external web server and a
-    /// crash then miss. 0 (the default): none.
+    /// Used only with `live_rewrite_in_place = false`: bytes of live look-ahead versions kept
+    /// in memory (the newest fragments of a live presentation under the web root, before
+    /// their tfrf is complete), so that each fragment is written to disk once instead of
+    /// three times. Only for folders that this server alone serves: see `web::lookahead` for
+    /// what an external web server and a crash then miss. 0 (the default): none.
     pub lookahead_memory_bytes: u64,
     /// A live fragment in a folder is written once, with room in its tfrf for the fragments
     /// it will announce, and each later version rewrites its head in place: one write of the

@@ -4,7 +4,8 @@
 //!
 //! It also emits the chunk events, since only it knows when a file is on disk:
 //! `mssChunkCreated` just before a new fragment is written, `mssChunkClosed` once it is
-//! (our fragments are written whole, so the two bracket one write), `mssPlaylistUpdated`
+//! (our fragments are written whole, so the two bracket one write; a live fragment's later
+//! heads, rewritten in place, bring none), `mssPlaylistUpdated`
 //! after a manifest write, and `mssChunkError` for a failed write. Events a group queues with
 //! [`Writer::emit_after`] go out after everything queued before them is on disk. What the
 //! events say is built in `chunk_events.rs`.

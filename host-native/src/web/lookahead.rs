@@ -1,8 +1,9 @@
 //! The look-ahead versions of the newest live fragments, held in memory only (when
-//! `[web] lookahead_memory_bytes` allows it).
+//! `[web] lookahead_memory_bytes` allows it and `[web] live_rewrite_in_place` is off; by
+//! default a fragment's later versions rewrite its head in place, and nothing is kept here).
 //!
-//! A live fragment's tfrf announces the fragments after it, so it is written three times
-//! (lookahead 2): announcing none, one, then two successors. dash.js reads only the first
+//! A live fragment's tfrf announces the fragments after it, so without rewrites in place it
+//! is written three times (lookahead 2): announcing none, one, then two successors. dash.js reads only the first
 //! tfrf entry, so a viewer learns fragment k+1 only from a version of k that announces it:
 //! every version matters to it. This memory keeps the versions before the last for the web
 //! server of this process, and the disk gets each fragment once, as its last version: a

@@ -2,11 +2,14 @@
 //! replies and the media of a play, and ends on a protocol error, a timeout, shutdownStream,
 //! the end of a played stream or server shutdown.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
-use tokio::time::{timeout, timeout_at, Instant};
+use tokio::sync::{mpsc, Notify};
+use tokio::time::{sleep_until, timeout, Instant};
 
 use super::session::Session;
 use crate::auth::Authorizer;
@@ -63,9 +66,60 @@ const PLAYER_IDLE: Duration = Duration::from_secs(600);
 
 /// What woke the connection task.
 enum Wake {
-    Read(Result<std::io::Result<usize>, tokio::time::error::Elapsed>),
+    Read(std::io::Result<usize>),
     /// An item of the played stream, or `None` when the stream ended.
     Media(Option<Delivered>),
+    /// The connection's timer: its deadline may have moved on since it was set.
+    Timer,
+}
+
+/// When the connection times out if nothing more happens: the handshake and the setup
+/// (publish or play) are counted from the accept, silence from the last thing heard.
+fn deadline(session: &Session, limits: &Limits, accepted: Instant, last_heard: Instant) -> Instant {
+    if session.is_handshaking() {
+        (last_heard + limits.idle).min(accepted + limits.handshake)
+    } else if !session.has_published() {
+        (last_heard + limits.idle).min(accepted + limits.setup)
+    } else if session.is_playing() {
+        // A player only sends the odd acknowledgement; a dead one shows in our writes.
+        last_heard + PLAYER_IDLE
+    } else {
+        last_heard + limits.idle
+    }
+}
+
+/// The published stream's shutdownStream signal, waited on by one future for as long as the
+/// stream is published (a new waiter per read would register and unregister on each one).
+struct StreamStop {
+    signal: Arc<Notify>,
+    requested: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl StreamStop {
+    /// Follows the session's published stream: a new waiter for a new publisher, none
+    /// while nothing is published.
+    fn follow(stop: &mut Option<StreamStop>, session: &Session) {
+        match (session.publish(), &*stop) {
+            (Some(p), Some(s)) if Arc::ptr_eq(p.publisher.stop_signal_ref(), &s.signal) => {}
+            (Some(p), _) => {
+                let signal = p.publisher.stop_signal();
+                let waiter = signal.clone();
+                *stop = Some(StreamStop {
+                    signal,
+                    requested: Box::pin(async move { waiter.notified().await }),
+                });
+            }
+            (None, _) => *stop = None,
+        }
+    }
+}
+
+/// Resolves when shutdownStream asks the published stream to stop; never without one.
+async fn stream_stop_requested(stop: &mut Option<StreamStop>) {
+    match stop {
+        Some(s) => s.requested.as_mut().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The next item of the played stream; never, while nothing is played.
@@ -101,36 +155,50 @@ pub async fn run<S>(
     let mut buf = vec![0u8; READ_BUF];
     let mut out = Vec::new();
     let mut play_media: Option<mpsc::Receiver<Delivered>> = None;
+    // A publisher wakes this task tens of times a second, a thousand publishers a server.
+    // Per wake-up it only re-polls these: the timer is set again only when it fires before
+    // the deadline (or the deadline comes earlier), and each stop signal has one waiter.
+    let mut last_heard = accepted;
+    let timer = sleep_until(deadline(&session, &limits, accepted, last_heard));
+    tokio::pin!(timer);
+    let server_stopping = async move {
+        // Sent (or the sender gone): the server is stopping either way.
+        let _ = shutdown.changed().await;
+    };
+    tokio::pin!(server_stopping);
+    let mut stream_stop: Option<StreamStop> = None;
 
     let end = loop {
-        let mut deadline = Instant::now() + limits.idle;
-        if session.is_handshaking() {
-            deadline = deadline.min(accepted + limits.handshake);
-        } else if !session.has_published() {
-            deadline = deadline.min(accepted + limits.setup);
-        } else if session.is_playing() {
-            // A player only sends the odd acknowledgement; a dead one shows in our writes.
-            deadline = Instant::now() + PLAYER_IDLE;
+        let due = deadline(&session, &limits, accepted, last_heard);
+        if due < timer.deadline() {
+            timer.as_mut().reset(due);
         }
-        let wake = {
-            // Borrows the session only while waiting; it is mutated after the select.
-            let stop_requested = async {
-                match session.publish() {
-                    Some(p) => p.publisher.shutdown_requested().await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                r = timeout_at(deadline, socket.read(&mut buf)) => Wake::Read(r),
-                m = next_media(&mut play_media) => Wake::Media(m),
-                _ = shutdown.changed() => break End::Info("server shutting down".into()),
-                () = stop_requested => break End::Info("shutdownStream".into()),
-            }
+        StreamStop::follow(&mut stream_stop, &session);
+        let wake = tokio::select! {
+            r = socket.read(&mut buf) => Wake::Read(r),
+            m = next_media(&mut play_media) => Wake::Media(m),
+            () = &mut timer => Wake::Timer,
+            () = &mut server_stopping => break End::Info("server shutting down".into()),
+            () = stream_stop_requested(&mut stream_stop) => break End::Info("shutdownStream".into()),
         };
+        let now = Instant::now();
         let read = match wake {
             Wake::Read(r) => r,
+            Wake::Timer if now < due => {
+                // Heard from since the timer was set: wait out the rest.
+                timer.as_mut().reset(due);
+                continue;
+            }
+            Wake::Timer if session.is_handshaking() => {
+                break End::Quiet("handshake timeout".into())
+            }
+            Wake::Timer if !session.has_published() => {
+                break End::Quiet("no publish in time after connecting".into())
+            }
+            Wake::Timer => break End::Warn(format!("nothing received for {:?}", limits.idle)),
             Wake::Media(None) => break End::Info("the played stream ended".into()),
             Wake::Media(Some(d)) => {
+                last_heard = now;
                 let result = session.play_item(d.item, &mut out);
                 if !out.is_empty() {
                     match timeout(limits.write, socket.write_all(&out)).await {
@@ -145,15 +213,11 @@ pub async fn run<S>(
                 continue;
             }
         };
+        last_heard = now;
         let n = match read {
-            Err(_) if session.is_handshaking() => break End::Quiet("handshake timeout".into()),
-            Err(_) if !session.has_published() => {
-                break End::Quiet("no publish in time after connecting".into())
-            }
-            Err(_) => break End::Warn(format!("nothing received for {:?}", limits.idle)),
-            Ok(Ok(0)) => break End::PeerClosed,
-            Ok(Ok(n)) => n,
-            Ok(Err(e)) => break End::Quiet(format!("read error: {e}")),
+            Ok(0) => break End::PeerClosed,
+            Ok(n) => n,
+            Err(e) => break End::Quiet(format!("read error: {e}")),
         };
         let mut result = session.input(&buf[..n], &mut out);
         if let (Ok(()), Some(request)) = (&result, session.take_pending_auth()) {
@@ -170,7 +234,7 @@ pub async fn run<S>(
             }
             let decision = tokio::select! {
                 d = auth.check_hook(&request) => d,
-                _ = shutdown.changed() => break End::Info("server shutting down".into()),
+                () = &mut server_stopping => break End::Info("server shutting down".into()),
             };
             result = session.resolve_auth(decision, &mut out);
         }
