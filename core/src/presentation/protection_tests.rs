@@ -5,7 +5,7 @@ use alloc::collections::BTreeSet;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::tests::{audio_track, drain, push_av, video_track};
+use super::tests::{audio_track, drain, push_av, two_levels_sharing_audio, video_track};
 use super::*;
 use crate::crypto::{KeyId, Protection};
 use crate::fragment::Fragment;
@@ -34,19 +34,11 @@ fn heads_rewritten_in_place_keep_ivs_ciphertext_and_saio() {
 }
 
 fn live_rewrites_keep_ivs_and_ciphertext(in_place: bool) {
-    let mut options = PresentationOptions::vod(Layout::Multi);
-    options.live = true;
-    options.rewrite_in_place = in_place;
-    options.protection = Some(protection());
-    let mut p = Presentation::new(options);
-    let levels = [
-        p.add_quality_level("hi", 2_000_000).expect("level"),
-        p.add_quality_level("lo", 1_000_000).expect("level"),
-    ];
-    for l in levels {
-        p.add_track(l, video_track(0)).expect("video");
-        p.add_track(l, audio_track()).expect("audio");
-    }
+    let (mut p, levels) = two_levels_sharing_audio(PresentationOptions {
+        rewrite_in_place: in_place,
+        protection: Some(protection()),
+        ..PresentationOptions::vod(Layout::Multi)
+    });
     for l in levels {
         push_av(&mut p, l, 12, 50, 0);
     }

@@ -112,6 +112,47 @@ fn push_av_audio_until(
     }
 }
 
+/// A live presentation of one quality level ("live", 1 Mbit/s) carrying video and audio.
+fn live_av_level(options: PresentationOptions) -> (Presentation, LevelId) {
+    let mut p = Presentation::new(PresentationOptions {
+        live: true,
+        ..options
+    });
+    let l = p.add_quality_level("live", 1_000_000).expect("level");
+    p.add_track(l, video_track(0)).expect("video");
+    p.add_track(l, audio_track()).expect("audio");
+    (p, l)
+}
+
+/// Options of a live presentation whose manifest lists a rolling window of three fragments.
+fn rolling_three() -> PresentationOptions {
+    let mut options = PresentationOptions::vod(Layout::Multi);
+    options.playlist = Playlist::Rolling {
+        length: 3,
+        stale_retention: 1,
+    };
+    options
+}
+
+/// A live presentation of two quality levels (2 and 1 Mbit/s) that share one audio rendition.
+pub(super) fn two_levels_sharing_audio(
+    options: PresentationOptions,
+) -> (Presentation, [LevelId; 2]) {
+    let mut p = Presentation::new(PresentationOptions {
+        live: true,
+        ..options
+    });
+    let levels = [
+        p.add_quality_level("hi", 2_000_000).expect("level"),
+        p.add_quality_level("lo", 1_000_000).expect("level"),
+    ];
+    for l in levels {
+        p.add_track(l, video_track(0)).expect("video");
+        p.add_track(l, audio_track()).expect("audio");
+    }
+    (p, levels)
+}
+
 pub(super) fn drain(p: &mut Presentation) -> Vec<Output> {
     core::iter::from_fn(|| p.poll_output()).collect()
 }
@@ -287,17 +328,10 @@ fn inputs_need_the_same_tracks() {
 #[test]
 fn heads_rewritten_in_place_make_the_fragments_whole_rewrites_make() {
     let run = |in_place: bool| {
-        let mut options = PresentationOptions::vod(Layout::Multi);
-        options.live = true;
-        options.rewrite_in_place = in_place;
-        options.playlist = Playlist::Rolling {
-            length: 3,
-            stale_retention: 1,
-        };
-        let mut p = Presentation::new(options);
-        let l = p.add_quality_level("live", 1_000_000).expect("level");
-        p.add_track(l, video_track(0)).expect("video");
-        p.add_track(l, audio_track()).expect("audio");
+        let (mut p, l) = live_av_level(PresentationOptions {
+            rewrite_in_place: in_place,
+            ..rolling_three()
+        });
         push_av(&mut p, l, 20, 50, 0);
         p.finish().expect("finish");
         let (mut files, mut heads, mut wholes) = (BTreeMap::new(), 0, 0);
@@ -360,18 +394,10 @@ fn heads_rewritten_in_place_make_the_fragments_whole_rewrites_make() {
 /// alternates, and its head keeps the length it was written with.
 #[test]
 fn a_shared_audio_fragment_announces_no_more_than_the_lookahead() {
-    let mut options = PresentationOptions::vod(Layout::Multi);
-    options.live = true;
-    options.rewrite_in_place = true;
-    let mut p = Presentation::new(options);
-    let levels = [
-        p.add_quality_level("hi", 2_000_000).expect("level"),
-        p.add_quality_level("lo", 1_000_000).expect("level"),
-    ];
-    for l in levels {
-        p.add_track(l, video_track(0)).expect("video");
-        p.add_track(l, audio_track()).expect("audio");
-    }
+    let (mut p, levels) = two_levels_sharing_audio(PresentationOptions {
+        rewrite_in_place: true,
+        ..PresentationOptions::vod(Layout::Multi)
+    });
     let mut next_audio = [0i64; 2];
     for f in 0..25 * 20 {
         let dts = f * 512;
@@ -421,16 +447,7 @@ fn a_shared_audio_fragment_announces_no_more_than_the_lookahead() {
 
 #[test]
 fn live_fragments_gain_tfrf_and_the_manifest_lags_by_the_lookahead() {
-    let mut options = PresentationOptions::vod(Layout::Multi);
-    options.live = true;
-    options.playlist = Playlist::Rolling {
-        length: 3,
-        stale_retention: 1,
-    };
-    let mut p = Presentation::new(options);
-    let l = p.add_quality_level("live", 1_000_000).expect("level");
-    p.add_track(l, video_track(0)).expect("video");
-    p.add_track(l, audio_track()).expect("audio");
+    let (mut p, l) = live_av_level(rolling_three());
     push_av(&mut p, l, 20, 50, 0);
     let out = drain(&mut p);
     // Every rewrite of a fragment announces the fragments after it, at most two.
@@ -478,12 +495,7 @@ fn live_fragments_gain_tfrf_and_the_manifest_lags_by_the_lookahead() {
 
 #[test]
 fn every_live_fragment_has_one_last_version_out_before_a_manifest_lists_it() {
-    let mut options = PresentationOptions::vod(Layout::Multi);
-    options.live = true;
-    let mut p = Presentation::new(options);
-    let l = p.add_quality_level("live", 1_000_000).expect("level");
-    p.add_track(l, video_track(0)).expect("video");
-    p.add_track(l, audio_track()).expect("audio");
+    let (mut p, l) = live_av_level(PresentationOptions::vod(Layout::Multi));
     push_av(&mut p, l, 12, 50, 0);
     p.finish().expect("finish");
     let out = drain(&mut p);
