@@ -136,11 +136,10 @@ pub fn replace_atomic<'a>(
     use std::sync::atomic::{AtomicU64, Ordering};
     // Each write its own temporary name: the retired one may still be waiting for removal.
     static SEQ: AtomicU64 = AtomicU64::new(0);
-    ensure_parent(path)?;
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
     let tmp = temp_beside(path, &format!("{}.{seq}", std::process::id()));
+    let mut f = create_with_folder(&tmp, path)?;
     let result = (|| -> std::io::Result<bool> {
-        let mut f = fs::File::create(&tmp)?;
         let mut slices: Vec<std::io::IoSlice<'_>> = pieces
             .into_iter()
             .filter(|p| !p.is_empty())
@@ -168,6 +167,23 @@ pub fn replace_atomic<'a>(
             let _ = fs::remove_file(&tmp);
             Err(e).with_context(|| format!("writing {}", path.display()))
         }
+    }
+}
+
+/// Creates `file`, and its folder if that is missing. The folder is tried first and made
+/// only when the create says it is not there: it is there for all but a quality level's
+/// first file, and checking first is one more stat per fragment. A failure names the
+/// folder when the folder is what failed (a file in its way), else `target`, the file that
+/// `file` is written for.
+fn create_with_folder(file: &Path, target: &Path) -> Result<fs::File> {
+    use std::io::ErrorKind::{NotADirectory, NotFound};
+    match fs::File::create(file) {
+        Ok(f) => Ok(f),
+        Err(e) if matches!(e.kind(), NotFound | NotADirectory) => {
+            ensure_parent(file)?;
+            fs::File::create(file).with_context(|| format!("writing {}", target.display()))
+        }
+        Err(e) => Err(e).with_context(|| format!("writing {}", target.display())),
     }
 }
 

@@ -29,6 +29,7 @@ use bytes::Bytes;
 
 use crate::disk::OutputDir;
 use crate::store::{object_headers, Mode, Store, StoreError};
+use crate::web::cache::{CacheKey, FolderKeys};
 use smoothcast_core::presentation::FragmentBytes;
 
 /// A fragment that left the rolling window stays in the store this long.
@@ -58,6 +59,7 @@ pub(super) enum Destination {
     Dir {
         dir: PathBuf,
         out: OutputDir,
+        keys: FolderKeys,
     },
     Store(Box<StoreSink>),
     /// A store location whose client could not be made (bad `AWS_*` settings): every write
@@ -84,6 +86,7 @@ impl Destination {
         Ok(Self::Dir {
             dir: dir.to_path_buf(),
             out: OutputDir::new(dir.to_path_buf()).with_atomic_fragments(),
+            keys: FolderKeys::new(dir.to_path_buf()),
         })
     }
 
@@ -112,10 +115,11 @@ impl Destination {
         }
     }
 
-    /// The local path of a file, for the web server's cache (none for a store).
-    pub fn local(&self, rel: &str) -> Option<PathBuf> {
+    /// Where a file is in the web server's cache (none for a store, nor while the folder
+    /// does not exist). Blocking until the folder has been resolved.
+    pub fn cache_key(&self, rel: &str) -> Option<CacheKey> {
         match self {
-            Self::Dir { dir, .. } => Some(dir.join(rel)),
+            Self::Dir { keys, .. } => keys.key(rel),
             _ => None,
         }
     }

@@ -37,6 +37,7 @@ use super::serial::Serial;
 use super::stats::WriteStats;
 use crate::events::EventType;
 use crate::metrics::{self, ErrorKind};
+use crate::web::cache::{Cache, CacheKey};
 
 /// Batches waiting for the disk; a group that gets this far ahead waits for it.
 const QUEUE: usize = 64;
@@ -321,14 +322,14 @@ fn apply(out: &Destination, batches: Vec<Batch>, shared: &Shared) {
                             write_new(out, cache, &mut held, shared, path, data, &info);
                         }
                     } else if shared.lookahead && !info.last_version {
-                        keep_lookahead(out, cache, &mut held, shared, path, data);
+                        keep_lookahead(out, cache, &mut held, shared, path, data, &info);
                     } else if new || shared.lookahead {
                         write_new(out, cache, &mut held, shared, path, data, &info);
                     } else {
                         // Every version: dash.js reads only a tfrf's first entry, so a
                         // viewer at the edge learns the next fragment only from a version
                         // that announces it (after a restart, from the files on disk).
-                        rewrite(out, cache, &mut held, shared, path, data);
+                        rewrite(out, cache, &mut held, shared, path, data, &info);
                     }
                 }
                 Output::RewriteFragmentHead { path, head, info } => {
@@ -356,8 +357,8 @@ fn apply(out: &Destination, batches: Vec<Batch>, shared: &Shared) {
                     let kept = bytes::Bytes::from(xml.clone().into_bytes());
                     manifest_ok = match out.write_manifest(&path, xml) {
                         Ok(()) => {
-                            if let Some(file) = out.local(&path) {
-                                cache.store(&file, kept);
+                            if let Some(key) = out.cache_key(&path) {
+                                cache.store(&key, kept);
                             }
                             m.manifest_written(len);
                             shared.failing.store(false, Ordering::Relaxed);
@@ -409,8 +410,8 @@ fn apply(out: &Destination, batches: Vec<Batch>, shared: &Shared) {
                     held.lookahead.remove(&path);
                     match out.remove(&path) {
                         Ok(()) => {
-                            if let Some(file) = out.local(&path) {
-                                cache.remove(&file);
+                            if let Some(key) = out.cache_key(&path) {
+                                cache.remove(&key);
                             }
                         }
                         Err(e) => fail(&out.shown(&path), &e),
@@ -430,10 +431,11 @@ fn apply(out: &Destination, batches: Vec<Batch>, shared: &Shared) {
 /// nobody asked for was most of its memory per stream with a few hundred streams).
 const PREFILL_MAX: usize = 16 * 1024;
 
-/// The web cache's fill with what was just written, for small files.
-fn prefill(cache: &crate::web::cache::Cache, file: &Path, data: &FragmentBytes) {
-    if data.len() < PREFILL_MAX {
-        cache.store(file, data.to_bytes());
+/// The web cache's fill with what was just written, for small files in their last version
+/// (an earlier one is rewritten a moment later, which drops it again).
+fn prefill(cache: &Cache, key: &CacheKey, data: &FragmentBytes, info: &FragmentInfo) {
+    if data.len() < PREFILL_MAX && info.last_version {
+        cache.store(key, data.to_bytes());
     }
 }
 
@@ -447,7 +449,7 @@ enum OutKind {
 #[allow(clippy::too_many_arguments)]
 fn write_new(
     out: &Destination,
-    cache: &crate::web::cache::Cache,
+    cache: &Cache,
     held: &mut Held,
     shared: &Shared,
     path: String,
@@ -473,10 +475,10 @@ fn write_new(
     };
     match written {
         Ok(()) => {
-            if let Some(local) = out.local(&path) {
-                prefill(cache, &local, &data);
+            if let Some(key) = out.cache_key(&path) {
+                prefill(cache, &key, &data, info);
                 if held.lookahead.remove(&path) {
-                    cache.unpend(&local);
+                    cache.unpend(&key);
                 }
             }
             metrics::get().fragment_written(len);
@@ -501,17 +503,18 @@ fn write_new(
 /// newer version replaces whatever was held for the path.
 fn rewrite(
     out: &Destination,
-    cache: &crate::web::cache::Cache,
+    cache: &Cache,
     held: &mut Held,
     shared: &Shared,
     path: String,
     data: FragmentBytes,
+    info: &FragmentInfo,
 ) {
     let len = data.len();
     match out.write_fragment(&path, &data) {
         Ok(()) => {
-            if let Some(file) = out.local(&path) {
-                prefill(cache, &file, &data);
+            if let Some(key) = out.cache_key(&path) {
+                prefill(cache, &key, &data, info);
             }
             metrics::get().fragment_rewritten(len);
             held.forget(&path);
@@ -529,7 +532,7 @@ fn rewrite(
 /// (its tfrf announces less): reported, not retried, as the payload is not kept for it.
 fn rewrite_head(
     out: &Destination,
-    cache: &crate::web::cache::Cache,
+    cache: &Cache,
     held: &mut Held,
     shared: &Shared,
     path: String,
@@ -541,9 +544,9 @@ fn rewrite_head(
     }
     match out.rewrite_head(&path, &head, info.size as u64) {
         Ok(()) => {
-            if let Some(file) = out.local(&path) {
+            if let Some(key) = out.cache_key(&path) {
                 // Its identity changed with it; the old bytes are of no use to anyone.
-                cache.remove(&file);
+                cache.remove(&key);
             }
             metrics::get().fragment_rewritten(head.len());
         }
@@ -556,29 +559,30 @@ fn rewrite_head(
 /// the fragment's last version brings them).
 fn keep_lookahead(
     out: &Destination,
-    cache: &crate::web::cache::Cache,
+    cache: &Cache,
     held: &mut Held,
     shared: &Shared,
     path: String,
     data: FragmentBytes,
+    info: &FragmentInfo,
 ) {
     // Only folders keep look-ahead versions (Writer::start).
-    let (Some(folder), Some(file)) = (out.folder(), out.local(&path)) else {
-        return rewrite(out, cache, held, shared, path, data);
+    let (Some(folder), Some(key)) = (out.folder(), out.cache_key(&path)) else {
+        return rewrite(out, cache, held, shared, path, data, info);
     };
     let refused = match folder
         .resolve(&path)
         .and_then(|p| crate::disk::ensure_parent(&p))
     {
         // Kept in its pieces: joined only if a viewer asks for it.
-        Ok(()) => cache.pend(&file, data).err(),
+        Ok(()) => cache.pend(&key, data).err(),
         Err(_) => Some(data),
     };
     match refused {
         None => {
             held.lookahead.insert(path);
         }
-        Some(data) => rewrite(out, cache, held, shared, path, data),
+        Some(data) => rewrite(out, cache, held, shared, path, data, info),
     }
 }
 
@@ -587,7 +591,9 @@ fn forget_lookahead(dir: &Path, shared: &Shared) {
     let cache = shared.ev.manager.web_cache();
     let mut held = shared.held.lock().unwrap_or_else(|e| e.into_inner());
     for path in held.lookahead.drain() {
-        cache.unpend(&dir.join(path));
+        if let Some(key) = CacheKey::resolve(&dir.join(path)) {
+            cache.unpend(&key);
+        }
     }
 }
 

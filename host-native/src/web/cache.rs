@@ -213,25 +213,19 @@ impl Cache {
         &self.inner.lookahead
     }
 
-    /// The writer's look-ahead version of `path`, kept in memory instead of written.
-    /// `Err` gives the bytes back: not kept (no budget left, or the folder cannot be
-    /// resolved), so write them. Blocking (a canonicalize of the folder).
-    pub fn pend(&self, path: &Path, data: FragmentBytes) -> Result<(), FragmentBytes> {
-        match canonical_beside(path) {
-            Some(canon) => self.inner.lookahead.put(&canon, data),
-            None => Err(data),
-        }
+    /// The writer's look-ahead version of the file at `key`, kept in memory instead of
+    /// written. `Err` gives the bytes back: not kept (no budget left), so write them.
+    pub fn pend(&self, key: &CacheKey, data: FragmentBytes) -> Result<(), FragmentBytes> {
+        self.inner.lookahead.put(&key.0, data)
     }
 
-    /// The writer is done with the look-ahead versions of `path` (its last version is on
-    /// disk, or it left the window). Blocking.
-    pub fn unpend(&self, path: &Path) {
+    /// The writer is done with the look-ahead versions of the file at `key` (its last
+    /// version is on disk, or it left the window).
+    pub fn unpend(&self, key: &CacheKey) {
         if self.inner.lookahead.held() == 0 {
             return;
         }
-        if let Some(canon) = canonical_beside(path) {
-            self.inner.lookahead.remove(&canon);
-        }
+        self.inner.lookahead.remove(&key.0);
     }
 
     /// Whether a file of `len` bytes may be kept.
@@ -287,16 +281,13 @@ impl Cache {
         crate::metrics::get().web_cache_bytes(st.bytes);
     }
 
-    /// The writer's fill: `data` was just written to `path` (renamed into place). Blocking
-    /// (a canonicalize and a stat): call it from the writer's blocking task.
-    pub fn store(&self, path: &Path, data: Bytes) {
+    /// The writer's fill: `data` was just written to the file at `key` (renamed into place).
+    /// Blocking (a stat): call it from the writer's blocking task.
+    pub fn store(&self, key: &CacheKey, data: Bytes) {
         if !self.fits(data.len() as u64) {
             return;
         }
-        let Ok(canon) = std::fs::canonicalize(path) else {
-            return;
-        };
-        let Ok(meta) = std::fs::metadata(&canon) else {
+        let Ok(meta) = std::fs::metadata(&key.0) else {
             return;
         };
         // Someone else's write since ours: leave it to the readers.
@@ -304,17 +295,19 @@ impl Cache {
             return;
         }
         let cached = Arc::new(Cached::new(data, meta.modified().ok()));
-        self.insert(&canon, Ident::of(&meta), cached);
+        self.insert(&key.0, Ident::of(&meta), cached);
     }
 
-    /// The writer's removal of `path` (already gone from the disk). Blocking.
-    pub fn remove(&self, path: &Path) {
-        let Some(canon) = canonical_beside(path) else {
+    /// The writer's removal of the file at `key` (already gone from the disk, or rewritten).
+    pub fn remove(&self, key: &CacheKey) {
+        self.inner.lookahead.remove(&key.0);
+        // Most files the writer rewrites or removes were never cached (only small ones are
+        // filled, and others only once a viewer asks): a shared lock says so.
+        if !self.read().map.contains_key(&key.0) {
             return;
-        };
-        self.inner.lookahead.remove(&canon);
+        }
         let mut st = self.lock();
-        if let Some(old) = st.map.remove(&canon) {
+        if let Some(old) = st.map.remove(&key.0) {
             st.bytes -= old.data.bytes.len() as u64;
         }
         crate::metrics::get().web_cache_bytes(st.bytes);
@@ -341,11 +334,52 @@ impl Cache {
     }
 }
 
-/// The canonical form of a path whose folder exists (the file itself may not). Blocking.
-fn canonical_beside(path: &Path) -> Option<PathBuf> {
-    match (path.parent(), path.file_name()) {
-        (Some(dir), Some(name)) => std::fs::canonicalize(dir).ok().map(|d| d.join(name)),
-        _ => None,
+/// Where a file is in the cache: its canonical path (links resolved), as a request for the
+/// file resolves it. A writer makes them from its folder, resolved once ([`FolderKeys`]);
+/// [`CacheKey::resolve`] resolves the file's folder each time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheKey(PathBuf);
+
+impl CacheKey {
+    /// The key of `path`, whose folder exists (the file itself may not). Blocking (a
+    /// canonicalize of the folder).
+    pub fn resolve(path: &Path) -> Option<Self> {
+        match (path.parent(), path.file_name()) {
+            (Some(dir), Some(name)) => std::fs::canonicalize(dir).ok().map(|d| Self(d.join(name))),
+            _ => None,
+        }
+    }
+}
+
+/// The cache keys of one folder's files: the folder is resolved through its links once, the
+/// first time it exists, not once per file. A canonicalize is a `readlink` per component of
+/// the path: some fifteen system calls per live fragment, ~3% of the server's CPU at 1,000
+/// streams. A link swapped into the folder's path later only makes the writer's fills miss:
+/// entries are matched on the file's identity too, so a stale key never serves other bytes.
+pub struct FolderKeys {
+    dir: PathBuf,
+    canonical: OnceLock<PathBuf>,
+}
+
+impl FolderKeys {
+    pub fn new(dir: PathBuf) -> Self {
+        Self {
+            dir,
+            canonical: OnceLock::new(),
+        }
+    }
+
+    /// The key of `rel` in the folder; `None` while the folder does not exist. Blocking
+    /// until the folder has been resolved.
+    pub fn key(&self, rel: &str) -> Option<CacheKey> {
+        let dir = match self.canonical.get() {
+            Some(dir) => dir,
+            None => {
+                let dir = std::fs::canonicalize(&self.dir).ok()?;
+                self.canonical.get_or_init(|| dir)
+            }
+        };
+        Some(CacheKey(dir.join(rel)))
     }
 }
 
@@ -379,13 +413,33 @@ mod tests {
         std::fs::canonicalize(d).expect("canonical")
     }
 
+    fn key(file: &Path) -> CacheKey {
+        CacheKey::resolve(file).expect("its folder exists")
+    }
+
+    #[test]
+    fn a_folders_keys_are_its_files_resolved_through_links() {
+        let d = tmp("keys");
+        let real = d.join("real");
+        std::fs::create_dir_all(real.join("QualityLevels(1)")).expect("mkdir");
+        let link = d.join("link");
+        std::os::unix::fs::symlink(&real, &link).expect("symlink");
+        let keys = FolderKeys::new(link.join("missing"));
+        assert_eq!(keys.key("a"), None, "not before the folder exists");
+        let keys = FolderKeys::new(link.clone());
+        let rel = "QualityLevels(1)/Fragments(video=0)";
+        assert_eq!(keys.key(rel), Some(key(&link.join(rel))));
+        assert_eq!(keys.key(rel), Some(CacheKey(real.join(rel))));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
     #[test]
     fn identity_follows_renames_and_budget_holds() {
         let d = tmp("ident");
         let p = d.join("a.fmp4");
         crate::disk::write_atomic(&p, b"first").expect("write");
         let cache = Cache::new(12, 10);
-        cache.store(&p, Bytes::from_static(b"first"));
+        cache.store(&key(&p), Bytes::from_static(b"first"));
         let id1 = Ident::of(&std::fs::metadata(&p).expect("stat"));
         assert_eq!(
             cache.get(&p, &id1).map(|c| c.bytes.clone()),
@@ -401,8 +455,8 @@ mod tests {
         let r = d.join("c.fmp4");
         crate::disk::write_atomic(&q, b"bbbbb").expect("write");
         crate::disk::write_atomic(&r, b"ccccc").expect("write");
-        cache.store(&q, Bytes::from_static(b"bbbbb"));
-        cache.store(&r, Bytes::from_static(b"ccccc"));
+        cache.store(&key(&q), Bytes::from_static(b"bbbbb"));
+        cache.store(&key(&r), Bytes::from_static(b"ccccc"));
         assert!(cache.held() <= 12);
         assert!(cache.get(&p, &id1).is_none());
         let idr = Ident::of(&std::fs::metadata(&r).expect("stat"));
@@ -410,12 +464,12 @@ mod tests {
         // Too large for max_file: not kept.
         let big = d.join("big");
         std::fs::write(&big, [0u8; 11]).expect("write");
-        cache.store(&big, Bytes::from(vec![0u8; 11]));
+        cache.store(&key(&big), Bytes::from(vec![0u8; 11]));
         let idb = Ident::of(&std::fs::metadata(&big).expect("stat"));
         assert!(cache.get(&big, &idb).is_none());
         // Removal drops the entry.
         std::fs::remove_file(&r).expect("rm");
-        cache.remove(&r);
+        cache.remove(&key(&r));
         assert!(cache.get(&r, &idr).is_none());
         let _ = std::fs::remove_dir_all(&d);
     }

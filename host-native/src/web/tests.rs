@@ -137,6 +137,11 @@ async fn request_from(
     tokio::time::timeout(LIMIT, go).await.expect("in time")
 }
 
+/// The cache's key of a file, as the live writer gives it.
+fn key(file: &std::path::Path) -> crate::web::cache::CacheKey {
+    crate::web::cache::CacheKey::resolve(file).expect("its folder exists")
+}
+
 async fn get(addr: SocketAddr, path: &str) -> Reply {
     request_from(addr, "GET", path, &[]).await
 }
@@ -161,7 +166,7 @@ async fn rewritten_files_are_never_stale_and_removed_ones_are_404() {
 
     // The writer's way: replaced and handed to the cache.
     crate::disk::write_atomic(&frag, b"version-3").expect("write");
-    cache.store(&frag, bytes::Bytes::from_static(b"version-3"));
+    cache.store(&key(&frag), bytes::Bytes::from_static(b"version-3"));
     assert_eq!(get(s.addr, "/live/1000.fmp4").await.body, b"version-3");
 
     // Rewritten in place by someone else, another length: never the cached bytes.
@@ -174,9 +179,9 @@ async fn rewritten_files_are_never_stale_and_removed_ones_are_404() {
     std::fs::remove_file(&frag).expect("rm");
     assert_eq!(get(s.addr, "/live/1000.fmp4").await.status, 404);
     crate::disk::write_atomic(&frag, b"version-6").expect("write");
-    cache.store(&frag, bytes::Bytes::from_static(b"version-6"));
+    cache.store(&key(&frag), bytes::Bytes::from_static(b"version-6"));
     std::fs::remove_file(&frag).expect("rm");
-    cache.remove(&frag);
+    cache.remove(&key(&frag));
     assert_eq!(get(s.addr, "/live/1000.fmp4").await.status, 404);
 }
 
@@ -620,7 +625,7 @@ async fn keep_alive_ready_responses_follow_the_files() {
     );
     // The writer's way.
     crate::disk::write_atomic(&frag, &big(3)).expect("write");
-    cache.store(&frag, bytes::Bytes::from(big(3)));
+    cache.store(&key(&frag), bytes::Bytes::from(big(3)));
     assert_eq!(
         ask(&mut c, "GET", "/live/1000.fmp4", &[]).await.body,
         big(3)
