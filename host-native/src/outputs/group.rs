@@ -52,7 +52,7 @@ struct Input {
 /// Items a group takes in one go when they queued up (see the loop in [`run_group`]).
 const DRAIN: usize = 64;
 
-pub(super) async fn run_group(mut ctx: GroupContext) {
+pub(super) async fn run_group(ctx: GroupContext) {
     let mut presentation = ctx.manager.presentation_for(&ctx.params);
     let events = EventContext {
         bus: ctx.manager.events.clone(),
@@ -74,7 +74,7 @@ pub(super) async fn run_group(mut ctx: GroupContext) {
     };
     let mut feeds = Feeds::default();
     // Notices first, then subscribe: a stream that appears in between is not missed.
-    let mut notices = ctx.streams.notices();
+    let notices = ctx.streams.notices();
     let mut inputs: Vec<Input> = ctx
         .params
         .local_stream_names
@@ -112,19 +112,39 @@ pub(super) async fn run_group(mut ctx: GroupContext) {
     let mut last_error = String::new();
     // The first manifest of this run is worth a line at the default log level.
     let mut live_announced = false;
+    // A group wakes for media tens of times a second; what else it waits for (a stop, a new
+    // stream) waits in futures kept across wake-ups and polled only when no media is there.
+    // Made anew per wake-up, each registered and removed a waiter, and every group's
+    // notices waiter takes the one lock of the server's notice channel. So that media that
+    // keeps coming cannot hold a stop back, the stop's version is also read before each turn
+    // (an atomic load).
+    let stopped = stop_requested(ctx.stop.clone());
+    tokio::pin!(stopped);
+    let mut notice = Box::pin(next_notice(notices));
+    let mut stop_seen = ctx.stop.clone();
     let stop = 'group: loop {
-        let first = tokio::select! {
-            changed = ctx.stop.changed() => {
-                let mode = if changed.is_err() { StopMode::Shutdown } else { *ctx.stop.borrow() };
-                if mode != StopMode::Running {
-                    break 'group mode;
-                }
-                continue 'group;
-            }
-            notice = notices.recv() => {
-                match notice {
+        match stop_seen.has_changed() {
+            Err(_) => break 'group StopMode::Shutdown,
+            Ok(true) => match *stop_seen.borrow_and_update() {
+                StopMode::Running => {}
+                mode => break 'group mode,
+            },
+            Ok(false) => {}
+        }
+        let woke = tokio::select! {
+            biased;
+            item = feeds.recv() => Woke::Media(item),
+            mode = &mut stopped => break 'group mode,
+            (rx, got) = &mut notice => Woke::Notice(rx, got),
+        };
+        let first = match woke {
+            Woke::Media(item) => item,
+            Woke::Notice(rx, got) => {
+                notice.set(next_notice(rx));
+                match got {
                     Ok(StreamNotice::Created { name, .. }) => {
-                        if let Some(i) = inputs.iter().position(|x| x.name == name && !x.subscribed) {
+                        if let Some(i) = inputs.iter().position(|x| x.name == name && !x.subscribed)
+                        {
                             subscribe(&ctx, &writer, &mut inputs[i], i, &mut feeds).await;
                         }
                     }
@@ -140,11 +160,9 @@ pub(super) async fn run_group(mut ctx: GroupContext) {
                 }
                 continue 'group;
             }
-            item = feeds.recv() => item,
         };
-        // What queued up meanwhile is taken without going back to the select, whose futures
-        // are made anew each time (a stop and a notice registration per sample cost ~4% of
-        // the server's CPU at 1,000 streams); a stop waits for at most DRAIN items.
+        // What queued up meanwhile is taken without going back to the select (a turn of it
+        // polls the stop again); a stop waits for at most DRAIN items.
         let mut next = Some(first);
         let mut taken = 0;
         while let Some((i, delivered)) = next {
@@ -235,6 +253,40 @@ pub(super) async fn run_group(mut ctx: GroupContext) {
             tracing::warn!(folder = %dir.display(), "files not removed: the folder now leads outside the allowed roots");
         }
     }
+}
+
+/// What woke a group's task: media of an input (or its end), or a notice of the streams.
+enum Woke {
+    Media((usize, Option<Delivered>)),
+    Notice(
+        broadcast::Receiver<StreamNotice>,
+        Result<StreamNotice, broadcast::error::RecvError>,
+    ),
+}
+
+/// Resolves once the group is asked to stop (or its config went away: the server stops).
+async fn stop_requested(mut stop: watch::Receiver<StopMode>) -> StopMode {
+    loop {
+        if stop.changed().await.is_err() {
+            return StopMode::Shutdown;
+        }
+        let mode = *stop.borrow_and_update();
+        if mode != StopMode::Running {
+            return mode;
+        }
+    }
+}
+
+/// The next notice, with the receiver to wait for the one after (owned, so the wait can
+/// outlive one turn of the group's loop).
+async fn next_notice(
+    mut rx: broadcast::Receiver<StreamNotice>,
+) -> (
+    broadcast::Receiver<StreamNotice>,
+    Result<StreamNotice, broadcast::error::RecvError>,
+) {
+    let got = rx.recv().await;
+    (rx, got)
 }
 
 /// The newest fragments of each folder are read whole at a resume: the look-ahead among them
