@@ -126,7 +126,24 @@ impl FlvDemuxer {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        self.tag(tag_type, timestamp_ms, payload)
+        self.tag(tag_type, timestamp_ms, Payload::copied(payload))
+            .map_err(|e| self.fail(e))
+    }
+
+    /// [`FlvDemuxer::push_tag`] for a payload in a shared buffer (an RTMP message as it was
+    /// received): a sample whose bytes are the payload's as they are (AAC frames, H.264 with
+    /// 4-byte NAL lengths and no access unit delimiters: what encoders send) is a slice of
+    /// it, not a copy. Those copies were one in three of the bytes a live server copies.
+    pub fn push_tag_shared(
+        &mut self,
+        tag_type: u8,
+        timestamp_ms: u32,
+        payload: &Bytes,
+    ) -> Result<(), DemuxError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        self.tag(tag_type, timestamp_ms, Payload::shared(payload))
             .map_err(|e| self.fail(e))
     }
 
@@ -253,14 +270,14 @@ impl FlvDemuxer {
                 ..
             } => {
                 self.state = self.after_tag();
-                self.tag(tag_type, timestamp, unit)?;
+                self.tag(tag_type, timestamp, Payload::copied(unit))?;
             }
             State::Skip { .. } => {}
         }
         Ok(())
     }
 
-    fn tag(&mut self, tag_type: u8, timestamp: u32, payload: &[u8]) -> Result<(), DemuxError> {
+    fn tag(&mut self, tag_type: u8, timestamp: u32, payload: Payload) -> Result<(), DemuxError> {
         match tag_type {
             TAG_AUDIO => self.audio_tag(timestamp, payload),
             TAG_VIDEO => self.video_tag(timestamp, payload),
@@ -268,8 +285,8 @@ impl FlvDemuxer {
         }
     }
 
-    fn audio_tag(&mut self, timestamp: u32, payload: &[u8]) -> Result<(), DemuxError> {
-        let Some((&head, rest)) = payload.split_first() else {
+    fn audio_tag(&mut self, timestamp: u32, payload: Payload) -> Result<(), DemuxError> {
+        let Some((&head, rest)) = payload.bytes.split_first() else {
             return Ok(());
         };
         let format = head >> 4;
@@ -311,7 +328,7 @@ impl FlvDemuxer {
                     cts_offset: 0,
                     duration: None,
                     keyframe: true,
-                    data: Bytes::copy_from_slice(data),
+                    data: payload.take(data),
                 }));
             }
             _ => {}
@@ -330,8 +347,8 @@ impl FlvDemuxer {
         }
     }
 
-    fn video_tag(&mut self, timestamp: u32, payload: &[u8]) -> Result<(), DemuxError> {
-        let Some((&head, rest)) = payload.split_first() else {
+    fn video_tag(&mut self, timestamp: u32, payload: Payload) -> Result<(), DemuxError> {
+        let Some((&head, rest)) = payload.bytes.split_first() else {
             return Ok(());
         };
         if head & 0x80 != 0 {
@@ -386,7 +403,7 @@ impl FlvDemuxer {
                 if data.is_empty() || (video.waiting_for_key && !keyframe) {
                     return Ok(());
                 }
-                let sample = avcc_sample(data, video.length_size).ok_or_else(|| {
+                let sample = avcc_sample(payload, data, video.length_size).ok_or_else(|| {
                     DemuxError::malformed(format!(
                         "an H.264 NAL unit length runs past the end of the FLV video tag at \
                          {timestamp} ms"
@@ -402,7 +419,7 @@ impl FlvDemuxer {
                     cts_offset: cts,
                     duration: None,
                     keyframe,
-                    data: sample.into(),
+                    data: sample,
                 }));
             }
             // 2 is end of sequence: nothing to emit.
@@ -486,11 +503,33 @@ fn track_info(id: u32, codec: CodecConfig) -> TrackInfo {
     }
 }
 
-/// Rewrites an FLV video payload to 4-byte length-prefixed NAL units without AUDs. Some
+/// An FLV video payload as a sample: 4-byte length-prefixed NAL units without AUDs. Some
 /// encoders put Annex B in FLV despite the sequence header; that is accepted too. `None` if
-/// the payload is neither. Sized exactly: a `Bytes` made from a `Vec` with room to spare
-/// needs a second allocation, and a live server makes one sample per frame per stream.
-fn avcc_sample(data: &[u8], length_size: u8) -> Option<Vec<u8>> {
+/// the payload is neither. Already in that form, from a shared payload: a slice of it.
+fn avcc_sample(payload: Payload, data: &[u8], length_size: u8) -> Option<Bytes> {
+    if length_size == 4 && payload.shared.is_some() && packaged_as_is(data) {
+        return Some(payload.take(data));
+    }
+    avcc_packaged(data, length_size).map(Bytes::from)
+}
+
+/// Whether 4-byte length-prefixed `data` is a sample as [`avcc_packaged`] would make it:
+/// every unit kept (none empty, no access unit delimiter).
+fn packaged_as_is(data: &[u8]) -> bool {
+    let mut size = 0;
+    for nal in h264::length_prefixed_nal_units(data, 4) {
+        match nal {
+            Ok(nal) => size += packaged_len(nal),
+            Err(_) => return false,
+        }
+    }
+    size == data.len()
+}
+
+/// `data` rewritten as a sample (see [`avcc_sample`]). Sized exactly: a `Bytes` made from a
+/// `Vec` with room to spare needs a second allocation, and a live server makes one sample
+/// per frame per stream.
+fn avcc_packaged(data: &[u8], length_size: u8) -> Option<Vec<u8>> {
     let mut size = 0;
     for nal in h264::length_prefixed_nal_units(data, length_size) {
         match nal {
@@ -509,6 +548,38 @@ fn avcc_sample(data: &[u8], length_size: u8) -> Option<Vec<u8>> {
         .flatten()
         .for_each(|nal| push_nal(&mut out, nal));
     Some(out)
+}
+
+/// A tag's payload, with the shared buffer that holds it when the caller has one.
+#[derive(Clone, Copy)]
+struct Payload<'a> {
+    bytes: &'a [u8],
+    shared: Option<&'a Bytes>,
+}
+
+impl<'a> Payload<'a> {
+    fn copied(bytes: &'a [u8]) -> Self {
+        Self {
+            bytes,
+            shared: None,
+        }
+    }
+
+    fn shared(bytes: &'a Bytes) -> Self {
+        Self {
+            bytes,
+            shared: Some(bytes),
+        }
+    }
+
+    /// `part` of the payload as a sample's bytes: a slice of the shared buffer, or a copy.
+    /// `part` is always cut from `self.bytes` (which `slice_ref` requires).
+    fn take(&self, part: &[u8]) -> Bytes {
+        match self.shared {
+            Some(b) => b.slice_ref(part),
+            None => Bytes::copy_from_slice(part),
+        }
+    }
 }
 
 /// What [`push_nal`] adds for `nal`.
@@ -662,6 +733,16 @@ mod tests {
         run_chunks(&mut FlvDemuxer::new(), data, data.len())
     }
 
+    fn samples(events: &[DemuxEvent]) -> Vec<&Sample> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                DemuxEvent::Sample(s) => Some(s),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn check_sample_events(events: &[DemuxEvent]) {
         assert!(
             matches!(&events[0], DemuxEvent::Track(t) if t.id == 9 && t.timescale == 1000
@@ -669,13 +750,7 @@ mod tests {
         );
         assert!(matches!(&events[1], DemuxEvent::Track(t) if t.id == 8
             && matches!(&t.codec, CodecConfig::Aac(c) if c.sample_rate == 44100)));
-        let s: Vec<&Sample> = events
-            .iter()
-            .filter_map(|e| match e {
-                DemuxEvent::Sample(s) => Some(s),
-                _ => None,
-            })
-            .collect();
+        let s = samples(events);
         assert_eq!(
             s.iter()
                 .map(|s| (s.track, s.dts, s.cts_offset, s.keyframe))
@@ -731,6 +806,33 @@ mod tests {
     }
 
     #[test]
+    fn shared_payloads_give_the_same_samples_sliced_where_they_can() {
+        let tags = sample_tags();
+        let (events, _) = run_chunks(&mut FlvDemuxer::tags_only(), &tags.concat(), 7);
+        let mut d = FlvDemuxer::tags_only();
+        let mut payloads = Vec::new();
+        for t in &tags {
+            let ts = u32::from_be_bytes([t[7], t[4], t[5], t[6]]);
+            let payload = Bytes::copy_from_slice(&t[11..]);
+            d.push_tag_shared(t[0], ts, &payload).expect("ok");
+            payloads.push(payload);
+        }
+        d.finish().expect("ok");
+        let e: Vec<_> = core::iter::from_fn(|| d.poll()).collect();
+        assert_eq!(e, events);
+        let within = |s: &Sample| {
+            payloads
+                .iter()
+                .any(|p| p.as_ptr_range().contains(&s.data.as_ptr()))
+        };
+        let samples = samples(&e);
+        // The keyframe had an access unit delimiter to drop: built anew. The others are the
+        // payload's bytes as they are: slices of it.
+        assert!(!within(samples[0]));
+        assert!(samples[1..].iter().all(|s| within(s)));
+    }
+
+    #[test]
     fn config_changes_and_repeats() {
         let mut d = FlvDemuxer::tags_only();
         d.push_tag(9, 0, &video_body(1, 0, 0, &avcc(4)))
@@ -779,15 +881,15 @@ mod tests {
     fn samples_are_sized_exactly_without_auds() {
         // An AUD (type 9) and an empty NAL unit are dropped; nothing to spare either way.
         let length_prefixed = [0, 0, 0, 2, 0x09, 0xf0, 0, 0, 0, 0, 0, 0, 0, 2, 0x65, 0x88];
-        let v = avcc_sample(&length_prefixed, 4).expect("length-prefixed");
+        let v = avcc_packaged(&length_prefixed, 4).expect("length-prefixed");
         assert_eq!((&v[..], v.capacity()), (&[0, 0, 0, 2, 0x65, 0x88][..], 6));
         let annexb = [0, 0, 0, 1, 0x09, 0xf0, 0, 0, 1, 0x65, 0x88, 0x84];
-        let v = avcc_sample(&annexb, 4).expect("Annex B");
+        let v = avcc_packaged(&annexb, 4).expect("Annex B");
         assert_eq!(
             (&v[..], v.capacity()),
             (&[0, 0, 0, 3, 0x65, 0x88, 0x84][..], 7)
         );
-        assert_eq!(avcc_sample(&[0, 0, 9, 0x65], 4), None);
+        assert_eq!(avcc_packaged(&[0, 0, 9, 0x65], 4), None);
     }
 
     #[test]

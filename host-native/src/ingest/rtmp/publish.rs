@@ -69,13 +69,15 @@ impl Publish {
         &mut self,
         kind: TagKind,
         timestamp_ms: u32,
-        payload: &[u8],
+        payload: &bytes::Bytes,
     ) -> Result<(), DemuxError> {
         let tag_type = match kind {
             TagKind::Audio => TAG_AUDIO,
             TagKind::Video => TAG_VIDEO,
         };
-        self.demuxer.push_tag(tag_type, timestamp_ms, payload)?;
+        // Samples are slices of the RTMP message, not copies.
+        self.demuxer
+            .push_tag_shared(tag_type, timestamp_ms, payload)?;
         while let Some(event) = self.demuxer.poll() {
             let item = match event {
                 DemuxEvent::Track(info) | DemuxEvent::TrackChanged(info) => {

@@ -373,7 +373,7 @@ impl Client {
         &mut self,
         tag: u8,
         timestamp: u32,
-        data: &[u8],
+        data: &bytes::Bytes,
         feed: &mut Feed,
     ) -> Result<Flow, SourceError> {
         // Some servers send an empty message as a stream marker.
@@ -381,7 +381,7 @@ impl Client {
             return Ok(Flow::Continue);
         }
         self.demuxer
-            .push_tag(tag, timestamp, data)
+            .push_tag_shared(tag, timestamp, data)
             .map_err(|e| SourceError::Protocol(format!("bad media at {timestamp} ms: {e}")))?;
         while let Some(event) = self.demuxer.poll() {
             feed.send(event)?;

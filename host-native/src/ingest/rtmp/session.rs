@@ -540,7 +540,7 @@ impl Session {
         }
     }
 
-    fn media(&mut self, kind: TagKind, timestamp: u32, data: &[u8]) -> Result<(), Close> {
+    fn media(&mut self, kind: TagKind, timestamp: u32, data: &bytes::Bytes) -> Result<(), Close> {
         let Some(p) = &mut self.publish else {
             // After FCUnpublish some encoders still flush a packet or two.
             return Ok(());
