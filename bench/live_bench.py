@@ -69,6 +69,8 @@ EVENTS = None
 LOOKAHEAD_MEMORY = 0
 # Set by --whole-rewrites: [web] live_rewrite_in_place = false.
 WHOLE_REWRITES = False
+# Set by --read-interval-ms: [limits] rtmp_publish_read_interval_ms (None: the server's default).
+READ_INTERVAL_MS = None
 RECEIVER = None
 
 
@@ -204,6 +206,8 @@ class Server:
                         f'http_url = {json.dumps(EVENTS["url"])}\n')
             # Every publisher comes from 127.0.0.1: no per-address cap (the global one stays).
             f.write('[limits]\nrtmp_connections_per_address = 0\n')
+            if READ_INTERVAL_MS is not None:
+                f.write(f'rtmp_publish_read_interval_ms = {READ_INTERVAL_MS}\n')
             # One createMSSStream per stream: above the default cap of 256 configs.
             f.write(f'[security]\nmax_mss_configs = {max(256, streams + 16)}\n')
             f.write(f'[web]\nlookahead_memory_bytes = {LOOKAHEAD_MEMORY}\n')
@@ -614,6 +618,10 @@ def main():
     ap.add_argument("--whole-rewrites", action="store_true",
                     help="[web] live_rewrite_in_place = false: every version of a live fragment "
                     "is a whole new file (or, with --lookahead-memory, kept in memory)")
+    ap.add_argument("--read-interval-ms", type=int, metavar="MS",
+                    help="[limits] rtmp_publish_read_interval_ms: least time between two reads "
+                    "of a publisher's socket (0: read as soon as anything arrives; default: "
+                    "the server's)")
     ap.add_argument("--viewer", action="store_true",
                     help="a dash.js viewer (headless Chromium) plays the last stream during "
                     "each run; a run whose viewer fails does not hold")
@@ -635,6 +643,9 @@ def main():
     if args.whole_rewrites:
         global WHOLE_REWRITES
         WHOLE_REWRITES = True
+    if args.read_interval_ms is not None:
+        global READ_INTERVAL_MS
+        READ_INTERVAL_MS = args.read_interval_ms
     if args.lookahead_memory:
         global LOOKAHEAD_MEMORY
         LOOKAHEAD_MEMORY = args.lookahead_memory << 20

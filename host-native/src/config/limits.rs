@@ -19,6 +19,12 @@ pub struct Limits {
     /// RTMP connections one peer address may hold at once (0: no limit); the global cap of
     /// 1024 stays.
     pub rtmp_connections_per_address: usize,
+    /// Least milliseconds between two reads of a publisher's socket (0: read whatever
+    /// arrives at once). What arrives meanwhile waits in the socket and is read in one go:
+    /// an encoder sends each audio and video message as it comes, some 70 a second at
+    /// 2 Mbit/s, and each read is a system call, a TCP acknowledgement and a wake-up of
+    /// the connection and of its group. Media reaches the packager up to this much later.
+    pub rtmp_publish_read_interval_ms: u64,
     /// Seconds a JSON or ASCII CLI connection may stay silent before it is closed: long
     /// enough for an operator in telnet, short enough that idle sockets free their slots.
     pub cli_idle_timeout_secs: u64,
@@ -44,6 +50,7 @@ impl Default for Limits {
             rtmp_max_chunk_streams: 64,
             rtmp_handshake_timeout_secs: 5,
             rtmp_connections_per_address: 64,
+            rtmp_publish_read_interval_ms: 40,
             cli_idle_timeout_secs: 300,
             cli_connections_per_address: 32,
             mpegts_first_pmt_timeout_secs: 10,

@@ -34,6 +34,9 @@ pub struct Limits {
     pub max_chunk_streams: usize,
     /// Connections one address may hold (`[limits] rtmp_connections_per_address`).
     pub per_address: usize,
+    /// Least time between two reads while publishing
+    /// (`[limits] rtmp_publish_read_interval_ms`).
+    pub publish_read_interval: Duration,
 }
 
 impl Default for Limits {
@@ -53,6 +56,7 @@ impl Limits {
             max_message: c.rtmp_max_message_bytes,
             max_chunk_streams: c.rtmp_max_chunk_streams,
             per_address: c.rtmp_connections_per_address,
+            publish_read_interval: Duration::from_millis(c.rtmp_publish_read_interval_ms),
         }
     }
 }
@@ -167,6 +171,11 @@ pub async fn run<S>(
     };
     tokio::pin!(server_stopping);
     let mut stream_stop: Option<StreamStop> = None;
+    // While publishing, the next read waits for this after a read that took all there was:
+    // what arrives meanwhile is read at once (see `publish_read_interval`).
+    let read_gate = sleep_until(accepted);
+    tokio::pin!(read_gate);
+    let mut gated = false;
 
     let end = loop {
         let due = deadline(&session, &limits, accepted, last_heard);
@@ -175,7 +184,11 @@ pub async fn run<S>(
         }
         StreamStop::follow(&mut stream_stop, &session);
         let wake = tokio::select! {
-            r = socket.read(&mut buf) => Wake::Read(r),
+            () = &mut read_gate, if gated => {
+                gated = false;
+                continue;
+            }
+            r = socket.read(&mut buf), if !gated => Wake::Read(r),
             m = next_media(&mut play_media) => Wake::Media(m),
             () = &mut timer => Wake::Timer,
             () = &mut server_stopping => break End::Info("server shutting down".into()),
@@ -219,6 +232,10 @@ pub async fn run<S>(
             Ok(n) => n,
             Err(e) => break End::Quiet(format!("read error: {e}")),
         };
+        if n < buf.len() && session.publish().is_some() && !limits.publish_read_interval.is_zero() {
+            read_gate.as_mut().reset(now + limits.publish_read_interval);
+            gated = true;
+        }
         let mut result = session.input(&buf[..n], &mut out);
         if let (Ok(()), Some(request)) = (&result, session.take_pending_auth()) {
             // The [auth] callback decides. The peer waits for the publish/play answer

@@ -237,7 +237,13 @@ impl TestClient {
 /// increasing samples; the stream is gone once ffmpeg exits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ffmpeg_publish_is_a_local_stream() {
-    let server = start(Limits::default(), 16).await;
+    // A read interval five times the default, so that the reads it saves show: ffmpeg sends
+    // its messages in ~25 bursts a second, which a 40 ms interval hardly merges.
+    let limits = Limits {
+        publish_read_interval: Duration::from_millis(200),
+        ..Limits::default()
+    };
+    let server = start(limits, 16).await;
     let streams = server.state.streams.clone();
     let mut ffmpeg = ffmpeg_publish(server.addr, "cam1", 6);
     wait_until("the publish", Duration::from_secs(10), || {
@@ -254,6 +260,9 @@ async fn ffmpeg_publish_is_a_local_stream() {
     let mut first_arrival = None;
     let mut last_arrival = Instant::now();
     let mut max_bytes_in = 0;
+    // Samples read from the socket in one go arrive together; a gap marks another read.
+    let mut reads = 0;
+    let mut last_at: Option<std::time::Instant> = None;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let item = tokio::time::timeout_at(deadline.into(), rx.recv())
@@ -267,6 +276,10 @@ async fn ffmpeg_publish_is_a_local_stream() {
                 CodecConfig::Text(_) => panic!("RTMP carries no text"),
             },
             StreamItem::Sample(s) => {
+                if last_at.is_none_or(|t| item.at.duration_since(t) > Duration::from_millis(10)) {
+                    reads += 1;
+                }
+                last_at = Some(item.at);
                 let now = Instant::now();
                 first_arrival.get_or_insert(now);
                 last_arrival = now;
@@ -300,8 +313,8 @@ async fn ffmpeg_publish_is_a_local_stream() {
     let span = last_arrival - first_arrival.expect("samples");
     eprintln!(
         "rtmp publish: video {video:?}, audio {audio:?}, {vsamples} video samples ({keyframes} key), \
-         {asamples} audio samples, payload {payload_bytes} B, bytes_in {max_bytes_in} B, \
-         arrivals spread over {span:?}"
+         {asamples} audio samples in {reads} reads, payload {payload_bytes} B, bytes_in \
+         {max_bytes_in} B, arrivals spread over {span:?}"
     );
     let (_, w, h) = video.expect("a video track");
     assert_eq!((w, h), (320, 240));
@@ -313,6 +326,14 @@ async fn ffmpeg_publish_is_a_local_stream() {
     assert!(
         span >= Duration::from_secs(4),
         "not real time: samples spread over {span:?}"
+    );
+    // The publisher's socket is read at most every 200 ms: five reads a second, where
+    // ffmpeg's ~25 bursts a second were ~25 reads.
+    let most = span.as_millis() as usize / 200 * 3 / 2 + 5;
+    assert!(
+        reads <= most,
+        "{reads} reads for {} samples in {span:?}: the read interval is not kept",
+        vsamples + asamples
     );
     let status = timeout(Duration::from_secs(10), ffmpeg.wait())
         .await
@@ -370,7 +391,11 @@ async fn second_publisher_of_a_name_is_refused() {
         .expect("exit")
         .expect("status");
     assert!(status.success(), "the first ffmpeg failed: {status}");
-    assert!(streams.get("cam1").is_none());
+    // Seen at the next read, at most a read interval after ffmpeg's last bytes.
+    wait_until("the stream's end", Duration::from_secs(2), || {
+        streams.get("cam1").is_none()
+    })
+    .await;
 }
 
 /// Deterministic noise (xorshift), never starting with RTMP's version byte 3.
