@@ -161,8 +161,8 @@ pub(super) async fn run_group(ctx: GroupContext) {
                 continue 'group;
             }
         };
-        // What queued up meanwhile is taken without going back to the select (a turn of it
-        // polls the stop again); a stop waits for at most DRAIN items.
+        // What queued up meanwhile is taken without going back to the loop's top (where the
+        // stop's version is read); a stop waits for at most DRAIN items.
         let mut next = Some(first);
         let mut taken = 0;
         while let Some((i, delivered)) = next {
